@@ -1,0 +1,213 @@
+// The mictlanx command line. Every subcommand is declared here with its flags and an example,
+// so `--help` teaches; the work itself is imported lazily so that `mictlanx --version` and the
+// client commands start fast (Ink and React load only for `tui`).
+import { Command, CommanderError, Option } from "commander";
+import pkg from "../package.json" with { type: "json" };
+import { action } from "./commands/run.ts";
+import { NotImplementedError } from "./lib/errors.ts";
+import { defaults } from "./lib/defaults.ts";
+
+function notBuilt(name: string, issue: number): () => never {
+  return () => {
+    throw new NotImplementedError(`"mictlanx ${name}" is not built in this version yet (tracked in issue ${issue})`);
+  };
+}
+
+function example(command: Command, lines: string[]): Command {
+  return command.addHelpText("after", `\nExamples:\n${lines.map((line) => `  $ ${line}`).join("\n")}\n`);
+}
+
+export function buildProgram(): Command {
+  const program = new Command("mictlanx")
+    .description("A distributed object store: peers keep chunks, routers place replicas, the SPM heals.")
+    .version(pkg.version, "-V, --version", "print the version")
+    .showHelpAfterError("(run with --help for usage)")
+    .addHelpText(
+      "after",
+      `\nA VSS (virtual storage space) is one SPM, its routers and its peers.\n` +
+        `Start one locally with "mictlanx up", then use put/get/ls from another shell.\n` +
+        `Exit codes: 0 ok, 1 failure, 2 usage, 4 not found.\n`,
+    );
+
+  example(
+    program
+      .command("spm")
+      .summary("run the control plane: peer health, catalog, placement, healing")
+      .description("Run the SPM (storage replica management): the peer registry, the catalog and recovery.")
+      .requiredOption("--port <port>", "TCP port to listen on")
+      .requiredOption("--data <dir>", "directory for the catalog")
+      .option("--host <host>", "address to listen on", defaults.host)
+      .action(action(notBuilt("spm", 4))),
+    ["mictlanx spm --port 7200 --data /var/lib/mictlanx/spm"],
+  );
+
+  example(
+    program
+      .command("peer")
+      .summary("run a storage peer: chunks on one disk")
+      .description("Run a storage peer: a durable chunk store on one disk (the data plane).")
+      .option("--port <port>", "TCP port to listen on")
+      .option("--data <dir>", "directory for shards and the index")
+      .option("--id <id>", "peer id (default: kept in DIR, generated on first start)")
+      .option("--host <host>", "address to listen on", defaults.host)
+      .option("--capacity <size>", "bytes this peer may store, e.g. 100GiB", "100GiB")
+      .option("--shard-size <size>", "roll the active shard to read-only at this size", "1GiB")
+      .option("--spm <host:port>", "register with this SPM and send heartbeats")
+      .option("--rebuild-index", "rebuild the index from the shards, then exit")
+      .action(action(async (options: Record<string, unknown>) => {
+        const { runPeerCommand } = await import("./commands/peer.ts");
+        await runPeerCommand(options);
+      })),
+    ["mictlanx peer --port 7210 --data ./peer-a --capacity 50GiB", "mictlanx peer --data ./peer-a --rebuild-index"],
+  );
+
+  example(
+    program
+      .command("router")
+      .summary("run a gateway: placement, replicas, failover")
+      .description("Run a stateless router that clients talk to.")
+      .requiredOption("--port <port>", "TCP port to listen on")
+      .option("--spm <host:port>", "the SPM of this VSS (default: MICTLANX_SPM, else the `up` default)")
+      .option("--host <host>", "address to listen on", defaults.host)
+      .action(action(notBuilt("router", 4))),
+    ["mictlanx router --port 7201 --spm 127.0.0.1:7200"],
+  );
+
+  example(
+    program
+      .command("up")
+      .summary("start a whole local VSS (spm, routers, peers) in one command")
+      .description("Start a local VSS as separate processes of this binary; Ctrl-C stops them all.")
+      .option("--data <dir>", "where the VSS keeps its data", defaults.upDataDir)
+      .option("--peers <n>", "number of peers", String(defaults.upPeers))
+      .option("--routers <n>", "number of routers", String(defaults.upRouters))
+      .option("--port <base>", "SPM at BASE, routers at BASE+1…, peers at BASE+10…", String(defaults.upBasePort))
+      .action(action(notBuilt("up", 4))),
+    ["mictlanx up", "mictlanx up --data /tmp/vss --peers 5 --routers 2 --port 8000"],
+  );
+
+  const routerOption = () => new Option("--router <host:port,...>", "routers to use (default: MICTLANX_ROUTERS, else the `up` default)");
+  const spmOption = () => new Option("--spm <host:port>", "the SPM (default: MICTLANX_SPM, else the `up` default)");
+
+  example(
+    program
+      .command("put")
+      .summary("store a file or stdin as a ball")
+      .argument("<bucket/key>", "where to store it")
+      .argument("[file]", "file to read, or - for stdin", "-")
+      .addOption(routerOption())
+      .option("--rf <n>", "replication factor", String(defaults.replicationFactor))
+      .option("--chunk-size <size>", "chunk size, e.g. 256KiB or 1MiB", "1MiB")
+      .option("--ball-id <id>", "group this ball with others under one ball id")
+      .option("--tag <k=v...>", "a tag to attach (repeatable)")
+      .option("--content-type <type>", "content type (default: from the extension)")
+      .option("--if-absent", "fail instead of overwriting an existing ball")
+      .option("--recursive", "put every file under a directory, keyed by relative path")
+      .option("--json", "print the result as JSON")
+      .action(action(notBuilt("put", 5))),
+    ["mictlanx put photos/cat.jpg ./cat.jpg --rf 3", "cat big.bin | mictlanx put data/big.bin -"],
+  );
+
+  example(
+    program
+      .command("get")
+      .summary("fetch a ball to a file or stdout")
+      .argument("<bucket/key>", "what to fetch")
+      .addOption(routerOption())
+      .option("-o, --output <file>", "file to write, or - for stdout", "-")
+      .option("--ball-id <id>", "fetch every ball of a group into the directory given by -o")
+      .action(action(notBuilt("get", 5))),
+    ["mictlanx get photos/cat.jpg -o cat.jpg", "mictlanx get data/big.bin -o - | sha256sum"],
+  );
+
+  example(
+    program
+      .command("del")
+      .summary("delete a ball or a ball group")
+      .argument("<bucket/key>", "what to delete")
+      .addOption(routerOption())
+      .option("--ball-id <id>", "delete every ball of this group")
+      .action(action(notBuilt("del", 5))),
+    ["mictlanx del photos/cat.jpg", "mictlanx del photos --ball-id album-2024"],
+  );
+
+  example(
+    program
+      .command("ls")
+      .summary("list buckets, or the balls in a bucket")
+      .argument("[bucket/prefix]", "bucket (and key prefix) to list; none lists buckets")
+      .addOption(routerOption())
+      .option("--ball-id <id>", "only balls of this group")
+      .option("--json", "print JSON")
+      .action(action(notBuilt("ls", 5))),
+    ["mictlanx ls", "mictlanx ls photos/2024/ --json"],
+  );
+
+  example(
+    program
+      .command("stat")
+      .summary("show a ball's metadata and where its chunks are")
+      .argument("<bucket/key>", "the ball")
+      .addOption(routerOption())
+      .option("--json", "print JSON")
+      .action(action(notBuilt("stat", 4))),
+    ["mictlanx stat photos/cat.jpg --json"],
+  );
+
+  example(
+    program
+      .command("status")
+      .summary("the VSS at a glance: peers, routers, balls, healing")
+      .addOption(spmOption())
+      .option("--json", "print JSON")
+      .action(action(notBuilt("status", 4))),
+    ["mictlanx status", "mictlanx status --json --spm 127.0.0.1:7200"],
+  );
+
+  example(
+    program
+      .command("tui")
+      .summary("a live dashboard of the VSS")
+      .addOption(spmOption())
+      .action(action(notBuilt("tui", 6))),
+    ["mictlanx tui --spm 127.0.0.1:7200"],
+  );
+
+  example(
+    program
+      .command("bench")
+      .summary("measure put/get throughput and latency through the routers")
+      .addOption(routerOption())
+      .option("--size <size>", "ball size", "4KiB")
+      .option("--count <n>", "balls per phase")
+      .option("--duration <time>", "run each phase this long instead, e.g. 10s")
+      .option("--concurrency <n>", "requests in flight", "16")
+      .option("--rf <n>", "replication factor", "2")
+      .option("--op <op>", "put, get or mixed", "mixed")
+      .option("--json", "print one JSON object per phase")
+      .action(action(notBuilt("bench", 7))),
+    ["mictlanx bench --size 4KiB --count 20000 --concurrency 16"],
+  );
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  // Usage errors exit 2 (commander would use 1); help and --version exit 0.
+  program.exitOverride();
+  for (const command of program.commands) command.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      const ok = error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.code === "commander.help";
+      process.exit(ok ? 0 : 2);
+    }
+    throw error;
+  }
+}
+
+if (import.meta.main) {
+  await main(process.argv);
+}

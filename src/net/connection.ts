@@ -1,0 +1,223 @@
+// One client connection: requests go out with ids, replies come back in any order and are
+// matched by id. In-flight requests are bounded (callers past the bound wait their turn), every
+// request has a timeout, and every failure names the far end ("router 127.0.0.1:7200 …").
+import type { Socket } from "bun";
+import { FrameDecoder, encodeFrameHeader } from "../protocol/frame.ts";
+import { decodeBody, encodeBody } from "../protocol/codec.ts";
+import { describeZodError, replyEnvelope, requestIdMax } from "../protocol/envelope.ts";
+import { limits } from "../lib/limits.ts";
+import { Semaphore } from "../lib/semaphore.ts";
+import { BadRequestError, MictlanxError, TimeoutError, UnavailableError, errorFromWire } from "../lib/errors.ts";
+import { BoundedWriter } from "./writer.ts";
+import { formatAddress, type Address } from "./address.ts";
+
+export interface ConnectionOptions {
+  /** Who is at the far end, for messages: "router", "peer", "spm". */
+  role: string;
+  frameBytesMax?: number;
+  inFlightMax?: number;
+  connectTimeoutMs?: number;
+}
+
+export interface CallOptions {
+  timeoutMs?: number;
+}
+
+interface Pending {
+  op: string;
+  resolve: (result: unknown) => void;
+  reject: (error: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+interface SocketState {
+  connection: RpcConnection | null;
+}
+
+export class RpcConnection {
+  private readonly pending = new Map<number, Pending>();
+  private readonly slots: Semaphore;
+  private readonly decoder: FrameDecoder;
+  private readonly writer: BoundedWriter;
+  private nextId = 1;
+  private closedWith: MictlanxError | null = null;
+  readonly name: string;
+
+  private constructor(
+    private readonly socket: Socket<SocketState>,
+    readonly address: Address,
+    private readonly options: ConnectionOptions,
+  ) {
+    this.name = `${options.role} ${formatAddress(address)}`;
+    this.slots = new Semaphore(options.inFlightMax ?? limits.inFlightPerConnectionMax);
+    this.decoder = new FrameDecoder(this.frameBytesMax);
+    this.writer = new BoundedWriter(socket, limits.writeQueueBytesMax);
+  }
+
+  static async open(address: Address, options: ConnectionOptions): Promise<RpcConnection> {
+    const name = `${options.role} ${formatAddress(address)}`;
+    const timeoutMs = options.connectTimeoutMs ?? limits.connectTimeoutMs;
+    const holder: SocketState = { connection: null };
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TimeoutError(`${name} did not accept the connection within ${timeoutMs} ms`)), timeoutMs);
+    });
+    const connecting = Bun.connect<SocketState>({
+      hostname: address.host,
+      port: address.port,
+      data: holder,
+      socket: {
+        data: (socket, data) => socket.data.connection?.onData(data),
+        drain: (socket) => socket.data.connection?.writer.onDrain(),
+        close: (socket) => socket.data.connection?.onClose(new UnavailableError(`${name} closed the connection`)),
+        error: (socket, error) => socket.data.connection?.onClose(describeSocketError(name, error)),
+        connectError: () => {},
+      },
+    });
+    let socket: Socket<SocketState>;
+    try {
+      socket = await Promise.race([connecting, timeout]);
+    } catch (error) {
+      connecting.then((late) => late.terminate(), () => {});
+      throw error instanceof MictlanxError ? error : describeSocketError(name, error);
+    } finally {
+      clearTimeout(timer);
+    }
+    socket.setNoDelay(true);
+    const connection = new RpcConnection(socket, address, options);
+    holder.connection = connection;
+    return connection;
+  }
+
+  get closed(): boolean {
+    return this.closedWith !== null;
+  }
+
+  get inFlight(): number {
+    return this.pending.size + this.slots.waiting;
+  }
+
+  private get frameBytesMax(): number {
+    return this.options.frameBytesMax ?? limits.frameBytesMax;
+  }
+
+  /** Send one request and wait for its reply; error replies throw typed errors. */
+  async call(op: string, args: unknown, options: CallOptions = {}): Promise<unknown> {
+    const timeoutMs = options.timeoutMs ?? limits.requestTimeoutMsDefault;
+    const deadline = Date.now() + timeoutMs;
+    await this.slots.acquire();
+    try {
+      if (this.closedWith) throw this.closedWith;
+      const remainingMs = deadline - Date.now();
+      if (remainingMs <= 0) throw new TimeoutError(`${this.name} did not answer ${op} within ${timeoutMs} ms`);
+      await this.writer.ready();
+      return await this.send(op, args, remainingMs, timeoutMs);
+    } finally {
+      this.slots.release();
+    }
+  }
+
+  close(): void {
+    this.onClose(new UnavailableError(`connection to ${this.name} was closed by this process`));
+    this.socket.end();
+  }
+
+  private send(op: string, args: unknown, remainingMs: number, timeoutMs: number): Promise<unknown> {
+    const id = this.takeId();
+    const body = encodeBody({ id, op, args });
+    if (body.byteLength > this.frameBytesMax) {
+      throw new BadRequestError(`${op} request of ${body.byteLength} bytes is over the frame limit of ${this.frameBytesMax} bytes`);
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new TimeoutError(`${this.name} did not answer ${op} within ${timeoutMs} ms`));
+      }, remainingMs);
+      this.pending.set(id, { op, resolve, reject, timer });
+      try {
+        this.writer.send(encodeFrameHeader(body.byteLength, this.frameBytesMax));
+        this.writer.send(body);
+      } catch (error) {
+        this.settle(id)?.reject(this.closedWith ?? describeSocketError(this.name, error));
+      }
+    });
+  }
+
+  private takeId(): number {
+    // Skip ids still pending after a wrap-around (2^32 requests on one connection).
+    do {
+      this.nextId = this.nextId >= requestIdMax ? 1 : this.nextId + 1;
+    } while (this.pending.has(this.nextId));
+    return this.nextId;
+  }
+
+  private settle(id: number): Pending | undefined {
+    const pending = this.pending.get(id);
+    if (!pending) return undefined;
+    clearTimeout(pending.timer);
+    this.pending.delete(id);
+    return pending;
+  }
+
+  private onData(data: Uint8Array): void {
+    let bodies: Uint8Array[];
+    try {
+      bodies = this.decoder.push(data);
+    } catch (error) {
+      this.onClose(new UnavailableError(`${this.name} sent a broken frame: ${(error as Error).message}`));
+      this.socket.terminate();
+      return;
+    }
+    for (const body of bodies) this.onReply(body);
+  }
+
+  private onReply(body: Uint8Array): void {
+    const parsed = replyEnvelope.safeParse(safeDecode(body));
+    if (!parsed.success) {
+      this.onClose(new UnavailableError(`${this.name} sent a malformed reply: ${describeZodError(parsed.error)}`));
+      this.socket.terminate();
+      return;
+    }
+    const reply = parsed.data;
+    if (reply.id === 0 && !reply.ok) {
+      // The server could not tell which request it answers: the connection is suspect.
+      this.onClose(errorFromWire(reply.code, `${this.name}: ${reply.message}`));
+      this.socket.terminate();
+      return;
+    }
+    const pending = this.settle(reply.id);
+    if (!pending) return; // the request timed out already; its caller has been told
+    if (reply.ok) pending.resolve(reply.result);
+    else pending.reject(errorFromWire(reply.code, reply.message));
+  }
+
+  private onClose(error: MictlanxError): void {
+    if (this.closedWith) return;
+    this.closedWith = error;
+    this.writer.close(error);
+    for (const id of [...this.pending.keys()]) this.settle(id)?.reject(error);
+  }
+}
+
+function safeDecode(body: Uint8Array): unknown {
+  try {
+    return decodeBody(body);
+  } catch {
+    return undefined;
+  }
+}
+
+/** OS socket errors in words a person can act on. */
+export function describeSocketError(name: string, error: unknown): MictlanxError {
+  const code = (error as { code?: string } | null)?.code ?? "";
+  const text = error instanceof Error ? error.message : String(error);
+  if (code === "ECONNREFUSED" || /refused/i.test(text)) {
+    return new UnavailableError(`${name} refused the connection; is it running?`, { cause: error });
+  }
+  if (code === "ECONNRESET") return new UnavailableError(`${name} reset the connection`, { cause: error });
+  if (code === "ETIMEDOUT") return new TimeoutError(`${name} did not answer in time`);
+  if (code === "ENOTFOUND" || code === "EAI_NONAME") {
+    return new UnavailableError(`${name}: host not found; check the address`, { cause: error });
+  }
+  return new UnavailableError(`${name}: ${text || code || "connection failed"}`, { cause: error });
+}
