@@ -37,7 +37,10 @@ export function buildProgram(): Command {
       .requiredOption("--port <port>", "TCP port to listen on")
       .requiredOption("--data <dir>", "directory for the catalog")
       .option("--host <host>", "address to listen on", defaults.host)
-      .action(action(notBuilt("spm", 4))),
+      .option("--suspect-after <time>", "no heartbeat this long: peer suspect", "3s")
+      .option("--down-after <time>", "no heartbeat this long: peer down, healing starts (grace period)", "10s")
+      .option("--heal-rate <size>", "bytes per second healing may copy", "256MiB")
+      .action(action(async (flags) => (await import("./commands/spm.ts")).runSpmCommand(flags))),
     ["mictlanx spm --port 7200 --data /var/lib/mictlanx/spm"],
   );
 
@@ -58,8 +61,22 @@ export function buildProgram(): Command {
         const { runPeerCommand } = await import("./commands/peer.ts");
         await runPeerCommand(options);
       })),
-    ["mictlanx peer --port 7210 --data ./peer-a --capacity 50GiB", "mictlanx peer --data ./peer-a --rebuild-index"],
+    ["mictlanx peer --port 7210 --data ./peer-a --capacity 50GiB", "mictlanx peer --data ./peer-a --rebuild-index", "mictlanx peer drain peer-1"],
   );
+  const peerCommand = program.commands.find((command) => command.name() === "peer");
+  if (peerCommand) {
+    example(
+      peerCommand
+        .command("drain")
+        .summary("move every chunk off a peer before it is removed")
+        .description("Ask the SPM to move every chunk off a peer; every ball stays readable meanwhile.")
+        .argument("<id>", "the peer's id (see mictlanx status)")
+        .addOption(new Option("--spm <host:port>", "the SPM (default: MICTLANX_SPM, else the `up` default)"))
+        .option("--json", "print JSON")
+        .action(action(async (id, flags) => (await import("./commands/status.ts")).drainCommand(id, flags))),
+      ["mictlanx peer drain peer-1 && mictlanx status"],
+    );
+  }
 
   example(
     program
@@ -69,7 +86,7 @@ export function buildProgram(): Command {
       .requiredOption("--port <port>", "TCP port to listen on")
       .option("--spm <host:port>", "the SPM of this VSS (default: MICTLANX_SPM, else the `up` default)")
       .option("--host <host>", "address to listen on", defaults.host)
-      .action(action(notBuilt("router", 4))),
+      .action(action(async (flags) => (await import("./commands/router.ts")).runRouterCommand(flags))),
     ["mictlanx router --port 7201 --spm 127.0.0.1:7200"],
   );
 
@@ -82,7 +99,7 @@ export function buildProgram(): Command {
       .option("--peers <n>", "number of peers", String(defaults.upPeers))
       .option("--routers <n>", "number of routers", String(defaults.upRouters))
       .option("--port <base>", "SPM at BASE, routers at BASE+1…, peers at BASE+10…", String(defaults.upBasePort))
-      .action(action(notBuilt("up", 4))),
+      .action(action(async (flags) => (await import("./commands/up.ts")).runUpCommand(flags))),
     ["mictlanx up", "mictlanx up --data /tmp/vss --peers 5 --routers 2 --port 8000"],
   );
 
@@ -104,7 +121,7 @@ export function buildProgram(): Command {
       .option("--if-absent", "fail instead of overwriting an existing ball")
       .option("--recursive", "put every file under a directory, keyed by relative path")
       .option("--json", "print the result as JSON")
-      .action(action(notBuilt("put", 5))),
+      .action(action(async (target, file, flags) => (await import("./commands/client.ts")).putCommand(target, file, flags))),
     ["mictlanx put photos/cat.jpg ./cat.jpg --rf 3", "cat big.bin | mictlanx put data/big.bin -"],
   );
 
@@ -116,7 +133,7 @@ export function buildProgram(): Command {
       .addOption(routerOption())
       .option("-o, --output <file>", "file to write, or - for stdout", "-")
       .option("--ball-id <id>", "fetch every ball of a group into the directory given by -o")
-      .action(action(notBuilt("get", 5))),
+      .action(action(async (target, flags) => (await import("./commands/client.ts")).getCommand(target, flags))),
     ["mictlanx get photos/cat.jpg -o cat.jpg", "mictlanx get data/big.bin -o - | sha256sum"],
   );
 
@@ -127,7 +144,8 @@ export function buildProgram(): Command {
       .argument("<bucket/key>", "what to delete")
       .addOption(routerOption())
       .option("--ball-id <id>", "delete every ball of this group")
-      .action(action(notBuilt("del", 5))),
+      .option("--json", "print JSON")
+      .action(action(async (target, flags) => (await import("./commands/client.ts")).delCommand(target, flags))),
     ["mictlanx del photos/cat.jpg", "mictlanx del photos --ball-id album-2024"],
   );
 
@@ -139,7 +157,7 @@ export function buildProgram(): Command {
       .addOption(routerOption())
       .option("--ball-id <id>", "only balls of this group")
       .option("--json", "print JSON")
-      .action(action(notBuilt("ls", 5))),
+      .action(action(async (target, flags) => (await import("./commands/client.ts")).lsCommand(target, flags))),
     ["mictlanx ls", "mictlanx ls photos/2024/ --json"],
   );
 
@@ -150,7 +168,7 @@ export function buildProgram(): Command {
       .argument("<bucket/key>", "the ball")
       .addOption(routerOption())
       .option("--json", "print JSON")
-      .action(action(notBuilt("stat", 4))),
+      .action(action(async (target, flags) => (await import("./commands/client.ts")).statCommand(target, flags))),
     ["mictlanx stat photos/cat.jpg --json"],
   );
 
@@ -160,7 +178,7 @@ export function buildProgram(): Command {
       .summary("the VSS at a glance: peers, routers, balls, healing")
       .addOption(spmOption())
       .option("--json", "print JSON")
-      .action(action(notBuilt("status", 4))),
+      .action(action(async (flags) => (await import("./commands/status.ts")).statusCommand(flags))),
     ["mictlanx status", "mictlanx status --json --spm 127.0.0.1:7200"],
   );
 

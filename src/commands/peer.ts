@@ -1,4 +1,50 @@
-import { NotImplementedError } from "../lib/errors.ts";
-export async function runPeerCommand(_options: Record<string, unknown>): Promise<void> {
-  throw new NotImplementedError("peer not built yet");
+// `mictlanx peer`: parse flags, run the peer role until SIGINT/SIGTERM.
+import { z } from "zod";
+import { parseSize } from "../lib/size.ts";
+import { parsePort } from "../lib/defaults.ts";
+import { UsageError } from "../lib/errors.ts";
+import { describeZodError } from "../protocol/envelope.ts";
+import { stopOnSignals } from "./signals.ts";
+
+const flags = z.object({
+  port: z.string().optional(),
+  data: z.string().optional(),
+  id: z.string().optional(),
+  host: z.string(),
+  capacity: z.string(),
+  shardSize: z.string(),
+  spm: z.string().optional(),
+  rebuildIndex: z.boolean().optional(),
+});
+
+export async function runPeerCommand(raw: Record<string, unknown>): Promise<void> {
+  const parsed = flags.safeParse(raw);
+  if (!parsed.success) throw new UsageError(describeZodError(parsed.error));
+  const options = parsed.data;
+  if (!options.data) throw new UsageError("peer needs --data DIR (where its shards and index live)");
+  const capacityBytes = parseSize(options.capacity);
+  const shardBytes = parseSize(options.shardSize);
+  if (options.rebuildIndex) {
+    const { ChunkStore } = await import("../storage/index.ts");
+    const started = performance.now();
+    const rebuilt = await ChunkStore.rebuildIndex({ dir: options.data, capacityBytes, shardBytes });
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    process.stdout.write(`rebuilt the index of ${options.data}: ${rebuilt.chunks} chunks in ${rebuilt.shards} shards (${seconds} s)\n`);
+    return;
+  }
+  if (options.port === undefined) throw new UsageError("peer needs --port P (0 picks a free port)");
+  const { startPeer } = await import("../roles/peer/peer.ts");
+  const peer = await startPeer({
+    host: options.host,
+    port: parsePort(options.port),
+    dir: options.data,
+    capacityBytes,
+    shardBytes,
+    ...(options.id === undefined ? {} : { id: options.id }),
+    ...(options.spm === undefined ? {} : { spm: options.spm }),
+    log: (line) => process.stderr.write(`peer: ${line}\n`),
+  });
+  // Tests and `mictlanx up` read this line to learn the port; keep its shape.
+  process.stdout.write(`mictlanx peer ${peer.id} listening on ${peer.address}\n`);
+  await stopOnSignals(() => peer.stop());
 }

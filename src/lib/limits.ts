@@ -58,6 +58,80 @@ export const limits = {
   groupCommitWritesMax: 4096,
   /** Bytes that share one fsync at most. */
   groupCommitBytesMax: 64 * MiB,
+  /** A chunk's ball id in the engine: a ball id plus room for a version or suffix. */
+  chunkBallBytesMax: 256 + 64,
+  /** Bytes of writes queued in the engine (not yet fsynced); past this a put is `overloaded`. */
+  engineQueueBytesMax: 256 * MiB,
+  /** Read window when scanning shards on open and rebuild (memory stays bounded by it). */
+  shardScanWindowBytes: 4 * MiB,
+  /** Records applied to the index in one transaction during recovery and rebuild. */
+  recoveryRecordsPerTransactionMax: 4096,
+  /** Default share of a read-only shard's bytes that must be garbage before compaction. */
+  compactionGarbageRatioDefault: 0.5,
+  /** Bytes of live records compaction reads and re-appends per group commit. */
+  compactionBatchBytesMax: 8 * MiB,
+  /** Index rows compaction fetches at a time from one shard. */
+  compactionRowsPerPageMax: 1024,
+  /** Times a read looks a chunk up again when compaction moved it under the read. */
+  readRetriesMax: 3,
+  /** Reads getMany keeps in flight at once. */
+  getManyConcurrencyMax: 16,
+
+  // --- the catalog (SPM) ------------------------------------------------------------------
+  /** Caller-chosen id of one ball version's chunks. */
+  objectIdBytesMax: 128,
+  contentTypeBytesMax: 256,
+  peerAddressBytesMax: 256,
+  /** Peers one VSS registers at most (listPeers is not paginated). */
+  peersMax: 4096,
+  /** Chunks in one ball (a commit is one transaction; 2^20 chunks of 8 MiB is 8 TiB). */
+  ballChunksMax: 1 << 20,
+  /** How long SQLite waits for a lock held by another connection before failing. */
+  catalogBusyTimeoutMs: 5_000,
+  /** How long an expired upload's object id is remembered so a late commit of it is refused. */
+  abandonedUploadRetainMs: 24 * 60 * 60 * 1000,
 } as const;
 
 export type Limits = typeof limits;
+
+// --- the VSS (SPM and routers) -------------------------------------------------------------
+export const vssTimings = {
+  /** How often peers and routers report to the SPM. */
+  heartbeatIntervalMs: 1_000,
+  /** No heartbeat for this long: the peer is suspect (not used for new placements). */
+  suspectAfterMs: 3_000,
+  /** No heartbeat for this long: the peer is down, and healing of its chunks begins (the grace period). */
+  downAfterMs: 10_000,
+  /** How often the SPM looks for work: healing, trimming, drain, rebalance, garbage. */
+  healIntervalMs: 250,
+  /** An upload that has not committed after this long is abandoned; its chunks become garbage. */
+  intentTtlMs: 10 * 60_000,
+  /** How long a router trusts its cached peer list. */
+  peerListTtlMs: 1_000,
+} as const;
+
+export const vssLimits = {
+  /** Chunk copies (heal, drain, rebalance) running at once. */
+  healConcurrencyMax: 4,
+  /** Bytes per second that healing may copy (a token bucket; keeps client traffic first). */
+  healBytesPerSecDefault: 256 * MiB,
+  /** Chunks looked at per healing pass. */
+  healPageChunks: 256,
+  /** Garbage deletes sent per pass. */
+  gcPageChunks: 512,
+  /** Chunks rebalance moves per pass. */
+  rebalanceChunksPerPass: 8,
+  /** Rebalance until (max − min) of peers' live/capacity ratios is within this share of the mean. */
+  rebalanceSpreadMax: 0.2,
+  /** …and only when the fullest peer holds this many bytes more than its even share would be: small
+   *  differences are noise, and moving a few chunks back and forth would never settle. */
+  rebalanceSlackBytes: 32 * MiB,
+  /** Events kept for status and the TUI. */
+  eventsKept: 200,
+  /** In-flight bytes one router spends on writes to peers at once. */
+  routerInFlightBytesMax: 256 * MiB,
+  /** Attempts to place one chunk (each on a fresh set of peers) before a put fails. */
+  chunkPlaceAttemptsMax: 3,
+  /** Ball metadata a router caches by object id (versions are immutable). */
+  routerBallCacheEntries: 4096,
+} as const;

@@ -209,7 +209,7 @@ export class RpcServer<T extends OpTable> {
     this.send(socket, { id, ok: false, code: error.code, message: error.message });
   }
 
-  private send(socket: Socket<ConnectionState>, reply: { id: number; ok: boolean }): void {
+  private send(socket: Socket<ConnectionState>, reply: { id: number; ok: boolean; [field: string]: unknown }): void {
     let body = encodeBody(reply);
     if (body.byteLength > this.frameBytesMax) {
       // A reply the client could not read: say so instead, under the same id.

@@ -58,8 +58,8 @@ export class FrameDecoder {
     while (at < bytes.byteLength) {
       if (this.body === null) {
         at = this.fillHeader(bytes, at);
-        if (this.body === null) continue;
-        if (this.body.byteLength === 0) frames.push(this.takeBody());
+        const started = this.body as Uint8Array | null; // fillHeader may have started a body
+        if (started !== null && started.byteLength === 0) frames.push(this.takeBody());
         continue;
       }
       const take = Math.min(this.body.byteLength - this.bodyFilled, bytes.byteLength - at);

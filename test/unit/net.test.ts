@@ -9,6 +9,7 @@ import { encodeFrame, FrameDecoder } from "../../src/protocol/frame.ts";
 import { decodeBody, encodeBody } from "../../src/protocol/codec.ts";
 import { MictlanxError } from "../../src/lib/errors.ts";
 import { BoundedWriter } from "../../src/net/writer.ts";
+import { rejection } from "../support/errors.ts";
 
 const testOps = defineOps({
   echo: { args: z.object({ n: z.number().int(), data: z.instanceof(Uint8Array).optional() }), result: z.object({ n: z.number(), size: z.number() }) },
@@ -94,7 +95,7 @@ describe("RpcServer + RpcConnection", () => {
   test("a stalled server makes the request time out with a message naming it", async () => {
     const connection = await RpcConnection.open(address(), { role: "peer" });
     const started = Date.now();
-    const error = await connection.call("sleep", { ms: 2_000 }, { timeoutMs: 100 }).catch((e) => e);
+    const error = await rejection(connection.call("sleep", { ms: 2_000 }, { timeoutMs: 100 }));
     expect(error).toBeInstanceOf(MictlanxError);
     expect(error.code).toBe("timeout");
     expect(error.message).toContain(`peer 127.0.0.1:${server.port} did not answer sleep within 100 ms`);
@@ -107,7 +108,7 @@ describe("RpcServer + RpcConnection", () => {
   test("a handler's bug becomes a typed internal error reply; the connection keeps serving", async () => {
     const before = internalErrors;
     const connection = await RpcConnection.open(address(), { role: "test" });
-    const error = await connection.call("fail", {}).catch((e) => e);
+    const error = await rejection(connection.call("fail", {}));
     expect(error.code).toBe("internal");
     expect(error.message).toContain("handler exploded");
     expect(internalErrors).toBe(before + 1);
@@ -117,10 +118,10 @@ describe("RpcServer + RpcConnection", () => {
 
   test("wrong shape and unknown op get bad_request with the request id", async () => {
     const connection = await RpcConnection.open(address(), { role: "test" });
-    const shape = await connection.call("echo", { n: "one" }).catch((e) => e);
+    const shape = await rejection(connection.call("echo", { n: "one" }));
     expect(shape.code).toBe("bad_request");
     expect(shape.message).toContain("n");
-    const unknown = await connection.call("nope", {}).catch((e) => e);
+    const unknown = await rejection(connection.call("nope", {}));
     expect(unknown.code).toBe("bad_request");
     expect(unknown.message).toContain("unknown operation");
     expect(await connection.call("echo", { n: 2 })).toEqual({ n: 2, size: 0 });
@@ -154,7 +155,7 @@ describe("RpcServer + RpcConnection", () => {
 
   test("a request over the frame limit is refused before it is sent", async () => {
     const connection = await RpcConnection.open(address(), { role: "test", frameBytesMax });
-    const error = await connection.call("echo", { n: 1, data: new Uint8Array(frameBytesMax + 10) }).catch((e) => e);
+    const error = await rejection(connection.call("echo", { n: 1, data: new Uint8Array(frameBytesMax + 10) }));
     expect(error.code).toBe("bad_request");
     expect(await connection.call("echo", { n: 1, data: new Uint8Array(frameBytesMax - 100) })).toEqual({ n: 1, size: frameBytesMax - 100 });
     connection.close();
@@ -162,7 +163,7 @@ describe("RpcServer + RpcConnection", () => {
 
   test("a reply over the frame limit becomes an error reply under the same id", async () => {
     const connection = await RpcConnection.open(address(), { role: "test", frameBytesMax });
-    const error = await connection.call("big", { bytes: frameBytesMax + 10 }).catch((e) => e);
+    const error = await rejection(connection.call("big", { bytes: frameBytesMax + 10 }));
     expect(error.code).toBe("bad_request");
     expect(error.message).toContain("over the frame limit");
     connection.close();
@@ -182,7 +183,7 @@ describe("RpcServer + RpcConnection", () => {
       },
     });
     const connection = await RpcConnection.open({ host: "127.0.0.1", port: fake.port }, { role: "router" });
-    const error = await connection.call("echo", { n: 1 }).catch((e) => e);
+    const error = await rejection(connection.call("echo", { n: 1 }));
     expect(error.code).toBe("unavailable");
     expect(error.message).toContain(`router 127.0.0.1:${fake.port}`);
     expect(connection.closed).toBe(true);
@@ -207,7 +208,7 @@ describe("RpcPool", () => {
     probe.stop(true); // nothing listens there now
     const pool = new RpcPool({ role: "router", connectAttempts: 3, random: () => 0.5 });
     const started = Date.now();
-    const error = await pool.call({ host: "127.0.0.1", port }, "echo", { n: 1 }).catch((e) => e);
+    const error = await rejection(pool.call({ host: "127.0.0.1", port }, "echo", { n: 1 }));
     expect(error.code).toBe("unavailable");
     expect(error.message).toBe(`router 127.0.0.1:${port} refused the connection; is it running?`);
     expect(Date.now() - started).toBeGreaterThanOrEqual(backoffMs(1, () => 0.5) + backoffMs(2, () => 0.5) - 5);

@@ -1,0 +1,29 @@
+// `mictlanx spm`: run the control plane until SIGINT/SIGTERM.
+import { parsePort } from "../lib/defaults.ts";
+import { parseDuration, parseSize } from "../lib/size.ts";
+import { stopOnSignals } from "./signals.ts";
+
+export interface SpmFlags {
+  port: string;
+  data: string;
+  host: string;
+  downAfter?: string;
+  suspectAfter?: string;
+  healRate?: string;
+}
+
+export async function runSpmCommand(flags: SpmFlags): Promise<void> {
+  const { startSpm } = await import("../roles/spm/spm.ts");
+  const spm = await startSpm({
+    host: flags.host,
+    port: parsePort(flags.port),
+    dir: flags.data,
+    ...(flags.downAfter === undefined ? {} : { downAfterMs: parseDuration(flags.downAfter) }),
+    ...(flags.suspectAfter === undefined ? {} : { suspectAfterMs: parseDuration(flags.suspectAfter) }),
+    ...(flags.healRate === undefined ? {} : { healBytesPerSec: parseSize(flags.healRate) }),
+    log: (line) => process.stderr.write(`spm: ${line}\n`),
+  });
+  // `mictlanx up` and the tests read this line to learn the port; keep its shape.
+  process.stdout.write(`mictlanx spm listening on ${spm.address}\n`);
+  await stopOnSignals(() => spm.stop());
+}

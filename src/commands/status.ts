@@ -1,0 +1,55 @@
+// `mictlanx status` and `mictlanx peer drain`: ask the SPM directly.
+import { RpcPool, ServiceClient } from "../net/pool.ts";
+import { parseAddress } from "../net/address.ts";
+import { spmOps, type VssStatus } from "../protocol/spm.ts";
+import { resolveSpm } from "../lib/defaults.ts";
+import { formatBytes } from "../lib/size.ts";
+
+async function withSpm<T>(flag: string | undefined, work: (spm: ServiceClient<typeof spmOps>) => Promise<T>): Promise<T> {
+  const pool = new RpcPool({ role: "spm", connectAttempts: 2 });
+  try {
+    return await work(new ServiceClient(spmOps, pool, parseAddress(resolveSpm(flag))));
+  } finally {
+    pool.close();
+  }
+}
+
+export async function statusCommand(flags: { spm?: string; json?: boolean }): Promise<void> {
+  const status = await withSpm(flags.spm, (spm) => spm.call("vss.status", {}));
+  process.stdout.write(flags.json ? `${JSON.stringify(status)}\n` : statusText(status));
+}
+
+export async function drainCommand(id: string, flags: { spm?: string; json?: boolean }): Promise<void> {
+  const result = await withSpm(flags.spm, (spm) => spm.call("peer.drain", { id }));
+  process.stdout.write(
+    flags.json ? `${JSON.stringify(result)}\n` : `peer ${result.id} is draining; its chunks are moving to other peers (watch with: mictlanx status)\n`,
+  );
+}
+
+function age(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+export function statusText(status: VssStatus): string {
+  const up = status.peers.filter((peer) => peer.state === "up").length;
+  const healing = status.healing;
+  const lines = [
+    `VSS ${status.spm}  up ${age(status.uptimeMs)}  peers ${up}/${status.peers.length} up  balls ${status.balls}  stored ${formatBytes(status.bytes)}`,
+    "",
+    "PEER        ADDRESS              STATE    USED / CAPACITY          CHUNKS   HEARTBEAT",
+    ...status.peers.map(
+      (peer) =>
+        `${peer.id.padEnd(11)} ${peer.address.padEnd(20)} ${(peer.state + (peer.draining ? "*" : "")).padEnd(8)} ${`${formatBytes(peer.usedBytes)} / ${formatBytes(peer.capacityBytes)}`.padEnd(24)} ${String(peer.chunks).padEnd(8)} ${age(peer.lastHeartbeatAgeMs)} ago`,
+    ),
+    ...(status.peers.some((peer) => peer.draining) ? ["(* draining)"] : []),
+    "",
+    "ROUTER               REQUESTS   REQ/S   HEARTBEAT",
+    ...status.routers.map((router) => `${router.address.padEnd(20)} ${String(router.requests).padEnd(10)} ${router.requestsPerSec.toFixed(0).padEnd(7)} ${age(router.lastHeartbeatAgeMs)} ago`),
+    "",
+    `replication  under-replicated chunks ${status.underReplicated}  garbage ${status.garbage}`,
+    `healing      ${healing.active ? "active" : "idle"}  healed ${healing.healedChunks} chunks (${formatBytes(healing.healedBytes)})  moved ${healing.movedChunks}  trimmed ${healing.trimmedReplicas}  repaired ${healing.repairedCorrupt}  ${formatBytes(healing.bytesPerSec)}/s`,
+    ...(healing.lastError ? [`             last error: ${healing.lastError}`] : []),
+    ...(status.events.length > 0 ? ["", "recent events", ...status.events.slice(-8).map((event) => `  ${new Date(event.atMs).toISOString().slice(11, 19)}  ${event.message}`)] : []),
+  ];
+  return `${lines.join("\n")}\n`;
+}

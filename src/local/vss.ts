@@ -1,0 +1,159 @@
+// A whole VSS on this machine: one SPM, its peers and routers as separate processes. Used by
+// `mictlanx up`, the integration tests and bench/. Data lives under one directory, so starting
+// again on the same directory brings back the same data (peer ids are fixed: peer-0, peer-1…).
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileDurable } from "../lib/durable-file.ts";
+import { upAddresses } from "../lib/defaults.ts";
+import { MictlanxError } from "../lib/errors.ts";
+import { RpcPool, ServiceClient } from "../net/pool.ts";
+import { parseAddress } from "../net/address.ts";
+import { spmOps } from "../protocol/spm.ts";
+import { startRole, stopRole, type RoleProcess } from "./process.ts";
+
+export interface LocalVssOptions {
+  dir: string;
+  peers: number;
+  routers: number;
+  /** SPM at base, routers at base+1…, peers at base+10…; 0 picks free ports for every role. */
+  basePort: number;
+  /** Extra flags per role, e.g. shorter timeouts in tests. */
+  spmArgs?: string[];
+  peerArgs?: string[];
+  routerArgs?: string[];
+  /** Write each role's stderr to DIR/logs/NAME.log (default true). */
+  logs?: boolean;
+  command?: string[];
+}
+
+export interface PeerProcess extends RoleProcess {
+  id: string;
+  data: string;
+}
+
+export interface LocalVss {
+  dir: string;
+  spm: RoleProcess;
+  routers: RoleProcess[];
+  peers: PeerProcess[];
+  options: LocalVssOptions;
+  /** The shape written to DIR/vss.json. */
+  describe(): VssFile;
+  startPeer(index: number): Promise<PeerProcess>;
+  startSpm(): Promise<RoleProcess>;
+  startRouter(index: number): Promise<RoleProcess>;
+  stop(): Promise<void>;
+}
+
+export interface VssFile {
+  spm: string;
+  routers: string[];
+  peers: Array<{ id: string; address: string; pid: number; data: string }>;
+  spmPid: number;
+  routerPids: number[];
+}
+
+export const vssReadyTimeoutMs = 20_000;
+
+export async function startLocalVss(options: LocalVssOptions): Promise<LocalVss> {
+  const dir = options.dir;
+  const logsDir = join(dir, "logs");
+  mkdirSync(logsDir, { recursive: true });
+  const planned = upAddresses(options.basePort, options.routers, options.peers);
+  const port = (address: string) => (options.basePort === 0 ? "0" : address.split(":")[1] ?? "0");
+  /** A restarted role comes back on the port it had, so the others find it where they left it. */
+  const portOf = (role: RoleProcess | undefined, planned: string) => (role ? (role.address.split(":")[1] ?? "0") : port(planned));
+  const log = (name: string) => (options.logs === false ? undefined : join(logsDir, `${name}.log`));
+  const command = options.command;
+
+  const spawnSpm = (previous?: RoleProcess) =>
+    startRole("spm", ["spm", "--port", portOf(previous, planned.spm), "--data", join(dir, "spm"), ...(options.spmArgs ?? [])], log("spm"), command);
+  const spm = await spawnSpm();
+
+  const spawnPeer = async (index: number): Promise<PeerProcess> => {
+    const id = `peer-${index}`;
+    const data = join(dir, "peers", id);
+    const role = await startRole(
+      id,
+      ["peer", "--port", portOf(vss.peers[index], planned.peers[index] ?? "0:0"), "--data", data, "--id", id, "--spm", vss.spm.address, ...(options.peerArgs ?? [])],
+      log(id),
+      command,
+    );
+    return { ...role, id, data };
+  };
+  const spawnRouter = (index: number) =>
+    startRole(`router-${index}`, ["router", "--port", portOf(vss.routers[index], planned.routers[index] ?? "0:0"), "--spm", vss.spm.address, ...(options.routerArgs ?? [])], log(`router-${index}`), command);
+
+  const vss: LocalVss = {
+    dir,
+    spm,
+    routers: [],
+    peers: [],
+    options,
+    describe: () => ({
+      spm: vss.spm.address,
+      routers: vss.routers.map((router) => router.address),
+      peers: vss.peers.map((peer) => ({ id: peer.id, address: peer.address, pid: peer.pid, data: peer.data })),
+      spmPid: vss.spm.pid,
+      routerPids: vss.routers.map((router) => router.pid),
+    }),
+    startPeer: async (index) => {
+      const peer = await spawnPeer(index);
+      vss.peers[index] = peer;
+      writeVssFile(vss);
+      return peer;
+    },
+    startSpm: async () => {
+      vss.spm = await spawnSpm(vss.spm);
+      writeVssFile(vss);
+      return vss.spm;
+    },
+    startRouter: async (index) => {
+      const router = await spawnRouter(index);
+      vss.routers[index] = router;
+      writeVssFile(vss);
+      return router;
+    },
+    stop: async () => {
+      await Promise.all([...vss.routers, ...vss.peers].map((role) => stopRole(role)));
+      await stopRole(vss.spm);
+    },
+  };
+  try {
+    vss.peers = await Promise.all(Array.from({ length: options.peers }, (_, i) => spawnPeer(i)));
+    vss.routers = await Promise.all(Array.from({ length: options.routers }, (_, i) => spawnRouter(i)));
+    await waitForPeersUp(vss.spm.address, options.peers);
+  } catch (error) {
+    await vss.stop();
+    throw error;
+  }
+  writeVssFile(vss);
+  return vss;
+}
+
+function writeVssFile(vss: LocalVss): void {
+  writeFileDurable(join(vss.dir, "vss.json"), `${JSON.stringify(vss.describe(), null, 2)}\n`);
+}
+
+/** Wait until the SPM sees `count` peers up, so the VSS takes puts when this returns. */
+export async function waitForPeersUp(spmAddress: string, count: number, timeoutMs = vssReadyTimeoutMs): Promise<void> {
+  const pool = new RpcPool({ role: "spm" });
+  const spm = new ServiceClient(spmOps, pool, parseAddress(spmAddress));
+  const deadline = Date.now() + timeoutMs;
+  let up = 0;
+  try {
+    while (Date.now() < deadline) {
+      try {
+        const { peers } = await spm.call("peers.list", {});
+        up = peers.filter((peer) => peer.state === "up").length;
+        if (up >= count) return;
+      } catch {
+        // not answering yet
+      }
+      await Bun.sleep(100);
+    }
+  } finally {
+    pool.close();
+  }
+  throw new MictlanxError("timeout", `only ${up} of ${count} peers reported to the SPM at ${spmAddress} within ${timeoutMs} ms`);
+}

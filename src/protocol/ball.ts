@@ -1,0 +1,69 @@
+// Ball metadata as it travels between SPM, routers and clients.
+import { z } from "zod";
+import { ballIdName, ballKey, bucketName, byteCount, checksumHex, chunkIndex, peerId, sha256Hex, tags } from "./schemas.ts";
+import { limits } from "../lib/limits.ts";
+
+export const rf = z.number().int().min(1).max(16);
+export const objectId = z.string().regex(/^[0-9a-zA-Z-]{8,64}$/, "object id must be 8–64 letters, digits or dashes");
+
+export const chunkRecord = z.object({
+  index: chunkIndex,
+  size: byteCount.max(limits.chunkBytesMax),
+  checksum: checksumHex,
+  peers: z.array(peerId).min(1).max(16),
+});
+export type ChunkRecordWire = z.infer<typeof chunkRecord>;
+
+export const ballMeta = z.object({
+  bucket: bucketName,
+  key: ballKey,
+  ballId: ballIdName,
+  objectId,
+  version: z.number().int().min(1),
+  size: byteCount,
+  checksum: sha256Hex,
+  contentType: z.string().max(256),
+  tags,
+  rf,
+  createdMs: z.number(),
+  chunkSize: byteCount.max(limits.chunkBytesMax),
+  numChunks: z.number().int().min(0),
+});
+export type BallMetaWire = z.infer<typeof ballMeta>;
+
+export const peerLocation = z.object({ id: peerId, address: z.string() });
+export type PeerLocation = z.infer<typeof peerLocation>;
+
+/** A ball with where each chunk lives: enough for a router to read it. */
+export const ballLocated = ballMeta.extend({
+  chunks: z.array(chunkRecord),
+  peers: z.array(peerLocation.extend({ state: z.enum(["up", "suspect", "down"]) })),
+});
+export type BallLocated = z.infer<typeof ballLocated>;
+
+export const bucketSummary = z.object({ name: z.string(), balls: byteCount, bytes: byteCount, createdMs: z.number() });
+
+export const listBallsArgs = z.object({
+  bucket: bucketName,
+  prefix: z.string().max(limits.keyBytesMax).optional(),
+  ballId: ballIdName.optional(),
+  after: z.string().max(limits.keyBytesMax).optional(),
+  limit: z.number().int().min(1).max(limits.listPageMax),
+});
+export const listBallsResult = z.object({ balls: z.array(ballMeta), next: z.string().optional() });
+export const listBucketsArgs = z.object({ after: z.string().max(limits.bucketNameBytesMax).optional(), limit: z.number().int().min(1).max(limits.listPageMax) });
+export const listBucketsResult = z.object({ buckets: z.array(bucketSummary), next: z.string().optional() });
+
+/** What a put declares about its ball; the router adds the chunk records. */
+export const ballDeclaration = z.object({
+  bucket: bucketName,
+  key: ballKey,
+  ballId: ballIdName.optional(),
+  size: byteCount,
+  checksum: sha256Hex,
+  contentType: z.string().max(256),
+  tags,
+  rf,
+  chunkSize: byteCount.max(limits.chunkBytesMax),
+  ifAbsent: z.boolean().optional(),
+});

@@ -1,0 +1,78 @@
+// The peer's operations: chunks in, chunks out. A peer knows nothing of the cluster; the one
+// op that names another node (chunk.pull) is the SPM asking it to copy a replica for healing.
+import { z } from "zod";
+import { defineOps } from "./envelope.ts";
+import { address, byteCount, bytes, checksumHex, chunkBall, chunkBytes, chunkIndex, bucketName, cursor, pageLimit } from "./schemas.ts";
+import { limits } from "../lib/limits.ts";
+
+export const chunkRef = z.object({ bucket: bucketName, ball: chunkBall, index: chunkIndex });
+export type ChunkRefWire = z.infer<typeof chunkRef>;
+
+export const chunkMeta = z.object({
+  bucket: z.string(),
+  ball: z.string(),
+  index: z.number().int(),
+  size: byteCount,
+  checksum: checksumHex,
+  shardId: z.number().int(),
+  createdMs: z.number(),
+});
+export type ChunkMetaWire = z.infer<typeof chunkMeta>;
+
+const putItem = chunkRef.extend({ data: chunkBytes, checksum: checksumHex.optional() });
+const stored = z.object({ size: byteCount, checksum: checksumHex });
+
+export const shardInfo = z.object({
+  id: z.number().int(),
+  state: z.enum(["active", "read_only", "deleted"]),
+  bytes: byteCount,
+  liveBytes: byteCount,
+});
+
+export const peerHealth = z.object({
+  id: z.string(),
+  version: z.string(),
+  uptimeMs: z.number(),
+  capacityBytes: byteCount,
+  usedBytes: byteCount,
+  freeBytes: byteCount,
+  liveBytes: byteCount,
+  chunks: byteCount,
+  shards: z.array(shardInfo),
+  puts: byteCount,
+  gets: byteCount,
+  errors: byteCount,
+});
+export type PeerHealth = z.infer<typeof peerHealth>;
+
+const getResult = z.object({ data: bytes, size: byteCount, checksum: checksumHex });
+const failure = z.object({ ok: z.literal(false), code: z.string(), message: z.string() });
+
+export const peerOps = defineOps({
+  "chunk.put": { args: putItem, result: stored },
+  "chunk.putMany": {
+    args: z.object({ items: z.array(putItem).min(1).max(limits.batchChunksMax) }),
+    result: z.object({ results: z.array(stored) }),
+  },
+  "chunk.get": {
+    args: chunkRef.extend({ offset: byteCount.optional(), length: byteCount.optional() }),
+    result: getResult,
+  },
+  "chunk.getMany": {
+    args: z.object({ refs: z.array(chunkRef).min(1).max(limits.batchChunksMax) }),
+    result: z.object({ results: z.array(z.union([getResult.extend({ ok: z.literal(true) }), failure])) }),
+  },
+  "chunk.delete": { args: chunkRef, result: z.object({ deleted: z.boolean() }) },
+  "chunk.stat": { args: chunkRef, result: chunkMeta },
+  "chunk.list": {
+    args: z.object({ bucket: bucketName.optional(), ballPrefix: z.string().max(limits.ballIdBytesMax + 64).optional(), after: cursor.optional(), limit: pageLimit }),
+    result: z.object({ chunks: z.array(chunkMeta), next: z.string().optional() }),
+  },
+  /** Copy a chunk from another peer (healing, rebalance, drain); verified before it is stored. */
+  "chunk.pull": {
+    args: chunkRef.extend({ from: address, checksum: checksumHex }),
+    result: stored,
+  },
+  "peer.health": { args: z.object({}), result: peerHealth },
+});
+export type PeerOps = typeof peerOps;

@@ -1,0 +1,47 @@
+// The router's operations: what clients call. A large ball is put as begin → putChunk × N →
+// commit and read as stat → getChunk × N, so no frame is ever larger than one chunk; any
+// router can serve any step, which lets a client move to another router mid-transfer.
+import { z } from "zod";
+import { defineOps } from "./envelope.ts";
+import { ballKey, bucketName, byteCount, bytes, checksumHex, chunkBytes, chunkIndex } from "./schemas.ts";
+import { ballDeclaration, ballLocated, ballMeta, chunkRecord, listBallsArgs, listBallsResult, listBucketsArgs, listBucketsResult, objectId, rf } from "./ball.ts";
+
+const ballRef = z.object({ bucket: bucketName, key: ballKey });
+
+export const routerOps = defineOps({
+  "ball.begin": {
+    args: ballRef.extend({ rf, ifAbsent: z.boolean().optional() }),
+    result: z.object({ objectId }),
+  },
+  "ball.putChunk": {
+    args: ballRef.extend({ objectId, index: chunkIndex, rf, data: chunkBytes, checksum: checksumHex }),
+    result: chunkRecord,
+  },
+  "ball.commit": {
+    args: ballDeclaration.extend({ objectId, chunks: z.array(chunkRecord) }),
+    result: z.object({ version: z.number().int(), objectId }),
+  },
+  /** A ball of at most one chunk in one round trip. */
+  "ball.put": {
+    args: ballDeclaration.extend({ data: chunkBytes }),
+    result: z.object({ version: z.number().int(), objectId }),
+  },
+  "ball.stat": { args: ballRef, result: ballLocated },
+  "ball.getChunk": {
+    args: z.object({ bucket: bucketName, objectId, index: chunkIndex }),
+    result: z.object({ data: bytes, size: byteCount, checksum: checksumHex }),
+  },
+  /** Metadata and, for a ball of at most one chunk, its bytes: one round trip for small reads. */
+  "ball.get": {
+    args: ballRef,
+    result: z.object({ meta: ballMeta, chunks: z.array(chunkRecord), data: bytes.optional() }),
+  },
+  "ball.delete": { args: ballRef, result: ballMeta },
+  "ball.list": { args: listBallsArgs, result: listBallsResult },
+  "bucket.list": { args: listBucketsArgs, result: listBucketsResult },
+  "router.health": {
+    args: z.object({}),
+    result: z.object({ address: z.string(), spm: z.string(), uptimeMs: z.number(), requests: byteCount, errors: byteCount }),
+  },
+});
+export type RouterOps = typeof routerOps;

@@ -1,0 +1,121 @@
+// The SPM's operations: the registry (peers and routers report in), the catalog (balls and
+// where their chunks are), placement, and the numbers `status` and the TUI show.
+import { z } from "zod";
+import { defineOps } from "./envelope.ts";
+import { address, ballKey, bucketName, byteCount, checksumHex, chunkIndex, peerId } from "./schemas.ts";
+import { ballDeclaration, ballLocated, ballMeta, chunkRecord, listBallsArgs, listBallsResult, listBucketsArgs, listBucketsResult, objectId, peerLocation, rf } from "./ball.ts";
+import { limits } from "../lib/limits.ts";
+
+export const peerState = z.enum(["up", "suspect", "down"]);
+export type PeerState = z.infer<typeof peerState>;
+
+export const peerReport = z.object({
+  id: peerId,
+  address,
+  capacityBytes: byteCount,
+  usedBytes: byteCount,
+  freeBytes: byteCount,
+  liveBytes: byteCount,
+  chunks: byteCount,
+  puts: byteCount,
+  gets: byteCount,
+});
+
+export const peerStatus = z.object({
+  id: z.string(),
+  address: z.string(),
+  state: peerState,
+  draining: z.boolean(),
+  usedBytes: byteCount,
+  capacityBytes: byteCount,
+  freeBytes: byteCount,
+  chunks: byteCount,
+  replicas: byteCount,
+  lastHeartbeatAgeMs: z.number(),
+  opsPerSec: z.number(),
+});
+export type PeerStatus = z.infer<typeof peerStatus>;
+
+export const routerStatus = z.object({
+  address: z.string(),
+  lastHeartbeatAgeMs: z.number(),
+  requests: byteCount,
+  requestsPerSec: z.number(),
+  errors: byteCount,
+});
+
+export const healingStatus = z.object({
+  active: z.boolean(),
+  queued: byteCount,
+  inFlight: byteCount,
+  healedChunks: byteCount,
+  healedBytes: byteCount,
+  trimmedReplicas: byteCount,
+  movedChunks: byteCount,
+  repairedCorrupt: byteCount,
+  failures: byteCount,
+  bytesPerSec: z.number(),
+  lastError: z.string().optional(),
+});
+export type HealingStatus = z.infer<typeof healingStatus>;
+
+export const vssStatus = z.object({
+  spm: z.string(),
+  uptimeMs: z.number(),
+  peers: z.array(peerStatus),
+  routers: z.array(routerStatus),
+  balls: byteCount,
+  buckets: byteCount,
+  bytes: byteCount,
+  chunks: byteCount,
+  underReplicated: byteCount,
+  garbage: byteCount,
+  healing: healingStatus,
+  events: z.array(z.object({ atMs: z.number(), kind: z.string(), message: z.string() })),
+});
+export type VssStatus = z.infer<typeof vssStatus>;
+
+export const placement = z.object({ index: chunkIndex, peers: z.array(peerLocation) });
+export type Placement = z.infer<typeof placement>;
+
+export const spmOps = defineOps({
+  /** A peer reports in (first contact registers it); the reply says how often to come back. */
+  "peer.heartbeat": { args: peerReport, result: z.object({ heartbeatIntervalMs: z.number().int() }) },
+  "router.heartbeat": {
+    args: z.object({ address, requests: byteCount, errors: byteCount }),
+    result: z.object({ heartbeatIntervalMs: z.number().int() }),
+  },
+  /** Start a put: checks --if-absent and rf early, returns the new version's object id. */
+  "ball.begin": {
+    args: z.object({ bucket: bucketName, key: ballKey, rf, ifAbsent: z.boolean().optional() }),
+    result: z.object({ objectId }),
+  },
+  /** Choose rf distinct up peers for each of `count` chunks from `fromIndex`, avoiding `exclude`. */
+  "ball.place": {
+    args: z.object({ objectId, fromIndex: chunkIndex, count: z.number().int().min(1).max(limits.batchChunksMax), rf, exclude: z.array(peerId).max(64).optional() }),
+    result: z.object({ placements: z.array(placement) }),
+  },
+  /** Make a ball visible: all its chunks are durable on rf peers. One catalog transaction. */
+  "ball.commit": {
+    args: ballDeclaration.extend({ objectId, chunks: z.array(chunkRecord) }),
+    result: z.object({ version: z.number().int(), replacedObjectId: z.string().optional() }),
+  },
+  "ball.get": { args: z.object({ bucket: bucketName, key: ballKey }), result: ballLocated },
+  /** Where one chunk of a version is now (routers refresh after healing or drain moved it). */
+  "chunk.locate": {
+    args: z.object({ objectId, index: chunkIndex }),
+    result: z.object({ size: byteCount, checksum: checksumHex, peers: z.array(peerLocation.extend({ state: peerState })) }),
+  },
+  "ball.delete": { args: z.object({ bucket: bucketName, key: ballKey }), result: ballMeta },
+  "ball.list": { args: listBallsArgs, result: listBallsResult },
+  "bucket.list": { args: listBucketsArgs, result: listBucketsResult },
+  /** A router found a replica whose bytes fail their checksum: repair it from a good one. */
+  "replica.corrupt": {
+    args: z.object({ objectId, index: chunkIndex, peerId, detail: z.string().max(1024) }),
+    result: z.object({ accepted: z.boolean() }),
+  },
+  "peers.list": { args: z.object({}), result: z.object({ peers: z.array(peerStatus) }) },
+  "peer.drain": { args: z.object({ id: peerId }), result: z.object({ id: z.string(), chunks: byteCount }) },
+  "vss.status": { args: z.object({}), result: vssStatus },
+});
+export type SpmOps = typeof spmOps;

@@ -1,0 +1,195 @@
+// The peer role: a ChunkStore behind an RpcServer. It stores and serves chunks and knows
+// nothing of the cluster; with an SPM address it registers and sends heartbeats.
+import { mkdirSync } from "node:fs";
+import pkg from "../../../package.json" with { type: "json" };
+import { ChunkStore, type ChunkMeta, type ChunkRef } from "../../storage/index.ts";
+import { RpcServer, type Handlers } from "../../net/server.ts";
+import { RpcPool, ServiceClient } from "../../net/pool.ts";
+import { parseAddress } from "../../net/address.ts";
+import { peerOps, type ChunkMetaWire, type PeerHealth } from "../../protocol/peer.ts";
+import { spmOps } from "../../protocol/spm.ts";
+import { vssTimings } from "../../lib/limits.ts";
+import { toMictlanxError } from "../../lib/errors.ts";
+import { checksumFromHex, checksumHex } from "../../lib/checksum.ts";
+import { CorruptError } from "../../lib/errors.ts";
+import { loadOrCreatePeerId } from "./identity.ts";
+
+export interface PeerOptions {
+  host: string;
+  port: number;
+  dir: string;
+  id?: string;
+  capacityBytes?: number;
+  shardBytes?: number;
+  compactionIntervalMs?: number;
+  /** Register with this SPM and send it heartbeats. */
+  spm?: string;
+  log?: (line: string) => void;
+}
+
+export interface RunningPeer {
+  id: string;
+  port: number;
+  address: string;
+  store: ChunkStore;
+  health(): PeerHealth;
+  stop(): Promise<void>;
+}
+
+const compactionIntervalMsDefault = 30_000;
+
+export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
+  mkdirSync(options.dir, { recursive: true });
+  const id = loadOrCreatePeerId(options.dir, options.id);
+  const store = await ChunkStore.open({
+    dir: options.dir,
+    ...(options.capacityBytes === undefined ? {} : { capacityBytes: options.capacityBytes }),
+    ...(options.shardBytes === undefined ? {} : { shardBytes: options.shardBytes }),
+  });
+  const startedMs = Date.now();
+  const counters = { puts: 0, gets: 0, errors: 0 };
+  const pool = new RpcPool({ role: "peer" });
+
+  const health = (): PeerHealth => {
+    const stats = store.stats();
+    return {
+      id,
+      version: pkg.version,
+      uptimeMs: Date.now() - startedMs,
+      capacityBytes: stats.capacityBytes,
+      usedBytes: stats.usedBytes,
+      freeBytes: stats.freeBytes,
+      liveBytes: stats.liveBytes,
+      chunks: stats.chunks,
+      shards: stats.shards,
+      ...counters,
+    };
+  };
+
+  const handlers: Handlers<typeof peerOps> = {
+    "chunk.put": async ({ data, checksum, ...ref }) => {
+      counters.puts += 1;
+      const meta = await store.put(ref, data, checksum === undefined ? undefined : checksumFromHex(checksum));
+      return { size: meta.size, checksum: checksumHex(meta.checksum) };
+    },
+    "chunk.putMany": async ({ items }) => {
+      counters.puts += items.length;
+      const metas = await store.putMany(
+        items.map(({ data, checksum, ...ref }) => ({ ref, bytes: data, ...(checksum === undefined ? {} : { checksum: checksumFromHex(checksum) }) })),
+      );
+      return { results: metas.map((meta) => ({ size: meta.size, checksum: checksumHex(meta.checksum) })) };
+    },
+    "chunk.get": async ({ offset, length, ...ref }) => {
+      counters.gets += 1;
+      const meta = store.stat(ref);
+      const range = offset === undefined && length === undefined ? undefined : { offset: offset ?? 0, length: length ?? meta.size - (offset ?? 0) };
+      const data = await store.get(ref, range);
+      return { data, size: meta.size, checksum: checksumHex(meta.checksum) };
+    },
+    "chunk.getMany": async ({ refs }) => {
+      counters.gets += refs.length;
+      const results = await store.getMany(refs);
+      return {
+        results: results.map((result) =>
+          result.ok ? { ok: true as const, data: result.bytes, size: result.meta.size, checksum: checksumHex(result.meta.checksum) } : result,
+        ),
+      };
+    },
+    "chunk.delete": async (ref) => ({ deleted: await store.delete(ref) }),
+    "chunk.stat": (ref) => metaToWire(store.stat(ref)),
+    "chunk.list": (query) => {
+      const page = store.list(query);
+      return { chunks: page.chunks.map(metaToWire), ...(page.next === undefined ? {} : { next: page.next }) };
+    },
+    "chunk.pull": async ({ from, checksum, ...ref }) => {
+      const source = new ServiceClient(peerOps, pool, parseAddress(from));
+      const reply = await source.call("chunk.get", ref);
+      if (reply.checksum !== checksum) {
+        throw new CorruptError(`peer ${from} holds ${describe(ref)} with checksum ${reply.checksum}, expected ${checksum}`);
+      }
+      const meta = await store.put(ref, reply.data, checksumFromHex(checksum));
+      return { size: meta.size, checksum: checksumHex(meta.checksum) };
+    },
+    "peer.health": () => health(),
+  };
+
+  const server = new RpcServer({
+    host: options.host,
+    port: options.port,
+    ops: peerOps,
+    handlers,
+    onInternalError: (error, op) => {
+      counters.errors += 1;
+      options.log?.(`internal error in ${op}: ${error.message}`);
+    },
+  });
+  server.listen();
+  store.startBackgroundCompaction(options.compactionIntervalMs ?? compactionIntervalMsDefault);
+  const address = `${options.host}:${server.port}`;
+  const heartbeats = options.spm ? startHeartbeats(options.spm, address, health, pool, options.log) : undefined;
+
+  return {
+    id,
+    port: server.port,
+    address,
+    store,
+    health,
+    stop: async () => {
+      heartbeats?.stop();
+      server.stop();
+      pool.close();
+      await store.close();
+    },
+  };
+}
+
+function metaToWire(meta: ChunkMeta): ChunkMetaWire {
+  return {
+    bucket: meta.bucket,
+    ball: meta.ball,
+    index: meta.index,
+    size: meta.size,
+    checksum: checksumHex(meta.checksum),
+    shardId: meta.shardId,
+    createdMs: meta.createdMs,
+  };
+}
+
+function describe(ref: ChunkRef): string {
+  return `chunk ${ref.bucket}/${ref.ball}_${ref.index}`;
+}
+
+/** Report to the SPM every heartbeat interval; log once when it goes away and once when it is back. */
+function startHeartbeats(spmAddress: string, address: string, health: () => PeerHealth, pool: RpcPool, log?: (line: string) => void) {
+  const spm = new ServiceClient(spmOps, pool, parseAddress(spmAddress));
+  let stopped = false;
+  let intervalMs: number = vssTimings.heartbeatIntervalMs;
+  let reachable = true;
+  const loop = async () => {
+    while (!stopped) {
+      const now = health();
+      try {
+        const reply = await spm.call("peer.heartbeat", {
+          id: now.id,
+          address,
+          capacityBytes: now.capacityBytes,
+          usedBytes: now.usedBytes,
+          freeBytes: now.freeBytes,
+          liveBytes: now.liveBytes,
+          chunks: now.chunks,
+          puts: now.puts,
+          gets: now.gets,
+        }, { timeoutMs: intervalMs * 3 });
+        intervalMs = reply.heartbeatIntervalMs;
+        if (!reachable) log?.(`SPM ${spmAddress} is reachable again`);
+        reachable = true;
+      } catch (error) {
+        if (reachable) log?.(`cannot reach the SPM: ${toMictlanxError(error).message}; still serving, retrying`);
+        reachable = false;
+      }
+      await Bun.sleep(intervalMs);
+    }
+  };
+  void loop();
+  return { stop: () => (stopped = true) };
+}

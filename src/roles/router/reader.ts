@@ -1,0 +1,99 @@
+// Reads one chunk: replicas on live peers first, least busy first; every chunk's bytes are
+// checked against the catalog's checksum before they leave the router. A replica that fails
+// its checksum is reported to the SPM (which repairs it) and the next one is tried. If every
+// known replica fails, the locations are refreshed once from the SPM (healing or a drain may
+// have moved them) and tried again.
+import type { RpcPool } from "../../net/pool.ts";
+import { ServiceClient } from "../../net/pool.ts";
+import { parseAddress } from "../../net/address.ts";
+import { peerOps } from "../../protocol/peer.ts";
+import type { SpmOps } from "../../protocol/spm.ts";
+import type { BallLocated } from "../../protocol/ball.ts";
+import { vssLimits } from "../../lib/limits.ts";
+import { Lru } from "../../lib/lru.ts";
+import { chunkChecksum, checksumHex } from "../../lib/checksum.ts";
+import { CorruptError, UnavailableError, toMictlanxError } from "../../lib/errors.ts";
+
+interface Location {
+  size: number;
+  checksum: string;
+  peers: Array<{ id: string; address: string; state: string }>;
+}
+
+export interface ChunkRead {
+  data: Uint8Array;
+  size: number;
+  checksum: string;
+}
+
+export class ChunkReader {
+  private readonly locations = new Lru<string, Location>(vssLimits.routerBallCacheEntries * 4);
+
+  constructor(
+    private readonly spm: ServiceClient<SpmOps>,
+    private readonly peers: RpcPool,
+    private readonly log?: (line: string) => void,
+  ) {}
+
+  /** Cache where a ball's chunks are (object ids are immutable versions; locations may move). */
+  remember(ball: BallLocated): void {
+    const byId = new Map(ball.peers.map((peer) => [peer.id, peer]));
+    for (const chunk of ball.chunks) {
+      const peers = chunk.peers.flatMap((id) => {
+        const peer = byId.get(id);
+        return peer ? [peer] : [];
+      });
+      this.locations.set(locationKey(ball.objectId, chunk.index), { size: chunk.size, checksum: chunk.checksum, peers });
+    }
+  }
+
+  async read(bucket: string, objectId: string, index: number): Promise<ChunkRead> {
+    const key = locationKey(objectId, index);
+    const cached = this.locations.get(key);
+    const problems: string[] = [];
+    if (cached) {
+      const found = await this.tryReplicas(bucket, objectId, index, cached, problems);
+      if (found) return found;
+    }
+    const fresh = await this.spm.call("chunk.locate", { objectId, index });
+    this.locations.set(key, fresh);
+    const found = await this.tryReplicas(bucket, objectId, index, fresh, problems);
+    if (found) return found;
+    throw new UnavailableError(`no replica of chunk ${index} could be read: ${problems.slice(-4).join("; ") || "no live replica"}`);
+  }
+
+  private async tryReplicas(bucket: string, objectId: string, index: number, location: Location, problems: string[]): Promise<ChunkRead | undefined> {
+    for (const peer of this.order(location.peers)) {
+      try {
+        const client = new ServiceClient(peerOps, this.peers, parseAddress(peer.address));
+        const reply = await client.call("chunk.get", { bucket, ball: objectId, index });
+        const actual = checksumHex(chunkChecksum(reply.data));
+        if (actual !== location.checksum || reply.data.byteLength !== location.size) {
+          throw new CorruptError(`peer ${peer.id} returned chunk ${index} with checksum ${actual}, expected ${location.checksum}`);
+        }
+        return { data: reply.data, size: reply.data.byteLength, checksum: actual };
+      } catch (error) {
+        const typed = toMictlanxError(error);
+        problems.push(typed.message);
+        if (typed.code === "corrupt") this.report(objectId, index, peer.id, typed.message);
+      }
+    }
+    return undefined;
+  }
+
+  /** Up peers first, then the rest; among equals the one with fewer requests outstanding. */
+  private order(peers: Location["peers"]): Location["peers"] {
+    const rank = (state: string) => (state === "up" ? 0 : state === "suspect" ? 1 : 2);
+    return [...peers].sort((a, b) => rank(a.state) - rank(b.state) || this.peers.inFlight(parseAddress(a.address)) - this.peers.inFlight(parseAddress(b.address)));
+  }
+
+  private report(objectId: string, index: number, peerId: string, detail: string): void {
+    this.spm.call("replica.corrupt", { objectId, index, peerId, detail: detail.slice(0, 1000) }).catch((error) => {
+      this.log?.(`could not report a corrupt replica to the SPM: ${toMictlanxError(error).message}`);
+    });
+  }
+}
+
+function locationKey(objectId: string, index: number): string {
+  return `${objectId}_${index}`;
+}

@@ -1,0 +1,116 @@
+// The router: a stateless gateway. Puts: each chunk is written to rf peers in parallel (bytes
+// in flight bounded), a failed peer is replaced by a fresh placement, the SPM commits at the
+// end. Gets: each chunk is read from the least-busy live replica, its checksum verified, and
+// on an error or a mismatch the next replica is tried; a corrupt replica is reported for repair.
+// Whatever a router knows is a cache of the SPM's catalog; any router can serve any step.
+import { RpcServer, type Handlers } from "../../net/server.ts";
+import { RpcPool, ServiceClient } from "../../net/pool.ts";
+import { parseAddress } from "../../net/address.ts";
+import { routerOps } from "../../protocol/router.ts";
+import { spmOps } from "../../protocol/spm.ts";
+import type { ChunkRecordWire } from "../../protocol/ball.ts";
+import { vssLimits, vssTimings } from "../../lib/limits.ts";
+import { ByteBudget } from "../../lib/byte-budget.ts";
+import { CorruptError } from "../../lib/errors.ts";
+import { chunkChecksum, checksumHex } from "../../lib/checksum.ts";
+import { ChunkReader } from "./reader.ts";
+import { ChunkWriter } from "./writer.ts";
+
+export interface RouterOptions {
+  host: string;
+  port: number;
+  spm: string;
+  log?: (line: string) => void;
+}
+
+export interface RunningRouter {
+  port: number;
+  address: string;
+  stop(): Promise<void>;
+}
+
+export async function startRouter(options: RouterOptions): Promise<RunningRouter> {
+  const startedMs = Date.now();
+  const spmPool = new RpcPool({ role: "spm" });
+  const peerPool = new RpcPool({ role: "peer", connectAttempts: 2 });
+  const spm = new ServiceClient(spmOps, spmPool, parseAddress(options.spm));
+  const budget = new ByteBudget(vssLimits.routerInFlightBytesMax);
+  const writer = new ChunkWriter(spm, peerPool, budget);
+  const reader = new ChunkReader(spm, peerPool, options.log);
+  const counters = { requests: 0, errors: 0 };
+
+  const putChunk = async (bucket: string, objectId: string, index: number, rf: number, data: Uint8Array, checksum: string): Promise<ChunkRecordWire> => {
+    const actual = checksumHex(chunkChecksum(data));
+    if (actual !== checksum) throw new CorruptError(`chunk ${index} arrived damaged (checksum ${actual}, the client sent ${checksum}); retry the put`);
+    return writer.write({ bucket, objectId, index, rf, data, checksum });
+  };
+
+  const handlers: Handlers<typeof routerOps> = {
+    "ball.begin": (args) => spm.call("ball.begin", args),
+    "ball.putChunk": ({ bucket, objectId, index, rf, data, checksum }) => putChunk(bucket, objectId, index, rf, data, checksum),
+    "ball.commit": async ({ objectId, ...rest }) => {
+      const committed = await spm.call("ball.commit", { objectId, ...rest });
+      return { version: committed.version, objectId };
+    },
+    "ball.put": async ({ data, ...declaration }) => {
+      const { objectId } = await spm.call("ball.begin", { bucket: declaration.bucket, key: declaration.key, rf: declaration.rf, ...(declaration.ifAbsent ? { ifAbsent: true } : {}) });
+      const chunks = data.byteLength === 0 ? [] : [await putChunk(declaration.bucket, objectId, 0, declaration.rf, data, checksumHex(chunkChecksum(data)))];
+      const committed = await spm.call("ball.commit", { ...declaration, objectId, chunks });
+      return { version: committed.version, objectId };
+    },
+    "ball.stat": async (ref) => {
+      const ball = await spm.call("ball.get", ref);
+      reader.remember(ball);
+      return ball;
+    },
+    "ball.getChunk": ({ bucket, objectId, index }) => reader.read(bucket, objectId, index),
+    "ball.get": async (ref) => {
+      const ball = await spm.call("ball.get", ref);
+      reader.remember(ball);
+      const { chunks, peers: _peers, ...meta } = ball;
+      if (chunks.length !== 1) return { meta, chunks };
+      const chunk = await reader.read(ball.bucket, ball.objectId, 0);
+      return { meta, chunks, data: chunk.data };
+    },
+    "ball.delete": (ref) => spm.call("ball.delete", ref),
+    "ball.list": (query) => spm.call("ball.list", query),
+    "bucket.list": (query) => spm.call("bucket.list", query),
+    "router.health": () => ({ address, spm: options.spm, uptimeMs: Date.now() - startedMs, ...counters }),
+  };
+
+  const server = new RpcServer({
+    host: options.host,
+    port: options.port,
+    ops: routerOps,
+    handlers,
+    onInternalError: (error, op) => options.log?.(`internal error in ${op}: ${error.message}`),
+  });
+  server.listen();
+  const address = `${options.host}:${server.port}`;
+
+  let stopped = false;
+  const heartbeat = async () => {
+    while (!stopped) {
+      counters.requests = server.stats.requests;
+      counters.errors = server.stats.errors;
+      try {
+        await spm.call("router.heartbeat", { address, ...counters }, { timeoutMs: vssTimings.heartbeatIntervalMs * 3 });
+      } catch {
+        // The SPM is away; requests that need it fail with its name, and we keep trying.
+      }
+      await Bun.sleep(vssTimings.heartbeatIntervalMs);
+    }
+  };
+  void heartbeat();
+
+  return {
+    port: server.port,
+    address,
+    stop: async () => {
+      stopped = true;
+      server.stop();
+      spmPool.close();
+      peerPool.close();
+    },
+  };
+}

@@ -1,0 +1,76 @@
+// Writes one chunk to rf distinct peers in parallel. A peer that fails is excluded and the SPM
+// places the missing replicas elsewhere, up to chunkPlaceAttemptsMax rounds.
+import type { RpcPool } from "../../net/pool.ts";
+import { ServiceClient } from "../../net/pool.ts";
+import { parseAddress } from "../../net/address.ts";
+import { peerOps } from "../../protocol/peer.ts";
+import type { SpmOps } from "../../protocol/spm.ts";
+import type { ChunkRecordWire } from "../../protocol/ball.ts";
+import { vssLimits } from "../../lib/limits.ts";
+import type { ByteBudget } from "../../lib/byte-budget.ts";
+import { UnavailableError, toMictlanxError } from "../../lib/errors.ts";
+import { assert } from "../../lib/assert.ts";
+
+export interface ChunkWrite {
+  bucket: string;
+  objectId: string;
+  index: number;
+  rf: number;
+  data: Uint8Array;
+  checksum: string;
+}
+
+export class ChunkWriter {
+  constructor(
+    private readonly spm: ServiceClient<SpmOps>,
+    private readonly peers: RpcPool,
+    private readonly budget: ByteBudget,
+  ) {}
+
+  async write(chunk: ChunkWrite): Promise<ChunkRecordWire> {
+    await this.budget.acquire(chunk.data.byteLength);
+    try {
+      return await this.writeReplicas(chunk);
+    } finally {
+      this.budget.release(chunk.data.byteLength);
+    }
+  }
+
+  private async writeReplicas(chunk: ChunkWrite): Promise<ChunkRecordWire> {
+    const stored: string[] = [];
+    const failed = new Set<string>();
+    const problems: string[] = [];
+    for (let attempt = 0; attempt < vssLimits.chunkPlaceAttemptsMax && stored.length < chunk.rf; attempt += 1) {
+      const { placements } = await this.spm.call("ball.place", {
+        objectId: chunk.objectId,
+        fromIndex: chunk.index,
+        count: 1,
+        rf: chunk.rf - stored.length,
+        exclude: [...stored, ...failed],
+      });
+      const targets = placements[0]?.peers ?? [];
+      const results = await Promise.allSettled(targets.map((peer) => this.putOn(peer.address, chunk)));
+      results.forEach((result, i) => {
+        const peer = targets[i];
+        assert(peer !== undefined, "placement result without a peer");
+        if (result.status === "fulfilled") stored.push(peer.id);
+        else {
+          failed.add(peer.id);
+          problems.push(toMictlanxError(result.reason).message);
+        }
+      });
+    }
+    if (stored.length < chunk.rf) {
+      throw new UnavailableError(
+        `could not store chunk ${chunk.index} on ${chunk.rf} peers (stored on ${stored.length}): ${problems.slice(-3).join("; ")}`,
+      );
+    }
+    return { index: chunk.index, size: chunk.data.byteLength, checksum: chunk.checksum, peers: stored };
+  }
+
+  private async putOn(address: string, chunk: ChunkWrite): Promise<void> {
+    const peer = new ServiceClient(peerOps, this.peers, parseAddress(address));
+    const reply = await peer.call("chunk.put", { bucket: chunk.bucket, ball: chunk.objectId, index: chunk.index, data: chunk.data, checksum: chunk.checksum });
+    assert(reply.checksum === chunk.checksum && reply.size === chunk.data.byteLength, "peer stored a different chunk than sent");
+  }
+}

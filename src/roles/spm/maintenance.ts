@@ -1,0 +1,342 @@
+// The SPM's background work, all derived from the catalog so it resumes by itself after a
+// restart and is safe to repeat (idempotent):
+//   heal      chunks below rf on live peers get a copy pulled from a surviving replica;
+//   drain     chunks on a draining peer are copied away, then its replica dropped;
+//   trim      replicas beyond rf (a lost peer came back) are dropped;
+//   rebalance chunks move from the fullest peer to the emptiest until the spread is small;
+//   collect   garbage replicas (old versions, deletes, trims, abandoned uploads) are deleted.
+// Copies are throttled (a token bucket) and bounded (a semaphore). A chunk is touched by one
+// task at a time (the `busy` set), so a delete never races a copy of the same replica.
+import type { Catalog } from "../../catalog/index.ts";
+import { RpcPool, ServiceClient } from "../../net/pool.ts";
+import { parseAddress } from "../../net/address.ts";
+import { peerOps } from "../../protocol/peer.ts";
+import type { HealingStatus } from "../../protocol/spm.ts";
+import { vssLimits } from "../../lib/limits.ts";
+import { Semaphore } from "../../lib/semaphore.ts";
+import { TokenBucket } from "../../lib/token-bucket.ts";
+import { MictlanxError, toMictlanxError } from "../../lib/errors.ts";
+import { choosePeers } from "./placement.ts";
+import type { Registry } from "./registry.ts";
+
+export interface MaintenanceOptions {
+  healBytesPerSec: number;
+  random: () => number;
+  event: (kind: string, message: string) => void;
+}
+
+interface Counters {
+  healedChunks: number;
+  healedBytes: number;
+  trimmedReplicas: number;
+  movedChunks: number;
+  repairedCorrupt: number;
+  failures: number;
+  lastError?: string;
+}
+
+export class Maintenance {
+  private readonly pool = new RpcPool({ role: "peer", connectAttempts: 2 });
+  private readonly copies = new Semaphore(vssLimits.healConcurrencyMax);
+  private readonly throttle: TokenBucket;
+  private readonly busy = new Set<string>();
+  private readonly counters: Counters = { healedChunks: 0, healedBytes: 0, trimmedReplicas: 0, movedChunks: 0, repairedCorrupt: 0, failures: 0 };
+  private healCursor: string | undefined;
+  private queued = 0;
+  private rateWindow = { startMs: Date.now(), bytes: 0, bytesPerSec: 0 };
+  private running = false;
+
+  constructor(
+    private readonly catalog: Catalog,
+    private readonly registry: Registry,
+    private readonly options: MaintenanceOptions,
+  ) {
+    this.throttle = new TokenBucket(options.healBytesPerSec, options.healBytesPerSec);
+  }
+
+  status(): HealingStatus {
+    this.rollRate(Date.now());
+    return {
+      active: this.queued > 0 || this.copies.inUse > 0,
+      queued: this.queued,
+      inFlight: this.copies.inUse,
+      ...this.counters,
+      bytesPerSec: this.rateWindow.bytesPerSec,
+    };
+  }
+
+  close(): void {
+    this.pool.close();
+  }
+
+  /** One pass of every kind of work. Never overlaps itself; errors are counted, never thrown. */
+  async pass(nowMs: number): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      this.catalog.expireIntents(nowMs);
+      await this.heal();
+      await this.drain();
+      await this.trim();
+      await this.rebalance();
+      await this.collect();
+    } catch (error) {
+      this.fail(error);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  // --- heal ---------------------------------------------------------------------------------
+
+  private async heal(): Promise<void> {
+    this.queued = this.catalog.countUnderReplicated();
+    if (this.queued === 0) return;
+    const page = this.catalog.underReplicated({ limit: vssLimits.healPageChunks, ...(this.healCursor ? { after: this.healCursor } : {}) });
+    this.healCursor = page.next;
+    const work: Promise<unknown>[] = [];
+    for (const chunk of page.chunks) {
+      const present = chunk.allPeers.filter((id) => this.counts(id));
+      if (present.length >= chunk.rf) continue; // a suspect peer may still come back: wait
+      const sources = chunk.allPeers.filter((id) => this.isSource(id));
+      if (sources.length === 0) continue; // no live replica right now; nothing to copy from
+      const key = chunkKey(chunk.objectId, chunk.index);
+      if (this.busy.has(key)) continue;
+      work.push(this.copyTo(chunk, sources, new Set(chunk.allPeers), chunk.rf - present.length, "heal"));
+    }
+    await Promise.all(work);
+  }
+
+  /** Copy a chunk to `count` new peers chosen by placement; add the replicas to the catalog. */
+  private async copyTo(
+    chunk: { objectId: string; index: number; size: number; checksum: string; bucket: string },
+    sources: string[],
+    exclude: Set<string>,
+    count: number,
+    why: "heal" | "drain" | "rebalance",
+  ): Promise<string[]> {
+    const key = chunkKey(chunk.objectId, chunk.index);
+    if (this.busy.has(key)) return [];
+    this.busy.add(key);
+    try {
+      const targets = choosePeers(this.registry.candidates(), count, exclude, this.options.random, chunk.size);
+      this.registry.notePlacements(targets.map((target) => target.id));
+      const added: string[] = [];
+      for (const target of targets) {
+        const source = this.registry.get(sources[Math.floor(this.options.random() * sources.length)] ?? "");
+        if (!source) continue;
+        await this.copies.with(async () => {
+          await this.throttle.take(chunk.size);
+          const client = new ServiceClient(peerOps, this.pool, parseAddress(target.address));
+          await client.call("chunk.pull", { bucket: chunk.bucket, ball: chunk.objectId, index: chunk.index, from: source.address, checksum: chunk.checksum });
+        });
+        this.catalog.addReplica(chunk.objectId, chunk.index, target.id);
+        added.push(target.id);
+        this.rateWindow.bytes += chunk.size;
+        if (why === "heal") {
+          this.counters.healedChunks += 1;
+          this.counters.healedBytes += chunk.size;
+        } else this.counters.movedChunks += 1;
+      }
+      return added;
+    } catch (error) {
+      this.fail(error);
+      return [];
+    } finally {
+      this.busy.delete(key);
+    }
+  }
+
+  // --- drain --------------------------------------------------------------------------------
+
+  private async drain(): Promise<void> {
+    for (const peer of this.registry.all().filter((candidate) => candidate.draining)) {
+      const page = this.catalog.chunksOnPeer(peer.id, { limit: vssLimits.healPageChunks });
+      for (const chunk of page.chunks) {
+        const others = chunk.peers.filter((id) => id !== peer.id && this.isLive(id));
+        if (others.length < chunk.rf) {
+          const located = this.catalog.findChunk(chunk.objectId, chunk.index);
+          if (!located) continue;
+          const sources = chunk.peers.filter((id) => this.isSource(id));
+          await this.copyTo({ ...chunk, bucket: located.bucket }, sources, new Set(chunk.peers), chunk.rf - others.length, "drain");
+          continue;
+        }
+        this.dropReplica(chunk.objectId, chunk.index, peer.id);
+      }
+    }
+  }
+
+  // --- trim ---------------------------------------------------------------------------------
+
+  private async trim(): Promise<void> {
+    const page = this.catalog.overReplicated({ limit: vssLimits.healPageChunks });
+    for (const chunk of page.chunks) {
+      const live = chunk.peers.filter((id) => this.isLive(id));
+      if (live.length <= chunk.rf) continue;
+      // Keep the replicas on the emptiest peers; drop the rest.
+      const ordered = [...live].sort((a, b) => this.fullness(a) - this.fullness(b));
+      for (const id of ordered.slice(chunk.rf)) {
+        if (this.dropReplica(chunk.objectId, chunk.index, id)) this.counters.trimmedReplicas += 1;
+      }
+    }
+  }
+
+  // --- rebalance ----------------------------------------------------------------------------
+
+  private async rebalance(): Promise<void> {
+    if (this.queued > 0) return; // healing first
+    const peers = this.registry.all().filter((peer) => peer.state === "up" && !peer.draining && peer.capacityBytes > 0);
+    if (peers.length < 2) return;
+    const ratios = peers.map((peer) => ({ peer, ratio: peer.liveBytes / peer.capacityBytes }));
+    ratios.sort((a, b) => a.ratio - b.ratio);
+    const emptiest = ratios[0];
+    const fullest = ratios[ratios.length - 1];
+    if (!emptiest || !fullest) return;
+    const mean = ratios.reduce((sum, entry) => sum + entry.ratio, 0) / ratios.length;
+    if (mean === 0 || (fullest.ratio - emptiest.ratio) / mean <= vssLimits.rebalanceSpreadMax) return;
+    if ((fullest.ratio - emptiest.ratio) * fullest.peer.capacityBytes < vssLimits.rebalanceSlackBytes) return;
+    const page = this.catalog.chunksOnPeer(fullest.peer.id, { limit: vssLimits.healPageChunks });
+    let moved = 0;
+    for (const chunk of page.chunks) {
+      if (moved >= vssLimits.rebalanceChunksPerPass) break;
+      if (chunk.peers.includes(emptiest.peer.id)) continue;
+      const located = this.catalog.findChunk(chunk.objectId, chunk.index);
+      if (!located) continue;
+      const key = chunkKey(chunk.objectId, chunk.index);
+      if (this.busy.has(key)) continue;
+      const added = await this.moveTo(chunk, located.bucket, fullest.peer.id, emptiest.peer.id);
+      if (added) moved += 1;
+    }
+  }
+
+  private async moveTo(chunk: { objectId: string; index: number; size: number; checksum: string }, bucket: string, fromId: string, toId: string): Promise<boolean> {
+    const key = chunkKey(chunk.objectId, chunk.index);
+    const from = this.registry.get(fromId);
+    const to = this.registry.get(toId);
+    if (!from || !to) return false;
+    this.busy.add(key);
+    try {
+      await this.copies.with(async () => {
+        await this.throttle.take(chunk.size);
+        const client = new ServiceClient(peerOps, this.pool, parseAddress(to.address));
+        await client.call("chunk.pull", { bucket, ball: chunk.objectId, index: chunk.index, from: from.address, checksum: chunk.checksum });
+      });
+      this.catalog.addReplica(chunk.objectId, chunk.index, toId);
+      this.counters.movedChunks += 1;
+      this.rateWindow.bytes += chunk.size;
+    } catch (error) {
+      this.fail(error);
+      return false;
+    } finally {
+      this.busy.delete(key);
+    }
+    this.dropReplica(chunk.objectId, chunk.index, fromId);
+    return true;
+  }
+
+  // --- collect garbage ----------------------------------------------------------------------
+
+  private async collect(): Promise<void> {
+    const upIds = this.registry.all().filter((peer) => peer.state === "up").map((peer) => peer.id);
+    if (upIds.length === 0) return;
+    const items = this.catalog.takeGarbage({ peerIds: upIds, limit: vssLimits.gcPageChunks });
+    const done: typeof items = [];
+    await Promise.all(
+      items.map(async (item) => {
+        if (this.busy.has(chunkKey(item.objectId, item.index))) return;
+        const peer = this.registry.get(item.peerId);
+        if (!peer) return;
+        const located = this.catalog.findChunk(item.objectId, item.index);
+        if (located?.peers.includes(item.peerId)) {
+          done.push(item); // the replica is live again (re-added by healing): keep the bytes
+          return;
+        }
+        try {
+          const client = new ServiceClient(peerOps, this.pool, parseAddress(peer.address));
+          await client.call("chunk.delete", { bucket: located?.bucket ?? item.bucket, ball: item.objectId, index: item.index });
+          done.push(item);
+        } catch (error) {
+          this.fail(error);
+        }
+      }),
+    );
+    if (done.length > 0) this.catalog.ackGarbage(done);
+  }
+
+  // --- corrupt replicas ---------------------------------------------------------------------
+
+  /** Overwrite a corrupt replica with a good copy from another replica of the same chunk. */
+  async repairCorrupt(objectId: string, index: number, peerId: string, detail: string): Promise<boolean> {
+    const located = this.catalog.findChunk(objectId, index);
+    if (!located || !located.peers.includes(peerId)) return false;
+    const key = chunkKey(objectId, index);
+    if (this.busy.has(key)) return false;
+    const sources = located.peers.filter((id) => id !== peerId && this.isSource(id));
+    const target = this.registry.get(peerId);
+    const source = this.registry.get(sources[0] ?? "");
+    if (!target || !source) return false;
+    this.busy.add(key);
+    try {
+      const client = new ServiceClient(peerOps, this.pool, parseAddress(target.address));
+      await client.call("chunk.pull", { bucket: located.bucket, ball: objectId, index, from: source.address, checksum: located.checksum });
+      this.counters.repairedCorrupt += 1;
+      this.options.event("corrupt_repaired", `repaired corrupt replica of ${located.bucket}/${located.key} chunk ${index} on ${peerId} from ${source.id} (${detail})`);
+      return true;
+    } catch (error) {
+      // Could not overwrite it in place: drop the bad replica; healing makes a new one.
+      this.fail(error);
+      this.dropReplica(objectId, index, peerId);
+      return false;
+    } finally {
+      this.busy.delete(key);
+    }
+  }
+
+  // --- helpers ------------------------------------------------------------------------------
+
+  private dropReplica(objectId: string, index: number, peerId: string): boolean {
+    if (this.busy.has(chunkKey(objectId, index))) return false;
+    this.catalog.removeReplica(objectId, index, peerId);
+    this.catalog.addGarbage([{ objectId, index, peerId }]);
+    return true;
+  }
+
+  /** A replica that counts toward rf: on a peer up or merely suspect, not draining. */
+  private counts(id: string): boolean {
+    const peer = this.registry.get(id);
+    return peer !== undefined && peer.state !== "down" && !peer.draining;
+  }
+
+  /** A replica that counts and is known alive right now. */
+  private isLive(id: string): boolean {
+    const peer = this.registry.get(id);
+    return peer !== undefined && peer.state === "up" && !peer.draining;
+  }
+
+  /** A replica that can be copied from: its peer is up (draining peers still serve). */
+  private isSource(id: string): boolean {
+    return this.registry.get(id)?.state === "up";
+  }
+
+  private fullness(id: string): number {
+    const peer = this.registry.get(id);
+    return peer && peer.capacityBytes > 0 ? peer.liveBytes / peer.capacityBytes : 1;
+  }
+
+  private rollRate(nowMs: number): void {
+    const elapsedMs = nowMs - this.rateWindow.startMs;
+    if (elapsedMs < 1_000) return;
+    this.rateWindow = { startMs: nowMs, bytes: 0, bytesPerSec: (this.rateWindow.bytes * 1000) / elapsedMs };
+  }
+
+  private fail(error: unknown): void {
+    const typed = toMictlanxError(error);
+    this.counters.failures += 1;
+    this.counters.lastError = typed.message;
+    if (typed.code === "internal" || !(error instanceof MictlanxError)) this.options.event("maintenance_error", typed.message);
+  }
+}
+
+function chunkKey(objectId: string, index: number): string {
+  return `${objectId}_${index}`;
+}

@@ -1,0 +1,245 @@
+// The SPM role: the registry, the catalog, placement and the maintenance loop behind one
+// RpcServer. It carries no bulk data: peers copy chunks between themselves when told to.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { Catalog } from "../../catalog/index.ts";
+import { RpcServer, type Handlers } from "../../net/server.ts";
+import { spmOps, type PeerStatus, type VssStatus } from "../../protocol/spm.ts";
+import { limits, vssLimits, vssTimings } from "../../lib/limits.ts";
+import { BadRequestError, ConflictError, MictlanxError, NotFoundError } from "../../lib/errors.ts";
+import { choosePeers } from "./placement.ts";
+import { Registry } from "./registry.ts";
+import { Maintenance } from "./maintenance.ts";
+import { ballToWire, locateBall } from "./views.ts";
+
+export interface SpmOptions {
+  host: string;
+  port: number;
+  dir: string;
+  heartbeatIntervalMs?: number;
+  suspectAfterMs?: number;
+  downAfterMs?: number;
+  healIntervalMs?: number;
+  healBytesPerSec?: number;
+  intentTtlMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface RunningSpm {
+  port: number;
+  address: string;
+  status(): VssStatus;
+  stop(): Promise<void>;
+}
+
+interface RouterSeen {
+  lastSeenMs: number;
+  requests: number;
+  errors: number;
+  requestsPerSec: number;
+}
+
+export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
+  mkdirSync(options.dir, { recursive: true });
+  const catalog = Catalog.open(join(options.dir, "catalog.sqlite"));
+  const startedMs = Date.now();
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? vssTimings.heartbeatIntervalMs;
+  const intentTtlMs = options.intentTtlMs ?? vssTimings.intentTtlMs;
+  const events: VssStatus["events"] = [];
+  const event = (kind: string, message: string) => {
+    events.push({ atMs: Date.now(), kind, message });
+    if (events.length > vssLimits.eventsKept) events.shift();
+    options.log?.(message);
+  };
+  const registry = new Registry(
+    catalog,
+    { suspectAfterMs: options.suspectAfterMs ?? vssTimings.suspectAfterMs, downAfterMs: options.downAfterMs ?? vssTimings.downAfterMs },
+    (registryEvent) => event(registryEvent.kind, registryEvent.message),
+    startedMs,
+  );
+  const maintenance = new Maintenance(catalog, registry, {
+    healBytesPerSec: options.healBytesPerSec ?? vssLimits.healBytesPerSecDefault,
+    random: Math.random,
+    event,
+  });
+  const routers = new Map<string, RouterSeen>();
+  let address = `${options.host}:${options.port}`;
+
+  const peerStatuses = (): PeerStatus[] =>
+    registry.all().map((peer) => ({
+      id: peer.id,
+      address: peer.address,
+      state: peer.state,
+      draining: peer.draining,
+      usedBytes: peer.usedBytes,
+      capacityBytes: peer.capacityBytes,
+      freeBytes: peer.freeBytes,
+      chunks: peer.chunks,
+      replicas: peer.chunks,
+      lastHeartbeatAgeMs: Date.now() - peer.lastSeenMs,
+      opsPerSec: peer.opsPerSec,
+    }));
+
+  const status = (): VssStatus => {
+    const stats = catalog.stats();
+    const nowMs = Date.now();
+    return {
+      spm: address,
+      uptimeMs: nowMs - startedMs,
+      peers: peerStatuses(),
+      routers: [...routers.entries()].map(([routerAddress, seen]) => ({
+        address: routerAddress,
+        lastHeartbeatAgeMs: nowMs - seen.lastSeenMs,
+        requests: seen.requests,
+        requestsPerSec: seen.requestsPerSec,
+        errors: seen.errors,
+      })),
+      balls: stats.balls,
+      buckets: stats.buckets,
+      bytes: stats.bytes,
+      chunks: stats.chunks,
+      underReplicated: stats.underReplicated,
+      garbage: stats.garbage,
+      healing: maintenance.status(),
+      events: events.slice(-50),
+    };
+  };
+
+  const handlers: Handlers<typeof spmOps> = {
+    "peer.heartbeat": (report) => {
+      registry.heartbeat(report, Date.now());
+      return { heartbeatIntervalMs };
+    },
+    "router.heartbeat": ({ address: routerAddress, requests, errors }) => {
+      const nowMs = Date.now();
+      const seen = routers.get(routerAddress);
+      const elapsedMs = seen ? nowMs - seen.lastSeenMs : 0;
+      const requestsPerSec = seen && elapsedMs > 0 && requests >= seen.requests ? ((requests - seen.requests) * 1000) / elapsedMs : 0;
+      routers.set(routerAddress, { lastSeenMs: nowMs, requests, errors, requestsPerSec });
+      return { heartbeatIntervalMs };
+    },
+    "ball.begin": ({ bucket, key, rf, ifAbsent }) => {
+      const available = registry.candidates().length;
+      if (rf > available) {
+        throw new MictlanxError("insufficient_peers", `replication factor ${rf} needs ${rf} peers that are up, but ${available} are; lower --rf or start more peers`);
+      }
+      if (ifAbsent && catalog.getBall(bucket, key)) throw new ConflictError(`${bucket}/${key} already exists (--if-absent)`);
+      const objectId = crypto.randomUUID();
+      const nowMs = Date.now();
+      catalog.addIntent({ objectId, bucket, key, createdMs: nowMs, expiresMs: nowMs + intentTtlMs, placements: [] });
+      return { objectId };
+    },
+    "ball.place": ({ objectId, fromIndex, count, rf, exclude }) => {
+      const candidates = registry.candidates();
+      const excluded = new Set(exclude ?? []);
+      const placements = Array.from({ length: count }, (_, offset) => ({
+        index: fromIndex + offset,
+        peers: choosePeers(candidates, rf, excluded, Math.random).map((peer) => ({ id: peer.id, address: peer.address })),
+      }));
+      registry.notePlacements(placements.flatMap((placement) => placement.peers.map((peer) => peer.id)));
+      catalog.addIntentPlacements(objectId, placements.map((placement) => ({ index: placement.index, peers: placement.peers.map((peer) => peer.id) })));
+      return { placements };
+    },
+    "ball.commit": ({ objectId, chunks, ifAbsent, ...declaration }) => {
+      checkChunks(declaration.size, declaration.chunkSize, declaration.rf, chunks);
+      const result = catalog.commitBall(
+        {
+          bucket: declaration.bucket,
+          key: declaration.key,
+          ballId: declaration.ballId ?? declaration.key,
+          objectId,
+          version: 0, // the catalog assigns previous + 1
+          size: declaration.size,
+          checksum: declaration.checksum,
+          contentType: declaration.contentType,
+          tags: declaration.tags,
+          rf: declaration.rf,
+          createdMs: Date.now(),
+          chunkSize: declaration.chunkSize,
+          numChunks: chunks.length,
+        },
+        chunks,
+        { ifAbsent: ifAbsent ?? false },
+      );
+      return { version: result.version, ...(result.replacedObjectId ? { replacedObjectId: result.replacedObjectId } : {}) };
+    },
+    "ball.get": ({ bucket, key }) => {
+      const ball = catalog.getBall(bucket, key);
+      if (!ball) throw new NotFoundError(`${bucket}/${key} does not exist`);
+      return locateBall(ball, registry);
+    },
+    "chunk.locate": ({ objectId, index }) => {
+      const chunk = catalog.findChunk(objectId, index);
+      if (!chunk) throw new NotFoundError(`chunk ${index} of object ${objectId} does not exist (deleted or overwritten)`);
+      const peers = chunk.peers.flatMap((id) => {
+        const peer = registry.get(id);
+        return peer ? [{ id, address: peer.address, state: peer.state }] : [];
+      });
+      return { size: chunk.size, checksum: chunk.checksum, peers };
+    },
+    "ball.delete": ({ bucket, key }) => {
+      const ball = catalog.deleteBall(bucket, key);
+      if (!ball) throw new NotFoundError(`${bucket}/${key} does not exist`);
+      return ballToWire(ball);
+    },
+    "ball.list": (query) => {
+      const page = catalog.listBalls(query);
+      return { balls: page.balls.map(ballToWire), ...(page.next === undefined ? {} : { next: page.next }) };
+    },
+    "bucket.list": (query) => catalog.listBuckets(query),
+    "replica.corrupt": async ({ objectId, index, peerId, detail }) => {
+      event("corrupt_reported", `corrupt replica of object ${objectId} chunk ${index} on ${peerId}: ${detail}`);
+      return { accepted: await maintenance.repairCorrupt(objectId, index, peerId, detail) };
+    },
+    "peers.list": () => ({ peers: peerStatuses() }),
+    "peer.drain": ({ id }) => {
+      const peer = registry.get(id);
+      if (!peer) throw new NotFoundError(`no peer "${id}" is registered; see mictlanx status`);
+      registry.setDraining(id, true);
+      const chunks = catalog.chunksOnPeer(id, { limit: limits.listPageMax }).chunks.length;
+      event("peer_draining", `peer ${id} is draining; its chunks move to other peers`);
+      return { id, chunks };
+    },
+    "vss.status": () => status(),
+  };
+
+  const server = new RpcServer({
+    host: options.host,
+    port: options.port,
+    ops: spmOps,
+    handlers,
+    onInternalError: (error, op) => event("internal_error", `internal error in ${op}: ${error.message}`),
+  });
+  server.listen();
+  address = `${options.host}:${server.port}`;
+
+  const healIntervalMs = options.healIntervalMs ?? vssTimings.healIntervalMs;
+  const timer = setInterval(() => {
+    registry.tick(Date.now());
+    void maintenance.pass(Date.now());
+  }, healIntervalMs);
+
+  return {
+    port: server.port,
+    address,
+    status,
+    stop: async () => {
+      clearInterval(timer);
+      server.stop();
+      maintenance.close();
+      catalog.close();
+    },
+  };
+}
+
+/** A commit must describe the whole ball: chunks 0..n-1, sizes adding up, each on rf peers. */
+function checkChunks(size: number, chunkSize: number, rf: number, chunks: { index: number; size: number; peers: string[] }[]): void {
+  let total = 0;
+  chunks.forEach((chunk, position) => {
+    if (chunk.index !== position) throw new BadRequestError(`commit lists chunk ${chunk.index} at position ${position}; chunks must be 0..n-1 in order`);
+    if (new Set(chunk.peers).size < rf) throw new BadRequestError(`chunk ${chunk.index} is on ${new Set(chunk.peers).size} distinct peers, fewer than rf ${rf}`);
+    if (chunk.size > chunkSize && chunkSize > 0) throw new BadRequestError(`chunk ${chunk.index} is ${chunk.size} bytes, over the chunk size ${chunkSize}`);
+    total += chunk.size;
+  });
+  if (total !== size) throw new BadRequestError(`chunks add up to ${total} bytes but the ball declares ${size}`);
+}
