@@ -222,6 +222,7 @@ export class Maintenance {
         await client.call("chunk.pull", { bucket, ball: chunk.objectId, index: chunk.index, from: from.address, checksum: chunk.checksum });
       });
       this.catalog.addReplica(chunk.objectId, chunk.index, toId);
+      this.registry.noteMove(fromId, toId, chunk.size);
       this.counters.movedChunks += 1;
       this.rateWindow.bytes += chunk.size;
     } catch (error) {

@@ -123,6 +123,14 @@ export class Registry {
       }));
   }
 
+  /** A chunk moved: shift its bytes now so rebalance does not overshoot while heartbeats catch up. */
+  noteMove(fromId: string, toId: string, bytes: number): void {
+    const from = this.peers.get(fromId);
+    const to = this.peers.get(toId);
+    if (from) from.liveBytes = Math.max(0, from.liveBytes - bytes);
+    if (to) to.liveBytes += bytes;
+  }
+
   /** Count placements so the next choices see the load before the next heartbeat shows it. */
   notePlacements(ids: string[]): void {
     for (const id of ids) {
