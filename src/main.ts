@@ -56,6 +56,7 @@ export function buildProgram(): Command {
       .option("--capacity <size>", "bytes this peer may store, e.g. 100GiB", "100GiB")
       .option("--shard-size <size>", "roll the active shard to read-only at this size", "1GiB")
       .option("--spm <host:port>", "register with this SPM and send heartbeats")
+      .option("--compaction-interval <time>", "how often to look for shards worth compacting", "30s")
       .option("--rebuild-index", "rebuild the index from the shards, then exit")
       .action(action(async (options: Record<string, unknown>) => {
         const { runPeerCommand } = await import("./commands/peer.ts");

@@ -1,6 +1,6 @@
 // `mictlanx peer`: parse flags, run the peer role until SIGINT/SIGTERM.
 import { z } from "zod";
-import { parseSize } from "../lib/size.ts";
+import { parseDuration, parseSize } from "../lib/size.ts";
 import { parsePort } from "../lib/defaults.ts";
 import { UsageError } from "../lib/errors.ts";
 import { describeZodError } from "../protocol/envelope.ts";
@@ -14,6 +14,7 @@ const flags = z.object({
   capacity: z.string(),
   shardSize: z.string(),
   spm: z.string().optional(),
+  compactionInterval: z.string(),
   rebuildIndex: z.boolean().optional(),
 });
 
@@ -40,6 +41,7 @@ export async function runPeerCommand(raw: Record<string, unknown>): Promise<void
     dir: options.data,
     capacityBytes,
     shardBytes,
+    compactionIntervalMs: parseDuration(options.compactionInterval),
     ...(options.id === undefined ? {} : { id: options.id }),
     ...(options.spm === undefined ? {} : { spm: options.spm }),
     log: (line) => process.stderr.write(`peer: ${line}\n`),
