@@ -74,6 +74,14 @@ export const limits = {
   compactionRowsPerPageMax: 1024,
   /** Times a read looks a chunk up again when compaction moved it under the read. */
   readRetriesMax: 3,
+  /** The chunk index commits at least this often while writes flow (rescan on open covers the gap). */
+  indexCommitIntervalMs: 200,
+  /** ...or after this many applied records, whichever comes first. */
+  indexCommitRowsMax: 65_536,
+  /** How long opening a store waits for another holder of its index lock before giving up. */
+  indexLockWaitMs: 200,
+  /** SQLite page cache for the chunk index (per store). */
+  indexCacheBytes: 32 * MiB,
   /** Reads getMany keeps in flight at once. */
   getManyConcurrencyMax: 16,
 
@@ -88,8 +96,11 @@ export const limits = {
   ballChunksMax: 1 << 20,
   /** How long SQLite waits for a lock held by another connection before failing. */
   catalogBusyTimeoutMs: 5_000,
-  /** How long an expired upload's object id is remembered so a late commit of it is refused. */
-  abandonedUploadRetainMs: 24 * 60 * 60 * 1000,
+  /**
+   * How long a retired object id (overwritten, deleted, or an expired upload) is remembered: a
+   * late commit of it is refused, and a replica copied for it meanwhile becomes garbage.
+   */
+  retiredObjectRetainMs: 24 * 60 * 60 * 1000,
 } as const;
 
 export type Limits = typeof limits;

@@ -244,20 +244,24 @@ export class Maintenance {
     const done: typeof items = [];
     await Promise.all(
       items.map(async (item) => {
-        if (this.busy.has(chunkKey(item.objectId, item.index))) return;
+        const key = chunkKey(item.objectId, item.index);
+        if (this.busy.has(key)) return;
         const peer = this.registry.get(item.peerId);
         if (!peer) return;
-        const located = this.catalog.findChunk(item.objectId, item.index);
-        if (located?.peers.includes(item.peerId)) {
+        if (this.catalog.findChunk(item.objectId, item.index)?.peers.includes(item.peerId)) {
           done.push(item); // the replica is live again (re-added by healing): keep the bytes
           return;
         }
+        // Busy while the delete is in flight, so healing cannot copy the chunk onto this peer meanwhile.
+        this.busy.add(key);
         try {
           const client = new ServiceClient(peerOps, this.pool, parseAddress(peer.address));
-          await client.call("chunk.delete", { bucket: located?.bucket ?? item.bucket, ball: item.objectId, index: item.index });
+          await client.call("chunk.delete", { bucket: item.bucket, ball: item.objectId, index: item.index });
           done.push(item);
         } catch (error) {
           this.fail(error);
+        } finally {
+          this.busy.delete(key);
         }
       }),
     );
@@ -295,11 +299,15 @@ export class Maintenance {
 
   // --- helpers ------------------------------------------------------------------------------
 
+  /** Drop one replica; the catalog queues its bytes as garbage. Never the last replica. */
   private dropReplica(objectId: string, index: number, peerId: string): boolean {
     if (this.busy.has(chunkKey(objectId, index))) return false;
-    this.catalog.removeReplica(objectId, index, peerId);
-    this.catalog.addGarbage([{ objectId, index, peerId }]);
-    return true;
+    try {
+      return this.catalog.removeReplica(objectId, index, peerId);
+    } catch (error) {
+      this.fail(error); // ConflictError: it was the last replica, keep it
+      return false;
+    }
   }
 
   /** A replica that counts toward rf: on a peer up or merely suspect, not draining. */

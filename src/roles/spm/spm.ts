@@ -146,7 +146,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
         {
           bucket: declaration.bucket,
           key: declaration.key,
-          ballId: declaration.ballId ?? declaration.key,
+          ballId: declaration.ballId ?? defaultBallId(declaration.key),
           objectId,
           version: 0, // the catalog assigns previous + 1
           size: declaration.size,
@@ -242,4 +242,9 @@ function checkChunks(size: number, chunkSize: number, rf: number, chunks: { inde
     total += chunk.size;
   });
   if (total !== size) throw new BadRequestError(`chunks add up to ${total} bytes but the ball declares ${size}`);
+}
+
+/** A ball without --ball-id is its own group: the key, or its sha256 when the key is longer than a ball id may be. */
+function defaultBallId(key: string): string {
+  return new TextEncoder().encode(key).byteLength <= limits.ballIdBytesMax ? key : new Bun.CryptoHasher("sha256").update(key).digest("hex");
 }

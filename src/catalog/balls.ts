@@ -1,0 +1,209 @@
+// Balls: commit (insert or overwrite), read, delete and list. Callers run each in a transaction.
+import type { Database, Statement } from "bun:sqlite";
+import { assert } from "../lib/assert.ts";
+import { ConflictError } from "../lib/errors.ts";
+import { ballColumns, ballFromRow, ballParams, blobToHex, hexToBlob, type BallRow } from "./rows.ts";
+import { resolvePeer } from "./peers.ts";
+import { deleteIntent, placementsOf } from "./garbage.ts";
+import { keyRange, type KeyRange } from "./cursor.ts";
+import type { Statements } from "./statements.ts";
+import type {
+  BallInput,
+  BallRecord,
+  BallWithChunks,
+  ChunkRecord,
+  CommitOptions,
+  CommitResult,
+  ListBallsQuery,
+} from "./types.ts";
+import { checkBallId, checkBucket, checkKey, checkPage } from "./validate.ts";
+
+/** The whole commit; the caller has validated `ball` and `chunks` and opened a transaction. */
+export function commitBall(s: Statements, ball: BallInput, chunks: ChunkRecord[], options: CommitOptions): CommitResult {
+  const current = s.ballByKey.get({ bucket: ball.bucket, key: ball.key });
+  if (current !== null && current.object_id === ball.objectId) return repeatedCommit(current, ball);
+  checkPreconditions(current, options, ball);
+  checkObjectIdFree(s, ball.objectId);
+  const peers = resolveChunkPeers(s, chunks);
+  if (current !== null) retireBall(s, current, "overwritten");
+  s.bucketEnsure.run({ name: ball.bucket, created_ms: ball.createdMs });
+  const version = current === null ? 1 : current.version + 1;
+  const id = Number(s.ballInsert.run(ballParams(ball, version)).lastInsertRowid);
+  insertChunks(s, id, ball.rf, chunks, peers);
+  settleIntent(s, ball, chunks);
+  return current === null ? { version } : { version, replacedObjectId: current.object_id };
+}
+
+/** The same commit again (a retry after a lost reply) succeeds without a change. */
+function repeatedCommit(current: BallRow, ball: BallInput): CommitResult {
+  const same = current.size === ball.size && blobToHex(current.checksum, 32) === ball.checksum && current.num_chunks === ball.numChunks;
+  if (!same) throw new ConflictError(`object id ${ball.objectId} is already committed with other contents`);
+  return { version: current.version };
+}
+
+function checkPreconditions(current: BallRow | null, options: CommitOptions, ball: BallInput): void {
+  const where = `${ball.bucket}/${ball.key}`;
+  if (options.ifAbsent === true && current !== null) {
+    throw new ConflictError(`${where} already exists (version ${current.version}) and the put was if-absent`);
+  }
+  const expected = options.expectedObjectId;
+  if (expected !== undefined && current?.object_id !== expected) {
+    const found = current === null ? "no ball" : `object ${current.object_id}`;
+    throw new ConflictError(`${where} was expected to be object ${expected} but is ${found}; read it again and retry`);
+  }
+}
+
+/** An object id is used once: not by another ball, not retired, not by pending garbage. */
+export function checkObjectIdFree(s: Statements, objectId: string): void {
+  const owner = s.ballByObject.get({ object_id: objectId });
+  if (owner !== null) throw new ConflictError(`object id ${objectId} is already used by ${owner.bucket}/${owner.key}`);
+  const retired = s.retiredGet.get({ object_id: objectId });
+  if (retired?.reason === "abandoned") {
+    throw new ConflictError(`the upload of object ${objectId} expired at ${retired.retired_ms} ms and its replicas are being deleted; upload again`);
+  }
+  if (retired !== null) throw new ConflictError(`object id ${objectId} was ${retired.reason} at ${retired.retired_ms} ms; it cannot come back`);
+  if (s.garbageOfObject.get({ object_id: objectId }) !== null) {
+    throw new ConflictError(`object id ${objectId} belongs to replicas being deleted; upload again with a new object id`);
+  }
+}
+
+type PeerRef = { num: number; live: boolean };
+
+function resolveChunkPeers(s: Statements, chunks: ChunkRecord[]): Map<string, PeerRef> {
+  const peers = new Map<string, PeerRef>();
+  for (const chunk of chunks) {
+    for (const id of chunk.peers) if (!peers.has(id)) peers.set(id, resolvePeer(s, id));
+  }
+  return peers;
+}
+
+function insertChunks(s: Statements, ball: number, rf: number, chunks: ChunkRecord[], peers: Map<string, PeerRef>): void {
+  for (const chunk of chunks) {
+    const refs = chunk.peers.map((id) => peers.get(id)!);
+    const live = refs.filter((ref) => ref.live).length;
+    s.chunkInsert.run({ ball, idx: chunk.index, size: chunk.size, checksum: hexToBlob(chunk.checksum), rf, live });
+    for (const ref of refs) s.replicaInsert.run({ ball, idx: chunk.index, peer: ref.num });
+  }
+}
+
+export type RetireReason = "overwritten" | "deleted" | "abandoned";
+
+/** Every replica of the ball becomes garbage; the ball, its chunks and replicas go; its id is retired. */
+export function retireBall(s: Statements, ball: BallRow, reason: RetireReason): void {
+  s.garbageOfBall.run({ ball: ball.id, object_id: ball.object_id, bucket: ball.bucket });
+  s.retiredInsert.run({ object_id: ball.object_id, bucket: ball.bucket, retired_ms: Date.now(), reason });
+  s.replicasDeleteOfBall.run({ ball: ball.id });
+  s.chunksDeleteOfBall.run({ ball: ball.id });
+  s.ballDelete.run({ id: ball.id });
+}
+
+/** The commit ends the upload's intent; placements it did not use are orphans -> garbage. */
+function settleIntent(s: Statements, ball: BallInput, chunks: ChunkRecord[]): void {
+  if (s.intentGet.get({ object_id: ball.objectId }) === null) return;
+  for (const placement of placementsOf(s, ball.objectId)) {
+    const used = new Set(chunks[placement.index]?.peers ?? []);
+    for (const peerId of placement.peers) {
+      const registered = s.peerById.get({ id: peerId }) !== null;
+      if (used.has(peerId) || !registered) continue;
+      s.garbageInsert.run({ object_id: ball.objectId, idx: placement.index, peer_id: peerId, bucket: ball.bucket });
+    }
+  }
+  deleteIntent(s, ball.objectId);
+}
+
+export function getBall(s: Statements, bucket: string, key: string): BallWithChunks | undefined {
+  checkBucket(bucket);
+  checkKey(key);
+  const row = s.ballByKey.get({ bucket, key });
+  if (row === null) return undefined;
+  const ball = ballFromRow(row);
+  assert(ball.bucket === bucket && ball.key === key, `lookup of ${bucket}/${key} returned ${ball.bucket}/${ball.key}`);
+  return { ...ball, chunks: readChunks(s, row) };
+}
+
+/** The ball's chunks with their holders, checked against the ball. */
+export function readChunks(s: Statements, row: BallRow): ChunkRecord[] {
+  const chunks = s.chunksOfBall.all({ ball: row.id }).map((chunk) => ({
+    index: chunk.idx,
+    size: chunk.size,
+    checksum: blobToHex(chunk.checksum, 8),
+    peers: [] as string[],
+  }));
+  for (const holder of s.holdersOfBall.all({ ball: row.id })) chunks[holder.idx]!.peers.push(holder.id);
+  checkReadChunks(row, chunks);
+  return chunks;
+}
+
+function checkReadChunks(row: BallRow, chunks: ChunkRecord[]): void {
+  const where = `ball ${row.bucket}/${row.key}`;
+  assert(chunks.length === row.num_chunks, `${where} has ${chunks.length} chunks, expected ${row.num_chunks}`);
+  let total = 0;
+  chunks.forEach((chunk, position) => {
+    assert(chunk.index === position, `${where} chunk ${position} has index ${chunk.index}`);
+    assert(chunk.peers.length >= 1, `${where} chunk ${position} has no replica`);
+    total += chunk.size;
+  });
+  assert(total === row.size, `${where} chunks add up to ${total} bytes, expected ${row.size}`);
+}
+
+export function deleteBall(s: Statements, bucket: string, key: string): BallRecord | undefined {
+  checkBucket(bucket);
+  checkKey(key);
+  const row = s.ballByKey.get({ bucket, key });
+  if (row === null) return undefined;
+  const ball = ballFromRow(row);
+  retireBall(s, row, "deleted");
+  return ball;
+}
+
+/** Listing statements, one per shape of range, prepared on first use. */
+export class BallLister {
+  private readonly statements = new Map<string, Statement<BallRow, [Record<string, string | number>]>>();
+
+  constructor(private readonly db: Database) {}
+
+  list(q: ListBallsQuery): { balls: BallRecord[]; next?: string } {
+    checkQuery(q);
+    const range = keyRange(q.prefix ?? "", q.after);
+    const params: Record<string, string | number> = { bucket: q.bucket, lower: range.lower, limit: q.limit + 1 };
+    if (range.upper !== undefined) params.upper = range.upper;
+    if (q.ballId !== undefined) params.ball_id = q.ballId;
+    const rows = this.statement(q.ballId !== undefined, range).all(params);
+    return pageOfBalls(rows, q);
+  }
+
+  private statement(group: boolean, range: KeyRange) {
+    const shape = `${group}/${range.inclusive}/${range.upper !== undefined}`;
+    let statement = this.statements.get(shape);
+    if (statement === undefined) {
+      statement = this.db.prepare(listSql(group, range));
+      this.statements.set(shape, statement);
+    }
+    return statement;
+  }
+}
+
+function checkQuery(q: ListBallsQuery): void {
+  checkBucket(q.bucket);
+  checkPage(q);
+  if (q.prefix !== undefined && q.prefix !== "") checkKey(q.prefix);
+  if (q.ballId !== undefined) checkBallId(q.ballId);
+}
+
+/** balls_key (bucket, key) or balls_group (bucket, ball_id, key): a range scan, never LIKE. */
+export function listSql(group: boolean, range: KeyRange): string {
+  const conditions = ["bucket = $bucket"];
+  if (group) conditions.push("ball_id = $ball_id");
+  conditions.push(range.inclusive ? "key >= $lower" : "key > $lower");
+  if (range.upper !== undefined) conditions.push("key < $upper");
+  const index = group ? "balls_group" : "balls_key";
+  return `SELECT ${ballColumns} FROM balls INDEXED BY ${index} WHERE ${conditions.join(" AND ")} ORDER BY key LIMIT $limit`;
+}
+
+function pageOfBalls(rows: BallRow[], q: ListBallsQuery): { balls: BallRecord[]; next?: string } {
+  const more = rows.length > q.limit;
+  const balls = rows.slice(0, q.limit).map(ballFromRow);
+  for (const ball of balls) assert(ball.bucket === q.bucket, `listing of ${q.bucket} returned a ball of ${ball.bucket}`);
+  if (!more) return { balls };
+  return { balls, next: balls[balls.length - 1]!.key };
+}

@@ -1,0 +1,317 @@
+// The SPM's catalog: the one source of truth of a VSS, on bun:sqlite.
+//
+// Durability: WAL with synchronous=FULL, so a transaction is on disk (the WAL fsynced) before
+// its method returns; a kill -9 or a power loss after that keeps it. busy_timeout lets a second
+// connection (an inspection tool) wait for the lock instead of failing. Every write method is
+// one BEGIN IMMEDIATE transaction; `commitBalls` puts many commits in one (each in a savepoint),
+// so the SPM can group-commit concurrent puts behind one fsync.
+//
+// Schema (DDL in schema.ts) and why each index exists:
+//
+//   peers(num INTEGER PK, id UNIQUE, address, capacity/used/free bytes, chunks, state,
+//         last_heartbeat_ms, registered_ms, draining)
+//     num    internal number replicas point at (4-8 bytes instead of the id text, per replica).
+//     UNIQUE id   every lookup by peer id (heartbeats, placements, replica changes).
+//
+//   buckets(name PK, created_ms, balls, bytes)  WITHOUT ROWID
+//     PK name     listBuckets pages in name order (`name > after`); balls/bytes are kept by
+//                 triggers on balls, so a bucket page never counts balls.
+//
+//   balls(id INTEGER PK, bucket, key, ball_id, object_id, version, size, checksum BLOB(32),
+//         content_type, tags JSON, rf, created_ms, chunk_size, num_chunks)
+//     id                    internal number chunks and replicas point at.
+//     balls_key (bucket, key) UNIQUE   getBall/commit/delete; listBalls in key order, and a
+//                           prefix is the range [prefix, prefixEnd(prefix)) on it (cursor.ts),
+//                           never LIKE, so a page costs O(log n + page) however deep it is.
+//     balls_object (object_id) UNIQUE  chunks are named (objectId, index) outside the catalog:
+//                           addReplica/removeReplica/findChunk/garbage checks; also enforces
+//                           that an object id names one version only.
+//     balls_group (bucket, ball_id, key)  listBalls by ball group, in key order, same paging.
+//
+//   chunks(ball, idx, size, checksum BLOB(8), rf, live, PK (ball, idx))  WITHOUT ROWID
+//     PK (ball, idx)    a ball's chunks in order; one chunk by position.
+//     rf                copied from the ball so the partial indexes can compare with it.
+//     live              replicas of this chunk on peers that are up and not draining. Kept by
+//                       commit, add/removeReplica, and by a peer's liveness flip (peers.ts).
+//     chunks_under (ball, idx) WHERE live < rf   holds only under-replicated chunks:
+//                       underReplicated pages read O(page), the count lives in `totals`.
+//     chunks_over  (ball, idx) WHERE live > rf   holds only over-replicated chunks.
+//
+//   replicas(ball, idx, peer, PK (ball, idx, peer))  WITHOUT ROWID
+//     PK                a chunk's holders; idempotent add (INSERT OR IGNORE).
+//     replicas_peer (peer, ball, idx)  chunksOnPeer (drain, rebalance) pages; removePeer's
+//                       "holds anything?" check; the liveness flip's update set.
+//     Pages of chunks carry each chunk's holders from a correlated subquery on the PK
+//     (json_group_array), so a page is one statement, not one per chunk.
+//
+//   intents(object_id PK, bucket, key, created_ms, expires_ms)  WITHOUT ROWID
+//     PK                commit removes its intent; intents_expiry (expires_ms): expireIntents
+//                       reads only the expired ones.
+//   intent_placements(object_id, idx, peer_id, PK all three)  WITHOUT ROWID
+//     PK                placements arrive a batch at a time (addIntentPlacements) and are read
+//                       back per object at commit (unused ones -> garbage) or at expiry (all
+//                       -> garbage); a row each, so adding a batch never rewrites the others.
+//   retired(object_id PK, bucket, retired_ms, reason)  WITHOUT ROWID  object ids of overwritten
+//                       and deleted versions and of expired uploads, kept
+//                       limits.retiredObjectRetainMs: a late commit of one is refused, and a
+//                       replica copied for one meanwhile becomes garbage (under its bucket).
+//                       retired_age (retired_ms) prunes them (expireIntents does).
+//
+//   garbage(seq INTEGER PK, object_id, idx, peer_id, bucket)
+//     seq               insertion order: takeGarbage is oldest first.
+//     garbage_replica (object_id, idx, peer_id) UNIQUE  dedupes, ack deletes by it, and the
+//                       commit checks "is this object id being deleted?" on its prefix.
+//     garbage_peer (peer_id, seq)  takeGarbage for the peers that are up, oldest first.
+//
+//   totals(single row)  balls, bytes, buckets, chunks, replicas, under, garbage, intents,
+//                       kept exact by triggers in the same transaction: stats() and
+//                       countUnderReplicated() are O(1), so heartbeats can ask every time.
+//
+//   meta(key PK, value)  WITHOUT ROWID  schema_version and the SPM's own durable state.
+//
+// Costs: lookups O(log n); listing pages O(log n + page); a peer changing between live and not
+// live updates every chunk it holds, O(replicas on the peer) in one transaction (measured in
+// bench/catalog-scale.ts) — a transition, not a heartbeat, pays it.
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { BadRequestError, ConflictError, MictlanxError } from "../lib/errors.ts";
+import { limits } from "../lib/limits.ts";
+import * as balls from "./balls.ts";
+import * as garbage from "./garbage.ts";
+import * as peers from "./peers.ts";
+import * as replication from "./replication.ts";
+import { applySchema } from "./schema.ts";
+import { prepareStatements, type Statements } from "./statements.ts";
+import type {
+  BallInput,
+  BallRecord,
+  BallWithChunks,
+  BucketSummary,
+  CatalogStats,
+  ChunkRecord,
+  CommitItem,
+  CommitOptions,
+  CommitResult,
+  FoundChunk,
+  GarbageEntry,
+  GarbageInput,
+  GarbageItem,
+  ListBallsQuery,
+  OverReplicatedChunk,
+  Page,
+  PeerChunk,
+  PeerRecord,
+  PeerState,
+  Placement,
+  PutIntent,
+  UnderReplicatedChunk,
+} from "./types.ts";
+import { checkBall, checkBucket, checkChunks, checkInt, checkName, checkPage } from "./validate.ts";
+import { auditCatalog } from "./audit.ts";
+
+/** Commits in one commitBalls call, and intents expired per transaction. */
+const batchMax = limits.listPageMax;
+const metaKeyBytesMax = 256;
+const metaValueBytesMax = 1 << 20;
+
+export class Catalog {
+  private readonly s: Statements;
+  private readonly lister: balls.BallLister;
+  private readonly tx: { immediate: <T>(fn: () => T) => T };
+
+  private constructor(private readonly db: Database) {
+    applySchema(db);
+    this.s = prepareStatements(db);
+    this.lister = new balls.BallLister(db);
+    const run = db.transaction((fn: () => unknown) => fn());
+    this.tx = { immediate: <T>(fn: () => T) => run.immediate(fn) as T };
+  }
+
+  /** Open (creating if needed) the catalog at `path`; ":memory:" for a throwaway one. */
+  static open(path: string): Catalog {
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    return new Catalog(new Database(path, { create: true, strict: true }));
+  }
+
+  close(): void {
+    this.db.run("PRAGMA optimize");
+    this.db.close();
+  }
+
+  private write<T>(fn: () => T): T {
+    return this.tx.immediate(fn);
+  }
+
+  // --- peers ------------------------------------------------------------------------------
+  upsertPeer(peer: PeerRecord): void {
+    this.write(() => peers.upsertPeer(this.s, peer));
+  }
+  getPeer(id: string): PeerRecord | undefined {
+    return peers.getPeer(this.s, id);
+  }
+  listPeers(): PeerRecord[] {
+    return peers.listPeers(this.s);
+  }
+  /** Returns false when the peer is not registered. */
+  setPeerState(id: string, state: PeerState): boolean {
+    return this.write(() => peers.setPeerState(this.s, id, state));
+  }
+  setDraining(id: string, draining: boolean): boolean {
+    return this.write(() => peers.setDraining(this.s, id, draining));
+  }
+  /** ConflictError while the peer holds replicas; drops its pending garbage. False if unknown. */
+  removePeer(id: string): boolean {
+    return this.write(() => peers.removePeer(this.s, id));
+  }
+
+  // --- balls ------------------------------------------------------------------------------
+  commitBall(ball: BallInput, chunks: ChunkRecord[], options: CommitOptions = {}): CommitResult {
+    checkBall(ball);
+    checkChunks(ball, chunks);
+    return this.write(() => balls.commitBall(this.s, ball, chunks, options));
+  }
+
+  /**
+   * Many commits in one transaction (one fsync), each in its own savepoint: a commit that fails
+   * with a MictlanxError (conflict, bad request) is rolled back alone and returned in its place.
+   */
+  commitBalls(items: CommitItem[]): Array<CommitResult | MictlanxError> {
+    checkInt("batch size", items.length, 0, batchMax);
+    return this.write(() => items.map((item) => this.commitInBatch(item)));
+  }
+
+  private commitInBatch(item: CommitItem): CommitResult | MictlanxError {
+    try {
+      return this.commitBall(item.ball, item.chunks, item.options ?? {});
+    } catch (error) {
+      if (error instanceof MictlanxError) return error;
+      throw error;
+    }
+  }
+
+  getBall(bucket: string, key: string): BallWithChunks | undefined {
+    return balls.getBall(this.s, bucket, key);
+  }
+  deleteBall(bucket: string, key: string): BallRecord | undefined {
+    return this.write(() => balls.deleteBall(this.s, bucket, key));
+  }
+  listBalls(q: ListBallsQuery): { balls: BallRecord[]; next?: string } {
+    return this.lister.list(q);
+  }
+
+  listBuckets(q: Page): { buckets: BucketSummary[]; next?: string } {
+    checkPage(q);
+    const rows = q.after === undefined
+      ? this.s.bucketPageFirst.all({ limit: q.limit + 1 })
+      : this.s.bucketPage.all({ after: q.after, limit: q.limit + 1 });
+    const buckets = rows.slice(0, q.limit).map((row) => ({ name: row.name, balls: row.balls, bytes: row.bytes, createdMs: row.created_ms }));
+    return rows.length > q.limit ? { buckets, next: buckets[buckets.length - 1]!.name } : { buckets };
+  }
+
+  /** Forget an empty bucket. False if it does not exist; ConflictError if it holds balls. */
+  deleteBucket(name: string): boolean {
+    checkBucket(name);
+    return this.write(() => {
+      const row = this.s.bucketGet.get({ name });
+      if (row === null) return false;
+      if (row.balls > 0) throw new ConflictError(`bucket ${name} holds ${row.balls} balls; delete them first`);
+      return this.s.bucketDelete.run({ name }).changes === 1;
+    });
+  }
+
+  // --- replicas ---------------------------------------------------------------------------
+  /** Idempotent. False if the chunk is gone (the new copy was queued as garbage instead). */
+  addReplica(objectId: string, index: number, peerId: string): boolean {
+    return this.write(() => replication.addReplica(this.s, objectId, index, peerId));
+  }
+  /** Idempotent (false if not recorded). Queues the replica as garbage unless `garbage: false`. */
+  removeReplica(objectId: string, index: number, peerId: string, options: { garbage?: boolean } = {}): boolean {
+    return this.write(() => replication.removeReplica(this.s, objectId, index, peerId, options.garbage ?? true));
+  }
+  underReplicated(q: Page): { chunks: UnderReplicatedChunk[]; next?: string } {
+    return replication.underReplicated(this.s, q);
+  }
+  /** O(1): kept by triggers. */
+  countUnderReplicated(): number {
+    return this.s.totals.get()!.under;
+  }
+  overReplicated(q: Page): { chunks: OverReplicatedChunk[]; next?: string } {
+    return replication.overReplicated(this.s, q);
+  }
+  chunksOnPeer(peerId: string, q: Page): { chunks: PeerChunk[]; next?: string } {
+    return replication.chunksOnPeer(this.s, peerId, q);
+  }
+  findChunk(objectId: string, index: number): FoundChunk | undefined {
+    return replication.findChunk(this.s, objectId, index);
+  }
+
+  // --- intents and garbage ----------------------------------------------------------------
+  addIntent(intent: PutIntent): void {
+    this.write(() => garbage.addIntent(this.s, intent));
+  }
+  /** More placements for an upload under way; `expiresMs` can push its deadline later. */
+  addIntentPlacements(objectId: string, placements: Placement[], expiresMs?: number): void {
+    this.write(() => garbage.addIntentPlacements(this.s, objectId, placements, expiresMs));
+  }
+  /** The intent of an upload under way, or undefined. */
+  getIntent(objectId: string): PutIntent | undefined {
+    return garbage.getIntent(this.s, objectId);
+  }
+  /** Turn every intent expired by `nowMs` into garbage; returns how many. Batched transactions. */
+  expireIntents(nowMs: number): number {
+    checkInt("nowMs", nowMs);
+    let total = 0;
+    for (;;) {
+      const expired = this.write(() => garbage.expireIntentBatch(this.s, nowMs, batchMax));
+      total += expired;
+      if (expired < batchMax) break;
+    }
+    this.write(() => garbage.pruneRetired(this.s, nowMs));
+    return total;
+  }
+  addGarbage(items: GarbageInput[]): void {
+    this.write(() => garbage.addGarbage(this.s, items));
+  }
+  takeGarbage(q: { peerIds?: string[]; limit: number }): GarbageEntry[] {
+    return garbage.takeGarbage(this.s, q);
+  }
+  ackGarbage(items: GarbageItem[]): void {
+    this.write(() => garbage.ackGarbage(this.s, items));
+  }
+  countGarbage(): number {
+    return this.s.totals.get()!.garbage;
+  }
+
+  // --- numbers and meta -------------------------------------------------------------------
+  stats(): CatalogStats {
+    const t = this.s.totals.get()!;
+    return {
+      balls: t.balls,
+      buckets: t.buckets,
+      bytes: t.bytes,
+      chunks: t.chunks,
+      replicas: t.replicas,
+      underReplicated: t.under,
+      garbage: t.garbage,
+      intents: t.intents,
+    };
+  }
+
+  getMeta(key: string): string | undefined {
+    checkName("meta key", key, metaKeyBytesMax);
+    return this.s.metaGet.get({ key })?.value;
+  }
+  setMeta(key: string, value: string): void {
+    checkName("meta key", key, metaKeyBytesMax);
+    if (typeof value !== "string" || value.length > metaValueBytesMax) {
+      throw new BadRequestError(`meta value must be a string of at most ${metaValueBytesMax} characters`);
+    }
+    this.write(() => this.s.metaSet.run({ key, value }));
+  }
+
+  /** Recount everything the triggers and live counts keep; O(catalog). Problems, or [] if none. */
+  audit(): string[] {
+    return auditCatalog(this.db);
+  }
+}

@@ -1,0 +1,155 @@
+// Garbage (replicas peers must delete) and put intents (placements handed out for uploads not
+// yet committed). An expired intent's placements become garbage, so an upload abandoned by a
+// dead router leaves no orphans on peers; its object id is remembered for a while so a late
+// commit of it is refused instead of pointing at deleted replicas.
+import { assert } from "../lib/assert.ts";
+import { BadRequestError, ConflictError } from "../lib/errors.ts";
+import { limits } from "../lib/limits.ts";
+import { getPeerRow } from "./peers.ts";
+import type { GarbageRow, IntentRow, Statements } from "./statements.ts";
+import type { GarbageEntry, GarbageInput, GarbageItem, Placement, PutIntent } from "./types.ts";
+import { checkBucket, checkGarbageItem, checkInt, checkIntent, checkObjectId, checkPeerId, checkPlacements } from "./validate.ts";
+
+/**
+ * Queue replicas for deletion. The bucket (peers file chunks under it) is the item's, else that
+ * of the object's ball or of its retired record. A replica the catalog still records is refused.
+ */
+export function addGarbage(s: Statements, items: GarbageInput[]): void {
+  for (const item of items) {
+    checkGarbageItem(item);
+    if (getPeerRow(s, item.peerId) === undefined) throw new BadRequestError(`peer ${item.peerId} is not registered`);
+    if (isRecordedReplica(s, item)) {
+      throw new ConflictError(`chunk ${item.index} of object ${item.objectId} on ${item.peerId} is a recorded replica; remove it first`);
+    }
+    const bucket = item.bucket ?? bucketOfObject(s, item.objectId);
+    if (bucket === undefined) throw new BadRequestError(`the bucket of object ${item.objectId} is not known; pass it with the item`);
+    s.garbageInsert.run({ object_id: item.objectId, idx: item.index, peer_id: item.peerId, bucket: checkBucket(bucket) });
+  }
+}
+
+/** The bucket an object id lives (or lived) in, while the catalog remembers it. */
+export function bucketOfObject(s: Statements, objectId: string): string | undefined {
+  const ball = s.ballByObject.get({ object_id: objectId });
+  if (ball !== null) return ball.bucket;
+  const retired = s.retiredGet.get({ object_id: objectId });
+  if (retired !== null) return retired.bucket;
+  return s.garbageOfObject.get({ object_id: objectId })?.bucket;
+}
+
+function isRecordedReplica(s: Statements, item: GarbageItem): boolean {
+  const ball = s.ballByObject.get({ object_id: item.objectId });
+  const peer = s.peerById.get({ id: item.peerId });
+  if (ball === null || peer === null) return false;
+  return s.replicaGet.get({ ball: ball.id, idx: item.index, peer: peer.num }) !== null;
+}
+
+/** Oldest first; does not remove (ack does, once the peer confirmed the delete). */
+export function takeGarbage(s: Statements, q: { peerIds?: string[]; limit: number }): GarbageEntry[] {
+  checkInt("limit", q.limit, 1, limits.listPageMax);
+  if (q.peerIds === undefined) return s.garbageOldest.all({ limit: q.limit }).map(garbageFromRow);
+  if (q.peerIds.length > limits.peersMax) throw new BadRequestError(`at most ${limits.peersMax} peer ids`);
+  const rows: GarbageRow[] = [];
+  for (const peerId of new Set(q.peerIds)) {
+    checkPeerId(peerId);
+    rows.push(...s.garbageOldestOfPeer.all({ peer_id: peerId, limit: q.limit }));
+  }
+  rows.sort((a, b) => a.seq - b.seq);
+  return rows.slice(0, q.limit).map(garbageFromRow);
+}
+
+function garbageFromRow(row: GarbageRow): GarbageEntry {
+  assert(typeof row.object_id === "string" && Number.isSafeInteger(row.idx) && row.idx >= 0, `garbage row ${row.seq} is malformed`);
+  assert(typeof row.bucket === "string" && row.bucket.length > 0, `garbage row ${row.seq} has no bucket`);
+  return { objectId: row.object_id, index: row.idx, peerId: row.peer_id, bucket: row.bucket };
+}
+
+export function ackGarbage(s: Statements, items: GarbageItem[]): void {
+  for (const item of items) {
+    checkGarbageItem(item);
+    s.garbageDelete.run({ object_id: item.objectId, idx: item.index, peer_id: item.peerId });
+  }
+}
+
+export function addIntent(s: Statements, intent: PutIntent): void {
+  checkIntent(intent);
+  if (s.intentGet.get({ object_id: intent.objectId }) !== null) {
+    throw new ConflictError(`an upload of object ${intent.objectId} is already under way`);
+  }
+  const owner = s.ballByObject.get({ object_id: intent.objectId });
+  if (owner !== null) throw new ConflictError(`object id ${intent.objectId} is already used by ${owner.bucket}/${owner.key}`);
+  const retired = s.retiredGet.get({ object_id: intent.objectId });
+  if (retired !== null) throw new ConflictError(`object id ${intent.objectId} was ${retired.reason}; use a new one`);
+  const { objectId, bucket, key, createdMs, expiresMs } = intent;
+  s.intentInsert.run({ object_id: objectId, bucket, key, created_ms: createdMs, expires_ms: expiresMs });
+  insertPlacements(s, objectId, intent.placements);
+}
+
+/** More placements for an upload under way (the router asks for them a batch at a time). */
+export function addIntentPlacements(s: Statements, objectId: string, placements: Placement[], expiresMs?: number): void {
+  checkObjectId(objectId);
+  checkPlacements(placements);
+  if (s.intentGet.get({ object_id: objectId }) === null) {
+    throw new ConflictError(`no upload of object ${objectId} is under way (it was committed or it expired); start again`);
+  }
+  if (expiresMs !== undefined) s.intentExtend.run({ object_id: objectId, expires_ms: checkInt("expiresMs", expiresMs) });
+  insertPlacements(s, objectId, placements);
+}
+
+function insertPlacements(s: Statements, objectId: string, placements: Placement[]): void {
+  for (const placement of placements) {
+    for (const peerId of placement.peers) s.placementInsert.run({ object_id: objectId, idx: placement.index, peer_id: peerId });
+  }
+}
+
+/** Read an intent's placements back, grouped by chunk index. */
+export function placementsOf(s: Statements, objectId: string): Placement[] {
+  const byIndex = new Map<number, string[]>();
+  for (const row of s.placementsOf.all({ object_id: objectId })) {
+    assert(Number.isSafeInteger(row.idx) && row.idx >= 0, `intent ${objectId} has placement index ${row.idx}`);
+    const peers = byIndex.get(row.idx) ?? [];
+    peers.push(row.peer_id);
+    byIndex.set(row.idx, peers);
+  }
+  return [...byIndex].map(([index, peers]) => ({ index, peers }));
+}
+
+/** End an intent: its placements, its row. */
+export function deleteIntent(s: Statements, objectId: string): void {
+  s.placementsDelete.run({ object_id: objectId });
+  s.intentDelete.run({ object_id: objectId });
+}
+
+/** Expire up to `batch` intents whose time has come; returns how many. */
+export function expireIntentBatch(s: Statements, nowMs: number, batch: number): number {
+  const rows = s.intentsExpired.all({ now: nowMs, limit: batch });
+  for (const row of rows) expireIntent(s, row, nowMs);
+  return rows.length;
+}
+
+/** Every placement (on a peer still registered) becomes garbage; the object id is remembered. */
+function expireIntent(s: Statements, row: IntentRow, nowMs: number): void {
+  assert(row.expires_ms <= nowMs, `intent ${row.object_id} expires at ${row.expires_ms}, not by ${nowMs}`);
+  s.placementsToGarbage.run({ object_id: row.object_id, bucket: row.bucket });
+  s.retiredInsert.run({ object_id: row.object_id, bucket: row.bucket, retired_ms: nowMs, reason: "abandoned" });
+  deleteIntent(s, row.object_id);
+}
+
+/** Forget object ids retired longer than limits.retiredObjectRetainMs ago. */
+export function pruneRetired(s: Statements, nowMs: number): void {
+  s.retiredPrune.run({ before: nowMs - limits.retiredObjectRetainMs });
+}
+
+export function getIntent(s: Statements, objectId: string): PutIntent | undefined {
+  checkObjectId(objectId);
+  const row = s.intentGet.get({ object_id: objectId });
+  if (row === null) return undefined;
+  assert(row.object_id === objectId, `intent lookup for ${objectId} returned ${row.object_id}`);
+  return {
+    objectId,
+    bucket: row.bucket,
+    key: row.key,
+    createdMs: row.created_ms,
+    expiresMs: row.expires_ms,
+    placements: placementsOf(s, objectId),
+  };
+}

@@ -1,0 +1,32 @@
+// The catalog's public face. The SPM uses only what is exported here; no SQL leaves src/catalog.
+import type { Catalog } from "./catalog.ts";
+export { Catalog } from "./catalog.ts";
+/** The catalog as an interface: what another engine behind the SPM would implement. */
+export type CatalogApi = { [K in keyof Catalog]: Catalog[K] };
+export { compareUtf8, prefixEnd } from "./cursor.ts";
+export { peerStates } from "./types.ts";
+export type {
+  BallInput,
+  BallRecord,
+  BallWithChunks,
+  BucketSummary,
+  CatalogStats,
+  ChunkRecord,
+  CommitItem,
+  CommitOptions,
+  CommitResult,
+  FoundChunk,
+  GarbageEntry,
+  GarbageInput,
+  GarbageItem,
+  ListBallsQuery,
+  OverReplicatedChunk,
+  Page,
+  PeerChunk,
+  PeerRecord,
+  PeerState,
+  Placement,
+  PutIntent,
+  ReplicaRef,
+  UnderReplicatedChunk,
+} from "./types.ts";

@@ -1,0 +1,101 @@
+// The peer registry. A peer is "live" when it is up and not draining; each chunk row carries
+// the number of its replicas on live peers (`live`), so a change of a peer's liveness moves
+// that number for every chunk the peer holds — O(replicas on the peer), once per transition,
+// which keeps counting and listing under-replicated chunks O(answer) on every heartbeat.
+import { BadRequestError, ConflictError } from "../lib/errors.ts";
+import { limits } from "../lib/limits.ts";
+import { assert } from "../lib/assert.ts";
+import { isLive, peerFromRow, type PeerRow } from "./rows.ts";
+import type { Statements } from "./statements.ts";
+import type { PeerRecord, PeerState } from "./types.ts";
+import { checkPeer, checkPeerId, checkPeerState } from "./validate.ts";
+
+export function peerParams(peer: PeerRecord) {
+  return {
+    id: peer.id,
+    address: peer.address,
+    capacity_bytes: peer.capacityBytes,
+    used_bytes: peer.usedBytes,
+    free_bytes: peer.freeBytes,
+    chunks: peer.chunks,
+    state: peer.state,
+    last_heartbeat_ms: peer.lastHeartbeatMs,
+    registered_ms: peer.registeredMs,
+    draining: peer.draining ? 1 : 0,
+  };
+}
+
+/** Insert or replace a peer; moves live counts if its liveness changed. */
+export function upsertPeer(s: Statements, peer: PeerRecord): void {
+  checkPeer(peer);
+  const before = s.peerById.get({ id: peer.id });
+  if (before === null) return insertPeer(s, peer);
+  s.peerUpdate.run(peerParams(peer));
+  settleLiveness(s, before, isLive({ state: peer.state, draining: peer.draining }));
+}
+
+function insertPeer(s: Statements, peer: PeerRecord): void {
+  const count = s.peerCount.get()!.n;
+  if (count >= limits.peersMax) throw new BadRequestError(`the catalog holds ${count} peers, the limit (peersMax)`);
+  s.peerInsert.run(peerParams(peer));
+}
+
+/** Moves every chunk's live count of this peer's replicas when its liveness flips. */
+function settleLiveness(s: Statements, before: PeerRow, liveAfter: boolean): void {
+  const liveBefore = isLive(before);
+  if (liveBefore === liveAfter) return;
+  s.shiftLive.run({ peer: before.num, delta: liveAfter ? 1 : -1 });
+}
+
+export function getPeerRow(s: Statements, id: string): PeerRow | undefined {
+  checkPeerId(id);
+  return s.peerById.get({ id }) ?? undefined;
+}
+
+export function getPeer(s: Statements, id: string): PeerRecord | undefined {
+  const row = getPeerRow(s, id);
+  if (row === undefined) return undefined;
+  const peer = peerFromRow(row);
+  assert(peer.id === id, `peer lookup for ${id} returned ${peer.id}`);
+  return peer;
+}
+
+export function listPeers(s: Statements): PeerRecord[] {
+  return s.peersAll.all().map(peerFromRow);
+}
+
+/** Returns false when no such peer is registered. */
+export function setPeerState(s: Statements, id: string, state: PeerState): boolean {
+  checkPeerState(state);
+  const row = getPeerRow(s, id);
+  if (row === undefined) return false;
+  upsertPeer(s, { ...peerFromRow(row), state });
+  return true;
+}
+
+export function setDraining(s: Statements, id: string, draining: boolean): boolean {
+  if (typeof draining !== "boolean") throw new BadRequestError("draining must be true or false");
+  const row = getPeerRow(s, id);
+  if (row === undefined) return false;
+  upsertPeer(s, { ...peerFromRow(row), draining });
+  return true;
+}
+
+/** Forget a peer that holds no replicas, and its pending garbage (nobody can delete it now). */
+export function removePeer(s: Statements, id: string): boolean {
+  const row = getPeerRow(s, id);
+  if (row === undefined) return false;
+  if (s.peerHasReplicas.get({ peer: row.num }) !== null) {
+    throw new ConflictError(`peer ${id} still holds replicas; drain it or remove its replicas before removing it`);
+  }
+  s.garbageDeleteOfPeer.run({ peer_id: id });
+  s.peerDelete.run({ num: row.num });
+  return true;
+}
+
+/** The internal number and liveness of a registered peer, or BadRequestError for an unknown id. */
+export function resolvePeer(s: Statements, id: string): { num: number; live: boolean } {
+  const row = getPeerRow(s, id);
+  if (row === undefined) throw new BadRequestError(`peer ${id} is not registered`);
+  return { num: row.num, live: isLive(row) };
+}

@@ -1,0 +1,196 @@
+// The catalog's SQLite schema. Why each table and index exists is written at the top of
+// src/catalog/catalog.ts; keep the two in step.
+import type { Database } from "bun:sqlite";
+import { MictlanxError } from "../lib/errors.ts";
+import { limits } from "../lib/limits.ts";
+
+export const schemaVersion = 1;
+
+const pragmas = [
+  "PRAGMA journal_mode = WAL",
+  "PRAGMA synchronous = FULL",
+  `PRAGMA busy_timeout = ${limits.catalogBusyTimeoutMs}`,
+  "PRAGMA foreign_keys = ON",
+  "PRAGMA temp_store = MEMORY",
+  "PRAGMA cache_size = -65536", // 64 MiB of page cache
+];
+
+const tables = `
+CREATE TABLE IF NOT EXISTS meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS peers (
+  num INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  address TEXT NOT NULL,
+  capacity_bytes INTEGER NOT NULL,
+  used_bytes INTEGER NOT NULL,
+  free_bytes INTEGER NOT NULL,
+  chunks INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('up', 'suspect', 'down')),
+  last_heartbeat_ms INTEGER NOT NULL,
+  registered_ms INTEGER NOT NULL,
+  draining INTEGER NOT NULL CHECK (draining IN (0, 1))
+);
+
+CREATE TABLE IF NOT EXISTS buckets (
+  name TEXT PRIMARY KEY,
+  created_ms INTEGER NOT NULL,
+  balls INTEGER NOT NULL DEFAULT 0 CHECK (balls >= 0),
+  bytes INTEGER NOT NULL DEFAULT 0 CHECK (bytes >= 0)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS balls (
+  id INTEGER PRIMARY KEY,
+  bucket TEXT NOT NULL REFERENCES buckets (name),
+  key TEXT NOT NULL,
+  ball_id TEXT NOT NULL,
+  object_id TEXT NOT NULL,
+  version INTEGER NOT NULL CHECK (version >= 1),
+  size INTEGER NOT NULL,
+  checksum BLOB NOT NULL,
+  content_type TEXT NOT NULL,
+  tags TEXT NOT NULL,
+  rf INTEGER NOT NULL CHECK (rf >= 1),
+  created_ms INTEGER NOT NULL,
+  chunk_size INTEGER NOT NULL,
+  num_chunks INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS balls_key ON balls (bucket, key);
+CREATE UNIQUE INDEX IF NOT EXISTS balls_object ON balls (object_id);
+CREATE INDEX IF NOT EXISTS balls_group ON balls (bucket, ball_id, key);
+
+CREATE TABLE IF NOT EXISTS chunks (
+  ball INTEGER NOT NULL REFERENCES balls (id),
+  idx INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  checksum BLOB NOT NULL,
+  rf INTEGER NOT NULL,
+  live INTEGER NOT NULL CHECK (live >= 0),
+  PRIMARY KEY (ball, idx)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS chunks_under ON chunks (ball, idx) WHERE live < rf;
+CREATE INDEX IF NOT EXISTS chunks_over ON chunks (ball, idx) WHERE live > rf;
+
+CREATE TABLE IF NOT EXISTS replicas (
+  ball INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  peer INTEGER NOT NULL REFERENCES peers (num),
+  PRIMARY KEY (ball, idx, peer),
+  FOREIGN KEY (ball, idx) REFERENCES chunks (ball, idx)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS replicas_peer ON replicas (peer, ball, idx);
+
+CREATE TABLE IF NOT EXISTS intents (
+  object_id TEXT PRIMARY KEY,
+  bucket TEXT NOT NULL,
+  key TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS intents_expiry ON intents (expires_ms);
+
+CREATE TABLE IF NOT EXISTS intent_placements (
+  object_id TEXT NOT NULL REFERENCES intents (object_id),
+  idx INTEGER NOT NULL,
+  peer_id TEXT NOT NULL,
+  PRIMARY KEY (object_id, idx, peer_id)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS retired (
+  object_id TEXT PRIMARY KEY,
+  bucket TEXT NOT NULL,
+  retired_ms INTEGER NOT NULL,
+  reason TEXT NOT NULL CHECK (reason IN ('overwritten', 'deleted', 'abandoned'))
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS retired_age ON retired (retired_ms);
+
+CREATE TABLE IF NOT EXISTS garbage (
+  seq INTEGER PRIMARY KEY,
+  object_id TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  peer_id TEXT NOT NULL,
+  bucket TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS garbage_replica ON garbage (object_id, idx, peer_id);
+CREATE INDEX IF NOT EXISTS garbage_peer ON garbage (peer_id, seq);
+
+CREATE TABLE IF NOT EXISTS totals (
+  id INTEGER PRIMARY KEY CHECK (id = 0),
+  balls INTEGER NOT NULL, bytes INTEGER NOT NULL, buckets INTEGER NOT NULL,
+  chunks INTEGER NOT NULL, replicas INTEGER NOT NULL, under INTEGER NOT NULL,
+  garbage INTEGER NOT NULL, intents INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO totals VALUES (0, 0, 0, 0, 0, 0, 0, 0, 0);
+`;
+
+/** Triggers keep `totals` and the per-bucket counts exact in the same transaction as the change. */
+const triggers = `
+CREATE TRIGGER IF NOT EXISTS balls_insert AFTER INSERT ON balls BEGIN
+  UPDATE totals SET balls = balls + 1, bytes = bytes + NEW.size WHERE id = 0;
+  UPDATE buckets SET balls = balls + 1, bytes = bytes + NEW.size WHERE name = NEW.bucket;
+END;
+CREATE TRIGGER IF NOT EXISTS balls_delete AFTER DELETE ON balls BEGIN
+  UPDATE totals SET balls = balls - 1, bytes = bytes - OLD.size WHERE id = 0;
+  UPDATE buckets SET balls = balls - 1, bytes = bytes - OLD.size WHERE name = OLD.bucket;
+END;
+CREATE TRIGGER IF NOT EXISTS buckets_insert AFTER INSERT ON buckets BEGIN
+  UPDATE totals SET buckets = buckets + 1 WHERE id = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS buckets_delete AFTER DELETE ON buckets BEGIN
+  UPDATE totals SET buckets = buckets - 1 WHERE id = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_insert AFTER INSERT ON chunks BEGIN
+  UPDATE totals SET chunks = chunks + 1, under = under + (NEW.live < NEW.rf) WHERE id = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_delete AFTER DELETE ON chunks BEGIN
+  UPDATE totals SET chunks = chunks - 1, under = under - (OLD.live < OLD.rf) WHERE id = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_live AFTER UPDATE OF live ON chunks
+WHEN (OLD.live < OLD.rf) <> (NEW.live < NEW.rf) BEGIN
+  UPDATE totals SET under = under + (NEW.live < NEW.rf) - (OLD.live < OLD.rf) WHERE id = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS replicas_insert AFTER INSERT ON replicas BEGIN
+  UPDATE totals SET replicas = replicas + 1 WHERE id = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS replicas_delete AFTER DELETE ON replicas BEGIN
+  UPDATE totals SET replicas = replicas - 1 WHERE id = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS garbage_insert AFTER INSERT ON garbage BEGIN
+  UPDATE totals SET garbage = garbage + 1 WHERE id = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS garbage_delete AFTER DELETE ON garbage BEGIN
+  UPDATE totals SET garbage = garbage - 1 WHERE id = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS intents_insert AFTER INSERT ON intents BEGIN
+  UPDATE totals SET intents = intents + 1 WHERE id = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS intents_delete AFTER DELETE ON intents BEGIN
+  UPDATE totals SET intents = intents - 1 WHERE id = 0;
+END;
+`;
+
+/** Set the pragmas and create whatever is missing; refuses a catalog from another schema version. */
+export function applySchema(db: Database): void {
+  for (const pragma of pragmas) db.run(pragma);
+  const mode = db.query<{ journal_mode: string }, []>("PRAGMA journal_mode").get();
+  if (mode?.journal_mode !== "wal") throw new MictlanxError("internal", `catalog could not switch to WAL (got ${mode?.journal_mode})`);
+  db.transaction(() => {
+    db.run(tables);
+    db.run(triggers);
+    checkVersion(db);
+  }).immediate();
+}
+
+function checkVersion(db: Database): void {
+  const row = db.query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'schema_version'").get();
+  if (row === null) {
+    db.run("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", [String(schemaVersion)]);
+    return;
+  }
+  if (row.value !== String(schemaVersion)) {
+    throw new MictlanxError("internal", `catalog schema version ${row.value} is not ${schemaVersion}; this build cannot open it`);
+  }
+}

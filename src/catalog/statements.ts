@@ -1,0 +1,202 @@
+// Every statement the catalog runs, prepared once at open. The comment beside each names the
+// index it runs on (see the schema notes at the top of catalog.ts).
+import type { Database, Statement } from "bun:sqlite";
+import type { BallRow, ChunkRow, HolderRow, PeerRow } from "./rows.ts";
+import { ballColumns } from "./rows.ts";
+
+type Binding = string | number | Uint8Array | null;
+type Params = Record<string, Binding>;
+type Stmt<Row, P extends Params = Params> = Statement<Row, [P]>;
+type NoParams<Row> = Statement<Row, []>;
+
+const peerColumns =
+  "num, id, address, capacity_bytes, used_bytes, free_bytes, chunks, state, last_heartbeat_ms, registered_ms, draining";
+
+type Totals = {
+  balls: number;
+  bytes: number;
+  buckets: number;
+  chunks: number;
+  replicas: number;
+  under: number;
+  garbage: number;
+  intents: number;
+};
+type GarbageRow = { seq: number; object_id: string; idx: number; peer_id: string; bucket: string };
+type IntentRow = { object_id: string; bucket: string; key: string; created_ms: number; expires_ms: number };
+/** Holders as JSON text `[[peerId, live 0|1], ...]` sorted by peer id (replicas PRIMARY KEY). */
+type ChunkPageRow = ChunkRow & { object_id: string; bucket: string; key: string; holders: string };
+
+/** A chunk's holders in one correlated subquery, so a page of chunks is one statement. */
+const holdersJson = `(SELECT json_group_array(json_array(p.id, p.state = 'up' AND p.draining = 0) ORDER BY p.id)
+  FROM replicas AS h JOIN peers AS p ON p.num = h.peer WHERE h.ball = c.ball AND h.idx = c.idx) AS holders`;
+type BucketRow = { name: string; created_ms: number; balls: number; bytes: number };
+
+export function prepareStatements(db: Database) {
+  const p = <Row, P extends Params = Params>(sql: string): Stmt<Row, P> => db.prepare<Row, [P]>(sql);
+  const q = <Row>(sql: string): NoParams<Row> => db.prepare<Row, []>(sql);
+  return {
+    // --- peers: PRIMARY KEY num, UNIQUE id ----------------------------------------------------
+    peerById: p<PeerRow, { id: string }>(`SELECT ${peerColumns} FROM peers WHERE id = $id`),
+    peerByNum: p<PeerRow, { num: number }>(`SELECT ${peerColumns} FROM peers WHERE num = $num`),
+    peersAll: q<PeerRow>(`SELECT ${peerColumns} FROM peers ORDER BY id`),
+    peerCount: q<{ n: number }>("SELECT count(*) AS n FROM peers"),
+    peerInsert: p(
+      `INSERT INTO peers (id, address, capacity_bytes, used_bytes, free_bytes, chunks, state, last_heartbeat_ms, registered_ms, draining)
+       VALUES ($id, $address, $capacity_bytes, $used_bytes, $free_bytes, $chunks, $state, $last_heartbeat_ms, $registered_ms, $draining)`,
+    ),
+    peerUpdate: p(
+      `UPDATE peers SET address = $address, capacity_bytes = $capacity_bytes, used_bytes = $used_bytes, free_bytes = $free_bytes,
+       chunks = $chunks, state = $state, last_heartbeat_ms = $last_heartbeat_ms, registered_ms = $registered_ms, draining = $draining
+       WHERE id = $id`,
+    ),
+    peerDelete: p<unknown, { num: number }>("DELETE FROM peers WHERE num = $num"),
+    // replicas_peer (peer, ball, idx): O(1) existence check
+    peerHasReplicas: p<{ one: number }, { peer: number }>("SELECT 1 AS one FROM replicas WHERE peer = $peer LIMIT 1"),
+    // replicas_peer drives, chunks PRIMARY KEY updates: O(replicas on the peer)
+    shiftLive: p<unknown, { peer: number; delta: number }>(
+      "UPDATE chunks SET live = live + $delta WHERE (ball, idx) IN (SELECT ball, idx FROM replicas WHERE peer = $peer)",
+    ),
+
+    // --- buckets: PRIMARY KEY name ------------------------------------------------------------
+    bucketEnsure: p<unknown, { name: string; created_ms: number }>(
+      "INSERT OR IGNORE INTO buckets (name, created_ms) VALUES ($name, $created_ms)",
+    ),
+    bucketPage: p<BucketRow, { after: string; limit: number }>(
+      "SELECT name, created_ms, balls, bytes FROM buckets WHERE name > $after ORDER BY name LIMIT $limit",
+    ),
+    bucketPageFirst: p<BucketRow, { limit: number }>(
+      "SELECT name, created_ms, balls, bytes FROM buckets ORDER BY name LIMIT $limit",
+    ),
+    bucketGet: p<BucketRow, { name: string }>("SELECT name, created_ms, balls, bytes FROM buckets WHERE name = $name"),
+    bucketDelete: p<unknown, { name: string }>("DELETE FROM buckets WHERE name = $name AND balls = 0"),
+
+    // --- balls: balls_key (bucket, key), balls_object (object_id) ----------------------------
+    ballByKey: p<BallRow, { bucket: string; key: string }>(`SELECT ${ballColumns} FROM balls WHERE bucket = $bucket AND key = $key`),
+    ballByObject: p<BallRow, { object_id: string }>(`SELECT ${ballColumns} FROM balls WHERE object_id = $object_id`),
+    ballById: p<BallRow, { id: number }>(`SELECT ${ballColumns} FROM balls WHERE id = $id`),
+    ballInsert: p(
+      `INSERT INTO balls (bucket, key, ball_id, object_id, version, size, checksum, content_type, tags, rf, created_ms, chunk_size, num_chunks)
+       VALUES ($bucket, $key, $ball_id, $object_id, $version, $size, $checksum, $content_type, $tags, $rf, $created_ms, $chunk_size, $num_chunks)`,
+    ),
+    ballDelete: p<unknown, { id: number }>("DELETE FROM balls WHERE id = $id"),
+
+    // --- chunks: PRIMARY KEY (ball, idx); chunks_under / chunks_over partial indexes ----------
+    chunkInsert: p(
+      "INSERT INTO chunks (ball, idx, size, checksum, rf, live) VALUES ($ball, $idx, $size, $checksum, $rf, $live)",
+    ),
+    chunksOfBall: p<ChunkRow, { ball: number }>("SELECT ball, idx, size, checksum, rf, live FROM chunks WHERE ball = $ball ORDER BY idx"),
+    chunkGet: p<ChunkRow, { ball: number; idx: number }>(
+      "SELECT ball, idx, size, checksum, rf, live FROM chunks WHERE ball = $ball AND idx = $idx",
+    ),
+    chunkAddLive: p<unknown, { ball: number; idx: number; delta: number }>(
+      "UPDATE chunks SET live = live + $delta WHERE ball = $ball AND idx = $idx",
+    ),
+    chunksDeleteOfBall: p<unknown, { ball: number }>("DELETE FROM chunks WHERE ball = $ball"),
+    // chunks_under: reads only the under-replicated chunks, in (ball, idx) order
+    underPage: p<ChunkPageRow, { ball: number; idx: number; limit: number }>(
+      `SELECT c.ball, c.idx, c.size, c.checksum, c.rf, c.live, b.object_id, b.bucket, b.key, ${holdersJson}
+       FROM chunks AS c INDEXED BY chunks_under JOIN balls AS b ON b.id = c.ball
+       WHERE c.live < c.rf AND (c.ball, c.idx) > ($ball, $idx) ORDER BY c.ball, c.idx LIMIT $limit`,
+    ),
+    // chunks_over: reads only the over-replicated chunks
+    overPage: p<ChunkPageRow, { ball: number; idx: number; limit: number }>(
+      `SELECT c.ball, c.idx, c.size, c.checksum, c.rf, c.live, b.object_id, b.bucket, b.key, ${holdersJson}
+       FROM chunks AS c INDEXED BY chunks_over JOIN balls AS b ON b.id = c.ball
+       WHERE c.live > c.rf AND (c.ball, c.idx) > ($ball, $idx) ORDER BY c.ball, c.idx LIMIT $limit`,
+    ),
+    // replicas_peer drives: one peer's chunks in (ball, idx) order
+    peerChunkPage: p<ChunkPageRow, { peer: number; ball: number; idx: number; limit: number }>(
+      `SELECT c.ball, c.idx, c.size, c.checksum, c.rf, c.live, b.object_id, b.bucket, b.key, ${holdersJson}
+       FROM replicas AS r JOIN chunks AS c ON c.ball = r.ball AND c.idx = r.idx JOIN balls AS b ON b.id = r.ball
+       WHERE r.peer = $peer AND (r.ball, r.idx) > ($ball, $idx) ORDER BY r.ball, r.idx LIMIT $limit`,
+    ),
+
+    // --- replicas: PRIMARY KEY (ball, idx, peer) ---------------------------------------------
+    replicaInsert: p<unknown, { ball: number; idx: number; peer: number }>(
+      "INSERT OR IGNORE INTO replicas (ball, idx, peer) VALUES ($ball, $idx, $peer)",
+    ),
+    replicaGet: p<{ one: number }, { ball: number; idx: number; peer: number }>(
+      "SELECT 1 AS one FROM replicas WHERE ball = $ball AND idx = $idx AND peer = $peer",
+    ),
+    replicaDelete: p<unknown, { ball: number; idx: number; peer: number }>(
+      "DELETE FROM replicas WHERE ball = $ball AND idx = $idx AND peer = $peer",
+    ),
+    replicaCount: p<{ n: number }, { ball: number; idx: number }>(
+      "SELECT count(*) AS n FROM replicas WHERE ball = $ball AND idx = $idx",
+    ),
+    replicasDeleteOfBall: p<unknown, { ball: number }>("DELETE FROM replicas WHERE ball = $ball"),
+    holdersOfBall: p<HolderRow, { ball: number }>(
+      `SELECT r.idx, p.id, (p.state = 'up' AND p.draining = 0) AS live FROM replicas AS r JOIN peers AS p ON p.num = r.peer
+       WHERE r.ball = $ball ORDER BY r.idx, p.id`,
+    ),
+    holdersOfChunk: p<HolderRow, { ball: number; idx: number }>(
+      `SELECT r.idx, p.id, (p.state = 'up' AND p.draining = 0) AS live FROM replicas AS r JOIN peers AS p ON p.num = r.peer
+       WHERE r.ball = $ball AND r.idx = $idx ORDER BY p.id`,
+    ),
+
+    // --- garbage: garbage_replica (object_id, idx, peer_id), garbage_peer (peer_id, seq) -------
+    garbageInsert: p<unknown, { object_id: string; idx: number; peer_id: string; bucket: string }>(
+      "INSERT OR IGNORE INTO garbage (object_id, idx, peer_id, bucket) VALUES ($object_id, $idx, $peer_id, $bucket)",
+    ),
+    garbageOfBall: p<unknown, { ball: number; object_id: string; bucket: string }>(
+      `INSERT OR IGNORE INTO garbage (object_id, idx, peer_id, bucket)
+       SELECT $object_id, r.idx, p.id, $bucket FROM replicas AS r JOIN peers AS p ON p.num = r.peer WHERE r.ball = $ball ORDER BY r.idx, p.id`,
+    ),
+    garbageDelete: p<unknown, { object_id: string; idx: number; peer_id: string }>(
+      "DELETE FROM garbage WHERE object_id = $object_id AND idx = $idx AND peer_id = $peer_id",
+    ),
+    garbageDeleteOfPeer: p<unknown, { peer_id: string }>("DELETE FROM garbage WHERE peer_id = $peer_id"),
+    garbageOfObject: p<{ bucket: string }, { object_id: string }>("SELECT bucket FROM garbage WHERE object_id = $object_id LIMIT 1"),
+    garbageOldest: p<GarbageRow, { limit: number }>("SELECT seq, object_id, idx, peer_id, bucket FROM garbage ORDER BY seq LIMIT $limit"),
+    garbageOldestOfPeer: p<GarbageRow, { peer_id: string; limit: number }>(
+      "SELECT seq, object_id, idx, peer_id, bucket FROM garbage WHERE peer_id = $peer_id ORDER BY seq LIMIT $limit",
+    ),
+
+    // --- intents: PRIMARY KEY object_id, intents_expiry; intent_placements PRIMARY KEY ------
+    intentGet: p<IntentRow, { object_id: string }>(
+      "SELECT object_id, bucket, key, created_ms, expires_ms FROM intents WHERE object_id = $object_id",
+    ),
+    intentInsert: p<unknown, IntentRow>(
+      `INSERT INTO intents (object_id, bucket, key, created_ms, expires_ms)
+       VALUES ($object_id, $bucket, $key, $created_ms, $expires_ms)`,
+    ),
+    intentExtend: p<unknown, { object_id: string; expires_ms: number }>(
+      "UPDATE intents SET expires_ms = max(expires_ms, $expires_ms) WHERE object_id = $object_id",
+    ),
+    intentDelete: p<unknown, { object_id: string }>("DELETE FROM intents WHERE object_id = $object_id"),
+    intentsExpired: p<IntentRow, { now: number; limit: number }>(
+      `SELECT object_id, bucket, key, created_ms, expires_ms FROM intents INDEXED BY intents_expiry
+       WHERE expires_ms <= $now ORDER BY expires_ms LIMIT $limit`,
+    ),
+    placementInsert: p<unknown, { object_id: string; idx: number; peer_id: string }>(
+      "INSERT OR IGNORE INTO intent_placements (object_id, idx, peer_id) VALUES ($object_id, $idx, $peer_id)",
+    ),
+    placementsOf: p<{ idx: number; peer_id: string }, { object_id: string }>(
+      "SELECT idx, peer_id FROM intent_placements WHERE object_id = $object_id ORDER BY idx, peer_id",
+    ),
+    placementsDelete: p<unknown, { object_id: string }>("DELETE FROM intent_placements WHERE object_id = $object_id"),
+    // intent_placements PRIMARY KEY drives; only placements on registered peers become garbage
+    placementsToGarbage: p<unknown, { object_id: string; bucket: string }>(
+      `INSERT OR IGNORE INTO garbage (object_id, idx, peer_id, bucket)
+       SELECT i.object_id, i.idx, i.peer_id, $bucket FROM intent_placements AS i
+       WHERE i.object_id = $object_id AND EXISTS (SELECT 1 FROM peers WHERE id = i.peer_id) ORDER BY i.idx, i.peer_id`,
+    ),
+    // retired PRIMARY KEY object_id; retired_age (retired_ms) prunes
+    retiredInsert: p<unknown, { object_id: string; bucket: string; retired_ms: number; reason: string }>(
+      "INSERT OR REPLACE INTO retired (object_id, bucket, retired_ms, reason) VALUES ($object_id, $bucket, $retired_ms, $reason)",
+    ),
+    retiredGet: p<{ bucket: string; retired_ms: number; reason: string }, { object_id: string }>(
+      "SELECT bucket, retired_ms, reason FROM retired WHERE object_id = $object_id",
+    ),
+    retiredPrune: p<unknown, { before: number }>("DELETE FROM retired WHERE retired_ms < $before"),
+
+    // --- meta and totals --------------------------------------------------------------------
+    metaGet: p<{ value: string }, { key: string }>("SELECT value FROM meta WHERE key = $key"),
+    metaSet: p<unknown, { key: string; value: string }>("INSERT OR REPLACE INTO meta (key, value) VALUES ($key, $value)"),
+    totals: q<Totals>("SELECT balls, bytes, buckets, chunks, replicas, under, garbage, intents FROM totals WHERE id = 0"),
+  };
+}
+
+export type Statements = ReturnType<typeof prepareStatements>;
+export type { BucketRow, ChunkPageRow, GarbageRow, IntentRow, Totals };

@@ -1,0 +1,138 @@
+// The records the catalog keeps. These shapes are the catalog's contract with the SPM; a
+// distributed engine behind the same `Catalog` interface would keep the same shapes.
+
+export const peerStates = ["up", "suspect", "down"] as const;
+export type PeerState = (typeof peerStates)[number];
+
+export type PeerRecord = {
+  id: string;
+  address: string;
+  capacityBytes: number;
+  usedBytes: number;
+  freeBytes: number;
+  /** Chunks the peer reported holding (its own count, not the catalog's). */
+  chunks: number;
+  state: PeerState;
+  lastHeartbeatMs: number;
+  registeredMs: number;
+  draining: boolean;
+};
+
+/** One version of an object, identified by (bucket, key). */
+export type BallRecord = {
+  bucket: string;
+  key: string;
+  ballId: string;
+  /** Unique id of this version's chunks, chosen by the caller; never reused. */
+  objectId: string;
+  /** Starts at 1, +1 per overwrite of (bucket, key); a delete ends the line (a new put starts at 1). */
+  version: number;
+  size: number;
+  /** sha256 of the whole payload, 64 lowercase hex digits. */
+  checksum: string;
+  contentType: string;
+  tags: Record<string, string>;
+  rf: number;
+  createdMs: number;
+  chunkSize: number;
+  numChunks: number;
+};
+
+/** What a commit supplies: the catalog assigns the version. */
+export type BallInput = Omit<BallRecord, "version"> & { version?: number };
+
+export type ChunkRecord = {
+  index: number;
+  size: number;
+  /** xxHash3-64 of the chunk, 16 lowercase hex digits (src/lib/checksum.ts). */
+  checksum: string;
+  /** Ids of the peers holding a replica, sorted. */
+  peers: string[];
+};
+
+export type BallWithChunks = BallRecord & { chunks: ChunkRecord[] };
+
+export type CommitOptions = {
+  /** Fail with ConflictError if (bucket, key) already holds a ball. */
+  ifAbsent?: boolean;
+  /** Compare-and-swap: fail with ConflictError unless the current ball has this objectId. */
+  expectedObjectId?: string;
+};
+
+export type CommitResult = { version: number; replacedObjectId?: string };
+
+export type CommitItem = { ball: BallInput; chunks: ChunkRecord[]; options?: CommitOptions };
+
+export type Placement = { index: number; peers: string[] };
+
+export type PutIntent = {
+  objectId: string;
+  bucket: string;
+  key: string;
+  createdMs: number;
+  expiresMs: number;
+  placements: Placement[];
+};
+
+/** A replica that must be deleted from a peer. */
+export type GarbageItem = { objectId: string; index: number; peerId: string };
+
+/** What addGarbage takes: the bucket may be left out while the catalog knows the object. */
+export type GarbageInput = GarbageItem & { bucket?: string };
+
+/** What takeGarbage gives: with the bucket the peer files the chunk under. */
+export type GarbageEntry = GarbageItem & { bucket: string };
+
+export type ReplicaRef = GarbageItem;
+
+export type Page = { after?: string; limit: number };
+
+export type ListBallsQuery = Page & { bucket: string; prefix?: string; ballId?: string };
+
+export type BucketSummary = { name: string; balls: number; bytes: number; createdMs: number };
+
+export type UnderReplicatedChunk = {
+  objectId: string;
+  index: number;
+  size: number;
+  checksum: string;
+  rf: number;
+  bucket: string;
+  key: string;
+  /** Holders that are up and not draining. */
+  livePeers: string[];
+  /** Every holder, live or not. */
+  allPeers: string[];
+};
+
+export type OverReplicatedChunk = {
+  objectId: string;
+  index: number;
+  rf: number;
+  /** Holders that are up and not draining (more than rf of them): trim among these. */
+  peers: string[];
+  /** Every holder, live or not. */
+  allPeers: string[];
+};
+
+export type PeerChunk = {
+  objectId: string;
+  index: number;
+  size: number;
+  checksum: string;
+  rf: number;
+  peers: string[];
+};
+
+export type FoundChunk = { bucket: string; key: string; size: number; checksum: string; rf: number; peers: string[] };
+
+export type CatalogStats = {
+  balls: number;
+  buckets: number;
+  bytes: number;
+  chunks: number;
+  replicas: number;
+  underReplicated: number;
+  garbage: number;
+  intents: number;
+};
