@@ -188,7 +188,8 @@ export function buildProgram(): Command {
       .command("tui")
       .summary("a live dashboard of the VSS")
       .addOption(spmOption())
-      .action(action(notBuilt("tui", 6))),
+      .option("--interval <time>", "how often to refresh", "1s")
+      .action(action(async (flags) => (await import("./commands/tui.ts")).runTuiCommand(flags))),
     ["mictlanx tui --spm 127.0.0.1:7200"],
   );
 

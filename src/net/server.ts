@@ -29,6 +29,8 @@ export interface ServerOptions<T extends OpTable> {
   connectionsMax?: number;
   /** Called for errors a handler threw that are bugs (code internal), so they are never silent. */
   onInternalError?: (error: MictlanxError, op: string) => void;
+  /** Called for every error a handler threw (internal or not), e.g. to keep a recent-errors list. */
+  onHandlerError?: (error: MictlanxError, op: string) => void;
 }
 
 interface ConnectionState {
@@ -197,6 +199,7 @@ export class RpcServer<T extends OpTable> {
     } catch (error) {
       const typed = toMictlanxError(error);
       if (typed.code === "internal") this.options.onInternalError?.(typed, op);
+      this.options.onHandlerError?.(typed, op);
       this.sendError(socket, id, typed);
     } finally {
       socket.data.inFlight -= 1;

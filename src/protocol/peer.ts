@@ -42,6 +42,8 @@ export const peerHealth = z.object({
   puts: byteCount,
   gets: byteCount,
   errors: byteCount,
+  /** The last few errors worth an operator's eye (corrupt reads, full disk, bugs), newest last. */
+  recentErrors: z.array(z.object({ atMs: z.number(), op: z.string(), code: z.string(), message: z.string() })),
 });
 export type PeerHealth = z.infer<typeof peerHealth>;
 

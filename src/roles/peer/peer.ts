@@ -37,6 +37,9 @@ export interface RunningPeer {
 }
 
 const compactionIntervalMsDefault = 30_000;
+/** Errors kept for `peer.health` (the TUI's detail pane). */
+const recentErrorsKept = 20;
+const operatorErrorCodes = new Set(["corrupt", "full", "internal", "overloaded"]);
 
 export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
   mkdirSync(options.dir, { recursive: true });
@@ -48,6 +51,7 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
   });
   const startedMs = Date.now();
   const counters = { puts: 0, gets: 0, errors: 0 };
+  const recentErrors: PeerHealth["recentErrors"] = [];
   const pool = new RpcPool({ role: "peer" });
 
   const health = (): PeerHealth => {
@@ -63,6 +67,7 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
       chunks: stats.chunks,
       shards: stats.shards,
       ...counters,
+      recentErrors: [...recentErrors],
     };
   };
 
@@ -118,9 +123,12 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
     port: options.port,
     ops: peerOps,
     handlers,
-    onInternalError: (error, op) => {
+    onInternalError: (error, op) => options.log?.(`internal error in ${op}: ${error.message}`),
+    onHandlerError: (error, op) => {
       counters.errors += 1;
-      options.log?.(`internal error in ${op}: ${error.message}`);
+      if (!operatorErrorCodes.has(error.code)) return; // not_found and bad input are the callers' business
+      recentErrors.push({ atMs: Date.now(), op, code: error.code, message: error.message });
+      if (recentErrors.length > recentErrorsKept) recentErrors.shift();
     },
   });
   server.listen();
