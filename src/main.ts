@@ -40,6 +40,7 @@ export function buildProgram(): Command {
       .option("--suspect-after <time>", "no heartbeat this long: peer suspect", "3s")
       .option("--down-after <time>", "no heartbeat this long: peer down, healing starts (grace period)", "10s")
       .option("--heal-rate <size>", "bytes per second healing may copy", "256MiB")
+      .option("--metrics-port <port>", "serve Prometheus metrics here: a port, 0 for any free one, or off (default: --port + 1000)")
       .action(action(async (flags) => (await import("./commands/spm.ts")).runSpmCommand(flags))),
     ["mictlanx spm --port 7200 --data /var/lib/mictlanx/spm"],
   );
@@ -57,6 +58,7 @@ export function buildProgram(): Command {
       .option("--shard-size <size>", "roll the active shard to read-only at this size", "1GiB")
       .option("--spm <host:port>", "register with this SPM and send heartbeats")
       .option("--compaction-interval <time>", "how often to look for shards worth compacting", "30s")
+      .option("--metrics-port <port>", "serve Prometheus metrics here: a port, 0 for any free one, or off (default: --port + 1000)")
       .option("--rebuild-index", "rebuild the index from the shards, then exit")
       .action(action(async (options: Record<string, unknown>) => {
         const { runPeerCommand } = await import("./commands/peer.ts");
@@ -87,6 +89,7 @@ export function buildProgram(): Command {
       .requiredOption("--port <port>", "TCP port to listen on")
       .option("--spm <host:port>", "the SPM of this VSS (default: MICTLANX_SPM, else the `up` default)")
       .option("--host <host>", "address to listen on", defaults.host)
+      .option("--metrics-port <port>", "serve Prometheus metrics here: a port, 0 for any free one, or off (default: --port + 1000)")
       .action(action(async (flags) => (await import("./commands/router.ts")).runRouterCommand(flags))),
     ["mictlanx router --port 7201 --spm 127.0.0.1:7200"],
   );

@@ -5,6 +5,7 @@ import { parsePort } from "../lib/defaults.ts";
 import { UsageError } from "../lib/errors.ts";
 import { describeZodError } from "../protocol/envelope.ts";
 import { stopOnSignals } from "./signals.ts";
+import { metricsPortFor } from "../net/metrics-server.ts";
 
 const flags = z.object({
   port: z.string().optional(),
@@ -15,6 +16,7 @@ const flags = z.object({
   shardSize: z.string(),
   spm: z.string().optional(),
   compactionInterval: z.string(),
+  metricsPort: z.string().optional(),
   rebuildIndex: z.boolean().optional(),
 });
 
@@ -35,9 +37,12 @@ export async function runPeerCommand(raw: Record<string, unknown>): Promise<void
   }
   if (options.port === undefined) throw new UsageError("peer needs --port P (0 picks a free port)");
   const { startPeer } = await import("../roles/peer/peer.ts");
+  const port = parsePort(options.port);
+  const metricsPort = metricsPortFor(options.metricsPort, port);
   const peer = await startPeer({
     host: options.host,
-    port: parsePort(options.port),
+    port,
+    ...(metricsPort === undefined ? {} : { metricsPort }),
     dir: options.data,
     capacityBytes,
     shardBytes,
@@ -47,6 +52,6 @@ export async function runPeerCommand(raw: Record<string, unknown>): Promise<void
     log: (line) => process.stderr.write(`peer: ${line}\n`),
   });
   // Tests and `mictlanx up` read this line to learn the port; keep its shape.
-  process.stdout.write(`mictlanx peer ${peer.id} listening on ${peer.address}\n`);
+  process.stdout.write(`mictlanx peer ${peer.id} listening on ${peer.address}${peer.metricsAddress ? ` (metrics on http://${peer.metricsAddress}/metrics)` : ""}\n`);
   await stopOnSignals(() => peer.stop());
 }

@@ -2,17 +2,21 @@
 import { parsePort, resolveSpm } from "../lib/defaults.ts";
 import { parseAddress } from "../net/address.ts";
 import { stopOnSignals } from "./signals.ts";
+import { metricsPortFor } from "../net/metrics-server.ts";
 
-export async function runRouterCommand(flags: { port: string; host: string; spm?: string }): Promise<void> {
+export async function runRouterCommand(flags: { port: string; host: string; spm?: string; metricsPort?: string }): Promise<void> {
   const spm = resolveSpm(flags.spm);
   parseAddress(spm); // a usage error now rather than on the first request
   const { startRouter } = await import("../roles/router/router.ts");
+  const port = parsePort(flags.port);
+  const metricsPort = metricsPortFor(flags.metricsPort, port);
   const router = await startRouter({
     host: flags.host,
-    port: parsePort(flags.port),
+    port,
+    ...(metricsPort === undefined ? {} : { metricsPort }),
     spm,
     log: (line) => process.stderr.write(`router: ${line}\n`),
   });
-  process.stdout.write(`mictlanx router listening on ${router.address}\n`);
+  process.stdout.write(`mictlanx router listening on ${router.address}${router.metricsAddress ? ` (metrics on http://${router.metricsAddress}/metrics)` : ""}\n`);
   await stopOnSignals(() => router.stop());
 }

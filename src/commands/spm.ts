@@ -2,6 +2,7 @@
 import { parsePort } from "../lib/defaults.ts";
 import { parseDuration, parseSize } from "../lib/size.ts";
 import { stopOnSignals } from "./signals.ts";
+import { metricsPortFor } from "../net/metrics-server.ts";
 
 export interface SpmFlags {
   port: string;
@@ -10,13 +11,17 @@ export interface SpmFlags {
   downAfter?: string;
   suspectAfter?: string;
   healRate?: string;
+  metricsPort?: string;
 }
 
 export async function runSpmCommand(flags: SpmFlags): Promise<void> {
   const { startSpm } = await import("../roles/spm/spm.ts");
+  const port = parsePort(flags.port);
+  const metricsPort = metricsPortFor(flags.metricsPort, port);
   const spm = await startSpm({
     host: flags.host,
-    port: parsePort(flags.port),
+    port,
+    ...(metricsPort === undefined ? {} : { metricsPort }),
     dir: flags.data,
     ...(flags.downAfter === undefined ? {} : { downAfterMs: parseDuration(flags.downAfter) }),
     ...(flags.suspectAfter === undefined ? {} : { suspectAfterMs: parseDuration(flags.suspectAfter) }),
@@ -24,6 +29,6 @@ export async function runSpmCommand(flags: SpmFlags): Promise<void> {
     log: (line) => process.stderr.write(`spm: ${line}\n`),
   });
   // `mictlanx up` and the tests read this line to learn the port; keep its shape.
-  process.stdout.write(`mictlanx spm listening on ${spm.address}\n`);
+  process.stdout.write(`mictlanx spm listening on ${spm.address}${spm.metricsAddress ? ` (metrics on http://${spm.metricsAddress}/metrics)` : ""}\n`);
   await stopOnSignals(() => spm.stop());
 }

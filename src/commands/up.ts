@@ -14,9 +14,9 @@ export async function runUpCommand(flags: { data: string; peers: string; routers
   process.stdout.write(
     [
       `mictlanx VSS is up (data in ${dir}, logs in ${dir}/logs)`,
-      `  spm      ${described.spm}`,
-      ...described.routers.map((address) => `  router   ${address}`),
-      ...described.peers.map((peer) => `  peer     ${peer.address}  ${peer.id}  ${peer.data}`),
+      `  spm      ${described.spm}  ${vss.spm.metricsUrl ?? ""}`,
+      ...vss.routers.map((router) => `  router   ${router.address}  ${router.metricsUrl ?? ""}`),
+      ...vss.peers.map((peer) => `  peer     ${peer.address}  ${peer.id}  ${peer.metricsUrl ?? ""}  ${peer.data}`),
       `try:  mictlanx put demo/hello.txt ./README.md && mictlanx get demo/hello.txt -o -`,
       `      mictlanx status      (Ctrl-C here stops the VSS)`,
       "",

@@ -7,6 +7,8 @@ export interface RoleProcess {
   name: string;
   pid: number;
   address: string;
+  /** Where its Prometheus metrics are served, when it serves them. */
+  metricsUrl?: string;
   args: string[];
   proc: Bun.Subprocess;
   exited: Promise<number>;
@@ -36,8 +38,10 @@ export async function startRole(name: string, args: string[], logFile?: string, 
   });
   if (logFd !== undefined) closeSync(logFd);
   const exited = proc.exited;
-  const address = await readReadyLine(name, proc, exited, logFile);
-  return { name, pid: proc.pid, address, args, proc, exited };
+  const ready = await readReadyLine(name, proc, exited, logFile);
+  const metricsUrl = /metrics on (http:\/\/\S+?)\)?$/m.exec(ready)?.[1];
+  const address = /listening on (\S+)/.exec(ready)?.[1] ?? "";
+  return { name, pid: proc.pid, address, ...(metricsUrl ? { metricsUrl } : {}), args, proc, exited };
 }
 
 async function readReadyLine(name: string, proc: Bun.Subprocess<"ignore", "pipe", "inherit" | number>, exited: Promise<number>, logFile?: string): Promise<string> {
@@ -56,10 +60,10 @@ async function readReadyLine(name: string, proc: Bun.Subprocess<"ignore", "pipe"
     if ("code" in next) throw new UnavailableError(`${name} exited with code ${next.code} while starting${logFile ? `; see ${logFile}` : ""}`);
     if (next.done) throw new UnavailableError(`${name} closed its output before it was ready${logFile ? `; see ${logFile}` : ""}`);
     text += decoder.decode(next.value, { stream: true });
-    const match = /listening on (\S+)/.exec(text);
-    if (match?.[1]) {
+    const line = /^.*listening on \S+.*$/m.exec(text);
+    if (line && text.slice(line.index + line[0].length).startsWith("\n")) {
       drain(reader);
-      return match[1];
+      return line[0];
     }
   }
 }

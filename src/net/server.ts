@@ -31,6 +31,8 @@ export interface ServerOptions<T extends OpTable> {
   onInternalError?: (error: MictlanxError, op: string) => void;
   /** Called for every error a handler threw (internal or not), e.g. to keep a recent-errors list. */
   onHandlerError?: (error: MictlanxError, op: string) => void;
+  /** Called when a request finishes: its op, "ok" or the error code, and how long it took. */
+  onRequestDone?: (op: string, outcome: string, seconds: number) => void;
 }
 
 interface ConnectionState {
@@ -193,15 +195,19 @@ export class RpcServer<T extends OpTable> {
 
   private async run(socket: Socket<ConnectionState>, id: number, op: string, args: unknown): Promise<void> {
     const handler = this.options.handlers[op] as (args: unknown, context: RequestContext) => unknown;
+    const startedMs = performance.now();
+    let outcome = "ok";
     try {
       const result = await handler(args, { remote: socket.data.remote });
       this.send(socket, { id, ok: true, result });
     } catch (error) {
       const typed = toMictlanxError(error);
+      outcome = typed.code;
       if (typed.code === "internal") this.options.onInternalError?.(typed, op);
       this.options.onHandlerError?.(typed, op);
       this.sendError(socket, id, typed);
     } finally {
+      this.options.onRequestDone?.(op, outcome, (performance.now() - startedMs) / 1000);
       socket.data.inFlight -= 1;
       this.pump(socket);
     }

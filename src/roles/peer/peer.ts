@@ -13,6 +13,8 @@ import { toMictlanxError } from "../../lib/errors.ts";
 import { checksumFromHex, checksumHex } from "../../lib/checksum.ts";
 import { CorruptError } from "../../lib/errors.ts";
 import { loadOrCreatePeerId } from "./identity.ts";
+import { peerMetrics } from "./metrics.ts";
+import { serveMetrics } from "../../net/metrics-server.ts";
 
 export interface PeerOptions {
   host: string;
@@ -24,6 +26,8 @@ export interface PeerOptions {
   compactionIntervalMs?: number;
   /** Register with this SPM and send it heartbeats. */
   spm?: string;
+  /** Serve Prometheus metrics on this port (0: any free port); none when undefined. */
+  metricsPort?: number;
   log?: (line: string) => void;
 }
 
@@ -31,6 +35,7 @@ export interface RunningPeer {
   id: string;
   port: number;
   address: string;
+  metricsAddress?: string;
   store: ChunkStore;
   health(): PeerHealth;
   stop(): Promise<void>;
@@ -118,11 +123,13 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
     "peer.health": () => health(),
   };
 
+  const metrics = peerMetrics(() => store.stats());
   const server = new RpcServer({
     host: options.host,
     port: options.port,
     ops: peerOps,
     handlers,
+    onRequestDone: metrics.requestDone,
     onInternalError: (error, op) => options.log?.(`internal error in ${op}: ${error.message}`),
     onHandlerError: (error, op) => {
       counters.errors += 1;
@@ -134,16 +141,19 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
   server.listen();
   store.startBackgroundCompaction(options.compactionIntervalMs ?? compactionIntervalMsDefault);
   const address = `${options.host}:${server.port}`;
+  const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.host, options.metricsPort, metrics.registry);
   const heartbeats = options.spm ? startHeartbeats(options.spm, address, health, pool, options.log) : undefined;
 
   return {
     id,
     port: server.port,
     address,
+    ...(metricsServer ? { metricsAddress: `${options.host}:${metricsServer.port}` } : {}),
     store,
     health,
     stop: async () => {
       heartbeats?.stop();
+      metricsServer?.stop();
       server.stop();
       pool.close();
       await store.close();

@@ -15,17 +15,22 @@ import { CorruptError } from "../../lib/errors.ts";
 import { chunkChecksum, checksumHex } from "../../lib/checksum.ts";
 import { ChunkReader } from "./reader.ts";
 import { ChunkWriter } from "./writer.ts";
+import { MetricsRegistry, requestMetrics } from "../../lib/metrics.ts";
+import { serveMetrics } from "../../net/metrics-server.ts";
 
 export interface RouterOptions {
   host: string;
   port: number;
   spm: string;
+  /** Serve Prometheus metrics on this port (0: any free port); none when undefined. */
+  metricsPort?: number;
   log?: (line: string) => void;
 }
 
 export interface RunningRouter {
   port: number;
   address: string;
+  metricsAddress?: string;
   stop(): Promise<void>;
 }
 
@@ -38,10 +43,15 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const writer = new ChunkWriter(spm, peerPool, budget);
   const reader = new ChunkReader(spm, peerPool, options.log);
   const counters = { requests: 0, errors: 0 };
+  const metrics = new MetricsRegistry();
+  const requestDone = requestMetrics(metrics, "router");
+  const bytes = metrics.counter("mictlanx_router_bytes_total", "Chunk bytes through this router, by direction (in: from clients, out: to clients).");
+  metrics.gauge("mictlanx_router_write_bytes_in_flight", "Chunk bytes being written to peers now.", () => budget.inUse);
 
   const putChunk = async (bucket: string, objectId: string, index: number, rf: number, data: Uint8Array, checksum: string): Promise<ChunkRecordWire> => {
     const actual = checksumHex(chunkChecksum(data));
     if (actual !== checksum) throw new CorruptError(`chunk ${index} arrived damaged (checksum ${actual}, the client sent ${checksum}); retry the put`);
+    bytes.inc({ direction: "in" }, data.byteLength);
     return writer.write({ bucket, objectId, index, rf, data, checksum });
   };
 
@@ -63,13 +73,18 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       reader.remember(ball);
       return ball;
     },
-    "ball.getChunk": ({ bucket, objectId, index }) => reader.read(bucket, objectId, index),
+    "ball.getChunk": async ({ bucket, objectId, index }) => {
+      const chunk = await reader.read(bucket, objectId, index);
+      bytes.inc({ direction: "out" }, chunk.size);
+      return chunk;
+    },
     "ball.get": async (ref) => {
       const ball = await spm.call("ball.get", ref);
       reader.remember(ball);
       const { chunks, peers: _peers, ...meta } = ball;
       if (chunks.length !== 1) return { meta, chunks };
       const chunk = await reader.read(ball.bucket, ball.objectId, 0);
+      bytes.inc({ direction: "out" }, chunk.size);
       return { meta, chunks, data: chunk.data };
     },
     "ball.delete": (ref) => spm.call("ball.delete", ref),
@@ -84,9 +99,11 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     ops: routerOps,
     handlers,
     onInternalError: (error, op) => options.log?.(`internal error in ${op}: ${error.message}`),
+    onRequestDone: requestDone,
   });
   server.listen();
   const address = `${options.host}:${server.port}`;
+  const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.host, options.metricsPort, metrics);
 
   let stopped = false;
   const heartbeat = async () => {
@@ -106,8 +123,10 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   return {
     port: server.port,
     address,
+    ...(metricsServer ? { metricsAddress: `${options.host}:${metricsServer.port}` } : {}),
     stop: async () => {
       stopped = true;
+      metricsServer?.stop();
       server.stop();
       spmPool.close();
       peerPool.close();

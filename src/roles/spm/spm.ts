@@ -11,6 +11,8 @@ import { choosePeers } from "./placement.ts";
 import { Registry } from "./registry.ts";
 import { Maintenance } from "./maintenance.ts";
 import { ballToWire, locateBall } from "./views.ts";
+import { spmMetrics } from "./metrics.ts";
+import { serveMetrics } from "../../net/metrics-server.ts";
 
 export interface SpmOptions {
   host: string;
@@ -22,12 +24,15 @@ export interface SpmOptions {
   healIntervalMs?: number;
   healBytesPerSec?: number;
   intentTtlMs?: number;
+  /** Serve Prometheus metrics on this port (0: any free port); none when undefined. */
+  metricsPort?: number;
   log?: (line: string) => void;
 }
 
 export interface RunningSpm {
   port: number;
   address: string;
+  metricsAddress?: string;
   status(): VssStatus;
   stop(): Promise<void>;
 }
@@ -203,15 +208,18 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     "vss.status": () => status(),
   };
 
+  const metrics = spmMetrics(status);
   const server = new RpcServer({
     host: options.host,
     port: options.port,
     ops: spmOps,
     handlers,
+    onRequestDone: metrics.requestDone,
     onInternalError: (error, op) => event("internal_error", `internal error in ${op}: ${error.message}`),
   });
   server.listen();
   address = `${options.host}:${server.port}`;
+  const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.host, options.metricsPort, metrics.registry);
 
   const healIntervalMs = options.healIntervalMs ?? vssTimings.healIntervalMs;
   const timer = setInterval(() => {
@@ -222,9 +230,11 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   return {
     port: server.port,
     address,
+    ...(metricsServer ? { metricsAddress: `${options.host}:${metricsServer.port}` } : {}),
     status,
     stop: async () => {
       clearInterval(timer);
+      metricsServer?.stop();
       server.stop();
       maintenance.close();
       catalog.close();
