@@ -31,9 +31,13 @@ export const routerOps = defineOps({
     args: z.object({ bucket: bucketName, objectId, index: chunkIndex }),
     result: z.object({ data: bytes, size: byteCount, checksum: checksumHex }),
   },
-  /** Metadata and, for a ball of at most one chunk, its bytes: one round trip for small reads. */
+  /**
+   * Metadata and, for a ball of at most one chunk, its bytes: one round trip for small reads.
+   * A client that has the bytes of version `cachedObjectId` cached says so, and gets no bytes
+   * back when that is still the current version.
+   */
   "ball.get": {
-    args: ballRef,
+    args: ballRef.extend({ cachedObjectId: objectId.optional() }),
     result: z.object({ meta: ballMeta, chunks: z.array(chunkRecord), data: bytes.optional() }),
   },
   "ball.delete": { args: ballRef, result: ballMeta },

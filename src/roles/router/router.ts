@@ -78,11 +78,11 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       bytes.inc({ direction: "out" }, chunk.size);
       return chunk;
     },
-    "ball.get": async (ref) => {
+    "ball.get": async ({ cachedObjectId, ...ref }) => {
       const ball = await spm.call("ball.get", ref);
       reader.remember(ball);
       const { chunks, peers: _peers, ...meta } = ball;
-      if (chunks.length !== 1) return { meta, chunks };
+      if (chunks.length !== 1 || cachedObjectId === ball.objectId) return { meta, chunks };
       const chunk = await reader.read(ball.bucket, ball.objectId, 0);
       bytes.inc({ direction: "out" }, chunk.size);
       return { meta, chunks, data: chunk.data };

@@ -146,7 +146,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       return { placements };
     },
     "ball.commit": ({ objectId, chunks, ifAbsent, ...declaration }) => {
-      checkChunks(declaration.size, declaration.chunkSize, declaration.rf, chunks);
+      checkChunks(declaration.size, declaration.chunkSize, declaration.rf, chunks, isTransformed(declaration.tags));
       const result = catalog.commitBall(
         {
           bucket: declaration.bucket,
@@ -242,16 +242,25 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   };
 }
 
-/** A commit must describe the whole ball: chunks 0..n-1, sizes adding up, each on rf peers. */
-function checkChunks(size: number, chunkSize: number, rf: number, chunks: { index: number; size: number; peers: string[] }[]): void {
+/**
+ * A commit must describe the whole ball: chunks 0..n-1, each on rf peers, sizes adding up to
+ * the ball's size. A ball the client compressed or encrypted (tags `compression`,
+ * `encryption`) stores chunks of other sizes than the payload's, so only the order and the
+ * replicas are checked for it.
+ */
+function checkChunks(size: number, chunkSize: number, rf: number, chunks: { index: number; size: number; peers: string[] }[], transformed: boolean): void {
   let total = 0;
   chunks.forEach((chunk, position) => {
     if (chunk.index !== position) throw new BadRequestError(`commit lists chunk ${chunk.index} at position ${position}; chunks must be 0..n-1 in order`);
     if (new Set(chunk.peers).size < rf) throw new BadRequestError(`chunk ${chunk.index} is on ${new Set(chunk.peers).size} distinct peers, fewer than rf ${rf}`);
-    if (chunk.size > chunkSize && chunkSize > 0) throw new BadRequestError(`chunk ${chunk.index} is ${chunk.size} bytes, over the chunk size ${chunkSize}`);
+    if (!transformed && chunk.size > chunkSize && chunkSize > 0) throw new BadRequestError(`chunk ${chunk.index} is ${chunk.size} bytes, over the chunk size ${chunkSize}`);
     total += chunk.size;
   });
-  if (total !== size) throw new BadRequestError(`chunks add up to ${total} bytes but the ball declares ${size}`);
+  if (!transformed && total !== size) throw new BadRequestError(`chunks add up to ${total} bytes but the ball declares ${size}`);
+}
+
+function isTransformed(tags: Record<string, string>): boolean {
+  return tags.compression !== undefined || tags.encryption !== undefined;
 }
 
 /** A ball without --ball-id is its own group: the key, or its sha256 when the key is longer than a ball id may be. */
