@@ -4,14 +4,7 @@
 import { Command, CommanderError, Option } from "commander";
 import pkg from "../package.json" with { type: "json" };
 import { action } from "./commands/run.ts";
-import { NotImplementedError } from "./lib/errors.ts";
 import { defaults } from "./lib/defaults.ts";
-
-function notBuilt(name: string, issue: number): () => never {
-  return () => {
-    throw new NotImplementedError(`"mictlanx ${name}" is not built in this version yet (tracked in issue ${issue})`);
-  };
-}
 
 function example(command: Command, lines: string[]): Command {
   return command.addHelpText("after", `\nExamples:\n${lines.map((line) => `  $ ${line}`).join("\n")}\n`);
@@ -206,9 +199,10 @@ export function buildProgram(): Command {
       .option("--duration <time>", "run each phase this long instead, e.g. 10s")
       .option("--concurrency <n>", "requests in flight", "16")
       .option("--rf <n>", "replication factor", "2")
-      .option("--op <op>", "put, get or mixed", "mixed")
+      .option("--op <op>", "put (write only), get (write, then report reads), mixed (half reads, half writes) or all (writes, then reads)", "all")
+      .option("--chunk-size <size>", "chunk size for puts")
       .option("--json", "print one JSON object per phase")
-      .action(action(notBuilt("bench", 7))),
+      .action(action(async (flags) => (await import("./commands/bench.ts")).benchCommand(flags))),
     ["mictlanx bench --size 4KiB --count 20000 --concurrency 16"],
   );
 

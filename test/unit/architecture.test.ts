@@ -18,7 +18,8 @@ const allowed: Record<string, string[]> = {
   client: ["lib", "protocol", "net"],
   local: ["lib", "protocol", "net"],
   tui: ["lib", "protocol", "net"],
-  commands: ["lib", "protocol", "net", "storage", "catalog", "roles/peer", "roles/router", "roles/spm", "client", "local", "tui"],
+  bench: ["lib", "protocol", "net", "client"],
+  commands: ["lib", "protocol", "net", "storage", "catalog", "roles/peer", "roles/router", "roles/spm", "client", "local", "tui", "bench"],
   main: ["commands", "lib"],
 };
 

@@ -1,0 +1,55 @@
+// `mictlanx bench`: parse flags, run the workload, print a table or one JSON object per phase.
+import { resolveRouters, parsePositiveInt } from "../lib/defaults.ts";
+import { parseDuration, parseSize } from "../lib/size.ts";
+import { UsageError } from "../lib/errors.ts";
+import type { BenchOp } from "../bench/bench.ts";
+import type { PhaseResult } from "../bench/stats.ts";
+
+export interface BenchFlags {
+  router?: string;
+  size: string;
+  count?: string;
+  duration?: string;
+  concurrency: string;
+  rf: string;
+  op: string;
+  chunkSize?: string;
+  json?: boolean;
+}
+
+const ops: BenchOp[] = ["put", "get", "mixed", "all"];
+
+export async function benchCommand(flags: BenchFlags): Promise<void> {
+  const op = flags.op as BenchOp;
+  if (!ops.includes(op)) throw new UsageError(`--op must be one of ${ops.join(", ")}`);
+  if (flags.count === undefined && flags.duration === undefined) throw new UsageError("give --count N or --duration T (e.g. --count 20000 or --duration 10s)");
+  const { runBench } = await import("../bench/bench.ts");
+  const size = parseSize(flags.size);
+  if (!flags.json) process.stdout.write(`${header()}\n`);
+  const results = await runBench({
+    routers: resolveRouters(flags.router),
+    size,
+    concurrency: parsePositiveInt(flags.concurrency, "--concurrency"),
+    rf: parsePositiveInt(flags.rf, "--rf"),
+    op,
+    ...(flags.count === undefined ? {} : { count: parsePositiveInt(flags.count, "--count") }),
+    ...(flags.duration === undefined ? {} : { durationMs: parseDuration(flags.duration) }),
+    ...(flags.chunkSize === undefined ? {} : { chunkSize: parseSize(flags.chunkSize) }),
+    onPhase: (result) => process.stdout.write(`${flags.json ? JSON.stringify(result) : row(result)}\n`),
+  });
+  const errors = results.reduce((sum, result) => sum + result.errors, 0);
+  if (!flags.json) for (const result of results) for (const sample of result.errorSamples) process.stderr.write(`error: ${sample}\n`);
+  if (errors > 0) {
+    process.stderr.write(`mictlanx bench: ${errors} operation(s) failed\n`);
+    process.exitCode = 1;
+  }
+}
+
+function header(): string {
+  return ["op", "size", "count", "conc", "rf", "seconds", "ops/s", "MB/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "errors"].map((cell) => cell.padStart(9)).join(" ");
+}
+
+function row(result: PhaseResult): string {
+  const cells = [result.op, String(result.size), String(result.count), String(result.concurrency), String(result.rf), result.seconds.toFixed(2), result.opsPerSec.toFixed(0), result.mbPerSec.toFixed(1), result.p50Ms.toFixed(2), result.p99Ms.toFixed(2), result.p999Ms.toFixed(2), result.maxMs.toFixed(2), String(result.errors)];
+  return cells.map((cell) => cell.padStart(9)).join(" ");
+}
