@@ -1,0 +1,20 @@
+// `mictlanx bench --json` against a real VSS: one object per phase with the documented fields.
+import { afterAll, expect, test } from "bun:test";
+import { cli, startTestVss } from "../support/vss.ts";
+
+let vss: Awaited<ReturnType<typeof startTestVss>> | undefined;
+afterAll(async () => vss?.cleanup());
+
+test("bench writes then reads and prints one JSON object per phase", async () => {
+  vss = await startTestVss({ label: "bench", peers: 3, routers: 1 });
+  const run = await cli(["bench", "--router", vss.routers[0]!.address, "--size", "8KiB", "--count", "200", "--concurrency", "8", "--rf", "2", "--json"]);
+  expect(run.code).toBe(0);
+  const phases = run.stdout.trim().split("\n").map((line) => JSON.parse(line));
+  expect(phases.map((phase) => phase.op)).toEqual(["put", "get"]);
+  for (const phase of phases) {
+    expect(phase).toMatchObject({ size: 8192, count: 200, concurrency: 8, rf: 2, errors: 0 });
+    for (const field of ["seconds", "opsPerSec", "mbPerSec", "p50Ms", "p99Ms", "p999Ms", "maxMs"]) expect(phase[field]).toBeGreaterThan(0);
+  }
+  const usage = await cli(["bench", "--router", vss.routers[0]!.address, "--size", "8KiB"]);
+  expect(usage.code).toBe(2);
+});
