@@ -1,0 +1,17 @@
+// The peer's storage engine. See store.ts for the layout on disk and record.ts for the format.
+export { ChunkStore, indexFileName } from "./store.ts";
+export { chunkKey, refLabel, validateRef } from "./refs.ts";
+export { chunkBallBytesMax } from "./record.ts";
+export type {
+  ChunkMeta,
+  ChunkRef,
+  CompactionResult,
+  FileIo,
+  GetManyResult,
+  ListPage,
+  ListQuery,
+  ShardInfo,
+  ShardState,
+  StoreOptions,
+  StoreStats,
+} from "./types.ts";

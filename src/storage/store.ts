@@ -1,0 +1,492 @@
+// ChunkStore: the peer's durable chunk store. A library the peer's server calls; it knows
+// nothing of the network or the cluster.
+//
+//   dir/shards/NNNNNNNN.shard   append-only records (record.ts), ids only grow
+//   dir/index.sqlite (+ -wal)   the index (index-db.ts), rebuildable from the shards
+//
+// Writes go through one group-committing writer (writer.ts); reads go straight to the shard
+// file the index names and verify the whole chunk's checksum every time; compaction
+// (compactor.ts) moves live records out of garbage-heavy read-only shards and deletes them.
+// open() recovers (recovery.ts). One ChunkStore per dir: the index is opened with an exclusive
+// lock, so a second opener gets ConflictError.
+//
+// Capacity: usedBytes is the bytes of shard files on disk. A put that would pass capacityBytes
+// fails whole with FullError before anything is written; deletes and compaction copies are let
+// through, because they are how space comes back (compaction needs room for one shard's live
+// records). ENOSPC from the disk is FullError too, after the shard is cut back.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { chunkChecksum, checksumHex } from "../lib/checksum.ts";
+import { BadRequestError, CorruptError, MictlanxError, NotFoundError, toMictlanxError, UnavailableError } from "../lib/errors.ts";
+import { limits } from "../lib/limits.ts";
+import { compactOnce, type CompactorContext } from "./compactor.ts";
+import { IndexDb, type ChunkRow } from "./index-db.ts";
+import { chunkBallBytesMax, decodeRecord, RecordKind } from "./record.ts";
+import { recover } from "./recovery.ts";
+import {
+  decodeCursor,
+  encodeCursor,
+  prefixUpperBound,
+  refLabel,
+  refMapKey,
+  validateBucket,
+  validateChunkBytes,
+  validateRef,
+} from "./refs.ts";
+import { nodeFileIo, shardsDir, fsyncDir } from "./shard-file.ts";
+import type { ShardSet } from "./shard-set.ts";
+import type {
+  ChunkMeta,
+  ChunkRef,
+  CompactionResult,
+  GetManyResult,
+  ListPage,
+  ListQuery,
+  StoreOptions,
+  StoreStats,
+} from "./types.ts";
+import { Writer } from "./writer.ts";
+
+export const indexFileName = "index.sqlite";
+const indexFileSuffixes = ["", "-wal", "-shm"] as const;
+const groupCommitWaitMsMax = 1_000;
+
+interface Resolved {
+  dir: string;
+  capacityBytes: number;
+  shardBytes: number;
+  groupCommitWaitMs: number;
+  compactionGarbageRatio: number;
+  compactionBytesPerSecond: number | undefined;
+  log: (message: string) => void;
+  io: NonNullable<StoreOptions["io"]>;
+}
+
+function positiveInt(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isSafeInteger(v) || v <= 0) throw new BadRequestError(`${name} must be a positive integer, got ${String(v)}`);
+  return v;
+}
+
+function resolveOptions(o: StoreOptions): Resolved {
+  if (typeof o.dir !== "string" || o.dir.length === 0) throw new BadRequestError("store dir must be a non-empty path");
+  const wait = o.groupCommitWaitMs ?? limits.groupCommitWaitMs;
+  if (!Number.isFinite(wait) || wait < 0 || wait > groupCommitWaitMsMax) {
+    throw new BadRequestError(`groupCommitWaitMs must be in 0..${groupCommitWaitMsMax}, got ${wait}`);
+  }
+  const ratio = o.compactionGarbageRatio ?? limits.compactionGarbageRatioDefault;
+  if (!(ratio > 0 && ratio <= 1)) throw new BadRequestError(`compactionGarbageRatio must be in (0, 1], got ${ratio}`);
+  const rate = o.compactionBytesPerSecond;
+  if (rate !== undefined && !(Number.isFinite(rate) && rate > 0)) {
+    throw new BadRequestError(`compactionBytesPerSecond must be positive, got ${rate}`);
+  }
+  return {
+    dir: path.resolve(o.dir),
+    capacityBytes: positiveInt("capacityBytes", o.capacityBytes, limits.capacityBytesDefault),
+    shardBytes: positiveInt("shardBytes", o.shardBytes, limits.shardBytesDefault),
+    groupCommitWaitMs: wait,
+    compactionGarbageRatio: ratio,
+    compactionBytesPerSecond: rate,
+    log: o.log ?? ((m) => console.warn(`[mictlanx storage] ${m}`)),
+    io: o.io ?? nodeFileIo,
+  };
+}
+
+function toMeta(row: ChunkRow): ChunkMeta {
+  const { recordBytes: _recordBytes, ...meta } = row;
+  return meta;
+}
+
+export class ChunkStore {
+  private readonly o: Resolved;
+  private readonly index: IndexDb;
+  private readonly shards: ShardSet;
+  private readonly writer: Writer;
+  /** Latest queued write per ref, so delete knows about puts not yet committed. */
+  private readonly pending = new Map<string, { kind: "put" | "delete"; count: number }>();
+  private compactionChain: Promise<unknown> = Promise.resolve();
+  private readonly damagedShards = new Set<number>();
+  private readonly unremovedShards = new Map<number, string>();
+  private backgroundTimer: ReturnType<typeof setTimeout> | undefined;
+  private readsInFlight = 0;
+  private readsDrained: (() => void) | undefined;
+  private closing = false;
+  private closed = false;
+
+  private constructor(o: Resolved, index: IndexDb, shards: ShardSet, writer: Writer) {
+    this.o = o;
+    this.index = index;
+    this.shards = shards;
+    this.writer = writer;
+  }
+
+  /** Open (creating if needed) and recover: rescan from the checkpoint, cut a torn tail. */
+  static async open(options: StoreOptions): Promise<ChunkStore> {
+    const o = resolveOptions(options);
+    fs.mkdirSync(shardsDir(o.dir), { recursive: true });
+    fsyncDir(o.dir);
+    const index = new IndexDb(path.join(o.dir, indexFileName));
+    try {
+      const { shards } = await recover({ dir: o.dir, io: o.io, index, shardBytes: o.shardBytes, log: o.log });
+      index.commit(); // what recovery found is durable before new writes start
+      const writer = new Writer(
+        {
+          dir: o.dir,
+          io: o.io,
+          index,
+          shards,
+          shardBytes: o.shardBytes,
+          capacityBytes: o.capacityBytes,
+          groupCommitWaitMs: o.groupCommitWaitMs,
+          log: o.log,
+        },
+        index.maxSeq(),
+      );
+      return new ChunkStore(o, index, shards, writer);
+    } catch (error) {
+      index.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Drop the index and build it again from the shard files alone (the store must not be open).
+   * The record with the higher seq wins per ref; a tombstone deletes it.
+   */
+  static async rebuildIndex(options: StoreOptions): Promise<{ chunks: number; shards: number }> {
+    const dir = path.resolve(options.dir);
+    const indexFile = path.join(dir, indexFileName);
+    // Refuse while the store is open: the existing index's lock says so (ConflictError).
+    if (fs.existsSync(indexFile)) new IndexDb(indexFile).close();
+    for (const suffix of indexFileSuffixes) fs.rmSync(indexFile + suffix, { force: true });
+    const store = await ChunkStore.open(options);
+    try {
+      const stats = store.stats();
+      return { chunks: stats.chunks, shards: stats.shards.length };
+    } finally {
+      await store.close();
+    }
+  }
+
+  // --- writes ---------------------------------------------------------------------------------
+
+  /**
+   * Store a chunk; resolves once an fsync covers it and the index has it. A put to an existing
+   * ref replaces it. `bytes` must not change until the promise settles.
+   */
+  async put(ref: ChunkRef, bytes: Uint8Array, expectedChecksum?: bigint): Promise<ChunkMeta> {
+    this.checkOpen();
+    const [meta] = await this.putMany([{ ref, bytes, checksum: expectedChecksum }]);
+    if (!meta) throw new MictlanxError("internal", "put returned no meta");
+    return meta;
+  }
+
+  /** Several chunks in one group commit: validated as a whole first, so a bad one stores none. */
+  async putMany(items: { ref: ChunkRef; bytes: Uint8Array; checksum?: bigint }[]): Promise<ChunkMeta[]> {
+    this.checkOpen();
+    if (!Array.isArray(items) || items.length === 0 || items.length > limits.batchChunksMax) {
+      throw new BadRequestError(`a batch put takes 1..${limits.batchChunksMax} chunks`);
+    }
+    const requests = items.map((item) => this.putRequest(item));
+    const total = requests.reduce((sum, r) => sum + r.data.byteLength, 0);
+    if (items.length > 1 && total > limits.batchBytesMax) {
+      throw new BadRequestError(`a batch put carries ${total} bytes; the limit is ${limits.batchBytesMax}`);
+    }
+    for (const r of requests) this.notePending(r.ref, "put");
+    try {
+      const results = await this.writer.submit(requests);
+      return results.map((res, i) => {
+        const r = requests[i];
+        if (!r) throw new MictlanxError("internal", "batch put results out of step");
+        const { bucket, ball, index } = r.ref;
+        const meta = { bucket, ball, index, size: r.data.byteLength, checksum: r.checksum };
+        return { ...meta, shardId: res.shard, offset: res.offset, seq: res.seq, createdMs: r.createdMs };
+      });
+    } finally {
+      for (const r of requests) this.donePending(r.ref);
+    }
+  }
+
+  private putRequest(item: { ref: ChunkRef; bytes: Uint8Array; checksum?: bigint }) {
+    if (typeof item !== "object" || item === null) throw new BadRequestError("a batch put item must be an object");
+    const ref = validateRef(item.ref);
+    const data = validateChunkBytes(ref, item.bytes);
+    const checksum = chunkChecksum(data);
+    if (item.checksum !== undefined && item.checksum !== checksum) {
+      throw new CorruptError(
+        `chunk ${refLabel(ref)} arrived with checksum ${checksumHex(BigInt.asUintN(64, BigInt(item.checksum)))} ` +
+          `but its bytes hash to ${checksumHex(checksum)}; nothing was stored`,
+      );
+    }
+    return { kind: "put" as const, ref, data, checksum, createdMs: Date.now() };
+  }
+
+  /** Append a tombstone (durable before this resolves); false if the chunk is not there. */
+  async delete(ref: ChunkRef): Promise<boolean> {
+    this.checkOpen();
+    const r = validateRef(ref);
+    const latest = this.pending.get(refMapKey(r))?.kind;
+    const exists = latest !== undefined ? latest === "put" : this.index.getChunk(r) !== undefined;
+    if (!exists) return false;
+    this.notePending(r, "delete");
+    try {
+      await this.writer.submit([{ kind: "tombstone", ref: r, createdMs: Date.now() }]);
+      return true;
+    } finally {
+      this.donePending(r);
+    }
+  }
+
+  private notePending(ref: ChunkRef, kind: "put" | "delete"): void {
+    const key = refMapKey(ref);
+    const entry = this.pending.get(key);
+    if (entry) {
+      entry.kind = kind;
+      entry.count += 1;
+    } else {
+      this.pending.set(key, { kind, count: 1 });
+    }
+  }
+
+  private donePending(ref: ChunkRef): void {
+    const key = refMapKey(ref);
+    const entry = this.pending.get(key);
+    if (!entry) return;
+    entry.count -= 1;
+    if (entry.count === 0) this.pending.delete(key);
+  }
+
+  // --- reads ----------------------------------------------------------------------------------
+
+  /** The chunk's bytes, verified against its checksum on every read; `range` slices after that. */
+  async get(ref: ChunkRef, range?: { offset: number; length: number }): Promise<Uint8Array> {
+    const { bytes } = await this.read(ref, range);
+    return bytes;
+  }
+
+  private async read(ref: ChunkRef, range?: { offset: number; length: number }): Promise<{ bytes: Uint8Array; meta: ChunkMeta }> {
+    this.checkOpen();
+    const r = validateRef(ref);
+    if (range !== undefined) checkRangeShape(range);
+    this.readsInFlight += 1;
+    try {
+      for (let attempt = 0; ; attempt += 1) {
+        const row = this.index.getChunk(r);
+        if (!row) throw new NotFoundError(`chunk ${refLabel(r)} not found`);
+        if (range !== undefined) checkRangeBounds(r, range, row.size);
+        const file = this.shards.get(row.shardId);
+        // Lookup and pin happen in one turn of the event loop, so compaction cannot retire the
+        // shard in between; the retry only guards against that assumption breaking.
+        if (!file?.acquire()) {
+          if (attempt < limits.readRetriesMax) continue;
+          throw new MictlanxError("internal", `chunk ${refLabel(r)}: shard ${row.shardId} is not open`);
+        }
+        let raw: Uint8Array;
+        try {
+          raw = await file.read(row.offset, row.recordBytes);
+        } finally {
+          file.release();
+        }
+        const data = verifyRecord(r, row, raw);
+        const bytes = range === undefined ? data : data.subarray(range.offset, range.offset + range.length);
+        return { bytes, meta: toMeta(row) };
+      }
+    } finally {
+      this.readsInFlight -= 1;
+      if (this.readsInFlight === 0) this.readsDrained?.();
+    }
+  }
+
+  /** Per-chunk results in order; a failure of one is reported in its slot, not thrown. */
+  async getMany(refs: ChunkRef[]): Promise<GetManyResult[]> {
+    this.checkOpen();
+    if (!Array.isArray(refs) || refs.length > limits.batchChunksMax) {
+      throw new BadRequestError(`a batch get takes 0..${limits.batchChunksMax} chunks`);
+    }
+    const results: GetManyResult[] = new Array(refs.length);
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < refs.length; i = next++) {
+        try {
+          const { bytes, meta } = await this.read(refs[i] as ChunkRef);
+          results[i] = { ok: true, bytes, meta };
+        } catch (error) {
+          const e = toMictlanxError(error);
+          results[i] = { ok: false, code: e.code, message: e.message };
+        }
+      }
+    };
+    const workers = Math.min(limits.getManyConcurrencyMax, refs.length);
+    await Promise.all(Array.from({ length: workers }, worker));
+    return results;
+  }
+
+  stat(ref: ChunkRef): ChunkMeta {
+    this.checkOpen();
+    const r = validateRef(ref);
+    const row = this.index.getChunk(r);
+    if (!row) throw new NotFoundError(`chunk ${refLabel(r)} not found`);
+    return toMeta(row);
+  }
+
+  /** One page in (bucket, ball, index) order, UTF-8 byte order; `next` is the cursor for the rest. */
+  list(q: ListQuery): ListPage {
+    this.checkOpen();
+    if (typeof q !== "object" || q === null) throw new BadRequestError("list query must be an object");
+    if (!Number.isInteger(q.limit) || q.limit < 1 || q.limit > limits.listPageMax) {
+      throw new BadRequestError(`list limit must be an integer in 1..${limits.listPageMax}, got ${String(q.limit)}`);
+    }
+    const bucket = q.bucket === undefined ? undefined : validateBucket(q.bucket);
+    const prefix = q.ballPrefix === undefined || q.ballPrefix === "" ? undefined : checkPrefix(q.ballPrefix);
+    const after = q.after === undefined ? undefined : decodeCursor(q.after);
+    const rows = this.index.list({
+      bucket,
+      prefixLow: prefix,
+      prefixHigh: prefix === undefined ? undefined : prefixUpperBound(prefix),
+      after,
+      limit: q.limit + 1,
+    });
+    const page = rows.slice(0, q.limit).map(toMeta);
+    const last = page.at(-1);
+    return rows.length > q.limit && last ? { chunks: page, next: encodeCursor(last) } : { chunks: page };
+  }
+
+  stats(): StoreStats {
+    this.checkOpen();
+    const shards = this.index.shards().filter((s) => s.state !== "deleted");
+    const usedBytes = this.shards.usedBytes();
+    return {
+      capacityBytes: this.o.capacityBytes,
+      usedBytes,
+      freeBytes: Math.max(0, this.o.capacityBytes - usedBytes),
+      chunks: this.index.chunks(),
+      liveBytes: shards.reduce((sum, s) => sum + s.liveBytes, 0),
+      shards,
+      fsyncs: this.writer.stats.fsyncs,
+      fsyncBatchWritesTotal: this.writer.stats.fsyncBatchWritesTotal,
+    };
+  }
+
+  // --- compaction -----------------------------------------------------------------------------
+
+  /** One compaction pass now (runs after any pass already under way). */
+  compact(options?: { force?: boolean }): Promise<CompactionResult> {
+    this.checkOpen();
+    const force = options?.force === true;
+    const run = this.compactionChain.then(() => compactOnce(this.compactorContext(), force));
+    this.compactionChain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Compact every `intervalMs` in the background, throttled by compactionBytesPerSecond. */
+  startBackgroundCompaction(intervalMs: number): void {
+    this.checkOpen();
+    if (!Number.isFinite(intervalMs) || intervalMs <= 0) {
+      throw new BadRequestError(`compaction interval must be positive, got ${intervalMs}`);
+    }
+    this.stopBackgroundCompaction();
+    const tick = async () => {
+      try {
+        const r = await this.compact();
+        if (r.shardsCompacted > 0) {
+          this.o.log(`compacted ${r.shardsCompacted} shards: moved ${r.recordsMoved} records, reclaimed ${r.bytesReclaimed} bytes`);
+        }
+      } catch (error) {
+        this.o.log(`background compaction failed: ${String(error)}`);
+      }
+      if (!this.closing) this.backgroundTimer = setTimeout(tick, intervalMs).unref();
+    };
+    // unref: background upkeep alone should not keep a process alive (a server's sockets do).
+    this.backgroundTimer = setTimeout(tick, intervalMs).unref();
+  }
+
+  private stopBackgroundCompaction(): void {
+    if (this.backgroundTimer) clearTimeout(this.backgroundTimer);
+    this.backgroundTimer = undefined;
+  }
+
+  private compactorContext(): CompactorContext {
+    return {
+      dir: this.o.dir,
+      index: this.index,
+      shards: this.shards,
+      writer: this.writer,
+      garbageRatio: this.o.compactionGarbageRatio,
+      bytesPerSecond: this.o.compactionBytesPerSecond,
+      isClosing: () => this.closing,
+      log: this.o.log,
+      damaged: this.damagedShards,
+      unremoved: this.unremovedShards,
+    };
+  }
+
+  /** Stop compaction, let queued writes and reads finish, close files and the index. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.stopBackgroundCompaction();
+    await this.compactionChain;
+    await this.writer.drain();
+    this.writer.stop();
+    if (this.readsInFlight > 0) await new Promise<void>((resolve) => (this.readsDrained = resolve));
+    this.shards.closeAll();
+    this.index.close(); // commits what the writer applied
+    this.closed = true;
+  }
+
+  private checkOpen(): void {
+    if (this.closing || this.closed) throw new UnavailableError("the chunk store is closed");
+  }
+}
+
+function checkRangeShape(range: { offset: number; length: number }): void {
+  const ok =
+    typeof range === "object" &&
+    range !== null &&
+    Number.isSafeInteger(range.offset) &&
+    Number.isSafeInteger(range.length) &&
+    range.offset >= 0 &&
+    range.length >= 0;
+  if (!ok) throw new BadRequestError("a range needs a non-negative integer offset and length");
+}
+
+function checkRangeBounds(ref: ChunkRef, range: { offset: number; length: number }, size: number): void {
+  if (range.offset + range.length > size) {
+    throw new BadRequestError(
+      `range ${range.offset}+${range.length} runs past the end of chunk ${refLabel(ref)} (${size} bytes)`,
+    );
+  }
+}
+
+function checkPrefix(prefix: unknown): string {
+  if (typeof prefix !== "string" || prefix.includes("\u0000") || !prefix.isWellFormed()) {
+    throw new BadRequestError("ballPrefix must be well-formed text without NUL");
+  }
+  if (Buffer.byteLength(prefix, "utf8") > chunkBallBytesMax) {
+    throw new BadRequestError(`ballPrefix is longer than a ball id can be (${chunkBallBytesMax} bytes)`);
+  }
+  return prefix;
+}
+
+/** The record read back must verify and be the one the index names; else CorruptError, no data. */
+function verifyRecord(ref: ChunkRef, row: ChunkRow, raw: Uint8Array): Uint8Array {
+  const where = `chunk ${refLabel(ref)} in shard ${row.shardId}`;
+  if (raw.byteLength < row.recordBytes) throw new CorruptError(`${where}: the shard file ends before the record`);
+  const decoded = decodeRecord(raw);
+  if (!decoded.ok) {
+    const what = decoded.reason === "bad_data_checksum" ? "failed its checksum" : `has a damaged record header (${decoded.reason})`;
+    throw new CorruptError(`${where} ${what}`);
+  }
+  const h = decoded.header;
+  const same =
+    h.kind === RecordKind.put &&
+    h.bucket === ref.bucket &&
+    h.ball === ref.ball &&
+    h.index === ref.index &&
+    h.seq === row.seq &&
+    h.dataBytes === row.size &&
+    h.dataChecksum === row.checksum &&
+    h.recordBytes === row.recordBytes;
+  if (!same) throw new CorruptError(`${where}: the record at byte ${row.offset} is not the one the index names`);
+  return decoded.data;
+}

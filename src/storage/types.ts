@@ -1,0 +1,97 @@
+// The engine's public shapes. The wire layer maps these onto messages; nothing here knows of
+// sockets or of the cluster.
+
+/** One chunk of one ball. Its string form is `${ball}_${index}` (see refs.ts). */
+export interface ChunkRef {
+  bucket: string;
+  ball: string;
+  index: number;
+}
+
+export interface ChunkMeta {
+  bucket: string;
+  ball: string;
+  index: number;
+  /** Bytes of chunk data. */
+  size: number;
+  /** xxHash3-64 of the data (src/lib/checksum.ts). */
+  checksum: bigint;
+  /** The shard that holds the record now (compaction may move it). */
+  shardId: number;
+  /** Byte offset of the record (not of the data) inside that shard file. */
+  offset: number;
+  /** Write sequence number; a higher seq wins for the same ref. Kept when compaction moves it. */
+  seq: number;
+  createdMs: number;
+}
+
+export type ShardState = "active" | "read_only" | "deleted";
+
+export interface ShardInfo {
+  id: number;
+  state: ShardState;
+  /** Bytes of the file on disk. */
+  bytes: number;
+  /** Bytes of records still needed: current chunks and tombstones that still shadow something. */
+  liveBytes: number;
+}
+
+export interface StoreStats {
+  capacityBytes: number;
+  usedBytes: number;
+  freeBytes: number;
+  chunks: number;
+  liveBytes: number;
+  /** Shards with a file on disk (active and read-only); deleted ones are gone from the list. */
+  shards: ShardInfo[];
+  /** fdatasync calls that acknowledged writes. */
+  fsyncs: number;
+  /** Writes (puts, tombstones, compaction moves) those fsyncs covered; / fsyncs = mean batch. */
+  fsyncBatchWritesTotal: number;
+}
+
+/** File operations the engine performs on shard files; swappable so tests can inject faults. */
+export interface FileIo {
+  writev(fd: number, buffers: Uint8Array[], position: number): Promise<number>;
+  datasync(fd: number): Promise<void>;
+  read(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  truncate(fd: number, length: number): Promise<void>;
+}
+
+export interface StoreOptions {
+  dir: string;
+  capacityBytes?: number;
+  shardBytes?: number;
+  groupCommitWaitMs?: number;
+  /** Share of a read-only shard that must be garbage before compaction rewrites it (0..1). */
+  compactionGarbageRatio?: number;
+  /** Throttle for compaction's copying; unset means as fast as the disk allows. */
+  compactionBytesPerSecond?: number;
+  /** Where the engine reports what it repaired or found corrupt. Defaults to console.warn. */
+  log?: (message: string) => void;
+  /** @internal Fault injection for tests; production leaves it unset. */
+  io?: FileIo;
+}
+
+export interface ListQuery {
+  bucket?: string;
+  ballPrefix?: string;
+  /** Opaque cursor from a previous page's `next`. */
+  after?: string;
+  limit: number;
+}
+
+export interface ListPage {
+  chunks: ChunkMeta[];
+  next?: string;
+}
+
+export type GetManyResult =
+  | { ok: true; bytes: Uint8Array; meta: ChunkMeta }
+  | { ok: false; code: string; message: string };
+
+export interface CompactionResult {
+  shardsCompacted: number;
+  bytesReclaimed: number;
+  recordsMoved: number;
+}
