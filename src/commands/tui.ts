@@ -1,6 +1,23 @@
-// `mictlanx tui`: the live dashboard. Ink and React load only here.
-import { NotImplementedError } from "../lib/errors.ts";
+// `mictlanx tui`: the live dashboard. Ink and React load only here, and only once the flags are
+// good and there is a terminal to draw on.
+import { UsageError } from "../lib/errors.ts";
+import { resolveSpm } from "../lib/defaults.ts";
+import { parseDuration } from "../lib/size.ts";
+import { formatAddress, parseAddress } from "../net/address.ts";
 
-export async function runTuiCommand(_flags: { spm?: string; interval: string }): Promise<void> {
-  throw new NotImplementedError(`"mictlanx tui" is not built in this version yet (tracked in issue 6)`);
+/** Faster than this the SPM would spend its time answering the dashboard. */
+const intervalMsMin = 100;
+const intervalMsMax = 60_000;
+
+export async function runTuiCommand(flags: { spm?: string; interval: string }): Promise<void> {
+  const spm = formatAddress(parseAddress(resolveSpm(flags.spm)));
+  const intervalMs = parseDuration(flags.interval);
+  if (intervalMs < intervalMsMin || intervalMs > intervalMsMax) {
+    throw new UsageError(`--interval must be between ${intervalMsMin}ms and ${intervalMsMax / 1000}s, got "${flags.interval}"`);
+  }
+  if (!process.stdout.isTTY || !process.stdin.isTTY) {
+    throw new UsageError(`"mictlanx tui" needs an interactive terminal; for a one-off report use "mictlanx status" (or "mictlanx status --json")`);
+  }
+  const { runTui } = await import("../tui/app.tsx");
+  await runTui({ spm, intervalMs });
 }

@@ -1,0 +1,87 @@
+// Where the dashboard's data comes from: `vss.status` from the SPM and `peer.health` from a peer,
+// over the usual RPC pool, and a loop that asks again every interval without overlapping.
+import { RpcPool, ServiceClient } from "../net/pool.ts";
+import { parseAddress } from "../net/address.ts";
+import { spmOps, type VssStatus } from "../protocol/spm.ts";
+import { peerOps, type PeerHealth } from "../protocol/peer.ts";
+
+export interface StatusSource {
+  status(): Promise<VssStatus>;
+  peerHealth(address: string): Promise<PeerHealth>;
+  close(): void;
+}
+
+export interface SourceTimings {
+  /** How long to wait for a TCP connection (one attempt: the loop is the retry). */
+  connectTimeoutMs: number;
+  /** How long to wait for an answer. */
+  requestTimeoutMs: number;
+}
+
+export function rpcSource(spm: string, timings: SourceTimings): StatusSource {
+  const options = { connectAttempts: 1, connectionsPerAddress: 1, connectTimeoutMs: timings.connectTimeoutMs };
+  const spmPool = new RpcPool({ role: "spm", ...options });
+  const peerPool = new RpcPool({ role: "peer", ...options });
+  const client = new ServiceClient(spmOps, spmPool, parseAddress(spm));
+  const call = { timeoutMs: timings.requestTimeoutMs };
+  return {
+    status: () => client.call("vss.status", {}, call),
+    peerHealth: (address) => new ServiceClient(peerOps, peerPool, parseAddress(address)).call("peer.health", {}, call),
+    close: () => {
+      spmPool.close();
+      peerPool.close();
+    },
+  };
+}
+
+export interface Loop {
+  stop(): void;
+}
+
+/**
+ * Run `task` now and then every `intervalMs`, measured start to start; a slow task delays the
+ * next run instead of overlapping it. `task` must not throw (report errors through its result).
+ */
+export function every(intervalMs: number, task: () => Promise<void>): Loop {
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const run = async () => {
+    const startedMs = Date.now();
+    await task();
+    if (stopped) return;
+    timer = setTimeout(run, Math.max(0, intervalMs - (Date.now() - startedMs)));
+  };
+  void run();
+  return {
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
+export type PollResult = { type: "sample"; status: VssStatus } | { type: "error"; message: string };
+
+/** Ask the SPM for its status every interval; each answer or failure goes to `report`. */
+export function pollStatus(source: StatusSource, intervalMs: number, report: (result: PollResult) => void): Loop {
+  let stopped = false;
+  const loop = every(intervalMs, async () => {
+    let result: PollResult;
+    try {
+      result = { type: "sample", status: await source.status() };
+    } catch (error) {
+      result = { type: "error", message: errorMessage(error) };
+    }
+    if (!stopped) report(result);
+  });
+  return {
+    stop: () => {
+      stopped = true;
+      loop.stop();
+    },
+  };
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,91 @@
+// The real `mictlanx tui` in a real terminal (tmux, 120×40) against a real local VSS: it shows
+// three peers up, turns a peer killed with kill -9 "down" within the grace period plus 2 s, opens
+// the detail pane on a live and on the dead peer, quits on `q` with exit code 0 and gives the
+// terminal back (the alternate screen is gone).
+import { afterAll, expect, test } from "bun:test";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { eventually, kill9, programCommand, startTestVss } from "../support/vss.ts";
+
+const session = `mictlanx-tui-${process.pid}-${Date.now()}`;
+/** --down-after in fastSpmArgs (test/support/vss.ts). */
+const graceMs = 3_000;
+let vss: Awaited<ReturnType<typeof startTestVss>> | undefined;
+let started = false;
+
+afterAll(async () => {
+  if (started) Bun.spawnSync(["tmux", "kill-session", "-t", session], { stdout: "ignore", stderr: "ignore" });
+  await vss?.cleanup();
+});
+
+function shellQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+function tmux(...args: string[]): string {
+  const result = Bun.spawnSync(["tmux", ...args], { stdout: "pipe", stderr: "pipe" });
+  if (result.exitCode !== 0) throw new Error(`tmux ${args.join(" ")}: ${result.stderr.toString()}`);
+  return result.stdout.toString();
+}
+
+const screen = () => tmux("capture-pane", "-p", "-t", session);
+
+/** The table row of a peer: "peer-1  127.0.0.1:…  down …". */
+function rowOf(text: string, id: string): string | undefined {
+  return text.split("\n").find((line) => new RegExp(`^[› ] ${id}\\s`).test(line));
+}
+
+test("tui: 3 peers up, one killed shows down within the grace period + 2 s, detail pane, q exits 0", async () => {
+  vss = await startTestVss({ label: "tui", peers: 3 });
+  const exitFile = join(vss.dir, "tui-exit");
+  const command = [...programCommand(), "tui", "--spm", vss.spm.address].map(shellQuote).join(" ");
+  // After the dashboard quits the shell stays a while, so the restored screen can be read.
+  const script = `${command}; echo EXIT:$? > ${shellQuote(exitFile)}; echo tui-has-exited; sleep 120`;
+  tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", session, `sh -c ${shellQuote(script)}`);
+  started = true;
+
+  await eventually("the dashboard shows 3 peers up", 20_000, () => {
+    const text = screen();
+    const ups = vss!.peers.filter((peer) => /\sup\s/.test(rowOf(text, peer.id) ?? "")).length;
+    return (ups === 3 && text.includes("peers 3/3 up")) || `${ups} rows up; screen:\n${text}`;
+  });
+
+  // Enter on the first peer: its shards, from peer.health on the peer itself.
+  tmux("send-keys", "-t", session, "Enter");
+  await eventually("the detail pane shows peer-0's shards", 5_000, () => {
+    const text = screen();
+    return (text.includes(`Peer ${vss!.peers[0]!.id} at ${vss!.peers[0]!.address}`) && /Shards \(\d+\)/.test(text)) || text;
+  });
+  tmux("send-keys", "-t", session, "Escape");
+  await eventually("Esc closes the pane", 5_000, () => screen().includes("Replication") || screen());
+
+  const victim = vss.peers[1]!;
+  const killedMs = Date.now();
+  kill9(victim);
+  await eventually(`${victim.id} shows down within ${graceMs} + 2000 ms`, graceMs + 2_000, () => {
+    const row = rowOf(screen(), victim.id) ?? "";
+    return /\sdown\s/.test(row) || `row: ${row}`;
+  });
+  console.log(`[tui] ${victim.id} showed down ${Date.now() - killedMs} ms after kill -9 (grace ${graceMs} ms)`);
+  expect(screen()).toContain("peers 2/3 up");
+  // In red on the real terminal (capture with -e keeps the colours).
+  const coloured = tmux("capture-pane", "-e", "-p", "-t", session).split("\n").find((line) => line.includes(`${victim.id} `));
+  expect(coloured).toMatch(/\u001B\[31m(\u001B\[[0-9;]*m)*down/);
+
+  // The dead peer's pane says it cannot be reached.
+  tmux("send-keys", "-t", session, "Down");
+  tmux("send-keys", "-t", session, "Enter");
+  await eventually("the pane says the dead peer is unreachable", 5_000, () => {
+    const text = screen().replace(/\s+/g, " ");
+    return text.includes(`peer ${victim.id} at ${victim.address} is unreachable`) || text;
+  });
+
+  tmux("send-keys", "-t", session, "q");
+  await eventually("the program exits", 5_000, () => existsSync(exitFile) || "no exit file yet");
+  expect(readFileSync(exitFile, "utf8").trim()).toBe("EXIT:0");
+  // Back on the normal screen: the dashboard is gone, the shell's next line is there.
+  await eventually("the terminal is restored", 5_000, () => {
+    const text = screen();
+    return (text.includes("tui-has-exited") && !text.includes("Replication") && !text.includes("LAST HB")) || text;
+  });
+}, 90_000);
