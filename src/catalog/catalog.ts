@@ -143,6 +143,14 @@ export class Catalog {
     return this.tx.immediate(fn);
   }
 
+  /**
+   * Run several writes as one transaction — one fsync for all (group commit). Each write inside
+   * is its own savepoint, so one that throws is rolled back alone and the rest still commit.
+   */
+  batch<T>(fn: () => T): T {
+    return this.tx.immediate(fn);
+  }
+
   // --- peers ------------------------------------------------------------------------------
   upsertPeer(peer: PeerRecord): void {
     this.write(() => peers.upsertPeer(this.s, peer));

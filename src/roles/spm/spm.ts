@@ -12,6 +12,7 @@ import { Registry } from "./registry.ts";
 import { Maintenance } from "./maintenance.ts";
 import { ballToWire, locateBall } from "./views.ts";
 import { spmMetrics } from "./metrics.ts";
+import { WriteBatcher } from "./write-batcher.ts";
 import { serveMetrics } from "../../net/metrics-server.ts";
 
 export interface SpmOptions {
@@ -68,6 +69,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     event,
   });
   const routers = new Map<string, RouterSeen>();
+  const writes = new WriteBatcher(catalog);
   let address = `${options.host}:${options.port}`;
 
   const peerStatuses = (): PeerStatus[] =>
@@ -123,7 +125,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       routers.set(routerAddress, { lastSeenMs: nowMs, requests, errors, requestsPerSec });
       return { heartbeatIntervalMs };
     },
-    "ball.begin": ({ bucket, key, rf, ifAbsent }) => {
+    "ball.begin": async ({ bucket, key, rf, ifAbsent }) => {
       const available = registry.candidates().length;
       if (rf > available) {
         throw new MictlanxError("insufficient_peers", `replication factor ${rf} needs ${rf} peers that are up, but ${available} are; lower --rf or start more peers`);
@@ -131,10 +133,10 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       if (ifAbsent && catalog.getBall(bucket, key)) throw new ConflictError(`${bucket}/${key} already exists (--if-absent)`);
       const objectId = crypto.randomUUID();
       const nowMs = Date.now();
-      catalog.addIntent({ objectId, bucket, key, createdMs: nowMs, expiresMs: nowMs + intentTtlMs, placements: [] });
+      await writes.submit(() => catalog.addIntent({ objectId, bucket, key, createdMs: nowMs, expiresMs: nowMs + intentTtlMs, placements: [] }));
       return { objectId };
     },
-    "ball.place": ({ objectId, fromIndex, count, rf, exclude }) => {
+    "ball.place": async ({ objectId, fromIndex, count, rf, exclude }) => {
       const candidates = registry.candidates();
       const excluded = new Set(exclude ?? []);
       const placements = Array.from({ length: count }, (_, offset) => ({
@@ -142,30 +144,26 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
         peers: choosePeers(candidates, rf, excluded, Math.random).map((peer) => ({ id: peer.id, address: peer.address })),
       }));
       registry.notePlacements(placements.flatMap((placement) => placement.peers.map((peer) => peer.id)));
-      catalog.addIntentPlacements(objectId, placements.map((placement) => ({ index: placement.index, peers: placement.peers.map((peer) => peer.id) })));
+      await writes.submit(() => catalog.addIntentPlacements(objectId, placements.map((placement) => ({ index: placement.index, peers: placement.peers.map((peer) => peer.id) }))));
       return { placements };
     },
-    "ball.commit": ({ objectId, chunks, ifAbsent, ...declaration }) => {
+    "ball.commit": async ({ objectId, chunks, ifAbsent, ...declaration }) => {
       checkChunks(declaration.size, declaration.chunkSize, declaration.rf, chunks, isTransformed(declaration.tags));
-      const result = catalog.commitBall(
-        {
-          bucket: declaration.bucket,
-          key: declaration.key,
-          ballId: declaration.ballId ?? defaultBallId(declaration.key),
-          objectId,
-          version: 0, // the catalog assigns previous + 1
-          size: declaration.size,
-          checksum: declaration.checksum,
-          contentType: declaration.contentType,
-          tags: declaration.tags,
-          rf: declaration.rf,
-          createdMs: Date.now(),
-          chunkSize: declaration.chunkSize,
-          numChunks: chunks.length,
-        },
-        chunks,
-        { ifAbsent: ifAbsent ?? false },
-      );
+      const ball = {
+        bucket: declaration.bucket,
+        key: declaration.key,
+        ballId: declaration.ballId ?? defaultBallId(declaration.key),
+        objectId,
+        size: declaration.size,
+        checksum: declaration.checksum,
+        contentType: declaration.contentType,
+        tags: declaration.tags,
+        rf: declaration.rf,
+        createdMs: Date.now(),
+        chunkSize: declaration.chunkSize,
+        numChunks: chunks.length,
+      };
+      const result = await writes.submit(() => catalog.commitBall(ball, chunks, { ifAbsent: ifAbsent ?? false }));
       return { version: result.version, ...(result.replacedObjectId ? { replacedObjectId: result.replacedObjectId } : {}) };
     },
     "ball.get": ({ bucket, key }) => {

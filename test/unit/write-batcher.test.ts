@@ -1,0 +1,51 @@
+// Group commit at the SPM: concurrent writes share a transaction, fail alone, and are durable
+// when they resolve.
+import { afterEach, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Catalog } from "../../src/catalog/index.ts";
+import { WriteBatcher } from "../../src/roles/spm/write-batcher.ts";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function openCatalog(): { catalog: Catalog; path: string } {
+  const dir = mkdtempSync(join(tmpdir(), "mictlanx-batcher-"));
+  dirs.push(dir);
+  const path = join(dir, "catalog.sqlite");
+  return { catalog: Catalog.open(path), path };
+}
+
+test("writes in one turn share one flush; each resolves with its own result", async () => {
+  const { catalog, path } = openCatalog();
+  const batcher = new WriteBatcher(catalog);
+  const writes = Array.from({ length: 50 }, (_, i) => batcher.submit(() => (catalog.setMeta(`k${i}`, `v${i}`), i)));
+  expect(await Promise.all(writes)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+  expect(batcher.stats.flushes).toBe(1);
+  catalog.close();
+  const reopened = Catalog.open(path);
+  for (let i = 0; i < 50; i += 1) expect(reopened.getMeta(`k${i}`)).toBe(`v${i}`);
+  reopened.close();
+});
+
+test("a write that throws fails alone; the others in its batch commit", async () => {
+  const { catalog } = openCatalog();
+  const batcher = new WriteBatcher(catalog);
+  const good = batcher.submit(() => catalog.setMeta("good", "yes"));
+  const bad = batcher.submit(() => {
+    catalog.setMeta("bad", "half");
+    throw new Error("no");
+  });
+  const after = batcher.submit(() => catalog.setMeta("after", "yes"));
+  await good;
+  await after;
+  expect(bad).rejects.toThrow("no");
+  await bad.catch(() => {});
+  expect(catalog.getMeta("good")).toBe("yes");
+  expect(catalog.getMeta("after")).toBe("yes");
+  expect(catalog.getMeta("bad")).toBeUndefined(); // rolled back to its savepoint
+  catalog.close();
+});
