@@ -173,8 +173,11 @@ END;
 `;
 
 /** Set the pragmas and create whatever is missing; refuses a catalog from another schema version. */
-export function applySchema(db: Database): void {
+export function applySchema(db: Database, options: { deferredSync?: boolean } = {}): void {
   for (const pragma of pragmas) db.run(pragma);
+  // Deferred: commits reach the OS (a kill -9 keeps them) and the caller makes them durable
+  // against power loss with Catalog.syncWal() — off the event loop — before it acknowledges.
+  if (options.deferredSync) db.run("PRAGMA synchronous = NORMAL");
   const mode = db.query<{ journal_mode: string }, []>("PRAGMA journal_mode").get();
   if (mode?.journal_mode !== "wal") throw new MictlanxError("internal", `catalog could not switch to WAL (got ${mode?.journal_mode})`);
   db.transaction(() => {

@@ -49,3 +49,23 @@ test("a write that throws fails alone; the others in its batch commit", async ()
   expect(catalog.getMeta("bad")).toBeUndefined(); // rolled back to its savepoint
   catalog.close();
 });
+
+test("deferred sync: commits skip the inline fsync; syncWal makes them durable off the event loop", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "mictlanx-batcher-"));
+  dirs.push(dir);
+  const path = join(dir, "catalog.sqlite");
+  const catalog = Catalog.open(path, { deferredSync: true });
+  const batcher = new WriteBatcher(catalog);
+  let synced = 0;
+  const original = catalog.syncWal.bind(catalog);
+  catalog.syncWal = async () => {
+    synced += 1;
+    await original();
+  };
+  await Promise.all(Array.from({ length: 10 }, (_, i) => batcher.submit(() => catalog.setMeta(`d${i}`, "x"))));
+  expect(synced).toBe(1); // one WAL fsync for the whole batch, awaited before the writes resolved
+  catalog.close();
+  const reopened = Catalog.open(path);
+  expect(reopened.getMeta("d9")).toBe("x");
+  reopened.close();
+});

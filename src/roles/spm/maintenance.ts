@@ -25,6 +25,9 @@ export interface MaintenanceOptions {
   event: (kind: string, message: string) => void;
 }
 
+/** How often intents expire and drain, trim and rebalance look for work. */
+const slowPassIntervalMs = 1_000;
+
 interface Counters {
   healedChunks: number;
   healedBytes: number;
@@ -45,6 +48,7 @@ export class Maintenance {
   private queued = 0;
   private rateWindow = { startMs: Date.now(), bytes: 0, bytesPerSec: 0 };
   private running = false;
+  private lastSlowPassMs = 0;
 
   constructor(
     private readonly catalog: Catalog,
@@ -74,11 +78,15 @@ export class Maintenance {
     if (this.running) return;
     this.running = true;
     try {
-      this.catalog.expireIntents(nowMs);
       await this.heal();
-      await this.drain();
-      await this.trim();
-      await this.rebalance();
+      // The rest changes slowly; looking every pass would only spend the catalog's time.
+      if (nowMs - this.lastSlowPassMs >= slowPassIntervalMs) {
+        this.lastSlowPassMs = nowMs;
+        this.catalog.expireIntents(nowMs);
+        await this.drain();
+        await this.trim();
+        await this.rebalance();
+      }
       await this.collect();
     } catch (error) {
       this.fail(error);
@@ -238,6 +246,8 @@ export class Maintenance {
   // --- collect garbage ----------------------------------------------------------------------
 
   private async collect(): Promise<void> {
+    // The replica rows this garbage replaced must be durable before any bytes are deleted.
+    await this.catalog.syncWal();
     const upIds = this.registry.all().filter((peer) => peer.state === "up").map((peer) => peer.id);
     if (upIds.length === 0) return;
     const items = this.catalog.takeGarbage({ peerIds: upIds, limit: vssLimits.gcPageChunks });

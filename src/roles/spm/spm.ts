@@ -47,7 +47,8 @@ interface RouterSeen {
 
 export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   mkdirSync(options.dir, { recursive: true });
-  const catalog = Catalog.open(join(options.dir, "catalog.sqlite"));
+  // Deferred sync: the write batcher fsyncs the WAL off the event loop before it acknowledges.
+  const catalog = Catalog.open(join(options.dir, "catalog.sqlite"), { deferredSync: true });
   const startedMs = Date.now();
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? vssTimings.heartbeatIntervalMs;
   const intentTtlMs = options.intentTtlMs ?? vssTimings.intentTtlMs;

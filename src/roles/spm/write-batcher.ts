@@ -1,5 +1,6 @@
 // Group commit for the catalog: writes that arrive in the same turn of the event loop share
-// one transaction and so one fsync. Each write still succeeds or fails on its own (the catalog
+// one transaction and one fsync of the WAL, done in the thread pool so the SPM keeps serving
+// while the disk flushes. Each write still succeeds or fails on its own (the catalog
 // wraps each in a savepoint), and none is answered before the transaction that holds it is
 // durable. Under load this turns N commits into one disk flush instead of N.
 import type { Catalog } from "../../catalog/index.ts";
@@ -27,17 +28,17 @@ export class WriteBatcher {
       this.queue.push({ write, resolve: resolve as (value: unknown) => void, reject });
       if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(() => this.flush());
+        setImmediate(() => void this.flush());
       }
     });
   }
 
-  private flush(): void {
+  private async flush(): Promise<void> {
     this.scheduled = false;
     const batch = this.queue.splice(0, writeBatchMax);
     if (this.queue.length > 0) {
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(() => void this.flush());
     }
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: Error }> = [];
     try {
@@ -53,6 +54,13 @@ export class WriteBatcher {
       });
     } catch (error) {
       // The transaction itself failed to commit: nothing in it is durable.
+      const failure = toMictlanxError(error);
+      for (const pending of batch) pending.reject(failure);
+      return;
+    }
+    try {
+      await this.catalog.syncWal(); // durable before anyone hears "done"
+    } catch (error) {
       const failure = toMictlanxError(error);
       for (const pending of batch) pending.reject(failure);
       return;
