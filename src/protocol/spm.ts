@@ -36,12 +36,29 @@ export const peerStatus = z.object({
 });
 export type PeerStatus = z.infer<typeof peerStatus>;
 
-export const routerStatus = z.object({
+/** What a router counts and reports in its heartbeats (all totals since it started). */
+export const routerCounters = z.object({
+  requests: byteCount,
+  errors: byteCount,
+  /** Balls stored (ball.put and ball.commit that succeeded). */
+  puts: byteCount,
+  /** Balls read (ball.get that succeeded). */
+  gets: byteCount,
+  /** Chunk bytes received from clients and sent to clients. */
+  bytesIn: byteCount,
+  bytesOut: byteCount,
+});
+export type RouterCounters = z.infer<typeof routerCounters>;
+
+export const routerStatus = routerCounters.extend({
   address: z.string(),
   lastHeartbeatAgeMs: z.number(),
-  requests: byteCount,
+  /** Rates between the router's last two heartbeats. */
   requestsPerSec: z.number(),
-  errors: byteCount,
+  putsPerSec: z.number(),
+  getsPerSec: z.number(),
+  bytesInPerSec: z.number(),
+  bytesOutPerSec: z.number(),
 });
 
 export const healingStatus = z.object({
@@ -82,7 +99,7 @@ export const spmOps = defineOps({
   /** A peer reports in (first contact registers it); the reply says how often to come back. */
   "peer.heartbeat": { args: peerReport, result: z.object({ heartbeatIntervalMs: z.number().int() }) },
   "router.heartbeat": {
-    args: z.object({ address, requests: byteCount, errors: byteCount }),
+    args: routerCounters.extend({ address }),
     result: z.object({ heartbeatIntervalMs: z.number().int() }),
   },
   /** Start a put: checks --if-absent and rf early, returns the new version's object id. */

@@ -59,7 +59,7 @@ function Header({ state }: { state: DashboardState }) {
       </Line>
       <Line dim={stale}>
         {/* See Rates in model.ts for exactly what each number is. */}
-        {`put+get ${perSec(rates.peerOpsPerSec)} ops/s  requests ${perSec(rates.routerRequestsPerSec)}/s  stored ${rates.storedBytesPerSec > 0 ? "+" : ""}${bytesPerSec(rates.storedBytesPerSec)}  healing ${bytesPerSec(rates.healBytesPerSec)}`}
+        {`put ${perSec(rates.putsPerSec)}/s ${bytesPerSec(rates.putBytesPerSec)}  get ${perSec(rates.getsPerSec)}/s ${bytesPerSec(rates.getBytesPerSec)}  chunk ops ${perSec(rates.peerOpsPerSec)}/s  healing ${bytesPerSec(rates.healBytesPerSec)}`}
       </Line>
     </Box>
   );

@@ -43,6 +43,14 @@ export interface Rates {
   storedBytesPerSec: number;
   /** Bytes per second that healing copies between peers: the SPM's own measurement. */
   healBytesPerSec: number;
+  /**
+   * Balls put and got per second through all routers, and the chunk bytes they carried from
+   * and to clients: the SPM's rates between each router's last two heartbeats, summed.
+   */
+  putsPerSec: number;
+  getsPerSec: number;
+  putBytesPerSec: number;
+  getBytesPerSec: number;
 }
 
 /** One poll's rates, kept for the sparkline. */
@@ -99,7 +107,7 @@ export type Action =
   | { type: "peerHealthError"; peerId: string; message: string }
   | { type: "resize"; size: Size };
 
-const zeroRates: Rates = { peerOpsPerSec: 0, routerRequestsPerSec: 0, storedBytesPerSec: 0, healBytesPerSec: 0 };
+const zeroRates: Rates = { peerOpsPerSec: 0, routerRequestsPerSec: 0, storedBytesPerSec: 0, healBytesPerSec: 0, putsPerSec: 0, getsPerSec: 0, putBytesPerSec: 0, getBytesPerSec: 0 };
 
 export function initialState(options: { spm: string; intervalMs: number; size: Size; nowMs: number }): DashboardState {
   return {
@@ -173,6 +181,10 @@ function onSample(state: DashboardState, raw: VssStatus, nowMs: number): Dashboa
     routerRequestsPerSec: Object.values(routerRates).reduce((sum, rate) => sum + rate, 0),
     storedBytesPerSec: previous && elapsedMs > 0 ? ((status.bytes - previous.bytes) * 1000) / elapsedMs : 0,
     healBytesPerSec: status.healing.bytesPerSec,
+    putsPerSec: sum(status.routers, (router) => router.putsPerSec),
+    getsPerSec: sum(status.routers, (router) => router.getsPerSec),
+    putBytesPerSec: sum(status.routers, (router) => router.bytesInPerSec),
+    getBytesPerSec: sum(status.routers, (router) => router.bytesOutPerSec),
   };
   const point: HistoryPoint = {
     atMs: nowMs,
@@ -280,4 +292,8 @@ export function healProgress(status: VssStatus): { done: number; total: number; 
   const done = status.healing.healedChunks;
   const total = done + status.healing.queued;
   return { done, total, fraction: total === 0 ? 1 : done / total };
+}
+
+function sum<T>(items: T[], pick: (item: T) => number): number {
+  return items.reduce((total, item) => total + pick(item), 0);
 }

@@ -7,6 +7,7 @@ import type { PeerStatus, VssStatus } from "../../src/protocol/spm.ts";
 import type { PeerHealth } from "../../src/protocol/peer.ts";
 import { initialState, next, type Action, type DashboardState } from "../../src/tui/model.ts";
 import type { StatusSource } from "../../src/tui/poller.ts";
+const routerExtras = { puts: 0, gets: 0, bytesIn: 0, bytesOut: 0, putsPerSec: 0, getsPerSec: 0, bytesInPerSec: 0, bytesOutPerSec: 0 };
 
 // Chalk picks its colour level when it loads, from the environment; force colours for the
 // frames here (ANSI codes are what we check), then put the environment back for other tests.
@@ -92,7 +93,7 @@ function status(overrides: Partial<VssStatus> = {}): VssStatus {
     spm,
     uptimeMs: 3_723_000,
     peers: [peer("peer-0"), peer("peer-1", { state: "down", lastHeartbeatAgeMs: 14_000 }), peer("peer-2", { state: "suspect", lastHeartbeatAgeMs: 1500 })],
-    routers: [{ address: "127.0.0.1:7201", lastHeartbeatAgeMs: 200, requests: 5000, requestsPerSec: 42, errors: 0 }],
+    routers: [{ address: "127.0.0.1:7201", lastHeartbeatAgeMs: 200, requests: 5000, requestsPerSec: 42, errors: 0, ...routerExtras }],
     balls: 1500,
     buckets: 2,
     bytes: 5 * 2 ** 30,

@@ -8,6 +8,7 @@ import { bar, perSec } from "../../src/tui/format.ts";
 import { every, pollStatus, type PollResult, type StatusSource } from "../../src/tui/poller.ts";
 import type { PeerStatus, VssStatus } from "../../src/protocol/spm.ts";
 import { seededRandom } from "../support/random.ts";
+const routerExtras = { puts: 0, gets: 0, bytesIn: 0, bytesOut: 0, putsPerSec: 0, getsPerSec: 0, bytesInPerSec: 0, bytesOutPerSec: 0 };
 
 const spm = "127.0.0.1:7200";
 
@@ -33,7 +34,7 @@ function status(overrides: Partial<VssStatus> = {}): VssStatus {
     spm,
     uptimeMs: 60_000,
     peers: [peer("peer-0"), peer("peer-1"), peer("peer-2")],
-    routers: [{ address: "127.0.0.1:7201", lastHeartbeatAgeMs: 0, requests: 0, requestsPerSec: 0, errors: 0 }],
+    routers: [{ address: "127.0.0.1:7201", lastHeartbeatAgeMs: 0, requests: 0, requestsPerSec: 0, errors: 0, ...routerExtras }],
     balls: 0,
     buckets: 0,
     bytes: 0,
@@ -59,8 +60,8 @@ describe("rates from counters", () => {
     const t0 = 1_000_000;
     // At t0 the counter (100) is 200 ms old; 1 s later it is 300 and 100 ms old: 200 requests in 1.1 s.
     const s = apply(start(t0), [
-      [{ type: "sample", status: status({ routers: [{ address: "r1", lastHeartbeatAgeMs: 200, requests: 100, requestsPerSec: 7, errors: 0 }] }) }, t0],
-      [{ type: "sample", status: status({ routers: [{ address: "r1", lastHeartbeatAgeMs: 100, requests: 300, requestsPerSec: 9, errors: 0 }] }) }, t0 + 1000],
+      [{ type: "sample", status: status({ routers: [{ address: "r1", lastHeartbeatAgeMs: 200, requests: 100, requestsPerSec: 7, errors: 0, ...routerExtras }] }) }, t0],
+      [{ type: "sample", status: status({ routers: [{ address: "r1", lastHeartbeatAgeMs: 100, requests: 300, requestsPerSec: 9, errors: 0, ...routerExtras }] }) }, t0 + 1000],
     ]);
     expect(s.routerRates.r1).toBeCloseTo(200 / 1.1, 6);
     expect(s.rates.routerRequestsPerSec).toBeCloseTo(200 / 1.1, 6);
@@ -109,7 +110,7 @@ describe("rates from counters", () => {
     const t0 = 1_000_000;
     const first = next(start(t0), { type: "sample", status: status({ bytes: 10 << 20 }) }, t0);
     expect(first.rates.storedBytesPerSec).toBe(0);
-    const restarted = next(first, { type: "sample", status: status({ uptimeMs: 1000, bytes: 0, routers: [{ address: "127.0.0.1:7201", lastHeartbeatAgeMs: 0, requests: 5000, requestsPerSec: 4, errors: 0 }] }) }, t0 + 1000);
+    const restarted = next(first, { type: "sample", status: status({ uptimeMs: 1000, bytes: 0, routers: [{ address: "127.0.0.1:7201", lastHeartbeatAgeMs: 0, requests: 5000, requestsPerSec: 4, errors: 0, ...routerExtras }] }) }, t0 + 1000);
     expect(restarted.rates.storedBytesPerSec).toBe(0);
     expect(restarted.rates.routerRequestsPerSec).toBe(4);
   });
@@ -333,4 +334,16 @@ describe("poll loop", () => {
     expect(gaps[0]).toBeLessThan(65); // 40 after the end would be 70
     expect(gaps[1]).toBeGreaterThanOrEqual(68); // the overrun pushes the next start, no overlap
   });
+});
+
+test("put and get rates and bytes in the header are the routers' rates, summed", () => {
+  const router = (address: string, putsPerSec: number, getsPerSec: number, bytesInPerSec: number, bytesOutPerSec: number) => ({
+    address, lastHeartbeatAgeMs: 0, requests: 0, requestsPerSec: 0, errors: 0, ...routerExtras, putsPerSec, getsPerSec, bytesInPerSec, bytesOutPerSec,
+  });
+  const t0 = 1_000_000;
+  const state = next(start(t0), { type: "sample", status: status({ routers: [router("r1", 10, 20, 1000, 2000), router("r2", 5, 1, 500, 100)] }) }, t0);
+  expect(state.rates.putsPerSec).toBe(15);
+  expect(state.rates.getsPerSec).toBe(21);
+  expect(state.rates.putBytesPerSec).toBe(1500);
+  expect(state.rates.getBytesPerSec).toBe(2100);
 });

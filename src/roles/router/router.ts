@@ -7,7 +7,7 @@ import { RpcServer, type Handlers } from "../../net/server.ts";
 import { RpcPool, ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
 import { routerOps } from "../../protocol/router.ts";
-import { spmOps } from "../../protocol/spm.ts";
+import { spmOps, type RouterCounters } from "../../protocol/spm.ts";
 import type { ChunkRecordWire } from "../../protocol/ball.ts";
 import { vssLimits, vssTimings } from "../../lib/limits.ts";
 import { ByteBudget } from "../../lib/byte-budget.ts";
@@ -42,7 +42,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const budget = new ByteBudget(vssLimits.routerInFlightBytesMax);
   const writer = new ChunkWriter(spm, peerPool, budget);
   const reader = new ChunkReader(spm, peerPool, options.log);
-  const counters = { requests: 0, errors: 0 };
+  const counters: RouterCounters = { requests: 0, errors: 0, puts: 0, gets: 0, bytesIn: 0, bytesOut: 0 };
   const metrics = new MetricsRegistry();
   const requestDone = requestMetrics(metrics, "router");
   const bytes = metrics.counter("mictlanx_router_bytes_total", "Chunk bytes through this router, by direction (in: from clients, out: to clients).");
@@ -52,6 +52,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     const actual = checksumHex(chunkChecksum(data));
     if (actual !== checksum) throw new CorruptError(`chunk ${index} arrived damaged (checksum ${actual}, the client sent ${checksum}); retry the put`);
     bytes.inc({ direction: "in" }, data.byteLength);
+    counters.bytesIn += data.byteLength;
     return writer.write({ bucket, objectId, index, rf, data, checksum });
   };
 
@@ -60,12 +61,14 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     "ball.putChunk": ({ bucket, objectId, index, rf, data, checksum }) => putChunk(bucket, objectId, index, rf, data, checksum),
     "ball.commit": async ({ objectId, ...rest }) => {
       const committed = await spm.call("ball.commit", { objectId, ...rest });
+      counters.puts += 1;
       return { version: committed.version, objectId };
     },
     "ball.put": async ({ data, ...declaration }) => {
       const { objectId } = await spm.call("ball.begin", { bucket: declaration.bucket, key: declaration.key, rf: declaration.rf, ...(declaration.ifAbsent ? { ifAbsent: true } : {}) });
       const chunks = data.byteLength === 0 ? [] : [await putChunk(declaration.bucket, objectId, 0, declaration.rf, data, checksumHex(chunkChecksum(data)))];
       const committed = await spm.call("ball.commit", { ...declaration, objectId, chunks });
+      counters.puts += 1;
       return { version: committed.version, objectId };
     },
     "ball.stat": async (ref) => {
@@ -76,15 +79,18 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     "ball.getChunk": async ({ bucket, objectId, index }) => {
       const chunk = await reader.read(bucket, objectId, index);
       bytes.inc({ direction: "out" }, chunk.size);
+      counters.bytesOut += chunk.size;
       return chunk;
     },
     "ball.get": async ({ cachedObjectId, ...ref }) => {
       const ball = await spm.call("ball.get", ref);
       reader.remember(ball);
       const { chunks, peers: _peers, ...meta } = ball;
+      counters.gets += 1;
       if (chunks.length !== 1 || cachedObjectId === ball.objectId) return { meta, chunks };
       const chunk = await reader.read(ball.bucket, ball.objectId, 0);
       bytes.inc({ direction: "out" }, chunk.size);
+      counters.bytesOut += chunk.size;
       return { meta, chunks, data: chunk.data };
     },
     "ball.delete": (ref) => spm.call("ball.delete", ref),

@@ -4,7 +4,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Catalog } from "../../catalog/index.ts";
 import { RpcServer, type Handlers } from "../../net/server.ts";
-import { spmOps, type PeerStatus, type VssStatus } from "../../protocol/spm.ts";
+import { spmOps, type PeerStatus, type RouterCounters, type VssStatus } from "../../protocol/spm.ts";
 import { limits, vssLimits, vssTimings } from "../../lib/limits.ts";
 import { BadRequestError, ConflictError, MictlanxError, NotFoundError } from "../../lib/errors.ts";
 import { choosePeers } from "./placement.ts";
@@ -40,9 +40,8 @@ export interface RunningSpm {
 
 interface RouterSeen {
   lastSeenMs: number;
-  requests: number;
-  errors: number;
-  requestsPerSec: number;
+  counters: RouterCounters;
+  rates: { requestsPerSec: number; putsPerSec: number; getsPerSec: number; bytesInPerSec: number; bytesOutPerSec: number };
 }
 
 export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
@@ -98,9 +97,8 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       routers: [...routers.entries()].map(([routerAddress, seen]) => ({
         address: routerAddress,
         lastHeartbeatAgeMs: nowMs - seen.lastSeenMs,
-        requests: seen.requests,
-        requestsPerSec: seen.requestsPerSec,
-        errors: seen.errors,
+        ...seen.counters,
+        ...seen.rates,
       })),
       balls: stats.balls,
       buckets: stats.buckets,
@@ -118,12 +116,20 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       registry.heartbeat(report, Date.now());
       return { heartbeatIntervalMs };
     },
-    "router.heartbeat": ({ address: routerAddress, requests, errors }) => {
+    "router.heartbeat": ({ address: routerAddress, ...counters }) => {
       const nowMs = Date.now();
       const seen = routers.get(routerAddress);
       const elapsedMs = seen ? nowMs - seen.lastSeenMs : 0;
-      const requestsPerSec = seen && elapsedMs > 0 && requests >= seen.requests ? ((requests - seen.requests) * 1000) / elapsedMs : 0;
-      routers.set(routerAddress, { lastSeenMs: nowMs, requests, errors, requestsPerSec });
+      // A counter that went down means the router restarted: no rate across that.
+      const rate = (now: number, before: number | undefined) => (before !== undefined && elapsedMs > 0 && now >= before ? ((now - before) * 1000) / elapsedMs : 0);
+      const rates = {
+        requestsPerSec: rate(counters.requests, seen?.counters.requests),
+        putsPerSec: rate(counters.puts, seen?.counters.puts),
+        getsPerSec: rate(counters.gets, seen?.counters.gets),
+        bytesInPerSec: rate(counters.bytesIn, seen?.counters.bytesIn),
+        bytesOutPerSec: rate(counters.bytesOut, seen?.counters.bytesOut),
+      };
+      routers.set(routerAddress, { lastSeenMs: nowMs, counters, rates });
       return { heartbeatIntervalMs };
     },
     "ball.begin": async ({ bucket, key, rf, ifAbsent }) => {
