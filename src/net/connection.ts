@@ -2,7 +2,7 @@
 // matched by id. In-flight requests are bounded (callers past the bound wait their turn), every
 // request has a timeout, and every failure names the far end ("router 127.0.0.1:7200 …").
 import type { Socket } from "bun";
-import { FrameDecoder, encodeFrameHeader } from "../protocol/frame.ts";
+import { FrameDecoder, framePieces } from "../protocol/frame.ts";
 import { decodeBody, encodeBody } from "../protocol/codec.ts";
 import { describeZodError, replyEnvelope, requestIdMax } from "../protocol/envelope.ts";
 import { limits } from "../lib/limits.ts";
@@ -118,6 +118,7 @@ export class RpcConnection {
   }
 
   close(): void {
+    this.writer.flushNow();
     this.onClose(new UnavailableError(`connection to ${this.name} was closed by this process`));
     this.socket.end();
   }
@@ -135,8 +136,7 @@ export class RpcConnection {
       }, remainingMs);
       this.pending.set(id, { op, resolve, reject, timer });
       try {
-        this.writer.send(encodeFrameHeader(body.byteLength, this.frameBytesMax));
-        this.writer.send(body);
+        for (const piece of framePieces(body, this.frameBytesMax)) this.writer.send(piece);
       } catch (error) {
         this.settle(id)?.reject(this.closedWith ?? describeSocketError(this.name, error));
       }

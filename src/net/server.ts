@@ -4,7 +4,7 @@
 // prefix) closes a connection, after an error reply saying why.
 import type { Socket, TCPSocketListener } from "bun";
 import { z } from "zod";
-import { FrameDecoder, encodeFrameHeader } from "../protocol/frame.ts";
+import { FrameDecoder, framePieces } from "../protocol/frame.ts";
 import { decodeBody, encodeBody } from "../protocol/codec.ts";
 import { describeZodError, requestEnvelope, type OpTable, type ParsedArgsOf, type ResultOf } from "../protocol/envelope.ts";
 import { limits } from "../lib/limits.ts";
@@ -107,6 +107,7 @@ export class RpcServer<T extends OpTable> {
     if (this.sockets.size >= connectionsMax) {
       this.sendError(socket, 0, new OverloadedError(`server has ${connectionsMax} connections already; try again later`));
       socket.data.closing = true;
+      socket.data.writer.flushNow();
       socket.end();
       return;
     }
@@ -130,6 +131,7 @@ export class RpcServer<T extends OpTable> {
       // The length prefix is over the bound: the framing is lost, so say why and close.
       this.sendError(socket, 0, toMictlanxError(error));
       state.closing = true;
+      state.writer.flushNow();
       socket.end();
       return;
     }
@@ -227,8 +229,7 @@ export class RpcServer<T extends OpTable> {
     }
     const writer = socket.data.writer;
     try {
-      writer.send(encodeFrameHeader(body.byteLength, this.frameBytesMax));
-      writer.send(body);
+      for (const piece of framePieces(body, this.frameBytesMax)) writer.send(piece);
     } catch {
       // The connection is already closed: the client sees that as the reply's absence,
       // and its own close handler fails the request with a message naming this server.

@@ -2,17 +2,27 @@
 // many bytes it took; the rest must be kept and written on `drain`, or it is silently lost.
 // The queue is bounded: a writer awaits `ready()` before sending more, so a slow reader slows
 // the writer instead of growing memory.
+//
+// Corking: sends are queued and written at the end of the current microtask run, small ones
+// joined into one buffer, so the many replies or requests a busy event-loop turn produces for
+// one socket cost one write system call instead of one each.
 import { assert } from "../lib/assert.ts";
 
 export interface WritableSink {
   write(data: Uint8Array): number;
 }
 
+/** Small queued buffers are joined up to this size before a write. */
+export const corkBytesMax = 256 * 1024;
+
 export class BoundedWriter {
-  private readonly queue: Uint8Array[] = [];
+  private queue: Uint8Array[] = [];
   private queuedBytes = 0;
   private waiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
   private closedWith: Error | null = null;
+  /** The socket took less than offered: wait for `drain` before writing again. */
+  private blocked = false;
+  private scheduled = false;
 
   constructor(
     private readonly sink: WritableSink,
@@ -21,21 +31,21 @@ export class BoundedWriter {
     assert(queueBytesMax > 0, "queueBytesMax must be positive");
   }
 
+  /** Bytes accepted by send() and not yet taken by the socket. */
   get pendingBytes(): number {
     return this.queuedBytes;
   }
 
-  /** Queue bytes and write what the socket takes now. Never drops bytes. */
+  /** Queue bytes; they are written at the end of this microtask run. Never drops bytes. */
   send(bytes: Uint8Array): void {
     if (this.closedWith) throw this.closedWith;
     if (bytes.byteLength === 0) return;
-    if (this.queue.length === 0) {
-      const written = this.writeSome(bytes);
-      if (written === bytes.byteLength) return;
-      bytes = bytes.subarray(written);
-    }
     this.queue.push(bytes);
     this.queuedBytes += bytes.byteLength;
+    if (!this.scheduled && !this.blocked) {
+      this.scheduled = true;
+      queueMicrotask(() => this.flush());
+    }
   }
 
   /** Resolves once the queue is under its bound; rejects if the socket closes first. */
@@ -45,32 +55,62 @@ export class BoundedWriter {
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
+  /** Write what is queued now, before a socket.end() that would otherwise cut it off. */
+  flushNow(): void {
+    this.flush();
+  }
+
   /** Call from the socket's drain handler. */
   onDrain(): void {
-    while (this.queue.length > 0) {
-      const head = this.queue[0];
-      assert(head !== undefined, "queue head missing");
-      const written = this.writeSome(head);
-      this.queuedBytes -= written;
-      if (written < head.byteLength) {
-        this.queue[0] = head.subarray(written);
-        break;
-      }
-      this.queue.shift();
-    }
-    assert(this.queuedBytes >= 0, "queuedBytes went negative");
-    if (this.queuedBytes < this.queueBytesMax) this.wakeAll();
+    this.blocked = false;
+    this.flush();
   }
 
   /** The socket is gone: fail everyone waiting and refuse further sends. */
   close(error: Error): void {
     if (this.closedWith) return;
     this.closedWith = error;
-    this.queue.length = 0;
+    this.queue = [];
     this.queuedBytes = 0;
     const waiters = this.waiters;
     this.waiters = [];
     for (const waiter of waiters) waiter.reject(error);
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    while (!this.blocked && !this.closedWith && this.queue.length > 0) {
+      const piece = this.nextPiece();
+      const written = this.writeSome(piece);
+      this.queuedBytes -= written;
+      if (written < piece.byteLength) {
+        this.queue.unshift(piece.subarray(written));
+        this.blocked = true;
+      }
+    }
+    assert(this.queuedBytes >= 0, "queuedBytes went negative");
+    if (this.queuedBytes < this.queueBytesMax) this.wakeAll();
+  }
+
+  /** The next buffer to write: a large one alone, or several small ones joined. */
+  private nextPiece(): Uint8Array {
+    const head = this.queue[0];
+    assert(head !== undefined, "nextPiece on an empty queue");
+    let count = 1;
+    let bytes = head.byteLength;
+    while (count < this.queue.length && bytes + (this.queue[count]?.byteLength ?? 0) <= corkBytesMax) {
+      bytes += this.queue[count]?.byteLength ?? 0;
+      count += 1;
+    }
+    const taken = this.queue.splice(0, count);
+    if (count === 1) return head;
+    const joined = new Uint8Array(bytes);
+    let at = 0;
+    for (const buffer of taken) {
+      joined.set(buffer, at);
+      at += buffer.byteLength;
+    }
+    return joined;
   }
 
   private writeSome(bytes: Uint8Array): number {

@@ -20,6 +20,18 @@ export function encodeFrameHeader(bodyBytes: number, frameBytesMax: number): Uin
   return header;
 }
 
+/**
+ * Bodies up to this size are copied behind their header and sent as one buffer: one write
+ * system call per message instead of two. Larger bodies go as header then body, since a
+ * second system call costs less than copying megabytes.
+ */
+export const frameCoalesceBytesMax = 64 * 1024;
+
+/** The buffers to write for one frame: one for a small body, header and body for a large one. */
+export function framePieces(body: Uint8Array, frameBytesMax: number): Uint8Array[] {
+  return body.byteLength <= frameCoalesceBytesMax ? [encodeFrame(body, frameBytesMax)] : [encodeFrameHeader(body.byteLength, frameBytesMax), body];
+}
+
 /** One frame as a single buffer (header + body). */
 export function encodeFrame(body: Uint8Array, frameBytesMax: number): Uint8Array {
   const frame = new Uint8Array(frameHeaderBytes + body.byteLength);

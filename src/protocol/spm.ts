@@ -107,6 +107,11 @@ export const spmOps = defineOps({
     args: z.object({ bucket: bucketName, key: ballKey, rf, ifAbsent: z.boolean().optional() }),
     result: z.object({ objectId }),
   },
+  /** ball.begin and ball.place in one: a new version's object id and placements for its first `count` chunks. */
+  "ball.reserve": {
+    args: z.object({ bucket: bucketName, key: ballKey, rf, ifAbsent: z.boolean().optional(), count: z.number().int().min(0).max(limits.batchChunksMax) }),
+    result: z.object({ objectId, placements: z.array(placement) }),
+  },
   /** Choose rf distinct up peers for each of `count` chunks from `fromIndex`, avoiding `exclude`. */
   "ball.place": {
     args: z.object({ objectId, fromIndex: chunkIndex, count: z.number().int().min(1).max(limits.batchChunksMax), rf, exclude: z.array(peerId).max(64).optional() }),

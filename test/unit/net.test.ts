@@ -251,6 +251,8 @@ describe("BoundedWriter", () => {
     const writer = new BoundedWriter(sink, 6);
     writer.send(new Uint8Array([1, 2, 3, 4, 5]));
     writer.send(new Uint8Array([6, 7, 8, 9, 10]));
+    expect(taken).toEqual([]); // corked until the end of this microtask run
+    await Promise.resolve();
     expect(taken).toEqual([1, 2, 3]);
     expect(writer.pendingBytes).toBe(7);
     let ready = false;
@@ -264,9 +266,21 @@ describe("BoundedWriter", () => {
     expect(writer.pendingBytes).toBe(0);
   });
 
+  test("sends in one turn are joined into one write; a large one goes alone", async () => {
+    const writes: number[] = [];
+    const writer = new BoundedWriter({ write: (data) => (writes.push(data.byteLength), data.byteLength) }, 1 << 30);
+    for (let i = 0; i < 10; i += 1) writer.send(new Uint8Array(100));
+    writer.send(new Uint8Array(1 << 20));
+    writer.send(new Uint8Array(7));
+    await Promise.resolve();
+    expect(writes).toEqual([1000, 1 << 20, 7]);
+    expect(writer.pendingBytes).toBe(0);
+  });
+
   test("a writer over its bound waits for drain; close rejects the waiters", async () => {
     const writer = new BoundedWriter({ write: () => 0 }, 4);
     writer.send(new Uint8Array(10));
+    await Promise.resolve();
     const waiting = writer.ready();
     writer.close(new Error("gone"));
     expect(waiting).rejects.toThrow("gone");

@@ -8,7 +8,7 @@ import { RpcPool, ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
 import { routerOps } from "../../protocol/router.ts";
 import { spmOps, type RouterCounters } from "../../protocol/spm.ts";
-import type { ChunkRecordWire } from "../../protocol/ball.ts";
+import type { ChunkRecordWire, PeerLocation } from "../../protocol/ball.ts";
 import { vssLimits, vssTimings } from "../../lib/limits.ts";
 import { ByteBudget } from "../../lib/byte-budget.ts";
 import { CorruptError } from "../../lib/errors.ts";
@@ -48,12 +48,12 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const bytes = metrics.counter("mictlanx_router_bytes_total", "Chunk bytes through this router, by direction (in: from clients, out: to clients).");
   metrics.gauge("mictlanx_router_write_bytes_in_flight", "Chunk bytes being written to peers now.", () => budget.inUse);
 
-  const putChunk = async (bucket: string, objectId: string, index: number, rf: number, data: Uint8Array, checksum: string): Promise<ChunkRecordWire> => {
+  const putChunk = async (bucket: string, objectId: string, index: number, rf: number, data: Uint8Array, checksum: string, placed?: PeerLocation[]): Promise<ChunkRecordWire> => {
     const actual = checksumHex(chunkChecksum(data));
     if (actual !== checksum) throw new CorruptError(`chunk ${index} arrived damaged (checksum ${actual}, the client sent ${checksum}); retry the put`);
     bytes.inc({ direction: "in" }, data.byteLength);
     counters.bytesIn += data.byteLength;
-    return writer.write({ bucket, objectId, index, rf, data, checksum });
+    return writer.write({ bucket, objectId, index, rf, data, checksum }, placed);
   };
 
   const handlers: Handlers<typeof routerOps> = {
@@ -65,8 +65,10 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       return { version: committed.version, objectId };
     },
     "ball.put": async ({ data, ...declaration }) => {
-      const { objectId } = await spm.call("ball.begin", { bucket: declaration.bucket, key: declaration.key, rf: declaration.rf, ...(declaration.ifAbsent ? { ifAbsent: true } : {}) });
-      const chunks = data.byteLength === 0 ? [] : [await putChunk(declaration.bucket, objectId, 0, declaration.rf, data, checksumHex(chunkChecksum(data)))];
+      // One SPM round trip for the object id and the chunk's placement.
+      const count = data.byteLength === 0 ? 0 : 1;
+      const { objectId, placements } = await spm.call("ball.reserve", { bucket: declaration.bucket, key: declaration.key, rf: declaration.rf, count, ...(declaration.ifAbsent ? { ifAbsent: true } : {}) });
+      const chunks = count === 0 ? [] : [await putChunk(declaration.bucket, objectId, 0, declaration.rf, data, checksumHex(chunkChecksum(data)), placements[0]?.peers)];
       const committed = await spm.call("ball.commit", { ...declaration, objectId, chunks });
       counters.puts += 1;
       return { version: committed.version, objectId };

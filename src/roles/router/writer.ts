@@ -5,7 +5,7 @@ import { ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
 import { peerOps } from "../../protocol/peer.ts";
 import type { SpmOps } from "../../protocol/spm.ts";
-import type { ChunkRecordWire } from "../../protocol/ball.ts";
+import type { ChunkRecordWire, PeerLocation } from "../../protocol/ball.ts";
 import { vssLimits } from "../../lib/limits.ts";
 import type { ByteBudget } from "../../lib/byte-budget.ts";
 import { UnavailableError, toMictlanxError } from "../../lib/errors.ts";
@@ -27,28 +27,22 @@ export class ChunkWriter {
     private readonly budget: ByteBudget,
   ) {}
 
-  async write(chunk: ChunkWrite): Promise<ChunkRecordWire> {
+  /** `placed`: peers the SPM already chose for this chunk (ball.reserve); else it is asked. */
+  async write(chunk: ChunkWrite, placed?: PeerLocation[]): Promise<ChunkRecordWire> {
     await this.budget.acquire(chunk.data.byteLength);
     try {
-      return await this.writeReplicas(chunk);
+      return await this.writeReplicas(chunk, placed);
     } finally {
       this.budget.release(chunk.data.byteLength);
     }
   }
 
-  private async writeReplicas(chunk: ChunkWrite): Promise<ChunkRecordWire> {
+  private async writeReplicas(chunk: ChunkWrite, placed?: PeerLocation[]): Promise<ChunkRecordWire> {
     const stored: string[] = [];
     const failed = new Set<string>();
     const problems: string[] = [];
     for (let attempt = 0; attempt < vssLimits.chunkPlaceAttemptsMax && stored.length < chunk.rf; attempt += 1) {
-      const { placements } = await this.spm.call("ball.place", {
-        objectId: chunk.objectId,
-        fromIndex: chunk.index,
-        count: 1,
-        rf: chunk.rf - stored.length,
-        exclude: [...stored, ...failed],
-      });
-      const targets = placements[0]?.peers ?? [];
+      const targets = attempt === 0 && placed ? placed : await this.place(chunk, stored, failed);
       const results = await Promise.allSettled(targets.map((peer) => this.putOn(peer.address, chunk)));
       results.forEach((result, i) => {
         const peer = targets[i];
@@ -66,6 +60,17 @@ export class ChunkWriter {
       );
     }
     return { index: chunk.index, size: chunk.data.byteLength, checksum: chunk.checksum, peers: stored };
+  }
+
+  private async place(chunk: ChunkWrite, stored: string[], failed: Set<string>): Promise<PeerLocation[]> {
+    const { placements } = await this.spm.call("ball.place", {
+      objectId: chunk.objectId,
+      fromIndex: chunk.index,
+      count: 1,
+      rf: chunk.rf - stored.length,
+      exclude: [...stored, ...failed],
+    });
+    return placements[0]?.peers ?? [];
   }
 
   private async putOn(address: string, chunk: ChunkWrite): Promise<void> {

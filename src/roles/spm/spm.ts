@@ -111,6 +111,33 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     };
   };
 
+  /** rf distinct up peers for each of `count` chunks from `fromIndex`. */
+  const place = (fromIndex: number, count: number, rf: number, exclude: Set<string>) => {
+    const candidates = registry.candidates();
+    const placements = Array.from({ length: count }, (_, offset) => ({
+      index: fromIndex + offset,
+      peers: choosePeers(candidates, rf, exclude, Math.random).map((peer) => ({ id: peer.id, address: peer.address })),
+    }));
+    registry.notePlacements(placements.flatMap((placement) => placement.peers.map((peer) => peer.id)));
+    return placements;
+  };
+
+  /** A new version: checks rf and --if-absent early, records the upload's intent durably. */
+  const reserve = async (bucket: string, key: string, rf: number, ifAbsent: boolean, count: number) => {
+    const available = registry.candidates().length;
+    if (rf > available) {
+      throw new MictlanxError("insufficient_peers", `replication factor ${rf} needs ${rf} peers that are up, but ${available} are; lower --rf or start more peers`);
+    }
+    if (ifAbsent && catalog.getBall(bucket, key)) throw new ConflictError(`${bucket}/${key} already exists (--if-absent)`);
+    const objectId = crypto.randomUUID();
+    const placements = place(0, count, rf, new Set());
+    const nowMs = Date.now();
+    await writes.submit(() =>
+      catalog.addIntent({ objectId, bucket, key, createdMs: nowMs, expiresMs: nowMs + intentTtlMs, placements: placements.map(intentPlacement) }),
+    );
+    return { objectId, placements };
+  };
+
   const handlers: Handlers<typeof spmOps> = {
     "peer.heartbeat": (report) => {
       registry.heartbeat(report, Date.now());
@@ -133,25 +160,13 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       return { heartbeatIntervalMs };
     },
     "ball.begin": async ({ bucket, key, rf, ifAbsent }) => {
-      const available = registry.candidates().length;
-      if (rf > available) {
-        throw new MictlanxError("insufficient_peers", `replication factor ${rf} needs ${rf} peers that are up, but ${available} are; lower --rf or start more peers`);
-      }
-      if (ifAbsent && catalog.getBall(bucket, key)) throw new ConflictError(`${bucket}/${key} already exists (--if-absent)`);
-      const objectId = crypto.randomUUID();
-      const nowMs = Date.now();
-      await writes.submit(() => catalog.addIntent({ objectId, bucket, key, createdMs: nowMs, expiresMs: nowMs + intentTtlMs, placements: [] }));
+      const { objectId } = await reserve(bucket, key, rf, ifAbsent ?? false, 0);
       return { objectId };
     },
+    "ball.reserve": ({ bucket, key, rf, ifAbsent, count }) => reserve(bucket, key, rf, ifAbsent ?? false, count),
     "ball.place": async ({ objectId, fromIndex, count, rf, exclude }) => {
-      const candidates = registry.candidates();
-      const excluded = new Set(exclude ?? []);
-      const placements = Array.from({ length: count }, (_, offset) => ({
-        index: fromIndex + offset,
-        peers: choosePeers(candidates, rf, excluded, Math.random).map((peer) => ({ id: peer.id, address: peer.address })),
-      }));
-      registry.notePlacements(placements.flatMap((placement) => placement.peers.map((peer) => peer.id)));
-      await writes.submit(() => catalog.addIntentPlacements(objectId, placements.map((placement) => ({ index: placement.index, peers: placement.peers.map((peer) => peer.id) }))));
+      const placements = place(fromIndex, count, rf, new Set(exclude ?? []));
+      await writes.submit(() => catalog.addIntentPlacements(objectId, placements.map(intentPlacement)));
       return { placements };
     },
     "ball.commit": async ({ objectId, chunks, ifAbsent, ...declaration }) => {
@@ -262,6 +277,10 @@ function checkChunks(size: number, chunkSize: number, rf: number, chunks: { inde
     total += chunk.size;
   });
   if (!transformed && total !== size) throw new BadRequestError(`chunks add up to ${total} bytes but the ball declares ${size}`);
+}
+
+function intentPlacement(placement: { index: number; peers: Array<{ id: string }> }) {
+  return { index: placement.index, peers: placement.peers.map((peer) => peer.id) };
 }
 
 function isTransformed(tags: Record<string, string>): boolean {
