@@ -1,0 +1,239 @@
+// The whole benchmark in one go: baselines (raw disk, raw loopback TCP, the peer alone) and
+// mictlanx itself through a fresh local VSS (3 peers, 1 router, rf 2), measured in the same run
+// on the same machine, printed as one table with ratios and the issue's targets.
+//
+//   npm run build && bun bench/run.ts            (about 2–4 minutes on 2 cores)
+//   bun bench/run.ts --quick                     (smaller counts, for a smoke run)
+import { closeSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join, resolve } from "node:path";
+import { startLocalVss, type LocalVss } from "../src/local/vss.ts";
+import { RpcConnection } from "../src/net/connection.ts";
+import { parseAddress } from "../src/net/address.ts";
+import { chunkChecksum, checksumHex } from "../src/lib/checksum.ts";
+import pkg from "../package.json" with { type: "json" };
+
+const quick = process.argv.includes("--quick");
+const root = resolve(import.meta.dir, "..");
+const binary = process.env.MICTLANX_BIN ?? join(root, "dist", "mictlanx");
+const MiB = 1024 * 1024;
+const KiB = 1024;
+
+interface Row {
+  what: string;
+  value: number;
+  unit: string;
+  baseline?: { what: string; value: number };
+  target?: { value: number; higherIsBetter: boolean };
+}
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+// --- baselines --------------------------------------------------------------------------------
+
+function rawDiskSequential(dir: string, totalBytes: number, pieceBytes: number): number {
+  const path = join(dir, "raw-seq.bin");
+  const piece = crypto.getRandomValues(new Uint8Array(Math.min(pieceBytes, 65_536)));
+  const buffer = new Uint8Array(pieceBytes);
+  for (let at = 0; at < pieceBytes; at += piece.byteLength) buffer.set(piece.subarray(0, Math.min(piece.byteLength, pieceBytes - at)), at);
+  const fd = openSync(path, "w");
+  const started = performance.now();
+  for (let written = 0; written < totalBytes; written += pieceBytes) {
+    writeSync(fd, buffer);
+    fdatasyncSync(fd); // like the engine: every acknowledged piece is on disk
+  }
+  const seconds = (performance.now() - started) / 1000;
+  closeSync(fd);
+  rmSync(path);
+  return totalBytes / seconds / 1e6;
+}
+
+function rawDiskSmallRecords(dir: string, records: number, recordBytes: number, batch: number): number {
+  const path = join(dir, "raw-small.bin");
+  const joined = crypto.getRandomValues(new Uint8Array(recordBytes * batch > 65_536 ? 65_536 : recordBytes * batch));
+  const fd = openSync(path, "w");
+  const started = performance.now();
+  for (let done = 0; done < records; done += batch) {
+    writeSync(fd, joined.byteLength === recordBytes * batch ? joined : new Uint8Array(recordBytes * batch));
+    fdatasyncSync(fd); // one fsync per batch, as group commit does
+  }
+  const seconds = (performance.now() - started) / 1000;
+  closeSync(fd);
+  rmSync(path);
+  return records / seconds;
+}
+
+async function rawLoopbackTcp(totalBytes: number): Promise<number> {
+  let received = 0;
+  let done: () => void = () => {};
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  const server = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      data: (_socket, data) => {
+        received += data.byteLength;
+        if (received >= totalBytes) done();
+      },
+    },
+  });
+  const piece = new Uint8Array(MiB);
+  let drained: () => void = () => {};
+  const client = await Bun.connect({ hostname: "127.0.0.1", port: server.port, socket: { data: () => {}, drain: () => drained() } });
+  const started = performance.now();
+  let sent = 0;
+  while (sent < totalBytes) {
+    let offset = 0;
+    while (offset < piece.byteLength) {
+      const wrote = client.write(piece.subarray(offset));
+      if (wrote > 0) offset += wrote;
+      if (offset < piece.byteLength) await new Promise<void>((resolve) => (drained = resolve));
+    }
+    sent += piece.byteLength;
+  }
+  await finished;
+  const seconds = (performance.now() - started) / 1000;
+  client.end();
+  server.stop(true);
+  return totalBytes / seconds / 1e6;
+}
+
+/** chunk.put straight to one peer process at a fixed concurrency: the data plane without router or SPM. */
+async function peerAlone(address: string, count: number, size: number, concurrency: number): Promise<number> {
+  const connection = await RpcConnection.open(parseAddress(address), { role: "peer" });
+  const data = crypto.getRandomValues(new Uint8Array(Math.min(size, 65_536)));
+  const payload = new Uint8Array(size);
+  for (let at = 0; at < size; at += data.byteLength) payload.set(data.subarray(0, Math.min(data.byteLength, size - at)), at);
+  const checksum = checksumHex(chunkChecksum(payload));
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const index = next++;
+        await connection.call("chunk.put", { bucket: "baseline", ball: `alone-${size}`, index, data: payload, checksum });
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  connection.close();
+  return count / seconds;
+}
+
+// --- mictlanx through the VSS -----------------------------------------------------------------
+
+interface Phase {
+  op: string;
+  opsPerSec: number;
+  mbPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  errors: number;
+  count: number;
+}
+
+async function bench(vss: LocalVss, args: string[], watch: number[]): Promise<{ phases: Phase[]; rssMaxBytes: Map<number, number> }> {
+  const rssMaxBytes = new Map<number, number>(watch.map((pid) => [pid, 0]));
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      for (const pid of watch) {
+        try {
+          const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+          if (match) rssMaxBytes.set(pid, Math.max(rssMaxBytes.get(pid) ?? 0, Number(match[1]) * 1024));
+        } catch {
+          // the process is gone
+        }
+      }
+      await Bun.sleep(100);
+    }
+  })();
+  const proc = Bun.spawn([binary, "bench", "--router", vss.routers[0]!.address, "--json", ...args], { stdout: "pipe", stderr: "inherit" });
+  const text = await new Response(proc.stdout).text();
+  await proc.exited;
+  watching = false;
+  await watcher;
+  const phases = text.trim().split("\n").filter(Boolean).map((line) => JSON.parse(line) as Phase);
+  return { phases, rssMaxBytes };
+}
+
+function table(rows: Row[]): string {
+  const lines = ["| measure | value | baseline (same run) | ratio | target | met |", "|---|---:|---|---:|---:|:-:|"];
+  for (const row of rows) {
+    const ratio = row.baseline ? `${((row.value / row.baseline.value) * 100).toFixed(0)} %` : "";
+    const baseline = row.baseline ? `${row.baseline.what}: ${fmt(row.baseline.value)}` : "";
+    const target = row.target ? `${row.target.higherIsBetter ? "≥" : "≤"} ${fmt(row.target.value)}` : "";
+    const met = row.target ? ((row.target.higherIsBetter ? row.value >= row.target.value : row.value <= row.target.value) ? "yes" : "no") : "";
+    lines.push(`| ${row.what} | ${fmt(row.value)} ${row.unit} | ${baseline} | ${ratio} | ${target} | ${met} |`);
+  }
+  return lines.join("\n");
+}
+
+function fmt(value: number): string {
+  return value >= 100 ? Math.round(value).toLocaleString("en-US") : value.toFixed(value >= 10 ? 1 : 2);
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), "mictlanx-bench-"));
+  const rf = 2;
+  const smallCount = quick ? 3_000 : 20_000;
+  const bigCount = quick ? 4 : 16;
+  try {
+    log("baselines: raw disk, raw loopback TCP…");
+    const diskMBs = rawDiskSequential(work, 64 * MiB * (quick ? 1 : 4), MiB);
+    const diskSmall = rawDiskSmallRecords(work, quick ? 5_000 : 20_000, 4 * KiB, 16);
+    const tcpMBs = await rawLoopbackTcp((quick ? 256 : 1024) * MiB);
+
+    log(`starting a VSS (3 peers, 1 router) from ${binary}…`);
+    mkdirSync(join(work, "vss"), { recursive: true });
+    const vss = await startLocalVss({ dir: join(work, "vss"), peers: 3, routers: 1, basePort: 0, command: [binary] });
+    try {
+      log("the peer alone…");
+      const peerSmall = await peerAlone(vss.peers[0]!.address, quick ? 3_000 : 20_000, 4 * KiB, 16);
+      const peerBig = ((await peerAlone(vss.peers[0]!.address, quick ? 32 : 128, MiB, 4)) * MiB) / 1e6;
+      log("mictlanx 4 KiB put and get…");
+      const small = await bench(vss, ["--size", "4KiB", "--count", String(smallCount), "--concurrency", "16", "--rf", String(rf)], []);
+      log("mictlanx 64 MiB put and get…");
+      const watch = [vss.routers[0]!.pid, ...vss.peers.map((peer) => peer.pid)];
+      const big = await bench(vss, ["--size", "64MiB", "--count", String(bigCount), "--concurrency", "2", "--rf", String(rf)], watch);
+      const put4 = small.phases.find((phase) => phase.op === "put");
+      const get4 = small.phases.find((phase) => phase.op === "get");
+      const put64 = big.phases.find((phase) => phase.op === "put");
+      const get64 = big.phases.find((phase) => phase.op === "get");
+      const routerRss = big.rssMaxBytes.get(vss.routers[0]!.pid) ?? 0;
+      const peerRss = Math.max(...vss.peers.map((peer) => big.rssMaxBytes.get(peer.pid) ?? 0));
+      const rows: Row[] = [
+        { what: "raw disk, 1 MiB writes each fdatasync'd", value: diskMBs, unit: "MB/s" },
+        { what: "raw disk, 4 KiB records, one fdatasync per 16", value: diskSmall, unit: "records/s" },
+        { what: "raw loopback TCP", value: tcpMBs, unit: "MB/s" },
+        { what: "peer alone, 4 KiB chunk.put, concurrency 16", value: peerSmall, unit: "chunks/s", baseline: { what: "raw 4 KiB records/s", value: diskSmall } },
+        { what: "peer alone, 1 MiB chunk.put, concurrency 4", value: peerBig, unit: "MB/s", baseline: { what: "raw disk MB/s", value: diskMBs } },
+        { what: "4 KiB PUT, c16, rf 2", value: put4?.opsPerSec ?? 0, unit: "balls/s", baseline: { what: "peer alone ÷ rf", value: peerSmall / rf }, target: { value: 5_000, higherIsBetter: true } },
+        { what: "4 KiB PUT p99", value: put4?.p99Ms ?? 0, unit: "ms", target: { value: 10, higherIsBetter: false } },
+        { what: "4 KiB GET, c16", value: get4?.opsPerSec ?? 0, unit: "balls/s", target: { value: 12_000, higherIsBetter: true } },
+        { what: "4 KiB GET p99", value: get4?.p99Ms ?? 0, unit: "ms", target: { value: 10, higherIsBetter: false } },
+        { what: "64 MiB PUT, rf 2", value: put64?.mbPerSec ?? 0, unit: "MB/s", baseline: { what: "raw disk ÷ rf", value: diskMBs / rf }, target: { value: (0.8 * diskMBs) / rf, higherIsBetter: true } },
+        { what: "64 MiB GET", value: get64?.mbPerSec ?? 0, unit: "MB/s", baseline: { what: "raw loopback TCP", value: tcpMBs }, target: { value: 700, higherIsBetter: true } },
+        { what: "router peak RSS during 64 MiB runs", value: routerRss / MiB, unit: "MiB", target: { value: 256, higherIsBetter: false } },
+        { what: "peer peak RSS during 64 MiB runs", value: peerRss / MiB, unit: "MiB", target: { value: 256, higherIsBetter: false } },
+      ];
+      const errors = [...small.phases, ...big.phases].reduce((sum, phase) => sum + phase.errors, 0);
+      const bunVersion = Bun.spawnSync([binary, "--version"]).stdout.toString().trim();
+      const machine = `${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${(totalmem() / 1024 ** 3).toFixed(0)} GiB; mictlanx ${pkg.version} (${bunVersion}), Bun ${Bun.version}; ${new Date().toISOString().slice(0, 10)}`;
+      const output = [`machine: ${machine}`, `errors in all phases: ${errors}`, "", table(rows)].join("\n");
+      console.log(output);
+      mkdirSync(join(root, "bench", "results"), { recursive: true });
+      writeFileSync(join(root, "bench", "results", "latest.md"), `${output}\n`);
+      writeFileSync(join(root, "bench", "results", "latest.json"), JSON.stringify({ machine, rows, phases: [...small.phases, ...big.phases] }, null, 2));
+    } finally {
+      await vss.stop();
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();
