@@ -117,9 +117,11 @@ export function buildProgram(): Command {
       .option("--content-type <type>", "content type (default: from the extension)")
       .option("--if-absent", "fail instead of overwriting an existing ball")
       .option("--recursive", "put every file under a directory, keyed by relative path")
+      .option("--compress", "compress each chunk with zstd before it is stored (and encrypted)")
+      .option("--key-file <file>", "encrypt with the key in this file: 32 raw bytes or 64 hex digits (default: MICTLANX_KEY)")
       .option("--json", "print the result as JSON")
       .action(action(async (target, file, flags) => (await import("./commands/client.ts")).putCommand(target, file, flags))),
-    ["mictlanx put photos/cat.jpg ./cat.jpg --rf 3", "cat big.bin | mictlanx put data/big.bin -"],
+    ["mictlanx put photos/cat.jpg ./cat.jpg --rf 3", "cat big.bin | mictlanx put data/big.bin -", "mictlanx put logs/today.ndjson - --compress", "MICTLANX_KEY=$(cat key.hex) mictlanx put vault/a.pdf a.pdf"],
   );
 
   example(
@@ -130,6 +132,7 @@ export function buildProgram(): Command {
       .addOption(routerOption())
       .option("-o, --output <file>", "file to write, or - for stdout", "-")
       .option("--ball-id <id>", "fetch every ball of a group into the directory given by -o")
+      .option("--key-file <file>", "decrypt with the key in this file: 32 raw bytes or 64 hex digits (default: MICTLANX_KEY)")
       .action(action(async (target, flags) => (await import("./commands/client.ts")).getCommand(target, flags))),
     ["mictlanx get photos/cat.jpg -o cat.jpg", "mictlanx get data/big.bin -o - | sha256sum"],
   );

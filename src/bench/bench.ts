@@ -63,7 +63,8 @@ async function runPhase(spec: PhaseSpec, options: BenchOptions): Promise<PhaseRe
 
 export async function runBench(options: BenchOptions): Promise<PhaseResult[]> {
   const bucket = options.bucket ?? `bench-${Date.now().toString(36)}`;
-  const client = new Client({ routers: options.routers, concurrency: 4, ...(options.chunkSize ? { chunkSize: options.chunkSize } : {}) });
+  // No client cache: every get must come from the store, not from what this client just put.
+  const client = new Client({ routers: options.routers, concurrency: 4, cacheBytes: 0, ...(options.chunkSize ? { chunkSize: options.chunkSize } : {}) });
   const base = crypto.getRandomValues(new Uint8Array(Math.min(options.size, 65_536)));
   const fill = new Uint8Array(options.size);
   for (let at = 0; at < fill.byteLength; at += base.byteLength) fill.set(base.subarray(0, Math.min(base.byteLength, fill.byteLength - at)), at);

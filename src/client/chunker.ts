@@ -29,3 +29,29 @@ export async function* chunks(source: ByteSource, chunkSize: number): AsyncGener
   }
   if (filled > 0) yield buffer.subarray(0, filled);
 }
+
+export interface NumberedChunk {
+  index: number;
+  data: Uint8Array;
+  /** The payload's last chunk (known by looking one chunk ahead). */
+  final: boolean;
+}
+
+/** Chunks with their index and whether each is the last: holds one chunk back to know. */
+export async function* numbered(pieces: AsyncIterable<Uint8Array>): AsyncGenerator<NumberedChunk> {
+  const iterator = pieces[Symbol.asyncIterator]();
+  let finished = false;
+  try {
+    let current = await iterator.next();
+    let index = 0;
+    while (!current.done) {
+      const next = await iterator.next();
+      yield { index, data: current.value, final: next.done === true };
+      index += 1;
+      current = next;
+    }
+    finished = true;
+  } finally {
+    if (!finished) await iterator.return?.(undefined); // stopped early: close the source
+  }
+}

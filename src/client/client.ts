@@ -1,35 +1,70 @@
-// The mictlanx client library. Puts cut a payload into chunks, send them through the routers
-// with bounded concurrency (each chunk retried on its own), and commit; gets fetch chunks in
-// parallel, deliver them in order and verify every chunk and the whole payload's sha256.
-import { RouterSet } from "./routers.ts";
-import { chunks, type ByteSource } from "./chunker.ts";
+// The mictlanx client library.
+//
+// Put: the payload is cut into chunks of `chunkSize` (indexed 0..N-1); each chunk is optionally
+// compressed (zstd) then sealed (AES-256-GCM) here, before it leaves; chunks go out in order
+// from a FIFO with at most `concurrency` in flight, each to the router with the fewest
+// requests outstanding, each retried on its own (backoff with jitter, another router when there
+// is one); the ball becomes visible only at commit. Memory: about concurrency + 3 chunks,
+// whatever the payload's size.
+//
+// Get: one metadata round trip (always: it is what makes a read see the latest committed
+// version), then the chunks, fetched up to `concurrency` ahead and delivered in order; each is
+// checked against its xxh3 on arrival, opened and decompressed, and the whole payload against
+// its sha256. Verified chunks of small balls stay in an LRU cache keyed by (object id, index).
+import { mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { RouterSet, type RouterState } from "./routers.ts";
+import { chunks, numbered, type ByteSource, type NumberedChunk } from "./chunker.ts";
+import { codecFor, codecForBall, reservedTags, type ChunkCodec } from "./codec.ts";
+import { ChunkCache, cacheLimits, type CacheStats } from "./cache.ts";
+import { mapBounded, type Outcome } from "./bounded.ts";
 import type { BallLocated, BallMetaWire, ChunkRecordWire } from "../protocol/ball.ts";
 import { chunkChecksum, checksumHex } from "../lib/checksum.ts";
 import { limits } from "../lib/limits.ts";
 import { Semaphore } from "../lib/semaphore.ts";
-import { BadRequestError, CorruptError } from "../lib/errors.ts";
+import { BadRequestError, CorruptError, MictlanxError, NotFoundError, UsageError, toMictlanxError } from "../lib/errors.ts";
 import { contentTypeFor, extensionOf } from "./content-type.ts";
+import { sealing } from "./seal.ts";
 
 export interface ClientOptions {
-  /** "host:port,host:port" or a list. */
+  /** Routers of one VSS: "host:port,host:port" or a list. Work is spread over them. */
   routers: string | string[];
   /** Chunk size for puts (default 1 MiB). */
   chunkSize?: number;
   /** Chunks in flight per transfer (default 4). */
   concurrency?: number;
-  /** Per-request timeout in ms. */
+  /** Bytes of verified chunks kept in memory for repeated reads (default 64 MiB; 0 turns the cache off). */
+  cacheBytes?: number;
+  /** A 32-byte key: every put is encrypted with it (AES-256-GCM, in this process) and encrypted balls are read with it. */
+  key?: Uint8Array;
+  /** Compress every put's chunks with zstd (default false; per put: PutOptions.compress). */
+  compress?: boolean;
+  /** Replication factor of puts that do not say (default 2). */
+  rf?: number;
+  /** Per-request timeout in ms (default 30 s). */
   timeoutMs?: number;
 }
+
+/** What put accepts: bytes, a Blob or Bun.file, a ReadableStream, an async iterable of bytes, or a file path. */
+export type PutData = ByteSource | string;
 
 export interface PutOptions {
   rf?: number;
   chunkSize?: number;
+  /** Put the ball in this group (default: its own group, named by its key). */
   ballId?: string;
+  /** Default: from the key's extension, else the file's, else the Blob's type, else application/octet-stream. */
   contentType?: string;
   tags?: Record<string, string>;
+  /** Fail with a `conflict` error instead of overwriting an existing ball. */
   ifAbsent?: boolean;
-  /** Called as bytes are acknowledged. */
-  onProgress?: (bytes: number) => void;
+  /** Compress this put's chunks with zstd (default: the client's `compress`). */
+  compress?: boolean;
+  /** Called as chunks are acknowledged, with the payload bytes acknowledged so far. */
+  onProgress?: (doneBytes: number) => void;
+  /** Abort the put; it rejects with the signal's reason and nothing is committed. */
+  signal?: AbortSignal;
 }
 
 export interface PutResult {
@@ -37,171 +72,401 @@ export interface PutResult {
   key: string;
   objectId: string;
   version: number;
+  /** Payload bytes (before compression and encryption). */
   size: number;
+  /** sha256 of the payload. */
   checksum: string;
   numChunks: number;
+  /** Bytes as stored per replica (after compression and encryption). */
+  storedBytes: number;
+  contentType: string;
+  compressed: boolean;
+  encrypted: boolean;
 }
 
 export interface GetOptions {
-  onProgress?: (bytes: number) => void;
+  /** Called as verified bytes are delivered, with the bytes delivered so far and the ball's size. */
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /** Abort the read; it rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
-export const clientDefaults = { rf: 2, concurrency: 4 } as const;
+export interface BallStream {
+  meta: BallMetaWire;
+  /** The payload's bytes in order; throws a typed error (e.g. CorruptError) instead of ever yielding a wrong byte. */
+  stream: AsyncGenerator<Uint8Array>;
+}
+
+export interface PutItem {
+  bucket: string;
+  key: string;
+  data: PutData;
+  options?: PutOptions;
+}
+
+export interface BallRef {
+  bucket: string;
+  key: string;
+}
+
+export interface ClientStats {
+  routers: RouterState[];
+  /** Requests retried since the client was made. */
+  retries: number;
+  cache: CacheStats;
+}
+
+export const clientDefaults = {
+  rf: 2,
+  concurrency: 4,
+  /** Balls in flight in putMany, getMany and getGroup unless told. */
+  manyConcurrency: 4,
+  /** getGroup reads ahead at most this many payload bytes (always at least one ball). */
+  groupAheadBytesMax: 64 * 1024 * 1024,
+  /** A chunk whose xxh3 fails on arrival is fetched again this many times. */
+  chunkRefetchesMax: 2,
+} as const;
+
+export { type Outcome } from "./bounded.ts";
 
 export class Client {
   private readonly routers: RouterSet;
   private readonly chunkSize: number;
   private readonly concurrency: number;
+  private readonly rf: number;
+  private readonly key: Uint8Array | undefined;
+  private readonly compress: boolean;
+  private readonly cache: ChunkCache;
 
   constructor(options: ClientOptions) {
+    if (options.key !== undefined && options.key.byteLength !== sealing.keyBytes) {
+      throw new UsageError(`an encryption key is ${sealing.keyBytes} bytes (64 hex digits); this one is ${options.key.byteLength} bytes`);
+    }
+    const concurrency = options.concurrency ?? clientDefaults.concurrency;
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`concurrency must be a whole number ≥ 1, got ${concurrency}`);
+    const cacheBytes = options.cacheBytes ?? cacheLimits.bytesDefault;
+    if (!Number.isFinite(cacheBytes) || cacheBytes < 0) throw new UsageError(`cacheBytes must be ≥ 0, got ${cacheBytes}`);
     this.routers = new RouterSet(options.routers, options.timeoutMs);
     this.chunkSize = options.chunkSize ?? limits.chunkBytesDefault;
-    this.concurrency = options.concurrency ?? clientDefaults.concurrency;
+    this.concurrency = concurrency;
+    this.rf = options.rf ?? clientDefaults.rf;
+    this.key = options.key === undefined ? undefined : Uint8Array.from(options.key);
+    this.compress = options.compress ?? false;
+    this.cache = new ChunkCache(cacheBytes);
   }
 
   close(): void {
     this.routers.close();
+    this.cache.clear();
   }
 
-  async put(bucket: string, key: string, data: ByteSource | string, options: PutOptions = {}): Promise<PutResult> {
-    const source = typeof data === "string" ? Bun.file(data) : data;
+  stats(): ClientStats {
+    return { routers: this.routers.states(), retries: this.routers.retries, cache: this.cache.stats() };
+  }
+
+  // --- put -------------------------------------------------------------------------------
+
+  async put(bucket: string, key: string, data: PutData, options: PutOptions = {}): Promise<PutResult> {
+    const codec = codecFor({ compress: options.compress ?? this.compress, key: this.key });
     const chunkSize = options.chunkSize ?? this.chunkSize;
-    if (chunkSize < 1 || chunkSize > limits.chunkBytesMax) throw new BadRequestError(`chunk size must be 1 B to ${limits.chunkBytesMax} B`);
-    const rf = options.rf ?? clientDefaults.rf;
+    const chunkSizeMax = limits.chunkBytesMax - codec.overheadBytes;
+    if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > chunkSizeMax) {
+      throw new BadRequestError(`chunk size must be 1 B to ${chunkSizeMax} B${codec.identity ? "" : " (with compression or encryption, a little under the 8 MiB limit)"}; got ${chunkSize}`);
+    }
+    const userTags = options.tags ?? {};
+    for (const name of reservedTags) {
+      if (name in userTags) throw new BadRequestError(`tag "${name}" is set by the client; choose another name${name === "compression" || name === "encryption" ? " (use the compress or key options)" : ""}`);
+    }
+    const rf = options.rf ?? this.rf;
+    const source = openSource(data);
+    const contentType = options.contentType ?? chooseContentType(key, data);
     const declaration = {
       bucket,
       key,
       rf,
       chunkSize,
-      contentType: options.contentType ?? contentTypeFor(typeof data === "string" ? data : key),
-      tags: options.tags ?? {},
+      contentType,
       ...(options.ballId === undefined ? {} : { ballId: options.ballId }),
       ...(options.ifAbsent ? { ifAbsent: true } : {}),
     };
+    const signal = options.signal;
+    signal?.throwIfAborted();
     const hasher = new Bun.CryptoHasher("sha256");
-    const iterator = chunks(source, chunkSize)[Symbol.asyncIterator]();
-    const first = await iterator.next();
-    const second = first.done ? first : await iterator.next();
-    if (second.done) {
+    const keep = new WriteThrough(this.cache);
+    const pieces = numbered(chunks(source, chunkSize));
+    const first = await pieces.next();
+    const finish = (objectId: string, version: number, size: number, numChunks: number, storedBytes: number, checksum: string): PutResult => {
+      keep.commit(objectId, bucket, key, size);
+      return { bucket, key, objectId, version, size, checksum, numChunks, storedBytes, contentType, compressed: "compression" in codec.tags, encrypted: "encryption" in codec.tags };
+    };
+
+    if (first.done || first.value.final) {
       // Zero or one chunk: one round trip.
-      const bytes = first.done ? new Uint8Array(0) : first.value;
-      hasher.update(bytes);
+      const plain = first.done ? new Uint8Array(0) : first.value.data;
+      hasher.update(plain);
+      keep.add(0, plain);
       const checksum = hasher.digest("hex");
-      const tags = systemTags(declaration.tags, key, bytes.byteLength === 0 ? 0 : 1, checksum);
-      const reply = await this.routers.call("ball.put", { ...declaration, tags, size: bytes.byteLength, checksum, data: bytes });
-      options.onProgress?.(bytes.byteLength);
-      return { bucket, key, objectId: reply.objectId, version: reply.version, size: bytes.byteLength, checksum, numChunks: bytes.byteLength === 0 ? 0 : 1 };
+      const numChunks = plain.byteLength === 0 ? 0 : 1;
+      const stored = numChunks === 0 ? plain : codec.encode(plain, { bucket, key, index: 0, final: true });
+      const tags = systemTags(userTags, codec.tags, key, numChunks, checksum);
+      signal?.throwIfAborted();
+      const reply = await this.routers.call("ball.put", { ...declaration, tags, size: plain.byteLength, checksum, data: stored }, { alsoRetry: ["corrupt"] });
+      options.onProgress?.(plain.byteLength);
+      return finish(reply.objectId, reply.version, plain.byteLength, numChunks, stored.byteLength, checksum);
     }
-    const { objectId } = await this.routers.call("ball.begin", { bucket, key, rf, ...(options.ifAbsent ? { ifAbsent: true } : {}) });
-    const records = await this.sendChunks(bucket, key, objectId, rf, [first.value, second.value], iterator, hasher, options);
-    const size = records.reduce((sum, record) => sum + record.size, 0);
+
+    let begun: { objectId: string };
+    try {
+      begun = await this.routers.call("ball.begin", { bucket, key, rf, ...(options.ifAbsent ? { ifAbsent: true } : {}) });
+    } catch (error) {
+      await pieces.return(undefined); // close the source
+      throw error;
+    }
+    const objectId = begun.objectId;
+    const sent = await this.sendChunks({ bucket, key, objectId, rf, codec, hasher, keep, options }, first.value, pieces);
     const checksum = hasher.digest("hex");
-    const tags = systemTags(declaration.tags, key, records.length, checksum);
-    const reply = await this.routers.call("ball.commit", { ...declaration, tags, objectId, size, checksum, chunks: records });
-    return { bucket, key, objectId, version: reply.version, size, checksum, numChunks: records.length };
+    const tags = systemTags(userTags, codec.tags, key, sent.records.length, checksum);
+    signal?.throwIfAborted();
+    const reply = await this.routers.call("ball.commit", { ...declaration, tags, objectId, size: sent.size, checksum, chunks: sent.records });
+    return finish(objectId, reply.version, sent.size, sent.records.length, sent.storedBytes, checksum);
   }
 
-  /** Send chunks with at most `concurrency` in flight; memory stays at concurrency × chunkSize. */
+  /**
+   * The chunks of one put, in order from a FIFO, at most `concurrency` in flight. The source is
+   * read only when a slot is free, so memory stays near (concurrency + 3) × chunkSize.
+   */
   private async sendChunks(
-    bucket: string,
-    key: string,
-    objectId: string,
-    rf: number,
-    head: Uint8Array[],
-    rest: AsyncIterator<Uint8Array>,
-    hasher: Bun.CryptoHasher,
-    options: PutOptions,
-  ) {
+    put: { bucket: string; key: string; objectId: string; rf: number; codec: ChunkCodec; hasher: Bun.CryptoHasher; keep: WriteThrough; options: PutOptions },
+    first: NumberedChunk,
+    rest: AsyncGenerator<NumberedChunk>,
+  ): Promise<{ records: ChunkRecordWire[]; size: number; storedBytes: number }> {
+    const { bucket, key, objectId, rf, codec, hasher, keep, options } = put;
     const slots = new Semaphore(this.concurrency);
     const records: ChunkRecordWire[] = [];
     const inFlight = new Set<Promise<void>>();
-    let failure: unknown;
-    let index = 0;
-    const send = async (data: Uint8Array, at: number) => {
-      const record = await this.routers.call("ball.putChunk", { bucket, key, objectId, index: at, rf, data, checksum: checksumHex(chunkChecksum(data)) });
-      records[at] = record;
-      options.onProgress?.(data.byteLength);
-    };
-    const launch = async (data: Uint8Array) => {
-      hasher.update(data);
-      await slots.acquire();
-      if (failure) throw failure;
-      const task = send(data, index)
-        .catch((error) => {
-          failure ??= error;
-        })
-        .finally(() => {
-          slots.release();
-          inFlight.delete(task);
-        });
-      inFlight.add(task);
-      index += 1;
-    };
-    for (const data of head) await launch(data);
-    for (let next = await rest.next(); !next.done; next = await rest.next()) await launch(next.value);
-    await Promise.all(inFlight);
+    let failure: MictlanxError | undefined;
+    let size = 0;
+    let storedBytes = 0;
+    let acknowledged = 0;
+    let count = 0;
+    try {
+      await this.pump(first, rest, slots, (chunk) => {
+        hasher.update(chunk.data);
+        keep.add(chunk.index, chunk.data);
+        size += chunk.data.byteLength;
+        count += 1;
+      }, () => failure !== undefined || options.signal?.aborted === true, (chunk) => {
+        const stored = codec.encode(chunk.data, { bucket, key, index: chunk.index, final: chunk.final });
+        storedBytes += stored.byteLength;
+        const plainBytes = chunk.data.byteLength;
+        const task = this.routers
+          .call("ball.putChunk", { bucket, key, objectId, index: chunk.index, rf, data: stored, checksum: checksumHex(chunkChecksum(stored)) }, { alsoRetry: ["corrupt"] })
+          .then(
+            (record) => {
+              records[chunk.index] = record;
+              acknowledged += plainBytes;
+              options.onProgress?.(acknowledged);
+            },
+            (error) => {
+              failure ??= toMictlanxError(error);
+            },
+          )
+          .finally(() => {
+            slots.release();
+            inFlight.delete(task);
+          });
+        inFlight.add(task);
+      });
+    } finally {
+      await Promise.all(inFlight);
+    }
     if (failure) throw failure;
-    return records;
+    options.signal?.throwIfAborted();
+    for (let index = 0; index < count; index += 1) {
+      if (records[index] === undefined) throw new MictlanxError("internal", `${bucket}/${key}: chunk ${index} was sent but never acknowledged`);
+    }
+    return { records, size, storedBytes };
   }
+
+  /**
+   * Read chunks in order and launch each once a slot is free; stop early when `stop()` says so.
+   * The source is closed however this ends (a file or stdin is not left open after a failure).
+   */
+  private async pump(
+    first: NumberedChunk,
+    rest: AsyncGenerator<NumberedChunk>,
+    slots: Semaphore,
+    read: (chunk: NumberedChunk) => void,
+    stop: () => boolean,
+    launch: (chunk: NumberedChunk) => void,
+  ): Promise<void> {
+    try {
+      for (let next: IteratorResult<NumberedChunk> = { done: false, value: first }; !next.done; next = await rest.next()) {
+        read(next.value);
+        await slots.acquire();
+        if (stop()) {
+          slots.release();
+          return;
+        }
+        launch(next.value);
+      }
+    } finally {
+      await rest.return(undefined);
+    }
+  }
+
+  /** Put many balls, at most `concurrency` at once; one outcome per item, in input order. */
+  putMany(items: Iterable<PutItem> | AsyncIterable<PutItem>, options: { concurrency?: number } = {}): Promise<Outcome<PutResult>[]> {
+    return mapBounded(items, options.concurrency ?? clientDefaults.manyConcurrency, (item) => this.put(item.bucket, item.key, item.data, item.options));
+  }
+
+  // --- get -------------------------------------------------------------------------------
 
   /** Metadata and where each chunk is. */
   stat(bucket: string, key: string): Promise<BallLocated> {
     return this.routers.call("ball.stat", { bucket, key });
   }
 
-  /** The whole ball in memory. For large balls prefer getStream or getToFile. */
+  /** The whole ball in memory (you own the bytes). For large balls prefer getStream or getToFile. */
   async get(bucket: string, key: string, options: GetOptions = {}): Promise<Uint8Array> {
     const { meta, stream } = await this.getStream(bucket, key, options);
     const out = new Uint8Array(meta.size);
     let at = 0;
     for await (const piece of stream) {
-      out.set(piece, at);
+      out.set(piece, at); // the stream never yields past meta.size
       at += piece.byteLength;
     }
     return out;
   }
 
+  /** Get many balls, at most `concurrency` at once; one outcome per ref, in input order. */
+  getMany(refs: Iterable<BallRef> | AsyncIterable<BallRef>, options: { concurrency?: number } = {}): Promise<Outcome<Uint8Array>[]> {
+    return mapBounded(refs, options.concurrency ?? clientDefaults.manyConcurrency, (ref) => this.get(ref.bucket, ref.key));
+  }
+
   /**
-   * A ball as an ordered stream of verified chunks. Fetches up to `concurrency` chunks ahead;
-   * the stream throws CorruptError if the whole payload's sha256 differs from the metadata.
+   * A ball as an ordered stream of verified bytes, in constant memory: up to `concurrency`
+   * chunks are fetched ahead. The metadata request goes out every time (that is what makes a
+   * read see the latest committed version); chunks of that version already in the cache are
+   * not fetched, and a one-chunk ball that is cached costs only that request.
    */
-  async getStream(bucket: string, key: string, options: GetOptions = {}): Promise<{ meta: BallMetaWire; stream: AsyncGenerator<Uint8Array> }> {
-    const reply = await this.routers.call("ball.get", { bucket, key });
+  async getStream(bucket: string, key: string, options: GetOptions = {}): Promise<BallStream> {
+    options.signal?.throwIfAborted();
+    const known = this.cache.objectIdOf(bucket, key);
+    const cachedObjectId = known !== undefined && this.cache.has(known, 0) ? known : undefined;
+    const reply = await this.routers.call("ball.get", { bucket, key, ...(cachedObjectId === undefined ? {} : { cachedObjectId }) });
     const meta = reply.meta;
-    const fetchChunk = (index: number) => this.routers.call("ball.getChunk", { bucket, objectId: meta.objectId, index });
+    const codec = codecForBall(meta, this.key);
+    this.cache.noteObjectId(bucket, key, meta.objectId);
+    if (reply.chunks.length !== meta.numChunks) throw new CorruptError(`${bucket}/${key}: the metadata lists ${reply.chunks.length} chunks but says ${meta.numChunks}`);
+    const plainMax = Math.min(meta.chunkSize > 0 ? meta.chunkSize : limits.chunkBytesMax, limits.chunkBytesMax);
+    const cacheable = this.cache.admits(meta.size);
+    const cache = this.cache;
+    const routers = this.routers;
+    let inline = reply.data;
+
+    /** One chunk's plaintext: from the cache, or fetched, checked, opened and cached. */
+    const load = async (index: number): Promise<Uint8Array> => {
+      const hit = cache.get(meta.objectId, index);
+      if (hit) return hit.slice(); // the caller owns what it gets; the cache keeps its own
+      const expected = reply.chunks[index];
+      if (!expected || expected.index !== index) throw new CorruptError(`${bucket}/${key}: the metadata has no record of chunk ${index}`);
+      let stored: Uint8Array | undefined;
+      for (let attempt = 0; attempt <= clientDefaults.chunkRefetchesMax; attempt += 1) {
+        let candidate: Uint8Array;
+        if (index === 0 && inline !== undefined) {
+          candidate = inline;
+          inline = undefined;
+        } else {
+          candidate = (await routers.call("ball.getChunk", { bucket, objectId: meta.objectId, index })).data;
+        }
+        if (checksumHex(chunkChecksum(candidate)) === expected.checksum) {
+          stored = candidate;
+          break;
+        }
+      }
+      if (!stored) throw new CorruptError(`${bucket}/${key}: chunk ${index} failed its xxh3 checksum on arrival ${clientDefaults.chunkRefetchesMax + 1} times`);
+      const plain = codec.decode(stored, { bucket, key, index, final: index === meta.numChunks - 1 }, plainMax);
+      if (cacheable) cache.set(meta.objectId, index, plain.slice());
+      return plain;
+    };
+
     const concurrency = this.concurrency;
-    const inline = reply.data;
+    const signal = options.signal;
     async function* stream(): AsyncGenerator<Uint8Array> {
       const hasher = new Bun.CryptoHasher("sha256");
-      const ahead: Array<Promise<{ data: Uint8Array }>> = [];
-      let next = inline === undefined ? 0 : 1;
+      const ahead: Array<Promise<Uint8Array>> = [];
+      let next = 0;
+      let delivered = 0;
       const fill = () => {
         while (ahead.length < concurrency && next < meta.numChunks) {
-          const pending = fetchChunk(next++);
-          pending.catch(() => {}); // handled when awaited below; silence it if the reader stops early
+          const pending = load(next);
+          next += 1;
+          pending.catch(() => {}); // handled when awaited below; silenced if the reader stops early
           ahead.push(pending);
         }
       };
-      for (let index = 0; index < meta.numChunks; index += 1) {
-        fill();
-        const data = index === 0 && inline !== undefined ? inline : (await (ahead.shift() as Promise<{ data: Uint8Array }>)).data;
-        fill();
-        const expected = reply.chunks[index];
-        if (!expected || checksumHex(chunkChecksum(data)) !== expected.checksum) {
-          throw new CorruptError(`${bucket}/${key}: chunk ${index} failed its checksum on arrival`);
+      try {
+        for (let index = 0; index < meta.numChunks; index += 1) {
+          fill();
+          signal?.throwIfAborted();
+          const plain = await (ahead.shift() as Promise<Uint8Array>);
+          fill();
+          if (delivered + plain.byteLength > meta.size) throw new CorruptError(`${bucket}/${key}: the chunks hold more than the ${meta.size} bytes the metadata says`);
+          hasher.update(plain);
+          delivered += plain.byteLength;
+          options.onProgress?.(delivered, meta.size);
+          yield plain;
         }
-        hasher.update(data);
-        options.onProgress?.(data.byteLength);
-        yield data;
+        if (delivered !== meta.size) throw new CorruptError(`${bucket}/${key}: the chunks hold ${delivered} bytes but the metadata says ${meta.size}`);
+        const actual = hasher.digest("hex");
+        if (actual !== meta.checksum) throw new CorruptError(`${bucket}/${key}: payload sha256 ${actual} differs from the stored ${meta.checksum}`);
+      } catch (error) {
+        cache.drop(meta.objectId, meta.numChunks); // whatever went wrong, keep nothing of it
+        throw error;
       }
-      const actual = hasher.digest("hex");
-      if (actual !== meta.checksum) throw new CorruptError(`${bucket}/${key}: payload sha256 ${actual} differs from the stored ${meta.checksum}`);
     }
     return { meta, stream: stream() };
   }
 
+  /**
+   * Write a ball to `path`: the bytes go to a partial file next to it, which is fsynced and
+   * renamed over `path` only when every byte checked out. On any failure the partial file is
+   * removed and `path` is untouched. When `path` is an existing directory the file is named
+   * after the key's last part.
+   */
+  async getToFile(bucket: string, key: string, path: string, options: GetOptions = {}): Promise<BallMetaWire & { path: string }> {
+    const target = isDirectory(path) ? join(path, basename(key)) : path;
+    const { meta, stream } = await this.getStream(bucket, key, options); // a missing ball fails before any file exists
+    mkdirSync(dirname(target) || ".", { recursive: true });
+    const partial = `${target}.mictlanx-partial-${process.pid}-${Math.floor(Math.random() * 0xffffff).toString(16)}`;
+    let handle: Awaited<ReturnType<typeof open>> | undefined;
+    try {
+      handle = await open(partial, "wx");
+      for await (const piece of stream) {
+        let at = 0;
+        while (at < piece.byteLength) at += (await handle.write(piece, at, piece.byteLength - at)).bytesWritten;
+      }
+      await handle.datasync();
+      await handle.close();
+      handle = undefined;
+      renameSync(partial, target);
+      return { ...meta, path: target };
+    } catch (error) {
+      await stream.return(undefined).catch(() => {});
+      await handle?.close().catch(() => {});
+      rmSync(partial, { force: true });
+      throw error;
+    }
+  }
+
+  // --- delete, list ------------------------------------------------------------------------
+
   async delete(bucket: string, key: string): Promise<BallMetaWire> {
-    return this.routers.call("ball.delete", { bucket, key });
+    const meta = await this.routers.call("ball.delete", { bucket, key });
+    this.cache.noteObjectId(bucket, key, undefined);
+    this.cache.drop(meta.objectId, meta.numChunks);
+    return meta;
   }
 
   /** Balls in a bucket, page by page (async iterator); prefix and ballId narrow it. */
@@ -221,7 +486,7 @@ export class Client {
     }
   }
 
-  async *buckets(pageSize = limits.listPageMax): AsyncGenerator<Array<{ name: string; balls: number; bytes: number; createdMs: number }>> {
+  async *buckets(pageSize: number = limits.listPageMax): AsyncGenerator<Array<{ name: string; balls: number; bytes: number; createdMs: number }>> {
     let after: string | undefined;
     for (;;) {
       const page = await this.routers.call("bucket.list", { limit: pageSize, ...(after === undefined ? {} : { after }) });
@@ -230,15 +495,146 @@ export class Client {
       after = page.next;
     }
   }
+
+  // --- ball groups -------------------------------------------------------------------------
+
+  /** Every ball of a group (all pages). For very large groups page with list(bucket, { ballId }). */
+  async listGroup(bucket: string, ballId: string): Promise<BallMetaWire[]> {
+    const balls: BallMetaWire[] = [];
+    for await (const page of this.list(bucket, { ballId })) balls.push(...page);
+    return balls;
+  }
+
+  /**
+   * The balls of a group with their bytes, in key order. Reads ahead up to `concurrency` balls
+   * (and at most 64 MiB, always at least one ball). Throws NotFoundError for an empty group.
+   */
+  async *getGroup(bucket: string, ballId: string, options: { concurrency?: number } = {}): AsyncGenerator<{ meta: BallMetaWire; data: Uint8Array }> {
+    const concurrency = options.concurrency ?? clientDefaults.manyConcurrency;
+    const ahead: Array<{ bytes: number; pending: Promise<{ meta: BallMetaWire; data: Uint8Array } | undefined> }> = [];
+    let aheadBytes = 0;
+    let found = 0;
+    const fetchOne = async (ball: BallMetaWire) => {
+      try {
+        const { meta, stream } = await this.getStream(bucket, ball.key);
+        const data = new Uint8Array(meta.size);
+        let at = 0;
+        for await (const piece of stream) {
+          data.set(piece, at);
+          at += piece.byteLength;
+        }
+        return { meta, data };
+      } catch (error) {
+        if (error instanceof MictlanxError && error.code === "not_found") return undefined; // deleted since it was listed
+        throw error;
+      }
+    };
+    const take = async function* () {
+      const head = ahead.shift();
+      if (!head) return;
+      aheadBytes -= head.bytes;
+      const got = await head.pending;
+      if (got) yield got;
+    };
+    for await (const page of this.list(bucket, { ballId })) {
+      for (const ball of page) {
+        found += 1;
+        while (ahead.length > 0 && (ahead.length >= concurrency || aheadBytes + ball.size > clientDefaults.groupAheadBytesMax)) yield* take();
+        const pending = fetchOne(ball);
+        pending.catch(() => {});
+        ahead.push({ bytes: ball.size, pending });
+        aheadBytes += ball.size;
+      }
+    }
+    while (ahead.length > 0) yield* take();
+    if (found === 0) throw new NotFoundError(`no balls with ball id "${ballId}" in ${bucket}`);
+  }
+
+  /** Delete every ball of a group; returns their keys. Throws NotFoundError when the group has none. */
+  async deleteGroup(bucket: string, ballId: string, options: { concurrency?: number } = {}): Promise<string[]> {
+    const deleted: string[] = [];
+    for (;;) {
+      const page = await this.list(bucket, { ballId, pageSize: limits.listPageMax }).next();
+      if (page.done || page.value.length === 0) break;
+      const outcomes = await mapBounded(page.value, options.concurrency ?? clientDefaults.manyConcurrency, (ball) => this.delete(bucket, ball.key));
+      let progress = 0;
+      for (const outcome of outcomes) {
+        if (outcome.ok) {
+          deleted.push(outcome.key);
+          progress += 1;
+        } else if (outcome.error.code === "not_found") progress += 1; // someone else deleted it meanwhile
+        else throw outcome.error;
+      }
+      if (progress === 0) break;
+    }
+    if (deleted.length === 0) throw new NotFoundError(`no balls with ball id "${ballId}" in ${bucket}`);
+    return deleted;
+  }
 }
 
 /** The tags every ball carries (after the MictlanX design), beside the user's own. */
-function systemTags(user: Record<string, string>, key: string, numChunks: number, fullChecksum: string): Record<string, string> {
+function systemTags(user: Record<string, string>, codecTags: Record<string, string>, key: string, numChunks: number, fullChecksum: string): Record<string, string> {
   return {
     ...user,
+    ...codecTags,
     fullname: key.split("/").pop() ?? key,
     extension: extensionOf(key),
     num_chunks: String(numChunks),
     full_checksum: fullChecksum,
   };
+}
+
+function chooseContentType(key: string, data: PutData): string {
+  const fromKey = contentTypeFor(key);
+  if (fromKey !== "application/octet-stream") return fromKey;
+  if (typeof data === "string") return contentTypeFor(data);
+  if (data instanceof Blob && data.type !== "") return data.type.split(";")[0] ?? fromKey;
+  return fromKey;
+}
+
+function openSource(data: PutData): ByteSource {
+  if (typeof data !== "string") return data;
+  let isFile = false;
+  try {
+    isFile = statSync(data).isFile();
+  } catch {
+    throw new BadRequestError(`cannot read ${data}: no such file (a string passed to put is a file path; pass bytes with new TextEncoder().encode(text))`);
+  }
+  if (!isFile) throw new BadRequestError(`cannot read ${data}: not a regular file`);
+  return Bun.file(data);
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** A put's chunks kept for the cache while the ball is small enough, handed over at commit. */
+class WriteThrough {
+  private chunks: Uint8Array[] | undefined = [];
+  private bytes = 0;
+
+  constructor(private readonly cache: ChunkCache) {
+    if (!cache.enabled) this.chunks = undefined;
+  }
+
+  add(index: number, data: Uint8Array): void {
+    if (!this.chunks) return;
+    this.bytes += data.byteLength;
+    if (!this.cache.admits(this.bytes)) {
+      this.chunks = undefined;
+      return;
+    }
+    this.chunks[index] = data.slice(); // the caller's buffer may change after the put
+  }
+
+  commit(objectId: string, bucket: string, key: string, size: number): void {
+    this.cache.noteObjectId(bucket, key, objectId);
+    if (!this.chunks || size === 0) return;
+    this.chunks.forEach((chunk, index) => this.cache.set(objectId, index, chunk));
+    this.chunks = undefined;
+  }
 }

@@ -1,30 +1,53 @@
 // The client's view of its routers: work goes to the router with the fewest requests
-// outstanding; a router that fails to answer is benched for a moment while others serve;
-// a failed request is retried on another router with exponential backoff and jitter, a
-// bounded number of times. Only errors that mean "try elsewhere" are retried.
+// outstanding; a router that fails to answer is benched (skipped while others serve) for a
+// while that doubles with each failure in a row, up to a ceiling, and is forgiven on its
+// next success. A failed request is retried — on another router when there is one — with
+// exponential backoff and jitter, a bounded number of times. Only errors that mean "try
+// again" are retried.
 import { RpcPool, parseResult } from "../net/pool.ts";
 import { formatAddress, parseAddressList, type Address } from "../net/address.ts";
 import { routerOps, type RouterOps } from "../protocol/router.ts";
 import type { ArgsOf, ResultOf } from "../protocol/envelope.ts";
-import { MictlanxError, UsageError, toMictlanxError } from "../lib/errors.ts";
+import { MictlanxError, UsageError, toMictlanxError, type ErrorCode } from "../lib/errors.ts";
 
 export const clientLimits = {
   /** Attempts per request across routers. */
   attemptsMax: 5,
   backoffMsBase: 25,
   backoffMsMax: 1_000,
-  /** How long a router that failed is skipped while others are available. */
-  benchMs: 2_000,
+  /** How long a router that failed is first skipped while others are available… */
+  benchMs: 1_000,
+  /** …doubling with each failure in a row, up to this. */
+  benchMsMax: 30_000,
 } as const;
 
-const retryable = new Set(["unavailable", "timeout", "overloaded"]);
+/** Errors that mean "this router, now, could not": try again, elsewhere if possible. */
+export const retryableCodes: ReadonlySet<ErrorCode> = new Set(["unavailable", "timeout", "overloaded"]);
+
+export interface RouterCallOptions {
+  /** Codes retried besides unavailable, timeout and overloaded (e.g. `corrupt` for a chunk damaged on the way). */
+  alsoRetry?: readonly ErrorCode[];
+}
+
+export interface RouterState {
+  address: string;
+  inFlight: number;
+  benchedForMs: number;
+  failuresInARow: number;
+}
 
 export class RouterSet {
   private readonly addresses: Address[];
-  private readonly benchedUntil = new Map<string, number>();
+  private readonly health = new Map<string, { benchedUntil: number; failures: number }>();
   readonly pool: RpcPool;
+  /** Requests retried (a measure of trouble, for stats). */
+  retries = 0;
 
-  constructor(routers: string | string[], private readonly timeoutMs?: number) {
+  constructor(
+    routers: string | string[],
+    private readonly timeoutMs?: number,
+    private readonly random: () => number = Math.random,
+  ) {
     this.addresses = parseAddressList(Array.isArray(routers) ? routers.join(",") : routers);
     if (this.addresses.length === 0) throw new UsageError("no routers given");
     this.pool = new RpcPool({ role: "router", connectAttempts: 1 });
@@ -34,36 +57,59 @@ export class RouterSet {
     return this.addresses.length;
   }
 
-  async call<K extends keyof RouterOps & string>(op: K, args: ArgsOf<RouterOps, K>): Promise<ResultOf<RouterOps, K>> {
+  async call<K extends keyof RouterOps & string>(op: K, args: ArgsOf<RouterOps, K>, options: RouterCallOptions = {}): Promise<ResultOf<RouterOps, K>> {
     let lastError: MictlanxError | undefined;
     for (let attempt = 0; attempt < clientLimits.attemptsMax; attempt += 1) {
-      if (attempt > 0) await Bun.sleep(jitteredBackoffMs(attempt));
+      if (attempt > 0) {
+        this.retries += 1;
+        await Bun.sleep(jitteredBackoffMs(attempt, this.random));
+      }
       const address = this.pick();
+      const name = formatAddress(address);
       try {
         const raw = await this.pool.call(address, op, args, this.timeoutMs === undefined ? {} : { timeoutMs: this.timeoutMs });
-        return parseResult(routerOps, op, raw, `router ${formatAddress(address)}`);
+        this.health.delete(name);
+        return parseResult(routerOps, op, raw, `router ${name}`);
       } catch (error) {
         lastError = toMictlanxError(error);
-        if (!retryable.has(lastError.code)) throw lastError;
-        this.benchedUntil.set(formatAddress(address), Date.now() + clientLimits.benchMs);
+        const retry = retryableCodes.has(lastError.code) || (options.alsoRetry ?? []).includes(lastError.code);
+        if (!retry) throw lastError;
+        if (retryableCodes.has(lastError.code)) this.bench(name);
       }
     }
     throw lastError ?? new MictlanxError("unavailable", "no router answered");
+  }
+
+  states(): RouterState[] {
+    const now = Date.now();
+    return this.addresses.map((address) => {
+      const name = formatAddress(address);
+      const health = this.health.get(name);
+      return { address: name, inFlight: this.pool.inFlight(address), benchedForMs: Math.max(0, (health?.benchedUntil ?? 0) - now), failuresInARow: health?.failures ?? 0 };
+    });
   }
 
   close(): void {
     this.pool.close();
   }
 
+  private bench(name: string): void {
+    const failures = (this.health.get(name)?.failures ?? 0) + 1;
+    const ms = Math.min(clientLimits.benchMsMax, clientLimits.benchMs * 2 ** (failures - 1));
+    this.health.set(name, { failures, benchedUntil: Date.now() + ms });
+  }
+
+  /** The least-loaded router that is not benched; when all are benched, the one back soonest. */
   private pick(): Address {
     const now = Date.now();
-    const ready = this.addresses.filter((address) => (this.benchedUntil.get(formatAddress(address)) ?? 0) <= now);
-    const choices = ready.length > 0 ? ready : this.addresses;
-    let best = choices[0] as Address;
+    const benchedUntil = (address: Address) => this.health.get(formatAddress(address))?.benchedUntil ?? 0;
+    const ready = this.addresses.filter((address) => benchedUntil(address) <= now);
+    if (ready.length === 0) return this.addresses.reduce((best, address) => (benchedUntil(address) < benchedUntil(best) ? address : best));
+    let best = ready[0] as Address;
     let bestLoad = Number.POSITIVE_INFINITY;
-    const offset = Math.floor(Math.random() * choices.length); // break ties fairly
-    for (let i = 0; i < choices.length; i += 1) {
-      const address = choices[(i + offset) % choices.length] as Address;
+    const offset = Math.floor(this.random() * ready.length); // break ties fairly
+    for (let i = 0; i < ready.length; i += 1) {
+      const address = ready[(i + offset) % ready.length] as Address;
       const load = this.pool.inFlight(address);
       if (load < bestLoad) {
         best = address;
@@ -74,7 +120,8 @@ export class RouterSet {
   }
 }
 
-function jitteredBackoffMs(attempt: number): number {
+/** Exponential backoff with jitter: a wait in [ceiling/2, ceiling), ceiling = min(max, base·2^attempt). */
+export function jitteredBackoffMs(attempt: number, random: () => number = Math.random): number {
   const ceiling = Math.min(clientLimits.backoffMsMax, clientLimits.backoffMsBase * 2 ** attempt);
-  return ceiling / 2 + Math.random() * (ceiling / 2);
+  return ceiling / 2 + random() * (ceiling / 2);
 }

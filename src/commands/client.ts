@@ -1,24 +1,64 @@
 // The shell's client commands: put, get, del, ls, stat. Thin: parse flags, call the Client,
-// print a line for people or JSON for scripts.
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync, unlinkSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
-import { Client } from "../client/client.ts";
+// print a line for people or JSON for scripts. Transfers show a progress bar on stderr when it
+// is a terminal and the transfer takes more than a second; piped, they print nothing extra.
+import { fstatSync, readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { Client, type PutItem, type PutOptions, type PutResult } from "../client/client.ts";
+import { mapBounded } from "../client/bounded.ts";
+import { keyFromFile, keyFromHex } from "../client/seal.ts";
+import { compression } from "../client/compress.ts";
+import { reservedTags } from "../client/codec.ts";
+import { sealing } from "../client/seal.ts";
 import { resolveRouters, parsePositiveInt } from "../lib/defaults.ts";
 import { formatBytes, parseSize } from "../lib/size.ts";
-import { NotFoundError, UsageError } from "../lib/errors.ts";
+import { limits } from "../lib/limits.ts";
+import { MictlanxError, NotFoundError, UsageError } from "../lib/errors.ts";
 import type { BallLocated, BallMetaWire } from "../protocol/ball.ts";
 import { parseBallPath, parseBucketPrefix, parseTags } from "./ball-path.ts";
+import { Progress } from "./progress.ts";
 
-function clientFor(router: string | undefined, chunkSize?: number): Client {
-  return new Client({ routers: resolveRouters(router), ...(chunkSize === undefined ? {} : { chunkSize }) });
+/** Flags every client command may carry. `keyFile` and `compress` are read when main.ts declares them. */
+interface ClientFlags {
+  router?: string;
+  keyFile?: string;
+}
+
+/** The encryption key: --key-file FILE (32 raw bytes or 64 hex digits), else MICTLANX_KEY (64 hex digits), else none. */
+export function resolveKey(flags: ClientFlags, env: Record<string, string | undefined> = process.env): Uint8Array | undefined {
+  if (flags.keyFile !== undefined) return keyFromFile(flags.keyFile);
+  const fromEnv = env.MICTLANX_KEY;
+  if (fromEnv !== undefined && fromEnv.trim().length > 0) return keyFromHex(fromEnv, "MICTLANX_KEY");
+  return undefined;
+}
+
+/** A client for one command; `key` only for put and get (del, ls and stat never need it, nor fail on a bad one). */
+function clientFor(flags: ClientFlags, extra: { chunkSize?: number; compress?: boolean; key?: Uint8Array } = {}): Client {
+  const key = extra.key;
+  return new Client({
+    routers: resolveRouters(flags.router),
+    // One command, one transfer: nothing is read twice, so no cache.
+    cacheBytes: 0,
+    ...(key ? { key } : {}),
+    ...(extra.chunkSize === undefined ? {} : { chunkSize: extra.chunkSize }),
+    ...(extra.compress ? { compress: true } : {}),
+  });
 }
 
 function print(json: boolean | undefined, value: unknown, human: string): void {
   process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${human}\n`);
 }
 
-export interface PutFlags {
-  router?: string;
+/** A one-line summary on stderr, for people only (a terminal). */
+function note(text: string): void {
+  if (process.stderr.isTTY) process.stderr.write(`${text}\n`);
+}
+
+function rate(bytes: number, startedMs: number): string {
+  const seconds = Math.max(0.001, (performance.now() - startedMs) / 1000);
+  return `${seconds.toFixed(1)} s, ${formatBytes(bytes / seconds)}/s`;
+}
+
+export interface PutFlags extends ClientFlags {
   rf: string;
   chunkSize: string;
   ballId?: string;
@@ -27,39 +67,93 @@ export interface PutFlags {
   ifAbsent?: boolean;
   recursive?: boolean;
   json?: boolean;
+  compress?: boolean;
 }
 
 export async function putCommand(target: string, file: string, flags: PutFlags): Promise<void> {
   const { bucket, key } = parseBallPath(target);
   const chunkSize = parseSize(flags.chunkSize);
-  const client = clientFor(flags.router, chunkSize);
-  const options = {
+  const sealKey = resolveKey(flags);
+  const transformed = flags.compress === true || sealKey !== undefined;
+  const chunkSizeMax = limits.chunkBytesMax - (transformed ? compression.overheadBytes + sealing.overheadBytes : 0);
+  if (chunkSize < 1 || chunkSize > chunkSizeMax) throw new UsageError(`--chunk-size must be 1 B to ${formatBytes(chunkSizeMax)} (${chunkSizeMax} B)${transformed ? " with compression or encryption" : ""}; got ${flags.chunkSize}`);
+  const tags = parseTags(flags.tag);
+  for (const name of reservedTags) {
+    if (name in tags) throw new UsageError(`--tag ${name}=… is set by mictlanx itself; choose another name${name === "compression" ? " (use --compress)" : name === "encryption" ? " (use MICTLANX_KEY or --key-file)" : ""}`);
+  }
+  const options: PutOptions = {
     rf: parsePositiveInt(flags.rf, "--rf"),
     chunkSize,
-    tags: parseTags(flags.tag),
+    tags,
     ...(flags.ballId === undefined ? {} : { ballId: flags.ballId }),
     ...(flags.contentType === undefined ? {} : { contentType: flags.contentType }),
     ...(flags.ifAbsent ? { ifAbsent: true } : {}),
   };
+  const client = clientFor(flags, { chunkSize, ...(flags.compress ? { compress: true } : {}), ...(sealKey ? { key: sealKey } : {}) });
   try {
     if (flags.recursive) {
-      if (file === "-" || !statSync(file).isDirectory()) throw new UsageError("--recursive needs a directory");
-      const results = [];
-      for (const path of walk(file)) {
-        const result = await client.put(bucket, join(key, relative(file, path)).split("\\").join("/"), path, options);
-        results.push(result);
-        if (!flags.json) process.stdout.write(`put ${bucket}/${result.key}: ${formatBytes(result.size)}\n`);
-      }
-      if (flags.json) process.stdout.write(`${JSON.stringify(results)}\n`);
+      await putTree(client, bucket, key, file, options, flags.json);
       return;
     }
-    if (file !== "-" && !existsSync(file)) throw new UsageError(`no file at ${file}`);
-    const source = file === "-" ? Bun.stdin.stream() : file;
-    const result = await client.put(bucket, key, source, options);
-    print(flags.json, result, `put ${bucket}/${key}: ${formatBytes(result.size)} in ${result.numChunks} chunk(s), rf ${options.rf}, version ${result.version}, sha256 ${result.checksum}`);
+    let source: string | ReadableStream<Uint8Array>;
+    let total: number | undefined;
+    if (file === "-") {
+      if (process.stdin.isTTY) throw new UsageError(`put reads stdin, which is a terminal; give a file, or pipe data in: cat big.bin | mictlanx put ${target} -`);
+      source = Bun.stdin.stream();
+      total = stdinSize();
+    } else {
+      const info = statOrNull(file);
+      if (!info) throw new UsageError(`no file at ${file}`);
+      if (info.isDirectory()) throw new UsageError(`${file} is a directory; add --recursive to put every file under it`);
+      source = file;
+      total = info.size;
+    }
+    const startedMs = performance.now();
+    const progress = new Progress({ label: `put ${bucket}/${key}`, ...(total === undefined ? {} : { total }) });
+    let result: PutResult;
+    try {
+      result = await client.put(bucket, key, source, { ...options, onProgress: (done) => progress.update(done) });
+    } finally {
+      progress.finish();
+    }
+    const stored = result.compressed || result.encrypted ? `, stored ${formatBytes(result.storedBytes)}${result.compressed ? " (zstd)" : ""}${result.encrypted ? " (aes-256-gcm)" : ""}` : "";
+    print(flags.json, result, `put ${bucket}/${key}: ${formatBytes(result.size)} in ${result.numChunks} chunk(s), rf ${options.rf}, version ${result.version}${stored}, sha256 ${result.checksum}`);
+    note(`  ${rate(result.size, startedMs)}`);
   } finally {
     client.close();
   }
+}
+
+/** --recursive: every regular file under a directory, keyed by its path relative to it; a few at a time. */
+async function putTree(client: Client, bucket: string, prefix: string, dir: string, options: PutOptions, json: boolean | undefined): Promise<void> {
+  if (dir === "-" || !statOrNull(dir)?.isDirectory()) throw new UsageError("--recursive needs a directory");
+  function* items(): Generator<PutItem & { order: number }> {
+    let order = 0;
+    for (const path of walk(dir)) yield { bucket, key: join(prefix, relative(dir, path)).split("\\").join("/"), data: path, options, order: order++ };
+  }
+  // Lines come out in the tree's order as soon as every file before them is done.
+  const lines = new Map<number, string>();
+  let printed = 0;
+  const outcomes = await mapBounded(items(), 4, async (item) => {
+    try {
+      const result = await client.put(item.bucket, item.key, item.data, item.options);
+      lines.set(item.order, `put ${bucket}/${result.key}: ${formatBytes(result.size)}\n`);
+      return result;
+    } catch (error) {
+      lines.set(item.order, "");
+      throw error;
+    } finally {
+      for (let line = lines.get(printed); line !== undefined; line = lines.get(printed)) {
+        if (!json) process.stdout.write(line);
+        lines.delete(printed);
+        printed += 1;
+      }
+    }
+  });
+  const failed = outcomes.filter((outcome) => !outcome.ok);
+  if (json) process.stdout.write(`${JSON.stringify(outcomes.map((outcome) => (outcome.ok ? outcome.value : { bucket, key: outcome.key, error: { code: outcome.error.code, message: outcome.error.message } })))}\n`);
+  else for (const outcome of failed) if (!outcome.ok) process.stderr.write(`mictlanx: put ${bucket}/${outcome.key} failed: ${outcome.error.message}\n`);
+  if (failed.length > 0) throw new MictlanxError("unavailable", `${failed.length} of ${outcomes.length} file(s) were not stored; run the same command again to retry`);
 }
 
 function* walk(dir: string): Generator<string> {
@@ -70,74 +164,145 @@ function* walk(dir: string): Generator<string> {
   }
 }
 
-export async function getCommand(target: string, flags: { router?: string; output: string; ballId?: string }): Promise<void> {
-  const client = clientFor(flags.router);
+function statOrNull(path: string) {
+  try {
+    return statSync(path);
+  } catch {
+    return null;
+  }
+}
+
+/** The size of stdin when it is a redirected file (`< big.bin`); unknown for a pipe. */
+function stdinSize(): number | undefined {
+  try {
+    const info = fstatSync(0);
+    return info.isFile() ? info.size : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface GetFlags extends ClientFlags {
+  output: string;
+  ballId?: string;
+}
+
+export async function getCommand(target: string, flags: GetFlags): Promise<void> {
+  const key = resolveKey(flags);
+  const client = clientFor(flags, key ? { key } : {});
   try {
     if (flags.ballId !== undefined) {
-      const { bucket } = parseBucketPrefix(target);
-      if (flags.output === "-") throw new UsageError("--ball-id needs -o DIR to write the group's balls into");
-      let count = 0;
-      for await (const page of client.list(bucket, { ballId: flags.ballId })) {
-        for (const ball of page) {
-          await download(client, bucket, ball.key, join(flags.output, ball.key));
-          count += 1;
-        }
-      }
-      if (count === 0) throw new NotFoundError(`no balls with ball id "${flags.ballId}" in ${bucket}`);
+      await getGroupToDir(client, target, flags.ballId, flags.output);
       return;
     }
     const { bucket, key } = parseBallPath(target);
     if (flags.output === "-") {
-      const { stream } = await client.getStream(bucket, key);
-      const out = Bun.stdout.writer();
-      for await (const piece of stream) {
-        out.write(piece);
-        await out.flush();
-      }
-      await out.end();
+      await getToStdout(client, bucket, key);
       return;
     }
-    await download(client, bucket, key, flags.output);
+    // Ctrl-C: stop after the chunk in hand, remove the partial file, leave the target untouched.
+    const interrupt = new AbortController();
+    const onSigint = () => interrupt.abort(new MictlanxError("unavailable", `interrupted; ${flags.output} was not written`));
+    process.once("SIGINT", onSigint);
+    const startedMs = performance.now();
+    const progress = new Progress({ label: `get ${bucket}/${key}` });
+    try {
+      const written = await client.getToFile(bucket, key, flags.output, { signal: interrupt.signal, onProgress: (done, total) => progress.update(done, total) });
+      progress.finish();
+      note(`get ${bucket}/${key} → ${written.path}: ${formatBytes(written.size)} in ${rate(written.size, startedMs)}, sha256 verified`);
+    } finally {
+      process.off("SIGINT", onSigint);
+      progress.finish();
+    }
   } finally {
     client.close();
   }
-}
 
-/** Into a partial file first, renamed when every byte checked out: never a half file at `path`. */
-async function download(client: Client, bucket: string, key: string, path: string): Promise<void> {
-  mkdirSync(dirname(path) || ".", { recursive: true });
-  const partial = `${path}.mictlanx-partial`;
-  const sink = Bun.file(partial).writer();
-  try {
-    const { stream } = await client.getStream(bucket, key);
-    for await (const piece of stream) {
-      sink.write(piece);
-      await sink.flush();
+  async function getToStdout(client: Client, bucket: string, key: string): Promise<void> {
+    const { meta, stream } = await client.getStream(bucket, key);
+    if (process.stdout.isTTY && !isText(meta.contentType) && meta.size > 0) {
+      await stream.return(undefined);
+      throw new UsageError(`${bucket}/${key} is ${formatBytes(meta.size)} of ${meta.contentType}; not writing that to the terminal; use -o FILE, or pipe it into a program`);
     }
-    await sink.end();
-    renameSync(partial, path);
-  } catch (error) {
-    await Promise.resolve(sink.end()).catch(() => {});
-    if (existsSync(partial)) unlinkSync(partial);
-    throw error;
+    const progress = new Progress({ label: `get ${bucket}/${key}`, total: meta.size });
+    const out = new StdoutWriter();
+    let done = 0;
+    try {
+      for await (const piece of stream) {
+        await out.write(piece); // waits while the reader is slower: memory stays at a few chunks
+        done += piece.byteLength;
+        progress.update(done);
+      }
+    } catch (error) {
+      // The reader went away (`| head`): like any Unix filter, stop quietly.
+      if (error instanceof BrokenPipe) {
+        await stream.return(undefined).catch(() => {});
+        return;
+      }
+      throw error;
+    } finally {
+      progress.finish();
+    }
   }
 }
 
-export async function delCommand(target: string, flags: { router?: string; ballId?: string; json?: boolean }): Promise<void> {
-  const client = clientFor(flags.router);
+class BrokenPipe extends Error {}
+
+/** process.stdout with backpressure (wait for drain) and a closed pipe as a typed, catchable event. */
+class StdoutWriter {
+  private broken = false;
+  private wake: (() => void) | undefined;
+
+  constructor() {
+    process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code !== "EPIPE") throw error;
+      this.broken = true;
+      this.wake?.();
+    });
+  }
+
+  async write(piece: Uint8Array): Promise<void> {
+    if (this.broken) throw new BrokenPipe();
+    if (!process.stdout.write(piece)) {
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        process.stdout.once("drain", resolve);
+      });
+      this.wake = undefined;
+    }
+    if (this.broken) throw new BrokenPipe();
+  }
+}
+
+function isText(contentType: string): boolean {
+  return contentType.startsWith("text/") || /^application\/(json|xml|x-ndjson|javascript|typescript)/.test(contentType);
+}
+
+async function getGroupToDir(client: Client, target: string, ballId: string, dir: string): Promise<void> {
+  const { bucket } = parseBucketPrefix(target);
+  if (dir === "-") throw new UsageError("--ball-id needs -o DIR to write the group's balls into");
+  const balls = await client.listGroup(bucket, ballId);
+  if (balls.length === 0) throw new NotFoundError(`no balls with ball id "${ballId}" in ${bucket}`);
+  const outcomes = await mapBounded(balls, 4, async (ball) => {
+    const written = await client.getToFile(bucket, ball.key, join(dir, ball.key));
+    process.stdout.write(`got ${bucket}/${ball.key} → ${written.path}: ${formatBytes(written.size)}\n`);
+    return written;
+  });
+  const failed = outcomes.filter((outcome) => !outcome.ok);
+  for (const outcome of failed) if (!outcome.ok) process.stderr.write(`mictlanx: get ${bucket}/${outcome.key} failed: ${outcome.error.message}\n`);
+  if (failed.length > 0) {
+    const first = failed[0];
+    const code = first && !first.ok && failed.length === outcomes.length ? first.error.code : "unavailable";
+    throw new MictlanxError(code, `${failed.length} of ${outcomes.length} ball(s) of group ${ballId} were not fetched`);
+  }
+}
+
+export async function delCommand(target: string, flags: ClientFlags & { ballId?: string; json?: boolean }): Promise<void> {
+  const client = clientFor(flags);
   try {
     if (flags.ballId !== undefined) {
       const { bucket } = parseBucketPrefix(target);
-      const deleted: string[] = [];
-      for (;;) {
-        const page = await client.list(bucket, { ballId: flags.ballId, pageSize: 1000 }).next();
-        if (page.done || page.value.length === 0) break;
-        for (const ball of page.value) {
-          await client.delete(bucket, ball.key);
-          deleted.push(ball.key);
-        }
-      }
-      if (deleted.length === 0) throw new NotFoundError(`no balls with ball id "${flags.ballId}" in ${bucket}`);
+      const deleted = await client.deleteGroup(bucket, flags.ballId);
       print(flags.json, { bucket, ballId: flags.ballId, deleted }, `deleted ${deleted.length} ball(s) of group ${flags.ballId}`);
       return;
     }
@@ -149,32 +314,48 @@ export async function delCommand(target: string, flags: { router?: string; ballI
   }
 }
 
-export async function lsCommand(target: string | undefined, flags: { router?: string; ballId?: string; json?: boolean }): Promise<void> {
-  const client = clientFor(flags.router);
+export async function lsCommand(target: string | undefined, flags: ClientFlags & { ballId?: string; json?: boolean }): Promise<void> {
+  const client = clientFor(flags);
   try {
+    // JSON is streamed as one array, page by page: constant memory however many balls.
+    let first = true;
+    const emit = (value: unknown) => {
+      process.stdout.write(`${first ? "[" : ","}${JSON.stringify(value)}`);
+      first = false;
+    };
+    const end = () => process.stdout.write(first ? "[]\n" : "]\n");
     if (target === undefined) {
-      const buckets = [];
-      for await (const page of client.buckets()) buckets.push(...page);
-      if (flags.json) process.stdout.write(`${JSON.stringify(buckets)}\n`);
-      else for (const bucket of buckets) process.stdout.write(`${bucket.name}\t${bucket.balls} balls\t${formatBytes(bucket.bytes)}\n`);
+      for await (const page of client.buckets()) {
+        for (const bucket of page) {
+          if (flags.json) emit(bucket);
+          else process.stdout.write(`${bucket.name}\t${bucket.balls} balls\t${formatBytes(bucket.bytes)}\n`);
+        }
+      }
+      if (flags.json) end();
       return;
     }
     const { bucket, prefix } = parseBucketPrefix(target);
     const query = { ...(prefix === undefined ? {} : { prefix }), ...(flags.ballId === undefined ? {} : { ballId: flags.ballId }) };
-    const balls: BallMetaWire[] = [];
     for await (const page of client.list(bucket, query)) {
-      if (flags.json) balls.push(...page);
-      else for (const ball of page) process.stdout.write(`${ball.key}\t${formatBytes(ball.size)}\tv${ball.version}\t${ball.ballId}\n`);
+      for (const ball of page) {
+        if (flags.json) emit(ball);
+        else process.stdout.write(`${ball.key}\t${formatBytes(ball.size)}\tv${ball.version}\t${ball.ballId}${lockAndZip(ball)}\n`);
+      }
     }
-    if (flags.json) process.stdout.write(`${JSON.stringify(balls)}\n`);
+    if (flags.json) end();
   } finally {
     client.close();
   }
 }
 
-export async function statCommand(target: string, flags: { router?: string; json?: boolean }): Promise<void> {
+function lockAndZip(ball: BallMetaWire): string {
+  const marks = [ball.tags.encryption !== undefined ? "encrypted" : "", ball.tags.compression !== undefined ? `compressed` : ""].filter((mark) => mark !== "");
+  return marks.length > 0 ? `\t${marks.join(",")}` : "";
+}
+
+export async function statCommand(target: string, flags: ClientFlags & { json?: boolean }): Promise<void> {
   const { bucket, key } = parseBallPath(target);
-  const client = clientFor(flags.router);
+  const client = clientFor(flags);
   try {
     const ball = await client.stat(bucket, key);
     if (flags.json) process.stdout.write(`${JSON.stringify(statJson(ball))}\n`);
@@ -190,6 +371,7 @@ export function statJson(ball: BallLocated) {
 }
 
 function statText(ball: BallLocated): string {
+  const stored = ball.chunks.reduce((sum, chunk) => sum + chunk.size, 0);
   const lines = [
     `${ball.bucket}/${ball.key}`,
     `  size          ${ball.size} bytes (${formatBytes(ball.size)})`,
@@ -200,6 +382,8 @@ function statText(ball: BallLocated): string {
     `  rf            ${ball.rf}`,
     `  created       ${new Date(ball.createdMs).toISOString()}`,
     `  chunks        ${ball.numChunks} of ${formatBytes(ball.chunkSize)}`,
+    ...(ball.tags.encryption !== undefined ? [`  encryption    ${ball.tags.encryption} (client-side; the key is not stored)`] : []),
+    ...(ball.tags.compression !== undefined ? [`  compression   ${ball.tags.compression}, stored ${formatBytes(stored)}${ball.size > 0 ? ` (${((stored / ball.size) * 100).toFixed(0)}% of the payload)` : ""}`] : []),
     ...Object.entries(ball.tags).map(([k, v]) => `  tag           ${k}=${v}`),
     ...ball.chunks.slice(0, 20).map((chunk) => `    #${chunk.index}  ${formatBytes(chunk.size)}  ${chunk.checksum}  on ${chunk.peers.join(", ")}`),
     ...(ball.chunks.length > 20 ? [`    … ${ball.chunks.length - 20} more (use --json)`] : []),

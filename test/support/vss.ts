@@ -49,8 +49,9 @@ export function kill9(role: RoleProcess): void {
   if (role.proc.exitCode === null && role.proc.signalCode === null) process.kill(role.pid, "SIGKILL");
 }
 
-export function clientFor(vss: LocalVss, options: { routers?: string[]; chunkSize?: number; concurrency?: number } = {}): Client {
-  return new Client({ routers: options.routers ?? vss.routers.map((router) => router.address), ...options });
+/** A client of the test VSS with no cache, so every read-back really comes from the peers. */
+export function clientFor(vss: LocalVss, options: { routers?: string[]; chunkSize?: number; concurrency?: number; cacheBytes?: number } = {}): Client {
+  return new Client({ routers: options.routers ?? vss.routers.map((router) => router.address), cacheBytes: 0, ...options });
 }
 
 export async function spmStatus(vss: LocalVss) {
