@@ -140,9 +140,11 @@ export const vssLimits = {
   /** Events kept for status and the TUI. */
   eventsKept: 200,
   /** In-flight bytes one router spends on writes to peers at once. */
-  routerInFlightBytesMax: 256 * MiB,
+  routerInFlightBytesMax: 64 * MiB,
   /** Attempts to place one chunk (each on a fresh set of peers) before a put fails. */
   chunkPlaceAttemptsMax: 3,
+  /** Chunk bytes a router or peer moves between garbage collections it asks for (see gc-pacer.ts). */
+  gcEveryBytes: 96 * MiB,
   /** Ball metadata a router caches by object id (versions are immutable). */
   routerBallCacheEntries: 4096,
 } as const;

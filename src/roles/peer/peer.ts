@@ -8,7 +8,8 @@ import { RpcPool, ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
 import { peerOps, type ChunkMetaWire, type PeerHealth } from "../../protocol/peer.ts";
 import { spmOps } from "../../protocol/spm.ts";
-import { vssTimings } from "../../lib/limits.ts";
+import { vssLimits, vssTimings } from "../../lib/limits.ts";
+import { GcPacer } from "../../lib/gc-pacer.ts";
 import { toMictlanxError } from "../../lib/errors.ts";
 import { checksumFromHex, checksumHex } from "../../lib/checksum.ts";
 import { CorruptError } from "../../lib/errors.ts";
@@ -58,6 +59,7 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
   const counters = { puts: 0, gets: 0, errors: 0 };
   const recentErrors: PeerHealth["recentErrors"] = [];
   const pool = new RpcPool({ role: "peer" });
+  const gcPacer = new GcPacer(vssLimits.gcEveryBytes);
 
   const health = (): PeerHealth => {
     const stats = store.stats();
@@ -79,6 +81,7 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
   const handlers: Handlers<typeof peerOps> = {
     "chunk.put": async ({ data, checksum, ...ref }) => {
       counters.puts += 1;
+      gcPacer.note(data.byteLength);
       const meta = await store.put(ref, data, checksum === undefined ? undefined : checksumFromHex(checksum));
       return { size: meta.size, checksum: checksumHex(meta.checksum) };
     },
@@ -94,6 +97,7 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
       const meta = store.stat(ref);
       const range = offset === undefined && length === undefined ? undefined : { offset: offset ?? 0, length: length ?? meta.size - (offset ?? 0) };
       const data = await store.get(ref, range);
+      gcPacer.note(data.byteLength * 2); // the read buffer, and the encoded reply
       return { data, size: meta.size, checksum: checksumHex(meta.checksum) };
     },
     "chunk.getMany": async ({ refs }) => {

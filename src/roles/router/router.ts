@@ -11,6 +11,7 @@ import { spmOps, type RouterCounters } from "../../protocol/spm.ts";
 import type { ChunkRecordWire, PeerLocation } from "../../protocol/ball.ts";
 import { vssLimits, vssTimings } from "../../lib/limits.ts";
 import { ByteBudget } from "../../lib/byte-budget.ts";
+import { GcPacer } from "../../lib/gc-pacer.ts";
 import { CorruptError } from "../../lib/errors.ts";
 import { chunkChecksum, checksumHex } from "../../lib/checksum.ts";
 import { ChunkReader } from "./reader.ts";
@@ -43,6 +44,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const writer = new ChunkWriter(spm, peerPool, budget);
   const reader = new ChunkReader(spm, peerPool, options.log);
   const counters: RouterCounters = { requests: 0, errors: 0, puts: 0, gets: 0, bytesIn: 0, bytesOut: 0 };
+  const gcPacer = new GcPacer(vssLimits.gcEveryBytes);
   const metrics = new MetricsRegistry();
   const requestDone = requestMetrics(metrics, "router");
   const bytes = metrics.counter("mictlanx_router_bytes_total", "Chunk bytes through this router, by direction (in: from clients, out: to clients).");
@@ -53,6 +55,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     if (actual !== checksum) throw new CorruptError(`chunk ${index} arrived damaged (checksum ${actual}, the client sent ${checksum}); retry the put`);
     bytes.inc({ direction: "in" }, data.byteLength);
     counters.bytesIn += data.byteLength;
+    gcPacer.note(data.byteLength * (1 + rf)); // the request, and one encoded copy per replica
     return writer.write({ bucket, objectId, index, rf, data, checksum }, placed);
   };
 
@@ -82,6 +85,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       const chunk = await reader.read(bucket, objectId, index);
       bytes.inc({ direction: "out" }, chunk.size);
       counters.bytesOut += chunk.size;
+      gcPacer.note(chunk.size * 2); // the peer's reply, and the encoded reply to the client
       return chunk;
     },
     "ball.get": async ({ cachedObjectId, ...ref }) => {
