@@ -204,6 +204,34 @@ describe(`peer process (seed ${seed})`, () => {
     expect((await rejection(peer.call("chunk.get", { bucket: "cap", ball: "x", index: stored.length }))).code).toBe("not_found");
   });
 
+  test("batch put and batch get of many small chunks in one request; range reads within a chunk", async () => {
+    const dir = tempDir("peer-batch");
+    dirs.push(dir);
+    const { peer } = await startPeer(dir);
+    const payloads = Array.from({ length: 500 }, () => randomBytes(random, Math.floor(random() * 8_000)));
+    const items = payloads.map((data, index) => ({ bucket: "batch", ball: "many", index, data, checksum: sum(data) }));
+    const put = await peer.call("chunk.putMany", { items });
+    expect(put.results.map((result) => result.size)).toEqual(payloads.map((data) => data.byteLength));
+    const got = await peer.call("chunk.getMany", { refs: [...items.map(({ bucket, ball, index }) => ({ bucket, ball, index })), { bucket: "batch", ball: "many", index: 9999 }] });
+    got.results.slice(0, 500).forEach((result, index) => {
+      expect(result.ok).toBe(true);
+      if (result.ok) expect(same(result.data, payloads[index]!)).toBe(true);
+    });
+    expect(got.results[500]).toMatchObject({ ok: false, code: "not_found" });
+    // Range reads: the bytes asked for, verified against the whole chunk's checksum first.
+    const big = randomBytes(random, 100_000);
+    await peer.call("chunk.put", { bucket: "batch", ball: "range", index: 0, data: big, checksum: sum(big) });
+    const slice = await peer.call("chunk.get", { bucket: "batch", ball: "range", index: 0, offset: 40_000, length: 1234 });
+    expect(same(slice.data, big.subarray(40_000, 41_234))).toBe(true);
+    expect(slice.size).toBe(100_000);
+    const tail = await peer.call("chunk.get", { bucket: "batch", ball: "range", index: 0, offset: 99_990 });
+    expect(same(tail.data, big.subarray(99_990))).toBe(true);
+    expect((await rejection(peer.call("chunk.get", { bucket: "batch", ball: "range", index: 0, offset: 99_000, length: 5_000 }))).code).toBe("bad_request");
+    // A batch over the count limit is refused whole.
+    const tooMany = Array.from({ length: limits.batchChunksMax + 1 }, (_, index) => ({ bucket: "batch", ball: "x", index, data: new Uint8Array(1) }));
+    expect((await rejection(peer.call("chunk.putMany", { items: tooMany }))).code).toBe("bad_request");
+  });
+
   test("malformed and oversized requests get typed errors; the peer keeps serving", async () => {
     const dir = tempDir("peer-bad");
     dirs.push(dir);
