@@ -17,5 +17,26 @@ export function stopOnSignals(stop: () => Promise<void> | void): Promise<never> 
     };
     process.on("SIGINT", () => onSignal("SIGINT"));
     process.on("SIGTERM", () => onSignal("SIGTERM"));
+    watchParent(() => onSignal("the loss of its parent"));
   });
+}
+
+/** How often a role started by `mictlanx up` checks that `up` is still there. */
+export const parentCheckIntervalMs = 1_000;
+
+/**
+ * A role started by `mictlanx up` (which sets MICTLANX_PARENT_PID) stops by itself when `up`
+ * is gone — even after a kill -9 of `up`, which no signal handler sees — instead of lingering
+ * as an orphan that holds its port and data directory.
+ */
+function watchParent(stop: () => void): void {
+  const parent = Number(process.env.MICTLANX_PARENT_PID);
+  if (!Number.isInteger(parent) || parent <= 1) return;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) {
+      clearInterval(timer);
+      stop();
+    }
+  }, parentCheckIntervalMs);
+  timer.unref();
 }

@@ -34,7 +34,8 @@ export async function startRole(name: string, args: string[], logFile?: string, 
     stdin: "ignore",
     stdout: "pipe",
     stderr: logFd ?? "inherit",
-    env: process.env,
+    // The role stops by itself if this process goes away, even by kill -9 (see signals.ts).
+    env: { ...process.env, MICTLANX_PARENT_PID: String(process.pid) },
   });
   if (logFd !== undefined) closeSync(logFd);
   const exited = proc.exited;
