@@ -95,6 +95,20 @@ export type VssStatus = z.infer<typeof vssStatus>;
 export const placement = z.object({ index: chunkIndex, peers: z.array(peerLocation) });
 export type Placement = z.infer<typeof placement>;
 
+/** The outcome of one item of a batch: its result, or its own typed error. */
+export function itemOutcome<T extends z.ZodType>(result: T) {
+  return z.union([z.object({ ok: z.literal(true), value: result }), z.object({ ok: z.literal(false), code: z.string(), message: z.string() })]);
+}
+
+/** Items one batched call carries at most (routers coalesce concurrent calls into these). */
+export const spmBatchItemsMax = 64;
+
+const reserveArgs = z.object({ bucket: bucketName, key: ballKey, rf, ifAbsent: z.boolean().optional(), count: z.number().int().min(0).max(limits.batchChunksMax) });
+const reserveResult = z.object({ objectId, placements: z.array(placement) });
+const commitArgs = ballDeclaration.extend({ objectId, chunks: z.array(chunkRecord) });
+const commitResult = z.object({ version: z.number().int(), replacedObjectId: z.string().optional() });
+const ballRefArgs = z.object({ bucket: bucketName, key: ballKey });
+
 export const spmOps = defineOps({
   /** A peer reports in (first contact registers it); the reply says how often to come back. */
   "peer.heartbeat": { args: peerReport, result: z.object({ heartbeatIntervalMs: z.number().int() }) },
@@ -108,9 +122,10 @@ export const spmOps = defineOps({
     result: z.object({ objectId }),
   },
   /** ball.begin and ball.place in one: a new version's object id and placements for its first `count` chunks. */
-  "ball.reserve": {
-    args: z.object({ bucket: bucketName, key: ballKey, rf, ifAbsent: z.boolean().optional(), count: z.number().int().min(0).max(limits.batchChunksMax) }),
-    result: z.object({ objectId, placements: z.array(placement) }),
+  "ball.reserve": { args: reserveArgs, result: reserveResult },
+  "ball.reserveMany": {
+    args: z.object({ items: z.array(reserveArgs).min(1).max(spmBatchItemsMax) }),
+    result: z.object({ results: z.array(itemOutcome(reserveResult)) }),
   },
   /** Choose rf distinct up peers for each of `count` chunks from `fromIndex`, avoiding `exclude`. */
   "ball.place": {
@@ -118,11 +133,16 @@ export const spmOps = defineOps({
     result: z.object({ placements: z.array(placement) }),
   },
   /** Make a ball visible: all its chunks are durable on rf peers. One catalog transaction. */
-  "ball.commit": {
-    args: ballDeclaration.extend({ objectId, chunks: z.array(chunkRecord) }),
-    result: z.object({ version: z.number().int(), replacedObjectId: z.string().optional() }),
+  "ball.commit": { args: commitArgs, result: commitResult },
+  "ball.commitMany": {
+    args: z.object({ items: z.array(commitArgs).min(1).max(spmBatchItemsMax) }),
+    result: z.object({ results: z.array(itemOutcome(commitResult)) }),
   },
-  "ball.get": { args: z.object({ bucket: bucketName, key: ballKey }), result: ballLocated },
+  "ball.get": { args: ballRefArgs, result: ballLocated },
+  "ball.getMany": {
+    args: z.object({ items: z.array(ballRefArgs).min(1).max(spmBatchItemsMax) }),
+    result: z.object({ results: z.array(itemOutcome(ballLocated)) }),
+  },
   /** Where one chunk of a version is now (routers refresh after healing or drain moved it). */
   "chunk.locate": {
     args: z.object({ objectId, index: chunkIndex }),

@@ -13,6 +13,7 @@ import { vssLimits } from "../../lib/limits.ts";
 import { Lru } from "../../lib/lru.ts";
 import { chunkChecksum, checksumHex } from "../../lib/checksum.ts";
 import { CorruptError, UnavailableError, toMictlanxError } from "../../lib/errors.ts";
+import { batchedChunkBytesMax, type PeerBatches } from "./batching.ts";
 
 interface Location {
   size: number;
@@ -32,6 +33,7 @@ export class ChunkReader {
   constructor(
     private readonly spm: ServiceClient<SpmOps>,
     private readonly peers: RpcPool,
+    private readonly batches: PeerBatches,
     private readonly log?: (line: string) => void,
   ) {}
 
@@ -65,8 +67,11 @@ export class ChunkReader {
   private async tryReplicas(bucket: string, objectId: string, index: number, location: Location, problems: string[]): Promise<ChunkRead | undefined> {
     for (const peer of this.order(location.peers)) {
       try {
-        const client = new ServiceClient(peerOps, this.peers, parseAddress(peer.address));
-        const reply = await client.call("chunk.get", { bucket, ball: objectId, index });
+        const ref = { bucket, ball: objectId, index };
+        const reply =
+          location.size <= batchedChunkBytesMax
+            ? await this.batches.get(peer.address, ref)
+            : await new ServiceClient(peerOps, this.peers, parseAddress(peer.address)).call("chunk.get", ref);
         const actual = checksumHex(chunkChecksum(reply.data));
         if (actual !== location.checksum || reply.data.byteLength !== location.size) {
           throw new CorruptError(`peer ${peer.id} returned chunk ${index} with checksum ${actual}, expected ${location.checksum}`);

@@ -16,6 +16,7 @@ import { CorruptError } from "../../lib/errors.ts";
 import { chunkChecksum, checksumHex } from "../../lib/checksum.ts";
 import { ChunkReader } from "./reader.ts";
 import { ChunkWriter } from "./writer.ts";
+import { PeerBatches, spmBatches } from "./batching.ts";
 import { MetricsRegistry, requestMetrics } from "../../lib/metrics.ts";
 import { serveMetrics } from "../../net/metrics-server.ts";
 
@@ -41,8 +42,10 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const peerPool = new RpcPool({ role: "peer", connectAttempts: 2 });
   const spm = new ServiceClient(spmOps, spmPool, parseAddress(options.spm));
   const budget = new ByteBudget(vssLimits.routerInFlightBytesMax);
-  const writer = new ChunkWriter(spm, peerPool, budget);
-  const reader = new ChunkReader(spm, peerPool, options.log);
+  const batches = spmBatches(spm);
+  const peerBatches = new PeerBatches(peerPool);
+  const writer = new ChunkWriter(spm, peerPool, budget, peerBatches);
+  const reader = new ChunkReader(spm, peerPool, peerBatches, options.log);
   const counters: RouterCounters = { requests: 0, errors: 0, puts: 0, gets: 0, bytesIn: 0, bytesOut: 0 };
   const gcPacer = new GcPacer(vssLimits.gcEveryBytes);
   const metrics = new MetricsRegistry();
@@ -63,16 +66,16 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     "ball.begin": (args) => spm.call("ball.begin", args),
     "ball.putChunk": ({ bucket, objectId, index, rf, data, checksum }) => putChunk(bucket, objectId, index, rf, data, checksum),
     "ball.commit": async ({ objectId, ...rest }) => {
-      const committed = await spm.call("ball.commit", { objectId, ...rest });
+      const committed = await batches.commit.call({ objectId, ...rest });
       counters.puts += 1;
       return { version: committed.version, objectId };
     },
     "ball.put": async ({ data, ...declaration }) => {
       // One SPM round trip for the object id and the chunk's placement.
       const count = data.byteLength === 0 ? 0 : 1;
-      const { objectId, placements } = await spm.call("ball.reserve", { bucket: declaration.bucket, key: declaration.key, rf: declaration.rf, count, ...(declaration.ifAbsent ? { ifAbsent: true } : {}) });
+      const { objectId, placements } = await batches.reserve.call({ bucket: declaration.bucket, key: declaration.key, rf: declaration.rf, count, ...(declaration.ifAbsent ? { ifAbsent: true } : {}) });
       const chunks = count === 0 ? [] : [await putChunk(declaration.bucket, objectId, 0, declaration.rf, data, checksumHex(chunkChecksum(data)), placements[0]?.peers)];
-      const committed = await spm.call("ball.commit", { ...declaration, objectId, chunks });
+      const committed = await batches.commit.call({ ...declaration, objectId, chunks });
       counters.puts += 1;
       return { version: committed.version, objectId };
     },
@@ -89,7 +92,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       return chunk;
     },
     "ball.get": async ({ cachedObjectId, ...ref }) => {
-      const ball = await spm.call("ball.get", ref);
+      const ball = await batches.get.call(ref);
       reader.remember(ball);
       const { chunks, peers: _peers, ...meta } = ball;
       counters.gets += 1;

@@ -10,6 +10,7 @@ import { vssLimits } from "../../lib/limits.ts";
 import type { ByteBudget } from "../../lib/byte-budget.ts";
 import { UnavailableError, toMictlanxError } from "../../lib/errors.ts";
 import { assert } from "../../lib/assert.ts";
+import { batchedChunkBytesMax, type PeerBatches } from "./batching.ts";
 
 export interface ChunkWrite {
   bucket: string;
@@ -25,6 +26,7 @@ export class ChunkWriter {
     private readonly spm: ServiceClient<SpmOps>,
     private readonly peers: RpcPool,
     private readonly budget: ByteBudget,
+    private readonly batches: PeerBatches,
   ) {}
 
   /** `placed`: peers the SPM already chose for this chunk (ball.reserve); else it is asked. */
@@ -74,8 +76,11 @@ export class ChunkWriter {
   }
 
   private async putOn(address: string, chunk: ChunkWrite): Promise<void> {
-    const peer = new ServiceClient(peerOps, this.peers, parseAddress(address));
-    const reply = await peer.call("chunk.put", { bucket: chunk.bucket, ball: chunk.objectId, index: chunk.index, data: chunk.data, checksum: chunk.checksum });
+    const item = { bucket: chunk.bucket, ball: chunk.objectId, index: chunk.index, data: chunk.data, checksum: chunk.checksum };
+    const reply =
+      chunk.data.byteLength <= batchedChunkBytesMax
+        ? await this.batches.put(address, item)
+        : await new ServiceClient(peerOps, this.peers, parseAddress(address)).call("chunk.put", item);
     assert(reply.checksum === chunk.checksum && reply.size === chunk.data.byteLength, "peer stored a different chunk than sent");
   }
 }

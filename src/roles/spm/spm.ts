@@ -6,7 +6,8 @@ import { Catalog } from "../../catalog/index.ts";
 import { RpcServer, type Handlers } from "../../net/server.ts";
 import { spmOps, type PeerStatus, type RouterCounters, type VssStatus } from "../../protocol/spm.ts";
 import { limits, vssLimits, vssTimings } from "../../lib/limits.ts";
-import { BadRequestError, ConflictError, MictlanxError, NotFoundError } from "../../lib/errors.ts";
+import { BadRequestError, ConflictError, MictlanxError, NotFoundError, toMictlanxError } from "../../lib/errors.ts";
+import type { ParsedArgsOf } from "../../protocol/envelope.ts";
 import { choosePeers } from "./placement.ts";
 import { Registry } from "./registry.ts";
 import { Maintenance } from "./maintenance.ts";
@@ -138,6 +139,33 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     return { objectId, placements };
   };
 
+  /** Make a ball visible: one catalog write, group-committed with its neighbours. */
+  const commit = async ({ objectId, chunks, ifAbsent, ...declaration }: CommitArgs) => {
+    checkChunks(declaration.size, declaration.chunkSize, declaration.rf, chunks, isTransformed(declaration.tags));
+    const ball = {
+      bucket: declaration.bucket,
+      key: declaration.key,
+      ballId: declaration.ballId ?? defaultBallId(declaration.key),
+      objectId,
+      size: declaration.size,
+      checksum: declaration.checksum,
+      contentType: declaration.contentType,
+      tags: declaration.tags,
+      rf: declaration.rf,
+      createdMs: Date.now(),
+      chunkSize: declaration.chunkSize,
+      numChunks: chunks.length,
+    };
+    const result = await writes.submit(() => catalog.commitBall(ball, chunks, { ifAbsent: ifAbsent ?? false }));
+    return { version: result.version, ...(result.replacedObjectId ? { replacedObjectId: result.replacedObjectId } : {}) };
+  };
+
+  const locate = (bucket: string, key: string) => {
+    const ball = catalog.getBall(bucket, key);
+    if (!ball) throw new NotFoundError(`${bucket}/${key} does not exist`);
+    return locateBall(ball, registry);
+  };
+
   const handlers: Handlers<typeof spmOps> = {
     "peer.heartbeat": (report) => {
       registry.heartbeat(report, Date.now());
@@ -169,30 +197,13 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       await writes.submit(() => catalog.addIntentPlacements(objectId, placements.map(intentPlacement)));
       return { placements };
     },
-    "ball.commit": async ({ objectId, chunks, ifAbsent, ...declaration }) => {
-      checkChunks(declaration.size, declaration.chunkSize, declaration.rf, chunks, isTransformed(declaration.tags));
-      const ball = {
-        bucket: declaration.bucket,
-        key: declaration.key,
-        ballId: declaration.ballId ?? defaultBallId(declaration.key),
-        objectId,
-        size: declaration.size,
-        checksum: declaration.checksum,
-        contentType: declaration.contentType,
-        tags: declaration.tags,
-        rf: declaration.rf,
-        createdMs: Date.now(),
-        chunkSize: declaration.chunkSize,
-        numChunks: chunks.length,
-      };
-      const result = await writes.submit(() => catalog.commitBall(ball, chunks, { ifAbsent: ifAbsent ?? false }));
-      return { version: result.version, ...(result.replacedObjectId ? { replacedObjectId: result.replacedObjectId } : {}) };
-    },
-    "ball.get": ({ bucket, key }) => {
-      const ball = catalog.getBall(bucket, key);
-      if (!ball) throw new NotFoundError(`${bucket}/${key} does not exist`);
-      return locateBall(ball, registry);
-    },
+    "ball.commit": (args) => commit(args),
+    "ball.commitMany": async ({ items }) => ({ results: await Promise.all(items.map((item) => settle(() => commit(item)))) }),
+    "ball.reserveMany": async ({ items }) => ({
+      results: await Promise.all(items.map((item) => settle(() => reserve(item.bucket, item.key, item.rf, item.ifAbsent ?? false, item.count)))),
+    }),
+    "ball.get": ({ bucket, key }) => locate(bucket, key),
+    "ball.getMany": async ({ items }) => ({ results: await Promise.all(items.map((item) => settle(() => locate(item.bucket, item.key)))) }),
     "chunk.locate": ({ objectId, index }) => {
       const chunk = catalog.findChunk(objectId, index);
       if (!chunk) throw new NotFoundError(`chunk ${index} of object ${objectId} does not exist (deleted or overwritten)`);
@@ -277,6 +288,18 @@ function checkChunks(size: number, chunkSize: number, rf: number, chunks: { inde
     total += chunk.size;
   });
   if (!transformed && total !== size) throw new BadRequestError(`chunks add up to ${total} bytes but the ball declares ${size}`);
+}
+
+type CommitArgs = ParsedArgsOf<typeof spmOps, "ball.commit">;
+
+/** One item of a batch: its value, or its own typed error for the caller that sent it. */
+async function settle<T>(work: () => Promise<T> | T): Promise<{ ok: true; value: T } | { ok: false; code: string; message: string }> {
+  try {
+    return { ok: true, value: await work() };
+  } catch (error) {
+    const typed = toMictlanxError(error);
+    return { ok: false, code: typed.code, message: typed.message };
+  }
 }
 
 function intentPlacement(placement: { index: number; peers: Array<{ id: string }> }) {

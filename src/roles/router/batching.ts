@@ -1,0 +1,79 @@
+// The router's coalesced calls: concurrent requests of one turn go to the SPM as one batched
+// call (reserveMany, commitMany, getMany) and small chunks go to a peer as one putMany or
+// getMany. Each caller still gets its own result or its own typed error.
+import type { ServiceClient, RpcPool } from "../../net/pool.ts";
+import { ServiceClient as Service } from "../../net/pool.ts";
+import { parseAddress } from "../../net/address.ts";
+import { peerOps } from "../../protocol/peer.ts";
+import { spmBatchItemsMax, type SpmOps } from "../../protocol/spm.ts";
+import type { ArgsOf, ResultOf } from "../../protocol/envelope.ts";
+import { Coalescer, type BatchOutcome } from "../../lib/coalescer.ts";
+import { errorFromWire } from "../../lib/errors.ts";
+
+/** Chunks up to this size are batched per peer; larger ones travel alone (a batch must fit a frame). */
+export const batchedChunkBytesMax = 64 * 1024;
+/** Chunks in one coalesced putMany/getMany. */
+export const peerBatchItemsMax = 64;
+
+type Wire<T> = { ok: true; value: T } | { ok: false; code: string; message: string };
+
+function outcome<T>(item: Wire<T>): BatchOutcome<T> {
+  return item.ok ? { ok: true, value: item.value } : { ok: false, error: errorFromWire(item.code, item.message) };
+}
+
+export function spmBatches(spm: ServiceClient<SpmOps>) {
+  return {
+    reserve: new Coalescer<ArgsOf<SpmOps, "ball.reserve">, ResultOf<SpmOps, "ball.reserve">>(
+      async (items) => (await spm.call("ball.reserveMany", { items })).results.map(outcome),
+      spmBatchItemsMax,
+    ),
+    commit: new Coalescer<ArgsOf<SpmOps, "ball.commit">, ResultOf<SpmOps, "ball.commit">>(
+      async (items) => (await spm.call("ball.commitMany", { items })).results.map(outcome),
+      spmBatchItemsMax,
+    ),
+    get: new Coalescer<ArgsOf<SpmOps, "ball.get">, ResultOf<SpmOps, "ball.get">>(
+      async (items) => (await spm.call("ball.getMany", { items })).results.map(outcome),
+      spmBatchItemsMax,
+    ),
+  };
+}
+export type SpmBatches = ReturnType<typeof spmBatches>;
+
+type PutItem = ArgsOf<typeof peerOps, "chunk.put">;
+type GetRef = { bucket: string; ball: string; index: number };
+type GetReply = { data: Uint8Array; size: number; checksum: string };
+
+/** One coalescer per peer address, for small chunk puts and gets. */
+export class PeerBatches {
+  private readonly puts = new Map<string, Coalescer<PutItem, { size: number; checksum: string }>>();
+  private readonly gets = new Map<string, Coalescer<GetRef, GetReply>>();
+
+  constructor(private readonly pool: RpcPool) {}
+
+  put(address: string, item: PutItem): Promise<{ size: number; checksum: string }> {
+    let coalescer = this.puts.get(address);
+    if (!coalescer) {
+      const peer = new Service(peerOps, this.pool, parseAddress(address));
+      // putMany is one group commit: it succeeds or fails as a whole.
+      coalescer = new Coalescer(async (items) => (await peer.call("chunk.putMany", { items })).results.map((value) => ({ ok: true as const, value })), peerBatchItemsMax);
+      this.puts.set(address, coalescer);
+    }
+    return coalescer.call(item);
+  }
+
+  get(address: string, ref: GetRef): Promise<GetReply> {
+    let coalescer = this.gets.get(address);
+    if (!coalescer) {
+      const peer = new Service(peerOps, this.pool, parseAddress(address));
+      coalescer = new Coalescer(
+        async (refs) =>
+          (await peer.call("chunk.getMany", { refs })).results.map((result) =>
+            result.ok ? { ok: true as const, value: { data: result.data, size: result.size, checksum: result.checksum } } : { ok: false as const, error: errorFromWire(result.code, result.message) },
+          ),
+        peerBatchItemsMax,
+      );
+      this.gets.set(address, coalescer);
+    }
+    return coalescer.call(ref);
+  }
+}
