@@ -69,7 +69,8 @@ export function buildProgram(): Command {
         .argument("<id>", "the peer's id (see mictlanx status)")
         .addOption(new Option("--spm <host:port>", "the SPM (default: MICTLANX_SPM, else the `up` default)"))
         .option("--json", "print JSON")
-        .action(action(async (id, flags) => (await import("./commands/status.ts")).drainCommand(id, flags))),
+        // `peer` has its own --spm, so commander may give the flag to it: read both levels.
+        .action(action(async (id, _flags, command: Command) => (await import("./commands/status.ts")).drainCommand(id, command.optsWithGlobals()))),
       ["mictlanx peer drain peer-1 && mictlanx status"],
     );
   }

@@ -2,11 +2,8 @@
 // a peer while every ball stays readable throughout.
 import { afterAll, expect, test } from "bun:test";
 import { randomBytes, seededRandom } from "../support/random.ts";
-import { clientFor, eventually, spmStatus, startTestVss } from "../support/vss.ts";
+import { cli, clientFor, eventually, spmStatus, startTestVss } from "../support/vss.ts";
 import { Ledger, checkGet, verifyAll } from "../support/load.ts";
-import { RpcPool, ServiceClient } from "../../src/net/pool.ts";
-import { parseAddress } from "../../src/net/address.ts";
-import { spmOps } from "../../src/protocol/spm.ts";
 import { vssLimits } from "../../src/lib/limits.ts";
 
 const { random, seed } = seededRandom("rebalance");
@@ -52,9 +49,10 @@ test(`an empty peer joins and gets its share; drain empties a peer with every ba
   expect(await verifyAll(client, "rb", ledger, "after rebalance")).toEqual([]);
 
   // Drain peer-0 while a reader reads every ball over and over.
-  const pool = new RpcPool({ role: "spm" });
-  await new ServiceClient(spmOps, pool, parseAddress(vss.spm.address)).call("peer.drain", { id: "peer-0" });
-  pool.close();
+  const drained = await cli(["peer", "drain", "peer-0", "--spm", vss.spm.address, "--json"]);
+  expect(drained.code).toBe(0);
+  expect(JSON.parse(drained.stdout)).toMatchObject({ id: "peer-0" });
+  expect((await cli(["peer", "drain", "no-such-peer", "--spm", vss.spm.address])).code).toBe(4);
   let reading = true;
   const reader = (async () => {
     const keys = [...ledger.acknowledged.keys()];
