@@ -246,11 +246,12 @@ export class Maintenance {
   // --- collect garbage ----------------------------------------------------------------------
 
   private async collect(): Promise<void> {
-    // The replica rows this garbage replaced must be durable before any bytes are deleted.
-    await this.catalog.syncWal();
     const upIds = this.registry.all().filter((peer) => peer.state === "up").map((peer) => peer.id);
     if (upIds.length === 0) return;
     const items = this.catalog.takeGarbage({ peerIds: upIds, limit: vssLimits.gcPageChunks });
+    if (items.length === 0) return;
+    // The catalog changes that made these replicas garbage must be durable before any bytes go.
+    await this.catalog.syncWal();
     const done: typeof items = [];
     await Promise.all(
       items.map(async (item) => {
