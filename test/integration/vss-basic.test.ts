@@ -2,7 +2,10 @@
 // router and read back byte-exact through another; ls, stat, overwrite, delete, if-absent.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes, seededRandom } from "../support/random.ts";
-import { clientFor, startTestVss } from "../support/vss.ts";
+import { clientFor, eventually, startTestVss } from "../support/vss.ts";
+import { RpcPool, ServiceClient } from "../../src/net/pool.ts";
+import { parseAddress } from "../../src/net/address.ts";
+import { peerOps } from "../../src/protocol/peer.ts";
 import { rejection } from "../support/errors.ts";
 import type { Client } from "../../src/client/client.ts";
 
@@ -92,6 +95,20 @@ describe(`put/get through two routers (seed ${seed})`, () => {
     expect(two.version).toBe(one.version + 1);
     await readBack(viaA, "ow", "k", second); // read-after-write through the other router
     expect((await viaA.stat("ow", "k")).objectId).toBe(two.objectId);
+    // The old version's chunks disappear from every peer (garbage collection), the new stay.
+    const pool = new RpcPool({ role: "peer" });
+    const peers = vss.peers.map((peer) => new ServiceClient(peerOps, pool, parseAddress(peer.address)));
+    const held = async (objectId: string) => {
+      let count = 0;
+      for (const peer of peers) count += (await peer.call("chunk.list", { bucket: "ow", ballPrefix: objectId, limit: 100 })).chunks.length;
+      return count;
+    };
+    await eventually("the old version's replicas are deleted from the peers", 20_000, async () => (await held(one.objectId)) === 0 || `${await held(one.objectId)} left`);
+    expect(await held(two.objectId)).toBe(3 * 2); // 3 chunks at rf 2
+    // A deleted ball's replicas go the same way.
+    await viaA.delete("ow", "k");
+    await eventually("a deleted ball's replicas are deleted from the peers", 20_000, async () => (await held(two.objectId)) === 0);
+    pool.close();
   });
 
   test("--if-absent is atomic: the second put of the same key fails and changes nothing", async () => {
