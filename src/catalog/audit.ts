@@ -19,7 +19,7 @@ const recounts: Array<[string, string]> = [
   [
     "live counts",
     `SELECT count(*) FROM chunks AS c WHERE c.live <> (SELECT count(*) FROM replicas AS r JOIN peers AS p ON p.num = r.peer
-       WHERE r.ball = c.ball AND r.idx = c.idx AND p.state = 'up' AND p.draining = 0)`,
+       WHERE r.ball = c.ball AND r.idx = c.idx AND p.state <> 'down' AND p.draining = 0)`,
   ],
   ["chunks without replicas", "SELECT count(*) FROM chunks AS c WHERE NOT EXISTS (SELECT 1 FROM replicas AS r WHERE r.ball = c.ball AND r.idx = c.idx)"],
   ["balls with missing chunks", "SELECT count(*) FROM balls AS b WHERE b.num_chunks <> (SELECT count(*) FROM chunks WHERE ball = b.id)"],

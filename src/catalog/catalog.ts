@@ -31,7 +31,7 @@
 //   chunks(ball, idx, size, checksum BLOB(8), rf, live, PK (ball, idx))  WITHOUT ROWID
 //     PK (ball, idx)    a ball's chunks in order; one chunk by position.
 //     rf                copied from the ball so the partial indexes can compare with it.
-//     live              replicas of this chunk on peers that are up and not draining. Kept by
+//     live              replicas of this chunk on peers not down and not draining. Kept by
 //                       commit, add/removeReplica, and by a peer's liveness flip (peers.ts).
 //     chunks_under (ball, idx) WHERE live < rf   holds only under-replicated chunks:
 //                       underReplicated pages read O(page), the count lives in `totals`.

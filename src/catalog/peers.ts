@@ -1,4 +1,5 @@
-// The peer registry. A peer is "live" when it is up and not draining; each chunk row carries
+// The peer registry. A peer is "live" when it is not down and not draining (rows.ts isLive);
+// each chunk row carries
 // the number of its replicas on live peers (`live`), so a change of a peer's liveness moves
 // that number for every chunk the peer holds — O(replicas on the peer), once per transition,
 // which keeps counting and listing under-replicated chunks O(answer) on every heartbeat.

@@ -72,8 +72,14 @@ export function peerFromRow(row: PeerRow): PeerRecord {
   };
 }
 
+/**
+ * A replica counts toward its chunk's rf while its peer is not down and not draining. A
+ * suspect peer (a missed heartbeat or two) still counts: it may well be back in a second, and
+ * treating a blip as a loss would both start needless healing and rewrite the live count of
+ * every chunk the peer holds twice per blip.
+ */
 export function isLive(peer: { state: string; draining: number | boolean }): boolean {
-  return peer.state === "up" && (peer.draining === 0 || peer.draining === false);
+  return peer.state !== "down" && (peer.draining === 0 || peer.draining === false);
 }
 
 export function ballFromRow(row: BallRow): BallRecord {

@@ -28,7 +28,7 @@ type IntentRow = { object_id: string; bucket: string; key: string; created_ms: n
 type ChunkPageRow = ChunkRow & { object_id: string; bucket: string; key: string; holders: string };
 
 /** A chunk's holders in one correlated subquery, so a page of chunks is one statement. */
-const holdersJson = `(SELECT json_group_array(json_array(p.id, p.state = 'up' AND p.draining = 0) ORDER BY p.id)
+const holdersJson = `(SELECT json_group_array(json_array(p.id, p.state <> 'down' AND p.draining = 0) ORDER BY p.id)
   FROM replicas AS h JOIN peers AS p ON p.num = h.peer WHERE h.ball = c.ball AND h.idx = c.idx) AS holders`;
 type BucketRow = { name: string; created_ms: number; balls: number; bytes: number };
 
@@ -127,11 +127,11 @@ export function prepareStatements(db: Database) {
     ),
     replicasDeleteOfBall: p<unknown, { ball: number }>("DELETE FROM replicas WHERE ball = $ball"),
     holdersOfBall: p<HolderRow, { ball: number }>(
-      `SELECT r.idx, p.id, (p.state = 'up' AND p.draining = 0) AS live FROM replicas AS r JOIN peers AS p ON p.num = r.peer
+      `SELECT r.idx, p.id, (p.state <> 'down' AND p.draining = 0) AS live FROM replicas AS r JOIN peers AS p ON p.num = r.peer
        WHERE r.ball = $ball ORDER BY r.idx, p.id`,
     ),
     holdersOfChunk: p<HolderRow, { ball: number; idx: number }>(
-      `SELECT r.idx, p.id, (p.state = 'up' AND p.draining = 0) AS live FROM replicas AS r JOIN peers AS p ON p.num = r.peer
+      `SELECT r.idx, p.id, (p.state <> 'down' AND p.draining = 0) AS live FROM replicas AS r JOIN peers AS p ON p.num = r.peer
        WHERE r.ball = $ball AND r.idx = $idx ORDER BY p.id`,
     ),
 

@@ -99,7 +99,7 @@ export type UnderReplicatedChunk = {
   rf: number;
   bucket: string;
   key: string;
-  /** Holders that are up and not draining. */
+  /** Holders that are not down and not draining (up or suspect). */
   livePeers: string[];
   /** Every holder, live or not. */
   allPeers: string[];
@@ -109,7 +109,7 @@ export type OverReplicatedChunk = {
   objectId: string;
   index: number;
   rf: number;
-  /** Holders that are up and not draining (more than rf of them): trim among these. */
+  /** Holders that are not down and not draining (more than rf of them); trim only among those known up. */
   peers: string[];
   /** Every holder, live or not. */
   allPeers: string[];

@@ -269,7 +269,10 @@ describe("replication state", () => {
       rf: 2, bucket: "bucket", key: "a", livePeers: ["p1"], allPeers: ["p1", "p2"],
     });
 
-    catalog.setPeerState("p3", "suspect"); // only "up" counts
+    catalog.setPeerState("p3", "suspect"); // a suspect peer's replicas still count
+    expect(underIds(catalog)).toEqual(["oa/0", "oa/1"]);
+    expect(catalog.countUnderReplicated()).toBe(2);
+    catalog.setPeerState("p3", "down"); // a down one's do not
     expect(underIds(catalog)).toEqual(["oa/0", "oa/1", "ob/0"]);
     expect(catalog.countUnderReplicated()).toBe(3);
     catalog.setPeerState("p3", "up");
