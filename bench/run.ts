@@ -135,29 +135,74 @@ interface Phase {
   count: number;
 }
 
-async function bench(vss: LocalVss, args: string[], watch: number[]): Promise<{ phases: Phase[]; rssMaxBytes: Map<number, number> }> {
-  const rssMaxBytes = new Map<number, number>(watch.map((pid) => [pid, 0]));
-  let watching = true;
-  const watcher = (async () => {
-    while (watching) {
-      for (const pid of watch) {
-        try {
-          const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-          if (match) rssMaxBytes.set(pid, Math.max(rssMaxBytes.get(pid) ?? 0, Number(match[1]) * 1024));
-        } catch {
-          // the process is gone
-        }
-      }
-      await Bun.sleep(100);
-    }
-  })();
+interface PhaseCpu {
+  op: string;
+  /** CPU seconds (user + system, all threads, from /proc/PID/stat) each process spent in the phase. */
+  seconds: Record<string, number>;
+}
+
+/** CPU seconds a process has used so far (all threads); NaN once it is gone. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The peak resident set of a process so far (VmHWM), in bytes; 0 once it is gone. */
+function peakRssBytes(pid: number): number {
+  try {
+    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Run `mictlanx bench` against the VSS. Per phase, the CPU seconds of the bench client and of
+ * each role in `roles` (read as each phase's result line arrives); at the end each watched
+ * process's VmHWM, its peak resident memory over its whole life (not a sample that could miss
+ * a short peak).
+ */
+async function bench(vss: LocalVss, args: string[], roles: Record<string, number>, watch: number[]): Promise<{ phases: Phase[]; cpu: PhaseCpu[]; rssMaxBytes: Map<number, number> }> {
   const proc = Bun.spawn([binary, "bench", "--router", vss.routers[0]!.address, "--json", ...args], { stdout: "pipe", stderr: "inherit" });
-  const text = await new Response(proc.stdout).text();
+  const pids: Record<string, number> = { client: proc.pid, ...roles };
+  const snapshot = () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
+  let last = snapshot();
+  const phases: Phase[] = [];
+  const cpu: PhaseCpu[] = [];
+  const decoder = new TextDecoder();
+  let pending = "";
+  for await (const piece of proc.stdout) {
+    pending += decoder.decode(piece, { stream: true });
+    for (let newline = pending.indexOf("\n"); newline >= 0; newline = pending.indexOf("\n")) {
+      const line = pending.slice(0, newline).trim();
+      pending = pending.slice(newline + 1);
+      if (line === "") continue;
+      const phase = JSON.parse(line) as Phase;
+      const now = snapshot();
+      phases.push(phase);
+      cpu.push({ op: phase.op, seconds: Object.fromEntries(Object.keys(pids).map((name) => [name, Math.round(((now[name] ?? 0) - (last[name] ?? 0)) * 100) / 100])) });
+      last = now;
+    }
+  }
   await proc.exited;
-  watching = false;
-  await watcher;
-  const phases = text.trim().split("\n").filter(Boolean).map((line) => JSON.parse(line) as Phase);
-  return { phases, rssMaxBytes };
+  const rssMaxBytes = new Map<number, number>(watch.map((pid) => [pid, peakRssBytes(pid)]));
+  return { phases, cpu, rssMaxBytes };
+}
+
+function cpuTable(title: string, size: string, phases: Phase[], cpu: PhaseCpu[]): string {
+  const names = Object.keys(cpu[0]?.seconds ?? {});
+  const lines = [`| ${title} | MB/s | ${names.join(" | ")} |`, `|---|---:|${names.map(() => "---:").join("|")}|`];
+  for (const [i, phase] of phases.entries()) {
+    const seconds = cpu[i]?.seconds ?? {};
+    lines.push(`| ${size} ${phase.op.toUpperCase()} | ${fmt(phase.mbPerSec)} | ${names.map((name) => (seconds[name] ?? 0).toFixed(2)).join(" | ")} |`);
+  }
+  return lines.join("\n");
 }
 
 function table(rows: Row[]): string {
@@ -195,10 +240,11 @@ async function main(): Promise<void> {
       const peerSmall = await peerAlone(vss.peers[0]!.address, quick ? 3_000 : 20_000, 4 * KiB, 16);
       const peerBig = ((await peerAlone(vss.peers[0]!.address, quick ? 32 : 128, MiB, 4)) * MiB) / 1e6;
       log("mictlanx 4 KiB put and get…");
-      const small = await bench(vss, ["--size", "4KiB", "--count", String(smallCount), "--concurrency", "16", "--rf", String(rf)], []);
+      const roles: Record<string, number> = { spm: vss.spm.pid, router: vss.routers[0]!.pid, ...Object.fromEntries(vss.peers.map((peer) => [peer.id, peer.pid])) };
+      const small = await bench(vss, ["--size", "4KiB", "--count", String(smallCount), "--concurrency", "16", "--rf", String(rf)], roles, []);
       log("mictlanx 64 MiB put and get…");
       const watch = [vss.routers[0]!.pid, ...vss.peers.map((peer) => peer.pid)];
-      const big = await bench(vss, ["--size", "64MiB", "--count", String(bigCount), "--concurrency", "2", "--rf", String(rf)], watch);
+      const big = await bench(vss, ["--size", "64MiB", "--count", String(bigCount), "--concurrency", "2", "--rf", String(rf)], roles, watch);
       const put4 = small.phases.find((phase) => phase.op === "put");
       const get4 = small.phases.find((phase) => phase.op === "get");
       const put64 = big.phases.find((phase) => phase.op === "put");
@@ -217,17 +263,24 @@ async function main(): Promise<void> {
         { what: "4 KiB GET p99", value: get4?.p99Ms ?? 0, unit: "ms", target: { value: 10, higherIsBetter: false } },
         { what: "64 MiB PUT, rf 2", value: put64?.mbPerSec ?? 0, unit: "MB/s", baseline: { what: "raw disk ÷ rf", value: diskMBs / rf }, target: { value: (0.8 * diskMBs) / rf, higherIsBetter: true } },
         { what: "64 MiB GET", value: get64?.mbPerSec ?? 0, unit: "MB/s", baseline: { what: "raw loopback TCP", value: tcpMBs }, target: { value: 700, higherIsBetter: true } },
-        { what: "router peak RSS during 64 MiB runs", value: routerRss / MiB, unit: "MiB", target: { value: 256, higherIsBetter: false } },
-        { what: "peer peak RSS during 64 MiB runs", value: peerRss / MiB, unit: "MiB", target: { value: 256, higherIsBetter: false } },
+        { what: "router peak RSS (VmHWM, whole run)", value: routerRss / MiB, unit: "MiB", target: { value: 256, higherIsBetter: false } },
+        { what: "peer peak RSS (VmHWM, whole run, highest peer)", value: peerRss / MiB, unit: "MiB", target: { value: 256, higherIsBetter: false } },
       ];
       const errors = [...small.phases, ...big.phases].reduce((sum, phase) => sum + phase.errors, 0);
       const bunVersion = Bun.spawnSync([binary, "--version"]).stdout.toString().trim();
       const machine = `${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${(totalmem() / 1024 ** 3).toFixed(0)} GiB; mictlanx ${pkg.version} (${bunVersion}), Bun ${Bun.version}; ${new Date().toISOString().slice(0, 10)}`;
-      const output = [`machine: ${machine}`, `errors in all phases: ${errors}`, "", table(rows)].join("\n");
+      const cpu = [
+        "CPU seconds per phase, per process (user + system, all threads, from /proc/PID/stat):",
+        "",
+        cpuTable("phase", "4 KiB", small.phases, small.cpu),
+        "",
+        cpuTable("phase", "64 MiB", big.phases, big.cpu),
+      ].join("\n");
+      const output = [`machine: ${machine}`, `errors in all phases: ${errors}`, "", table(rows), "", cpu].join("\n");
       console.log(output);
       mkdirSync(join(root, "bench", "results"), { recursive: true });
       writeFileSync(join(root, "bench", "results", "latest.md"), `${output}\n`);
-      writeFileSync(join(root, "bench", "results", "latest.json"), JSON.stringify({ machine, rows, phases: [...small.phases, ...big.phases] }, null, 2));
+      writeFileSync(join(root, "bench", "results", "latest.json"), JSON.stringify({ machine, rows, phases: [...small.phases, ...big.phases], cpu: [...small.cpu, ...big.cpu] }, null, 2));
     } finally {
       await vss.stop();
     }

@@ -329,14 +329,24 @@ export class Client {
 
   /** The whole ball in memory (you own the bytes). For large balls prefer getStream or getToFile. */
   async get(bucket: string, key: string, options: GetOptions = {}): Promise<Uint8Array> {
-    const { meta, stream } = await this.getStream(bucket, key, options);
-    const out = new Uint8Array(meta.size);
+    return (await this.readWhole(bucket, key, options)).data;
+  }
+
+  /**
+   * A ball's bytes in one buffer. Chunks stored as they are (no compression or encryption) are
+   * received straight into their place in it, so each byte is copied once on its way in.
+   */
+  private async readWhole(bucket: string, key: string, options: GetOptions): Promise<{ meta: BallMetaWire; data: Uint8Array }> {
+    let out: Uint8Array | undefined;
+    const { meta, stream } = await this.openStream(bucket, key, options, (size) => (out = uninitialized(size)));
+    const data = out ?? uninitialized(meta.size);
     let at = 0;
     for await (const piece of stream) {
-      out.set(piece, at); // the stream never yields past meta.size
+      // The stream never yields past meta.size; a piece received in place needs no copy.
+      if (piece.buffer !== data.buffer || piece.byteOffset !== data.byteOffset + at) data.set(piece, at);
       at += piece.byteLength;
     }
-    return out;
+    return { meta, data };
   }
 
   /** Get many balls, at most `concurrency` at once; one outcome per ref, in input order. */
@@ -350,7 +360,17 @@ export class Client {
    * read see the latest committed version); chunks of that version already in the cache are
    * not fetched, and a one-chunk ball that is cached costs only that request.
    */
-  async getStream(bucket: string, key: string, options: GetOptions = {}): Promise<BallStream> {
+  getStream(bucket: string, key: string, options: GetOptions = {}): Promise<BallStream> {
+    return this.openStream(bucket, key, options, undefined);
+  }
+
+  /**
+   * getStream, and for a whole-ball read (`destination`: gives a buffer of the ball's size) the
+   * chunks of a ball stored as they are land straight in that buffer, each at its place; the
+   * pieces yielded are then views of it. A chunk that arrives elsewhere (inline, cached, or
+   * transformed) is yielded as its own buffer, and the caller copies it.
+   */
+  private async openStream(bucket: string, key: string, options: GetOptions, destination: ((size: number) => Uint8Array) | undefined): Promise<BallStream> {
     options.signal?.throwIfAborted();
     const known = this.cache.objectIdOf(bucket, key);
     const cachedObjectId = known !== undefined && this.cache.has(known, 0) ? known : undefined;
@@ -364,11 +384,22 @@ export class Client {
     const cache = this.cache;
     const routers = this.routers;
     let inline = reply.data;
+    // Where each chunk goes in the destination: stored chunks are the plaintext, in order.
+    let into: Uint8Array | undefined;
+    const offsets: number[] = [];
+    if (destination !== undefined && codec.identity) {
+      let at = 0;
+      for (const chunk of reply.chunks) {
+        offsets.push(at);
+        at += chunk.size;
+      }
+      if (at === meta.size) into = destination(meta.size);
+    }
 
     /** One chunk's plaintext: from the cache, or fetched, checked, opened and cached. */
     const load = async (index: number): Promise<Uint8Array> => {
       const hit = cache.get(meta.objectId, index);
-      if (hit) return hit.slice(); // the caller owns what it gets; the cache keeps its own
+      if (hit) return copyOf(hit); // the caller owns what it gets; the cache keeps its own
       const expected = reply.chunks[index];
       if (!expected || expected.index !== index) throw new CorruptError(`${bucket}/${key}: the metadata has no record of chunk ${index}`);
       let stored: Uint8Array | undefined;
@@ -378,7 +409,9 @@ export class Client {
           candidate = inline;
           inline = undefined;
         } else {
-          candidate = (await routers.call("ball.getChunk", { bucket, objectId: meta.objectId, index })).data;
+          const start = offsets[index] ?? 0;
+          const place = into?.subarray(start, start + expected.size);
+          candidate = (await routers.call("ball.getChunk", { bucket, objectId: meta.objectId, index }, place ? { into: place } : {})).data;
         }
         if (checksumHex(chunkChecksum(candidate)) === expected.checksum) {
           stored = candidate;
@@ -387,7 +420,7 @@ export class Client {
       }
       if (!stored) throw new CorruptError(`${bucket}/${key}: chunk ${index} failed its xxh3 checksum on arrival ${clientDefaults.chunkRefetchesMax + 1} times`);
       const plain = codec.decode(stored, { bucket, key, index, final: index === meta.numChunks - 1 }, plainMax);
-      if (cacheable) cache.set(meta.objectId, index, plain.slice());
+      if (cacheable) cache.set(meta.objectId, index, copyOf(plain));
       return plain;
     };
 
@@ -516,14 +549,7 @@ export class Client {
     let found = 0;
     const fetchOne = async (ball: BallMetaWire) => {
       try {
-        const { meta, stream } = await this.getStream(bucket, ball.key);
-        const data = new Uint8Array(meta.size);
-        let at = 0;
-        for await (const piece of stream) {
-          data.set(piece, at);
-          at += piece.byteLength;
-        }
-        return { meta, data };
+        return await this.readWhole(bucket, ball.key, {});
       } catch (error) {
         if (error instanceof MictlanxError && error.code === "not_found") return undefined; // deleted since it was listed
         throw error;
@@ -604,6 +630,18 @@ function openSource(data: PutData): ByteSource {
   return Bun.file(data);
 }
 
+/** A copy that shares nothing with `bytes` (Buffer#slice, unlike Uint8Array#slice, would be a view). */
+function copyOf(bytes: Uint8Array): Uint8Array {
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return copy;
+}
+
+/** A buffer for bytes that will all be overwritten before anyone sees them (not zeroed first). */
+function uninitialized(size: number): Uint8Array {
+  return size === 0 ? new Uint8Array(0) : new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
+}
+
 function isDirectory(path: string): boolean {
   try {
     return statSync(path).isDirectory();
@@ -628,7 +666,7 @@ class WriteThrough {
       this.chunks = undefined;
       return;
     }
-    this.chunks[index] = data.slice(); // the caller's buffer may change after the put
+    this.chunks[index] = copyOf(data); // the caller's buffer may change after the put
   }
 
   commit(objectId: string, bucket: string, key: string, size: number): void {

@@ -27,6 +27,8 @@ export const retryableCodes: ReadonlySet<ErrorCode> = new Set(["unavailable", "t
 export interface RouterCallOptions {
   /** Codes retried besides unavailable, timeout and overloaded (e.g. `corrupt` for a chunk damaged on the way). */
   alsoRetry?: readonly ErrorCode[];
+  /** Receive the reply's payload straight into this buffer when it is exactly its size (see CallOptions.into). */
+  into?: Uint8Array;
 }
 
 export interface RouterState {
@@ -67,7 +69,10 @@ export class RouterSet {
       const address = this.pick();
       const name = formatAddress(address);
       try {
-        const raw = await this.pool.call(address, op, args, this.timeoutMs === undefined ? {} : { timeoutMs: this.timeoutMs });
+        const raw = await this.pool.call(address, op, args, {
+          ...(this.timeoutMs === undefined ? {} : { timeoutMs: this.timeoutMs }),
+          ...(options.into === undefined ? {} : { into: options.into }),
+        });
         this.health.delete(name);
         return parseResult(routerOps, op, raw, `router ${name}`);
       } catch (error) {

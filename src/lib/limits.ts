@@ -84,6 +84,12 @@ export const limits = {
   indexCacheBytes: 32 * MiB,
   /** Reads getMany keeps in flight at once. */
   getManyConcurrencyMax: 16,
+  /**
+   * Resident memory past which a router or peer moving large buffers asks for a synchronous
+   * garbage collection (gc-pacer.ts); below it the collector picks its own time. Leaves room
+   * under the 256 MiB these processes are held to for what moves between two looks.
+   */
+  gcRssSoftBytes: 200 * MiB,
 
   // --- the catalog (SPM) ------------------------------------------------------------------
   /** Caller-chosen id of one ball version's chunks. */
@@ -143,8 +149,8 @@ export const vssLimits = {
   routerInFlightBytesMax: 64 * MiB,
   /** Attempts to place one chunk (each on a fresh set of peers) before a put fails. */
   chunkPlaceAttemptsMax: 3,
-  /** Chunk bytes a router or peer moves between garbage collections it asks for (see gc-pacer.ts). */
-  gcEveryBytes: 96 * MiB,
+  /** Chunk bytes a router or peer moves between looks at its resident memory (see gc-pacer.ts). */
+  gcEveryBytes: 8 * MiB,
   /** Ball metadata a router caches by object id (versions are immutable). */
   routerBallCacheEntries: 4096,
 } as const;

@@ -2,8 +2,8 @@
 // matched by id. In-flight requests are bounded (callers past the bound wait their turn), every
 // request has a timeout, and every failure names the far end ("router 127.0.0.1:7200 …").
 import type { Socket } from "bun";
-import { FrameDecoder, framePieces } from "../protocol/frame.ts";
-import { decodeBody, encodeBody } from "../protocol/codec.ts";
+import { FrameDecoder, type Frame } from "../protocol/frame.ts";
+import { decodeFrame, encodeMessage, messageBodyBytes, messagePieces, peekEnvelopeId } from "../protocol/codec.ts";
 import { describeZodError, replyEnvelope, requestIdMax } from "../protocol/envelope.ts";
 import { limits } from "../lib/limits.ts";
 import { Semaphore } from "../lib/semaphore.ts";
@@ -21,10 +21,18 @@ export interface ConnectionOptions {
 
 export interface CallOptions {
   timeoutMs?: number;
+  /**
+   * Where the reply's payload should land when it comes as a split frame of exactly this many
+   * bytes (e.g. the caller's destination for a chunk): received straight into it, not into a
+   * fresh buffer. The reply's binary values are then views of `into`. Nothing is written into
+   * it once the call has settled (a late reply after a timeout is read and dropped).
+   */
+  into?: Uint8Array;
 }
 
 interface Pending {
   op: string;
+  into: Uint8Array | undefined;
   resolve: (result: unknown) => void;
   reject: (error: Error) => void;
   timer: ReturnType<typeof setTimeout>;
@@ -50,7 +58,7 @@ export class RpcConnection {
   ) {
     this.name = `${options.role} ${formatAddress(address)}`;
     this.slots = new Semaphore(options.inFlightMax ?? limits.inFlightPerConnectionMax);
-    this.decoder = new FrameDecoder(this.frameBytesMax);
+    this.decoder = new FrameDecoder(this.frameBytesMax, { payloadTarget: (head, payloadBytes) => this.payloadTarget(head, payloadBytes) });
     this.writer = new BoundedWriter(socket, limits.writeQueueBytesMax);
   }
 
@@ -111,7 +119,7 @@ export class RpcConnection {
       const remainingMs = deadline - Date.now();
       if (remainingMs <= 0) throw new TimeoutError(`${this.name} did not answer ${op} within ${timeoutMs} ms`);
       await this.writer.ready();
-      return await this.send(op, args, remainingMs, timeoutMs);
+      return await this.send(op, args, remainingMs, timeoutMs, options.into);
     } finally {
       this.slots.release();
     }
@@ -123,20 +131,21 @@ export class RpcConnection {
     this.socket.end();
   }
 
-  private send(op: string, args: unknown, remainingMs: number, timeoutMs: number): Promise<unknown> {
+  private send(op: string, args: unknown, remainingMs: number, timeoutMs: number, into: Uint8Array | undefined): Promise<unknown> {
     const id = this.takeId();
-    const body = encodeBody({ id, op, args });
-    if (body.byteLength > this.frameBytesMax) {
-      throw new BadRequestError(`${op} request of ${body.byteLength} bytes is over the frame limit of ${this.frameBytesMax} bytes`);
+    const message = encodeMessage({ id, op, args });
+    const bodyBytes = messageBodyBytes(message);
+    if (bodyBytes > this.frameBytesMax) {
+      throw new BadRequestError(`${op} request of ${bodyBytes} bytes is over the frame limit of ${this.frameBytesMax} bytes`);
     }
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.pending.delete(id);
+        this.settle(id);
         reject(new TimeoutError(`${this.name} did not answer ${op} within ${timeoutMs} ms`));
       }, remainingMs);
-      this.pending.set(id, { op, resolve, reject, timer });
+      this.pending.set(id, { op, into, resolve, reject, timer });
       try {
-        for (const piece of framePieces(body, this.frameBytesMax)) this.writer.send(piece);
+        for (const piece of messagePieces(message, this.frameBytesMax)) this.writer.send(piece);
       } catch (error) {
         this.settle(id)?.reject(this.closedWith ?? describeSocketError(this.name, error));
       }
@@ -156,23 +165,31 @@ export class RpcConnection {
     if (!pending) return undefined;
     clearTimeout(pending.timer);
     this.pending.delete(id);
+    if (pending.into) this.decoder.abandonPayload(pending.into); // a reply still arriving writes nothing more there
     return pending;
   }
 
+  /** The caller's `into` for a reply whose payload is exactly that size, while its call is pending. */
+  private payloadTarget(head: Uint8Array, payloadBytes: number): Uint8Array | undefined {
+    const id = peekEnvelopeId(head);
+    const into = id === undefined ? undefined : this.pending.get(id)?.into;
+    return into !== undefined && into.byteLength === payloadBytes ? into : undefined;
+  }
+
   private onData(data: Uint8Array): void {
-    let bodies: Uint8Array[];
+    let frames: Frame[];
     try {
-      bodies = this.decoder.push(data);
+      frames = this.decoder.push(data);
     } catch (error) {
       this.onClose(new UnavailableError(`${this.name} sent a broken frame: ${(error as Error).message}`));
       this.socket.terminate();
       return;
     }
-    for (const body of bodies) this.onReply(body);
+    for (const frame of frames) this.onReply(frame);
   }
 
-  private onReply(body: Uint8Array): void {
-    const parsed = replyEnvelope.safeParse(safeDecode(body));
+  private onReply(frame: Frame): void {
+    const parsed = replyEnvelope.safeParse(safeDecode(frame));
     if (!parsed.success) {
       this.onClose(new UnavailableError(`${this.name} sent a malformed reply: ${describeZodError(parsed.error)}`));
       this.socket.terminate();
@@ -199,9 +216,9 @@ export class RpcConnection {
   }
 }
 
-function safeDecode(body: Uint8Array): unknown {
+function safeDecode(frame: Frame): unknown {
   try {
-    return decodeBody(body);
+    return decodeFrame(frame);
   } catch {
     return undefined;
   }

@@ -4,8 +4,8 @@
 // prefix) closes a connection, after an error reply saying why.
 import type { Socket, TCPSocketListener } from "bun";
 import { z } from "zod";
-import { FrameDecoder, framePieces } from "../protocol/frame.ts";
-import { decodeBody, encodeBody } from "../protocol/codec.ts";
+import { FrameDecoder, type Frame } from "../protocol/frame.ts";
+import { decodeFrame, encodeMessage, messageBodyBytes, messagePieces } from "../protocol/codec.ts";
 import { describeZodError, requestEnvelope, type OpTable, type ParsedArgsOf, type ResultOf } from "../protocol/envelope.ts";
 import { limits } from "../lib/limits.ts";
 import { BadRequestError, MictlanxError, OverloadedError, toMictlanxError } from "../lib/errors.ts";
@@ -39,7 +39,7 @@ interface ConnectionState {
   decoder: FrameDecoder;
   writer: BoundedWriter;
   /** Frames decoded but not started: at most one read's worth, because reading pauses. */
-  backlog: Uint8Array[];
+  backlog: Frame[];
   inFlight: number;
   paused: boolean;
   closing: boolean;
@@ -124,18 +124,19 @@ export class RpcServer<T extends OpTable> {
   private onData(socket: Socket<ConnectionState>, data: Uint8Array): void {
     const state = socket.data;
     if (state.closing) return;
-    let bodies: Uint8Array[];
+    let frames: Frame[];
     try {
-      bodies = state.decoder.push(data);
+      frames = state.decoder.push(data);
     } catch (error) {
-      // The length prefix is over the bound: the framing is lost, so say why and close.
+      // The length prefix is over the bound (or a split frame's head length does not fit it):
+      // the framing is lost, so say why and close.
       this.sendError(socket, 0, toMictlanxError(error));
       state.closing = true;
       state.writer.flushNow();
       socket.end();
       return;
     }
-    for (const body of bodies) state.backlog.push(body);
+    for (const frame of frames) state.backlog.push(frame);
     this.pump(socket);
   }
 
@@ -148,8 +149,8 @@ export class RpcServer<T extends OpTable> {
     const state = socket.data;
     const inFlightMax = this.options.inFlightPerConnectionMax ?? limits.inFlightPerConnectionMax;
     while (!state.closing && state.backlog.length > 0 && state.inFlight < inFlightMax && !this.writerFull(state)) {
-      const body = state.backlog.shift();
-      if (body) this.onFrame(socket, body);
+      const frame = state.backlog.shift();
+      if (frame) this.onFrame(socket, frame);
     }
     const mustPause = state.backlog.length > 0 || this.writerFull(state);
     if (mustPause && !state.paused) {
@@ -165,11 +166,11 @@ export class RpcServer<T extends OpTable> {
     return state.writer.pendingBytes >= limits.writeQueueBytesMax;
   }
 
-  private onFrame(socket: Socket<ConnectionState>, body: Uint8Array): void {
+  private onFrame(socket: Socket<ConnectionState>, frame: Frame): void {
     this.stats.requests += 1;
     let decoded: unknown;
     try {
-      decoded = decodeBody(body);
+      decoded = decodeFrame(frame);
     } catch (error) {
       this.sendError(socket, 0, toMictlanxError(error));
       return;
@@ -221,15 +222,16 @@ export class RpcServer<T extends OpTable> {
   }
 
   private send(socket: Socket<ConnectionState>, reply: { id: number; ok: boolean; [field: string]: unknown }): void {
-    let body = encodeBody(reply);
-    if (body.byteLength > this.frameBytesMax) {
+    let message = encodeMessage(reply);
+    const bodyBytes = messageBodyBytes(message);
+    if (bodyBytes > this.frameBytesMax) {
       // A reply the client could not read: say so instead, under the same id.
-      const message = `reply of ${body.byteLength} bytes is over the frame limit of ${this.frameBytesMax} bytes; ask for less at once`;
-      body = encodeBody({ id: reply.id, ok: false, code: "bad_request", message });
+      const text = `reply of ${bodyBytes} bytes is over the frame limit of ${this.frameBytesMax} bytes; ask for less at once`;
+      message = encodeMessage({ id: reply.id, ok: false, code: "bad_request", message: text });
     }
     const writer = socket.data.writer;
     try {
-      for (const piece of framePieces(body, this.frameBytesMax)) writer.send(piece);
+      for (const piece of messagePieces(message, this.frameBytesMax)) writer.send(piece);
     } catch {
       // The connection is already closed: the client sees that as the reply's absence,
       // and its own close handler fails the request with a message naming this server.

@@ -14,6 +14,11 @@ export interface WritableSink {
 
 /** Small queued buffers are joined up to this size before a write. */
 export const corkBytesMax = 256 * 1024;
+/**
+ * Only buffers under this size are joined (copied); a larger one (a chunk's bytes in a split
+ * frame) is written as it is, since a system call costs less than copying it.
+ */
+export const corkPieceBytesMax = 64 * 1024;
 
 export class BoundedWriter {
   private queue: Uint8Array[] = [];
@@ -98,9 +103,11 @@ export class BoundedWriter {
     assert(head !== undefined, "nextPiece on an empty queue");
     let count = 1;
     let bytes = head.byteLength;
-    while (count < this.queue.length && bytes + (this.queue[count]?.byteLength ?? 0) <= corkBytesMax) {
-      bytes += this.queue[count]?.byteLength ?? 0;
-      count += 1;
+    if (bytes < corkPieceBytesMax) {
+      for (let next = this.queue[count]; next !== undefined && next.byteLength < corkPieceBytesMax && bytes + next.byteLength <= corkBytesMax; next = this.queue[count]) {
+        bytes += next.byteLength;
+        count += 1;
+      }
     }
     const taken = this.queue.splice(0, count);
     if (count === 1) return head;

@@ -143,8 +143,10 @@ export function encodeRecord(h: RecordHeader, data: Uint8Array): Uint8Array {
 
 function headerChecksumOk(buf: Uint8Array, headerBytes: number, view: DataView): boolean {
   const stored = view.getBigUint64(offsets.headerChecksum, true);
-  // Hash a copy with the field zeroed: the caller's buffer may be shared with a reader.
-  const copy = buf.slice(0, headerBytes);
+  // Hash a copy with the field zeroed: the caller's buffer may be shared with a reader. (A copy
+  // made by hand: on a Buffer, slice() would be a view and zero the caller's bytes.)
+  const copy = new Uint8Array(headerBytes);
+  copy.set(buf.subarray(0, headerBytes));
   copy.fill(0, offsets.headerChecksum, offsets.headerChecksum + headerChecksumBytes);
   return chunkChecksum(copy) === stored;
 }

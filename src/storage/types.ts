@@ -56,6 +56,11 @@ export interface FileIo {
   datasync(fd: number): Promise<void>;
   read(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   truncate(fd: number, length: number): Promise<void>;
+  /**
+   * A second descriptor of `path` for appends that bypass the page cache (O_DIRECT), or
+   * undefined where the file system cannot do that. Optional: without it every write is buffered.
+   */
+  openDirect?(path: string): number | undefined;
 }
 
 export interface StoreOptions {

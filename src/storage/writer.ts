@@ -27,6 +27,9 @@ export type WriteRequest =
   /** A compaction copy: the record's bytes as they are, original seq and all. */
   | { kind: "move"; raw: Uint8Array; header: DecodedHeader };
 
+/** A flush bypasses the page cache (ShardFile.writeAll) when its records average this size or more. */
+export const directRecordBytesMin = 64 * 1024;
+
 export interface WriteResult {
   seq: number;
   shard: number;
@@ -250,7 +253,7 @@ export class Writer {
     const start = shard.size;
     const { buffers, records, end } = this.encode(batch, shard.id, start);
     try {
-      await shard.writeAll(buffers, start);
+      await shard.writeAll(buffers, start, { direct: end - start >= records.length * directRecordBytesMin });
       await shard.datasync();
     } catch (error) {
       await this.fail(batch, shard, start, error, "writing");
@@ -367,5 +370,6 @@ export class Writer {
     }
     this.o.shards.add(next);
     this.o.shards.setActive(next);
+    old.endWrites();
   }
 }

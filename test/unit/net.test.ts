@@ -6,17 +6,25 @@ import { RpcConnection } from "../../src/net/connection.ts";
 import { RpcPool, ServiceClient, backoffMs } from "../../src/net/pool.ts";
 import { defineOps } from "../../src/protocol/envelope.ts";
 import { encodeFrame, FrameDecoder } from "../../src/protocol/frame.ts";
-import { decodeBody, encodeBody } from "../../src/protocol/codec.ts";
+import { decodeFrame, encodeBody } from "../../src/protocol/codec.ts";
 import { MictlanxError } from "../../src/lib/errors.ts";
-import { BoundedWriter } from "../../src/net/writer.ts";
+import { BoundedWriter, corkPieceBytesMax } from "../../src/net/writer.ts";
 import { rejection } from "../support/errors.ts";
 
 const testOps = defineOps({
   echo: { args: z.object({ n: z.number().int(), data: z.instanceof(Uint8Array).optional() }), result: z.object({ n: z.number(), size: z.number() }) },
   sleep: { args: z.object({ ms: z.number().int().min(0).max(60_000) }), result: z.object({ slept: z.number() }) },
   fail: { args: z.object({}), result: z.object({}) },
-  big: { args: z.object({ bytes: z.number().int() }), result: z.object({ data: z.instanceof(Uint8Array) }) },
+  big: { args: z.object({ bytes: z.number().int(), ms: z.number().int().optional() }), result: z.object({ data: z.instanceof(Uint8Array) }) },
+  mirror: { args: z.object({ data: z.instanceof(Uint8Array), also: z.instanceof(Uint8Array) }), result: z.object({ data: z.instanceof(Uint8Array), also: z.instanceof(Uint8Array) }) },
 });
+
+/** Bytes with a pattern, so a byte in the wrong place shows. */
+function pattern(bytes: number, salt = 0): Uint8Array<ArrayBuffer> {
+  const data = new Uint8Array(bytes);
+  for (let i = 0; i < bytes; i += 1) data[i] = (i * 7 + salt) % 251;
+  return data;
+}
 
 const frameBytesMax = 256 * 1024;
 let server: RpcServer<typeof testOps>;
@@ -40,7 +48,11 @@ beforeAll(() => {
       fail: () => {
         throw new Error("handler exploded");
       },
-      big: ({ bytes }) => ({ data: new Uint8Array(bytes) }),
+      big: async ({ bytes, ms }) => {
+        if (ms) await Bun.sleep(ms);
+        return { data: pattern(bytes) };
+      },
+      mirror: ({ data, also }) => ({ data, also }), // views of the request frame go out as the reply's payload
     },
   });
   server.listen();
@@ -59,7 +71,7 @@ async function rawClient() {
     port: server.port,
     socket: {
       data: (_s, data) => {
-        for (const body of decoder.push(data)) replies.push(decodeBody(body) as Record<string, unknown>);
+        for (const frame of decoder.push(data)) replies.push(decodeFrame(frame) as Record<string, unknown>);
       },
       close: () => {
         closed = true;
@@ -201,6 +213,45 @@ describe("RpcServer + RpcConnection", () => {
   });
 });
 
+describe("large binaries on the wire (split frames)", () => {
+  test("travel both ways intact, whatever their size next to the split threshold", async () => {
+    const connection = await RpcConnection.open(address(), { role: "test", frameBytesMax });
+    for (const size of [0, 1, 65_535, 65_536, 65_537, 180_000]) {
+      const data = pattern(size, 1);
+      const also = pattern(70_000, 2);
+      const reply = (await connection.call("mirror", { data, also })) as { data: Uint8Array; also: Uint8Array };
+      expect(new Uint8Array(reply.data)).toEqual(data);
+      expect(new Uint8Array(reply.also)).toEqual(also);
+      const big = (await connection.call("big", { bytes: size })) as { data: Uint8Array };
+      expect(new Uint8Array(big.data)).toEqual(pattern(size));
+    }
+    // Many at once, interleaved on one connection.
+    const all = await Promise.all(Array.from({ length: 40 }, (_, i) => connection.call("big", { bytes: 60_000 + i * 1000 })));
+    all.forEach((reply, i) => expect(new Uint8Array((reply as { data: Uint8Array }).data)).toEqual(pattern(60_000 + i * 1000)));
+    connection.close();
+  });
+
+  test("`into` receives a reply's payload in place; a wrong size or a late reply leaves it alone", async () => {
+    const connection = await RpcConnection.open(address(), { role: "test", frameBytesMax });
+    const into = new Uint8Array(150_000);
+    const reply = (await connection.call("big", { bytes: 150_000 }, { into })) as { data: Uint8Array };
+    expect(reply.data.buffer).toBe(into.buffer);
+    expect(into).toEqual(pattern(150_000));
+    const other = new Uint8Array(150_001);
+    const elsewhere = (await connection.call("big", { bytes: 150_000 }, { into: other })) as { data: Uint8Array };
+    expect(elsewhere.data.buffer === other.buffer).toBe(false);
+    expect(other).toEqual(new Uint8Array(150_001));
+    // The call times out before the reply comes: the late reply is read and dropped, not written.
+    const late = new Uint8Array(150_000);
+    const error = await rejection(connection.call("big", { bytes: 150_000, ms: 150 }, { into: late, timeoutMs: 30 }));
+    expect(error.code).toBe("timeout");
+    await Bun.sleep(300);
+    expect(late).toEqual(new Uint8Array(150_000));
+    expect(await connection.call("echo", { n: 3 })).toEqual({ n: 3, size: 0 }); // and the connection is fine
+    connection.close();
+  });
+});
+
 describe("RpcPool", () => {
   test("a refused connection is retried with backoff, then named in the error", async () => {
     const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data: () => {} } });
@@ -275,6 +326,19 @@ describe("BoundedWriter", () => {
     await Promise.resolve();
     expect(writes).toEqual([1000, 1 << 20, 7]);
     expect(writer.pendingBytes).toBe(0);
+  });
+
+  test("large pieces (a chunk's bytes) are written as they are, never copied into a join", async () => {
+    const writes: Uint8Array[] = [];
+    const writer = new BoundedWriter({ write: (data) => (writes.push(data), data.byteLength) }, 1 << 30);
+    const payload = new Uint8Array(corkPieceBytesMax);
+    writer.send(new Uint8Array(20));
+    writer.send(payload);
+    writer.send(new Uint8Array(30));
+    writer.send(new Uint8Array(40));
+    await Promise.resolve();
+    expect(writes.map((w) => w.byteLength)).toEqual([20, corkPieceBytesMax, 70]);
+    expect(writes[1]).toBe(payload);
   });
 
   test("a writer over its bound waits for drain; close rejects the waiters", async () => {
