@@ -31,7 +31,7 @@ import { Database, type Statement } from "bun:sqlite";
 import { assert } from "../lib/assert.ts";
 import { ConflictError } from "../lib/errors.ts";
 import { limits } from "../lib/limits.ts";
-import { RecordKind } from "./record.ts";
+import { RecordKind, type RecordHeader } from "./record.ts";
 import type { ChunkMeta, ChunkRef, ShardInfo, ShardState } from "./types.ts";
 
 const schemaVersion = 1;
@@ -65,16 +65,8 @@ CREATE TABLE IF NOT EXISTS dead (
 CREATE INDEX IF NOT EXISTS dead_by_shard ON dead (shard, bucket, ball, idx);
 `;
 
-/** A record as the index sees it: what it says and where it sits. */
-export interface IndexedRecord {
-  kind: RecordKind;
-  bucket: string;
-  ball: string;
-  index: number;
-  seq: number;
-  createdMs: number;
-  dataBytes: number;
-  dataChecksum: bigint;
+/** A record as the index sees it: what it says (its header) and where it sits. */
+export interface IndexedRecord extends RecordHeader {
   shard: number;
   offset: number;
   recordBytes: number;
