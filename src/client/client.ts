@@ -210,7 +210,9 @@ export class Client {
       const stored = numChunks === 0 ? plain : codec.encode(plain, { bucket, key, index: 0, final: true });
       const tags = systemTags(userTags, codec.tags, key, numChunks, checksum);
       signal?.throwIfAborted();
-      const reply = await this.routers.call("ball.put", { ...declaration, tags, size: plain.byteLength, checksum, data: stored }, { alsoRetry: ["corrupt"] });
+      // One request id for every retry of this put: a retry after a lost reply is not a second version.
+      const requestId = crypto.randomUUID();
+      const reply = await this.routers.call("ball.put", { ...declaration, tags, size: plain.byteLength, checksum, data: stored, requestId }, { alsoRetry: ["corrupt"] });
       options.onProgress?.(plain.byteLength);
       return finish(reply.objectId, reply.version, plain.byteLength, numChunks, stored.byteLength, checksum);
     }

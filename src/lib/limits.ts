@@ -151,6 +151,8 @@ export const vssLimits = {
   chunkPlaceAttemptsMax: 3,
   /** Chunk bytes a router or peer moves between looks at its resident memory (see gc-pacer.ts). */
   gcEveryBytes: 8 * MiB,
+  /** Reservations the SPM remembers by request id, so a retried put is not a second version. */
+  reservationsKept: 65_536,
   /** Ball metadata a router caches by object id (versions are immutable). */
   routerBallCacheEntries: 4096,
 } as const;

@@ -4,6 +4,8 @@ import { ballIdName, ballKey, bucketName, byteCount, checksumHex, chunkIndex, pe
 import { limits } from "../lib/limits.ts";
 
 export const rf = z.number().int().min(1).max(16);
+/** Chosen by the client once per put and sent again on every retry, so a retry is recognised. */
+export const requestId = z.string().regex(/^[0-9a-zA-Z-]{8,64}$/, "request id must be 8–64 letters, digits or dashes");
 export const objectId = z.string().regex(/^[0-9a-zA-Z-]{8,64}$/, "object id must be 8–64 letters, digits or dashes");
 
 export const chunkRecord = z.object({

@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { defineOps } from "./envelope.ts";
 import { ballKey, bucketName, byteCount, bytes, checksumHex, chunkBytes, chunkIndex } from "./schemas.ts";
-import { ballDeclaration, ballLocated, ballMeta, chunkRecord, listBallsArgs, listBallsResult, listBucketsArgs, listBucketsResult, objectId, rf } from "./ball.ts";
+import { ballDeclaration, ballLocated, ballMeta, chunkRecord, listBallsArgs, listBallsResult, listBucketsArgs, listBucketsResult, objectId, requestId, rf } from "./ball.ts";
 
 const ballRef = z.object({ bucket: bucketName, key: ballKey });
 
@@ -22,8 +22,9 @@ export const routerOps = defineOps({
     result: z.object({ version: z.number().int(), objectId }),
   },
   /** A ball of at most one chunk in one round trip. */
+  /** `requestId`: the same on every retry of one put, so a retry whose first try committed is not a second version. */
   "ball.put": {
-    args: ballDeclaration.extend({ data: chunkBytes }),
+    args: ballDeclaration.extend({ data: chunkBytes, requestId: requestId.optional() }),
     result: z.object({ version: z.number().int(), objectId }),
   },
   "ball.stat": { args: ballRef, result: ballLocated },

@@ -3,7 +3,7 @@
 import { z } from "zod";
 import { defineOps } from "./envelope.ts";
 import { address, ballKey, bucketName, byteCount, checksumHex, chunkIndex, peerId } from "./schemas.ts";
-import { ballDeclaration, ballLocated, ballMeta, chunkRecord, listBallsArgs, listBallsResult, listBucketsArgs, listBucketsResult, objectId, peerLocation, rf } from "./ball.ts";
+import { ballDeclaration, ballLocated, ballMeta, chunkRecord, listBallsArgs, listBallsResult, listBucketsArgs, listBucketsResult, objectId, peerLocation, requestId, rf } from "./ball.ts";
 import { limits } from "../lib/limits.ts";
 
 export const peerState = z.enum(["up", "suspect", "down"]);
@@ -103,7 +103,15 @@ export function itemOutcome<T extends z.ZodType>(result: T) {
 /** Items one batched call carries at most (routers coalesce concurrent calls into these). */
 export const spmBatchItemsMax = 64;
 
-const reserveArgs = z.object({ bucket: bucketName, key: ballKey, rf, ifAbsent: z.boolean().optional(), count: z.number().int().min(0).max(limits.batchChunksMax) });
+const reserveArgs = z.object({
+  bucket: bucketName,
+  key: ballKey,
+  rf,
+  ifAbsent: z.boolean().optional(),
+  count: z.number().int().min(0).max(limits.batchChunksMax),
+  /** A retry of the same put: the SPM hands back the reservation it made the first time. */
+  requestId: requestId.optional(),
+});
 const reserveResult = z.object({ objectId, placements: z.array(placement) });
 const commitArgs = ballDeclaration.extend({ objectId, chunks: z.array(chunkRecord) });
 const commitResult = z.object({ version: z.number().int(), replacedObjectId: z.string().optional() });

@@ -6,6 +6,7 @@ import { clientFor, eventually, startTestVss } from "../support/vss.ts";
 import { RpcPool, ServiceClient } from "../../src/net/pool.ts";
 import { parseAddress } from "../../src/net/address.ts";
 import { peerOps } from "../../src/protocol/peer.ts";
+import { routerOps } from "../../src/protocol/router.ts";
 import { rejection } from "../support/errors.ts";
 import type { Client } from "../../src/client/client.ts";
 
@@ -117,6 +118,31 @@ describe(`put/get through two routers (seed ${seed})`, () => {
     const error = await rejection(viaB.put("ia", "once", randomBytes(random, 1000), { ifAbsent: true }));
     expect(error.code).toBe("conflict");
     await readBack(viaB, "ia", "once", data);
+  });
+
+  test("a retried put (same request id, first reply lost) is the same version, not a second one or a false conflict", async () => {
+    const router = new ServiceClient(routerOps, new RpcPool({ role: "router" }), parseAddress(vss.routers[0]!.address));
+    const data = randomBytes(random, 5000);
+    const args = {
+      bucket: "retry",
+      key: "once",
+      size: data.byteLength,
+      checksum: new Bun.CryptoHasher("sha256").update(data).digest("hex"),
+      contentType: "application/octet-stream",
+      tags: {},
+      rf: 2,
+      chunkSize: 1 << 20,
+      ifAbsent: true,
+      data,
+      requestId: crypto.randomUUID(),
+    };
+    const first = await router.call("ball.put", args);
+    const again = await router.call("ball.put", args); // as if the first reply had been lost
+    expect(again).toEqual(first);
+    expect(first.version).toBe(1);
+    const other = await rejection(router.call("ball.put", { ...args, requestId: crypto.randomUUID() }));
+    expect(other.code).toBe("conflict");
+    await readBack(viaB, "retry", "once", data);
   });
 
   test("ls by prefix and by ball id, paginated; delete; buckets", async () => {

@@ -70,10 +70,17 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       counters.puts += 1;
       return { version: committed.version, objectId };
     },
-    "ball.put": async ({ data, ...declaration }) => {
+    "ball.put": async ({ data, requestId, ...declaration }) => {
       // One SPM round trip for the object id and the chunk's placement.
       const count = data.byteLength === 0 ? 0 : 1;
-      const { objectId, placements } = await batches.reserve.call({ bucket: declaration.bucket, key: declaration.key, rf: declaration.rf, count, ...(declaration.ifAbsent ? { ifAbsent: true } : {}) });
+      const { objectId, placements } = await batches.reserve.call({
+        bucket: declaration.bucket,
+        key: declaration.key,
+        rf: declaration.rf,
+        count,
+        ...(declaration.ifAbsent ? { ifAbsent: true } : {}),
+        ...(requestId === undefined ? {} : { requestId }),
+      });
       const chunks = count === 0 ? [] : [await putChunk(declaration.bucket, objectId, 0, declaration.rf, data, checksumHex(chunkChecksum(data)), placements[0]?.peers)];
       const committed = await batches.commit.call({ ...declaration, objectId, chunks });
       counters.puts += 1;

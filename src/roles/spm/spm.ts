@@ -7,7 +7,8 @@ import { RpcServer, type Handlers } from "../../net/server.ts";
 import { spmOps, type PeerStatus, type RouterCounters, type VssStatus } from "../../protocol/spm.ts";
 import { limits, vssLimits, vssTimings } from "../../lib/limits.ts";
 import { BadRequestError, ConflictError, MictlanxError, NotFoundError, toMictlanxError } from "../../lib/errors.ts";
-import type { ParsedArgsOf } from "../../protocol/envelope.ts";
+import type { ParsedArgsOf, ResultOf } from "../../protocol/envelope.ts";
+import { Lru } from "../../lib/lru.ts";
 import { choosePeers } from "./placement.ts";
 import { Registry } from "./registry.ts";
 import { Maintenance } from "./maintenance.ts";
@@ -124,7 +125,18 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   };
 
   /** A new version: checks rf and --if-absent early, records the upload's intent durably. */
-  const reserve = async (bucket: string, key: string, rf: number, ifAbsent: boolean, count: number) => {
+  /** Reservations by request id, so a retried put gets its first try's object id back. */
+  const reservations = new Lru<string, { bucket: string; key: string; reserved: Reservation; expiresMs: number }>(vssLimits.reservationsKept);
+
+  const reserve = async (bucket: string, key: string, rf: number, ifAbsent: boolean, count: number, requestId?: string): Promise<Reservation> => {
+    const nowMs = Date.now();
+    const earlier = requestId === undefined ? undefined : reservations.get(requestId);
+    if (earlier && earlier.bucket === bucket && earlier.key === key && earlier.expiresMs > nowMs) {
+      // A retry. If its first try committed, the ball there is our own: not an --if-absent conflict.
+      const current = ifAbsent ? catalog.getBall(bucket, key) : undefined;
+      if (current && current.objectId !== earlier.reserved.objectId) throw new ConflictError(`${bucket}/${key} already exists (--if-absent)`);
+      return earlier.reserved;
+    }
     const available = registry.candidates().length;
     if (rf > available) {
       throw new MictlanxError("insufficient_peers", `replication factor ${rf} needs ${rf} peers that are up, but ${available} are; lower --rf or start more peers`);
@@ -132,11 +144,12 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     if (ifAbsent && catalog.getBall(bucket, key)) throw new ConflictError(`${bucket}/${key} already exists (--if-absent)`);
     const objectId = crypto.randomUUID();
     const placements = place(0, count, rf, new Set());
-    const nowMs = Date.now();
-    await writes.submit(() =>
-      catalog.addIntent({ objectId, bucket, key, createdMs: nowMs, expiresMs: nowMs + intentTtlMs, placements: placements.map(intentPlacement) }),
-    );
-    return { objectId, placements };
+    const expiresMs = nowMs + intentTtlMs;
+    await writes.submit(() => catalog.addIntent({ objectId, bucket, key, createdMs: nowMs, expiresMs, placements: placements.map(intentPlacement) }));
+    const reserved = { objectId, placements };
+    // Remembered for less than the intent lives, so a retry never gets an object id already expired.
+    if (requestId !== undefined) reservations.set(requestId, { bucket, key, reserved, expiresMs: nowMs + intentTtlMs / 2 });
+    return reserved;
   };
 
   /** Make a ball visible: one catalog write, group-committed with its neighbours. */
@@ -191,7 +204,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       const { objectId } = await reserve(bucket, key, rf, ifAbsent ?? false, 0);
       return { objectId };
     },
-    "ball.reserve": ({ bucket, key, rf, ifAbsent, count }) => reserve(bucket, key, rf, ifAbsent ?? false, count),
+    "ball.reserve": ({ bucket, key, rf, ifAbsent, count, requestId }) => reserve(bucket, key, rf, ifAbsent ?? false, count, requestId),
     "ball.place": async ({ objectId, fromIndex, count, rf, exclude }) => {
       const placements = place(fromIndex, count, rf, new Set(exclude ?? []));
       await writes.submit(() => catalog.addIntentPlacements(objectId, placements.map(intentPlacement)));
@@ -200,7 +213,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     "ball.commit": (args) => commit(args),
     "ball.commitMany": async ({ items }) => ({ results: await Promise.all(items.map((item) => settle(() => commit(item)))) }),
     "ball.reserveMany": async ({ items }) => ({
-      results: await Promise.all(items.map((item) => settle(() => reserve(item.bucket, item.key, item.rf, item.ifAbsent ?? false, item.count)))),
+      results: await Promise.all(items.map((item) => settle(() => reserve(item.bucket, item.key, item.rf, item.ifAbsent ?? false, item.count, item.requestId)))),
     }),
     "ball.get": ({ bucket, key }) => locate(bucket, key),
     "ball.getMany": async ({ items }) => ({ results: await Promise.all(items.map((item) => settle(() => locate(item.bucket, item.key)))) }),
@@ -291,6 +304,7 @@ function checkChunks(size: number, chunkSize: number, rf: number, chunks: { inde
 }
 
 type CommitArgs = ParsedArgsOf<typeof spmOps, "ball.commit">;
+type Reservation = ResultOf<typeof spmOps, "ball.reserve">;
 
 /** One item of a batch: its value, or its own typed error for the caller that sent it. */
 async function settle<T>(work: () => Promise<T> | T): Promise<{ ok: true; value: T } | { ok: false; code: string; message: string }> {
