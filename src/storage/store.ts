@@ -59,6 +59,7 @@ interface Resolved {
   compactionGarbageRatio: number;
   compactionBytesPerSecond: number | undefined;
   log: (message: string) => void;
+  onFsync: ((writes: number) => void) | undefined;
   io: NonNullable<StoreOptions["io"]>;
 }
 
@@ -88,6 +89,7 @@ function resolveOptions(o: StoreOptions): Resolved {
     compactionGarbageRatio: ratio,
     compactionBytesPerSecond: rate,
     log: o.log ?? ((m) => console.warn(`[mictlanx storage] ${m}`)),
+    onFsync: o.onFsync,
     io: o.io ?? nodeFileIo,
   };
 }
@@ -139,6 +141,7 @@ export class ChunkStore {
           capacityBytes: o.capacityBytes,
           groupCommitWaitMs: o.groupCommitWaitMs,
           log: o.log,
+          onFsync: o.onFsync,
         },
         index.maxSeq(),
       );

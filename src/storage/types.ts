@@ -74,6 +74,8 @@ export interface StoreOptions {
   compactionBytesPerSecond?: number;
   /** Where the engine reports what it repaired or found corrupt. Defaults to console.warn. */
   log?: (message: string) => void;
+  /** Called after each group commit's fdatasync with how many writes it covered (for metrics). */
+  onFsync?: (writes: number) => void;
   /** @internal Fault injection for tests; production leaves it unset. */
   io?: FileIo;
 }

@@ -56,6 +56,7 @@ export interface WriterOptions {
   capacityBytes: number;
   groupCommitWaitMs: number;
   log: (message: string) => void;
+  onFsync?: ((writes: number) => void) | undefined;
 }
 
 function nameBytes(ref: ChunkRef): number {
@@ -261,6 +262,7 @@ export class Writer {
     }
     this.stats.fsyncs += 1;
     this.stats.fsyncBatchWritesTotal += records.length;
+    this.o.onFsync?.(records.length);
     try {
       this.o.index.applyRecords(records, { id: shard.id, bytes: end }, { shard: shard.id, offset: end });
     } catch (error) {

@@ -49,6 +49,9 @@ test(`metrics of every role are valid Prometheus text and move under load (seed 
   expect(live).toBeLessThan(20 * 200_000 + 80 * 512);
   expect(total(after.peer, "mictlanx_peer_fsyncs_total")).toBeGreaterThan(total(before.peer, "mictlanx_peer_fsyncs_total"));
   expect(total(after.peer, "mictlanx_peer_shards", { state: "active" })).toBe(1);
+  // Every fsync is in the batch-size histogram, and the writes it counts add up to the counter's.
+  expect(total(after.peer, "mictlanx_peer_fsync_batch_writes_count")).toBe(total(after.peer, "mictlanx_peer_fsyncs_total"));
+  expect(total(after.peer, "mictlanx_peer_fsync_batch_writes_sum")).toBe(total(after.peer, "mictlanx_peer_fsync_batch_writes_total"));
   // SPM: balls and bytes, requests.
   expect(total(after.spm, "mictlanx_spm_balls")).toBe(20);
   expect(total(after.spm, "mictlanx_spm_stored_bytes")).toBe(20 * 200_000);

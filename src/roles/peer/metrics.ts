@@ -21,5 +21,6 @@ export function peerMetrics(stats: () => StoreStats) {
   });
   registry.counterFrom("mictlanx_peer_fsyncs_total", "fdatasync calls that acknowledged writes.", () => stats().fsyncs);
   registry.counterFrom("mictlanx_peer_fsync_batch_writes_total", "Writes covered by those fsyncs; divided by fsyncs it is the mean group-commit batch.", () => stats().fsyncBatchWritesTotal);
-  return { registry, requestDone };
+  const batch = registry.histogram("mictlanx_peer_fsync_batch_writes", "Writes covered by each group-commit fdatasync.", [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096]);
+  return { registry, requestDone, fsyncDone: (writes: number) => batch.observe(writes) };
 }

@@ -50,8 +50,11 @@ const operatorErrorCodes = new Set(["corrupt", "full", "internal", "overloaded"]
 export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
   mkdirSync(options.dir, { recursive: true });
   const id = loadOrCreatePeerId(options.dir, options.id);
+  // Metrics exist before the store so its group commits can report their batch sizes.
+  let fsyncDone: (writes: number) => void = () => {};
   const store = await ChunkStore.open({
     dir: options.dir,
+    onFsync: (writes) => fsyncDone(writes),
     ...(options.capacityBytes === undefined ? {} : { capacityBytes: options.capacityBytes }),
     ...(options.shardBytes === undefined ? {} : { shardBytes: options.shardBytes }),
   });
@@ -128,6 +131,7 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
   };
 
   const metrics = peerMetrics(() => store.stats());
+  fsyncDone = metrics.fsyncDone;
   const server = new RpcServer({
     host: options.host,
     port: options.port,
