@@ -133,14 +133,9 @@ export class Maintenance {
       for (const target of targets) {
         const source = this.registry.get(sources[Math.floor(this.options.random() * sources.length)] ?? "");
         if (!source) continue;
-        await this.copies.with(async () => {
-          await this.throttle.take(chunk.size);
-          const client = new ServiceClient(peerOps, this.pool, parseAddress(target.address));
-          await client.call("chunk.pull", { bucket: chunk.bucket, ball: chunk.objectId, index: chunk.index, from: source.address, checksum: chunk.checksum });
-        });
+        await this.pull(chunk, source.address, target.address);
         this.catalog.addReplica(chunk.objectId, chunk.index, target.id);
         added.push(target.id);
-        this.rateWindow.bytes += chunk.size;
         if (why === "heal") {
           this.counters.healedChunks += 1;
           this.counters.healedBytes += chunk.size;
@@ -224,15 +219,10 @@ export class Maintenance {
     if (!from || !to) return false;
     this.busy.add(key);
     try {
-      await this.copies.with(async () => {
-        await this.throttle.take(chunk.size);
-        const client = new ServiceClient(peerOps, this.pool, parseAddress(to.address));
-        await client.call("chunk.pull", { bucket, ball: chunk.objectId, index: chunk.index, from: from.address, checksum: chunk.checksum });
-      });
+      await this.pull({ ...chunk, bucket }, from.address, to.address);
       this.catalog.addReplica(chunk.objectId, chunk.index, toId);
       this.registry.noteMove(fromId, toId, chunk.size);
       this.counters.movedChunks += 1;
-      this.rateWindow.bytes += chunk.size;
     } catch (error) {
       this.fail(error);
       return false;
@@ -292,23 +282,38 @@ export class Maintenance {
     const source = this.registry.get(sources[0] ?? "");
     if (!target || !source) return false;
     this.busy.add(key);
+    let repaired = false;
     try {
-      const client = new ServiceClient(peerOps, this.pool, parseAddress(target.address));
-      await client.call("chunk.pull", { bucket: located.bucket, ball: objectId, index, from: source.address, checksum: located.checksum });
+      await this.pull({ bucket: located.bucket, objectId, index, size: located.size, checksum: located.checksum }, source.address, target.address);
+      repaired = true;
       this.counters.repairedCorrupt += 1;
       this.options.event("corrupt_repaired", `repaired corrupt replica of ${located.bucket}/${located.key} chunk ${index} on ${peerId} from ${source.id} (${detail})`);
-      return true;
     } catch (error) {
-      // Could not overwrite it in place: drop the bad replica; healing makes a new one.
       this.fail(error);
-      this.dropReplica(objectId, index, peerId);
-      return false;
     } finally {
       this.busy.delete(key);
     }
+    // Could not overwrite it in place: drop the bad replica (now that the chunk is no longer
+    // busy, which dropReplica refuses) and healing makes a new one elsewhere.
+    if (!repaired) this.dropReplica(objectId, index, peerId);
+    return repaired;
   }
 
   // --- helpers ------------------------------------------------------------------------------
+
+  /**
+   * Have the peer at `to` copy a chunk from the peer at `from` (it verifies the checksum before
+   * storing). Every copy — heal, drain, rebalance, repair — goes through here, so all share the
+   * concurrency bound and the byte-rate throttle.
+   */
+  private async pull(chunk: { bucket: string; objectId: string; index: number; size: number; checksum: string }, from: string, to: string): Promise<void> {
+    await this.copies.with(async () => {
+      await this.throttle.take(chunk.size);
+      const client = new ServiceClient(peerOps, this.pool, parseAddress(to));
+      await client.call("chunk.pull", { bucket: chunk.bucket, ball: chunk.objectId, index: chunk.index, from, checksum: chunk.checksum });
+    });
+    this.rateWindow.bytes += chunk.size;
+  }
 
   /** Drop one replica; the catalog queues its bytes as garbage. Never the last replica. */
   private dropReplica(objectId: string, index: number, peerId: string): boolean {
