@@ -121,6 +121,8 @@ export const vssTimings = {
   downAfterMs: 10_000,
   /** How often the SPM looks for work: healing, trimming, drain, rebalance, garbage. */
   healIntervalMs: 250,
+  /** How often intents expire and drain, trim and rebalance look for work (slower, they change slowly). */
+  slowPassIntervalMs: 1_000,
   /** An upload that has not committed after this long is abandoned; its chunks become garbage. */
   intentTtlMs: 10 * 60_000,
   /** How long a router trusts its cached peer list. */
@@ -151,6 +153,16 @@ export const vssLimits = {
   chunkPlaceAttemptsMax: 3,
   /** Chunk bytes a router or peer moves between looks at its resident memory (see gc-pacer.ts). */
   gcEveryBytes: 8 * MiB,
+  /** Items in one batched SPM call (reserveMany, commitMany, getMany) a router sends. */
+  spmBatchItemsMax: 64,
+  /** Catalog writes one SPM group commit takes at most; the rest wait for the next turn. */
+  spmWriteBatchMax: 512,
+  /** Chunks up to this size are batched per peer by routers; larger ones travel alone (a batch must fit a frame). */
+  peerBatchedChunkBytesMax: 64 * KiB,
+  /** Chunks in one coalesced putMany/getMany a router sends to a peer. */
+  peerBatchItemsMax: 64,
+  /** Errors a peer keeps for `peer.health` (the TUI's detail pane). */
+  peerRecentErrorsKept: 20,
   /** Reservations the SPM remembers by request id, so a retried put is not a second version. */
   reservationsKept: 65_536,
   /** Ball metadata a router caches by object id (versions are immutable). */

@@ -4,7 +4,7 @@ import { z } from "zod";
 import { defineOps } from "./envelope.ts";
 import { address, ballKey, bucketName, byteCount, checksumHex, chunkIndex, peerId } from "./schemas.ts";
 import { ballDeclaration, ballLocated, ballMeta, chunkRecord, listBallsArgs, listBallsResult, listBucketsArgs, listBucketsResult, objectId, peerLocation, requestId, rf } from "./ball.ts";
-import { limits } from "../lib/limits.ts";
+import { limits, vssLimits } from "../lib/limits.ts";
 
 export const peerState = z.enum(["up", "suspect", "down"]);
 export type PeerState = z.infer<typeof peerState>;
@@ -101,7 +101,7 @@ export function itemOutcome<T extends z.ZodType>(result: T) {
 }
 
 /** Items one batched call carries at most (routers coalesce concurrent calls into these). */
-export const spmBatchItemsMax = 64;
+const spmBatchItemsMax = vssLimits.spmBatchItemsMax;
 
 const reserveArgs = z.object({
   bucket: bucketName,

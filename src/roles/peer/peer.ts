@@ -43,8 +43,7 @@ export interface RunningPeer {
 }
 
 const compactionIntervalMsDefault = 30_000;
-/** Errors kept for `peer.health` (the TUI's detail pane). */
-const recentErrorsKept = 20;
+const recentErrorsKept = vssLimits.peerRecentErrorsKept;
 const operatorErrorCodes = new Set(["corrupt", "full", "internal", "overloaded"]);
 
 export async function startPeer(options: PeerOptions): Promise<RunningPeer> {

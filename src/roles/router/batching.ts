@@ -5,15 +5,14 @@ import type { ServiceClient, RpcPool } from "../../net/pool.ts";
 import { ServiceClient as Service } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
 import { peerOps } from "../../protocol/peer.ts";
-import { spmBatchItemsMax, type SpmOps } from "../../protocol/spm.ts";
+import type { SpmOps } from "../../protocol/spm.ts";
+import { vssLimits } from "../../lib/limits.ts";
 import type { ArgsOf, ResultOf } from "../../protocol/envelope.ts";
 import { Coalescer, type BatchOutcome } from "../../lib/coalescer.ts";
 import { errorFromWire } from "../../lib/errors.ts";
 
-/** Chunks up to this size are batched per peer; larger ones travel alone (a batch must fit a frame). */
-export const batchedChunkBytesMax = 64 * 1024;
-/** Chunks in one coalesced putMany/getMany. */
-export const peerBatchItemsMax = 64;
+export const batchedChunkBytesMax = vssLimits.peerBatchedChunkBytesMax;
+const peerBatchItemsMax = vssLimits.peerBatchItemsMax;
 
 type Wire<T> = { ok: true; value: T } | { ok: false; code: string; message: string };
 
@@ -25,15 +24,15 @@ export function spmBatches(spm: ServiceClient<SpmOps>) {
   return {
     reserve: new Coalescer<ArgsOf<SpmOps, "ball.reserve">, ResultOf<SpmOps, "ball.reserve">>(
       async (items) => (await spm.call("ball.reserveMany", { items })).results.map(outcome),
-      spmBatchItemsMax,
+      vssLimits.spmBatchItemsMax,
     ),
     commit: new Coalescer<ArgsOf<SpmOps, "ball.commit">, ResultOf<SpmOps, "ball.commit">>(
       async (items) => (await spm.call("ball.commitMany", { items })).results.map(outcome),
-      spmBatchItemsMax,
+      vssLimits.spmBatchItemsMax,
     ),
     get: new Coalescer<ArgsOf<SpmOps, "ball.get">, ResultOf<SpmOps, "ball.get">>(
       async (items) => (await spm.call("ball.getMany", { items })).results.map(outcome),
-      spmBatchItemsMax,
+      vssLimits.spmBatchItemsMax,
     ),
   };
 }

@@ -12,7 +12,7 @@ import { RpcPool, ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
 import { peerOps } from "../../protocol/peer.ts";
 import type { HealingStatus } from "../../protocol/spm.ts";
-import { vssLimits } from "../../lib/limits.ts";
+import { vssLimits, vssTimings } from "../../lib/limits.ts";
 import { Semaphore } from "../../lib/semaphore.ts";
 import { TokenBucket } from "../../lib/token-bucket.ts";
 import { MictlanxError, toMictlanxError } from "../../lib/errors.ts";
@@ -25,8 +25,7 @@ export interface MaintenanceOptions {
   event: (kind: string, message: string) => void;
 }
 
-/** How often intents expire and drain, trim and rebalance look for work. */
-const slowPassIntervalMs = 1_000;
+const slowPassIntervalMs = vssTimings.slowPassIntervalMs;
 
 interface Counters {
   healedChunks: number;

@@ -5,9 +5,9 @@
 // durable. Under load this turns N commits into one disk flush instead of N.
 import type { Catalog } from "../../catalog/index.ts";
 import { toMictlanxError } from "../../lib/errors.ts";
+import { vssLimits } from "../../lib/limits.ts";
 
-/** Writes one flush takes at most; the rest wait for the next turn. */
-export const writeBatchMax = 512;
+const writeBatchMax = vssLimits.spmWriteBatchMax;
 
 interface Pending {
   write: () => unknown;
