@@ -6,31 +6,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { NotFoundError } from "../../src/lib/errors.ts";
 import { ChunkStore, type ChunkRef, type StoreOptions } from "../../src/storage/index.ts";
+import { quiet, storeFixture } from "../support/storage.ts";
 
-const dirs: string[] = [];
-const stores: ChunkStore[] = [];
-const quiet = () => undefined;
-
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mx-compact-"));
-  dirs.push(dir);
-  return dir;
-}
-
-async function openStore(options: Partial<StoreOptions> & { dir: string }): Promise<ChunkStore> {
-  const store = await ChunkStore.open({ log: quiet, ...options });
-  stores.push(store);
-  return store;
-}
-
-async function closeAll(): Promise<void> {
-  for (const s of stores.splice(0)) await s.close();
-}
-
-afterEach(async () => {
-  await closeAll();
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
+const { tempDir, openStore, closeAll } = storeFixture("compaction");
 
 const ref = (i: number, ball = "c"): ChunkRef => ({ bucket: "b", ball, index: i });
 const payload = (i: number, v = 0) => new Uint8Array(500 + ((i * 37) % 1500)).map((_, j) => (i * 13 + j + v * 101) % 256);

@@ -11,27 +11,9 @@ import { directAlignBytes, nodeFileIo, sliceBuffers } from "../../src/storage/sh
 import { decodeRecord, encodeRecord, RecordKind } from "../../src/storage/record.ts";
 import { chunkChecksum } from "../../src/lib/checksum.ts";
 import { randomBytes, seededRandom } from "../support/random.ts";
+import { storeFixture } from "../support/storage.ts";
 
-const dirs: string[] = [];
-const stores: ChunkStore[] = [];
-const quiet = () => undefined;
-
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mx-direct-"));
-  dirs.push(dir);
-  return dir;
-}
-
-async function openStore(options: Partial<StoreOptions> = {}): Promise<ChunkStore> {
-  const store = await ChunkStore.open({ dir: options.dir ?? tempDir(), log: quiet, ...options });
-  stores.push(store);
-  return store;
-}
-
-afterEach(async () => {
-  for (const s of stores.splice(0)) await s.close();
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
+const { tempDir, openStore, forget } = storeFixture("direct");
 
 const ref = (ball: string, index = 0): ChunkRef => ({ bucket: "b", ball, index });
 const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
@@ -102,7 +84,7 @@ describe("direct appends and reads", () => {
     const shard = path.join(dir, "shards", "00000001.shard");
     expect(fs.statSync(shard).size).toBe(store.stats().usedBytes);
     await store.close();
-    stores.splice(stores.indexOf(store), 1);
+    forget(store);
     const again = await openStore({ dir });
     for (const [key, data] of written) expect(same(await again.get(ref(key)), data)).toBe(true);
     // A range inside a large record read direct.
@@ -138,7 +120,7 @@ describe("direct appends and reads", () => {
     const end = store.stats().usedBytes;
     const secondMeta = store.stat(ref("second"));
     await store.close();
-    stores.splice(stores.indexOf(store), 1);
+    forget(store);
     // A crash mid-append of a third large record: only its first blocks reached the disk.
     const shard = path.join(dir, "shards", "00000001.shard");
     const file = fs.readFileSync(shard);

@@ -8,30 +8,9 @@ import { chunkChecksum } from "../../src/lib/checksum.ts";
 import { CorruptError, NotFoundError } from "../../src/lib/errors.ts";
 import { ChunkStore, type ChunkRef, type StoreOptions } from "../../src/storage/index.ts";
 import { encodeRecord, RecordKind } from "../../src/storage/record.ts";
+import { storeFixture } from "../support/storage.ts";
 
-const dirs: string[] = [];
-const stores: ChunkStore[] = [];
-
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mx-recovery-"));
-  dirs.push(dir);
-  return dir;
-}
-
-async function openStore(options: Partial<StoreOptions> & { dir: string }, logs: string[] = []): Promise<ChunkStore> {
-  const store = await ChunkStore.open({ log: (m) => logs.push(m), ...options });
-  stores.push(store);
-  return store;
-}
-
-async function closeAll(): Promise<void> {
-  for (const s of stores.splice(0)) await s.close();
-}
-
-afterEach(async () => {
-  await closeAll();
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
+const { tempDir, openStore, closeAll } = storeFixture("recovery");
 
 const ref = (ball: string, index = 0): ChunkRef => ({ bucket: "b", ball, index });
 const payload = (i: number, size = 300 + (i % 7) * 100) => new Uint8Array(size).map((_, j) => (i * 31 + j) % 256);

@@ -10,27 +10,9 @@ import { limits } from "../../src/lib/limits.ts";
 import { ChunkStore, type ChunkRef, type FileIo, type StoreOptions } from "../../src/storage/index.ts";
 import { nodeFileIo } from "../../src/storage/shard-file.ts";
 import { chunkBallBytesMax } from "../../src/storage/record.ts";
+import { quiet, storeFixture } from "../support/storage.ts";
 
-const dirs: string[] = [];
-const stores: ChunkStore[] = [];
-const quiet = () => undefined;
-
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mx-store-"));
-  dirs.push(dir);
-  return dir;
-}
-
-async function openStore(options: Partial<StoreOptions> = {}): Promise<ChunkStore> {
-  const store = await ChunkStore.open({ dir: options.dir ?? tempDir(), log: quiet, ...options });
-  stores.push(store);
-  return store;
-}
-
-afterEach(async () => {
-  for (const s of stores.splice(0)) await s.close();
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
+const { tempDir, openStore, closeAll } = storeFixture("store");
 
 const ref = (ball: string, index = 0, bucket = "b"): ChunkRef => ({ bucket, ball, index });
 const bytesOf = (text: string) => new TextEncoder().encode(text);
