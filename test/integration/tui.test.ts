@@ -14,7 +14,7 @@ let vss: Awaited<ReturnType<typeof startTestVss>> | undefined;
 let started = false;
 
 afterAll(async () => {
-  if (started) Bun.spawnSync(["tmux", "kill-session", "-t", session], { stdout: "ignore", stderr: "ignore" });
+  if (started) Bun.spawnSync(["tmux", ...tmuxServer, "kill-server"], { stdout: "ignore", stderr: "ignore" });
   await vss?.cleanup();
 });
 
@@ -22,8 +22,14 @@ function shellQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * A tmux server of our own (-L), with no user config (-f /dev/null) and UTF-8 forced (-u):
+ * the screen must not depend on the machine's locale, ~/.tmux.conf or a server left running.
+ */
+const tmuxServer = ["-L", session, "-f", "/dev/null", "-u"];
+
 function tmux(...args: string[]): string {
-  const result = Bun.spawnSync(["tmux", ...args], { stdout: "pipe", stderr: "pipe" });
+  const result = Bun.spawnSync(["tmux", ...tmuxServer, ...args], { stdout: "pipe", stderr: "pipe" });
   if (result.exitCode !== 0) throw new Error(`tmux ${args.join(" ")}: ${result.stderr.toString()}`);
   return result.stdout.toString();
 }
@@ -38,16 +44,21 @@ function rowOf(text: string, id: string): string | undefined {
 test("tui: 3 peers up, one killed shows down within the grace period + 2 s, detail pane, q exits 0", async () => {
   vss = await startTestVss({ label: "tui", peers: 3 });
   const exitFile = join(vss.dir, "tui-exit");
+  const stderrFile = join(vss.dir, "tui-stderr");
   const command = [...programCommand(), "tui", "--spm", vss.spm.address].map(shellQuote).join(" ");
   // After the dashboard quits the shell stays a while, so the restored screen can be read.
-  const script = `${command}; echo EXIT:$? > ${shellQuote(exitFile)}; echo tui-has-exited; sleep 120`;
-  tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", session, `sh -c ${shellQuote(script)}`);
+  // Ink draws on stdout; stderr goes to a file so a failure can say what the program said.
+  const script = `${command} 2> ${shellQuote(stderrFile)}; echo EXIT:$? > ${shellQuote(exitFile)}; echo tui-has-exited; sleep 120`;
+  // The command as separate words: tmux runs it directly, not through the user's default
+  // shell (which on some machines is unset or /usr/sbin/nologin, and the pane dies at once).
+  tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", session, "/bin/sh", "-c", script);
   started = true;
+  const stderrText = () => (existsSync(stderrFile) ? readFileSync(stderrFile, "utf8") : "(no stderr file)");
 
   await eventually("the dashboard shows 3 peers up", 20_000, () => {
     const text = screen();
     const ups = vss!.peers.filter((peer) => /\sup\s/.test(rowOf(text, peer.id) ?? "")).length;
-    return (ups === 3 && text.includes("peers 3/3 up")) || `${ups} rows up; screen:\n${text}`;
+    return (ups === 3 && text.includes("peers 3/3 up")) || `${ups} rows up; screen:\n${text}\nstderr:\n${stderrText()}`;
   });
 
   // Enter on the first peer: its shards, from peer.health on the peer itself.
