@@ -292,7 +292,13 @@ describe("on a terminal", () => {
     const quote = (word: string) => `'${word.replaceAll("'", "'\\''")}'`;
     // 64 KiB chunks: slow enough to pass a second on any machine.
     const command = [...programCommand(), "put", "tty/big.bin", file, "--chunk-size", "64KiB", "--rf", "2"].map(quote).join(" ");
-    const proc = Bun.spawn(["script", "-qefc", `MICTLANX_ROUTERS=${env.MICTLANX_ROUTERS} ${command}`, "/dev/null"], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    // script(1) runs the command with $SHELL, which some machines leave unset or set to nologin.
+    const proc = Bun.spawn(["script", "-qefc", `MICTLANX_ROUTERS=${env.MICTLANX_ROUTERS} ${command}`, "/dev/null"], {
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, SHELL: "/bin/sh" },
+    });
     const [screen, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
     expect(code).toBe(0);
     expect(screen).toContain("put tty/big.bin [");
