@@ -47,6 +47,58 @@ test("a write that throws fails alone; the others in its batch commit", async ()
   expect(catalog.getMeta("good")).toBe("yes");
   expect(catalog.getMeta("after")).toBe("yes");
   expect(catalog.getMeta("bad")).toBeUndefined(); // rolled back to its savepoint
+  expect(batcher.stats).toMatchObject({ flushes: 1, writes: 3, replays: 1 }); // all-or-nothing failed, then write by write
+  catalog.close();
+});
+
+test("a group without failures runs once, with no replay", async () => {
+  const { catalog } = openCatalog();
+  const batcher = new WriteBatcher(catalog);
+  await Promise.all(Array.from({ length: 5 }, (_, i) => batcher.submit(() => catalog.setMeta(`ok${i}`, "1"))));
+  expect(batcher.stats).toMatchObject({ flushes: 1, writes: 5, replays: 0 });
+  catalog.close();
+});
+
+test("one group in flight: writes that arrive during its fsync go together as the next group", async () => {
+  const { catalog } = openCatalog();
+  const batcher = new WriteBatcher(catalog);
+  let releaseSync: () => void = () => {};
+  let syncs = 0;
+  const original = catalog.syncWal.bind(catalog);
+  catalog.syncWal = async () => {
+    syncs += 1;
+    if (syncs === 1) await new Promise<void>((resolve) => (releaseSync = resolve)); // the disk is slow once
+    await original();
+  };
+  const first = batcher.submit(() => catalog.setMeta("first", "1"));
+  while (syncs === 0) await Bun.sleep(1); // the first group is now waiting on its fsync
+  let laterDone = 0;
+  const later = Array.from({ length: 30 }, (_, i) => batcher.submit(() => catalog.setMeta(`later${i}`, "1")).then(() => (laterDone += 1)));
+  await Bun.sleep(20);
+  expect(syncs).toBe(1); // no second transaction while the first is in flight
+  expect(laterDone).toBe(0);
+  releaseSync();
+  await first;
+  await Promise.all(later);
+  expect(batcher.stats).toMatchObject({ flushes: 2, writes: 31 });
+  catalog.close();
+});
+
+test("a group that cannot commit fails every write in it, and the next group still runs", async () => {
+  const { catalog } = openCatalog();
+  const batcher = new WriteBatcher(catalog);
+  const original = catalog.syncWal.bind(catalog);
+  let failNext = true;
+  catalog.syncWal = async () => {
+    if (failNext) {
+      failNext = false;
+      throw new Error("disk went away");
+    }
+    await original();
+  };
+  const failed = await Promise.allSettled([batcher.submit(() => catalog.setMeta("x", "1")), batcher.submit(() => catalog.setMeta("y", "1"))]);
+  expect(failed.map((result) => result.status)).toEqual(["rejected", "rejected"]);
+  expect(await batcher.submit(() => (catalog.setMeta("z", "1"), "ok"))).toBe("ok");
   catalog.close();
 });
 

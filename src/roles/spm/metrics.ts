@@ -25,5 +25,6 @@ export function spmMetrics(status: () => VssStatus) {
   registry.counterFrom("mictlanx_spm_trimmed_replicas_total", "Replicas beyond rf removed.", () => status().healing.trimmedReplicas);
   registry.counterFrom("mictlanx_spm_repaired_corrupt_total", "Corrupt replicas rewritten from a good one.", () => status().healing.repairedCorrupt);
   registry.counterFrom("mictlanx_spm_maintenance_failures_total", "Failed healing, drain, rebalance or garbage steps (retried).", () => status().healing.failures);
-  return { registry, requestDone };
+  const group = registry.histogram("mictlanx_spm_catalog_group_writes", "Catalog writes (reserves, commits) per group transaction and WAL fsync.", [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]);
+  return { registry, requestDone, groupDone: (writes: number) => group.observe(writes) };
 }

@@ -71,7 +71,8 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     event,
   });
   const routers = new Map<string, RouterSeen>();
-  const writes = new WriteBatcher(catalog);
+  const groupDone = (writes: number) => metrics.groupDone(writes);
+  const writes = new WriteBatcher(catalog, groupDone);
   let address = `${options.host}:${options.port}`;
 
   const peerStatuses = (): PeerStatus[] =>
@@ -142,7 +143,9 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       throw new MictlanxError("insufficient_peers", `replication factor ${rf} needs ${rf} peers that are up, but ${available} are; lower --rf or start more peers`);
     }
     if (ifAbsent && catalog.getBall(bucket, key)) throw new ConflictError(`${bucket}/${key} already exists (--if-absent)`);
-    const objectId = crypto.randomUUID();
+    // Time-ordered (UUIDv7): the catalog's and the peers' indexes keyed by object id then grow
+    // at their right edge, so a group commit dirties a few pages instead of one per put.
+    const objectId = Bun.randomUUIDv7();
     const placements = place(0, count, rf, new Set());
     const expiresMs = nowMs + intentTtlMs;
     await writes.submit(() => catalog.addIntent({ objectId, bucket, key, createdMs: nowMs, expiresMs, placements: placements.map(intentPlacement) }));
