@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import { startLocalVss, type LocalVss } from "../src/local/vss.ts";
 import { RpcConnection } from "../src/net/connection.ts";
 import { parseAddress } from "../src/net/address.ts";
+import { peerOps } from "../src/protocol/peer.ts";
 import { chunkChecksum, checksumHex } from "../src/lib/checksum.ts";
 import pkg from "../package.json" with { type: "json" };
 
@@ -98,6 +99,26 @@ async function rawLoopbackTcp(totalBytes: number): Promise<number> {
   client.end();
   server.stop(true);
   return totalBytes / seconds / 1e6;
+}
+
+/** chunk.get straight from one peer of what peerAlone put: reads without router or SPM. */
+async function peerAloneGets(address: string, count: number, size: number, concurrency: number): Promise<number> {
+  const connection = await RpcConnection.open(parseAddress(address), { role: "peer" });
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const index = next++;
+        // Parsed as the router parses it, so the baseline pays what a real reader pays.
+        const reply = peerOps["chunk.get"].result.parse(await connection.call("chunk.get", { bucket: "baseline", ball: `alone-${size}`, index }));
+        if (reply.data.byteLength !== size) throw new Error(`peer returned ${reply.data.byteLength} bytes of chunk ${index}, expected ${size}`);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  connection.close();
+  return count / seconds;
 }
 
 /** chunk.put straight to one peer process at a fixed concurrency: the data plane without router or SPM. */
@@ -205,6 +226,27 @@ function cpuTable(title: string, size: string, phases: Phase[], cpu: PhaseCpu[])
   return lines.join("\n");
 }
 
+/**
+ * CPU per ball, by process, and the rate two cores could reach if CPU were the only limit
+ * (2 × 10^6 µs ÷ the total): how far a phase is from its target before any waiting counts.
+ */
+function perBallTable(phases: Phase[], cpu: PhaseCpu[]): string {
+  const names = Object.keys(cpu[0]?.seconds ?? {});
+  const cores = cpus().length;
+  const lines = [
+    `| 4 KiB, CPU µs per ball | ${names.join(" | ")} | total | ${cores} cores ÷ total | measured |`,
+    `|---|${names.map(() => "---:").join("|")}|---:|---:|---:|`,
+  ];
+  for (const [i, phase] of phases.entries()) {
+    const seconds = cpu[i]?.seconds ?? {};
+    const micros = names.map((name) => ((seconds[name] ?? 0) / phase.count) * 1e6);
+    const total = micros.reduce((sum, value) => sum + value, 0);
+    const ceiling = total > 0 ? (cores * 1e6) / total : 0;
+    lines.push(`| ${phase.op.toUpperCase()} | ${micros.map((value) => value.toFixed(0)).join(" | ")} | ${total.toFixed(0)} | ${fmt(ceiling)}/s | ${fmt(phase.opsPerSec)}/s |`);
+  }
+  return lines.join("\n");
+}
+
 function table(rows: Row[]): string {
   const lines = ["| measure | value | baseline (same run) | ratio | target | met |", "|---|---:|---|---:|---:|:-:|"];
   for (const row of rows) {
@@ -238,6 +280,7 @@ async function main(): Promise<void> {
     try {
       log("the peer alone…");
       const peerSmall = await peerAlone(vss.peers[0]!.address, quick ? 3_000 : 20_000, 4 * KiB, 16);
+      const peerSmallGets = await peerAloneGets(vss.peers[0]!.address, quick ? 3_000 : 20_000, 4 * KiB, 16);
       const peerBig = ((await peerAlone(vss.peers[0]!.address, quick ? 32 : 128, MiB, 4)) * MiB) / 1e6;
       log("mictlanx 4 KiB put and get…");
       const roles: Record<string, number> = { spm: vss.spm.pid, router: vss.routers[0]!.pid, ...Object.fromEntries(vss.peers.map((peer) => [peer.id, peer.pid])) };
@@ -256,10 +299,11 @@ async function main(): Promise<void> {
         { what: "raw disk, 4 KiB records, one fdatasync per 16", value: diskSmall, unit: "records/s" },
         { what: "raw loopback TCP", value: tcpMBs, unit: "MB/s" },
         { what: "peer alone, 4 KiB chunk.put, concurrency 16", value: peerSmall, unit: "chunks/s", baseline: { what: "raw 4 KiB records/s", value: diskSmall } },
+        { what: "peer alone, 4 KiB chunk.get, concurrency 16", value: peerSmallGets, unit: "chunks/s" },
         { what: "peer alone, 1 MiB chunk.put, concurrency 4", value: peerBig, unit: "MB/s", baseline: { what: "raw disk MB/s", value: diskMBs } },
         { what: "4 KiB PUT, c16, rf 2", value: put4?.opsPerSec ?? 0, unit: "balls/s", baseline: { what: "peer alone ÷ rf", value: peerSmall / rf }, target: { value: 5_000, higherIsBetter: true } },
         { what: "4 KiB PUT p99", value: put4?.p99Ms ?? 0, unit: "ms", target: { value: 10, higherIsBetter: false } },
-        { what: "4 KiB GET, c16", value: get4?.opsPerSec ?? 0, unit: "balls/s", target: { value: 12_000, higherIsBetter: true } },
+        { what: "4 KiB GET, c16", value: get4?.opsPerSec ?? 0, unit: "balls/s", baseline: { what: "peer alone gets", value: peerSmallGets }, target: { value: 12_000, higherIsBetter: true } },
         { what: "4 KiB GET p99", value: get4?.p99Ms ?? 0, unit: "ms", target: { value: 10, higherIsBetter: false } },
         { what: "64 MiB PUT, rf 2", value: put64?.mbPerSec ?? 0, unit: "MB/s", baseline: { what: "raw disk ÷ rf", value: diskMBs / rf }, target: { value: (0.8 * diskMBs) / rf, higherIsBetter: true } },
         { what: "64 MiB GET", value: get64?.mbPerSec ?? 0, unit: "MB/s", baseline: { what: "raw loopback TCP", value: tcpMBs }, target: { value: 700, higherIsBetter: true } },
@@ -273,6 +317,8 @@ async function main(): Promise<void> {
         "CPU seconds per phase, per process (user + system, all threads, from /proc/PID/stat):",
         "",
         cpuTable("phase", "4 KiB", small.phases, small.cpu),
+        "",
+        perBallTable(small.phases, small.cpu),
         "",
         cpuTable("phase", "64 MiB", big.phases, big.cpu),
       ].join("\n");
