@@ -154,6 +154,8 @@ interface Phase {
   maxMs: number;
   errors: number;
   count: number;
+  /** Ball size in bytes. */
+  size: number;
 }
 
 interface PhaseCpu {
@@ -247,6 +249,25 @@ function perBallTable(phases: Phase[], cpu: PhaseCpu[]): string {
   return lines.join("\n");
 }
 
+/** The same for large balls, per GiB moved: the MB/s two cores could reach on CPU alone. */
+function perGibTable(phases: Phase[], cpu: PhaseCpu[]): string {
+  const names = Object.keys(cpu[0]?.seconds ?? {});
+  const cores = cpus().length;
+  const lines = [
+    `| 64 MiB, CPU s per GiB | ${names.join(" | ")} | total | ${cores} cores ÷ total | measured |`,
+    `|---|${names.map(() => "---:").join("|")}|---:|---:|---:|`,
+  ];
+  for (const [i, phase] of phases.entries()) {
+    const seconds = cpu[i]?.seconds ?? {};
+    const gib = (phase.size * phase.count) / 1024 ** 3;
+    const perGib = names.map((name) => (gib > 0 ? (seconds[name] ?? 0) / gib : 0));
+    const total = perGib.reduce((sum, value) => sum + value, 0);
+    const ceilingMBs = total > 0 ? (cores / total) * (1024 ** 3 / 1e6) : 0;
+    lines.push(`| ${phase.op.toUpperCase()} | ${perGib.map((value) => value.toFixed(2)).join(" | ")} | ${total.toFixed(2)} | ${fmt(ceilingMBs)} MB/s | ${fmt(phase.mbPerSec)} MB/s |`);
+  }
+  return lines.join("\n");
+}
+
 function table(rows: Row[]): string {
   const lines = ["| measure | value | baseline (same run) | ratio | target | met |", "|---|---:|---|---:|---:|:-:|"];
   for (const row of rows) {
@@ -321,6 +342,8 @@ async function main(): Promise<void> {
         perBallTable(small.phases, small.cpu),
         "",
         cpuTable("phase", "64 MiB", big.phases, big.cpu),
+        "",
+        perGibTable(big.phases, big.cpu),
       ].join("\n");
       const output = [`machine: ${machine}`, `errors in all phases: ${errors}`, "", table(rows), "", cpu].join("\n");
       console.log(output);
