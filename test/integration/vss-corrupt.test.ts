@@ -7,10 +7,15 @@ import { flipByteOnDisk } from "../support/corrupt.ts";
 import { RpcPool, ServiceClient } from "../../src/net/pool.ts";
 import { parseAddress } from "../../src/net/address.ts";
 import { peerOps } from "../../src/protocol/peer.ts";
+import { spmOps } from "../../src/protocol/spm.ts";
 
 const { random, seed } = seededRandom("corrupt");
 let vss: Awaited<ReturnType<typeof startTestVss>> | undefined;
-afterAll(async () => vss?.cleanup());
+let second: Awaited<ReturnType<typeof startTestVss>> | undefined;
+afterAll(async () => {
+  await vss?.cleanup();
+  await second?.cleanup();
+});
 
 test(`a corrupt replica is never served and is repaired (seed ${seed})`, async () => {
   vss = await startTestVss({ label: "corrupt", peers: 3, routers: 1 });
@@ -45,6 +50,56 @@ test(`a corrupt replica is never served and is repaired (seed ${seed})`, async (
   const repaired = await direct.call("chunk.get", { bucket: "c", ball: stat.objectId, index: 1 });
   expect(Buffer.compare(Buffer.from(repaired.data), Buffer.from(data.subarray(256 * 1024, 512 * 1024)))).toBe(0);
   expect((await spmStatus(vss)).events.some((event) => event.kind === "corrupt_repaired")).toBe(true);
+  pool.close();
+  client.close();
+}, 60_000);
+
+// When the repair itself fails (here: the only other replica is corrupt too, so the copy is
+// refused by its checksum), the reported replica is dropped from the catalog instead of being
+// left listed as good, healing never spreads the bad bytes, and reads fail loudly.
+test(`a repair that fails drops the bad replica; no corrupt byte is copied or served (seed ${seed})`, async () => {
+  second = await startTestVss({ label: "corrupt-fail", peers: 3, routers: 1 });
+  const client = clientFor(second, { chunkSize: 256 * 1024 });
+  const data = randomBytes(random, 512 * 1024);
+  await client.put("c", "both-bad.bin", data, { rf: 2 });
+  const stat = await client.stat("c", "both-bad.bin");
+  const chunk = stat.chunks[1]!;
+  expect(chunk.peers.length).toBe(2);
+  const [reportedId, otherId] = chunk.peers as [string, string];
+  const needle = data.subarray(256 * 1024 + 5000, 256 * 1024 + 5064); // inside chunk 1
+  for (const id of [reportedId, otherId]) {
+    const peer = second.peers.find((candidate) => candidate.id === id)!;
+    expect(flipByteOnDisk(peer.data, needle)).toBe(true);
+  }
+
+  const pool = new RpcPool({ role: "spm" });
+  const spm = new ServiceClient(spmOps, pool, parseAddress(second.spm.address));
+  const failuresBefore = (await spmStatus(second)).healing.failures;
+  // What a router sends when a replica fails its checksum.
+  const reply = await spm.call("replica.corrupt", { objectId: stat.objectId, index: 1, peerId: reportedId, detail: "test: checksum mismatch" });
+  expect(reply.accepted).toBe(false);
+  const located = await spm.call("chunk.locate", { objectId: stat.objectId, index: 1 });
+  expect(located.peers.map((peer) => peer.id)).toEqual([otherId]); // dropped, not left listed as good
+  expect((await spmStatus(second)).healing.failures).toBeGreaterThan(failuresBefore);
+
+  // Healing tries to restore rf from the remaining replica; every copy is refused by its checksum.
+  await eventually("healing has tried and failed to copy the corrupt replica", 15_000, async () => {
+    const status = await spmStatus(second!);
+    return status.healing.failures >= failuresBefore + 2 || `failures ${status.healing.failures}`;
+  });
+  const after = await spm.call("chunk.locate", { objectId: stat.objectId, index: 1 });
+  expect(after.peers.map((peer) => peer.id)).toEqual([otherId]);
+
+  // A read never returns the damaged bytes: it fails and says why.
+  const reader = clientFor(second);
+  const error = await reader.get("c", "both-bad.bin").then(
+    () => undefined,
+    (failure: unknown) => failure as { code?: string; message?: string },
+  );
+  expect(error).toBeDefined();
+  expect(["corrupt", "unavailable"]).toContain(error?.code ?? "");
+  expect(error?.message ?? "").toContain("chunk 1");
+  reader.close();
   pool.close();
   client.close();
 }, 60_000);
