@@ -67,10 +67,27 @@ export function fsyncDir(dir: string): void {
   }
 }
 
+/**
+ * A buffered write this small is done on the event loop: copying it into the page cache takes
+ * microseconds, less than the round trip to the thread pool, and a small put waits on that
+ * round trip before its fsync can start.
+ */
+export const syncWriteBytesMax = 64 * 1024;
+
 /** node:fs callback calls run in the thread pool, so an fsync never blocks the event loop. */
 export const nodeFileIo: FileIo = {
-  writev: (fd, buffers, position) =>
-    new Promise((resolve, reject) => fs.writev(fd, buffers, position, (e, n) => (e ? reject(e) : resolve(n)))),
+  writev: (fd, buffers, position) => {
+    let bytes = 0;
+    for (const buffer of buffers) bytes += buffer.byteLength;
+    if (bytes <= syncWriteBytesMax) {
+      try {
+        return Promise.resolve(fs.writevSync(fd, buffers, position));
+      } catch (error) {
+        return Promise.reject(error as Error);
+      }
+    }
+    return new Promise((resolve, reject) => fs.writev(fd, buffers, position, (e, n) => (e ? reject(e) : resolve(n))));
+  },
   datasync: (fd) => new Promise((resolve, reject) => fs.fdatasync(fd, (e) => (e ? reject(e) : resolve()))),
   openDirect: (filePath) => {
     const direct = fs.constants.O_DIRECT;
