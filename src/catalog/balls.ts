@@ -4,7 +4,6 @@ import { assert } from "../lib/assert.ts";
 import { ConflictError } from "../lib/errors.ts";
 import { ballColumns, ballFromRow, ballParams, blobToHex, hexToBlob, type BallRow } from "./rows.ts";
 import { resolvePeer } from "./peers.ts";
-import { deleteIntent, placementsOf } from "./garbage.ts";
 import { keyRange, type KeyRange } from "./cursor.ts";
 import type { Statements } from "./statements.ts";
 import type {
@@ -23,14 +22,17 @@ export function commitBall(s: Statements, ball: BallInput, chunks: ChunkRecord[]
   const current = s.ballByKey.get({ bucket: ball.bucket, key: ball.key });
   if (current !== null && current.object_id === ball.objectId) return repeatedCommit(current, ball);
   checkPreconditions(current, options, ball);
-  checkObjectIdFree(s, ball.objectId);
+  // An upload under way holds its object id: addIntent checked it was free, and while the
+  // intent lives nothing else can take, retire or collect it. Without one, check here.
+  const underWay = s.intentGet.get({ object_id: ball.objectId }) !== null;
+  if (!underWay) checkObjectIdFree(s, ball.objectId);
   const peers = resolveChunkPeers(s, chunks);
   if (current !== null) retireBall(s, current, "overwritten");
   s.bucketEnsure.run({ name: ball.bucket, created_ms: ball.createdMs });
   const version = current === null ? 1 : current.version + 1;
   const id = Number(s.ballInsert.run(ballParams(ball, version)).lastInsertRowid);
   insertChunks(s, id, ball.rf, chunks, peers);
-  settleIntent(s, ball, chunks);
+  if (underWay) settleIntent(s, ball, chunks);
   return current === null ? { version } : { version, replacedObjectId: current.object_id };
 }
 
@@ -99,16 +101,14 @@ export function retireBall(s: Statements, ball: BallRow, reason: RetireReason): 
 
 /** The commit ends the upload's intent; placements it did not use are orphans -> garbage. */
 function settleIntent(s: Statements, ball: BallInput, chunks: ChunkRecord[]): void {
-  if (s.intentGet.get({ object_id: ball.objectId }) === null) return;
-  for (const placement of placementsOf(s, ball.objectId)) {
-    const used = new Set(chunks[placement.index]?.peers ?? []);
-    for (const peerId of placement.peers) {
-      const registered = s.peerById.get({ id: peerId }) !== null;
-      if (used.has(peerId) || !registered) continue;
-      s.garbageInsert.run({ object_id: ball.objectId, idx: placement.index, peer_id: peerId, bucket: ball.bucket });
-    }
+  // One statement reads and removes the placements (they are only needed to find orphans).
+  for (const row of s.placementsTake.all({ object_id: ball.objectId })) {
+    assert(Number.isSafeInteger(row.idx) && row.idx >= 0, `intent ${ball.objectId} has placement index ${row.idx}`);
+    if (chunks[row.idx]?.peers.includes(row.peer_id)) continue;
+    if (s.peerById.get({ id: row.peer_id }) === null) continue; // a removed peer holds nothing to collect
+    s.garbageInsert.run({ object_id: ball.objectId, idx: row.idx, peer_id: row.peer_id, bucket: ball.bucket });
   }
-  deleteIntent(s, ball.objectId);
+  s.intentDelete.run({ object_id: ball.objectId });
 }
 
 export function getBall(s: Statements, bucket: string, key: string): BallWithChunks | undefined {

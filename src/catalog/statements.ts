@@ -176,6 +176,9 @@ export function prepareStatements(db: Database) {
       "SELECT idx, peer_id FROM intent_placements WHERE object_id = $object_id ORDER BY idx, peer_id",
     ),
     placementsDelete: p<unknown, { object_id: string }>("DELETE FROM intent_placements WHERE object_id = $object_id"),
+    placementsTake: p<{ idx: number; peer_id: string }, { object_id: string }>(
+      "DELETE FROM intent_placements WHERE object_id = $object_id RETURNING idx, peer_id",
+    ),
     // intent_placements PRIMARY KEY drives; only placements on registered peers become garbage
     placementsToGarbage: p<unknown, { object_id: string; bucket: string }>(
       `INSERT OR IGNORE INTO garbage (object_id, idx, peer_id, bucket)
