@@ -4,6 +4,7 @@
 import { Command, CommanderError, Option } from "commander";
 import pkg from "../package.json" with { type: "json" };
 import { action } from "./commands/run.ts";
+import { execWithAllocatorTuning } from "./commands/allocator.ts";
 import { defaults } from "./lib/defaults.ts";
 
 function example(command: Command, lines: string[]): Command {
@@ -230,5 +231,6 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 if (import.meta.main) {
+  execWithAllocatorTuning(process.argv); // may restart this process with MIMALLOC_PURGE_DELAY set
   await main(process.argv);
 }
