@@ -20,11 +20,22 @@ export interface BenchOptions {
   onPhase?: (result: PhaseResult) => void;
 }
 
-/** Ball i's bytes: one random base with i stamped in front, so every ball differs. */
-function payloadFor(base: Uint8Array, index: number): Uint8Array {
-  const data = new Uint8Array(base);
-  if (data.byteLength >= 8) new DataView(data.buffer).setFloat64(0, index);
+/**
+ * Ball i's bytes: one random base with i stamped over its first 8 bytes, so every ball differs.
+ * Stamps `data` (a copy of the base) in place: the benchmark reuses a few such buffers instead
+ * of allocating a ball-sized one per operation, which on two shared cores took CPU from the
+ * store being measured.
+ */
+export function stampPayload(data: Uint8Array, index: number): Uint8Array {
+  if (data.byteLength >= 8) new DataView(data.buffer, data.byteOffset, 8).setFloat64(0, index);
   return data;
+}
+
+/** Whether `data` is exactly ball i's bytes (every byte compared, nothing allocated). */
+export function isPayload(data: Uint8Array, base: Uint8Array, index: number): boolean {
+  if (data.byteLength !== base.byteLength) return false;
+  if (data.byteLength < 8) return sameBytes(data, base);
+  return new DataView(data.buffer, data.byteOffset, 8).getFloat64(0) === index && sameBytes(data.subarray(8), base.subarray(8));
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -77,8 +88,15 @@ export async function runBench(options: BenchOptions): Promise<PhaseResult[]> {
     options.onPhase?.(result);
   };
   const key = (index: number) => `b${String(index).padStart(9, "0")}`;
+  // Payload buffers for puts in flight, returned once a put is done (at most `concurrency`).
+  const spare: Uint8Array[] = [];
   const put = async (index: number) => {
-    await client.put(bucket, key(index), payloadFor(fill, index), { rf: options.rf });
+    const data = stampPayload(spare.pop() ?? new Uint8Array(fill), index);
+    try {
+      await client.put(bucket, key(index), data, { rf: options.rf });
+    } finally {
+      spare.push(data);
+    }
     written = Math.max(written, index + 1);
   };
   // Reads stay within balls whose put finished before the read phase began.
@@ -86,7 +104,7 @@ export async function runBench(options: BenchOptions): Promise<PhaseResult[]> {
   const get = async (index: number) => {
     const which = index % readable;
     const data = await client.get(bucket, key(which));
-    if (!sameBytes(data, payloadFor(fill, which))) throw new Error(`ball ${key(which)} read back different bytes`);
+    if (!isPayload(data, fill, which)) throw new Error(`ball ${key(which)} read back different bytes`);
   };
   try {
     const putPhase = await runPhase({ name: "put", count, ...(options.durationMs === undefined ? {} : { durationMs: options.durationMs }), work: put }, options);
