@@ -101,24 +101,16 @@ async function rawLoopbackTcp(totalBytes: number): Promise<number> {
   return totalBytes / seconds / 1e6;
 }
 
-/** chunk.get straight from one peer of what peerAlone put: reads without router or SPM. */
-async function peerAloneGets(address: string, count: number, size: number, concurrency: number): Promise<number> {
-  const connection = await RpcConnection.open(parseAddress(address), { role: "peer" });
+/** Run `op(index)` for indexes 0..count-1 with `concurrency` in flight; returns operations per second. */
+async function ratePerSecond(count: number, concurrency: number, op: (index: number) => Promise<void>): Promise<number> {
   let next = 0;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (next < count) {
-        const index = next++;
-        // Parsed as the router parses it, so the baseline pays what a real reader pays.
-        const reply = peerOps["chunk.get"].result.parse(await connection.call("chunk.get", { bucket: "baseline", ball: `alone-${size}`, index }));
-        if (reply.data.byteLength !== size) throw new Error(`peer returned ${reply.data.byteLength} bytes of chunk ${index}, expected ${size}`);
-      }
+      while (next < count) await op(next++);
     }),
   );
-  const seconds = (performance.now() - started) / 1000;
-  connection.close();
-  return count / seconds;
+  return count / ((performance.now() - started) / 1000);
 }
 
 /** chunk.put straight to one peer process at a fixed concurrency: the data plane without router or SPM. */
@@ -128,19 +120,27 @@ async function peerAlone(address: string, count: number, size: number, concurren
   const payload = new Uint8Array(size);
   for (let at = 0; at < size; at += data.byteLength) payload.set(data.subarray(0, Math.min(data.byteLength, size - at)), at);
   const checksum = checksumHex(chunkChecksum(payload));
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) {
-        const index = next++;
-        await connection.call("chunk.put", { bucket: "baseline", ball: `alone-${size}`, index, data: payload, checksum });
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  connection.close();
-  return count / seconds;
+  try {
+    return await ratePerSecond(count, concurrency, async (index) => {
+      await connection.call("chunk.put", { bucket: "baseline", ball: `alone-${size}`, index, data: payload, checksum });
+    });
+  } finally {
+    connection.close();
+  }
+}
+
+/** chunk.get straight from one peer of what peerAlone put: reads without router or SPM. */
+async function peerAloneGets(address: string, count: number, size: number, concurrency: number): Promise<number> {
+  const connection = await RpcConnection.open(parseAddress(address), { role: "peer" });
+  try {
+    return await ratePerSecond(count, concurrency, async (index) => {
+      // Parsed as the router parses it, so the baseline pays what a real reader pays.
+      const reply = peerOps["chunk.get"].result.parse(await connection.call("chunk.get", { bucket: "baseline", ball: `alone-${size}`, index }));
+      if (reply.data.byteLength !== size) throw new Error(`peer returned ${reply.data.byteLength} bytes of chunk ${index}, expected ${size}`);
+    });
+  } finally {
+    connection.close();
+  }
 }
 
 // --- mictlanx through the VSS -----------------------------------------------------------------
