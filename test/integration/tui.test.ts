@@ -36,9 +36,12 @@ function tmux(...args: string[]): string {
 
 const screen = () => tmux("capture-pane", "-p", "-t", session);
 
-/** The table row of a peer: "peer-1  127.0.0.1:…  down …". */
+/**
+ * The table row of a peer: "› peer-1  127.0.0.1:…  down …". Found by the id followed by its
+ * address, not by the selection marker, whose glyph depends on the terminal's character set.
+ */
 function rowOf(text: string, id: string): string | undefined {
-  return text.split("\n").find((line) => new RegExp(`^[› ] ${id}\\s`).test(line));
+  return text.split("\n").find((line) => new RegExp(`(^|\\s)${id}\\s+127\\.0\\.0\\.1:\\d+`).test(line));
 }
 
 test("tui: 3 peers up, one killed shows down within the grace period + 2 s, detail pane, q exits 0", async () => {
