@@ -238,7 +238,9 @@ export class Catalog {
     try {
       return this.commitBall(item.ball, item.chunks, item.options ?? {});
     } catch (error) {
-      if (error instanceof MictlanxError) return error;
+      // Returned in its place only when its savepoint undid it; inside batchAllOrNothing there
+      // is none, so the whole transaction must roll back instead.
+      if (error instanceof MictlanxError && this.flatDepth === 0) return error;
       throw error;
     }
   }

@@ -516,6 +516,30 @@ describe("batches, meta, reopen", () => {
     expect(catalog.stats()).toMatchObject({ balls: 1, chunks: 1, replicas: 2 });
   });
 
+  test("batchAllOrNothing: a write that throws rolls the whole group back, commitBalls included", () => {
+    const catalog = setup();
+    const a = ballOf({ key: "a", objectId: "oa", peers: [["p1", "p2"]] });
+    const b = ballOf({ key: "b", objectId: "ob", peers: [["p1", "ghost"]] });
+    expect(
+      thrown(() =>
+        catalog.batchAllOrNothing(() => {
+          catalog.commitBall(a.ball, a.chunks); // would commit on its own
+          catalog.commitBall(b.ball, b.chunks); // unknown peer: throws
+        }),
+      ),
+    ).toBeInstanceOf(BadRequestError);
+    expect(catalog.stats()).toMatchObject({ balls: 0, chunks: 0, replicas: 0 });
+    // commitBalls returns a failed item in its place only when a savepoint undid it; here none does.
+    expect(thrown(() => catalog.batchAllOrNothing(() => catalog.commitBalls([{ ball: a.ball, chunks: a.chunks }, { ball: b.ball, chunks: b.chunks }])))).toBeInstanceOf(
+      BadRequestError,
+    );
+    expect(catalog.stats()).toMatchObject({ balls: 0, chunks: 0, replicas: 0 });
+    // Without failures the group commits as one.
+    catalog.batchAllOrNothing(() => catalog.commitBall(a.ball, a.chunks));
+    expect(catalog.stats()).toMatchObject({ balls: 1, chunks: 1, replicas: 2 });
+    expect(() => catalog.batch(() => catalog.batchAllOrNothing(() => 1))).toThrow("does not nest"); // a bug, not a user error
+  });
+
   test("meta keeps small strings", () => {
     const catalog = setup();
     expect(catalog.getMeta("healed")).toBeUndefined();
