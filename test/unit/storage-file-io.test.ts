@@ -2,10 +2,10 @@
 // trip before a small put's fsync), larger ones in the thread pool; both report the bytes
 // written and turn failures into rejections, never into a throw from the call itself.
 import { afterEach, expect, test } from "bun:test";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { nodeFileIo, syncWriteBytesMax } from "../../src/storage/shard-file.ts";
+import { tempDir } from "../support/vss.ts";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -13,7 +13,7 @@ afterEach(() => {
 });
 
 function scratchFile(): { path: string; fd: number } {
-  const dir = mkdtempSync(join(tmpdir(), "mictlanx-fileio-"));
+  const dir = tempDir("fileio");
   dirs.push(dir);
   const path = join(dir, "f");
   return { path, fd: openSync(path, "w+") };
