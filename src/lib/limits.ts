@@ -176,4 +176,11 @@ export const vssLimits = {
   reservationsKept: 65_536,
   /** Ball metadata a router caches by object id (versions are immutable). */
   routerBallCacheEntries: 4096,
+  /**
+   * The most chunk placements a router asks for in one `ball.place` ahead of an upload's
+   * chunks (runs of 1, 2, 4, … up to this). Unused ones become garbage the SPM collects.
+   */
+  placeAheadChunksMax: 16,
+  /** Uploads a router keeps placements ahead for (least recently used ones are forgotten). */
+  placeAheadUploadsMax: 1024,
 } as const;

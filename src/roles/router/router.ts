@@ -16,6 +16,7 @@ import { CorruptError } from "../../lib/errors.ts";
 import { chunkChecksum, checksumHex } from "../../lib/checksum.ts";
 import { ChunkReader } from "./reader.ts";
 import { ChunkWriter } from "./writer.ts";
+import { PlacementsAhead } from "./placements-ahead.ts";
 import { PeerBatches, spmBatches } from "./batching.ts";
 import { MetricsRegistry, requestMetrics } from "../../lib/metrics.ts";
 import { serveMetrics } from "../../net/metrics-server.ts";
@@ -44,7 +45,8 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const budget = new ByteBudget(vssLimits.routerInFlightBytesMax);
   const batches = spmBatches(spm);
   const peerBatches = new PeerBatches(peerPool);
-  const writer = new ChunkWriter(spm, peerPool, budget, peerBatches);
+  const ahead = new PlacementsAhead(spm);
+  const writer = new ChunkWriter(spm, peerPool, budget, peerBatches, ahead);
   const reader = new ChunkReader(spm, peerPool, peerBatches, options.log);
   const counters: RouterCounters = { requests: 0, errors: 0, puts: 0, gets: 0, bytesIn: 0, bytesOut: 0 };
   const gcPacer = new GcPacer(vssLimits.gcEveryBytes);
@@ -66,6 +68,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     "ball.begin": (args) => spm.call("ball.begin", args),
     "ball.putChunk": ({ bucket, objectId, index, rf, data, checksum }) => putChunk(bucket, objectId, index, rf, data, checksum),
     "ball.commit": async ({ objectId, ...rest }) => {
+      ahead.forget(objectId);
       const committed = await batches.commit.call({ objectId, ...rest });
       counters.puts += 1;
       return { version: committed.version, objectId };

@@ -11,6 +11,7 @@ import type { ByteBudget } from "../../lib/byte-budget.ts";
 import { UnavailableError, toMictlanxError } from "../../lib/errors.ts";
 import { assert } from "../../lib/assert.ts";
 import { batchedChunkBytesMax, type PeerBatches } from "./batching.ts";
+import type { PlacementsAhead } from "./placements-ahead.ts";
 
 export interface ChunkWrite {
   bucket: string;
@@ -27,6 +28,7 @@ export class ChunkWriter {
     private readonly peers: RpcPool,
     private readonly budget: ByteBudget,
     private readonly batches: PeerBatches,
+    private readonly ahead: PlacementsAhead,
   ) {}
 
   /** `placed`: peers the SPM already chose for this chunk (ball.reserve); else it is asked. */
@@ -44,7 +46,7 @@ export class ChunkWriter {
     const failed = new Set<string>();
     const problems: string[] = [];
     for (let attempt = 0; attempt < vssLimits.chunkPlaceAttemptsMax && stored.length < chunk.rf; attempt += 1) {
-      const targets = attempt === 0 && placed ? placed : await this.place(chunk, stored, failed);
+      const targets = attempt > 0 ? await this.place(chunk, stored, failed) : (placed ?? (await this.firstPlacement(chunk)));
       const results = await Promise.allSettled(targets.map((peer) => this.putOn(peer.address, chunk)));
       results.forEach((result, i) => {
         const peer = targets[i];
@@ -62,6 +64,15 @@ export class ChunkWriter {
       );
     }
     return { index: chunk.index, size: chunk.data.byteLength, checksum: chunk.checksum, peers: stored };
+  }
+
+  /** The placement asked for ahead of this chunk; if that call failed, one asked for this chunk alone. */
+  private async firstPlacement(chunk: ChunkWrite): Promise<PeerLocation[]> {
+    try {
+      return await this.ahead.take(chunk.objectId, chunk.index, chunk.rf);
+    } catch {
+      return this.place(chunk, [], new Set()); // its own error, if the SPM is really away, is the one reported
+    }
   }
 
   private async place(chunk: ChunkWrite, stored: string[], failed: Set<string>): Promise<PeerLocation[]> {
