@@ -4,6 +4,12 @@ import { assert } from "../lib/assert.ts";
 
 export type ByteSource = Uint8Array | Blob | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
 
+/** How many chunks `source` will make, when its size is known up front (bytes, a file); else undefined. */
+export function chunkCountOf(source: ByteSource, chunkSize: number): number | undefined {
+  const size = source instanceof Uint8Array ? source.byteLength : source instanceof Blob ? source.size : undefined;
+  return size === undefined ? undefined : Math.ceil(size / chunkSize);
+}
+
 export async function* chunks(source: ByteSource, chunkSize: number): AsyncGenerator<Uint8Array> {
   assert(chunkSize > 0, "chunkSize must be positive");
   if (source instanceof Uint8Array) {

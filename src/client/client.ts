@@ -15,7 +15,7 @@ import { mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { RouterSet, type RouterState } from "./routers.ts";
-import { chunks, numbered, type ByteSource, type NumberedChunk } from "./chunker.ts";
+import { chunkCountOf, chunks, numbered, type ByteSource, type NumberedChunk } from "./chunker.ts";
 import { codecFor, codecForBall, reservedTags, type ChunkCodec } from "./codec.ts";
 import { ChunkCache, cacheLimits, type CacheStats } from "./cache.ts";
 import { mapBounded, type Outcome } from "./bounded.ts";
@@ -225,7 +225,8 @@ export class Client {
       throw error;
     }
     const objectId = begun.objectId;
-    const sent = await this.sendChunks({ bucket, key, objectId, rf, codec, hasher, keep, options }, first.value, pieces);
+    const chunksHint = chunkCountOf(source, chunkSize);
+    const sent = await this.sendChunks({ bucket, key, objectId, rf, codec, hasher, keep, options, chunksHint }, first.value, pieces);
     const checksum = hasher.digest("hex");
     const tags = systemTags(userTags, codec.tags, key, sent.records.length, checksum);
     signal?.throwIfAborted();
@@ -238,11 +239,13 @@ export class Client {
    * read only when a slot is free, so memory stays near (concurrency + 3) × chunkSize.
    */
   private async sendChunks(
-    put: { bucket: string; key: string; objectId: string; rf: number; codec: ChunkCodec; hasher: Bun.CryptoHasher; keep: WriteThrough; options: PutOptions },
+    put: { bucket: string; key: string; objectId: string; rf: number; codec: ChunkCodec; hasher: Bun.CryptoHasher; keep: WriteThrough; options: PutOptions; chunksHint: number | undefined },
     first: NumberedChunk,
     rest: AsyncGenerator<NumberedChunk>,
   ): Promise<{ records: ChunkRecordWire[]; size: number; storedBytes: number }> {
-    const { bucket, key, objectId, rf, codec, hasher, keep, options } = put;
+    const { bucket, key, objectId, rf, codec, hasher, keep, options, chunksHint } = put;
+    // The router asks the SPM for placements ahead; knowing where the put ends, it asks for no more.
+    const hint = chunksHint === undefined ? {} : { chunksHint };
     const slots = new Semaphore(this.concurrency);
     const records: ChunkRecordWire[] = [];
     const inFlight = new Set<Promise<void>>();
@@ -262,7 +265,7 @@ export class Client {
         storedBytes += stored.byteLength;
         const plainBytes = chunk.data.byteLength;
         const task = this.routers
-          .call("ball.putChunk", { bucket, key, objectId, index: chunk.index, rf, data: stored, checksum: checksumHex(chunkChecksum(stored)) }, { alsoRetry: ["corrupt"] })
+          .call("ball.putChunk", { bucket, key, objectId, index: chunk.index, rf, data: stored, checksum: checksumHex(chunkChecksum(stored)), ...hint }, { alsoRetry: ["corrupt"] })
           .then(
             (record) => {
               records[chunk.index] = record;

@@ -14,7 +14,8 @@ export const routerOps = defineOps({
     result: z.object({ objectId }),
   },
   "ball.putChunk": {
-    args: ballRef.extend({ objectId, index: chunkIndex, rf, data: chunkBytes, checksum: checksumHex }),
+    // chunksHint: how many chunks the whole put has, when the client knows (placements ahead stop there).
+    args: ballRef.extend({ objectId, index: chunkIndex, rf, data: chunkBytes, checksum: checksumHex, chunksHint: z.number().int().min(1).optional() }),
     result: chunkRecord,
   },
   "ball.commit": {

@@ -20,6 +20,8 @@ export interface ChunkWrite {
   rf: number;
   data: Uint8Array;
   checksum: string;
+  /** How many chunks the whole upload has, when the client said. */
+  chunksHint?: number;
 }
 
 export class ChunkWriter {
@@ -69,7 +71,7 @@ export class ChunkWriter {
   /** The placement asked for ahead of this chunk; if that call failed, one asked for this chunk alone. */
   private async firstPlacement(chunk: ChunkWrite): Promise<PeerLocation[]> {
     try {
-      return await this.ahead.take(chunk.objectId, chunk.index, chunk.rf);
+      return await this.ahead.take(chunk.objectId, chunk.index, chunk.rf, chunk.chunksHint);
     } catch {
       return this.place(chunk, [], new Set()); // its own error, if the SPM is really away, is the one reported
     }
