@@ -3,7 +3,7 @@
 // per chunk, ~0.5 CPU-s per GiB at the SPM. Here chunk indexes fall into fixed runs of 1, 2, 4,
 // … placeAheadChunksMax, then placeAheadChunksMax each ([0], [1,2], [3..6], [7..14], [15..30],
 // [31..46], …); the first chunk of a run to arrive asks for the whole run, so a 64-chunk ball
-// takes 7 calls. Fixed runs never overlap, whatever order chunks arrive in (a few are in flight
+// takes 8 calls. Fixed runs never overlap, whatever order chunks arrive in (a few are in flight
 // at once), so no chunk is placed twice. When the client says how many chunks the put has, no
 // run goes past the last; otherwise the last run may overshoot, and the SPM turns placements a
 // ball did not use into garbage at its commit (deleting a chunk never written is a no-op).
