@@ -15,7 +15,7 @@ import { GcPacer } from "../../lib/gc-pacer.ts";
 import { CorruptError } from "../../lib/errors.ts";
 import { chunkChecksum, checksumHex } from "../../lib/checksum.ts";
 import { ChunkReader } from "./reader.ts";
-import { ChunkWriter } from "./writer.ts";
+import { ChunkWriter, type ChunkWrite } from "./writer.ts";
 import { PlacementsAhead } from "./placements-ahead.ts";
 import { PeerBatches, spmBatches } from "./batching.ts";
 import { MetricsRegistry, requestMetrics } from "../../lib/metrics.ts";
@@ -55,27 +55,19 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const bytes = metrics.counter("mictlanx_router_bytes_total", "Chunk bytes through this router, by direction (in: from clients, out: to clients).");
   metrics.gauge("mictlanx_router_write_bytes_in_flight", "Chunk bytes being written to peers now.", () => budget.inUse);
 
-  const putChunk = async (
-    bucket: string,
-    objectId: string,
-    index: number,
-    rf: number,
-    data: Uint8Array,
-    checksum: string,
-    placement: { placed?: PeerLocation[]; chunksHint?: number } = {},
-  ): Promise<ChunkRecordWire> => {
+  const putChunk = async (chunk: ChunkWrite, placed?: PeerLocation[]): Promise<ChunkRecordWire> => {
+    const { index, data, checksum, rf } = chunk;
     const actual = checksumHex(chunkChecksum(data));
     if (actual !== checksum) throw new CorruptError(`chunk ${index} arrived damaged (checksum ${actual}, the client sent ${checksum}); retry the put`);
     bytes.inc({ direction: "in" }, data.byteLength);
     counters.bytesIn += data.byteLength;
     gcPacer.note(data.byteLength * (1 + rf)); // the request, and one encoded copy per replica
-    return writer.write({ bucket, objectId, index, rf, data, checksum, ...(placement.chunksHint === undefined ? {} : { chunksHint: placement.chunksHint }) }, placement.placed);
+    return writer.write(chunk, placed);
   };
 
   const handlers: Handlers<typeof routerOps> = {
     "ball.begin": (args) => spm.call("ball.begin", args),
-    "ball.putChunk": ({ bucket, objectId, index, rf, data, checksum, chunksHint }) =>
-      putChunk(bucket, objectId, index, rf, data, checksum, chunksHint === undefined ? {} : { chunksHint }),
+    "ball.putChunk": ({ key: _key, ...chunk }) => putChunk(chunk),
     "ball.commit": async ({ objectId, ...rest }) => {
       ahead.forget(objectId);
       const committed = await batches.commit.call({ objectId, ...rest });
@@ -93,7 +85,8 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
         ...(declaration.ifAbsent ? { ifAbsent: true } : {}),
         ...(requestId === undefined ? {} : { requestId }),
       });
-      const chunks = count === 0 ? [] : [await putChunk(declaration.bucket, objectId, 0, declaration.rf, data, checksumHex(chunkChecksum(data)), placements[0] ? { placed: placements[0].peers } : {})];
+      const chunk = { bucket: declaration.bucket, objectId, index: 0, rf: declaration.rf, data, checksum: checksumHex(chunkChecksum(data)) };
+      const chunks = count === 0 ? [] : [await putChunk(chunk, placements[0]?.peers)];
       const committed = await batches.commit.call({ ...declaration, objectId, chunks });
       counters.puts += 1;
       return { version: committed.version, objectId };
