@@ -4,6 +4,7 @@ import { UsageError } from "../lib/errors.ts";
 import { resolveSpm } from "../lib/defaults.ts";
 import { parseDuration } from "../lib/size.ts";
 import { formatAddress, parseAddress } from "../net/address.ts";
+import { forceColorFor } from "../tui/terminal-env.ts";
 
 /** Faster than this the SPM would spend its time answering the dashboard. */
 const intervalMsMin = 100;
@@ -18,6 +19,8 @@ export async function runTuiCommand(flags: { spm?: string; interval: string }): 
   if (!process.stdout.isTTY || !process.stdin.isTTY) {
     throw new UsageError(`"mictlanx tui" needs an interactive terminal; for a one-off report use "mictlanx status" (or "mictlanx status --json")`);
   }
+  const forceColor = forceColorFor(process.env);
+  if (forceColor !== undefined) process.env.FORCE_COLOR = forceColor;
   const { runTui } = await import("../tui/app.tsx");
   await runTui({ spm, intervalMs });
 }

@@ -85,6 +85,10 @@ export async function runTui(options: RunOptions): Promise<void> {
     });
   const instance = render(<App source={source} spm={options.spm} intervalMs={options.intervalMs} />, {
     alternateScreen: true,
+    // Ink goes non-interactive when the environment says CI=true and then draws only the last
+    // frame, at exit: a blank screen for a live dashboard. The command has already checked that
+    // stdout is a terminal, so the dashboard is interactive whatever the environment says.
+    interactive: true,
     exitOnCtrlC: true,
     patchConsole: true,
     ...options.render,

@@ -51,7 +51,9 @@ test("tui: 3 peers up, one killed shows down within the grace period + 2 s, deta
   const command = [...programCommand(), "tui", "--spm", vss.spm.address].map(shellQuote).join(" ");
   // After the dashboard quits the shell stays a while, so the restored screen can be read.
   // Ink draws on stdout; stderr goes to a file so a failure can say what the program said.
-  const script = `${command} 2> ${shellQuote(stderrFile)}; echo EXIT:$? > ${shellQuote(exitFile)}; echo tui-has-exited; sleep 120`;
+  // CI=true as CI machines set it: Ink then turns non-interactive unless told otherwise, and the
+  // dashboard must still draw live (this is how the test once failed only in CI).
+  const script = `CI=true ${command} 2> ${shellQuote(stderrFile)}; echo EXIT:$? > ${shellQuote(exitFile)}; echo tui-has-exited; sleep 120`;
   // The command as separate words: tmux runs it directly, not through the user's default
   // shell (which on some machines is unset or /usr/sbin/nologin, and the pane dies at once).
   tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", session, "/bin/sh", "-c", script);

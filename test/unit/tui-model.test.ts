@@ -6,6 +6,7 @@ import { bannerText, computeLayout, peerColumns, scrollWindow } from "../../src/
 import { keyActions } from "../../src/tui/keys.ts";
 import { bar, perSec } from "../../src/tui/format.ts";
 import { every, pollStatus, type PollResult, type StatusSource } from "../../src/tui/poller.ts";
+import { forceColorFor } from "../../src/tui/terminal-env.ts";
 import type { PeerStatus, VssStatus } from "../../src/protocol/spm.ts";
 import { seededRandom } from "../support/random.ts";
 const routerExtras = { puts: 0, gets: 0, bytesIn: 0, bytesOut: 0, putsPerSec: 0, getsPerSec: 0, bytesInPerSec: 0, bytesOutPerSec: 0 };
@@ -346,4 +347,18 @@ test("put and get rates and bytes in the header are the routers' rates, summed",
   expect(state.rates.getsPerSec).toBe(21);
   expect(state.rates.putBytesPerSec).toBe(1500);
   expect(state.rates.getBytesPerSec).toBe(2100);
+});
+
+describe("forceColorFor: the dashboard's colour does not depend on CI=true", () => {
+  test("colour on by default, also under CI; depth left to detection", () => {
+    expect(forceColorFor({})).toBe("true");
+    expect(forceColorFor({ CI: "true", TERM: "screen" })).toBe("true");
+  });
+  test("the user's FORCE_COLOR wins, NO_COLOR and TERM=dumb turn colour off", () => {
+    expect(forceColorFor({ FORCE_COLOR: "0", CI: "true" })).toBeUndefined();
+    expect(forceColorFor({ FORCE_COLOR: "3" })).toBeUndefined();
+    expect(forceColorFor({ NO_COLOR: "1" })).toBe("0");
+    expect(forceColorFor({ NO_COLOR: "" })).toBe("true");
+    expect(forceColorFor({ TERM: "dumb" })).toBe("0");
+  });
 });
