@@ -5,6 +5,7 @@ import { parsePort } from "../lib/defaults.ts";
 import { UsageError } from "../lib/errors.ts";
 import { describeZodError } from "../protocol/envelope.ts";
 import { stopOnSignals } from "./signals.ts";
+import { printReadyLine } from "./ready.ts";
 import { metricsPortFor } from "../net/metrics-server.ts";
 
 const flags = z.object({
@@ -51,7 +52,6 @@ export async function runPeerCommand(raw: Record<string, unknown>): Promise<void
     ...(options.spm === undefined ? {} : { spm: options.spm }),
     log: (line) => process.stderr.write(`peer: ${line}\n`),
   });
-  // Tests and `mictlanx up` read this line to learn the port; keep its shape.
-  process.stdout.write(`mictlanx peer ${peer.id} listening on ${peer.address}${peer.metricsAddress ? ` (metrics on http://${peer.metricsAddress}/metrics)` : ""}\n`);
+  printReadyLine(`peer ${peer.id}`, peer);
   await stopOnSignals(() => peer.stop());
 }

@@ -2,6 +2,7 @@
 import { parsePort, resolveSpm } from "../lib/defaults.ts";
 import { parseAddress } from "../net/address.ts";
 import { stopOnSignals } from "./signals.ts";
+import { printReadyLine } from "./ready.ts";
 import { metricsPortFor } from "../net/metrics-server.ts";
 
 export async function runRouterCommand(flags: { port: string; host: string; spm?: string; metricsPort?: string }): Promise<void> {
@@ -17,6 +18,6 @@ export async function runRouterCommand(flags: { port: string; host: string; spm?
     spm,
     log: (line) => process.stderr.write(`router: ${line}\n`),
   });
-  process.stdout.write(`mictlanx router listening on ${router.address}${router.metricsAddress ? ` (metrics on http://${router.metricsAddress}/metrics)` : ""}\n`);
+  printReadyLine("router", router);
   await stopOnSignals(() => router.stop());
 }

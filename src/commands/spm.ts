@@ -2,6 +2,7 @@
 import { parsePort } from "../lib/defaults.ts";
 import { parseDuration, parseSize } from "../lib/size.ts";
 import { stopOnSignals } from "./signals.ts";
+import { printReadyLine } from "./ready.ts";
 import { metricsPortFor } from "../net/metrics-server.ts";
 
 export interface SpmFlags {
@@ -28,7 +29,6 @@ export async function runSpmCommand(flags: SpmFlags): Promise<void> {
     ...(flags.healRate === undefined ? {} : { healBytesPerSec: parseSize(flags.healRate) }),
     log: (line) => process.stderr.write(`spm: ${line}\n`),
   });
-  // `mictlanx up` and the tests read this line to learn the port; keep its shape.
-  process.stdout.write(`mictlanx spm listening on ${spm.address}${spm.metricsAddress ? ` (metrics on http://${spm.metricsAddress}/metrics)` : ""}\n`);
+  printReadyLine("spm", spm);
   await stopOnSignals(() => spm.stop());
 }
