@@ -3,6 +3,7 @@
 // read is compared with what was written — a wrong byte or any error is counted and shown.
 import { Client } from "../client/client.ts";
 import { toMictlanxError } from "../lib/errors.ts";
+import { limits } from "../lib/limits.ts";
 import { summarize, type PhaseResult } from "./stats.ts";
 
 export type BenchOp = "put" | "get" | "mixed" | "all";
@@ -55,8 +56,10 @@ async function runPhase(spec: PhaseSpec, options: BenchOptions): Promise<PhaseRe
   let next = 0;
   const started = performance.now();
   const deadline = spec.durationMs === undefined ? Number.POSITIVE_INFINITY : started + spec.durationMs;
+  // Nothing has worked yet and many have failed: the store is not there; stop and say so.
+  const hopeless = () => latencies.length === 0 && errors.length >= limits.benchFailuresBeforeSuccessMax;
   const worker = async () => {
-    while (next < spec.count && performance.now() < deadline) {
+    while (next < spec.count && performance.now() < deadline && !hopeless()) {
       const index = next++;
       const opStarted = performance.now();
       try {
@@ -69,7 +72,9 @@ async function runPhase(spec: PhaseSpec, options: BenchOptions): Promise<PhaseRe
   };
   await Promise.all(Array.from({ length: options.concurrency }, worker));
   const seconds = (performance.now() - started) / 1000;
-  return summarize({ op: spec.name, size: options.size, concurrency: options.concurrency, rf: options.rf }, latencies, seconds, errors);
+  const result = summarize({ op: spec.name, size: options.size, concurrency: options.concurrency, rf: options.rf }, latencies, seconds, errors);
+  if (hopeless()) result.errorSamples.unshift(`${spec.name}: stopped after ${errors.length} failures and no success`);
+  return result;
 }
 
 export async function runBench(options: BenchOptions): Promise<PhaseResult[]> {

@@ -116,6 +116,13 @@ export const limits = {
    * late commit of it is refused, and a replica copied for it meanwhile becomes garbage.
    */
   retiredObjectRetainMs: 24 * 60 * 60 * 1000,
+
+  // --- tools ------------------------------------------------------------------------------
+  /**
+   * Failures a bench phase takes before its first success before it stops: a wrong --router
+   * or a dead VSS is said at once, not after every one of 20,000 operations has retried.
+   */
+  benchFailuresBeforeSuccessMax: 64,
 } as const;
 
 export type Limits = typeof limits;

@@ -1,6 +1,7 @@
 // `mictlanx bench --json` against a real VSS: one object per phase with the documented fields.
 import { afterAll, expect, test } from "bun:test";
 import { cli, startTestVss } from "../support/vss.ts";
+import { limits } from "../../src/lib/limits.ts";
 
 let vss: Awaited<ReturnType<typeof startTestVss>> | undefined;
 afterAll(async () => vss?.cleanup());
@@ -18,3 +19,19 @@ test("bench writes then reads and prints one JSON object per phase", async () =>
   const usage = await cli(["bench", "--router", vss.routers[0]!.address, "--size", "8KiB"]);
   expect(usage.code).toBe(2);
 });
+
+test("bench against a router that is not there stops early and says why (exit 1)", async () => {
+  // A port that was free a moment ago: nothing listens on it.
+  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const address = `127.0.0.1:${listener.port}`;
+  listener.stop(true);
+  const run = await cli(["bench", "--router", address, "--count", "20000", "--json"]);
+  expect(run.code).toBe(1);
+  const [put] = run.stdout.trim().split("\n").map((line) => JSON.parse(line));
+  // Stopped after benchFailuresBeforeSuccessMax (plus the ones already in flight), not 20,000.
+  expect(put).toMatchObject({ op: "put", count: 0 });
+  expect(put.errors).toBeGreaterThanOrEqual(limits.benchFailuresBeforeSuccessMax);
+  expect(put.errors).toBeLessThan(limits.benchFailuresBeforeSuccessMax + 16);
+  expect(put.errorSamples[0]).toContain("stopped after");
+  expect(put.errorSamples[1]).toContain(`router ${address} refused the connection`);
+}, 60_000);
