@@ -14,9 +14,13 @@ const ref = (i: number, ball = "c"): ChunkRef => ({ bucket: "b", ball, index: i 
 const payload = (i: number, v = 0) => new Uint8Array(500 + ((i * 37) % 1500)).map((_, j) => (i * 13 + j + v * 101) % 256);
 const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
 const shardFiles = (dir: string) => fs.readdirSync(path.join(dir, "shards")).sort();
-const dropIndex = (dir: string) => {
-  for (const s of ["", "-wal", "-shm"]) fs.rmSync(path.join(dir, `index.sqlite${s}`), { force: true });
-};
+/** Close every store, delete the index, rebuild it from the shards alone and open again. */
+async function reopenFromShards(options: { dir: string; shardBytes: number }) {
+  await closeAll();
+  for (const s of ["", "-wal", "-shm"]) fs.rmSync(path.join(options.dir, `index.sqlite${s}`), { force: true });
+  const rebuilt = await ChunkStore.rebuildIndex({ ...options, log: quiet });
+  return { rebuilt, store: await openStore(options) };
+}
 const shardBytes = 16 * 1024;
 
 async function fill(store: ChunkStore, count: number): Promise<void> {
@@ -119,11 +123,8 @@ describe("compaction", () => {
     await fill(store, 0);
     for (let i = 1000; i < 1300; i += 1) await store.put(ref(i), payload(i));
     for (let round = 0; round < 3; round += 1) await store.compact({ force: true });
-    await closeAll();
-    dropIndex(dir);
-    const rebuilt = await ChunkStore.rebuildIndex({ dir, shardBytes, log: quiet });
+    const { rebuilt, store: again } = await reopenFromShards({ dir, shardBytes });
     expect(rebuilt.chunks).toBe(200 + 300);
-    const again = await openStore({ dir, shardBytes });
     for (let i = 0; i < 400; i += 1) {
       if (i % 2 === 0) await expect(again.get(ref(i))).rejects.toThrow(NotFoundError);
       else expect(same(await again.get(ref(i)), payload(i))).toBe(true);
@@ -151,10 +152,7 @@ describe("compaction", () => {
       }
     };
     await expectState(store);
-    await closeAll();
-    dropIndex(dir);
-    await ChunkStore.rebuildIndex({ dir, shardBytes: 4096, log: quiet });
-    const again = await openStore({ dir, shardBytes: 4096 });
+    const { store: again } = await reopenFromShards({ dir, shardBytes: 4096 });
     await expectState(again);
   });
 
@@ -174,10 +172,7 @@ describe("compaction", () => {
     expect(result.shardsCompacted).toBe(1);
     expect(shardFiles(dir)).not.toContain("00000002.shard");
     expect(shardFiles(dir)).toContain("00000001.shard");
-    await closeAll();
-    dropIndex(dir);
-    await ChunkStore.rebuildIndex(options);
-    const again = await openStore(options);
+    const { store: again } = await reopenFromShards(options);
     await expect(again.get(ref(0, "victim"))).rejects.toThrow(NotFoundError);
     for (let i = 0; i < 7; i += 1) await expect(again.get(ref(i, "junk"))).rejects.toThrow(NotFoundError);
     for (let i = 0; i < 6; i += 1) expect(same(await again.get(ref(i, "keep")), kb(2))).toBe(true);
@@ -204,10 +199,7 @@ describe("compaction", () => {
     expect(shardFiles(dir)).not.toContain("00000002.shard");
     expect(shardFiles(dir)).not.toContain("00000003.shard");
     expect(shardFiles(dir)).toContain("00000001.shard");
-    await closeAll();
-    dropIndex(dir);
-    await ChunkStore.rebuildIndex(options);
-    const again = await openStore(options);
+    const { store: again } = await reopenFromShards(options);
     await expect(again.get(ref(0, "victim"))).rejects.toThrow(NotFoundError);
     for (let i = 0; i < 6; i += 1) expect(same(await again.get(ref(i, "keep")), kb(2))).toBe(true);
   });
