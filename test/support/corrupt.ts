@@ -23,3 +23,25 @@ export function flipByteOnDisk(peerDataDir: string, needle: Uint8Array): boolean
   }
   return false;
 }
+
+/** Write `bytes` over a file at `offset` (damage placed by hand, e.g. inside a record header). */
+export function overwriteAt(path: string, offset: number, bytes: Uint8Array): void {
+  const fd = openSync(path, "r+");
+  try {
+    writeSync(fd, bytes, 0, bytes.byteLength, offset);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Flip the bits of `mask` in the byte at `offset`. */
+export function xorByteAt(path: string, offset: number, mask: number): void {
+  const fd = openSync(path, "r+");
+  try {
+    const one = new Uint8Array(1);
+    readSync(fd, one, 0, 1, offset);
+    writeSync(fd, new Uint8Array([(one[0] ?? 0) ^ mask]), 0, 1, offset);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { NotFoundError } from "../../src/lib/errors.ts";
 import { ChunkStore, type ChunkRef, type StoreOptions } from "../../src/storage/index.ts";
 import { quiet, storeFixture } from "../support/storage.ts";
+import { overwriteAt } from "../support/corrupt.ts";
 
 const { tempDir, openStore, closeAll } = storeFixture("compaction");
 
@@ -69,9 +70,7 @@ describe("compaction", () => {
     for (let i = 0; i < 300; i += 2) await store.delete(ref(i));
     const victim = store.stat(ref(1));
     expect(victim.shardId).toBe(1);
-    const fd = fs.openSync(path.join(dir, "shards", "00000001.shard"), "r+");
-    fs.writeSync(fd, Buffer.from([0xff, 0xff]), 0, 2, victim.offset + 16); // the seq in its header
-    fs.closeSync(fd);
+    overwriteAt(path.join(dir, "shards", "00000001.shard"), victim.offset + 16, Buffer.from([0xff, 0xff])); // the seq in its header
     const first = await store.compact({ force: true });
     expect(first.shardsCompacted).toBeGreaterThan(0);
     expect(shardFiles(dir)).toContain("00000001.shard");

@@ -9,6 +9,7 @@ import { CorruptError, NotFoundError } from "../../src/lib/errors.ts";
 import { ChunkStore, type ChunkRef, type StoreOptions } from "../../src/storage/index.ts";
 import { encodeRecord, RecordKind } from "../../src/storage/record.ts";
 import { storeFixture } from "../support/storage.ts";
+import { overwriteAt, xorByteAt } from "../support/corrupt.ts";
 
 const { tempDir, openStore, closeAll } = storeFixture("recovery");
 
@@ -91,13 +92,7 @@ describe("flipped bytes", () => {
     await fill(store, 30);
     const victim = store.stat(ref("c", 12));
     const headerBytes = 56 + 1 + 1;
-    const fd = fs.openSync(shardPath(dir, 1), "r+");
-    const at = victim.offset + headerBytes + 17;
-    const one = Buffer.alloc(1);
-    fs.readSync(fd, one, 0, 1, at);
-    one[0] = (one[0] ?? 0) ^ 0x40;
-    fs.writeSync(fd, one, 0, 1, at);
-    fs.closeSync(fd);
+    xorByteAt(shardPath(dir, 1), victim.offset + headerBytes + 17, 0x40);
     const err = await store.get(ref("c", 12)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CorruptError);
     expect((err as Error).message).toBe("chunk b/c_12 in shard 1 failed its checksum");
@@ -113,9 +108,7 @@ describe("flipped bytes", () => {
     const store = await openStore({ dir });
     await fill(store, 10);
     const victim = store.stat(ref("c", 4));
-    const fd = fs.openSync(shardPath(dir, 1), "r+");
-    fs.writeSync(fd, Buffer.from([0xff]), 0, 1, victim.offset + 20); // inside seq
-    fs.closeSync(fd);
+    overwriteAt(shardPath(dir, 1), victim.offset + 20, Buffer.from([0xff])); // inside seq
     await expect(store.get(ref("c", 4))).rejects.toThrow(CorruptError);
     await expectAll(store, 10, new Set([4]));
   });
@@ -126,9 +119,7 @@ describe("flipped bytes", () => {
     await fill(store, 20);
     const victim = store.stat(ref("c", 8));
     await closeAll();
-    const fd = fs.openSync(shardPath(dir, 1), "r+");
-    fs.writeSync(fd, Buffer.alloc(8, 0xaa), 0, 8, victim.offset + 2); // breaks the header
-    fs.closeSync(fd);
+    overwriteAt(shardPath(dir, 1), victim.offset + 2, Buffer.alloc(8, 0xaa)); // breaks the header
     const sizeBefore = fs.statSync(shardPath(dir, 1)).size;
     const logs: string[] = [];
     for (const s of ["", "-wal", "-shm"]) fs.rmSync(path.join(dir, `index.sqlite${s}`), { force: true });
