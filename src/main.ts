@@ -34,6 +34,8 @@ export function buildProgram(): Command {
       .option("--suspect-after <time>", "no heartbeat this long: peer suspect", "3s")
       .option("--down-after <time>", "no heartbeat this long: peer down, healing starts (grace period)", "10s")
       .option("--heal-rate <size>", "bytes per second healing may copy", "256MiB")
+      .option("--reader-grace <time>", "how long an overwritten or deleted version stays readable for reads that started on it", "5m")
+      .option("--upload-ttl <time>", "an upload that makes no progress for this long is abandoned and its chunks collected", "10m")
       .option("--metrics-port <port>", "serve Prometheus metrics here: a port, 0 for any free one, or off (default: --port + 1000)")
       .action(action(async (flags) => (await import("./commands/spm.ts")).runSpmCommand(flags))),
     ["mictlanx spm --port 7200 --data /var/lib/mictlanx/spm"],

@@ -14,6 +14,7 @@ import type {
   CommitOptions,
   CommitResult,
   ListBallsQuery,
+  RetireTiming,
 } from "./types.ts";
 import { checkBallId, checkBucket, checkKey, checkPage } from "./validate.ts";
 
@@ -27,7 +28,7 @@ export function commitBall(s: Statements, ball: BallInput, chunks: ChunkRecord[]
   const underWay = s.intentGet.get({ object_id: ball.objectId }) !== null;
   if (!underWay) checkObjectIdFree(s, ball.objectId);
   const peers = resolveChunkPeers(s, chunks);
-  if (current !== null) retireBall(s, current, "overwritten");
+  if (current !== null) retireBall(s, current, "overwritten", options.retire);
   s.bucketEnsure.run({ name: ball.bucket, created_ms: ball.createdMs });
   const version = current === null ? 1 : current.version + 1;
   const id = Number(s.ballInsert.run(ballParams(ball, version)).lastInsertRowid);
@@ -90,10 +91,14 @@ function insertChunks(s: Statements, ball: number, rf: number, chunks: ChunkReco
 
 export type RetireReason = "overwritten" | "deleted" | "abandoned";
 
-/** Every replica of the ball becomes garbage; the ball, its chunks and replicas go; its id is retired. */
-export function retireBall(s: Statements, ball: BallRow, reason: RetireReason): void {
-  s.garbageOfBall.run({ ball: ball.id, object_id: ball.object_id, bucket: ball.bucket });
-  s.retiredInsert.run({ object_id: ball.object_id, bucket: ball.bucket, retired_ms: Date.now(), reason });
+/**
+ * Every replica of the ball becomes garbage, kept until the readers' grace is over; the ball,
+ * its chunks and replicas go; its id is retired.
+ */
+export function retireBall(s: Statements, ball: BallRow, reason: RetireReason, when: RetireTiming = {}): void {
+  const atMs = when.atMs ?? Date.now();
+  s.garbageOfBall.run({ ball: ball.id, object_id: ball.object_id, bucket: ball.bucket, not_before_ms: atMs + (when.readerGraceMs ?? 0) });
+  s.retiredInsert.run({ object_id: ball.object_id, bucket: ball.bucket, retired_ms: atMs, reason });
   s.replicasDeleteOfBall.run({ ball: ball.id });
   s.chunksDeleteOfBall.run({ ball: ball.id });
   s.ballDelete.run({ id: ball.id });
@@ -148,13 +153,13 @@ function checkReadChunks(row: BallRow, chunks: ChunkRecord[]): void {
   assert(transformed || total === row.size, `${where} chunks add up to ${total} bytes, expected ${row.size}`);
 }
 
-export function deleteBall(s: Statements, bucket: string, key: string): BallRecord | undefined {
+export function deleteBall(s: Statements, bucket: string, key: string, when: RetireTiming = {}): BallRecord | undefined {
   checkBucket(bucket);
   checkKey(key);
   const row = s.ballByKey.get({ bucket, key });
   if (row === null) return undefined;
   const ball = ballFromRow(row);
-  retireBall(s, row, "deleted");
+  retireBall(s, row, "deleted", when);
   return ball;
 }
 

@@ -72,11 +72,11 @@
 // Costs: lookups O(log n); listing pages O(log n + page); a peer changing between live and not
 // live updates every chunk it holds, O(replicas on the peer) in one transaction (measured in
 // bench/catalog-scale.ts) — a transition, not a heartbeat, pays it.
-import { Database } from "bun:sqlite";
+import { Database, SQLiteError } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
-import { BadRequestError, ConflictError, MictlanxError } from "../lib/errors.ts";
+import { BadRequestError, ConflictError, FullError, MictlanxError, UnavailableError } from "../lib/errors.ts";
 import { assert } from "../lib/assert.ts";
 import { limits } from "../lib/limits.ts";
 import * as balls from "./balls.ts";
@@ -107,6 +107,8 @@ import type {
   PeerState,
   Placement,
   PutIntent,
+  RetiredChunk,
+  RetireTiming,
   UnderReplicatedChunk,
 } from "./types.ts";
 import { checkBall, checkBucket, checkChunks, checkInt, checkName, checkPage } from "./validate.ts";
@@ -116,47 +118,128 @@ import { auditCatalog } from "./audit.ts";
 const batchMax = limits.listPageMax;
 const metaKeyBytesMax = 256;
 const metaValueBytesMax = 1 << 20;
+const vssIdKey = "vss_id";
+
+export interface CatalogOpenOptions {
+  /**
+   * Commits are not fsynced inline (they still survive a kill -9); call `syncWal()` and await
+   * it before acknowledging anything that must survive power loss. Many commits then share one
+   * fsync that does not block the event loop.
+   */
+  deferredSync?: boolean;
+  /** @internal Replaces the WAL's fdatasync, so a test can make it fail. */
+  walSync?: (handle: FileHandle) => Promise<void>;
+}
 
 export class Catalog {
   private readonly s: Statements;
   private readonly lister: balls.BallLister;
   private readonly tx: { immediate: <T>(fn: () => T) => T };
+  private readonly deferredSync: boolean;
+  private readonly walSync: (handle: FileHandle) => Promise<void>;
+  /** This VSS's identity: made with the catalog, never changed (see `vssId`). */
+  readonly vssId: string;
 
   private walHandle: Promise<FileHandle | undefined> | undefined;
+  /**
+   * Set once an fsync of the WAL failed. After a failed fsync the kernel may have dropped the
+   * pages it could not write, so what this process believes is on disk may not be: the catalog
+   * takes no more writes (reads go on) until the SPM is restarted and SQLite recovers the file.
+   */
+  private writesStopped: UnavailableError | undefined;
 
   private constructor(
     private readonly db: Database,
     private readonly path: string,
-    private readonly deferredSync: boolean,
+    options: CatalogOpenOptions,
   ) {
-    applySchema(db, { deferredSync });
+    this.deferredSync = options.deferredSync === true;
+    this.walSync = options.walSync ?? ((handle) => handle.datasync());
+    applySchema(db, { deferredSync: this.deferredSync });
     this.s = prepareStatements(db);
     this.lister = new balls.BallLister(db);
     const run = db.transaction((fn: () => unknown) => fn());
     this.tx = { immediate: <T>(fn: () => T) => run.immediate(fn) as T };
+    this.vssId = this.loadOrMakeVssId();
+  }
+
+  /** Open (creating if needed) the catalog at `path`; ":memory:" for a throwaway one. */
+  static open(path: string, options: CatalogOpenOptions = {}): Catalog {
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    return new Catalog(new Database(path, { create: true, strict: true }), path, options);
   }
 
   /**
-   * Open (creating if needed) the catalog at `path`; ":memory:" for a throwaway one.
-   * `deferredSync`: commits are not fsynced inline (they still survive a kill -9); call
-   * `syncWal()` and await it before acknowledging anything that must survive power loss.
-   * Many commits then share one fsync that does not block the event loop.
+   * The VSS's id is made when its catalog is: peers remember the id of the VSS they joined and
+   * refuse orders from an SPM with another one (another VSS's, or an SPM started on an empty or
+   * wrong catalog, which must never get to delete what its peers hold).
    */
-  static open(path: string, options: { deferredSync?: boolean } = {}): Catalog {
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-    return new Catalog(new Database(path, { create: true, strict: true }), path, options.deferredSync === true);
+  private loadOrMakeVssId(): string {
+    const found = this.s.metaGet.get({ key: vssIdKey })?.value;
+    if (found !== undefined) {
+      assert(found.length > 0 && found.length <= limits.vssIdBytesMax, `catalog holds a bad VSS id ${JSON.stringify(found)}`);
+      return found;
+    }
+    const made = crypto.randomUUID();
+    this.transaction(() => this.s.metaSet.run({ key: vssIdKey, value: made }));
+    return made;
   }
 
   /** Make every committed transaction durable: fdatasync the WAL in the thread pool. */
   async syncWal(): Promise<void> {
     if (!this.deferredSync || this.path === ":memory:") return;
+    this.checkWritable();
     this.walHandle ??= open(`${this.path}-wal`, "r").catch(() => undefined);
     const handle = await this.walHandle;
     if (!handle) {
       this.walHandle = undefined; // no WAL yet: nothing committed to sync; look again next time
       return;
     }
-    await handle.datasync();
+    try {
+      await this.walSync(handle);
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      this.writesStopped = new UnavailableError(
+        `the catalog stopped taking writes: an fsync of ${this.path}-wal failed (${why}), so writes since the last good one may not be on disk; ` +
+          "reads still work; restart the SPM once the disk is healthy",
+      );
+      throw this.writesStopped;
+    }
+  }
+
+  /** Whether the catalog takes writes, and why not. */
+  health(): { writable: boolean; problem?: string } {
+    return this.writesStopped ? { writable: false, problem: this.writesStopped.message } : { writable: true };
+  }
+
+  private checkWritable(): void {
+    if (this.writesStopped) throw this.writesStopped;
+  }
+
+  /** One transaction; SQLite's failures come out as errors that say what to do. */
+  private transaction<T>(fn: () => T): T {
+    this.checkWritable();
+    try {
+      return this.tx.immediate(fn);
+    } catch (error) {
+      throw this.storageError(error);
+    }
+  }
+
+  /** A full disk is `full`, a lock held too long or an I/O error `unavailable`; the rest as thrown. */
+  private storageError(error: unknown): unknown {
+    if (!(error instanceof SQLiteError)) return error;
+    const code = error.code ?? "";
+    if (code.startsWith("SQLITE_FULL")) {
+      return new FullError(`the catalog's disk is full (${this.path}: ${error.message}); free some space, and the SPM takes writes again as soon as there is room`);
+    }
+    if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED")) {
+      return new UnavailableError(`the catalog ${this.path} is locked by another process for more than ${limits.catalogBusyTimeoutMs} ms; close whatever else holds it open, then retry`);
+    }
+    if (/^SQLITE_(IOERR|READONLY|CANTOPEN|CORRUPT|NOTADB|PROTOCOL)/.test(code)) {
+      return new UnavailableError(`the catalog ${this.path} could not be written (${code}: ${error.message}); check its disk`);
+    }
+    return error;
   }
 
   close(): void {
@@ -169,7 +252,7 @@ export class Catalog {
   private flatDepth = 0;
 
   private write<T>(fn: () => T): T {
-    return this.flatDepth > 0 ? fn() : this.tx.immediate(fn);
+    return this.flatDepth > 0 ? fn() : this.transaction(fn);
   }
 
   /**
@@ -177,7 +260,7 @@ export class Catalog {
    * is its own savepoint, so one that throws is rolled back alone and the rest still commit.
    */
   batch<T>(fn: () => T): T {
-    return this.tx.immediate(fn);
+    return this.transaction(fn);
   }
 
   /**
@@ -190,7 +273,7 @@ export class Catalog {
     assert(this.flatDepth === 0 && !this.db.inTransaction, "batchAllOrNothing does not nest");
     this.flatDepth += 1;
     try {
-      return this.tx.immediate(fn);
+      return this.transaction(fn);
     } finally {
       this.flatDepth -= 1;
     }
@@ -216,6 +299,14 @@ export class Catalog {
   /** ConflictError while the peer holds replicas; drops its pending garbage. False if unknown. */
   removePeer(id: string): boolean {
     return this.write(() => peers.removePeer(this.s, id));
+  }
+  /**
+   * The peer's disk was replaced (or wiped): record its new instance and forget what the old one
+   * held, so healing copies it back from the other replicas. A chunk whose only replica was there
+   * keeps its record (the ball stays listed, its reads fail); their number is returned as `kept`.
+   */
+  replacePeerInstance(peer: PeerRecord): { forgotten: number; kept: number } {
+    return this.write(() => peers.replacePeerInstance(this.s, peer));
   }
 
   // --- balls ------------------------------------------------------------------------------
@@ -248,8 +339,8 @@ export class Catalog {
   getBall(bucket: string, key: string): BallWithChunks | undefined {
     return balls.getBall(this.s, bucket, key);
   }
-  deleteBall(bucket: string, key: string): BallRecord | undefined {
-    return this.write(() => balls.deleteBall(this.s, bucket, key));
+  deleteBall(bucket: string, key: string, when: RetireTiming = {}): BallRecord | undefined {
+    return this.write(() => balls.deleteBall(this.s, bucket, key, when));
   }
   listBalls(q: ListBallsQuery): { balls: BallRecord[]; next?: string } {
     return this.lister.list(q);
@@ -328,8 +419,20 @@ export class Catalog {
   addGarbage(items: GarbageInput[]): void {
     this.write(() => garbage.addGarbage(this.s, items));
   }
-  takeGarbage(q: { peerIds?: string[]; limit: number }): GarbageEntry[] {
+  /** Garbage due by `nowMs` (all of it when absent), soonest due first. */
+  takeGarbage(q: { peerIds?: string[]; limit: number; nowMs?: number }): GarbageEntry[] {
     return garbage.takeGarbage(this.s, q);
+  }
+  /**
+   * A chunk of a retired version whose replicas are still on peers (the readers' grace), for a
+   * reader that started on it; undefined once they are deleted or if it was never a chunk.
+   */
+  findRetiredChunk(objectId: string, index: number): RetiredChunk | undefined {
+    return garbage.findRetiredChunk(this.s, objectId, index);
+  }
+  /** Why and when an object id was retired (overwritten, deleted, abandoned), while it is remembered. */
+  retiredObject(objectId: string): { bucket: string; reason: string; retiredMs: number } | undefined {
+    return garbage.retiredObject(this.s, objectId);
   }
   ackGarbage(items: GarbageItem[]): void {
     this.write(() => garbage.ackGarbage(this.s, items));

@@ -7,7 +7,8 @@ import { BadRequestError, ConflictError } from "../lib/errors.ts";
 import { limits } from "../lib/limits.ts";
 import { getPeerRow } from "./peers.ts";
 import type { GarbageRow, IntentRow, Statements } from "./statements.ts";
-import type { GarbageEntry, GarbageInput, GarbageItem, Placement, PutIntent } from "./types.ts";
+import type { GarbageEntry, GarbageInput, GarbageItem, Placement, PutIntent, RetiredChunk } from "./types.ts";
+import { blobToHex } from "./rows.ts";
 import { checkBucket, checkGarbageItem, checkInt, checkIntent, checkObjectId, checkPeerId, checkPlacements } from "./validate.ts";
 
 /**
@@ -43,18 +44,44 @@ function isRecordedReplica(s: Statements, item: GarbageItem): boolean {
   return s.replicaGet.get({ ball: ball.id, idx: item.index, peer: peer.num }) !== null;
 }
 
-/** Oldest first; does not remove (ack does, once the peer confirmed the delete). */
-export function takeGarbage(s: Statements, q: { peerIds?: string[]; limit: number }): GarbageEntry[] {
+/**
+ * Garbage due by `nowMs` (a retired version's replicas wait out the readers' grace; the rest are
+ * due at once), soonest due first; does not remove (ack does, once the peer confirmed the delete).
+ */
+export function takeGarbage(s: Statements, q: { peerIds?: string[]; limit: number; nowMs?: number }): GarbageEntry[] {
   checkInt("limit", q.limit, 1, limits.listPageMax);
-  if (q.peerIds === undefined) return s.garbageOldest.all({ limit: q.limit }).map(garbageFromRow);
+  const now = q.nowMs === undefined ? Number.MAX_SAFE_INTEGER : checkInt("nowMs", q.nowMs);
+  if (q.peerIds === undefined) return s.garbageOldest.all({ limit: q.limit, now }).map(garbageFromRow);
   if (q.peerIds.length > limits.peersMax) throw new BadRequestError(`at most ${limits.peersMax} peer ids`);
   const rows: GarbageRow[] = [];
   for (const peerId of new Set(q.peerIds)) {
     checkPeerId(peerId);
-    rows.push(...s.garbageOldestOfPeer.all({ peer_id: peerId, limit: q.limit }));
+    rows.push(...s.garbageDueOfPeer.all({ peer_id: peerId, limit: q.limit, now }));
   }
   rows.sort((a, b) => a.seq - b.seq);
   return rows.slice(0, q.limit).map(garbageFromRow);
+}
+
+/** A retired version's chunk whose replicas are still pending deletion (see RetiredChunk). */
+export function findRetiredChunk(s: Statements, objectId: string, index: number): RetiredChunk | undefined {
+  checkObjectId(objectId);
+  checkInt("chunk index", index, 0, limits.ballChunksMax - 1);
+  const retired = s.retiredGet.get({ object_id: objectId });
+  if (retired === null) return undefined;
+  const rows = s.garbageOfChunk.all({ object_id: objectId, idx: index });
+  const first = rows[0];
+  // Garbage of a version retired before reader grace existed carries no size or checksum.
+  if (first === undefined || first.size === null || first.checksum === null) return undefined;
+  const checksum = blobToHex(first.checksum, 8);
+  for (const row of rows) assert(row.size === first.size && row.checksum !== null && blobToHex(row.checksum, 8) === checksum, `retired chunk ${objectId}_${index} has replicas that disagree`);
+  return { bucket: retired.bucket, size: first.size, checksum, peers: rows.map((row) => row.peer_id), reason: retired.reason, retiredMs: retired.retired_ms };
+}
+
+/** Why and when an object id was retired, while the catalog remembers it. */
+export function retiredObject(s: Statements, objectId: string): { bucket: string; reason: string; retiredMs: number } | undefined {
+  checkObjectId(objectId);
+  const row = s.retiredGet.get({ object_id: objectId });
+  return row === null ? undefined : { bucket: row.bucket, reason: row.reason, retiredMs: row.retired_ms };
 }
 
 function garbageFromRow(row: GarbageRow): GarbageEntry {

@@ -1,6 +1,6 @@
 // The catalog's public face. The SPM uses only what is exported here; no SQL leaves src/catalog.
 import type { Catalog } from "./catalog.ts";
-export { Catalog } from "./catalog.ts";
+export { Catalog, type CatalogOpenOptions } from "./catalog.ts";
 /** The catalog as an interface: what another engine behind the SPM would implement. */
 export type CatalogApi = { [K in keyof Catalog]: Catalog[K] };
 export { compareUtf8, prefixEnd } from "./cursor.ts";
@@ -28,5 +28,7 @@ export type {
   Placement,
   PutIntent,
   ReplicaRef,
+  RetiredChunk,
+  RetireTiming,
   UnderReplicatedChunk,
 } from "./types.ts";

@@ -23,6 +23,7 @@ export function peerParams(peer: PeerRecord) {
     last_heartbeat_ms: peer.lastHeartbeatMs,
     registered_ms: peer.registeredMs,
     draining: peer.draining ? 1 : 0,
+    instance_id: peer.instanceId ?? null,
   };
 }
 
@@ -92,6 +93,29 @@ export function removePeer(s: Statements, id: string): boolean {
   s.garbageDeleteOfPeer.run({ peer_id: id });
   s.peerDelete.run({ num: row.num });
   return true;
+}
+
+/**
+ * A new instance of a known peer (its disk replaced or wiped): its replicas of chunks that have
+ * another replica are forgotten without garbage (the bytes are gone with the old disk), its
+ * pending garbage is dropped, and the record takes the new instance. Live counts move as the
+ * replicas go. Chunks whose only replica was on the old disk keep it: that data is lost, and
+ * the record says where it was.
+ */
+export function replacePeerInstance(s: Statements, peer: PeerRecord): { forgotten: number; kept: number } {
+  checkPeer(peer);
+  const before = s.peerById.get({ id: peer.id });
+  if (before === null) {
+    insertPeer(s, peer);
+    return { forgotten: 0, kept: 0 };
+  }
+  // Not live while its replicas go, so no live count moves twice; live again (if it is) after.
+  upsertPeer(s, { ...peerFromRow(before), state: "down" });
+  const forgotten = s.replicasForgetShared.run({ peer: before.num }).changes;
+  const kept = s.peerReplicaCount.get({ peer: before.num })!.n;
+  s.garbageDeleteOfPeer.run({ peer_id: peer.id });
+  upsertPeer(s, peer);
+  return { forgotten, kept };
 }
 
 /** The internal number and liveness of a registered peer, or BadRequestError for an unknown id. */

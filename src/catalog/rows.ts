@@ -16,6 +16,7 @@ export type PeerRow = {
   last_heartbeat_ms: number;
   registered_ms: number;
   draining: number;
+  instance_id: string | null;
 };
 
 export type BallRow = {
@@ -69,6 +70,7 @@ export function peerFromRow(row: PeerRow): PeerRecord {
     lastHeartbeatMs: row.last_heartbeat_ms,
     registeredMs: row.registered_ms,
     draining: row.draining === 1,
+    ...(row.instance_id === null ? {} : { instanceId: row.instance_id }),
   };
 }
 

@@ -4,7 +4,8 @@ import type { Database } from "bun:sqlite";
 import { MictlanxError } from "../lib/errors.ts";
 import { limits } from "../lib/limits.ts";
 
-export const schemaVersion = 1;
+/** The layout this build writes; older catalogs are migrated at open (see `migrations`). */
+export const schemaVersion = 2;
 
 const pragmas = [
   "PRAGMA journal_mode = WAL",
@@ -32,7 +33,8 @@ CREATE TABLE IF NOT EXISTS peers (
   state TEXT NOT NULL CHECK (state IN ('up', 'suspect', 'down')),
   last_heartbeat_ms INTEGER NOT NULL,
   registered_ms INTEGER NOT NULL,
-  draining INTEGER NOT NULL CHECK (draining IN (0, 1))
+  draining INTEGER NOT NULL CHECK (draining IN (0, 1)),
+  instance_id TEXT
 );
 
 CREATE TABLE IF NOT EXISTS buckets (
@@ -88,9 +90,18 @@ CREATE TABLE IF NOT EXISTS intents (
   bucket TEXT NOT NULL,
   key TEXT NOT NULL,
   created_ms INTEGER NOT NULL,
-  expires_ms INTEGER NOT NULL
+  expires_ms INTEGER NOT NULL,
+  request_id TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS intents_expiry ON intents (expires_ms);
+CREATE INDEX IF NOT EXISTS intents_request ON intents (request_id) WHERE request_id IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS requests (
+  request_id TEXT PRIMARY KEY,
+  object_id TEXT NOT NULL,
+  created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS requests_age ON requests (created_ms);
 
 CREATE TABLE IF NOT EXISTS intent_placements (
   object_id TEXT NOT NULL REFERENCES intents (object_id),
@@ -112,10 +123,13 @@ CREATE TABLE IF NOT EXISTS garbage (
   object_id TEXT NOT NULL,
   idx INTEGER NOT NULL,
   peer_id TEXT NOT NULL,
-  bucket TEXT NOT NULL
+  bucket TEXT NOT NULL,
+  not_before_ms INTEGER NOT NULL DEFAULT 0,
+  size INTEGER,
+  checksum BLOB
 );
 CREATE UNIQUE INDEX IF NOT EXISTS garbage_replica ON garbage (object_id, idx, peer_id);
-CREATE INDEX IF NOT EXISTS garbage_peer ON garbage (peer_id, seq);
+CREATE INDEX IF NOT EXISTS garbage_due ON garbage (peer_id, not_before_ms, seq);
 
 CREATE TABLE IF NOT EXISTS totals (
   id INTEGER PRIMARY KEY CHECK (id = 0),
@@ -172,7 +186,25 @@ CREATE TRIGGER IF NOT EXISTS intents_delete AFTER DELETE ON intents BEGIN
 END;
 `;
 
-/** Set the pragmas and create whatever is missing; refuses a catalog from another schema version. */
+/**
+ * Each step takes a catalog of the version before it to its own version, in the transaction
+ * that opens it; `tables` then adds whatever new tables and indexes the latest layout has.
+ * A step only adds (columns with defaults, tables, indexes) or moves data: never a lossy change.
+ */
+const migrations: Record<number, string> = {
+  // 2: peer instances (a data dir's identity), garbage kept for readers until a time (and what
+  //    a reader needs to find it), put request ids remembered across restarts.
+  2: `
+    ALTER TABLE peers ADD COLUMN instance_id TEXT;
+    ALTER TABLE intents ADD COLUMN request_id TEXT;
+    ALTER TABLE garbage ADD COLUMN not_before_ms INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE garbage ADD COLUMN size INTEGER;
+    ALTER TABLE garbage ADD COLUMN checksum BLOB;
+    DROP INDEX IF EXISTS garbage_peer;
+  `,
+};
+
+/** Set the pragmas, migrate an older catalog, create whatever is missing; refuses a newer one. */
 export function applySchema(db: Database, options: { deferredSync?: boolean } = {}): void {
   for (const pragma of pragmas) db.run(pragma);
   // Deferred: commits reach the OS (a kill -9 keeps them) and the caller makes them durable
@@ -181,19 +213,32 @@ export function applySchema(db: Database, options: { deferredSync?: boolean } = 
   const mode = db.query<{ journal_mode: string }, []>("PRAGMA journal_mode").get();
   if (mode?.journal_mode !== "wal") throw new MictlanxError("internal", `catalog could not switch to WAL (got ${mode?.journal_mode})`);
   db.transaction(() => {
+    const found = storedVersion(db);
+    if (found !== undefined) migrate(db, found);
     db.run(tables);
     db.run(triggers);
-    checkVersion(db);
+    db.run("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", [String(schemaVersion)]);
   }).immediate();
 }
 
-function checkVersion(db: Database): void {
+/** The catalog's layout version, or undefined for a new, empty file. */
+function storedVersion(db: Database): number | undefined {
+  const hasMeta = db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get() !== null;
+  if (!hasMeta) return undefined;
   const row = db.query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'schema_version'").get();
-  if (row === null) {
-    db.run("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", [String(schemaVersion)]);
-    return;
+  if (row === null) return undefined;
+  const version = Number(row.value);
+  if (!Number.isSafeInteger(version) || version < 1) throw new MictlanxError("internal", `catalog schema version "${row.value}" is not a version this build knows`);
+  return version;
+}
+
+function migrate(db: Database, from: number): void {
+  if (from > schemaVersion) {
+    throw new MictlanxError("internal", `catalog schema version ${from} is newer than this build's ${schemaVersion}; run a newer mictlanx`);
   }
-  if (row.value !== String(schemaVersion)) {
-    throw new MictlanxError("internal", `catalog schema version ${row.value} is not ${schemaVersion}; this build cannot open it`);
+  for (let version = from + 1; version <= schemaVersion; version += 1) {
+    const step = migrations[version];
+    if (step === undefined) throw new MictlanxError("internal", `no migration to catalog schema version ${version}`);
+    db.run(step);
   }
 }

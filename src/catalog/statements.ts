@@ -10,7 +10,7 @@ type Stmt<Row, P extends Params = Params> = Statement<Row, [P]>;
 type NoParams<Row> = Statement<Row, []>;
 
 const peerColumns =
-  "num, id, address, capacity_bytes, used_bytes, free_bytes, chunks, state, last_heartbeat_ms, registered_ms, draining";
+  "num, id, address, capacity_bytes, used_bytes, free_bytes, chunks, state, last_heartbeat_ms, registered_ms, draining, instance_id";
 
 type Totals = {
   balls: number;
@@ -42,17 +42,23 @@ export function prepareStatements(db: Database) {
     peersAll: q<PeerRow>(`SELECT ${peerColumns} FROM peers ORDER BY id`),
     peerCount: q<{ n: number }>("SELECT count(*) AS n FROM peers"),
     peerInsert: p(
-      `INSERT INTO peers (id, address, capacity_bytes, used_bytes, free_bytes, chunks, state, last_heartbeat_ms, registered_ms, draining)
-       VALUES ($id, $address, $capacity_bytes, $used_bytes, $free_bytes, $chunks, $state, $last_heartbeat_ms, $registered_ms, $draining)`,
+      `INSERT INTO peers (id, address, capacity_bytes, used_bytes, free_bytes, chunks, state, last_heartbeat_ms, registered_ms, draining, instance_id)
+       VALUES ($id, $address, $capacity_bytes, $used_bytes, $free_bytes, $chunks, $state, $last_heartbeat_ms, $registered_ms, $draining, $instance_id)`,
     ),
     peerUpdate: p(
       `UPDATE peers SET address = $address, capacity_bytes = $capacity_bytes, used_bytes = $used_bytes, free_bytes = $free_bytes,
-       chunks = $chunks, state = $state, last_heartbeat_ms = $last_heartbeat_ms, registered_ms = $registered_ms, draining = $draining
-       WHERE id = $id`,
+       chunks = $chunks, state = $state, last_heartbeat_ms = $last_heartbeat_ms, registered_ms = $registered_ms, draining = $draining,
+       instance_id = $instance_id WHERE id = $id`,
     ),
     peerDelete: p<unknown, { num: number }>("DELETE FROM peers WHERE num = $num"),
     // replicas_peer (peer, ball, idx): O(1) existence check
     peerHasReplicas: p<{ one: number }, { peer: number }>("SELECT 1 AS one FROM replicas WHERE peer = $peer LIMIT 1"),
+    peerReplicaCount: p<{ n: number }, { peer: number }>("SELECT count(*) AS n FROM replicas WHERE peer = $peer"),
+    // replicas_peer drives; the PK counts each chunk's other holders: O(replicas on the peer)
+    replicasForgetShared: p<unknown, { peer: number }>(
+      `DELETE FROM replicas WHERE peer = $peer AND EXISTS
+       (SELECT 1 FROM replicas AS o WHERE o.ball = replicas.ball AND o.idx = replicas.idx AND o.peer <> $peer)`,
+    ),
     // replicas_peer drives, chunks PRIMARY KEY updates: O(replicas on the peer)
     shiftLive: p<unknown, { peer: number; delta: number }>(
       "UPDATE chunks SET live = live + $delta WHERE (ball, idx) IN (SELECT ball, idx FROM replicas WHERE peer = $peer)",
@@ -139,18 +145,30 @@ export function prepareStatements(db: Database) {
     garbageInsert: p<unknown, { object_id: string; idx: number; peer_id: string; bucket: string }>(
       "INSERT OR IGNORE INTO garbage (object_id, idx, peer_id, bucket) VALUES ($object_id, $idx, $peer_id, $bucket)",
     ),
-    garbageOfBall: p<unknown, { ball: number; object_id: string; bucket: string }>(
-      `INSERT OR IGNORE INTO garbage (object_id, idx, peer_id, bucket)
-       SELECT $object_id, r.idx, p.id, $bucket FROM replicas AS r JOIN peers AS p ON p.num = r.peer WHERE r.ball = $ball ORDER BY r.idx, p.id`,
+    // A retired version's replicas, kept until not_before_ms for readers still streaming it,
+    // with the size and checksum a reader's router needs to find and check them meanwhile.
+    garbageOfBall: p<unknown, { ball: number; object_id: string; bucket: string; not_before_ms: number }>(
+      `INSERT OR IGNORE INTO garbage (object_id, idx, peer_id, bucket, not_before_ms, size, checksum)
+       SELECT $object_id, r.idx, p.id, $bucket, $not_before_ms, c.size, c.checksum
+       FROM replicas AS r JOIN peers AS p ON p.num = r.peer JOIN chunks AS c ON c.ball = r.ball AND c.idx = r.idx
+       WHERE r.ball = $ball ORDER BY r.idx, p.id`,
+    ),
+    // garbage_replica prefix (object_id, idx): a retired chunk's replicas not yet deleted
+    garbageOfChunk: p<{ peer_id: string; size: number | null; checksum: Uint8Array | null; not_before_ms: number }, { object_id: string; idx: number }>(
+      "SELECT peer_id, size, checksum, not_before_ms FROM garbage WHERE object_id = $object_id AND idx = $idx ORDER BY peer_id",
     ),
     garbageDelete: p<unknown, { object_id: string; idx: number; peer_id: string }>(
       "DELETE FROM garbage WHERE object_id = $object_id AND idx = $idx AND peer_id = $peer_id",
     ),
     garbageDeleteOfPeer: p<unknown, { peer_id: string }>("DELETE FROM garbage WHERE peer_id = $peer_id"),
     garbageOfObject: p<{ bucket: string }, { object_id: string }>("SELECT bucket FROM garbage WHERE object_id = $object_id LIMIT 1"),
-    garbageOldest: p<GarbageRow, { limit: number }>("SELECT seq, object_id, idx, peer_id, bucket FROM garbage ORDER BY seq LIMIT $limit"),
-    garbageOldestOfPeer: p<GarbageRow, { peer_id: string; limit: number }>(
-      "SELECT seq, object_id, idx, peer_id, bucket FROM garbage WHERE peer_id = $peer_id ORDER BY seq LIMIT $limit",
+    garbageOldest: p<GarbageRow, { limit: number; now: number }>(
+      "SELECT seq, object_id, idx, peer_id, bucket FROM garbage WHERE not_before_ms <= $now ORDER BY seq LIMIT $limit",
+    ),
+    // garbage_due (peer_id, not_before_ms, seq): what a peer may delete now, soonest due first
+    garbageDueOfPeer: p<GarbageRow, { peer_id: string; limit: number; now: number }>(
+      `SELECT seq, object_id, idx, peer_id, bucket FROM garbage INDEXED BY garbage_due
+       WHERE peer_id = $peer_id AND not_before_ms <= $now ORDER BY not_before_ms, seq LIMIT $limit`,
     ),
 
     // --- intents: PRIMARY KEY object_id, intents_expiry; intent_placements PRIMARY KEY ------

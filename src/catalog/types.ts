@@ -16,6 +16,11 @@ export type PeerRecord = {
   lastHeartbeatMs: number;
   registeredMs: number;
   draining: boolean;
+  /**
+   * The identity of the peer's data dir (made at its first start). A peer that comes back under
+   * the same id with another instance has another disk: what the old one held is gone.
+   */
+  instanceId?: string;
 };
 
 /** One version of an object, identified by (bucket, key). */
@@ -52,7 +57,15 @@ export type ChunkRecord = {
 
 export type BallWithChunks = BallRecord & { chunks: ChunkRecord[] };
 
+/**
+ * When a version is retired (overwritten, deleted) and how long its replicas stay for readers
+ * that started on it: its garbage is due at `atMs + readerGraceMs`. Defaults: now, and no grace.
+ */
+export type RetireTiming = { atMs?: number; readerGraceMs?: number };
+
 export type CommitOptions = {
+  /** When the version this commit replaces is retired, and its readers' grace. */
+  retire?: RetireTiming;
   /** Fail with ConflictError if (bucket, key) already holds a ball. */
   ifAbsent?: boolean;
   /** Compare-and-swap: fail with ConflictError unless the current ball has this objectId. */
@@ -123,6 +136,9 @@ export type PeerChunk = {
   rf: number;
   peers: string[];
 };
+
+/** A retired version's chunk still on peers, and why and when the version was retired. */
+export type RetiredChunk = { bucket: string; size: number; checksum: string; peers: string[]; reason: string; retiredMs: number };
 
 export type FoundChunk = { bucket: string; key: string; size: number; checksum: string; rf: number; peers: string[] };
 

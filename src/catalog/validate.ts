@@ -86,6 +86,7 @@ export function checkPeer(peer: PeerRecord): void {
   checkInt("lastHeartbeatMs", peer.lastHeartbeatMs);
   checkInt("registeredMs", peer.registeredMs);
   if (typeof peer.draining !== "boolean") throw new BadRequestError("draining must be true or false");
+  if (peer.instanceId !== undefined) checkName("peer instance id", peer.instanceId, limits.peerInstanceIdBytesMax);
 }
 
 /** A content type may be empty (unknown). */

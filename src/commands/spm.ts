@@ -12,6 +12,8 @@ export interface SpmFlags {
   downAfter?: string;
   suspectAfter?: string;
   healRate?: string;
+  readerGrace?: string;
+  uploadTtl?: string;
   metricsPort?: string;
 }
 
@@ -27,6 +29,8 @@ export async function runSpmCommand(flags: SpmFlags): Promise<void> {
     ...(flags.downAfter === undefined ? {} : { downAfterMs: parseDuration(flags.downAfter) }),
     ...(flags.suspectAfter === undefined ? {} : { suspectAfterMs: parseDuration(flags.suspectAfter) }),
     ...(flags.healRate === undefined ? {} : { healBytesPerSec: parseSize(flags.healRate) }),
+    ...(flags.readerGrace === undefined ? {} : { readerGraceMs: parseDuration(flags.readerGrace) }),
+    ...(flags.uploadTtl === undefined ? {} : { intentTtlMs: parseDuration(flags.uploadTtl) }),
     log: (line) => process.stderr.write(`spm: ${line}\n`),
   });
   printReadyLine("spm", spm);

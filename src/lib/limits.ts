@@ -38,6 +38,9 @@ export const limits = {
   keyBytesMax: 1024,
   ballIdBytesMax: 256,
   peerIdBytesMax: 64,
+  /** A peer's data-dir identity and a VSS's identity (random UUIDs today; room to spare). */
+  peerInstanceIdBytesMax: 64,
+  vssIdBytesMax: 64,
   tagCountMax: 64,
   tagBytesMax: 1024,
 
@@ -143,6 +146,16 @@ export const vssTimings = {
   intentTtlMs: 10 * 60_000,
   /** How long a router trusts its cached peer list. */
   peerListTtlMs: 1_000,
+
+  // --- trust nothing unchecked (issue 10) ---------------------------------------------------
+  /** A router silent this long leaves `status` (it shows as down long before). */
+  routerForgetAfterMs: 10 * 60_000,
+  /**
+   * How long an overwritten or deleted version's chunks stay on the peers, so a reader that had
+   * started on it finishes (`spm --reader-grace`). A read still going after this fails with a
+   * message saying the version was replaced. Costs only space: the old bytes wait this long.
+   */
+  readerGraceMsDefault: 5 * 60_000,
 } as const;
 
 export const vssLimits = {
@@ -190,4 +203,8 @@ export const vssLimits = {
   placeAheadChunksMax: 16,
   /** Uploads a router keeps placements ahead for (least recently used ones are forgotten). */
   placeAheadUploadsMax: 1024,
+
+  // --- trust nothing unchecked (issue 10) ---------------------------------------------------
+  /** Routers the SPM keeps in its table (keyed by what they send; the least recently heard from goes). */
+  routersTrackedMax: 1024,
 } as const;

@@ -5,6 +5,9 @@ import { defineOps } from "./envelope.ts";
 import { address, byteCount, bytes, checksumHex, chunkBall, chunkBytes, chunkIndex, bucketName, cursor, pageLimit } from "./schemas.ts";
 import { limits } from "../lib/limits.ts";
 
+/** The VSS an SPM's order comes from; a peer that joined another one refuses the order. */
+const orderVss = z.string().min(1).max(limits.vssIdBytesMax).optional();
+
 export const chunkRef = z.object({ bucket: bucketName, ball: chunkBall, index: chunkIndex });
 export type ChunkRefWire = z.infer<typeof chunkRef>;
 
@@ -64,7 +67,8 @@ export const peerOps = defineOps({
     args: z.object({ refs: z.array(chunkRef).min(1).max(limits.batchChunksMax) }),
     result: z.object({ results: z.array(z.union([getResult.extend({ ok: z.literal(true) }), failure])) }),
   },
-  "chunk.delete": { args: chunkRef, result: z.object({ deleted: z.boolean() }) },
+  /** The SPM deleting garbage (or an operator, on a peer run alone). */
+  "chunk.delete": { args: chunkRef.extend({ vssId: orderVss }), result: z.object({ deleted: z.boolean() }) },
   "chunk.stat": { args: chunkRef, result: chunkMeta },
   "chunk.list": {
     args: z.object({ bucket: bucketName.optional(), ballPrefix: z.string().max(limits.ballIdBytesMax + 64).optional(), after: cursor.optional(), limit: pageLimit }),
@@ -72,7 +76,7 @@ export const peerOps = defineOps({
   },
   /** Copy a chunk from another peer (healing, rebalance, drain); verified before it is stored. */
   "chunk.pull": {
-    args: chunkRef.extend({ from: address, checksum: checksumHex }),
+    args: chunkRef.extend({ from: address, checksum: checksumHex, vssId: orderVss }),
     result: stored,
   },
   "peer.health": { args: z.object({}), result: peerHealth },

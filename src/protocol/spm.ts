@@ -9,9 +9,18 @@ import { limits, vssLimits } from "../lib/limits.ts";
 export const peerState = z.enum(["up", "suspect", "down"]);
 export type PeerState = z.infer<typeof peerState>;
 
+/** A random identity (a VSS's, a peer data dir's): printable, bounded. */
+const identity = (max: number) => z.string().regex(/^[0-9A-Za-z_-]+$/, "an id is letters, digits, - and _").max(max);
+export const vssId = identity(limits.vssIdBytesMax);
+export const instanceId = identity(limits.peerInstanceIdBytesMax);
+
 export const peerReport = z.object({
   id: peerId,
   address,
+  /** The identity of the peer's data dir, made at its first start. */
+  instanceId,
+  /** The VSS this peer joined (absent until its first registration). */
+  vssId: vssId.optional(),
   capacityBytes: byteCount,
   usedBytes: byteCount,
   freeBytes: byteCount,
@@ -52,6 +61,8 @@ export type RouterCounters = z.infer<typeof routerCounters>;
 
 export const routerStatus = routerCounters.extend({
   address: z.string(),
+  /** Like a peer's: by the age of its last heartbeat. */
+  state: peerState,
   lastHeartbeatAgeMs: z.number(),
   /** Rates between the router's last two heartbeats. */
   requestsPerSec: z.number(),
@@ -79,6 +90,10 @@ export type HealingStatus = z.infer<typeof healingStatus>;
 export const vssStatus = z.object({
   spm: z.string(),
   uptimeMs: z.number(),
+  /** This VSS's identity (made with its catalog). */
+  vssId: z.string(),
+  /** Whether the catalog takes writes; when not, why (e.g. after an fsync error, until a restart). */
+  catalog: z.object({ writable: z.boolean(), problem: z.string().optional() }),
   peers: z.array(peerStatus),
   routers: z.array(routerStatus),
   balls: byteCount,
@@ -118,8 +133,8 @@ const commitResult = z.object({ version: z.number().int(), replacedObjectId: z.s
 const ballRefArgs = z.object({ bucket: bucketName, key: ballKey });
 
 export const spmOps = defineOps({
-  /** A peer reports in (first contact registers it); the reply says how often to come back. */
-  "peer.heartbeat": { args: peerReport, result: z.object({ heartbeatIntervalMs: z.number().int() }) },
+  /** A peer reports in (first contact registers it); the reply says how often to come back and which VSS this is. */
+  "peer.heartbeat": { args: peerReport, result: z.object({ heartbeatIntervalMs: z.number().int(), vssId }) },
   "router.heartbeat": {
     args: routerCounters.extend({ address }),
     result: z.object({ heartbeatIntervalMs: z.number().int() }),

@@ -110,7 +110,7 @@ describe(`put/get through two routers (seed ${seed})`, () => {
     await viaA.delete("ow", "k");
     await eventually("a deleted ball's replicas are deleted from the peers", 20_000, async () => (await held(two.objectId)) === 0);
     pool.close();
-  });
+  }, 60_000);
 
   test("--if-absent is atomic: the second put of the same key fails and changes nothing", async () => {
     const data = randomBytes(random, 1000);

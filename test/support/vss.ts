@@ -20,8 +20,8 @@ export function tempDir(label: string): string {
   return mkdtempSync(join(tmpdir(), `mictlanx-${label}-`));
 }
 
-/** Short timings so loss is noticed in seconds: suspect after 1 s, down after 3 s. */
-export const fastSpmArgs = ["--suspect-after", "1s", "--down-after", "3s"];
+/** Short timings so loss is noticed in seconds: suspect after 1 s, down after 3 s; old versions collected 2 s after they are replaced. */
+export const fastSpmArgs = ["--suspect-after", "1s", "--down-after", "3s", "--reader-grace", "2s"];
 
 export async function startTestVss(options: Partial<LocalVssOptions> & { label: string }): Promise<LocalVss & { cleanup(): Promise<void> }> {
   const dir = options.dir ?? tempDir(options.label);

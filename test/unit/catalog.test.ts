@@ -598,6 +598,8 @@ describe("batches, meta, reopen", () => {
     expect(plan("SELECT count(*) FROM chunks WHERE live < rf")).toContain("chunks_under");
     expect(plan("SELECT 1 FROM replicas WHERE peer = 1 LIMIT 1")).toContain("replicas_peer");
     expect(plan("UPDATE chunks SET live = live + 1 WHERE (ball, idx) IN (SELECT ball, idx FROM replicas WHERE peer = 1)")).not.toMatch(/SCAN chunks/);
-    expect(plan("SELECT seq FROM garbage WHERE peer_id = 'p' ORDER BY seq LIMIT 5")).toContain("garbage_peer");
+    const due = plan("SELECT seq FROM garbage WHERE peer_id = 'p' AND not_before_ms <= 5 ORDER BY not_before_ms, seq LIMIT 5");
+    expect(due).toContain("garbage_due");
+    expect(due).not.toContain("TEMP B-TREE");
   });
 });

@@ -7,7 +7,7 @@ import type { PeerStatus, VssStatus } from "../../src/protocol/spm.ts";
 import type { PeerHealth } from "../../src/protocol/peer.ts";
 import { initialState, next, type Action, type DashboardState } from "../../src/tui/model.ts";
 import type { StatusSource } from "../../src/tui/poller.ts";
-const routerExtras = { puts: 0, gets: 0, bytesIn: 0, bytesOut: 0, putsPerSec: 0, getsPerSec: 0, bytesInPerSec: 0, bytesOutPerSec: 0 };
+const routerExtras = { state: "up" as const, puts: 0, gets: 0, bytesIn: 0, bytesOut: 0, putsPerSec: 0, getsPerSec: 0, bytesInPerSec: 0, bytesOutPerSec: 0 };
 
 // Chalk picks its colour level when it loads, from the environment; force colours for the
 // frames here (ANSI codes are what we check), then put the environment back for other tests.
@@ -91,6 +91,8 @@ function peer(id: string, overrides: Partial<PeerStatus> = {}): PeerStatus {
 function status(overrides: Partial<VssStatus> = {}): VssStatus {
   return {
     spm,
+    vssId: "0190a5c4-0000-7000-8000-000000000000",
+    catalog: { writable: true },
     uptimeMs: 3_723_000,
     peers: [peer("peer-0"), peer("peer-1", { state: "down", lastHeartbeatAgeMs: 14_000 }), peer("peer-2", { state: "suspect", lastHeartbeatAgeMs: 1500 })],
     routers: [{ address: "127.0.0.1:7201", lastHeartbeatAgeMs: 200, requests: 5000, requestsPerSec: 42, errors: 0, ...routerExtras }],

@@ -9,7 +9,7 @@ import { every, pollStatus, type PollResult, type StatusSource } from "../../src
 import { forceColorFor } from "../../src/tui/terminal-env.ts";
 import type { PeerStatus, VssStatus } from "../../src/protocol/spm.ts";
 import { seededRandom } from "../support/random.ts";
-const routerExtras = { puts: 0, gets: 0, bytesIn: 0, bytesOut: 0, putsPerSec: 0, getsPerSec: 0, bytesInPerSec: 0, bytesOutPerSec: 0 };
+const routerExtras = { state: "up" as const, puts: 0, gets: 0, bytesIn: 0, bytesOut: 0, putsPerSec: 0, getsPerSec: 0, bytesInPerSec: 0, bytesOutPerSec: 0 };
 
 const spm = "127.0.0.1:7200";
 
@@ -33,6 +33,8 @@ function peer(id: string, overrides: Partial<PeerStatus> = {}): PeerStatus {
 function status(overrides: Partial<VssStatus> = {}): VssStatus {
   return {
     spm,
+    vssId: "0190a5c4-0000-7000-8000-000000000000",
+    catalog: { writable: true },
     uptimeMs: 60_000,
     peers: [peer("peer-0"), peer("peer-1"), peer("peer-2")],
     routers: [{ address: "127.0.0.1:7201", lastHeartbeatAgeMs: 0, requests: 0, requestsPerSec: 0, errors: 0, ...routerExtras }],

@@ -13,7 +13,7 @@ import { GcPacer } from "../../lib/gc-pacer.ts";
 import { toMictlanxError } from "../../lib/errors.ts";
 import { checksumFromHex, checksumHex } from "../../lib/checksum.ts";
 import { CorruptError } from "../../lib/errors.ts";
-import { loadOrCreatePeerId } from "./identity.ts";
+import { PeerIdentity } from "./identity.ts";
 import { peerMetrics } from "./metrics.ts";
 import { serveMetrics } from "../../net/metrics-server.ts";
 
@@ -48,7 +48,8 @@ const operatorErrorCodes = new Set(["corrupt", "full", "internal", "overloaded"]
 
 export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
   mkdirSync(options.dir, { recursive: true });
-  const id = loadOrCreatePeerId(options.dir, options.id);
+  const identity = PeerIdentity.loadOrCreate(options.dir, options.id);
+  const id = identity.id;
   // Metrics exist before the store so its group commits can report their batch sizes.
   let fsyncDone: (writes: number) => void = () => {};
   const store = await ChunkStore.open({
@@ -111,13 +112,17 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
         ),
       };
     },
-    "chunk.delete": async (ref) => ({ deleted: await store.delete(ref) }),
+    "chunk.delete": async ({ vssId, ...ref }) => {
+      identity.checkOrder(`deleting ${describe(ref)}`, vssId);
+      return { deleted: await store.delete(ref) };
+    },
     "chunk.stat": (ref) => metaToWire(store.stat(ref)),
     "chunk.list": (query) => {
       const page = store.list(query);
       return { chunks: page.chunks.map(metaToWire), ...(page.next === undefined ? {} : { next: page.next }) };
     },
-    "chunk.pull": async ({ from, checksum, ...ref }) => {
+    "chunk.pull": async ({ from, checksum, vssId, ...ref }) => {
+      identity.checkOrder(`copying ${describe(ref)} from ${from}`, vssId);
       const source = new ServiceClient(peerOps, pool, parseAddress(from));
       const reply = await source.call("chunk.get", ref);
       if (reply.checksum !== checksum) {
@@ -149,7 +154,7 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
   store.startBackgroundCompaction(options.compactionIntervalMs ?? compactionIntervalMsDefault);
   const address = `${options.host}:${server.port}`;
   const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.host, options.metricsPort, metrics.registry);
-  const heartbeats = options.spm ? startHeartbeats(options.spm, address, health, pool, options.log) : undefined;
+  const heartbeats = options.spm ? startHeartbeats({ spmAddress: options.spm, address, identity, health, pool, ...(options.log ? { log: options.log } : {}) }) : undefined;
 
   return {
     id,
@@ -184,12 +189,26 @@ function describe(ref: ChunkRef): string {
   return `chunk ${ref.bucket}/${ref.ball}_${ref.index}`;
 }
 
-/** Report to the SPM every heartbeat interval; log once when it goes away and once when it is back. */
-function startHeartbeats(spmAddress: string, address: string, health: () => PeerHealth, pool: RpcPool, log?: (line: string) => void) {
+interface HeartbeatOptions {
+  spmAddress: string;
+  address: string;
+  identity: PeerIdentity;
+  health: () => PeerHealth;
+  pool: RpcPool;
+  log?: (line: string) => void;
+}
+
+/**
+ * Report to the SPM every heartbeat interval; log once when it goes away, once when it is back,
+ * and once for each new reason it refuses this peer (a twin, another VSS): a refused peer keeps
+ * serving what it holds and keeps asking, so it joins once the reason is gone.
+ */
+function startHeartbeats({ spmAddress, address, identity, health, pool, log }: HeartbeatOptions) {
   const spm = new ServiceClient(spmOps, pool, parseAddress(spmAddress));
   let stopped = false;
   let intervalMs: number = vssTimings.heartbeatIntervalMs;
   let reachable = true;
+  let refusal: string | undefined;
   const loop = async () => {
     while (!stopped) {
       const now = health();
@@ -197,6 +216,8 @@ function startHeartbeats(spmAddress: string, address: string, health: () => Peer
         const reply = await spm.call("peer.heartbeat", {
           id: now.id,
           address,
+          instanceId: identity.instanceId,
+          ...(identity.vssId === undefined ? {} : { vssId: identity.vssId }),
           capacityBytes: now.capacityBytes,
           usedBytes: now.usedBytes,
           freeBytes: now.freeBytes,
@@ -206,11 +227,20 @@ function startHeartbeats(spmAddress: string, address: string, health: () => Peer
           gets: now.gets,
         }, { timeoutMs: intervalMs * 3 });
         intervalMs = reply.heartbeatIntervalMs;
+        identity.adoptVss(reply.vssId);
         if (!reachable) log?.(`SPM ${spmAddress} is reachable again`);
+        if (refusal !== undefined) log?.(`SPM ${spmAddress} accepted this peer`);
         reachable = true;
+        refusal = undefined;
       } catch (error) {
-        if (reachable) log?.(`cannot reach the SPM: ${toMictlanxError(error).message}; still serving, retrying`);
-        reachable = false;
+        const typed = toMictlanxError(error);
+        if (typed.code === "conflict") {
+          if (refusal !== typed.message) log?.(`the SPM refused this peer: ${typed.message}; still serving, asking again`);
+          refusal = typed.message;
+        } else {
+          if (reachable) log?.(`cannot reach the SPM: ${typed.message}; still serving, retrying`);
+          reachable = false;
+        }
       }
       await Bun.sleep(intervalMs);
     }

@@ -15,6 +15,7 @@ import type { HealingStatus } from "../../protocol/spm.ts";
 import { vssLimits, vssTimings } from "../../lib/limits.ts";
 import { Semaphore } from "../../lib/semaphore.ts";
 import { TokenBucket } from "../../lib/token-bucket.ts";
+import type { Clock } from "../../lib/clock.ts";
 import { MictlanxError, toMictlanxError } from "../../lib/errors.ts";
 import { choosePeers } from "./placement.ts";
 import type { Registry } from "./registry.ts";
@@ -22,6 +23,7 @@ import type { Registry } from "./registry.ts";
 export interface MaintenanceOptions {
   healBytesPerSec: number;
   random: () => number;
+  clock: Clock;
   event: (kind: string, message: string) => void;
 }
 
@@ -45,7 +47,7 @@ export class Maintenance {
   private readonly counters: Counters = { healedChunks: 0, healedBytes: 0, trimmedReplicas: 0, movedChunks: 0, repairedCorrupt: 0, failures: 0 };
   private healCursor: string | undefined;
   private queued = 0;
-  private rateWindow = { startMs: Date.now(), bytes: 0, bytesPerSec: 0 };
+  private rateWindow: { startMs: number; bytes: number; bytesPerSec: number };
   private running = false;
   private lastSlowPassMs = 0;
 
@@ -54,11 +56,12 @@ export class Maintenance {
     private readonly registry: Registry,
     private readonly options: MaintenanceOptions,
   ) {
-    this.throttle = new TokenBucket(options.healBytesPerSec, options.healBytesPerSec);
+    this.throttle = new TokenBucket(options.healBytesPerSec, options.healBytesPerSec, options.clock);
+    this.rateWindow = { startMs: options.clock.monoMs(), bytes: 0, bytesPerSec: 0 };
   }
 
   status(): HealingStatus {
-    this.rollRate(Date.now());
+    this.rollRate(this.options.clock.monoMs());
     return {
       active: this.queued > 0 || this.copies.inUse > 0,
       queued: this.queued,
@@ -72,8 +75,12 @@ export class Maintenance {
     this.pool.close();
   }
 
-  /** One pass of every kind of work. Never overlaps itself; errors are counted, never thrown. */
-  async pass(nowMs: number): Promise<void> {
+  /**
+   * One pass of every kind of work. Never overlaps itself; errors are counted, never thrown.
+   * `nowMs`: monotonic, for pacing; `deadlineNowMs`: the anchored wall clock the catalog's
+   * deadlines are read against (see anchoredWallMs in src/lib/clock.ts).
+   */
+  async pass(nowMs: number, deadlineNowMs: number): Promise<void> {
     if (this.running) return;
     this.running = true;
     try {
@@ -81,12 +88,12 @@ export class Maintenance {
       // The rest changes slowly; looking every pass would only spend the catalog's time.
       if (nowMs - this.lastSlowPassMs >= slowPassIntervalMs) {
         this.lastSlowPassMs = nowMs;
-        this.catalog.expireIntents(nowMs);
+        this.catalog.expireIntents(deadlineNowMs);
         await this.drain();
         await this.trim();
         await this.rebalance();
       }
-      await this.collect();
+      await this.collect(deadlineNowMs);
     } catch (error) {
       this.fail(error);
     } finally {
@@ -234,10 +241,10 @@ export class Maintenance {
 
   // --- collect garbage ----------------------------------------------------------------------
 
-  private async collect(): Promise<void> {
+  private async collect(deadlineNowMs: number): Promise<void> {
     const upIds = this.registry.all().filter((peer) => peer.state === "up").map((peer) => peer.id);
     if (upIds.length === 0) return;
-    const items = this.catalog.takeGarbage({ peerIds: upIds, limit: vssLimits.gcPageChunks });
+    const items = this.catalog.takeGarbage({ peerIds: upIds, limit: vssLimits.gcPageChunks, nowMs: deadlineNowMs });
     if (items.length === 0) return;
     // The catalog changes that made these replicas garbage must be durable before any bytes go.
     await this.catalog.syncWal();
@@ -256,7 +263,7 @@ export class Maintenance {
         this.busy.add(key);
         try {
           const client = new ServiceClient(peerOps, this.pool, parseAddress(peer.address));
-          await client.call("chunk.delete", { bucket: item.bucket, ball: item.objectId, index: item.index });
+          await client.call("chunk.delete", { bucket: item.bucket, ball: item.objectId, index: item.index, vssId: this.catalog.vssId });
           done.push(item);
         } catch (error) {
           this.fail(error);
@@ -309,7 +316,7 @@ export class Maintenance {
     await this.copies.with(async () => {
       await this.throttle.take(chunk.size);
       const client = new ServiceClient(peerOps, this.pool, parseAddress(to));
-      await client.call("chunk.pull", { bucket: chunk.bucket, ball: chunk.objectId, index: chunk.index, from, checksum: chunk.checksum });
+      await client.call("chunk.pull", { bucket: chunk.bucket, ball: chunk.objectId, index: chunk.index, from, checksum: chunk.checksum, vssId: this.catalog.vssId });
     });
     this.rateWindow.bytes += chunk.size;
   }

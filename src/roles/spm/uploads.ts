@@ -1,0 +1,138 @@
+// Uploads: a put's life at the SPM. `reserve` checks rf and --if-absent early, makes the new
+// version's object id and records the upload's intent (with the placements handed out) durably,
+// before any chunk goes to a peer; `place` hands out more placements; `commit` makes the ball
+// visible in one catalog write, group-committed with its neighbours. A retried put (same request
+// id) gets its first try's reservation back.
+import type { Catalog, RetireTiming } from "../../catalog/index.ts";
+import type { spmOps } from "../../protocol/spm.ts";
+import type { ParsedArgsOf, ResultOf } from "../../protocol/envelope.ts";
+import type { Clock } from "../../lib/clock.ts";
+import { BadRequestError, ConflictError, MictlanxError } from "../../lib/errors.ts";
+import { limits, vssLimits } from "../../lib/limits.ts";
+import { Lru } from "../../lib/lru.ts";
+import { choosePeers } from "./placement.ts";
+import type { Registry } from "./registry.ts";
+import type { WriteBatcher } from "./write-batcher.ts";
+
+export type CommitArgs = ParsedArgsOf<typeof spmOps, "ball.commit">;
+export type Reservation = ResultOf<typeof spmOps, "ball.reserve">;
+export type ReserveArgs = ParsedArgsOf<typeof spmOps, "ball.reserve">;
+export type PlaceArgs = ParsedArgsOf<typeof spmOps, "ball.place">;
+
+export interface UploadsOptions {
+  catalog: Catalog;
+  registry: Registry;
+  writes: WriteBatcher;
+  clock: Clock;
+  /** The anchored wall clock deadlines in the catalog are written and read with. */
+  deadlineNowMs: () => number;
+  /** When a version replaced now is retired, and its readers' grace. */
+  retireNow: () => RetireTiming;
+  intentTtlMs: number;
+  random: () => number;
+}
+
+export class Uploads {
+  /** Reservations by request id, so a retried put gets its first try's object id back. */
+  private readonly reservations = new Lru<string, { bucket: string; key: string; reserved: Reservation; expiresMonoMs: number }>(vssLimits.reservationsKept);
+
+  constructor(private readonly o: UploadsOptions) {}
+
+  async reserve(args: Omit<ReserveArgs, "count"> & { count: number }): Promise<Reservation> {
+    const { catalog, registry } = this.o;
+    const { bucket, key, rf, count, requestId } = args;
+    const ifAbsent = args.ifAbsent ?? false;
+    const nowMonoMs = this.o.clock.monoMs();
+    const earlier = requestId === undefined ? undefined : this.reservations.get(requestId);
+    if (earlier && earlier.bucket === bucket && earlier.key === key && earlier.expiresMonoMs > nowMonoMs) {
+      // A retry. If its first try committed, the ball there is our own: not an --if-absent conflict.
+      const current = ifAbsent ? catalog.getBall(bucket, key) : undefined;
+      if (current && current.objectId !== earlier.reserved.objectId) throw new ConflictError(`${bucket}/${key} already exists (--if-absent)`);
+      return earlier.reserved;
+    }
+    const available = registry.candidates().length;
+    if (rf > available) {
+      throw new MictlanxError("insufficient_peers", `replication factor ${rf} needs ${rf} peers that are up, but ${available} are; lower --rf or start more peers`);
+    }
+    if (ifAbsent && catalog.getBall(bucket, key)) throw new ConflictError(`${bucket}/${key} already exists (--if-absent)`);
+    // Time-ordered (UUIDv7): the catalog's and the peers' indexes keyed by object id then grow
+    // at their right edge, so a group commit dirties a few pages instead of one per put.
+    const objectId = Bun.randomUUIDv7();
+    const placements = this.choose(0, count, rf, new Set());
+    const createdMs = this.o.deadlineNowMs();
+    const expiresMs = createdMs + this.o.intentTtlMs;
+    await this.o.writes.submit(() => catalog.addIntent({ objectId, bucket, key, createdMs, expiresMs, placements: placements.map(intentPlacement) }));
+    const reserved = { objectId, placements };
+    // Remembered for less than the intent lives, so a retry never gets an object id already expired.
+    if (requestId !== undefined) this.reservations.set(requestId, { bucket, key, reserved, expiresMonoMs: nowMonoMs + this.o.intentTtlMs / 2 });
+    return reserved;
+  }
+
+  async place({ objectId, fromIndex, count, rf, exclude }: PlaceArgs): Promise<{ placements: Reservation["placements"] }> {
+    const placements = this.choose(fromIndex, count, rf, new Set(exclude ?? []));
+    await this.o.writes.submit(() => this.o.catalog.addIntentPlacements(objectId, placements.map(intentPlacement)));
+    return { placements };
+  }
+
+  /** Make a ball visible: one catalog write, group-committed with its neighbours. */
+  async commit({ objectId, chunks, ifAbsent, ...declaration }: CommitArgs): Promise<{ version: number; replacedObjectId?: string }> {
+    checkChunks(declaration.size, declaration.chunkSize, declaration.rf, chunks, isTransformed(declaration.tags));
+    const ball = {
+      bucket: declaration.bucket,
+      key: declaration.key,
+      ballId: declaration.ballId ?? defaultBallId(declaration.key),
+      objectId,
+      size: declaration.size,
+      checksum: declaration.checksum,
+      contentType: declaration.contentType,
+      tags: declaration.tags,
+      rf: declaration.rf,
+      createdMs: this.o.clock.wallMs(),
+      chunkSize: declaration.chunkSize,
+      numChunks: chunks.length,
+    };
+    const result = await this.o.writes.submit(() => this.o.catalog.commitBall(ball, chunks, { ifAbsent: ifAbsent ?? false, retire: this.o.retireNow() }));
+    return { version: result.version, ...(result.replacedObjectId ? { replacedObjectId: result.replacedObjectId } : {}) };
+  }
+
+  /** rf distinct up peers for each of `count` chunks from `fromIndex`. */
+  private choose(fromIndex: number, count: number, rf: number, exclude: Set<string>): Reservation["placements"] {
+    const candidates = this.o.registry.candidates();
+    const placements = Array.from({ length: count }, (_, offset) => ({
+      index: fromIndex + offset,
+      peers: choosePeers(candidates, rf, exclude, this.o.random).map((peer) => ({ id: peer.id, address: peer.address })),
+    }));
+    this.o.registry.notePlacements(placements.flatMap((placement) => placement.peers.map((peer) => peer.id)));
+    return placements;
+  }
+}
+
+/**
+ * A commit must describe the whole ball: chunks 0..n-1, each on rf peers, sizes adding up to
+ * the ball's size. A ball the client compressed or encrypted (tags `compression`,
+ * `encryption`) stores chunks of other sizes than the payload's, so only the order and the
+ * replicas are checked for it.
+ */
+function checkChunks(size: number, chunkSize: number, rf: number, chunks: { index: number; size: number; peers: string[] }[], transformed: boolean): void {
+  let total = 0;
+  chunks.forEach((chunk, position) => {
+    if (chunk.index !== position) throw new BadRequestError(`commit lists chunk ${chunk.index} at position ${position}; chunks must be 0..n-1 in order`);
+    if (new Set(chunk.peers).size < rf) throw new BadRequestError(`chunk ${chunk.index} is on ${new Set(chunk.peers).size} distinct peers, fewer than rf ${rf}`);
+    if (!transformed && chunk.size > chunkSize && chunkSize > 0) throw new BadRequestError(`chunk ${chunk.index} is ${chunk.size} bytes, over the chunk size ${chunkSize}`);
+    total += chunk.size;
+  });
+  if (!transformed && total !== size) throw new BadRequestError(`chunks add up to ${total} bytes but the ball declares ${size}`);
+}
+
+function intentPlacement(placement: { index: number; peers: Array<{ id: string }> }) {
+  return { index: placement.index, peers: placement.peers.map((peer) => peer.id) };
+}
+
+function isTransformed(tags: Record<string, string>): boolean {
+  return tags.compression !== undefined || tags.encryption !== undefined;
+}
+
+/** A ball without --ball-id is its own group: the key, or its sha256 when the key is longer than a ball id may be. */
+function defaultBallId(key: string): string {
+  return new TextEncoder().encode(key).byteLength <= limits.ballIdBytesMax ? key : new Bun.CryptoHasher("sha256").update(key).digest("hex");
+}
