@@ -36,6 +36,8 @@ export function buildProgram(): Command {
       .option("--heal-rate <size>", "bytes per second healing may copy", "256MiB")
       .option("--reader-grace <time>", "how long an overwritten or deleted version stays readable for reads that started on it", "5m")
       .option("--upload-ttl <time>", "an upload that makes no progress for this long is abandoned and its chunks collected", "10m")
+      .option("--reconcile-every <time>", "check each peer's holdings against the catalog at least this often", "10m")
+      .option("--orphan-grace <time>", "a chunk on a peer that no ball uses is deleted only once older than this", "1h")
       .option("--metrics-port <port>", "serve Prometheus metrics here: a port, 0 for any free one, or off (default: --port + 1000)")
       .action(action(async (flags) => (await import("./commands/spm.ts")).runSpmCommand(flags))),
     ["mictlanx spm --port 7200 --data /var/lib/mictlanx/spm"],

@@ -391,6 +391,10 @@ export class Catalog {
   findChunk(objectId: string, index: number): FoundChunk | undefined {
     return replication.findChunk(this.s, objectId, index);
   }
+  /** What the catalog knows of a chunk `peerId` says it holds (see replication.Holding). */
+  classifyHolding(objectId: string, index: number, peerId: string): replication.Holding {
+    return replication.classifyHolding(this.s, objectId, index, peerId);
+  }
 
   // --- intents and garbage ----------------------------------------------------------------
   addIntent(intent: PutIntent): void {

@@ -5,6 +5,7 @@ export { Catalog, type CatalogOpenOptions } from "./catalog.ts";
 export type CatalogApi = { [K in keyof Catalog]: Catalog[K] };
 export { compareUtf8, prefixEnd } from "./cursor.ts";
 export { peerStates } from "./types.ts";
+export type { Holding } from "./replication.ts";
 export type {
   BallInput,
   BallRecord,

@@ -126,13 +126,39 @@ export function chunksOnPeer(s: Statements, peerId: string, q: Page): { chunks: 
   const chunks = rows.slice(0, q.limit).map((row) => {
     const { all } = pageHolders(row);
     assert(all.includes(peerId), `object ${row.object_id} chunk ${row.idx} listed on ${peerId} but not held there`);
-    return { ...chunkFields(row), peers: all };
+    return { ...chunkFields(row), bucket: row.bucket, peers: all };
   });
   return { chunks, ...nextCursor(rows, q.limit, chunks) };
 }
 
 function chunkFields(row: ChunkPageRow) {
   return { objectId: row.object_id, index: row.idx, size: row.size, checksum: blobToHex(row.checksum, 8), rf: row.rf };
+}
+
+/**
+ * What the catalog knows of a chunk a peer says it holds (reconciliation):
+ *   replica    a recorded replica on this peer;
+ *   extra      a chunk of a live ball, not recorded on this peer (a heal copy never recorded);
+ *   garbage    queued for deletion from this peer;
+ *   uploading  of an upload under way (its intent lives);
+ *   retired    of a version overwritten, deleted or abandoned (a late write);
+ *   unknown    of nothing the catalog knows at all.
+ */
+export type Holding = "replica" | "extra" | "garbage" | "uploading" | "retired" | "unknown";
+
+export function classifyHolding(s: Statements, objectId: string, index: number, peerId: string): Holding {
+  checkObjectId(objectId);
+  checkInt("chunk index", index, 0, limits.ballChunksMax - 1);
+  const peer = s.peerById.get({ id: checkPeerId(peerId) });
+  if (s.garbageGet.get({ object_id: objectId, idx: index, peer_id: peerId }) !== null) return "garbage";
+  const ball = s.ballByObject.get({ object_id: objectId });
+  if (ball !== null && index < ball.num_chunks) {
+    if (peer !== null && s.replicaGet.get({ ball: ball.id, idx: index, peer: peer.num }) !== null) return "replica";
+    return "extra";
+  }
+  if (s.intentGet.get({ object_id: objectId }) !== null) return "uploading";
+  if (ball !== null || s.retiredGet.get({ object_id: objectId }) !== null) return "retired"; // an index past the ball's end counts as retired too
+  return "unknown";
 }
 
 export function findChunk(s: Statements, objectId: string, index: number): FoundChunk | undefined {

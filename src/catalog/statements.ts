@@ -157,6 +157,9 @@ export function prepareStatements(db: Database) {
     garbageOfChunk: p<{ peer_id: string; size: number | null; checksum: Uint8Array | null; not_before_ms: number }, { object_id: string; idx: number }>(
       "SELECT peer_id, size, checksum, not_before_ms FROM garbage WHERE object_id = $object_id AND idx = $idx ORDER BY peer_id",
     ),
+    garbageGet: p<{ one: number }, { object_id: string; idx: number; peer_id: string }>(
+      "SELECT 1 AS one FROM garbage WHERE object_id = $object_id AND idx = $idx AND peer_id = $peer_id",
+    ),
     garbageDelete: p<unknown, { object_id: string; idx: number; peer_id: string }>(
       "DELETE FROM garbage WHERE object_id = $object_id AND idx = $idx AND peer_id = $peer_id",
     ),

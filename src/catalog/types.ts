@@ -131,6 +131,8 @@ export type OverReplicatedChunk = {
 export type PeerChunk = {
   objectId: string;
   index: number;
+  /** The bucket the peer files the chunk under. */
+  bucket: string;
   size: number;
   checksum: string;
   rf: number;

@@ -14,6 +14,8 @@ export interface SpmFlags {
   healRate?: string;
   readerGrace?: string;
   uploadTtl?: string;
+  reconcileEvery?: string;
+  orphanGrace?: string;
   metricsPort?: string;
 }
 
@@ -31,6 +33,8 @@ export async function runSpmCommand(flags: SpmFlags): Promise<void> {
     ...(flags.healRate === undefined ? {} : { healBytesPerSec: parseSize(flags.healRate) }),
     ...(flags.readerGrace === undefined ? {} : { readerGraceMs: parseDuration(flags.readerGrace) }),
     ...(flags.uploadTtl === undefined ? {} : { intentTtlMs: parseDuration(flags.uploadTtl) }),
+    ...(flags.reconcileEvery === undefined ? {} : { reconcileIntervalMs: parseDuration(flags.reconcileEvery) }),
+    ...(flags.orphanGrace === undefined ? {} : { orphanGraceMs: parseDuration(flags.orphanGrace) }),
     log: (line) => process.stderr.write(`spm: ${line}\n`),
   });
   printReadyLine("spm", spm);

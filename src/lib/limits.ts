@@ -156,6 +156,14 @@ export const vssTimings = {
    * message saying the version was replaced. Costs only space: the old bytes wait this long.
    */
   readerGraceMsDefault: 5 * 60_000,
+  /** Each up peer's holdings are checked against the catalog at least this often (`spm --reconcile-every`). */
+  reconcileIntervalMsDefault: 10 * 60_000,
+  /**
+   * A chunk on a peer that the catalog does not want is deleted only once it is older than this
+   * (`spm --orphan-grace`): far longer than any upload's step, so a write about to be recorded
+   * is never taken for an orphan. Compared with the peer's clock: it also covers clock skew.
+   */
+  orphanGraceMsDefault: 60 * 60_000,
 } as const;
 
 export const vssLimits = {
@@ -207,4 +215,13 @@ export const vssLimits = {
   // --- trust nothing unchecked (issue 10) ---------------------------------------------------
   /** Routers the SPM keeps in its table (keyed by what they send; the least recently heard from goes). */
   routersTrackedMax: 1024,
+  /** Chunks one reconciliation step asks a peer about (one page of its list, or one chunk.statMany). */
+  reconcilePageChunks: 512,
+  /**
+   * The share of a peer's chunks the catalog may not know at all before reconciliation stops
+   * collecting them: in normal life such orphans are a handful (a write that outlived its
+   * upload's records); many more means the catalog is probably missing data, and deleting
+   * would destroy what it could be rebuilt from. Judged on a full check, used on the next.
+   */
+  orphanShareMax: 0.05,
 } as const;

@@ -70,6 +70,11 @@ export const peerOps = defineOps({
   /** The SPM deleting garbage (or an operator, on a peer run alone). */
   "chunk.delete": { args: chunkRef.extend({ vssId: orderVss }), result: z.object({ deleted: z.boolean() }) },
   "chunk.stat": { args: chunkRef, result: chunkMeta },
+  /** Many stats at once: the SPM checks what the catalog says a peer holds (reconciliation). */
+  "chunk.statMany": {
+    args: z.object({ refs: z.array(chunkRef).min(1).max(limits.batchChunksMax) }),
+    result: z.object({ results: z.array(z.union([chunkMeta.extend({ ok: z.literal(true) }), failure])) }),
+  },
   "chunk.list": {
     args: z.object({ bucket: bucketName.optional(), ballPrefix: z.string().max(limits.ballIdBytesMax + 64).optional(), after: cursor.optional(), limit: pageLimit }),
     result: z.object({ chunks: z.array(chunkMeta), next: z.string().optional() }),

@@ -87,6 +87,27 @@ export const healingStatus = z.object({
 });
 export type HealingStatus = z.infer<typeof healingStatus>;
 
+/** Reconciliation of the catalog with what peers hold (src/roles/spm/reconcile.ts); totals since the SPM started. */
+export const reconcileStatus = z.object({
+  /** Peers being checked now. */
+  checking: byteCount,
+  /** Full checks done. */
+  passes: byteCount,
+  /** Replicas the catalog recorded that their peer did not hold: forgotten, then healed. */
+  missingReplicas: byteCount,
+  /** Chunks on peers that no ball uses, queued for deletion. */
+  orphansCollected: byteCount,
+  /** Unrecorded copies of under-replicated chunks taken as replicas. */
+  adoptedReplicas: byteCount,
+  /** Replicas with other bytes than recorded, rewritten from a good one. */
+  repairedReplicas: byteCount,
+  /** Chunks whose only recorded replica was not on its peer. */
+  lostChunks: byteCount,
+  /** Peers whose unknown chunks are not collected, and why. */
+  blocked: z.array(z.object({ peerId: z.string(), message: z.string() })),
+});
+export type ReconcileStatus = z.infer<typeof reconcileStatus>;
+
 export const vssStatus = z.object({
   spm: z.string(),
   uptimeMs: z.number(),
@@ -103,6 +124,7 @@ export const vssStatus = z.object({
   underReplicated: byteCount,
   garbage: byteCount,
   healing: healingStatus,
+  reconcile: reconcileStatus,
   events: z.array(z.object({ atMs: z.number(), kind: z.string(), message: z.string() })),
 });
 export type VssStatus = z.infer<typeof vssStatus>;
@@ -174,9 +196,10 @@ export const spmOps = defineOps({
   "ball.delete": { args: z.object({ bucket: bucketName, key: ballKey }), result: ballMeta },
   "ball.list": { args: listBallsArgs, result: listBallsResult },
   "bucket.list": { args: listBucketsArgs, result: listBucketsResult },
-  /** A router found a replica whose bytes fail their checksum: repair it from a good one. */
+  /** A router found a replica whose bytes fail their checksum, or that its peer lacks: repair it from a good one. */
   "replica.corrupt": {
-    args: z.object({ objectId, index: chunkIndex, peerId, detail: z.string().max(1024) }),
+    /** `missing`: the peer answered not_found for a chunk the catalog records there. */
+    args: z.object({ objectId, index: chunkIndex, peerId, detail: z.string().max(1024), problem: z.enum(["corrupt", "missing"]).optional() }),
     result: z.object({ accepted: z.boolean() }),
   },
   "peers.list": { args: z.object({}), result: z.object({ peers: z.array(peerStatus) }) },

@@ -103,3 +103,37 @@ test(`a repair that fails drops the bad replica; no corrupt byte is copied or se
   pool.close();
   client.close();
 }, 60_000);
+
+// A replica its peer no longer has (here deleted behind the SPM's back) is found by a read and
+// reported like a corrupt one: the read still returns the right bytes and the SPM puts the
+// replica back, long before the next reconciliation would have noticed.
+test(`a replica missing on its peer is reported by a read and restored (seed ${seed})`, async () => {
+  const client = clientFor(vss!, { chunkSize: 256 * 1024 });
+  const data = randomBytes(random, 600 * 1024);
+  await client.put("c", "missing.bin", data, { rf: 2 });
+  const stat = await client.stat("c", "missing.bin");
+  const holder = vss!.peers.find((peer) => peer.id === stat.chunks[2]!.peers[0])!;
+  const pool = new RpcPool({ role: "peer" });
+  const direct = new ServiceClient(peerOps, pool, parseAddress(holder.address));
+  const { vssId } = await spmStatus(vss!);
+  expect((await direct.call("chunk.delete", { bucket: "c", ball: stat.objectId, index: 2, vssId })).deleted).toBe(true);
+  const before = (await spmStatus(vss!)).healing.repairedCorrupt;
+  await eventually("a read meets the missing replica and the SPM restores it", 30_000, async () => {
+    const reader = clientFor(vss!);
+    try {
+      expect(Buffer.compare(Buffer.from(await reader.get("c", "missing.bin")), Buffer.from(data))).toBe(0);
+    } finally {
+      reader.close();
+    }
+    const back = await direct.call("chunk.stat", { bucket: "c", ball: stat.objectId, index: 2 }).then(
+      (meta) => meta.checksum === stat.chunks[2]!.checksum,
+      () => false,
+    );
+    return back || "not back yet";
+  });
+  const status = await spmStatus(vss!);
+  expect(status.healing.repairedCorrupt).toBeGreaterThan(before);
+  expect(status.events.some((event) => event.kind === "missing_reported")).toBe(true);
+  pool.close();
+  client.close();
+}, 60_000);

@@ -375,7 +375,7 @@ describe("replication state", () => {
     // Chunks of one peer, fully described.
     const [chunk] = catalog.chunksOnPeer("p3", { limit: 1 }).chunks;
     const found = catalog.findChunk(chunk!.objectId, chunk!.index)!;
-    expect(chunk).toEqual({ objectId: chunk!.objectId, index: chunk!.index, size: found.size, checksum: found.checksum, rf: 2, peers: found.peers });
+    expect(chunk).toEqual({ objectId: chunk!.objectId, index: chunk!.index, bucket: found.bucket, size: found.size, checksum: found.checksum, rf: 2, peers: found.peers });
   });
 });
 

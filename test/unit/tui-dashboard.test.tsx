@@ -93,6 +93,7 @@ function status(overrides: Partial<VssStatus> = {}): VssStatus {
     spm,
     vssId: "0190a5c4-0000-7000-8000-000000000000",
     catalog: { writable: true },
+    reconcile: { checking: 0, passes: 0, missingReplicas: 0, orphansCollected: 0, adoptedReplicas: 0, repairedReplicas: 0, lostChunks: 0, blocked: [] },
     uptimeMs: 3_723_000,
     peers: [peer("peer-0"), peer("peer-1", { state: "down", lastHeartbeatAgeMs: 14_000 }), peer("peer-2", { state: "suspect", lastHeartbeatAgeMs: 1500 })],
     routers: [{ address: "127.0.0.1:7201", lastHeartbeatAgeMs: 200, requests: 5000, requestsPerSec: 42, errors: 0, ...routerExtras }],

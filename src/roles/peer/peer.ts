@@ -117,6 +117,16 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
       return { deleted: await store.delete(ref) };
     },
     "chunk.stat": (ref) => metaToWire(store.stat(ref)),
+    "chunk.statMany": ({ refs }) => ({
+      results: refs.map((ref) => {
+        try {
+          return { ok: true as const, ...metaToWire(store.stat(ref)) };
+        } catch (error) {
+          const typed = toMictlanxError(error);
+          return { ok: false as const, code: typed.code, message: typed.message };
+        }
+      }),
+    }),
     "chunk.list": (query) => {
       const page = store.list(query);
       return { chunks: page.chunks.map(metaToWire), ...(page.next === undefined ? {} : { next: page.next }) };
@@ -211,6 +221,9 @@ function startHeartbeats({ spmAddress, address, identity, health, pool, log }: H
   let refusal: string | undefined;
   const loop = async () => {
     while (!stopped) {
+      // A steady cadence: the next heartbeat is due an interval after this one started, not
+      // after its reply, so a slow reply does not stretch the gap the SPM measures.
+      const startedMs = performance.now();
       const now = health();
       try {
         const reply = await spm.call("peer.heartbeat", {
@@ -242,7 +255,7 @@ function startHeartbeats({ spmAddress, address, identity, health, pool, log }: H
           reachable = false;
         }
       }
-      await Bun.sleep(intervalMs);
+      await Bun.sleep(Math.max(0, intervalMs - (performance.now() - startedMs)));
     }
   };
   void loop();

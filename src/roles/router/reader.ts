@@ -80,7 +80,10 @@ export class ChunkReader {
       } catch (error) {
         const typed = toMictlanxError(error);
         problems.push(typed.message);
-        if (typed.code === "corrupt") this.report(objectId, index, peer.id, typed.message);
+        // A replica whose bytes are wrong, or that its peer does not have although the catalog
+        // says it does (a wiped disk, say): the SPM repairs it from a good one.
+        if (typed.code === "corrupt") this.report(objectId, index, peer.id, typed.message, "corrupt");
+        if (typed.code === "not_found") this.report(objectId, index, peer.id, typed.message, "missing");
       }
     }
     return undefined;
@@ -92,9 +95,9 @@ export class ChunkReader {
     return [...peers].sort((a, b) => rank(a.state) - rank(b.state) || this.peers.inFlight(parseAddress(a.address)) - this.peers.inFlight(parseAddress(b.address)));
   }
 
-  private report(objectId: string, index: number, peerId: string, detail: string): void {
-    this.spm.call("replica.corrupt", { objectId, index, peerId, detail: detail.slice(0, 1000) }).catch((error) => {
-      this.log?.(`could not report a corrupt replica to the SPM: ${toMictlanxError(error).message}`);
+  private report(objectId: string, index: number, peerId: string, detail: string, problem: "corrupt" | "missing"): void {
+    this.spm.call("replica.corrupt", { objectId, index, peerId, detail: detail.slice(0, 1000), problem }).catch((error) => {
+      this.log?.(`could not report a ${problem} replica to the SPM: ${toMictlanxError(error).message}`);
     });
   }
 }

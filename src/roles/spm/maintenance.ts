@@ -75,6 +75,11 @@ export class Maintenance {
     this.pool.close();
   }
 
+  /** A chunk some task is copying, moving or deleting right now. */
+  isBusy(objectId: string, index: number): boolean {
+    return this.busy.has(chunkKey(objectId, index));
+  }
+
   /**
    * One pass of every kind of work. Never overlaps itself; errors are counted, never thrown.
    * `nowMs`: monotonic, for pacing; `deadlineNowMs`: the anchored wall clock the catalog's
@@ -132,14 +137,23 @@ export class Maintenance {
     const key = chunkKey(chunk.objectId, chunk.index);
     if (this.busy.has(key)) return [];
     this.busy.add(key);
+    const added: string[] = [];
+    let badSource: { id: string; detail: string } | undefined;
     try {
       const targets = choosePeers(this.registry.candidates(), count, exclude, this.options.random, chunk.size);
       this.registry.notePlacements(targets.map((target) => target.id));
-      const added: string[] = [];
       for (const target of targets) {
         const source = this.registry.get(sources[Math.floor(this.options.random() * sources.length)] ?? "");
         if (!source) continue;
-        await this.pull(chunk, source.address, target.address);
+        try {
+          await this.pull(chunk, source.address, target.address);
+        } catch (error) {
+          // The copy is checked against the catalog's checksum: a copy that fails it, or a source
+          // that lacks the chunk, says the SOURCE replica is bad. Repair it too, once free.
+          const typed = toMictlanxError(error);
+          if (typed.code === "corrupt" || typed.code === "not_found") badSource = { id: source.id, detail: `a ${why} copy from it failed: ${typed.message}` };
+          throw error;
+        }
         this.catalog.addReplica(chunk.objectId, chunk.index, target.id);
         added.push(target.id);
         if (why === "heal") {
@@ -147,13 +161,13 @@ export class Maintenance {
           this.counters.healedBytes += chunk.size;
         } else this.counters.movedChunks += 1;
       }
-      return added;
     } catch (error) {
       this.fail(error);
-      return [];
     } finally {
       this.busy.delete(key);
     }
+    if (badSource) await this.repairCorrupt(chunk.objectId, chunk.index, badSource.id, badSource.detail);
+    return added;
   }
 
   // --- drain --------------------------------------------------------------------------------

@@ -113,7 +113,10 @@ export class Registry {
       draining: arrival === "replaced" ? false : (known?.record.draining ?? false),
       instanceId: report.instanceId,
     };
-    const durableChange = !known || arrival !== "same" || known.record.state !== "up" || known.record.address !== report.address;
+    // Only down ⇄ not down changes what the catalog derives (live counts); suspect is memory's
+    // alone (a restarted SPM starts every peer as suspect anyway), so a blip costs no fsync.
+    const durableChange =
+      !known || arrival !== "same" || known.record.state === "down" || known.record.address !== report.address || known.record.instanceId !== report.instanceId;
     if (arrival === "replaced") {
       const { forgotten, kept } = await this.options.persist(() => catalog.replacePeerInstance(record));
       const lost = kept > 0 ? `; ${kept} chunks had no other replica and are lost` : "";
@@ -180,7 +183,7 @@ export class Registry {
     const state: PeerState = ageMs >= downAfterMs ? "down" : ageMs >= suspectAfterMs || !live.seenSinceStart ? "suspect" : "up";
     if (state === live.record.state) return;
     if (state === "suspect" && live.record.state === "down") return; // down stays down until a heartbeat
-    await this.options.persist(() => this.options.catalog.setPeerState(id, state));
+    if (state === "down") await this.options.persist(() => this.options.catalog.setPeerState(id, state));
     live.record = { ...live.record, state };
     if (state === "down") this.emit("peer_down", id, `peer ${id} is down (no heartbeat for ${Math.round(ageMs / 1000)} s)`);
     if (state === "suspect") this.emit("peer_suspect", id, `peer ${id} is suspect`);

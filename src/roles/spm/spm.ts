@@ -20,6 +20,7 @@ import { RouterTable } from "./routers.ts";
 import { Uploads } from "./uploads.ts";
 import { EventLog } from "./events.ts";
 import { Maintenance } from "./maintenance.ts";
+import { Reconciler } from "./reconcile.ts";
 import { ballToWire, locateBall } from "./views.ts";
 import { spmMetrics } from "./metrics.ts";
 import { WriteBatcher } from "./write-batcher.ts";
@@ -37,11 +38,17 @@ export interface SpmOptions {
   intentTtlMs?: number;
   /** How long a retired version's chunks stay for readers that started on it (limits: readerGraceMsDefault). */
   readerGraceMs?: number;
+  /** Each up peer's holdings are checked against the catalog at least this often. */
+  reconcileIntervalMs?: number;
+  /** Chunks no ball uses are collected only once older than this. */
+  orphanGraceMs?: number;
   /** Serve Prometheus metrics on this port (0: any free port); none when undefined. */
   metricsPort?: number;
   log?: (line: string) => void;
   /** @internal Time for tests that step it; the system clock otherwise. */
   clock?: Clock;
+  /** @internal Randomness (placement, the choice of a heal's source) for tests that fix it. */
+  random?: () => number;
   /** @internal Catalog faults for tests (see CatalogOpenOptions). */
   catalogOptions?: Omit<CatalogOpenOptions, "deferredSync">;
 }
@@ -58,6 +65,7 @@ export interface RunningSpm {
 export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   mkdirSync(options.dir, { recursive: true });
   const clock = options.clock ?? systemClock;
+  const random = options.random ?? Math.random;
   const deadlineNowMs = anchoredWallMs(clock);
   // Deferred sync: the write batcher fsyncs the WAL off the event loop before it acknowledges.
   const catalog = Catalog.open(join(options.dir, "catalog.sqlite"), { ...options.catalogOptions, deferredSync: true });
@@ -73,6 +81,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     clock,
     persist: (write) => writes.submit(write),
     emit: (registryEvent) => event(registryEvent.kind, registryEvent.message),
+    onArrival: (peerId) => reconciler.schedule(peerId),
   });
   const routers = new RouterTable(clock, timings);
   const readerGraceMs = options.readerGraceMs ?? vssTimings.readerGraceMsDefault;
@@ -85,12 +94,23 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     deadlineNowMs,
     retireNow,
     intentTtlMs: options.intentTtlMs ?? vssTimings.intentTtlMs,
-    random: Math.random,
+    random,
   });
   const maintenance = new Maintenance(catalog, registry, {
     healBytesPerSec: options.healBytesPerSec ?? vssLimits.healBytesPerSecDefault,
-    random: Math.random,
+    random,
     clock,
+    event,
+  });
+  const reconciler: Reconciler = new Reconciler({
+    catalog,
+    registry,
+    clock,
+    intervalMs: options.reconcileIntervalMs ?? vssTimings.reconcileIntervalMsDefault,
+    orphanGraceMs: options.orphanGraceMs ?? vssTimings.orphanGraceMsDefault,
+    persist: (write) => writes.submit(write),
+    isBusy: (objectId, index) => maintenance.isBusy(objectId, index),
+    repair: (objectId, index, peerId, detail) => maintenance.repairCorrupt(objectId, index, peerId, detail),
     event,
   });
   let address = `${options.host}:${options.port}`;
@@ -126,6 +146,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       underReplicated: stats.underReplicated,
       garbage: stats.garbage,
       healing: maintenance.status(),
+      reconcile: reconciler.status(),
       events: events.recent(50),
     };
   };
@@ -167,8 +188,9 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       return { balls: page.balls.map(ballToWire), ...(page.next === undefined ? {} : { next: page.next }) };
     },
     "bucket.list": (query) => catalog.listBuckets(query),
-    "replica.corrupt": async ({ objectId, index, peerId, detail }) => {
-      event("corrupt_reported", `corrupt replica of object ${objectId} chunk ${index} on ${peerId}: ${detail}`);
+    "replica.corrupt": async ({ objectId, index, peerId, detail, problem }) => {
+      const what = problem === "missing" ? "missing" : "corrupt";
+      event(`${what}_reported`, `${what} replica of object ${objectId} chunk ${index} on ${peerId}: ${detail}`);
       return { accepted: await maintenance.repairCorrupt(objectId, index, peerId, detail) };
     },
     "peers.list": () => ({ peers: peerStatuses() }),
@@ -195,10 +217,15 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.host, options.metricsPort, metrics.registry);
 
   const healIntervalMs = options.healIntervalMs ?? vssTimings.healIntervalMs;
+  let lastReconcileMonoMs = clock.monoMs();
   const timer = setInterval(() => {
-    // Neither throws (each counts and reports its own errors); the catch is for a bug.
+    // None throws (each counts and reports its own errors); the catch is for a bug.
     registry.tick().catch((error) => event("internal_error", `peer state tick: ${toMictlanxError(error).message}`));
     maintenance.pass(clock.monoMs(), deadlineNowMs()).catch((error) => event("internal_error", `maintenance: ${toMictlanxError(error).message}`));
+    if (clock.monoMs() - lastReconcileMonoMs >= vssTimings.slowPassIntervalMs) {
+      lastReconcileMonoMs = clock.monoMs();
+      reconciler.step().catch((error) => event("internal_error", `reconciliation: ${toMictlanxError(error).message}`));
+    }
   }, healIntervalMs);
 
   return {
@@ -212,6 +239,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       metricsServer?.stop();
       server.stop();
       maintenance.close();
+      reconciler.close();
       catalog.close();
     },
   };

@@ -1,0 +1,264 @@
+// Reconciliation: what the catalog believes a peer holds, checked against what it holds. Each up
+// peer is checked when it joins, comes back or is replaced, and again every `intervalMs`; one
+// page per step, so a peer of millions of chunks is walked slowly and nothing waits on it.
+// A check has up to three phases:
+//   holdings  the peer's own list (chunk.list), each chunk classified by the catalog
+//             (replica, extra, garbage, uploading, retired, unknown; see Holding). Chunks the
+//             catalog knows are not wanted (a retired version's late write, an unrecorded
+//             copy) become garbage once older than `orphanGraceMs`; an unrecorded copy of an
+//             under-replicated chunk is adopted instead. Chunks of nothing the catalog knows
+//             are only counted.
+//   unknown   only when the count is a small share of what the peer holds (`orphanShareMax`):
+//             the list is walked again and those chunks are collected. Past the share the
+//             catalog is likely missing data (restored from an old copy, say), so nothing is
+//             collected, `status` says why, and an operator decides. An empty catalog never
+//             deletes what its peers hold (and an SPM on another catalog is another VSS, whose
+//             orders peers refuse).
+//   records   the catalog's list of the peer's replicas (chunksOnPeer), asked of the peer in
+//             batches (chunk.statMany): a replica the peer does not hold is forgotten (healing
+//             copies it back) unless it is the chunk's last record; one with other bytes is
+//             repaired like a corrupt one.
+import type { Catalog, GarbageInput, Holding, PeerChunk } from "../../catalog/index.ts";
+import { RpcPool, ServiceClient } from "../../net/pool.ts";
+import { parseAddress } from "../../net/address.ts";
+import { peerOps, type ChunkMetaWire } from "../../protocol/peer.ts";
+import type { ReconcileStatus } from "../../protocol/spm.ts";
+import type { Clock } from "../../lib/clock.ts";
+import { vssLimits } from "../../lib/limits.ts";
+import { toMictlanxError } from "../../lib/errors.ts";
+import { assert } from "../../lib/assert.ts";
+import type { Registry } from "./registry.ts";
+
+export interface ReconcilerOptions {
+  catalog: Catalog;
+  registry: Registry;
+  clock: Clock;
+  /** A full check of every up peer at least this often. */
+  intervalMs: number;
+  /** A chunk the catalog does not want is collected only when it is older than this (its writer may still be about to record it). */
+  orphanGraceMs: number;
+  /** Durable catalog writes (the SPM's write batcher). */
+  persist: <T>(write: () => T) => Promise<T>;
+  /** Chunks another task (heal, drain, GC) is working on right now: left alone. */
+  isBusy: (objectId: string, index: number) => boolean;
+  /** Rewrite a replica whose bytes are wrong or gone from a good one. */
+  repair: (objectId: string, index: number, peerId: string, detail: string) => Promise<boolean>;
+  event: (kind: string, message: string) => void;
+}
+
+interface Check {
+  phase: "holdings" | "unknown" | "records";
+  cursor?: string;
+  held: number;
+  unknown: number;
+}
+
+interface PeerState {
+  /** The check under way, if any. */
+  check?: Check;
+  /** When the next check is due (monotonic). */
+  dueMonoMs: number;
+  /** Why this peer's unknown chunks are not collected (from its last count), if they are not. */
+  blocked?: string;
+}
+
+export class Reconciler {
+  private readonly pool = new RpcPool({ role: "peer", connectAttempts: 2 });
+  private readonly peers = new Map<string, PeerState>();
+  private readonly counters = { passes: 0, missingReplicas: 0, orphansCollected: 0, adoptedReplicas: 0, lostChunks: 0, repairedReplicas: 0 };
+  private running = false;
+
+  constructor(private readonly o: ReconcilerOptions) {}
+
+  /** Check this peer next, from the start (it joined, came back, or was replaced). */
+  schedule(peerId: string): void {
+    const state = this.stateOf(peerId);
+    state.check = undefined;
+    state.dueMonoMs = this.o.clock.monoMs();
+  }
+
+  status(): ReconcileStatus {
+    const blocked = [...this.peers.entries()].flatMap(([peerId, state]) => (state.blocked ? [{ peerId, message: state.blocked }] : []));
+    const checking = [...this.peers.values()].filter((state) => state.check !== undefined).length;
+    return { checking, ...this.counters, blocked };
+  }
+
+  close(): void {
+    this.pool.close();
+  }
+
+  /** One page of one peer's check. Never overlaps itself; errors are events, never thrown. */
+  async step(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      const peerId = this.nextDue();
+      if (peerId !== undefined) await this.advance(peerId);
+    } catch (error) {
+      this.o.event("reconcile_error", `reconciliation: ${toMictlanxError(error).message}`);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private stateOf(peerId: string): PeerState {
+    let state = this.peers.get(peerId);
+    if (!state) {
+      state = { dueMonoMs: this.o.clock.monoMs() };
+      this.peers.set(peerId, state);
+    }
+    return state;
+  }
+
+  /** The up peer whose check is furthest overdue; peers gone from the registry are forgotten. */
+  private nextDue(): string | undefined {
+    const nowMs = this.o.clock.monoMs();
+    for (const id of this.peers.keys()) if (this.o.registry.get(id) === undefined) this.peers.delete(id);
+    let best: { id: string; dueMonoMs: number } | undefined;
+    for (const peer of this.o.registry.all()) {
+      if (peer.state !== "up") continue;
+      const state = this.stateOf(peer.id);
+      if (state.dueMonoMs > nowMs) continue;
+      if (!best || state.dueMonoMs < best.dueMonoMs) best = { id: peer.id, dueMonoMs: state.dueMonoMs };
+    }
+    return best?.id;
+  }
+
+  private async advance(peerId: string): Promise<void> {
+    const state = this.stateOf(peerId);
+    state.check ??= { phase: "holdings", held: 0, unknown: 0 };
+    const check = state.check;
+    const peer = this.o.registry.get(peerId);
+    assert(peer !== undefined, `reconciling ${peerId}, which is not registered`);
+    const client = new ServiceClient(peerOps, this.pool, parseAddress(peer.address));
+    const next =
+      check.phase === "records" ? await this.recordsPage(peerId, check, client) : await this.holdingsPage(peerId, check, client, check.phase === "unknown");
+    if (next !== undefined) {
+      check.cursor = next;
+      return;
+    }
+    delete check.cursor;
+    if (check.phase === "holdings") {
+      const blocked = this.blockedBy(peerId, check);
+      if (blocked) state.blocked = blocked;
+      else delete state.blocked;
+      check.phase = check.unknown > 0 && !blocked ? "unknown" : "records";
+      return;
+    }
+    if (check.phase === "unknown") {
+      check.phase = "records";
+      return;
+    }
+    this.finish(state);
+  }
+
+  private finish(state: PeerState): void {
+    delete state.check;
+    state.dueMonoMs = this.o.clock.monoMs() + this.o.intervalMs;
+    this.counters.passes += 1;
+  }
+
+  /** Why chunks of nothing known are not collected from this peer, or undefined when they may be. */
+  private blockedBy(peerId: string, last: { held: number; unknown: number }): string | undefined {
+    if (last.unknown <= last.held * vssLimits.orphanShareMax) return undefined;
+    const share = Math.round((100 * last.unknown) / Math.max(1, last.held));
+    return (
+      `peer ${peerId} holds ${last.unknown} chunks the catalog does not know (${share} % of its ${last.held}); none is deleted, ` +
+      "since the catalog may be missing data (restored from an old copy?). Restore the catalog, or move those chunks aside by hand"
+    );
+  }
+
+  /**
+   * A page of the peer's holdings, classified: what the catalog knows it does not want is
+   * collected; chunks of nothing known are counted, or, on the second walk (`unknownWalk`, only
+   * when the count allowed it), collected. Returns the cursor of the next page, if any.
+   */
+  private async holdingsPage(peerId: string, check: Check, client: ServiceClient<typeof peerOps>, unknownWalk: boolean): Promise<string | undefined> {
+    const page = await client.call("chunk.list", { limit: vssLimits.reconcilePageChunks, ...(check.cursor === undefined ? {} : { after: check.cursor }) });
+    const nowWallMs = this.o.clock.wallMs();
+    const collect: GarbageInput[] = [];
+    const adopt: ChunkMetaWire[] = [];
+    for (const chunk of page.chunks) {
+      if (!unknownWalk) check.held += 1;
+      if (this.o.isBusy(chunk.ball, chunk.index)) continue;
+      const old = nowWallMs - chunk.createdMs >= this.o.orphanGraceMs;
+      if (!old) continue;
+      const holding: Holding = this.o.catalog.classifyHolding(chunk.ball, chunk.index, peerId);
+      if (unknownWalk) {
+        if (holding === "unknown") collect.push(garbageOf(chunk, peerId));
+      } else if (holding === "unknown") {
+        check.unknown += 1;
+      } else if (holding === "extra") {
+        if (this.underReplicatedMatch(chunk)) adopt.push(chunk);
+        else collect.push(garbageOf(chunk, peerId));
+      } else if (holding === "retired") {
+        collect.push(garbageOf(chunk, peerId));
+      }
+    }
+    if (adopt.length > 0) {
+      await this.o.persist(() => adopt.forEach((chunk) => this.o.catalog.addReplica(chunk.ball, chunk.index, peerId)));
+      this.counters.adoptedReplicas += adopt.length;
+    }
+    if (collect.length > 0) {
+      await this.o.persist(() => this.o.catalog.addGarbage(collect));
+      this.counters.orphansCollected += collect.length;
+      this.o.event("orphans_collected", `${collect.length} chunks on ${peerId} that no ball uses are queued for deletion`);
+    }
+    return page.next;
+  }
+
+  /** An unrecorded copy with the catalog's bytes, of a chunk that lacks replicas: worth keeping. */
+  private underReplicatedMatch(chunk: ChunkMetaWire): boolean {
+    const found = this.o.catalog.findChunk(chunk.ball, chunk.index);
+    if (!found || found.size !== chunk.size || found.checksum !== chunk.checksum) return false;
+    const counting = found.peers.filter((id) => {
+      const peer = this.o.registry.get(id);
+      return peer !== undefined && peer.state !== "down" && !peer.draining;
+    });
+    return counting.length < found.rf;
+  }
+
+  /** Ask the peer for a page of the replicas the catalog records on it; returns the next cursor. */
+  private async recordsPage(peerId: string, check: Check, client: ServiceClient<typeof peerOps>): Promise<string | undefined> {
+    const page = this.o.catalog.chunksOnPeer(peerId, { limit: vssLimits.reconcilePageChunks, ...(check.cursor === undefined ? {} : { after: check.cursor }) });
+    if (page.chunks.length === 0) return undefined;
+    const refs = page.chunks.map((chunk) => ({ bucket: chunk.bucket, ball: chunk.objectId, index: chunk.index }));
+    const { results } = await client.call("chunk.statMany", { refs });
+    assert(results.length === refs.length, `peer ${peerId} answered ${results.length} stats for ${refs.length}`);
+    const missing: PeerChunk[] = [];
+    for (const [i, chunk] of page.chunks.entries()) {
+      const result = results[i]!;
+      if (this.o.isBusy(chunk.objectId, chunk.index)) continue;
+      if (!result.ok && result.code === "not_found") missing.push(chunk);
+      else if (!result.ok || result.size !== chunk.size || result.checksum !== chunk.checksum) {
+        const detail = result.ok ? `holds ${result.size} bytes with checksum ${result.checksum}, the catalog says ${chunk.size} with ${chunk.checksum}` : result.message;
+        if (await this.o.repair(chunk.objectId, chunk.index, peerId, `reconciliation: ${detail}`)) this.counters.repairedReplicas += 1;
+      }
+    }
+    if (missing.length > 0) await this.forget(peerId, missing);
+    return page.next;
+  }
+
+  /** Replicas the peer does not hold: forgotten, so healing copies them back; a chunk's last record stays. */
+  private async forget(peerId: string, missing: PeerChunk[]): Promise<void> {
+    const outcome = await this.o.persist(() => {
+      let forgotten = 0;
+      let lost = 0;
+      for (const chunk of missing) {
+        const found = this.o.catalog.findChunk(chunk.objectId, chunk.index);
+        if (!found?.peers.includes(peerId)) continue; // gone meanwhile (moved, overwritten)
+        if (found.peers.length === 1) lost += 1; // the last record stays: it says where the data was
+        else if (this.o.catalog.removeReplica(chunk.objectId, chunk.index, peerId, { garbage: false })) forgotten += 1;
+      }
+      return { forgotten, lost };
+    });
+    this.counters.missingReplicas += outcome.forgotten;
+    this.counters.lostChunks += outcome.lost;
+    const lost = outcome.lost > 0 ? `; ${outcome.lost} of them were the only replica (those chunks are lost)` : "";
+    this.o.event("replicas_missing", `peer ${peerId} does not hold ${missing.length} replicas the catalog records: ${outcome.forgotten} forgotten and healed from other peers${lost}`);
+  }
+}
+
+function garbageOf(chunk: ChunkMetaWire, peerId: string): GarbageInput {
+  return { objectId: chunk.ball, index: chunk.index, peerId, bucket: chunk.bucket };
+}
