@@ -68,12 +68,13 @@ export function findRetiredChunk(s: Statements, objectId: string, index: number)
   checkInt("chunk index", index, 0, limits.ballChunksMax - 1);
   const retired = s.retiredGet.get({ object_id: objectId });
   if (retired === null) return undefined;
+  // Only replicas a version had carry a size and checksum: not a placement never written, nor
+  // garbage of a version retired before readers' grace existed.
   const rows = s.garbageOfChunk.all({ object_id: objectId, idx: index });
   const first = rows[0];
-  // Garbage of a version retired before reader grace existed carries no size or checksum.
-  if (first === undefined || first.size === null || first.checksum === null) return undefined;
+  if (first === undefined) return undefined;
   const checksum = blobToHex(first.checksum, 8);
-  for (const row of rows) assert(row.size === first.size && row.checksum !== null && blobToHex(row.checksum, 8) === checksum, `retired chunk ${objectId}_${index} has replicas that disagree`);
+  for (const row of rows) assert(row.size === first.size && blobToHex(row.checksum, 8) === checksum, `retired chunk ${objectId}_${index} has replicas that disagree`);
   return { bucket: retired.bucket, size: first.size, checksum, peers: rows.map((row) => row.peer_id), reason: retired.reason, retiredMs: retired.retired_ms };
 }
 

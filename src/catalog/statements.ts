@@ -153,9 +153,11 @@ export function prepareStatements(db: Database) {
        FROM replicas AS r JOIN peers AS p ON p.num = r.peer JOIN chunks AS c ON c.ball = r.ball AND c.idx = r.idx
        WHERE r.ball = $ball ORDER BY r.idx, p.id`,
     ),
-    // garbage_replica prefix (object_id, idx): a retired chunk's replicas not yet deleted
-    garbageOfChunk: p<{ peer_id: string; size: number | null; checksum: Uint8Array | null; not_before_ms: number }, { object_id: string; idx: number }>(
-      "SELECT peer_id, size, checksum, not_before_ms FROM garbage WHERE object_id = $object_id AND idx = $idx ORDER BY peer_id",
+    // garbage_replica prefix (object_id, idx): a retired chunk's replicas not yet deleted (rows
+    // without a size are placements that were never written: nothing there to read)
+    garbageOfChunk: p<{ peer_id: string; size: number; checksum: Uint8Array; not_before_ms: number }, { object_id: string; idx: number }>(
+      `SELECT peer_id, size, checksum, not_before_ms FROM garbage
+       WHERE object_id = $object_id AND idx = $idx AND size IS NOT NULL AND checksum IS NOT NULL ORDER BY peer_id`,
     ),
     garbageGet: p<{ one: number }, { object_id: string; idx: number; peer_id: string }>(
       "SELECT 1 AS one FROM garbage WHERE object_id = $object_id AND idx = $idx AND peer_id = $peer_id",

@@ -193,4 +193,18 @@ describe("readers' grace", () => {
     expect(catalog.audit()).toEqual([]);
     catalog.close();
   });
+
+  test("a placement never written (same chunk, another peer) does not hide a retired version's replicas", () => {
+    const catalog = withPeers(Catalog.open(tempPath()));
+    const first = ballOf({ key: "k", objectId: "o1", peers: [["p1", "p2"]] });
+    // The upload was first placed on p3 and p1; p3 failed and p2 took its place.
+    catalog.addIntent({ objectId: "o1", bucket: "bucket", key: "k", createdMs: 1, expiresMs: 1_000_000, placements: [{ index: 0, peers: ["p1", "p3"] }] });
+    catalog.addIntentPlacements("o1", [{ index: 0, peers: ["p2"] }]);
+    catalog.commitBall(first.ball, first.chunks, {});
+    catalog.commitBall(ballOf({ key: "k", objectId: "o2", peers: [["p1", "p3"]] }).ball, ballOf({ key: "k", objectId: "o2", peers: [["p1", "p3"]] }).chunks, {
+      retire: { atMs: 10, readerGraceMs: 60_000 },
+    });
+    expect(catalog.findRetiredChunk("o1", 0)?.peers).toEqual(["p1", "p2"]);
+    catalog.close();
+  });
 });
