@@ -404,6 +404,14 @@ export class Catalog {
   addIntentPlacements(objectId: string, placements: Placement[], expiresMs?: number): void {
     this.write(() => garbage.addIntentPlacements(this.s, objectId, placements, expiresMs));
   }
+  /** An upload made progress: it lives until `expiresMs` at least. ConflictError (saying why) when it is gone. */
+  touchIntent(objectId: string, expiresMs: number): void {
+    this.write(() => garbage.touchIntent(this.s, objectId, expiresMs));
+  }
+  /** Every upload under way lives until `expiresMs` at least. */
+  extendAllIntents(expiresMs: number): void {
+    this.write(() => garbage.extendAllIntents(this.s, expiresMs));
+  }
   /** The intent of an upload under way, or undefined. */
   getIntent(objectId: string): PutIntent | undefined {
     return garbage.getIntent(this.s, objectId);

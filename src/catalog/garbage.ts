@@ -116,11 +116,31 @@ export function addIntent(s: Statements, intent: PutIntent): void {
 export function addIntentPlacements(s: Statements, objectId: string, placements: Placement[], expiresMs?: number): void {
   checkObjectId(objectId);
   checkPlacements(placements);
-  if (s.intentGet.get({ object_id: objectId }) === null) {
-    throw new ConflictError(`no upload of object ${objectId} is under way (it was committed or it expired); start again`);
-  }
+  if (s.intentGet.get({ object_id: objectId }) === null) throw noUpload(s, objectId);
   if (expiresMs !== undefined) s.intentExtend.run({ object_id: objectId, expires_ms: checkInt("expiresMs", expiresMs) });
   insertPlacements(s, objectId, placements);
+}
+
+/** An upload made progress: its intent lives until `expiresMs` at least. ConflictError when it is gone. */
+export function touchIntent(s: Statements, objectId: string, expiresMs: number): void {
+  checkObjectId(objectId);
+  if (s.intentGet.get({ object_id: objectId }) === null) throw noUpload(s, objectId);
+  s.intentExtend.run({ object_id: objectId, expires_ms: checkInt("expiresMs", expiresMs) });
+}
+
+/** Every upload under way lives until `expiresMs` at least (an SPM restart gives them a fresh lifetime). */
+export function extendAllIntents(s: Statements, expiresMs: number): void {
+  s.intentsExtendAll.run({ expires_ms: checkInt("expiresMs", expiresMs) });
+}
+
+/** Why an upload's intent is gone, as an error that says what to do. */
+function noUpload(s: Statements, objectId: string): ConflictError {
+  if (s.ballByObject.get({ object_id: objectId }) !== null) return new ConflictError(`the upload of object ${objectId} is already committed`);
+  const retired = s.retiredGet.get({ object_id: objectId });
+  if (retired?.reason === "abandoned") {
+    return new ConflictError(`the upload of object ${objectId} expired after making no progress for too long, and its chunks are being deleted; start the put again`);
+  }
+  return new ConflictError(`no upload of object ${objectId} is under way (it was committed or it expired); start again`);
 }
 
 function insertPlacements(s: Statements, objectId: string, placements: Placement[]): void {

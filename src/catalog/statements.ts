@@ -187,6 +187,7 @@ export function prepareStatements(db: Database) {
     intentExtend: p<unknown, { object_id: string; expires_ms: number }>(
       "UPDATE intents SET expires_ms = max(expires_ms, $expires_ms) WHERE object_id = $object_id",
     ),
+    intentsExtendAll: p<unknown, { expires_ms: number }>("UPDATE intents SET expires_ms = $expires_ms WHERE expires_ms < $expires_ms"),
     intentDelete: p<unknown, { object_id: string }>("DELETE FROM intents WHERE object_id = $object_id"),
     intentsExpired: p<IntentRow, { now: number; limit: number }>(
       `SELECT object_id, bucket, key, created_ms, expires_ms FROM intents INDEXED BY intents_expiry

@@ -172,11 +172,17 @@ export const spmOps = defineOps({
     args: z.object({ items: z.array(reserveArgs).min(1).max(spmBatchItemsMax) }),
     result: z.object({ results: z.array(itemOutcome(reserveResult)) }),
   },
-  /** Choose rf distinct up peers for each of `count` chunks from `fromIndex`, avoiding `exclude`. */
+  /** Choose rf distinct up peers for each of `count` chunks from `fromIndex`, avoiding `exclude`; extends the upload. */
   "ball.place": {
     args: z.object({ objectId, fromIndex: chunkIndex, count: z.number().int().min(1).max(limits.batchChunksMax), rf, exclude: z.array(peerId).max(64).optional() }),
-    result: z.object({ placements: z.array(placement) }),
+    /** Placing extends the upload's intent: it lives another `intentTtlMs`. */
+    result: z.object({ placements: z.array(placement), intentTtlMs: z.number().int().min(1) }),
   },
+  /**
+   * An upload is still making progress: its intent lives another intentTtlMs. Routers send it
+   * before writing a chunk when the upload has not been placed or touched for a quarter of that.
+   */
+  "ball.touch": { args: z.object({ objectId }), result: z.object({ intentTtlMs: z.number().int().min(1) }) },
   /** Make a ball visible: all its chunks are durable on rf peers. One catalog transaction. */
   "ball.commit": { args: commitArgs, result: commitResult },
   "ball.commitMany": {

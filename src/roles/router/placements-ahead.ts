@@ -42,7 +42,11 @@ export function runOf(index: number): { start: number; length: number } {
 export class PlacementsAhead {
   private readonly uploads = new Lru<string, Upload>(vssLimits.placeAheadUploadsMax);
 
-  constructor(private readonly spm: ServiceClient<SpmOps>) {}
+  constructor(
+    private readonly spm: ServiceClient<SpmOps>,
+    /** Told when the SPM placed chunks of an upload (which extends its intent). */
+    private readonly onPlaced: (objectId: string, intentTtlMs: number) => void = () => {},
+  ) {}
 
   /**
    * Where chunk `index` of `objectId` goes: rf distinct peers, as the SPM placed them.
@@ -88,7 +92,8 @@ export class PlacementsAhead {
 
   /** rf peers for each of `count` chunks from `fromIndex`, in index order. */
   private async ask(objectId: string, fromIndex: number, count: number, rf: number): Promise<PeerLocation[][]> {
-    const { placements } = await this.spm.call("ball.place", { objectId, fromIndex, count, rf });
+    const { placements, intentTtlMs } = await this.spm.call("ball.place", { objectId, fromIndex, count, rf });
+    this.onPlaced(objectId, intentTtlMs);
     return Array.from({ length: count }, (_, offset) => placements.find((placement) => placement.index === fromIndex + offset)?.peers ?? []);
   }
 }

@@ -17,6 +17,7 @@ import { chunkChecksum, checksumHex } from "../../lib/checksum.ts";
 import { ChunkReader } from "./reader.ts";
 import { ChunkWriter, type ChunkWrite } from "./writer.ts";
 import { PlacementsAhead } from "./placements-ahead.ts";
+import { UploadLeases } from "./upload-leases.ts";
 import { PeerBatches, spmBatches } from "./batching.ts";
 import { MetricsRegistry, requestMetrics } from "../../lib/metrics.ts";
 import { serveMetrics } from "../../net/metrics-server.ts";
@@ -45,8 +46,9 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const budget = new ByteBudget(vssLimits.routerInFlightBytesMax);
   const batches = spmBatches(spm);
   const peerBatches = new PeerBatches(peerPool);
-  const ahead = new PlacementsAhead(spm);
-  const writer = new ChunkWriter(spm, peerPool, budget, peerBatches, ahead);
+  const leases = new UploadLeases(spm);
+  const ahead = new PlacementsAhead(spm, (objectId, intentTtlMs) => leases.renewed(objectId, intentTtlMs));
+  const writer = new ChunkWriter(spm, peerPool, budget, peerBatches, ahead, leases);
   const reader = new ChunkReader(spm, peerPool, peerBatches, options.log);
   const counters: RouterCounters = { requests: 0, errors: 0, puts: 0, gets: 0, bytesIn: 0, bytesOut: 0 };
   const gcPacer = new GcPacer(vssLimits.gcEveryBytes);
@@ -70,6 +72,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     "ball.putChunk": ({ key: _key, ...chunk }) => putChunk(chunk),
     "ball.commit": async ({ objectId, ...rest }) => {
       ahead.forget(objectId);
+      leases.forget(objectId);
       const committed = await batches.commit.call({ objectId, ...rest });
       counters.puts += 1;
       return { version: committed.version, objectId };

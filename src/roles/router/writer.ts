@@ -12,6 +12,7 @@ import { UnavailableError, toMictlanxError } from "../../lib/errors.ts";
 import { assert } from "../../lib/assert.ts";
 import { batchedChunkBytesMax, type PeerBatches } from "./batching.ts";
 import type { PlacementsAhead } from "./placements-ahead.ts";
+import type { UploadLeases } from "./upload-leases.ts";
 
 export interface ChunkWrite {
   bucket: string;
@@ -31,6 +32,7 @@ export class ChunkWriter {
     private readonly budget: ByteBudget,
     private readonly batches: PeerBatches,
     private readonly ahead: PlacementsAhead,
+    private readonly leases: UploadLeases,
   ) {}
 
   /** `placed`: peers the SPM already chose for this chunk (ball.reserve); else it is asked. */
@@ -49,6 +51,8 @@ export class ChunkWriter {
     const problems: string[] = [];
     for (let attempt = 0; attempt < vssLimits.chunkPlaceAttemptsMax && stored.length < chunk.rf; attempt += 1) {
       const targets = attempt > 0 ? await this.place(chunk, stored, failed) : (placed ?? (await this.firstPlacement(chunk)));
+      // No byte goes to a peer for an upload whose intent is gone or about to go.
+      if (attempt === 0 && !placed) await this.leases.keep(chunk.objectId);
       const results = await Promise.allSettled(targets.map((peer) => this.putOn(peer.address, chunk)));
       results.forEach((result, i) => {
         const peer = targets[i];
@@ -78,13 +82,14 @@ export class ChunkWriter {
   }
 
   private async place(chunk: ChunkWrite, stored: string[], failed: Set<string>): Promise<PeerLocation[]> {
-    const { placements } = await this.spm.call("ball.place", {
+    const { placements, intentTtlMs } = await this.spm.call("ball.place", {
       objectId: chunk.objectId,
       fromIndex: chunk.index,
       count: 1,
       rf: chunk.rf - stored.length,
       exclude: [...stored, ...failed],
     });
+    this.leases.renewed(chunk.objectId, intentTtlMs);
     return placements[0]?.peers ?? [];
   }
 

@@ -172,6 +172,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     },
     "ball.reserve": (args) => uploads.reserve(args),
     "ball.place": (args) => uploads.place(args),
+    "ball.touch": ({ objectId }) => uploads.touch(objectId),
     "ball.commit": (args) => uploads.commit(args),
     "ball.commitMany": async ({ items }) => ({ results: await Promise.all(items.map((item) => settle(() => uploads.commit(item)))) }),
     "ball.reserveMany": async ({ items }) => ({ results: await Promise.all(items.map((item) => settle(() => uploads.reserve(item)))) }),
@@ -216,6 +217,8 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   address = `${options.host}:${server.port}`;
   const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.host, options.metricsPort, metrics.registry);
 
+  // Before the first look at intents: uploads under way when the SPM stopped get a whole lifetime.
+  await uploads.renewAll();
   const healIntervalMs = options.healIntervalMs ?? vssTimings.healIntervalMs;
   let lastReconcileMonoMs = clock.monoMs();
   const timer = setInterval(() => {

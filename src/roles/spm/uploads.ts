@@ -68,10 +68,25 @@ export class Uploads {
     return reserved;
   }
 
-  async place({ objectId, fromIndex, count, rf, exclude }: PlaceArgs): Promise<{ placements: Reservation["placements"] }> {
+  /** More placements for an upload; like any progress, they extend its intent. */
+  async place({ objectId, fromIndex, count, rf, exclude }: PlaceArgs): Promise<{ placements: Reservation["placements"]; intentTtlMs: number }> {
     const placements = this.choose(fromIndex, count, rf, new Set(exclude ?? []));
-    await this.o.writes.submit(() => this.o.catalog.addIntentPlacements(objectId, placements.map(intentPlacement)));
-    return { placements };
+    const expiresMs = this.o.deadlineNowMs() + this.o.intentTtlMs;
+    await this.o.writes.submit(() => this.o.catalog.addIntentPlacements(objectId, placements.map(intentPlacement), expiresMs));
+    return { placements, intentTtlMs: this.o.intentTtlMs };
+  }
+
+  /** The upload is making progress (a router is writing its chunks): it lives another intentTtlMs. */
+  async touch(objectId: string): Promise<{ intentTtlMs: number }> {
+    const expiresMs = this.o.deadlineNowMs() + this.o.intentTtlMs;
+    await this.o.writes.submit(() => this.o.catalog.touchIntent(objectId, expiresMs));
+    return { intentTtlMs: this.o.intentTtlMs };
+  }
+
+  /** After a restart: every upload under way gets a whole lifetime again (the SPM was away, not they). */
+  async renewAll(): Promise<void> {
+    const expiresMs = this.o.deadlineNowMs() + this.o.intentTtlMs;
+    await this.o.writes.submit(() => this.o.catalog.extendAllIntents(expiresMs));
   }
 
   /** Make a ball visible: one catalog write, group-committed with its neighbours. */
