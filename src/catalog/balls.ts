@@ -1,7 +1,8 @@
 // Balls: commit (insert or overwrite), read, delete and list. Callers run each in a transaction.
 import type { Database, Statement } from "bun:sqlite";
 import { assert } from "../lib/assert.ts";
-import { ConflictError } from "../lib/errors.ts";
+import { BadRequestError, ConflictError } from "../lib/errors.ts";
+import { noUpload } from "./garbage.ts";
 import { ballColumns, ballFromRow, ballParams, blobToHex, hexToBlob, type BallRow } from "./rows.ts";
 import { resolvePeer } from "./peers.ts";
 import { keyRange, type KeyRange } from "./cursor.ts";
@@ -26,6 +27,10 @@ export function commitBall(s: Statements, ball: BallInput, chunks: ChunkRecord[]
   // An upload under way holds its object id: addIntent checked it was free, and while the
   // intent lives nothing else can take, retire or collect it. Without one, check here.
   const underWay = s.intentGet.get({ object_id: ball.objectId }) !== null;
+  if (options.requirePlacements === true) {
+    if (!underWay) throw noUpload(s, ball.objectId);
+    checkPlaced(s, ball.objectId, chunks);
+  }
   if (!underWay) checkObjectIdFree(s, ball.objectId);
   const peers = resolveChunkPeers(s, chunks);
   if (current !== null) retireBall(s, current, "overwritten", options.retire);
@@ -35,6 +40,17 @@ export function commitBall(s: Statements, ball: BallInput, chunks: ChunkRecord[]
   insertChunks(s, id, ball.rf, chunks, peers);
   if (underWay) settleIntent(s, ball, chunks);
   return current === null ? { version } : { version, replacedObjectId: current.object_id };
+}
+
+/** Every replica a commit names is one the SPM placed for that chunk of that upload. */
+function checkPlaced(s: Statements, objectId: string, chunks: ChunkRecord[]): void {
+  for (const chunk of chunks) {
+    for (const peerId of chunk.peers) {
+      if (s.placementGet.get({ object_id: objectId, idx: chunk.index, peer_id: peerId }) === null) {
+        throw new BadRequestError(`the commit says chunk ${chunk.index} of object ${objectId} is on ${peerId}, which was never placed there; nothing was committed`);
+      }
+    }
+  }
 }
 
 /** The same commit again (a retry after a lost reply) succeeds without a change. */

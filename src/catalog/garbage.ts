@@ -134,7 +134,7 @@ export function extendAllIntents(s: Statements, expiresMs: number): void {
 }
 
 /** Why an upload's intent is gone, as an error that says what to do. */
-function noUpload(s: Statements, objectId: string): ConflictError {
+export function noUpload(s: Statements, objectId: string): ConflictError {
   if (s.ballByObject.get({ object_id: objectId }) !== null) return new ConflictError(`the upload of object ${objectId} is already committed`);
   const retired = s.retiredGet.get({ object_id: objectId });
   if (retired?.reason === "abandoned") {

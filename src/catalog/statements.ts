@@ -196,6 +196,9 @@ export function prepareStatements(db: Database) {
     placementInsert: p<unknown, { object_id: string; idx: number; peer_id: string }>(
       "INSERT OR IGNORE INTO intent_placements (object_id, idx, peer_id) VALUES ($object_id, $idx, $peer_id)",
     ),
+    placementGet: p<{ one: number }, { object_id: string; idx: number; peer_id: string }>(
+      "SELECT 1 AS one FROM intent_placements WHERE object_id = $object_id AND idx = $idx AND peer_id = $peer_id",
+    ),
     placementsOf: p<{ idx: number; peer_id: string }, { object_id: string }>(
       "SELECT idx, peer_id FROM intent_placements WHERE object_id = $object_id ORDER BY idx, peer_id",
     ),

@@ -70,6 +70,11 @@ export type CommitOptions = {
   ifAbsent?: boolean;
   /** Compare-and-swap: fail with ConflictError unless the current ball has this objectId. */
   expectedObjectId?: string;
+  /**
+   * The commit must end an upload under way, and every replica it names must be one the SPM
+   * placed for that chunk (the SPM sets this: it never takes a router's word for where data is).
+   */
+  requirePlacements?: boolean;
 };
 
 export type CommitResult = { version: number; replacedObjectId?: string };

@@ -142,6 +142,10 @@ export function checkChunks(ball: BallInput, chunks: ChunkRecord[]): void {
     total += chunk.size;
   });
   if (!transformed && total !== ball.size) throw new BadRequestError(`chunk sizes add up to ${total}, but the ball's size is ${ball.size}`);
+  // A compressed or encrypted ball's payload is still cut into chunks of at most chunkSize.
+  if (transformed && ball.size > ball.numChunks * ball.chunkSize) {
+    throw new BadRequestError(`a ball of ${ball.numChunks} chunks of at most ${ball.chunkSize} bytes cannot hold ${ball.size} bytes`);
+  }
 }
 
 function checkChunk(chunk: ChunkRecord, position: number, chunkSize: number): void {

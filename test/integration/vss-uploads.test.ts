@@ -79,4 +79,29 @@ describe(`uploads that outlive the intent lifetime (seed ${seed})`, () => {
       return left === 0 || `${left} left`;
     });
   }, 60_000);
+
+  test("a commit naming replicas the SPM never placed, or more bytes than its chunks hold, is a bad_request that harms nothing else", async () => {
+    const client = clientFor(vss);
+    await client.put("up", "bystander", randomBytes(random, 10_000));
+    const router = new ServiceClient(routerOps, pool, parseAddress(vss.routers[0]!.address));
+    const { objectId } = await router.call("ball.begin", { bucket: "up", key: "forged", rf: 2 });
+    const data = randomBytes(random, 4096);
+    const record = await router.call("ball.putChunk", { bucket: "up", key: "forged", objectId, index: 0, rf: 2, data, checksum: checksumHex(chunkChecksum(data)) });
+    const unplaced = vss.peers.map((peer) => peer.id).find((id) => !record.peers.includes(id))!;
+    const sha256 = new Bun.CryptoHasher("sha256").update(data).digest("hex");
+    const declaration = { bucket: "up", key: "forged", checksum: sha256, contentType: "", rf: 2, chunkSize: 4096, objectId };
+    const forged = await rejection(router.call("ball.commit", { ...declaration, size: 4096, tags: {}, chunks: [{ ...record, peers: [record.peers[0]!, unplaced] }] }));
+    expect(forged.code).toBe("bad_request");
+    expect(forged.message).toContain("never placed");
+    const huge = await rejection(router.call("ball.commit", { ...declaration, size: Number.MAX_SAFE_INTEGER, tags: { compression: "zstd" }, chunks: [record] }));
+    expect(huge.code).toBe("bad_request");
+    // Nothing else is harmed: the status and listings work, the honest commit still goes in.
+    expect((await router.call("ball.commit", { ...declaration, size: 4096, tags: {}, chunks: [record] })).version).toBe(1);
+    const listed = [];
+    for await (const page of client.list("up")) listed.push(...page.map((ball) => ball.key));
+    expect(listed).toContain("bystander");
+    expect(Buffer.compare(Buffer.from(await client.get("up", "forged")), Buffer.from(data))).toBe(0);
+    client.close();
+  }, 30_000);
 });
+

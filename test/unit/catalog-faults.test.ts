@@ -208,3 +208,46 @@ describe("readers' grace", () => {
     catalog.close();
   });
 });
+
+describe("a commit is checked against what the SPM placed", () => {
+  function underWay(catalog: Catalog, objectId: string, placements: Array<{ index: number; peers: string[] }>) {
+    catalog.addIntent({ objectId, bucket: "bucket", key: "k", createdMs: 1, expiresMs: 1_000_000, placements });
+  }
+
+  test("a replica on a peer never placed for that chunk is a bad request that changes nothing", () => {
+    const catalog = withPeers(Catalog.open(tempPath()));
+    underWay(catalog, "o1", [{ index: 0, peers: ["p1", "p2"] }, { index: 1, peers: ["p1", "p2"] }]);
+    const { ball, chunks } = ballOf({ key: "k", objectId: "o1", peers: [["p1", "p2"], ["p1", "p3"]] });
+    const before = catalog.stats();
+    const error = thrown(() => catalog.commitBall(ball, chunks, { requirePlacements: true }));
+    expect(error.code).toBe("bad_request");
+    expect(error.message).toContain("chunk 1");
+    expect(error.message).toContain("p3");
+    expect(catalog.stats()).toEqual(before);
+    expect(catalog.getIntent("o1")).toBeDefined(); // the upload may still commit what it really wrote
+    const fixed = ballOf({ key: "k", objectId: "o1", peers: [["p1", "p2"], ["p1", "p2"]] });
+    expect(catalog.commitBall(fixed.ball, fixed.chunks, { requirePlacements: true }).version).toBe(1);
+    catalog.close();
+  });
+
+  test("a commit with no upload under way is refused, saying why", () => {
+    const catalog = withPeers(Catalog.open(tempPath()));
+    const { ball, chunks } = ballOf({ key: "k", objectId: "never-begun", peers: [["p1", "p2"]] });
+    expect(thrown(() => catalog.commitBall(ball, chunks, { requirePlacements: true })).code).toBe("conflict");
+    expect(catalog.stats().balls).toBe(0);
+    catalog.close();
+  });
+
+  test("a compressed ball cannot declare more bytes than its chunks can hold: totals stay exact", () => {
+    const catalog = withPeers(Catalog.open(tempPath()));
+    underWay(catalog, "o1", [{ index: 0, peers: ["p1", "p2"] }]);
+    const { ball, chunks } = ballOf({ key: "k", objectId: "o1", peers: [["p1", "p2"]], tags: { compression: "zstd" } });
+    const huge = { ...ball, size: Number.MAX_SAFE_INTEGER };
+    expect(thrown(() => catalog.commitBall(huge, chunks, { requirePlacements: true })).code).toBe("bad_request");
+    expect(catalog.stats().bytes).toBe(0);
+    expect(catalog.commitBall({ ...ball, size: ball.chunkSize }, chunks, { requirePlacements: true }).version).toBe(1);
+    expect(Number.isSafeInteger(catalog.stats().bytes)).toBe(true);
+    catalog.close();
+  });
+});
+

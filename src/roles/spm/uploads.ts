@@ -106,7 +106,7 @@ export class Uploads {
       chunkSize: declaration.chunkSize,
       numChunks: chunks.length,
     };
-    const result = await this.o.writes.submit(() => this.o.catalog.commitBall(ball, chunks, { ifAbsent: ifAbsent ?? false, retire: this.o.retireNow() }));
+    const result = await this.o.writes.submit(() => this.o.catalog.commitBall(ball, chunks, { ifAbsent: ifAbsent ?? false, retire: this.o.retireNow(), requirePlacements: true }));
     return { version: result.version, ...(result.replacedObjectId ? { replacedObjectId: result.replacedObjectId } : {}) };
   }
 
