@@ -12,7 +12,7 @@ import { describeZodError } from "../../src/protocol/envelope.ts";
 import { checkName } from "../../src/catalog/validate.ts";
 import { BadRequestError } from "../../src/lib/errors.ts";
 import { Catalog } from "../../src/catalog/index.ts";
-import { ballOf, peerRecord } from "./fixtures/catalog-records.ts";
+import { ballOf, peerRecord, type BallSpec } from "./fixtures/catalog-records.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -101,7 +101,8 @@ describe("where names enter: the catalog", () => {
     const path = join(dir, "catalog.sqlite");
     let catalog = Catalog.open(path);
     catalog.upsertPeer(peerRecord("p1"));
-    for (const spec of [{ key: "k\u001b" }, { key: "k", bucket: "b\u202e" }, { key: "k", ballId: "g\u2067" }, { key: "k", tags: { t: "v\u0085" } }, { key: "k", tags: { "t\u200e": "v" } }]) {
+    const refused: Array<Omit<BallSpec, "objectId" | "peers">> = [{ key: "k\u001b" }, { key: "k", bucket: "b\u202e" }, { key: "k", ballId: "g\u2067" }, { key: "k", tags: { t: "v\u0085" } }, { key: "k", tags: { "t\u200e": "v" } }];
+    for (const spec of refused) {
       const { ball, chunks } = ballOf({ ...spec, objectId: "refused-1", peers: [["p1"]] });
       expect(() => catalog.commitBall(ball, chunks, {})).toThrow(/holds U\+[0-9A-F]{4}/);
     }
