@@ -22,6 +22,15 @@ const dir = tempDir("client-cli-names");
 let vss: Awaited<ReturnType<typeof startTestVss>>;
 let env: Record<string, string>;
 
+/** A new directory under the test's with one FIFO in it, "pipe". */
+function fifoIn(name: string): { base: string; fifo: string } {
+  const base = join(dir, name);
+  mkdirSync(base);
+  const fifo = join(base, "pipe");
+  expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+  return { base, fifo };
+}
+
 /** How long the FIFO's reader waits for the end of the data (forever, when nobody opens the FIFO for writing). */
 const fifoReadMs = 30_000;
 
@@ -212,10 +221,7 @@ describe("get --ball-id G -o DIR writes nothing outside DIR", () => {
 
 describe("get -o onto a FIFO or a device writes into it", () => {
   test("a FIFO: the reader gets every byte, the FIFO stays a FIFO, no partial file", async () => {
-    const base = join(dir, "fifo");
-    mkdirSync(base);
-    const fifo = join(base, "pipe");
-    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    const { base, fifo } = fifoIn("fifo");
     const data = randomBytes(random, 2 * 1024 * KiB + 7);
     const client = clientFor(vss, { chunkSize: 256 * KiB });
     await client.put("special", "data.bin", data, { rf: 1 });
@@ -247,10 +253,7 @@ describe("get -o onto a FIFO or a device writes into it", () => {
   });
 
   test("a checksum failure after bytes went into the FIFO says so and exits 1", async () => {
-    const base = join(dir, "fifo-corrupt");
-    mkdirSync(base);
-    const fifo = join(base, "pipe");
-    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    const { base, fifo } = fifoIn("fifo-corrupt");
     const chunk = 128 * KiB;
     const data = randomBytes(random, 4 * chunk);
     const client = clientFor(vss, { chunkSize: chunk });
