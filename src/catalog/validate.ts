@@ -3,6 +3,7 @@
 // asserts instead (src/catalog/rows.ts), since a bad row there is a bug in mictlanx.
 import { BadRequestError } from "../lib/errors.ts";
 import { limits } from "../lib/limits.ts";
+import { newNameProblem } from "../lib/names.ts";
 import {
   peerStates,
   type BallInput,
@@ -21,13 +22,20 @@ export function utf8Bytes(text: string): number {
   return encoder.encode(text).byteLength;
 }
 
-/** A name: a non-empty, well-formed string without NUL, at most `maxBytes` UTF-8 bytes. */
-export function checkName(what: string, value: unknown, maxBytes: number): string {
+/**
+ * A name: a non-empty, well-formed string without NUL, at most `maxBytes` UTF-8 bytes. That is
+ * what reads, listings and deletes take, so names stored before the rule for new names stay
+ * readable; `rule: "new"` (what a commit or an upload creates) adds that rule: no control
+ * characters and no bidirectional text controls (src/lib/names.ts).
+ */
+export function checkName(what: string, value: unknown, maxBytes: number, rule: "stored" | "new" = "stored"): string {
   if (typeof value !== "string" || value.length === 0) throw new BadRequestError(`${what} must be a non-empty string`);
   if (!value.isWellFormed()) throw new BadRequestError(`${what} is not well-formed Unicode (a lone surrogate)`);
   if (value.includes("\u0000")) throw new BadRequestError(`${what} may not contain a NUL character`);
   const bytes = utf8Bytes(value);
   if (bytes > maxBytes) throw new BadRequestError(`${what} is ${bytes} bytes; the limit is ${maxBytes} bytes`);
+  const problem = rule === "new" ? newNameProblem(what, value) : undefined;
+  if (problem !== undefined) throw new BadRequestError(problem);
   return value;
 }
 
@@ -92,7 +100,7 @@ export function checkPeer(peer: PeerRecord): void {
 /** A content type may be empty (unknown). */
 function checkContentType(value: unknown): void {
   if (typeof value !== "string") throw new BadRequestError("contentType must be a string");
-  if (value.length > 0) checkName("content type", value, limits.contentTypeBytesMax);
+  if (value.length > 0) checkName("content type", value, limits.contentTypeBytesMax, "new");
 }
 
 export function checkTags(tags: unknown): Record<string, string> {
@@ -105,19 +113,23 @@ export function checkTags(tags: unknown): Record<string, string> {
   return tags as Record<string, string>;
 }
 
+/** Tags are only ever written (with a ball's commit): names and values under the rule for new names. */
 function checkTag(name: string, value: unknown): void {
-  checkName("tag name", name, limits.tagBytesMax);
+  checkName("tag name", name, limits.tagBytesMax, "new");
   if (typeof value !== "string" || !value.isWellFormed()) throw new BadRequestError(`tag "${name}" must have a string value`);
   const bytes = utf8Bytes(value);
   if (bytes > limits.tagBytesMax) {
     throw new BadRequestError(`tag "${name}" has a value of ${bytes} bytes; the limit is ${limits.tagBytesMax}`);
   }
+  const problem = newNameProblem(`tag "${name}" value`, value);
+  if (problem !== undefined) throw new BadRequestError(problem);
 }
 
+/** A ball about to be committed: a new write, so its names follow the rule for new names. */
 export function checkBall(ball: BallInput): void {
-  checkBucket(ball.bucket);
-  checkKey(ball.key);
-  checkBallId(ball.ballId);
+  checkName("bucket name", ball.bucket, limits.bucketNameBytesMax, "new");
+  checkName("key", ball.key, limits.keyBytesMax, "new");
+  checkName("ball id", ball.ballId, limits.ballIdBytesMax, "new");
   checkObjectId(ball.objectId);
   checkInt("size", ball.size);
   checkHex("ball checksum", ball.checksum, 64);
@@ -166,8 +178,8 @@ export function checkPeerList(what: string, peers: unknown, min: number): string
 
 export function checkIntent(intent: PutIntent): void {
   checkObjectId(intent.objectId);
-  checkBucket(intent.bucket);
-  checkKey(intent.key);
+  checkName("bucket name", intent.bucket, limits.bucketNameBytesMax, "new");
+  checkName("key", intent.key, limits.keyBytesMax, "new");
   checkInt("createdMs", intent.createdMs);
   checkInt("expiresMs", intent.expiresMs);
   checkPlacements(intent.placements);

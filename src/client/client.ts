@@ -11,9 +11,9 @@
 // version), then the chunks, fetched up to `concurrency` ahead and delivered in order; each is
 // checked against its xxh3 on arrival, opened and decompressed, and the whole payload against
 // its sha256. Verified chunks of small balls stay in an LRU cache keyed by (object id, index).
-import { mkdirSync, renameSync, rmSync, statSync } from "node:fs";
-import { open } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { constants as fsConstants, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { open, type FileHandle } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { RouterSet, type RouterState } from "./routers.ts";
 import { chunkCountOf, chunks, numbered, type ByteSource, type NumberedChunk } from "./chunker.ts";
 import { codecFor, codecForBall, reservedTags, type ChunkCodec } from "./codec.ts";
@@ -26,6 +26,7 @@ import { Semaphore } from "../lib/semaphore.ts";
 import { BadRequestError, CorruptError, MictlanxError, NotFoundError, UsageError, toMictlanxError } from "../lib/errors.ts";
 import { contentTypeFor, extensionOf } from "./content-type.ts";
 import { sealing } from "./seal.ts";
+import { fileKind, statOrUndefined } from "../lib/file-info.ts";
 
 export interface ClientOptions {
   /** Routers of one VSS: "host:port,host:port" or a list. Work is spread over them. */
@@ -89,6 +90,15 @@ export interface GetOptions {
   onProgress?: (doneBytes: number, totalBytes: number) => void;
   /** Abort the read; it rejects with the signal's reason. */
   signal?: AbortSignal;
+}
+
+export interface GetToFileOptions extends GetOptions {
+  /**
+   * `path` is the file itself, as chosen by a program that names files after keys (the group
+   * writer): never a directory to put the ball in, never a FIFO or device to write into; a
+   * symbolic link there is replaced, not followed.
+   */
+  exact?: boolean;
 }
 
 export interface BallStream {
@@ -471,31 +481,19 @@ export class Client {
    * Write a ball to `path`: the bytes go to a partial file next to it, which is fsynced and
    * renamed over `path` only when every byte checked out. On any failure the partial file is
    * removed and `path` is untouched. When `path` is an existing directory the file is named
-   * after the key's last part.
+   * after the key's last part. When `path` is a FIFO or a device (not a regular file), the
+   * bytes are written into it as they are verified chunk by chunk: nothing is renamed over it,
+   * and a failure after some bytes went in says how many.
    */
-  async getToFile(bucket: string, key: string, path: string, options: GetOptions = {}): Promise<BallMetaWire & { path: string }> {
-    const target = isDirectory(path) ? join(path, basename(key)) : path;
+  async getToFile(bucket: string, key: string, path: string, options: GetToFileOptions = {}): Promise<BallMetaWire & { path: string }> {
+    const target = fileTarget(path, key, options.exact === true);
     const { meta, stream } = await this.getStream(bucket, key, options); // a missing ball fails before any file exists
-    mkdirSync(dirname(target) || ".", { recursive: true });
-    const partial = `${target}.mictlanx-partial-${process.pid}-${Math.floor(Math.random() * 0xffffff).toString(16)}`;
-    let handle: Awaited<ReturnType<typeof open>> | undefined;
-    try {
-      handle = await open(partial, "wx");
-      for await (const piece of stream) {
-        let at = 0;
-        while (at < piece.byteLength) at += (await handle.write(piece, at, piece.byteLength - at)).bytesWritten;
-      }
-      await handle.datasync();
-      await handle.close();
-      handle = undefined;
-      renameSync(partial, target);
-      return { ...meta, path: target };
-    } catch (error) {
-      await stream.return(undefined).catch(() => {});
-      await handle?.close().catch(() => {});
-      rmSync(partial, { force: true });
-      throw error;
+    if (target.into) {
+      await writeInto(target.path, stream, options.signal);
+      return { ...meta, path: target.path };
     }
+    await writeReplacing(target.path, stream);
+    return { ...meta, path: target.path };
   }
 
   // --- delete, list ------------------------------------------------------------------------
@@ -647,11 +645,92 @@ function uninitialized(size: number): Uint8Array {
   return size === 0 ? new Uint8Array(0) : new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
 }
 
-function isDirectory(path: string): boolean {
+/** What getToFile writes: `path` replaced through a partial file, or (`into`) a FIFO or device written in place. */
+function fileTarget(path: string, key: string, exact: boolean): { path: string; into: boolean } {
+  if (exact) {
+    const info = statOrUndefined(path, { follow: false });
+    if (info !== undefined && !info.isFile() && !info.isSymbolicLink()) throw new BadRequestError(`${path} is ${fileKind(info)}; not replacing it with ${key}`);
+    return { path, into: false };
+  }
+  let target = path;
+  let info = statOrUndefined(target, { follow: true });
+  if (info?.isDirectory()) {
+    const last = key.split("/").pop() ?? "";
+    if (last === "" || last === "." || last === "..") throw new BadRequestError(`the key ${key} does not end in a file name (its last part is "${last}"); give a file path instead of the directory ${path}`);
+    target = join(path, last);
+    info = statOrUndefined(target, { follow: true });
+    if (info?.isDirectory()) throw new BadRequestError(`${target} is a directory; give another file path`);
+  }
+  return { path: target, into: info !== undefined && !info.isFile() };
+}
+
+/** Into a partial file next to `target`, fsynced, then renamed over it; on any failure the partial file is removed. */
+async function writeReplacing(target: string, stream: AsyncGenerator<Uint8Array>): Promise<void> {
+  mkdirSync(dirname(target) || ".", { recursive: true });
+  const partial = `${target}.mictlanx-partial-${process.pid}-${Math.floor(Math.random() * 0xffffff).toString(16)}`;
+  let handle: FileHandle | undefined;
   try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
+    handle = await open(partial, "wx");
+    for await (const piece of stream) await writeAll(handle, piece);
+    await handle.datasync();
+    await handle.close();
+    handle = undefined;
+    renameSync(partial, target);
+  } catch (error) {
+    await stream.return(undefined).catch(() => {});
+    await handle?.close().catch(() => {});
+    rmSync(partial, { force: true });
+    throw error;
+  }
+}
+
+/**
+ * Into a FIFO or a device, in place: opened for writing only (never created, truncated or
+ * renamed over), each verified piece written as it comes. Bytes written cannot be taken back,
+ * so a failure after some went in (a checksum at the end) says how many, and to discard them.
+ */
+async function writeInto(path: string, stream: AsyncGenerator<Uint8Array>, signal: AbortSignal | undefined): Promise<void> {
+  let handle: FileHandle | undefined;
+  let written = 0;
+  try {
+    handle = await openAbortable(path, fsConstants.O_WRONLY, signal); // a FIFO waits here for its reader
+    for await (const piece of stream) {
+      await writeAll(handle, piece);
+      written += piece.byteLength;
+    }
+    await handle.close();
+    handle = undefined;
+  } catch (error) {
+    await stream.return(undefined).catch(() => {});
+    await handle?.close().catch(() => {});
+    if (written === 0) throw error;
+    const typed = toMictlanxError(error);
+    throw new MictlanxError(typed.code, `${typed.message}; ${written} bytes had already gone into ${path}, which is not a regular file and cannot be taken back: discard them`, { cause: error });
+  }
+}
+
+async function writeAll(handle: FileHandle, piece: Uint8Array): Promise<void> {
+  let at = 0;
+  while (at < piece.byteLength) at += (await handle.write(piece, at, piece.byteLength - at)).bytesWritten;
+}
+
+/** open(), but an abort (Ctrl-C) does not wait for a FIFO's reader; a late open is closed. */
+async function openAbortable(path: string, flags: number, signal: AbortSignal | undefined): Promise<FileHandle> {
+  signal?.throwIfAborted();
+  const opening = open(path, flags);
+  if (signal === undefined) return opening;
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([opening, aborted]);
+  } catch (error) {
+    opening.then((handle) => handle.close(), () => {});
+    throw error;
+  } finally {
+    if (onAbort) signal.removeEventListener("abort", onAbort);
   }
 }
 

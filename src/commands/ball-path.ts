@@ -1,6 +1,10 @@
 // "bucket/key" as typed on the command line: the bucket is everything before the first slash;
-// the key is the rest and may contain slashes.
+// the key is the rest and may contain slashes. Also: where a key lands in a directory.
+import { realpathSync, statSync } from "node:fs";
+import { isAbsolute, join, relative, sep } from "node:path";
 import { UsageError } from "../lib/errors.ts";
+import { newNameProblem } from "../lib/names.ts";
+import { fileKind, statOrUndefined } from "../lib/file-info.ts";
 
 export function parseBallPath(text: string): { bucket: string; key: string } {
   const slash = text.indexOf("/");
@@ -27,4 +31,60 @@ export function parseTags(pairs: string[] | undefined): Record<string, string> {
     tags[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   return tags;
+}
+
+/** A put's names, checked before anything is sent: the rule for new names, as a usage error (exit 2). */
+export function checkNewNames(names: { bucket: string; key?: string; ballId?: string; tags?: Record<string, string>; contentType?: string }): void {
+  const problems = [
+    newNameProblem("bucket", names.bucket),
+    names.key === undefined ? undefined : newNameProblem("key", names.key),
+    names.ballId === undefined ? undefined : newNameProblem("--ball-id", names.ballId),
+    names.contentType === undefined ? undefined : newNameProblem("--content-type", names.contentType),
+    ...Object.entries(names.tags ?? {}).flatMap(([name, value]) => [newNameProblem("--tag name", name), newNameProblem(`--tag ${name} value`, value)]),
+  ];
+  const problem = problems.find((each) => each !== undefined);
+  if (problem !== undefined) throw new UsageError(problem);
+}
+
+/**
+ * Where the ball `key` goes when balls are written into the directory `root` (a real path, as
+ * realpathSync gives it): `root/key`, or why nothing may be written for it. Keys may hold
+ * anything S3 allows, `../` included; the rule is that nothing lands outside `root`:
+ * - the key must be a plain relative path: no leading "/", no empty part ("a//b", "a/"), no "."
+ *   or ".." part (which would leave `root`, or name the same file as another key);
+ * - a directory on the way that is a symbolic link must lead inside `root`;
+ * - what is at the end is replaced only when it is a regular file or a symbolic link (the link
+ *   itself is replaced, never followed), not a directory, FIFO or device.
+ * The path returned has every link on the way resolved, so the write follows none.
+ * (This guards against what is in `root`, not against someone changing it meanwhile.)
+ */
+export function fileForKey(root: string, key: string): { path: string } | { skip: string } {
+  if (key.startsWith("/")) return { skip: `its key starts with "/"` };
+  const parts = key.split("/");
+  const odd = parts.find((part) => part === "" || part === "." || part === "..");
+  if (odd !== undefined) return { skip: odd === "" ? `its key has an empty part ("//", or a "/" at the end)` : `its key has a "${odd}" part` };
+  let at = root;
+  for (const [index, part] of parts.entries()) {
+    const next = join(at, part);
+    const info = statOrUndefined(next, { follow: false });
+    if (info === undefined) return { path: join(next, ...parts.slice(index + 1)) }; // the rest is made fresh
+    const last = index === parts.length - 1;
+    if (last) return info.isFile() || info.isSymbolicLink() ? { path: next } : { skip: `${next} is ${fileKind(info)}; not replacing it` };
+    if (info.isSymbolicLink()) {
+      const real = realpathSync(next);
+      if (!within(root, real)) return { skip: `${next} is a symbolic link to ${real}, outside ${root}` };
+      if (!statSync(real).isDirectory()) return { skip: `${next} leads to ${real}, which is not a directory` };
+      at = real;
+    } else if (info.isDirectory()) {
+      at = next;
+    } else {
+      return { skip: `${next} is ${fileKind(info)}, not a directory` };
+    }
+  }
+  throw new Error("unreachable: a key has at least one part");
+}
+
+function within(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel === "" || (rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }

@@ -1,7 +1,9 @@
 // The shell's client commands: put, get, del, ls, stat. Thin: parse flags, call the Client,
 // print a line for people or JSON for scripts. Transfers show a progress bar on stderr when it
 // is a terminal and the transfer takes more than a second; piped, they print nothing extra.
-import { fstatSync, readdirSync, statSync } from "node:fs";
+// Names (buckets, keys, ball ids, tags) are printed through `printable` for people and
+// `terminalJson` for scripts (src/lib/names.ts): never raw to a terminal.
+import { fstatSync, mkdirSync, readdirSync, realpathSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { Client, type PutItem, type PutOptions, type PutResult } from "../client/client.ts";
 import { mapBounded } from "../client/bounded.ts";
@@ -12,9 +14,11 @@ import { sealing } from "../client/seal.ts";
 import { resolveRouters, parsePositiveInt } from "../lib/defaults.ts";
 import { formatBytes, parseSize } from "../lib/size.ts";
 import { limits } from "../lib/limits.ts";
-import { MictlanxError, NotFoundError, UsageError } from "../lib/errors.ts";
+import { BadRequestError, MictlanxError, NotFoundError, UsageError } from "../lib/errors.ts";
+import { newNameProblem, printable, terminalJson } from "../lib/names.ts";
 import type { BallLocated, BallMetaWire } from "../protocol/ball.ts";
-import { parseBallPath, parseBucketPrefix, parseTags } from "./ball-path.ts";
+import { checkNewNames, fileForKey, parseBallPath, parseBucketPrefix, parseTags } from "./ball-path.ts";
+import { beforeQuietExit, outputClosed } from "./pipes.ts";
 import { Progress } from "./progress.ts";
 
 /** Flags every client command may carry. `keyFile` and `compress` are read when main.ts declares them. */
@@ -44,8 +48,14 @@ function clientFor(flags: ClientFlags, extra: { chunkSize?: number; compress?: b
   });
 }
 
+/** `human` must already show its names through `shown`/`printable`. */
 function print(json: boolean | undefined, value: unknown, human: string): void {
-  process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${human}\n`);
+  process.stdout.write(json ? `${terminalJson(value)}\n` : `${human}\n`);
+}
+
+/** "bucket/key" (or a bucket alone) for people. */
+function shown(bucket: string, key?: string): string {
+  return printable(key === undefined ? bucket : `${bucket}/${key}`);
 }
 
 /** A one-line summary on stderr, for people only (a terminal). */
@@ -78,6 +88,7 @@ export async function putCommand(target: string, file: string, flags: PutFlags):
   const chunkSizeMax = limits.chunkBytesMax - (transformed ? compression.overheadBytes + sealing.overheadBytes : 0);
   if (chunkSize < 1 || chunkSize > chunkSizeMax) throw new UsageError(`--chunk-size must be 1 B to ${formatBytes(chunkSizeMax)} (${chunkSizeMax} B)${transformed ? " with compression or encryption" : ""}; got ${flags.chunkSize}`);
   const tags = parseTags(flags.tag);
+  checkNewNames({ bucket, key, tags, ...(flags.ballId === undefined ? {} : { ballId: flags.ballId }), ...(flags.contentType === undefined ? {} : { contentType: flags.contentType }) });
   for (const name of reservedTags) {
     if (name in tags) throw new UsageError(`--tag ${name}=… is set by mictlanx itself; choose another name${name === "compression" ? " (use --compress)" : name === "encryption" ? " (use MICTLANX_KEY or --key-file)" : ""}`);
   }
@@ -109,7 +120,7 @@ export async function putCommand(target: string, file: string, flags: PutFlags):
       total = info.size;
     }
     const startedMs = performance.now();
-    const progress = new Progress({ label: `put ${bucket}/${key}`, ...(total === undefined ? {} : { total }) });
+    const progress = new Progress({ label: `put ${shown(bucket, key)}`, ...(total === undefined ? {} : { total }) });
     let result: PutResult;
     try {
       result = await client.put(bucket, key, source, { ...options, onProgress: (done) => progress.update(done) });
@@ -117,7 +128,7 @@ export async function putCommand(target: string, file: string, flags: PutFlags):
       progress.finish();
     }
     const stored = result.compressed || result.encrypted ? `, stored ${formatBytes(result.storedBytes)}${result.compressed ? " (zstd)" : ""}${result.encrypted ? " (aes-256-gcm)" : ""}` : "";
-    print(flags.json, result, `put ${bucket}/${key}: ${formatBytes(result.size)} in ${result.numChunks} chunk(s), rf ${options.rf}, version ${result.version}${stored}, sha256 ${result.checksum}`);
+    print(flags.json, result, `put ${shown(bucket, key)}: ${formatBytes(result.size)} in ${result.numChunks} chunk(s), rf ${options.rf}, version ${result.version}${stored}, sha256 ${result.checksum}`);
     note(`  ${rate(result.size, startedMs)}`);
   } finally {
     client.close();
@@ -136,8 +147,11 @@ async function putTree(client: Client, bucket: string, prefix: string, dir: stri
   let printed = 0;
   const outcomes = await mapBounded(items(), 4, async (item) => {
     try {
+      // A file name may hold what a key may not (a newline, an ESC): that file fails, the rest go on.
+      const problem = newNameProblem("key", item.key);
+      if (problem !== undefined) throw new BadRequestError(`not stored: its ${problem}`);
       const result = await client.put(item.bucket, item.key, item.data, item.options);
-      lines.set(item.order, `put ${bucket}/${result.key}: ${formatBytes(result.size)}\n`);
+      lines.set(item.order, `put ${shown(bucket, result.key)}: ${formatBytes(result.size)}\n`);
       return result;
     } catch (error) {
       lines.set(item.order, "");
@@ -151,8 +165,8 @@ async function putTree(client: Client, bucket: string, prefix: string, dir: stri
     }
   });
   const failed = outcomes.filter((outcome) => !outcome.ok);
-  if (json) process.stdout.write(`${JSON.stringify(outcomes.map((outcome) => (outcome.ok ? outcome.value : { bucket, key: outcome.key, error: { code: outcome.error.code, message: outcome.error.message } })))}\n`);
-  else for (const outcome of failed) if (!outcome.ok) process.stderr.write(`mictlanx: put ${bucket}/${outcome.key} failed: ${outcome.error.message}\n`);
+  if (json) process.stdout.write(`${terminalJson(outcomes.map((outcome) => (outcome.ok ? outcome.value : { bucket, key: outcome.key, error: { code: outcome.error.code, message: outcome.error.message } })))}\n`);
+  else for (const outcome of failed) if (!outcome.ok) process.stderr.write(`mictlanx: put ${shown(bucket, outcome.key)} failed: ${printable(outcome.error.message)}\n`);
   if (failed.length > 0) throw new MictlanxError("unavailable", `${failed.length} of ${outcomes.length} file(s) were not stored; run the same command again to retry`);
 }
 
@@ -205,11 +219,11 @@ export async function getCommand(target: string, flags: GetFlags): Promise<void>
     const onSigint = () => interrupt.abort(new MictlanxError("unavailable", `interrupted; ${flags.output} was not written`));
     process.once("SIGINT", onSigint);
     const startedMs = performance.now();
-    const progress = new Progress({ label: `get ${bucket}/${key}` });
+    const progress = new Progress({ label: `get ${shown(bucket, key)}` });
     try {
       const written = await client.getToFile(bucket, key, flags.output, { signal: interrupt.signal, onProgress: (done, total) => progress.update(done, total) });
       progress.finish();
-      note(`get ${bucket}/${key} → ${written.path}: ${formatBytes(written.size)} in ${rate(written.size, startedMs)}, sha256 verified`);
+      note(`get ${shown(bucket, key)} → ${printable(written.path)}: ${formatBytes(written.size)} in ${rate(written.size, startedMs)}, sha256 verified`);
     } finally {
       process.off("SIGINT", onSigint);
       progress.finish();
@@ -224,76 +238,90 @@ export async function getCommand(target: string, flags: GetFlags): Promise<void>
       await stream.return(undefined);
       throw new UsageError(`${bucket}/${key} is ${formatBytes(meta.size)} of ${meta.contentType}; not writing that to the terminal; use -o FILE, or pipe it into a program`);
     }
-    const progress = new Progress({ label: `get ${bucket}/${key}`, total: meta.size });
-    const out = new StdoutWriter();
+    const progress = new Progress({ label: `get ${shown(bucket, key)}`, total: meta.size });
     let done = 0;
     try {
       for await (const piece of stream) {
-        await out.write(piece); // waits while the reader is slower: memory stays at a few chunks
+        // Waits while the reader is slower: memory stays at a few chunks. When the reader goes
+        // away (`| head -c 100`), pipes.ts ends the process quietly with exit 0.
+        await writeStdout(piece);
         done += piece.byteLength;
         progress.update(done);
       }
-    } catch (error) {
-      // The reader went away (`| head`): like any Unix filter, stop quietly.
-      if (error instanceof BrokenPipe) {
-        await stream.return(undefined).catch(() => {});
-        return;
-      }
-      throw error;
     } finally {
       progress.finish();
     }
   }
 }
 
-class BrokenPipe extends Error {}
-
-/** process.stdout with backpressure (wait for drain) and a closed pipe as a typed, catchable event. */
-class StdoutWriter {
-  private broken = false;
-  private wake: (() => void) | undefined;
-
-  constructor() {
-    process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-      if (error.code !== "EPIPE") throw error;
-      this.broken = true;
-      this.wake?.();
-    });
-  }
-
-  async write(piece: Uint8Array): Promise<void> {
-    if (this.broken) throw new BrokenPipe();
-    if (!process.stdout.write(piece)) {
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        process.stdout.once("drain", resolve);
-      });
-      this.wake = undefined;
-    }
-    if (this.broken) throw new BrokenPipe();
-  }
+/** process.stdout.write with backpressure: resolves once the piece is taken (or the reader has gone). */
+async function writeStdout(piece: Uint8Array): Promise<void> {
+  if (outputClosed.aborted || process.stdout.write(piece)) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      process.stdout.off("drain", done);
+      outputClosed.removeEventListener("abort", done);
+      resolve();
+    };
+    process.stdout.once("drain", done);
+    outputClosed.addEventListener("abort", done, { once: true });
+  });
 }
 
 function isText(contentType: string): boolean {
   return contentType.startsWith("text/") || /^application\/(json|xml|x-ndjson|javascript|typescript)/.test(contentType);
 }
 
+/** A key that `get --ball-id` does not write (it would land outside -o DIR, or over a directory or device). */
+class SkippedKey extends BadRequestError {}
+
 async function getGroupToDir(client: Client, target: string, ballId: string, dir: string): Promise<void> {
   const { bucket } = parseBucketPrefix(target);
   if (dir === "-") throw new UsageError("--ball-id needs -o DIR to write the group's balls into");
   const balls = await client.listGroup(bucket, ballId);
   if (balls.length === 0) throw new NotFoundError(`no balls with ball id "${ballId}" in ${bucket}`);
-  const outcomes = await mapBounded(balls, 4, async (ball) => {
-    const written = await client.getToFile(bucket, ball.key, join(dir, ball.key));
-    process.stdout.write(`got ${bucket}/${ball.key} → ${written.path}: ${formatBytes(written.size)}\n`);
-    return written;
+  const root = directoryFor(dir);
+  // When stdout's reader goes away (`| head -1`), stop: abort the transfers, remove their partial files.
+  const stop = new AbortController();
+  let settled: Promise<unknown> = Promise.resolve();
+  const forget = beforeQuietExit(async () => {
+    stop.abort(new MictlanxError("unavailable", "the reader of stdout went away"));
+    await settled;
   });
+  try {
+    const outcomes = mapBounded(balls, 4, async (ball) => {
+      const place = fileForKey(root, ball.key);
+      if ("skip" in place) throw new SkippedKey(`${place.skip}; nothing is written outside ${dir}`);
+      const written = await client.getToFile(bucket, ball.key, place.path, { exact: true, signal: stop.signal });
+      process.stdout.write(`got ${shown(bucket, ball.key)} → ${printable(join(dir, ball.key))}: ${formatBytes(written.size)}\n`);
+      return written;
+    });
+    settled = outcomes;
+    reportGroup(bucket, ballId, await outcomes);
+  } finally {
+    forget();
+  }
+}
+
+/** -o DIR for a group: made when missing; its real path, under which every key must land. */
+function directoryFor(dir: string): string {
+  const info = statOrNull(dir);
+  if (info !== null && !info.isDirectory()) throw new UsageError(`-o ${dir} is not a directory; --ball-id writes the group's balls into one`);
+  mkdirSync(dir, { recursive: true });
+  return realpathSync(dir);
+}
+
+/** One line on stderr per ball skipped or failed; exit 1 (4 when every one was not found) if any. */
+function reportGroup(bucket: string, ballId: string, outcomes: Array<{ ok: true } | { ok: false; key: string; error: MictlanxError }>): void {
+  if (outputClosed.aborted) return;
   const failed = outcomes.filter((outcome) => !outcome.ok);
-  for (const outcome of failed) if (!outcome.ok) process.stderr.write(`mictlanx: get ${bucket}/${outcome.key} failed: ${outcome.error.message}\n`);
+  for (const outcome of failed) {
+    if (!outcome.ok) process.stderr.write(`mictlanx: get ${shown(bucket, outcome.key)} ${outcome.error instanceof SkippedKey ? "skipped" : "failed"}: ${printable(outcome.error.message)}\n`);
+  }
   if (failed.length > 0) {
     const first = failed[0];
-    const code = first && !first.ok && failed.length === outcomes.length ? first.error.code : "unavailable";
-    throw new MictlanxError(code, `${failed.length} of ${outcomes.length} ball(s) of group ${ballId} were not fetched`);
+    const code = first && !first.ok && failed.length === outcomes.length && failed.every((each) => !each.ok && each.error.code === first.error.code) ? first.error.code : "unavailable";
+    throw new MictlanxError(code, `${failed.length} of ${outcomes.length} ball(s) of group ${ballId} were not written`);
   }
 }
 
@@ -303,12 +331,12 @@ export async function delCommand(target: string, flags: ClientFlags & { ballId?:
     if (flags.ballId !== undefined) {
       const { bucket } = parseBucketPrefix(target);
       const deleted = await client.deleteGroup(bucket, flags.ballId);
-      print(flags.json, { bucket, ballId: flags.ballId, deleted }, `deleted ${deleted.length} ball(s) of group ${flags.ballId}`);
+      print(flags.json, { bucket, ballId: flags.ballId, deleted }, `deleted ${deleted.length} ball(s) of group ${printable(flags.ballId)}`);
       return;
     }
     const { bucket, key } = parseBallPath(target);
     const ball = await client.delete(bucket, key);
-    print(flags.json, ball, `deleted ${bucket}/${key} (version ${ball.version}, ${formatBytes(ball.size)})`);
+    print(flags.json, ball, `deleted ${shown(bucket, key)} (version ${ball.version}, ${formatBytes(ball.size)})`);
   } finally {
     client.close();
   }
@@ -320,7 +348,7 @@ export async function lsCommand(target: string | undefined, flags: ClientFlags &
     // JSON is streamed as one array, page by page: constant memory however many balls.
     let first = true;
     const emit = (value: unknown) => {
-      process.stdout.write(`${first ? "[" : ","}${JSON.stringify(value)}`);
+      process.stdout.write(`${first ? "[" : ","}${terminalJson(value)}`);
       first = false;
     };
     const end = () => process.stdout.write(first ? "[]\n" : "]\n");
@@ -328,7 +356,7 @@ export async function lsCommand(target: string | undefined, flags: ClientFlags &
       for await (const page of client.buckets()) {
         for (const bucket of page) {
           if (flags.json) emit(bucket);
-          else process.stdout.write(`${bucket.name}\t${bucket.balls} balls\t${formatBytes(bucket.bytes)}\n`);
+          else process.stdout.write(`${printable(bucket.name)}\t${bucket.balls} balls\t${formatBytes(bucket.bytes)}\n`);
         }
       }
       if (flags.json) end();
@@ -339,7 +367,7 @@ export async function lsCommand(target: string | undefined, flags: ClientFlags &
     for await (const page of client.list(bucket, query)) {
       for (const ball of page) {
         if (flags.json) emit(ball);
-        else process.stdout.write(`${ball.key}\t${formatBytes(ball.size)}\tv${ball.version}\t${ball.ballId}${lockAndZip(ball)}\n`);
+        else process.stdout.write(`${printable(ball.key)}\t${formatBytes(ball.size)}\tv${ball.version}\t${printable(ball.ballId)}${lockAndZip(ball)}\n`);
       }
     }
     if (flags.json) end();
@@ -358,7 +386,7 @@ export async function statCommand(target: string, flags: ClientFlags & { json?: 
   const client = clientFor(flags);
   try {
     const ball = await client.stat(bucket, key);
-    if (flags.json) process.stdout.write(`${JSON.stringify(statJson(ball))}\n`);
+    if (flags.json) process.stdout.write(`${terminalJson(statJson(ball))}\n`);
     else process.stdout.write(statText(ball));
   } finally {
     client.close();
@@ -373,19 +401,19 @@ export function statJson(ball: BallLocated) {
 function statText(ball: BallLocated): string {
   const stored = ball.chunks.reduce((sum, chunk) => sum + chunk.size, 0);
   const lines = [
-    `${ball.bucket}/${ball.key}`,
+    shown(ball.bucket, ball.key),
     `  size          ${ball.size} bytes (${formatBytes(ball.size)})`,
     `  sha256        ${ball.checksum}`,
-    `  ball id       ${ball.ballId}`,
+    `  ball id       ${printable(ball.ballId)}`,
     `  version       ${ball.version} (object ${ball.objectId})`,
-    `  content type  ${ball.contentType}`,
+    `  content type  ${printable(ball.contentType)}`,
     `  rf            ${ball.rf}`,
     `  created       ${new Date(ball.createdMs).toISOString()}`,
     `  chunks        ${ball.numChunks} of ${formatBytes(ball.chunkSize)}`,
-    ...(ball.tags.encryption !== undefined ? [`  encryption    ${ball.tags.encryption} (client-side; the key is not stored)`] : []),
-    ...(ball.tags.compression !== undefined ? [`  compression   ${ball.tags.compression}, stored ${formatBytes(stored)}${ball.size > 0 ? ` (${((stored / ball.size) * 100).toFixed(0)}% of the payload)` : ""}`] : []),
-    ...Object.entries(ball.tags).map(([k, v]) => `  tag           ${k}=${v}`),
-    ...ball.chunks.slice(0, 20).map((chunk) => `    #${chunk.index}  ${formatBytes(chunk.size)}  ${chunk.checksum}  on ${chunk.peers.join(", ")}`),
+    ...(ball.tags.encryption !== undefined ? [`  encryption    ${printable(ball.tags.encryption)} (client-side; the key is not stored)`] : []),
+    ...(ball.tags.compression !== undefined ? [`  compression   ${printable(ball.tags.compression)}, stored ${formatBytes(stored)}${ball.size > 0 ? ` (${((stored / ball.size) * 100).toFixed(0)}% of the payload)` : ""}`] : []),
+    ...Object.entries(ball.tags).map(([k, v]) => `  tag           ${printable(k)}=${printable(v)}`),
+    ...ball.chunks.slice(0, 20).map((chunk) => `    #${chunk.index}  ${formatBytes(chunk.size)}  ${chunk.checksum}  on ${printable(chunk.peers.join(", "))}`),
     ...(ball.chunks.length > 20 ? [`    … ${ball.chunks.length - 20} more (use --json)`] : []),
   ];
   return `${lines.join("\n")}\n`;

@@ -10,7 +10,7 @@ export interface ProgressSink {
 }
 
 export interface ProgressOptions {
-  /** What is moving, e.g. "put photos/cat.jpg". */
+  /** What is moving, e.g. "put photos/cat.jpg"; drawn as given, so names in it must already be `printable`. */
   label: string;
   /** Total bytes when known (a file); unknown for stdin. */
   total?: number;

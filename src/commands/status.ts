@@ -4,6 +4,7 @@ import { parseAddress } from "../net/address.ts";
 import { spmOps, type VssStatus } from "../protocol/spm.ts";
 import { resolveSpm } from "../lib/defaults.ts";
 import { formatBytes } from "../lib/size.ts";
+import { printable, terminalJson } from "../lib/names.ts";
 
 async function withSpm<T>(flag: string | undefined, work: (spm: ServiceClient<typeof spmOps>) => Promise<T>): Promise<T> {
   const pool = new RpcPool({ role: "spm", connectAttempts: 2 });
@@ -16,13 +17,13 @@ async function withSpm<T>(flag: string | undefined, work: (spm: ServiceClient<ty
 
 export async function statusCommand(flags: { spm?: string; json?: boolean }): Promise<void> {
   const status = await withSpm(flags.spm, (spm) => spm.call("vss.status", {}));
-  process.stdout.write(flags.json ? `${JSON.stringify(status)}\n` : statusText(status));
+  process.stdout.write(flags.json ? `${terminalJson(status)}\n` : statusText(status));
 }
 
 export async function drainCommand(id: string, flags: { spm?: string; json?: boolean }): Promise<void> {
   const result = await withSpm(flags.spm, (spm) => spm.call("peer.drain", { id }));
   process.stdout.write(
-    flags.json ? `${JSON.stringify(result)}\n` : `peer ${result.id} is draining; its chunks are moving to other peers (watch with: mictlanx status)\n`,
+    flags.json ? `${terminalJson(result)}\n` : `peer ${printable(result.id)} is draining; its chunks are moving to other peers (watch with: mictlanx status)\n`,
   );
 }
 
@@ -30,26 +31,27 @@ function age(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
 
+/** Peer ids, addresses and messages (which quote keys and buckets) go through `printable`: never raw to a terminal. */
 export function statusText(status: VssStatus): string {
   const up = status.peers.filter((peer) => peer.state === "up").length;
   const healing = status.healing;
   const lines = [
-    `VSS ${status.spm}  up ${age(status.uptimeMs)}  peers ${up}/${status.peers.length} up  balls ${status.balls}  stored ${formatBytes(status.bytes)}`,
+    `VSS ${printable(status.spm)}  up ${age(status.uptimeMs)}  peers ${up}/${status.peers.length} up  balls ${status.balls}  stored ${formatBytes(status.bytes)}`,
     "",
     "PEER        ADDRESS              STATE    USED / CAPACITY          CHUNKS   HEARTBEAT",
     ...status.peers.map(
       (peer) =>
-        `${peer.id.padEnd(11)} ${peer.address.padEnd(20)} ${(peer.state + (peer.draining ? "*" : "")).padEnd(8)} ${`${formatBytes(peer.usedBytes)} / ${formatBytes(peer.capacityBytes)}`.padEnd(24)} ${String(peer.chunks).padEnd(8)} ${age(peer.lastHeartbeatAgeMs)} ago`,
+        `${printable(peer.id).padEnd(11)} ${printable(peer.address).padEnd(20)} ${(peer.state + (peer.draining ? "*" : "")).padEnd(8)} ${`${formatBytes(peer.usedBytes)} / ${formatBytes(peer.capacityBytes)}`.padEnd(24)} ${String(peer.chunks).padEnd(8)} ${age(peer.lastHeartbeatAgeMs)} ago`,
     ),
     ...(status.peers.some((peer) => peer.draining) ? ["(* draining)"] : []),
     "",
     "ROUTER               REQUESTS   REQ/S   HEARTBEAT",
-    ...status.routers.map((router) => `${router.address.padEnd(20)} ${String(router.requests).padEnd(10)} ${router.requestsPerSec.toFixed(0).padEnd(7)} ${age(router.lastHeartbeatAgeMs)} ago`),
+    ...status.routers.map((router) => `${printable(router.address).padEnd(20)} ${String(router.requests).padEnd(10)} ${router.requestsPerSec.toFixed(0).padEnd(7)} ${age(router.lastHeartbeatAgeMs)} ago`),
     "",
     `replication  under-replicated chunks ${status.underReplicated}  garbage ${status.garbage}`,
     `healing      ${healing.active ? "active" : "idle"}  healed ${healing.healedChunks} chunks (${formatBytes(healing.healedBytes)})  moved ${healing.movedChunks}  trimmed ${healing.trimmedReplicas}  repaired ${healing.repairedCorrupt}  ${formatBytes(healing.bytesPerSec)}/s`,
-    ...(healing.lastError ? [`             last error: ${healing.lastError}`] : []),
-    ...(status.events.length > 0 ? ["", "recent events", ...status.events.slice(-8).map((event) => `  ${new Date(event.atMs).toISOString().slice(11, 19)}  ${event.message}`)] : []),
+    ...(healing.lastError ? [`             last error: ${printable(healing.lastError)}`] : []),
+    ...(status.events.length > 0 ? ["", "recent events", ...status.events.slice(-8).map((event) => `  ${new Date(event.atMs).toISOString().slice(11, 19)}  ${printable(event.message)}`)] : []),
   ];
   return `${lines.join("\n")}\n`;
 }

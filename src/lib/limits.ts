@@ -126,6 +126,14 @@ export const limits = {
    * or a dead VSS is said at once, not after every one of 20,000 operations has retried.
    */
   benchFailuresBeforeSuccessMax: 64,
+
+  // --- the client on the shell (pipes, writing into directories) ---------------------------
+  /**
+   * How long a command whose stdout reader went away (`| head -1`) spends stopping its work
+   * (a `get --ball-id` removing the partial files it had open) before it exits anyway: a
+   * stopped filter must end promptly, and a request in flight can take its whole timeout.
+   */
+  outputClosedStopMsMax: 2_000,
 } as const;
 
 export type Limits = typeof limits;

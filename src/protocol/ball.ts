@@ -1,6 +1,6 @@
 // Ball metadata as it travels between SPM, routers and clients.
 import { z } from "zod";
-import { ballIdName, ballKey, bucketName, byteCount, checksumHex, chunkIndex, peerId, sha256Hex, tags } from "./schemas.ts";
+import { ballIdName, ballKey, bucketName, byteCount, checksumHex, chunkIndex, newBallIdName, newBallKey, newBucketName, newContentType, newTags, peerId, sha256Hex, tags } from "./schemas.ts";
 import { limits } from "../lib/limits.ts";
 
 export const rf = z.number().int().min(1).max(16);
@@ -56,15 +56,15 @@ export const listBallsResult = z.object({ balls: z.array(ballMeta), next: z.stri
 export const listBucketsArgs = z.object({ after: z.string().max(limits.bucketNameBytesMax).optional(), limit: z.number().int().min(1).max(limits.listPageMax) });
 export const listBucketsResult = z.object({ buckets: z.array(bucketSummary), next: z.string().optional() });
 
-/** What a put declares about its ball; the router adds the chunk records. */
+/** What a put declares about its ball; the router adds the chunk records. Its names are new ones. */
 export const ballDeclaration = z.object({
-  bucket: bucketName,
-  key: ballKey,
-  ballId: ballIdName.optional(),
+  bucket: newBucketName,
+  key: newBallKey,
+  ballId: newBallIdName.optional(),
   size: byteCount,
   checksum: sha256Hex,
-  contentType: z.string().max(256),
-  tags,
+  contentType: newContentType,
+  tags: newTags,
   rf,
   chunkSize: byteCount.max(limits.chunkBytesMax),
   ifAbsent: z.boolean().optional(),

@@ -3,14 +3,14 @@
 // router can serve any step, which lets a client move to another router mid-transfer.
 import { z } from "zod";
 import { defineOps } from "./envelope.ts";
-import { ballKey, bucketName, byteCount, bytes, checksumHex, chunkBytes, chunkIndex } from "./schemas.ts";
+import { ballKey, bucketName, byteCount, bytes, checksumHex, chunkBytes, chunkIndex, newBallKey, newBucketName } from "./schemas.ts";
 import { ballDeclaration, ballLocated, ballMeta, chunkRecord, listBallsArgs, listBallsResult, listBucketsArgs, listBucketsResult, objectId, requestId, rf } from "./ball.ts";
 
 const ballRef = z.object({ bucket: bucketName, key: ballKey });
 
 export const routerOps = defineOps({
   "ball.begin": {
-    args: ballRef.extend({ rf, ifAbsent: z.boolean().optional() }),
+    args: z.object({ bucket: newBucketName, key: newBallKey, rf, ifAbsent: z.boolean().optional() }),
     result: z.object({ objectId }),
   },
   "ball.putChunk": {

@@ -1,11 +1,16 @@
 // Shapes shared by several services' messages. Every bound comes from src/lib/limits.ts.
 import { z } from "zod";
 import { limits } from "../lib/limits.ts";
+import { newNameProblem } from "../lib/names.ts";
 
 const utf8 = new TextEncoder();
 const byteLength = (text: string) => utf8.encode(text).byteLength;
 
-/** A name: non-empty, no NUL or control characters, at most `max` UTF-8 bytes. */
+/**
+ * A name as it may be stored and read: non-empty, no C0 control characters (never accepted on
+ * the wire), at most `max` UTF-8 bytes. Reads, listings and deletes take these, so names stored
+ * before the rule for new names (below) stay readable.
+ */
 export function name(what: string, max: number) {
   return z
     .string()
@@ -14,9 +19,25 @@ export function name(what: string, max: number) {
     .refine((text) => !/[\u0000-\u001f]/.test(text), `${what} must not contain control characters`);
 }
 
+/** Text checked by the rule for new names (src/lib/names.ts); the message names the code point. */
+function newNameText<T extends z.ZodType<string>>(what: string, schema: T) {
+  return schema.superRefine((text, context) => {
+    const problem = newNameProblem(what, text);
+    if (problem !== undefined) context.addIssue({ code: "custom", message: problem });
+  });
+}
+
+/** A name a write creates (a put's bucket, key, ball id): no control characters, no bidi controls. */
+export function newName(what: string, max: number) {
+  return newNameText(what, name(what, max));
+}
+
 export const bucketName = name("bucket", limits.bucketNameBytesMax);
 export const ballKey = name("key", limits.keyBytesMax);
 export const ballIdName = name("ball id", limits.ballIdBytesMax);
+export const newBucketName = newName("bucket", limits.bucketNameBytesMax);
+export const newBallKey = newName("key", limits.keyBytesMax);
+export const newBallIdName = newName("ball id", limits.ballIdBytesMax);
 export const peerId = name("peer id", limits.peerIdBytesMax);
 /** The peer-level name of a ball version's chunks (the catalog's object id). */
 export const chunkBall = name("ball", limits.ballIdBytesMax + 64);
@@ -33,3 +54,9 @@ export const cursor = z.string().max(limits.keyBytesMax * 2 + 64);
 export const tags = z
   .record(z.string().min(1).max(limits.tagBytesMax), z.string().max(limits.tagBytesMax))
   .refine((record) => Object.keys(record).length <= limits.tagCountMax, `at most ${limits.tagCountMax} tags`);
+/** The tags a write sets: names and values under the rule for new names. */
+export const newTags = z
+  .record(newNameText("tag name", z.string().min(1).max(limits.tagBytesMax)), newNameText("tag value", z.string().max(limits.tagBytesMax)))
+  .refine((record) => Object.keys(record).length <= limits.tagCountMax, `at most ${limits.tagCountMax} tags`);
+/** A content type a write sets (may be empty: unknown); shown by `stat`, so under the same rule. */
+export const newContentType = newNameText("content type", z.string().max(limits.contentTypeBytesMax));

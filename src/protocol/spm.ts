@@ -2,7 +2,7 @@
 // where their chunks are), placement, and the numbers `status` and the TUI show.
 import { z } from "zod";
 import { defineOps } from "./envelope.ts";
-import { address, ballKey, bucketName, byteCount, checksumHex, chunkIndex, peerId } from "./schemas.ts";
+import { address, ballKey, bucketName, byteCount, checksumHex, chunkIndex, newBallKey, newBucketName, peerId } from "./schemas.ts";
 import { ballDeclaration, ballLocated, ballMeta, chunkRecord, listBallsArgs, listBallsResult, listBucketsArgs, listBucketsResult, objectId, peerLocation, requestId, rf } from "./ball.ts";
 import { limits, vssLimits } from "../lib/limits.ts";
 
@@ -141,8 +141,8 @@ export function itemOutcome<T extends z.ZodType>(result: T) {
 const spmBatchItemsMax = vssLimits.spmBatchItemsMax;
 
 const reserveArgs = z.object({
-  bucket: bucketName,
-  key: ballKey,
+  bucket: newBucketName,
+  key: newBallKey,
   rf,
   ifAbsent: z.boolean().optional(),
   count: z.number().int().min(0).max(limits.batchChunksMax),
@@ -163,7 +163,7 @@ export const spmOps = defineOps({
   },
   /** Start a put: checks --if-absent and rf early, returns the new version's object id. */
   "ball.begin": {
-    args: z.object({ bucket: bucketName, key: ballKey, rf, ifAbsent: z.boolean().optional() }),
+    args: z.object({ bucket: newBucketName, key: newBallKey, rf, ifAbsent: z.boolean().optional() }),
     result: z.object({ objectId }),
   },
   /** ball.begin and ball.place in one: a new version's object id and placements for its first `count` chunks. */

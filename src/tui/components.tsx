@@ -6,7 +6,7 @@ import type { PeerHealth } from "../protocol/peer.ts";
 import type { PeerStatus, VssStatus } from "../protocol/spm.ts";
 import { healProgress, sparkline, type DashboardState, type HistoryPoint, type PeerDetail } from "./model.ts";
 import { bannerText, computeLayout, peerColumns, stateText, usedText, type Layout, type PeerColumns } from "./layout.ts";
-import { age, bar, bytesPerSec, count, duration, fit, formatBytes, intervalText, perSec } from "./format.ts";
+import { age, bar, bytesPerSec, count, duration, fit, formatBytes, intervalText, perSec, printable } from "./format.ts";
 
 type Colour = "green" | "yellow" | "red" | "cyan" | "magenta" | "gray" | undefined;
 
@@ -72,7 +72,7 @@ export function Banner({ state, rows }: { state: DashboardState; rows: number })
   return (
     <Box height={rows} overflow="hidden">
       <Text wrap="wrap" bold color={down ? "white" : "yellow"} {...(down ? { backgroundColor: "red" } : {})}>
-        {text}
+        {printable(text)}
       </Text>
     </Box>
   );
@@ -95,9 +95,9 @@ function PeerRow({ peer, selected, cols, stale }: { peer: PeerStatus; selected: 
         {selected ? "› " : "  "}
       </Text>
       <Text inverse={selected} bold={selected}>
-        {pad(peer.id, cols.id)}
+        {pad(printable(peer.id), cols.id)}
       </Text>
-      {cols.address > 0 ? pad(peer.address, cols.address) : ""}
+      {cols.address > 0 ? pad(printable(peer.address), cols.address) : ""}
       <Text color={stateColour(peer.state)} bold={peer.state !== "up"}>
         {pad(stateText(peer), cols.state)}
       </Text>
@@ -162,7 +162,7 @@ function Routers({ status, state, rows }: { status: VssStatus | null; state: Das
         <Text bold color="cyan">
           {"Routers "}
         </Text>
-        {routers.length === 0 ? <Text dimColor>none reporting</Text> : routers.map((router) => `${router.address} ${perSec(rate(router.address, router.requestsPerSec))} req/s`).join(" · ")}
+        {routers.length === 0 ? <Text dimColor>none reporting</Text> : routers.map((router) => `${printable(router.address)} ${perSec(rate(router.address, router.requestsPerSec))} req/s`).join(" · ")}
       </Line>
     );
   }
@@ -171,7 +171,7 @@ function Routers({ status, state, rows }: { status: VssStatus | null; state: Das
       <Rule title="Routers" width={state.size.columns} note={`${routers.length}`} />
       {routers.slice(0, rows - 1).map((router) => (
         <Line key={router.address}>
-          {`  ${router.address.padEnd(22)}${perSec(rate(router.address, router.requestsPerSec)).padStart(7)} req/s   total ${count(router.requests)}   errors `}
+          {`  ${printable(router.address).padEnd(22)}${perSec(rate(router.address, router.requestsPerSec)).padStart(7)} req/s   total ${count(router.requests)}   errors `}
           <Text color={router.errors > 0 ? "yellow" : undefined}>{count(router.errors)}</Text>
           {"   last hb "}
           <Text color={ageColour(router.lastHeartbeatAgeMs)}>{age(router.lastHeartbeatAgeMs)}</Text>
@@ -205,7 +205,7 @@ function Replication({ status, state, rows }: { status: VssStatus | null; state:
         </Text>
         {` chunks  queued ${count(healing.queued)}  in flight ${count(healing.inFlight)}  garbage ${count(status.garbage)}  failures `}
         <Text color={healing.failures > 0 ? "red" : undefined}>{count(healing.failures)}</Text>
-        {healing.lastError ? <Text color="red">{`  last error: ${healing.lastError}`}</Text> : null}
+        {healing.lastError ? <Text color="red">{`  last error: ${printable(healing.lastError)}`}</Text> : null}
       </Line>
       <Line>
         {"  heal "}
@@ -268,7 +268,7 @@ function Events({ status, state, rows }: { status: VssStatus | null; state: Dash
       {shown.map((event, index) => (
         <Line key={`${event.atMs}-${index}`}>
           <Text dimColor>{`  ${clock(event.atMs)} `}</Text>
-          <Text color={eventColour(event.kind)}>{event.message}</Text>
+          <Text color={eventColour(event.kind)}>{printable(event.message)}</Text>
         </Line>
       ))}
     </Box>
@@ -278,15 +278,15 @@ function Events({ status, state, rows }: { status: VssStatus | null; state: Dash
 export function DetailPane({ detail, peer, state, rows }: { detail: PeerDetail; peer: PeerStatus | undefined; state: DashboardState; rows: number }) {
   if (rows === 0) return null;
   const width = state.size.columns;
-  const title = `Peer ${detail.peerId} at ${detail.address}`;
+  const title = `Peer ${printable(detail.peerId)} at ${printable(detail.address)}`;
   let body: ReactNode;
   if (detail.phase === "loading") {
-    body = <Line dim>{`  asking ${detail.peerId} for its health…`}</Line>;
+    body = <Line dim>{`  asking ${printable(detail.peerId)} for its health…`}</Line>;
   } else if (detail.phase === "error") {
     const seen = peer ? ` (the SPM says ${peer.state}, last heartbeat ${age(peer.lastHeartbeatAgeMs)} ago)` : "";
     body = (
       <Text wrap="wrap" color="red" bold>
-        {`  peer ${detail.peerId} at ${detail.address} is unreachable: ${detail.error}${seen}`}
+        {`  peer ${printable(detail.peerId)} at ${printable(detail.address)} is unreachable: ${printable(detail.error)}${seen}`}
       </Text>
     );
   } else {
@@ -321,7 +321,7 @@ function HealthBody({ health, rows }: { health: PeerHealth; rows: number }) {
       {errors.slice(-errorLines).map((error, index) => (
         <Line key={`${error.atMs}-${index}`}>
           <Text dimColor>{`    ${clock(error.atMs)} `}</Text>
-          <Text color="red">{`${error.op} ${error.code}: ${error.message}`}</Text>
+          <Text color="red">{`${printable(error.op)} ${printable(error.code)}: ${printable(error.message)}`}</Text>
         </Line>
       ))}
       <Line>

@@ -1,4 +1,5 @@
-// Short forms for a dashboard cell: ages, durations, rates, bars.
+// Short forms for a dashboard cell: ages, durations, rates, bars. Names and messages (peer ids,
+// addresses, events that quote keys) are drawn through `printable`: never raw to the terminal.
 import { formatBytes } from "../lib/size.ts";
 
 /** A heartbeat age: "0.4s", "12s", "3m05s", "2h". */
@@ -68,3 +69,4 @@ export function fit(text: string, width: number): string {
 }
 
 export { formatBytes };
+export { printable } from "../lib/names.ts";

@@ -169,6 +169,25 @@ describe("dashboard from fixed states", () => {
     expect(text).toContain("peer peer-1 is down (no heartbeat for 10 s)");
   });
 
+  test("names and messages that hold control or bidi characters are drawn escaped, never raw", async () => {
+    const hostile = status({
+      // (the id column is sized by the longest raw id: a second, longer id makes room for the escape)
+      peers: [peer("peer-\u009b0", { address: "127.0.0.1:7210" }), peer("peer-with-long-id")],
+      routers: [{ address: "127.0.0.1:7201\u202e", lastHeartbeatAgeMs: 200, requests: 1, requestsPerSec: 1, errors: 0, ...routerExtras }],
+      events: [{ atMs: 1_000_000, kind: "peer_down", message: "chunk of b/evil\u001b]0;owned\u0007 lost" }],
+      healing: { active: true, queued: 1, inFlight: 0, healedChunks: 0, healedBytes: 0, trimmedReplicas: 0, movedChunks: 0, repairedCorrupt: 0, failures: 1, bytesPerSec: 0, lastError: "copy of b/k\u2066x failed" },
+    });
+    const frame = await frameOf(stateAt({ columns: 140, rows: 40 }, [{ type: "sample", status: hostile }]));
+    const text = plain(frame);
+    expect(text).toContain("peer-\\u{9b}0");
+    expect(text).toContain("127.0.0.1:7201\\u{202e}");
+    expect(text).toContain("chunk of b/evil\\u{1b}]0;owned\\u{7} lost");
+    expect(text).toContain("copy of b/k\\u{2066}x failed");
+    // Nothing of theirs reaches the terminal raw (Ink's own colour codes are all there is of ESC).
+    expect(frame).not.toMatch(/[\u0000-\u0009\u000b-\u001a\u001c-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+    expect(frame.replace(/\u001B\[[0-9;?]*[A-Za-z]/g, "")).not.toContain("\u001b");
+  });
+
   test("the heal bar: healed against healed + queued, with its rate", async () => {
     const frame = await frameOf(stateAt({ columns: 120, rows: 40 }, [{ type: "sample", status: status() }]));
     const healLine = linesOf(frame).find((line) => line.trimStart().startsWith("heal "));
