@@ -2,7 +2,7 @@
 import type { Database, Statement } from "bun:sqlite";
 import { assert } from "../lib/assert.ts";
 import { BadRequestError, ConflictError } from "../lib/errors.ts";
-import { noUpload } from "./garbage.ts";
+import { noUpload, rememberRequest } from "./garbage.ts";
 import { ballColumns, ballFromRow, ballParams, blobToHex, hexToBlob, type BallRow } from "./rows.ts";
 import { resolvePeer } from "./peers.ts";
 import { keyRange, type KeyRange } from "./cursor.ts";
@@ -38,7 +38,7 @@ export function commitBall(s: Statements, ball: BallInput, chunks: ChunkRecord[]
   const version = current === null ? 1 : current.version + 1;
   const id = Number(s.ballInsert.run(ballParams(ball, version)).lastInsertRowid);
   insertChunks(s, id, ball.rf, chunks, peers);
-  if (underWay) settleIntent(s, ball, chunks);
+  if (underWay) settleIntent(s, ball, chunks, version);
   return current === null ? { version } : { version, replacedObjectId: current.object_id };
 }
 
@@ -121,7 +121,9 @@ export function retireBall(s: Statements, ball: BallRow, reason: RetireReason, w
 }
 
 /** The commit ends the upload's intent; placements it did not use are orphans -> garbage. */
-function settleIntent(s: Statements, ball: BallInput, chunks: ChunkRecord[]): void {
+function settleIntent(s: Statements, ball: BallInput, chunks: ChunkRecord[], version: number): void {
+  const requestId = s.intentGet.get({ object_id: ball.objectId })?.request_id;
+  if (requestId) rememberRequest(s, requestId, ball.objectId, version, ball.createdMs);
   // One statement reads and removes the placements (they are only needed to find orphans).
   for (const row of s.placementsTake.all({ object_id: ball.objectId })) {
     assert(Number.isSafeInteger(row.idx) && row.idx >= 0, `intent ${ball.objectId} has placement index ${row.idx}`);

@@ -412,6 +412,11 @@ export class Catalog {
   extendAllIntents(expiresMs: number): void {
     this.write(() => garbage.extendAllIntents(this.s, expiresMs));
   }
+  /** What became of a put by its request id: uploading, committed, or unknown (see garbage.findRequest). */
+  findRequest(requestId: string): ReturnType<typeof garbage.findRequest> {
+    checkName("request id", requestId, limits.requestIdBytesMax);
+    return garbage.findRequest(this.s, requestId);
+  }
   /** The intent of an upload under way, or undefined. */
   getIntent(objectId: string): PutIntent | undefined {
     return garbage.getIntent(this.s, objectId);

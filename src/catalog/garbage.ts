@@ -108,7 +108,7 @@ export function addIntent(s: Statements, intent: PutIntent): void {
   const retired = s.retiredGet.get({ object_id: intent.objectId });
   if (retired !== null) throw new ConflictError(`object id ${intent.objectId} was ${retired.reason}; use a new one`);
   const { objectId, bucket, key, createdMs, expiresMs } = intent;
-  s.intentInsert.run({ object_id: objectId, bucket, key, created_ms: createdMs, expires_ms: expiresMs });
+  s.intentInsert.run({ object_id: objectId, bucket, key, created_ms: createdMs, expires_ms: expiresMs, request_id: intent.requestId ?? null });
   insertPlacements(s, objectId, intent.placements);
 }
 
@@ -182,9 +182,29 @@ function expireIntent(s: Statements, row: IntentRow, nowMs: number): void {
   deleteIntent(s, row.object_id);
 }
 
-/** Forget object ids retired longer than limits.retiredObjectRetainMs ago. */
+/** Forget object ids retired longer than limits.retiredObjectRetainMs ago, and put request ids past theirs. */
 export function pruneRetired(s: Statements, nowMs: number): void {
   s.retiredPrune.run({ before: nowMs - limits.retiredObjectRetainMs });
+  s.requestsPrune.run({ before: nowMs - limits.putRequestRetainMs });
+}
+
+/**
+ * What became of a put by its request id: still uploading (its intent), committed (the object
+ * id and version it got), or nothing known (never seen, or forgotten after putRequestRetainMs).
+ */
+export function findRequest(s: Statements, requestId: string): { uploading: PutIntent } | { committed: { objectId: string; version: number } } | undefined {
+  const intent = s.intentByRequest.get({ request_id: requestId });
+  if (intent !== null) {
+    assert(intent.request_id === requestId, `intent lookup for request ${requestId} returned ${intent.request_id}`);
+    return { uploading: getIntent(s, intent.object_id)! };
+  }
+  const done = s.requestGet.get({ request_id: requestId });
+  return done === null ? undefined : { committed: { objectId: done.object_id, version: done.version } };
+}
+
+/** A put with a request id committed: remember it, so a retry of it is not a second version. */
+export function rememberRequest(s: Statements, requestId: string, objectId: string, version: number, nowMs: number): void {
+  s.requestInsert.run({ request_id: requestId, object_id: objectId, version, created_ms: nowMs });
 }
 
 export function getIntent(s: Statements, objectId: string): PutIntent | undefined {
@@ -199,5 +219,6 @@ export function getIntent(s: Statements, objectId: string): PutIntent | undefine
     createdMs: row.created_ms,
     expiresMs: row.expires_ms,
     placements: placementsOf(s, objectId),
+    ...(row.request_id === null ? {} : { requestId: row.request_id }),
   };
 }

@@ -99,6 +99,7 @@ CREATE INDEX IF NOT EXISTS intents_request ON intents (request_id) WHERE request
 CREATE TABLE IF NOT EXISTS requests (
   request_id TEXT PRIMARY KEY,
   object_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
   created_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS requests_age ON requests (created_ms);

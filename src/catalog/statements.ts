@@ -23,7 +23,7 @@ type Totals = {
   intents: number;
 };
 type GarbageRow = { seq: number; object_id: string; idx: number; peer_id: string; bucket: string };
-type IntentRow = { object_id: string; bucket: string; key: string; created_ms: number; expires_ms: number };
+type IntentRow = { object_id: string; bucket: string; key: string; created_ms: number; expires_ms: number; request_id: string | null };
 /** Holders as JSON text `[[peerId, live 0|1], ...]` sorted by peer id (replicas PRIMARY KEY). */
 type ChunkPageRow = ChunkRow & { object_id: string; bucket: string; key: string; holders: string };
 
@@ -178,19 +178,31 @@ export function prepareStatements(db: Database) {
 
     // --- intents: PRIMARY KEY object_id, intents_expiry; intent_placements PRIMARY KEY ------
     intentGet: p<IntentRow, { object_id: string }>(
-      "SELECT object_id, bucket, key, created_ms, expires_ms FROM intents WHERE object_id = $object_id",
+      "SELECT object_id, bucket, key, created_ms, expires_ms, request_id FROM intents WHERE object_id = $object_id",
     ),
     intentInsert: p<unknown, IntentRow>(
-      `INSERT INTO intents (object_id, bucket, key, created_ms, expires_ms)
-       VALUES ($object_id, $bucket, $key, $created_ms, $expires_ms)`,
+      `INSERT INTO intents (object_id, bucket, key, created_ms, expires_ms, request_id)
+       VALUES ($object_id, $bucket, $key, $created_ms, $expires_ms, $request_id)`,
     ),
     intentExtend: p<unknown, { object_id: string; expires_ms: number }>(
       "UPDATE intents SET expires_ms = max(expires_ms, $expires_ms) WHERE object_id = $object_id",
     ),
+    // intents_request (request_id): a retried put finds the upload its first try began
+    intentByRequest: p<IntentRow, { request_id: string }>(
+      "SELECT object_id, bucket, key, created_ms, expires_ms, request_id FROM intents INDEXED BY intents_request WHERE request_id = $request_id",
+    ),
+    // requests PRIMARY KEY: a retried put whose first try committed; requests_age prunes
+    requestGet: p<{ object_id: string; version: number; created_ms: number }, { request_id: string }>(
+      "SELECT object_id, version, created_ms FROM requests WHERE request_id = $request_id",
+    ),
+    requestInsert: p<unknown, { request_id: string; object_id: string; version: number; created_ms: number }>(
+      "INSERT OR IGNORE INTO requests (request_id, object_id, version, created_ms) VALUES ($request_id, $object_id, $version, $created_ms)",
+    ),
+    requestsPrune: p<unknown, { before: number }>("DELETE FROM requests WHERE created_ms < $before"),
     intentsExtendAll: p<unknown, { expires_ms: number }>("UPDATE intents SET expires_ms = $expires_ms WHERE expires_ms < $expires_ms"),
     intentDelete: p<unknown, { object_id: string }>("DELETE FROM intents WHERE object_id = $object_id"),
     intentsExpired: p<IntentRow, { now: number; limit: number }>(
-      `SELECT object_id, bucket, key, created_ms, expires_ms FROM intents INDEXED BY intents_expiry
+      `SELECT object_id, bucket, key, created_ms, expires_ms, request_id FROM intents INDEXED BY intents_expiry
        WHERE expires_ms <= $now ORDER BY expires_ms LIMIT $limit`,
     ),
     placementInsert: p<unknown, { object_id: string; idx: number; peer_id: string }>(

@@ -90,6 +90,8 @@ export type PutIntent = {
   createdMs: number;
   expiresMs: number;
   placements: Placement[];
+  /** The client's id for this put, the same on every retry: a retry finds this upload, or its commit. */
+  requestId?: string;
 };
 
 /** A replica that must be deleted from a peer. */

@@ -183,6 +183,7 @@ export function checkIntent(intent: PutIntent): void {
   checkInt("createdMs", intent.createdMs);
   checkInt("expiresMs", intent.expiresMs);
   checkPlacements(intent.placements);
+  if (intent.requestId !== undefined) checkName("request id", intent.requestId, limits.requestIdBytesMax);
 }
 
 export function checkPlacements(placements: Placement[]): void {

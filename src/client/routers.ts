@@ -1,18 +1,25 @@
 // The client's view of its routers: work goes to the router with the fewest requests
 // outstanding; a router that fails to answer is benched (skipped while others serve) for a
 // while that doubles with each failure in a row, up to a ceiling, and is forgiven on its
-// next success. A failed request is retried — on another router when there is one — with
-// exponential backoff and jitter, a bounded number of times. Only errors that mean "try
-// again" are retried.
+// next success. Only errors that mean "try again" are retried, with exponential backoff and
+// jitter, in two ways:
+//   - a router that answers that the VSS cannot do it just now (unavailable, overloaded,
+//     timeout, insufficient_peers: an SPM restarting, peers reporting back) is asked again for
+//     up to retryWindowMs, so a restart of the control plane is invisible to a client;
+//   - a router that does not answer (refused, reset, no reply in time) is not asked again in
+//     this call: another router is, up to attemptsMax tries; when every router has refused the
+//     connection the call fails at once, so a wrong --router is said at once.
 import { RpcPool, parseResult } from "../net/pool.ts";
 import { formatAddress, parseAddressList, type Address } from "../net/address.ts";
 import { routerOps, type RouterOps } from "../protocol/router.ts";
 import type { ArgsOf, ResultOf } from "../protocol/envelope.ts";
-import { MictlanxError, UsageError, toMictlanxError, type ErrorCode } from "../lib/errors.ts";
+import { UsageError, toMictlanxError, type ErrorCode } from "../lib/errors.ts";
 
 export const clientLimits = {
-  /** Attempts per request across routers. */
+  /** Attempts per request when routers do not answer (or a chunk arrived damaged), across routers. */
   attemptsMax: 5,
+  /** How long a request is retried while a router answers that the VSS cannot serve it just now. */
+  retryWindowMs: 15_000,
   backoffMsBase: 25,
   backoffMsMax: 1_000,
   /** How long a router that failed is first skipped while others are available… */
@@ -23,6 +30,8 @@ export const clientLimits = {
 
 /** Errors that mean "this router, now, could not": try again, elsewhere if possible. */
 export const retryableCodes: ReadonlySet<ErrorCode> = new Set(["unavailable", "timeout", "overloaded"]);
+/** What a router may answer while the VSS recovers: asked again for up to retryWindowMs. */
+export const passingCodes: ReadonlySet<ErrorCode> = new Set(["unavailable", "timeout", "overloaded", "insufficient_peers"]);
 
 export interface RouterCallOptions {
   /** Codes retried besides unavailable, timeout and overloaded (e.g. `corrupt` for a chunk damaged on the way). */
@@ -60,13 +69,15 @@ export class RouterSet {
   }
 
   async call<K extends keyof RouterOps & string>(op: K, args: ArgsOf<RouterOps, K>, options: RouterCallOptions = {}): Promise<ResultOf<RouterOps, K>> {
-    let lastError: MictlanxError | undefined;
-    for (let attempt = 0; attempt < clientLimits.attemptsMax; attempt += 1) {
+    const startedMs = performance.now();
+    const silent = new Set<string>(); // routers that did not answer in this call
+    let tries = 0; // tries that count against attemptsMax
+    for (let attempt = 0; ; attempt += 1) {
       if (attempt > 0) {
         this.retries += 1;
         await Bun.sleep(jitteredBackoffMs(attempt, this.random));
       }
-      const address = this.pick();
+      const address = this.pick(silent);
       const name = formatAddress(address);
       try {
         const raw = await this.pool.call(address, op, args, {
@@ -76,13 +87,21 @@ export class RouterSet {
         this.health.delete(name);
         return parseResult(routerOps, op, raw, `router ${name}`);
       } catch (error) {
-        lastError = toMictlanxError(error);
-        const retry = retryableCodes.has(lastError.code) || (options.alsoRetry ?? []).includes(lastError.code);
-        if (!retry) throw lastError;
-        if (retryableCodes.has(lastError.code)) this.bench(name);
+        const typed = toMictlanxError(error);
+        const asked = (options.alsoRetry ?? []).includes(typed.code);
+        if (asked) tries += 1;
+        else if (typed.remote && passingCodes.has(typed.code)) {
+          if (performance.now() - startedMs >= clientLimits.retryWindowMs) throw typed;
+          continue;
+        } else if (!typed.remote && retryableCodes.has(typed.code)) {
+          tries += 1;
+          this.bench(name);
+          silent.add(name);
+          if (typed.code === "unavailable" && silent.size >= this.addresses.length) throw typed; // every router refused: say so now
+        } else throw typed;
+        if (tries >= clientLimits.attemptsMax) throw typed;
       }
     }
-    throw lastError ?? new MictlanxError("unavailable", "no router answered");
   }
 
   states(): RouterState[] {
@@ -104,12 +123,17 @@ export class RouterSet {
     this.health.set(name, { failures, benchedUntil: Date.now() + ms });
   }
 
-  /** The least-loaded router that is not benched; when all are benched, the one back soonest. */
-  private pick(): Address {
+  /**
+   * The least-loaded router that is not benched, preferring those not in `avoid` (silent in this
+   * call); when all are benched, the one back soonest.
+   */
+  private pick(avoid: ReadonlySet<string> = new Set()): Address {
     const now = Date.now();
     const benchedUntil = (address: Address) => this.health.get(formatAddress(address))?.benchedUntil ?? 0;
-    const ready = this.addresses.filter((address) => benchedUntil(address) <= now);
-    if (ready.length === 0) return this.addresses.reduce((best, address) => (benchedUntil(address) < benchedUntil(best) ? address : best));
+    const fresh = this.addresses.filter((address) => !avoid.has(formatAddress(address)));
+    const candidates = fresh.length > 0 ? fresh : this.addresses;
+    const ready = candidates.filter((address) => benchedUntil(address) <= now);
+    if (ready.length === 0) return candidates.reduce((best, address) => (benchedUntil(address) < benchedUntil(best) ? address : best));
     let best = ready[0] as Address;
     let bestLoad = Number.POSITIVE_INFINITY;
     const offset = Math.floor(this.random() * ready.length); // break ties fairly

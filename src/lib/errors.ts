@@ -11,7 +11,7 @@ export const errorCodes = [
   "unavailable", // a node could not be reached (refused, closed, reset)
   "timeout", // a request got no reply in time
   "overloaded", // a bounded queue is full; retry later
-  "insufficient_peers", // fewer up peers than the replication factor
+  "insufficient_peers", // fewer peers up right now than the replication factor (clients retry it a while)
   "not_implemented", // a subcommand or operation this build does not have yet
   "usage", // bad command-line input
   "internal", // a bug: an assertion failed or something unexpected was thrown
@@ -20,9 +20,15 @@ export type ErrorCode = (typeof errorCodes)[number];
 
 export class MictlanxError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /**
+   * True when the far end sent this error as its reply (it is up and said no); false when this
+   * process could not get an answer at all (refused, reset, timed out).
+   */
+  readonly remote: boolean;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; remote?: boolean }) {
     super(message, options);
     this.code = code;
+    this.remote = options?.remote ?? false;
     this.name = "MictlanxError";
   }
 }
@@ -89,7 +95,7 @@ export function isErrorCode(value: string): value is ErrorCode {
 
 /** Rebuild a typed error from a wire error reply. */
 export function errorFromWire(code: string, message: string): MictlanxError {
-  return new MictlanxError(isErrorCode(code) ? code : "internal", message);
+  return new MictlanxError(isErrorCode(code) ? code : "internal", message, { remote: true });
 }
 
 /** Any thrown value as a MictlanxError; unknown throws become `internal` with their message kept. */

@@ -41,6 +41,8 @@ export const limits = {
   /** A peer's data-dir identity and a VSS's identity (random UUIDs today; room to spare). */
   peerInstanceIdBytesMax: 64,
   vssIdBytesMax: 64,
+  /** A client's id for one put, the same on each retry (a UUID today). */
+  requestIdBytesMax: 64,
   tagCountMax: 64,
   tagBytesMax: 1024,
 
@@ -119,6 +121,12 @@ export const limits = {
    * late commit of it is refused, and a replica copied for it meanwhile becomes garbage.
    */
   retiredObjectRetainMs: 24 * 60 * 60 * 1000,
+  /**
+   * How long the catalog remembers a committed put's request id: a retry of it (after a lost
+   * reply, across an SPM restart) gets the first try's version instead of making a second one.
+   * Far longer than any client retries.
+   */
+  putRequestRetainMs: 60 * 60 * 1000,
 
   // --- tools ------------------------------------------------------------------------------
   /**

@@ -149,7 +149,8 @@ const reserveArgs = z.object({
   /** A retry of the same put: the SPM hands back the reservation it made the first time. */
   requestId: requestId.optional(),
 });
-const reserveResult = z.object({ objectId, placements: z.array(placement) });
+/** `committed`: a retry of a put whose first try already committed; nothing more to write. */
+const reserveResult = z.object({ objectId, placements: z.array(placement), committed: z.object({ version: z.number().int().min(1) }).optional() });
 const commitArgs = ballDeclaration.extend({ objectId, chunks: z.array(chunkRecord) });
 const commitResult = z.object({ version: z.number().int(), replacedObjectId: z.string().optional() });
 const ballRefArgs = z.object({ bucket: bucketName, key: ballKey });

@@ -320,7 +320,7 @@ describe("many at once", () => {
     puts.forEach((outcome, i) => {
       if (i === 5) {
         expect(outcome.ok).toBe(false);
-        if (!outcome.ok) expect(outcome.error.code).toBe("insufficient_peers");
+        if (!outcome.ok) expect(outcome.error.code).toBe("bad_request");
       } else {
         expect(outcome.ok).toBe(true);
         if (outcome.ok) expect(outcome.value.checksum).toBe(sha256(data[i]!));

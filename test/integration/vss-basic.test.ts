@@ -81,9 +81,9 @@ describe(`put/get through two routers (seed ${seed})`, () => {
     for (const count of perPeer.values()) expect(count).toBeGreaterThanOrEqual(3);
   });
 
-  test("rf above the number of up peers is refused with a clear error and writes nothing", async () => {
+  test("rf above the number of peers the VSS has is refused at once with a clear error and writes nothing", async () => {
     const error = await rejection(viaA.put("basic", "too-many.bin", randomBytes(random, 10), { rf: 4 }));
-    expect(error.code).toBe("insufficient_peers");
+    expect(error.code).toBe("bad_request");
     expect(error.message).toContain("replication factor 4");
     expect((await rejection(viaB.stat("basic", "too-many.bin"))).code).toBe("not_found");
   });

@@ -80,7 +80,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     "ball.put": async ({ data, requestId, ...declaration }) => {
       // One SPM round trip for the object id and the chunk's placement.
       const count = data.byteLength === 0 ? 0 : 1;
-      const { objectId, placements } = await batches.reserve.call({
+      const { objectId, placements, committed: done } = await batches.reserve.call({
         bucket: declaration.bucket,
         key: declaration.key,
         rf: declaration.rf,
@@ -88,6 +88,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
         ...(declaration.ifAbsent ? { ifAbsent: true } : {}),
         ...(requestId === undefined ? {} : { requestId }),
       });
+      if (done) return { version: done.version, objectId }; // a retry whose first try committed
       const chunk = { bucket: declaration.bucket, objectId, index: 0, rf: declaration.rf, data, checksum: checksumHex(chunkChecksum(data)) };
       const chunks = count === 0 ? [] : [await putChunk(chunk, placements[0]?.peers)];
       const committed = await batches.commit.call({ ...declaration, objectId, chunks });

@@ -50,10 +50,10 @@ export class Uploads {
       if (current && current.objectId !== earlier.reserved.objectId) throw new ConflictError(`${bucket}/${key} already exists (--if-absent)`);
       return earlier.reserved;
     }
-    const available = registry.candidates().length;
-    if (rf > available) {
-      throw new MictlanxError("insufficient_peers", `replication factor ${rf} needs ${rf} peers that are up, but ${available} are; lower --rf or start more peers`);
-    }
+    // Not in memory (the SPM restarted since the first try, say): the catalog remembers it.
+    const known = requestId === undefined ? undefined : this.retryFromCatalog(requestId, bucket, key);
+    if (known) return known;
+    checkEnoughPeers(registry, rf);
     if (ifAbsent && catalog.getBall(bucket, key)) throw new ConflictError(`${bucket}/${key} already exists (--if-absent)`);
     // Time-ordered (UUIDv7): the catalog's and the peers' indexes keyed by object id then grow
     // at their right edge, so a group commit dirties a few pages instead of one per put.
@@ -61,11 +61,30 @@ export class Uploads {
     const placements = this.choose(0, count, rf, new Set());
     const createdMs = this.o.deadlineNowMs();
     const expiresMs = createdMs + this.o.intentTtlMs;
-    await this.o.writes.submit(() => catalog.addIntent({ objectId, bucket, key, createdMs, expiresMs, placements: placements.map(intentPlacement) }));
+    await this.o.writes.submit(() =>
+      catalog.addIntent({ objectId, bucket, key, createdMs, expiresMs, placements: placements.map(intentPlacement), ...(requestId === undefined ? {} : { requestId }) }),
+    );
     const reserved = { objectId, placements };
     // Remembered for less than the intent lives, so a retry never gets an object id already expired.
     if (requestId !== undefined) this.reservations.set(requestId, { bucket, key, reserved, expiresMonoMs: nowMonoMs + this.o.intentTtlMs / 2 });
     return reserved;
+  }
+
+  /** A put retried with a request id the catalog knows: its upload under way, or its commit. */
+  private retryFromCatalog(requestId: string, bucket: string, key: string): Reservation | undefined {
+    const found = this.o.catalog.findRequest(requestId);
+    if (found === undefined) return undefined;
+    if ("committed" in found) return { objectId: found.committed.objectId, placements: [], committed: { version: found.committed.version } };
+    const intent = found.uploading;
+    if (intent.bucket !== bucket || intent.key !== key) throw new ConflictError(`request id ${requestId} was used for ${intent.bucket}/${intent.key}; use a new one for ${bucket}/${key}`);
+    const placements = intent.placements.map((placement) => ({
+      index: placement.index,
+      peers: placement.peers.flatMap((id) => {
+        const peer = this.o.registry.get(id);
+        return peer ? [{ id, address: peer.address }] : [];
+      }),
+    }));
+    return { objectId: intent.objectId, placements };
   }
 
   /** More placements for an upload; like any progress, they extend its intent. */
@@ -120,6 +139,21 @@ export class Uploads {
     this.o.registry.notePlacements(placements.flatMap((placement) => placement.peers.map((peer) => peer.id)));
     return placements;
   }
+}
+
+/**
+ * rf distinct peers must be up to take the chunks. Fewer than rf registered at all can only be
+ * fixed by a person (bad_request, not retried); fewer up right now (a peer restarting, the SPM
+ * just restarted and waiting for heartbeats) passes: insufficient_peers, which clients retry.
+ */
+function checkEnoughPeers(registry: Registry, rf: number): void {
+  const available = registry.candidates().length;
+  if (rf <= available) return;
+  const registered = registry.all().filter((peer) => !peer.draining).length;
+  if (rf > registered) {
+    throw new BadRequestError(`replication factor ${rf} needs ${rf} peers, but this VSS has ${registered} that take data; lower --rf or start more peers`);
+  }
+  throw new MictlanxError("insufficient_peers", `replication factor ${rf} needs ${rf} peers that are up, but ${available} of ${registered} are right now; retry shortly, or lower --rf`);
 }
 
 /**
