@@ -78,6 +78,31 @@ export function buildProgram(): Command {
         .action(action(async (id, _flags, command: Command) => (await import("./commands/status.ts")).drainCommand(id, command.optsWithGlobals()))),
       ["mictlanx peer drain peer-1 && mictlanx status"],
     );
+    example(
+      peerCommand
+        .command("undrain")
+        .summary("cancel a drain: the peer takes new data again")
+        .description("Cancel a drain. Chunks already moved stay where they are; the peer takes new placements again.")
+        .argument("<id>", "the peer's id (see mictlanx status)")
+        .addOption(new Option("--spm <host:port>", "the SPM (default: MICTLANX_SPM, else the `up` default)"))
+        .option("--json", "print JSON")
+        .action(action(async (id, _flags, command: Command) => (await import("./commands/status.ts")).undrainCommand(id, command.optsWithGlobals()))),
+      ["mictlanx peer undrain peer-1"],
+    );
+    example(
+      peerCommand
+        .command("remove")
+        .summary("forget a peer that is down or drained")
+        .description(
+          "Forget a peer for good. It must be down (stopped) or draining; the replicas it still holds are healed from the other peers. " +
+            "Refused while it holds the only replica of any chunk.",
+        )
+        .argument("<id>", "the peer's id (see mictlanx status)")
+        .addOption(new Option("--spm <host:port>", "the SPM (default: MICTLANX_SPM, else the `up` default)"))
+        .option("--json", "print JSON")
+        .action(action(async (id, _flags, command: Command) => (await import("./commands/status.ts")).removeCommand(id, command.optsWithGlobals()))),
+      ["mictlanx peer drain peer-3 && mictlanx status   # wait until it holds nothing", "mictlanx peer remove peer-3"],
+    );
   }
 
   example(

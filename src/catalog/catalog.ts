@@ -296,9 +296,17 @@ export class Catalog {
   setDraining(id: string, draining: boolean): boolean {
     return this.write(() => peers.setDraining(this.s, id, draining));
   }
-  /** ConflictError while the peer holds replicas; drops its pending garbage. False if unknown. */
-  removePeer(id: string): boolean {
-    return this.write(() => peers.removePeer(this.s, id));
+  /**
+   * Forget a peer and its pending garbage; false if unknown. ConflictError while it holds
+   * replicas, or with `forgetReplicas` only while it holds a chunk's only replica (its other
+   * replicas are then forgotten, and healing restores them elsewhere).
+   */
+  removePeer(id: string, options: { forgetReplicas?: boolean } = {}): boolean {
+    return this.write(() => peers.removePeer(this.s, id, options.forgetReplicas ?? false));
+  }
+  /** The largest rf among the chunks a peer holds, 0 when none: a drain needs that many other peers. */
+  maxRfOnPeer(id: string): number {
+    return peers.maxRfOnPeer(this.s, id);
   }
   /**
    * The peer's disk was replaced (or wiped): record its new instance and forget what the old one

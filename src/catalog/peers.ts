@@ -83,16 +83,34 @@ export function setDraining(s: Statements, id: string, draining: boolean): boole
   return true;
 }
 
-/** Forget a peer that holds no replicas, and its pending garbage (nobody can delete it now). */
-export function removePeer(s: Statements, id: string): boolean {
+/**
+ * Forget a peer and its pending garbage (nobody can delete it now). With `forgetReplicas`, the
+ * replicas it holds are forgotten first (healing copies them elsewhere), unless one is a
+ * chunk's only replica: then nothing changes and the ConflictError says how many. Without it,
+ * a peer that holds any replica is refused.
+ */
+export function removePeer(s: Statements, id: string, forgetReplicas = false): boolean {
   const row = getPeerRow(s, id);
   if (row === undefined) return false;
+  if (forgetReplicas) {
+    const sole = s.peerSoleReplicas.get({ peer: row.num })!.n;
+    if (sole > 0) throw new ConflictError(`peer ${id} holds the only replica of ${sole} chunks; drain it (mictlanx peer drain ${id}) or bring their other replicas back first`);
+    upsertPeer(s, { ...peerFromRow(row), state: "down" }); // live counts move once, as its replicas go
+    s.replicasForgetShared.run({ peer: row.num });
+  }
   if (s.peerHasReplicas.get({ peer: row.num }) !== null) {
     throw new ConflictError(`peer ${id} still holds replicas; drain it or remove its replicas before removing it`);
   }
   s.garbageDeleteOfPeer.run({ peer_id: id });
   s.peerDelete.run({ num: row.num });
   return true;
+}
+
+/** The largest replication factor among the chunks a peer holds (0 when it holds none). */
+export function maxRfOnPeer(s: Statements, id: string): number {
+  const row = getPeerRow(s, id);
+  if (row === undefined) return 0;
+  return s.peerMaxRf.get({ peer: row.num })?.rf ?? 0;
 }
 
 /**

@@ -54,6 +54,15 @@ export function prepareStatements(db: Database) {
     // replicas_peer (peer, ball, idx): O(1) existence check
     peerHasReplicas: p<{ one: number }, { peer: number }>("SELECT 1 AS one FROM replicas WHERE peer = $peer LIMIT 1"),
     peerReplicaCount: p<{ n: number }, { peer: number }>("SELECT count(*) AS n FROM replicas WHERE peer = $peer"),
+    // replicas_peer drives, the PK counts the other holders: O(replicas on the peer)
+    peerSoleReplicas: p<{ n: number }, { peer: number }>(
+      `SELECT count(*) AS n FROM replicas AS r WHERE r.peer = $peer AND NOT EXISTS
+       (SELECT 1 FROM replicas AS o WHERE o.ball = r.ball AND o.idx = r.idx AND o.peer <> $peer)`,
+    ),
+    // replicas_peer drives: the largest rf among the chunks a peer holds (can a drain finish?)
+    peerMaxRf: p<{ rf: number | null }, { peer: number }>(
+      "SELECT max(c.rf) AS rf FROM replicas AS r JOIN chunks AS c ON c.ball = r.ball AND c.idx = r.idx WHERE r.peer = $peer",
+    ),
     // replicas_peer drives; the PK counts each chunk's other holders: O(replicas on the peer)
     replicasForgetShared: p<unknown, { peer: number }>(
       `DELETE FROM replicas WHERE peer = $peer AND EXISTS

@@ -27,6 +27,17 @@ export async function drainCommand(id: string, flags: { spm?: string; json?: boo
   );
 }
 
+export async function undrainCommand(id: string, flags: { spm?: string; json?: boolean }): Promise<void> {
+  const result = await withSpm(flags.spm, (spm) => spm.call("peer.undrain", { id }));
+  process.stdout.write(flags.json ? `${terminalJson(result)}\n` : `peer ${printable(result.id)} is no longer draining; it takes new data again\n`);
+}
+
+export async function removeCommand(id: string, flags: { spm?: string; json?: boolean }): Promise<void> {
+  const result = await withSpm(flags.spm, (spm) => spm.call("peer.remove", { id }));
+  const healed = result.replicas > 0 ? `; the ${result.replicas} replicas it held are being copied to other peers (watch with: mictlanx status)` : "";
+  process.stdout.write(flags.json ? `${terminalJson(result)}\n` : `peer ${printable(result.id)} is removed${healed}\n`);
+}
+
 function age(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }

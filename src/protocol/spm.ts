@@ -210,7 +210,12 @@ export const spmOps = defineOps({
     result: z.object({ accepted: z.boolean() }),
   },
   "peers.list": { args: z.object({}), result: z.object({ peers: z.array(peerStatus) }) },
+  /** Move every chunk off a peer; refused when the other peers cannot hold them at their rf. */
   "peer.drain": { args: z.object({ id: peerId }), result: z.object({ id: z.string(), chunks: byteCount }) },
+  /** Cancel a drain: the peer takes new data again (what already moved stays moved). */
+  "peer.undrain": { args: z.object({ id: peerId }), result: z.object({ id: z.string() }) },
+  /** Forget a peer that is down or draining; refused while it holds a chunk's only replica. */
+  "peer.remove": { args: z.object({ id: peerId }), result: z.object({ id: z.string(), replicas: byteCount }) },
   "vss.status": { args: z.object({}), result: vssStatus },
 });
 export type SpmOps = typeof spmOps;

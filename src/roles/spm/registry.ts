@@ -200,11 +200,14 @@ export class Registry {
     });
   }
 
-  /** Forget a peer (the catalog refuses while it holds replicas). NotFoundError for an unknown peer. */
+  /**
+   * Forget a peer and the replicas it holds (healing puts them elsewhere); the catalog refuses
+   * while it holds a chunk's only replica. NotFoundError for an unknown peer.
+   */
   remove(id: string): Promise<void> {
     return this.serially(id, async () => {
       if (!this.peers.has(id)) throw new NotFoundError(`no peer "${id}" is registered; see mictlanx status`);
-      await this.options.persist(() => this.options.catalog.removePeer(id));
+      await this.options.persist(() => this.options.catalog.removePeer(id, { forgetReplicas: true }));
       this.peers.delete(id);
     });
   }

@@ -196,10 +196,27 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     },
     "peers.list": () => ({ peers: peerStatuses() }),
     "peer.drain": async ({ id }) => {
+      checkDrainCanFinish(catalog, registry, id);
       await registry.setDraining(id, true);
       const chunks = catalog.chunksOnPeer(id, { limit: limits.listPageMax }).chunks.length;
       event("peer_draining", `peer ${id} is draining; its chunks move to other peers`);
       return { id, chunks };
+    },
+    "peer.undrain": async ({ id }) => {
+      await registry.setDraining(id, false);
+      event("peer_undrained", `peer ${id} is no longer draining; it takes new data again`);
+      return { id };
+    },
+    "peer.remove": async ({ id }) => {
+      const peer = registry.get(id);
+      if (!peer) throw new NotFoundError(`no peer "${id}" is registered; see mictlanx status`);
+      if (peer.state === "up" && !peer.draining) {
+        throw new ConflictError(`peer ${id} is up and takes data; drain it first (mictlanx peer drain ${id}), or stop it, then remove it`);
+      }
+      const replicas = catalog.chunksOnPeer(id, { limit: limits.listPageMax }).chunks.length;
+      await registry.remove(id);
+      event("peer_removed", `peer ${id} was removed${replicas > 0 ? `; the replicas it held are healed from other peers` : ""}`);
+      return { id, replicas };
     },
     "vss.status": () => status(),
   };
@@ -246,6 +263,18 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       catalog.close();
     },
   };
+}
+
+/** A drain that could never finish is refused up front: the other peers must hold every chunk at its rf. */
+function checkDrainCanFinish(catalog: Catalog, registry: Registry, id: string): void {
+  if (!registry.get(id)) throw new NotFoundError(`no peer "${id}" is registered; see mictlanx status`);
+  const needed = catalog.maxRfOnPeer(id);
+  const others = registry.candidates().filter((peer) => peer.id !== id).length;
+  if (needed > others) {
+    throw new ConflictError(
+      `draining ${id} could not finish: it holds chunks kept at rf ${needed}, and only ${others} other peers take data; start another peer first, or lower those balls' rf`,
+    );
+  }
 }
 
 /**
