@@ -1,4 +1,13 @@
-// A token bucket for throttling bytes per second (healing must not crowd out clients).
+// A token bucket for throttling bytes per second (healing and scrubbing must not crowd out clients).
+
+/** Where a bucket reads the time and how it waits; a test injects a stepped one. */
+export interface BucketClock {
+  nowMs(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+const wallClock: BucketClock = { nowMs: () => Date.now(), sleep: (ms) => Bun.sleep(ms) };
+
 export class TokenBucket {
   private tokens: number;
   private lastMs: number;
@@ -6,23 +15,33 @@ export class TokenBucket {
   constructor(
     private readonly ratePerSec: number,
     private readonly burst: number,
-    nowMs = Date.now(),
+    private readonly clock: BucketClock = wallClock,
   ) {
     this.tokens = burst;
-    this.lastMs = nowMs;
+    this.lastMs = clock.nowMs();
   }
 
   /** Wait until `amount` tokens are available, then take them. Amounts over the burst pass alone. */
   async take(amount: number): Promise<void> {
     for (;;) {
-      this.refill(Date.now());
-      const need = Math.min(amount, this.burst);
-      if (this.tokens >= need) {
-        this.tokens -= need;
-        return;
-      }
-      await Bun.sleep(Math.ceil(((need - this.tokens) * 1000) / this.ratePerSec));
+      const waitMs = this.tryTake(amount);
+      if (waitMs === 0) return;
+      await this.clock.sleep(waitMs);
     }
+  }
+
+  /**
+   * Take `amount` tokens now (capped at the burst, as in take) and return 0, or take nothing and
+   * return how many ms until they could be taken: for a caller whose wait must be interruptible.
+   */
+  tryTake(amount: number): number {
+    this.refill(this.clock.nowMs());
+    const need = Math.min(amount, this.burst);
+    if (this.tokens >= need) {
+      this.tokens -= need;
+      return 0;
+    }
+    return Math.max(1, Math.ceil(((need - this.tokens) * 1000) / this.ratePerSec));
   }
 
   private refill(nowMs: number): void {
