@@ -123,6 +123,33 @@ export const limits = {
    * or a dead VSS is said at once, not after every one of 20,000 operations has retried.
    */
   benchFailuresBeforeSuccessMax: 64,
+
+  // --- scrub (the peer's engine verifying cold data; src/storage/scrub.ts) ------------------
+  /**
+   * Bytes per second the scrub reads by default (`mictlanx peer --scrub-rate`). A few per cent
+   * of one spinning disk's sequential bandwidth (~160 MB/s) and well under 1 % of an SSD's, so
+   * clients keep the disk; still, a peer of the default capacity (100 GiB) is read end to end
+   * every ~3.5 h and a 4 TiB disk every ~6 days. Reads go direct, so they neither evict the
+   * page cache that serves hot chunks nor cost much CPU (see docs/reliability.md).
+   */
+  scrubBytesPerSecDefault: 8 * MiB,
+  /**
+   * A pass starts at most this often (from the start of one to the start of the next): a small
+   * store is not read over and over, and a pass over an empty store waits instead of spinning.
+   * A store too big to read in this time is scrubbed pass after pass.
+   */
+  scrubPassIntervalMsDefault: 60 * 60_000,
+  /** The shortest pass interval accepted (tests use a few hundred ms; 0 would spin). */
+  scrubPassIntervalMsMin: 100,
+  /**
+   * Bytes one scrub step reads: neighbouring small records are read together up to this; a
+   * bigger record is read alone (at most one chunk and its header). It is also the token
+   * bucket's burst (or one second of the rate, if less), so the scrub never reads more than
+   * this ahead of its rate.
+   */
+  scrubReadBytesMax: 1 * MiB,
+  /** Index rows the scrub fetches at a time from one shard. */
+  scrubRowsPerPageMax: 256,
 } as const;
 
 export type Limits = typeof limits;
@@ -190,4 +217,12 @@ export const vssLimits = {
   placeAheadChunksMax: 16,
   /** Uploads a router keeps placements ahead for (least recently used ones are forgotten). */
   placeAheadUploadsMax: 1024,
+
+  // --- scrub (the peer reporting what its scrub finds; src/roles/peer/scrub-reports.ts) ----
+  /**
+   * `replica.corrupt` reports a peer has in flight to the SPM at once. A disk gone bad could
+   * turn up thousands of corrupt chunks a second; past this a finding is only logged and
+   * counted, and the next pass reports it again.
+   */
+  scrubReportsInFlightMax: 8,
 } as const;
