@@ -8,7 +8,7 @@ import { RpcPool, ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
 import { peerOps, type ChunkMetaWire, type PeerHealth } from "../../protocol/peer.ts";
 import { spmOps } from "../../protocol/spm.ts";
-import { vssLimits, vssTimings } from "../../lib/limits.ts";
+import { limits, vssLimits, vssTimings } from "../../lib/limits.ts";
 import { GcPacer } from "../../lib/gc-pacer.ts";
 import { toMictlanxError } from "../../lib/errors.ts";
 import { checksumFromHex, checksumHex } from "../../lib/checksum.ts";
@@ -16,6 +16,7 @@ import { CorruptError } from "../../lib/errors.ts";
 import { loadOrCreatePeerId } from "./identity.ts";
 import { peerMetrics } from "./metrics.ts";
 import { serveMetrics } from "../../net/metrics-server.ts";
+import { startScrub } from "./scrub-reports.ts";
 
 export interface PeerOptions {
   host: string;
@@ -29,6 +30,10 @@ export interface PeerOptions {
   spm?: string;
   /** Serve Prometheus metrics on this port (0: any free port); none when undefined. */
   metricsPort?: number;
+  /** Bytes per second the background scrub reads (default limits.scrubBytesPerSecDefault); 0 turns it off. */
+  scrubBytesPerSec?: number;
+  /** A scrub pass starts at most this often (default limits.scrubPassIntervalMsDefault). */
+  scrubPassIntervalMs?: number;
   log?: (line: string) => void;
 }
 
@@ -77,7 +82,12 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
       shards: stats.shards,
       ...counters,
       recentErrors: [...recentErrors],
+      scrub: stats.scrub,
     };
+  };
+  const remember = (op: string, code: string, message: string) => {
+    recentErrors.push({ atMs: Date.now(), op, code, message });
+    if (recentErrors.length > recentErrorsKept) recentErrors.shift();
   };
 
   const handlers: Handlers<typeof peerOps> = {
@@ -141,12 +151,20 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
     onHandlerError: (error, op) => {
       counters.errors += 1;
       if (!operatorErrorCodes.has(error.code)) return; // not_found and bad input are the callers' business
-      recentErrors.push({ atMs: Date.now(), op, code: error.code, message: error.message });
-      if (recentErrors.length > recentErrorsKept) recentErrors.shift();
+      remember(op, error.code, error.message);
     },
   });
   server.listen();
   store.startBackgroundCompaction(options.compactionIntervalMs ?? compactionIntervalMsDefault);
+  startScrub(store, {
+    bytesPerSec: options.scrubBytesPerSec ?? limits.scrubBytesPerSecDefault,
+    ...(options.scrubPassIntervalMs === undefined ? {} : { passIntervalMs: options.scrubPassIntervalMs }),
+    peerId: id,
+    ...(options.spm === undefined ? {} : { spm: options.spm }),
+    pool,
+    remember,
+    ...(options.log === undefined ? {} : { log: options.log }),
+  }); // stopped by store.close()
   const address = `${options.host}:${server.port}`;
   const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.host, options.metricsPort, metrics.registry);
   const heartbeats = options.spm ? startHeartbeats(options.spm, address, health, pool, options.log) : undefined;
