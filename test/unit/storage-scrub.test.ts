@@ -49,6 +49,15 @@ function steppedClock(autoMs: number) {
   return { clock, advance, now: () => now, sleeping: () => sleepers.length };
 }
 
+/** A scrub fast enough that a test store takes no token waits; what it finds, its clock, and a wait for pass n. */
+function scrubFast(store: ChunkStore) {
+  const findings: ScrubFinding[] = [];
+  const time = steppedClock(passIntervalMs / 2);
+  store.startScrub({ bytesPerSec: 64 * 1024 * 1024, passIntervalMs, clock: time.clock, onCorrupt: (f) => findings.push(f) });
+  const pass = (n: number) => until(`scrub pass ${n} ends`, () => store.stats().scrub.passes >= n);
+  return { findings, time, pass };
+}
+
 /** Poll (bounded in count and time) until `check` holds; says what it last saw. */
 async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -85,10 +94,8 @@ describe(`scrub (seed ${seed})`, () => {
     await fill(store, 300);
     for (let i = 0; i < 300; i += 7) await store.delete(ref(i)); // garbage and tombstones in the shards
     for (let i = 1; i < 300; i += 11) await store.put(ref(i), randomBytes(random, 900)); // overwrites
-    const findings: ScrubFinding[] = [];
-    const time = steppedClock(passIntervalMs / 2);
-    store.startScrub({ bytesPerSec: 64 * 1024 * 1024, passIntervalMs, clock: time.clock, onCorrupt: (f) => findings.push(f) });
-    await until("the first pass ends", () => store.stats().scrub.passes === 1);
+    const { findings, time, pass } = scrubFast(store);
+    await pass(1);
     const stats = store.stats();
     expect(stats.shards.length).toBeGreaterThan(3);
     expect(findings).toEqual([]);
@@ -98,7 +105,7 @@ describe(`scrub (seed ${seed})`, () => {
     // The wait between passes is the clock's, not a spin: nothing more happens until it passes.
     expect(time.sleeping()).toBe(1);
     time.advance(passIntervalMs);
-    await until("the second pass ends", () => store.stats().scrub.passes === 2);
+    await pass(2);
     expect(store.stats().scrub.chunksScanned).toBe(2 * stats.chunks);
   });
 
@@ -109,10 +116,8 @@ describe(`scrub (seed ${seed})`, () => {
     const victim = ref(57);
     const where = dataOffset(store, dir, victim);
     xorByteAt(where.file, where.at + 100, 0x10);
-    const findings: ScrubFinding[] = [];
-    const time = steppedClock(passIntervalMs / 2);
-    store.startScrub({ bytesPerSec: 64 * 1024 * 1024, passIntervalMs, clock: time.clock, onCorrupt: (f) => findings.push(f) });
-    await until("the first pass ends", () => store.stats().scrub.passes === 1);
+    const { findings, time, pass } = scrubFast(store);
+    await pass(1);
     expect(findings).toHaveLength(1);
     expect(findings[0]).toMatchObject({ ref: victim, shardId: store.stat(victim).shardId, pass: 1 });
     expect(findings[0]?.detail).toContain("failed its checksum");
@@ -121,14 +126,14 @@ describe(`scrub (seed ${seed})`, () => {
     expect(same(await store.get(ref(58)), data.get(58) ?? new Uint8Array())).toBe(true);
 
     time.advance(passIntervalMs);
-    await until("the second pass ends", () => store.stats().scrub.passes === 2);
+    await pass(2);
     expect(findings.map((f) => f.pass)).toEqual([1, 2]); // once a pass, not more
 
     // A good copy put over it (what the SPM's repair does): the next pass finds nothing.
     const good = data.get(57) ?? new Uint8Array();
     await store.put(victim, good);
     time.advance(passIntervalMs);
-    await until("the third pass ends", () => store.stats().scrub.passes === 3);
+    await pass(3);
     expect(findings).toHaveLength(2);
     expect(same(await store.get(victim), good)).toBe(true);
   });
@@ -139,10 +144,8 @@ describe(`scrub (seed ${seed})`, () => {
     await fill(store, 60);
     const meta = store.stat(ref(9));
     xorByteAt(shardPath(dir, meta.shardId), meta.offset + 16, 0x01); // the seq in its header
-    const findings: ScrubFinding[] = [];
-    const time = steppedClock(passIntervalMs / 2);
-    store.startScrub({ bytesPerSec: 64 * 1024 * 1024, passIntervalMs, clock: time.clock, onCorrupt: (f) => findings.push(f) });
-    await until("the first pass ends", () => store.stats().scrub.passes === 1);
+    const { findings, pass } = scrubFast(store);
+    await pass(1);
     expect(findings.map((f) => f.ref)).toEqual([ref(9)]);
     expect(findings[0]?.detail).toContain("damaged record header");
   });
@@ -209,10 +212,8 @@ describe(`scrub (seed ${seed})`, () => {
     xorByteAt(where.file, where.at + 3, 0x80);
     expect((await store.compact({ force: true })).shardsCompacted).toBeGreaterThan(0);
     expect(store.stat(victim).shardId).not.toBe(before.shardId);
-    const findings: ScrubFinding[] = [];
-    const time = steppedClock(passIntervalMs / 2);
-    store.startScrub({ bytesPerSec: 64 * 1024 * 1024, passIntervalMs, clock: time.clock, onCorrupt: (f) => findings.push(f) });
-    await until("the first pass ends", () => store.stats().scrub.passes === 1);
+    const { findings, pass } = scrubFast(store);
+    await pass(1);
     expect(findings.map((f) => [f.ref, f.shardId])).toEqual([[victim, store.stat(victim).shardId]]);
     expect(logs.some((line) => line.includes("scrub pass 1") && line.includes("obj-0001_5"))).toBe(true);
   });
@@ -262,17 +263,16 @@ describe(`scrub (seed ${seed})`, () => {
       },
     };
     const store = await openStore({ dir, io });
-    const findings: ScrubFinding[] = [];
-    store.startScrub({ bytesPerSec: 64 * 1024 * 1024, passIntervalMs, clock: steppedClock(passIntervalMs / 2).clock, onCorrupt: (f) => findings.push(f) });
-    await until("the first pass ends", () => store.stats().scrub.passes === 1);
+    const { findings, pass } = scrubFast(store);
+    await pass(1);
     expect(findings.map((f) => f.ref)).toEqual([ref(17)]);
     expect(findings[0]?.detail).toContain("EIO");
     expect(store.stats().scrub.chunksScanned).toBe(40);
   });
 
-  test("reads go around the page cache, even for small records", async () => {
+  test("reads go around the page cache, even for small records, a bounded step at a time", async () => {
     const directFds = new Set<number>();
-    const reads = { direct: 0, buffered: 0 };
+    const reads = { direct: 0, buffered: 0, directBytesMax: 0 };
     const io: FileIo = {
       ...nodeFileIo,
       openDirect: (file) => {
@@ -281,19 +281,31 @@ describe(`scrub (seed ${seed})`, () => {
         return fd;
       },
       read: (fd, buffer, offset, length, position) => {
-        if (directFds.has(fd)) reads.direct += 1;
-        else reads.buffered += 1;
+        if (directFds.has(fd)) {
+          reads.direct += 1;
+          reads.directBytesMax = Math.max(reads.directBytesMax, length);
+        } else {
+          reads.buffered += 1;
+        }
         return nodeFileIo.read(fd, buffer, offset, length, position);
       },
     };
     const store = await openStore({ io });
-    await fill(store, 50);
+    // One shard of more rows than one index page, of records far smaller than a step.
+    const count = 2 * limits.scrubRowsPerPageMax + 17;
+    await fill(store, count, () => 3000);
     const before = { ...reads };
-    store.startScrub({ bytesPerSec: 64 * 1024 * 1024, passIntervalMs, clock: steppedClock(passIntervalMs / 2).clock });
-    await until("the first pass ends", () => store.stats().scrub.passes === 1);
+    await scrubFast(store).pass(1);
+    expect(store.stats().shards).toHaveLength(1);
+    expect(store.stats().scrub.chunksScanned).toBe(count);
     if (directFds.size === 0) return; // a file system without O_DIRECT (tmpfs): buffered is all there is
-    expect(reads.direct).toBeGreaterThan(before.direct);
     expect(reads.buffered).toBe(before.buffered);
+    // Neighbours share a read (far fewer reads than records), and no read passes one step plus
+    // the blocks around it.
+    const directReads = reads.direct - before.direct;
+    expect(directReads).toBeGreaterThan(0);
+    expect(directReads).toBeLessThan(count / 10);
+    expect(reads.directBytesMax).toBeLessThanOrEqual(limits.scrubReadBytesMax + 2 * 4096);
   });
 
   test("closing the store stops a pass under way, and the scrub's knobs are checked", async () => {

@@ -8,7 +8,7 @@ import { RpcPool, ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
 import { peerOps, type ChunkMetaWire, type PeerHealth } from "../../protocol/peer.ts";
 import { spmOps } from "../../protocol/spm.ts";
-import { limits, vssLimits, vssTimings } from "../../lib/limits.ts";
+import { vssLimits, vssTimings } from "../../lib/limits.ts";
 import { GcPacer } from "../../lib/gc-pacer.ts";
 import { toMictlanxError } from "../../lib/errors.ts";
 import { checksumFromHex, checksumHex } from "../../lib/checksum.ts";
@@ -156,15 +156,7 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
   });
   server.listen();
   store.startBackgroundCompaction(options.compactionIntervalMs ?? compactionIntervalMsDefault);
-  startScrub(store, {
-    bytesPerSec: options.scrubBytesPerSec ?? limits.scrubBytesPerSecDefault,
-    ...(options.scrubPassIntervalMs === undefined ? {} : { passIntervalMs: options.scrubPassIntervalMs }),
-    peerId: id,
-    ...(options.spm === undefined ? {} : { spm: options.spm }),
-    pool,
-    remember,
-    ...(options.log === undefined ? {} : { log: options.log }),
-  }); // stopped by store.close()
+  startScrub(store, options, { peerId: id, pool, remember }); // stopped by store.close()
   const address = `${options.host}:${server.port}`;
   const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.host, options.metricsPort, metrics.registry);
   const heartbeats = options.spm ? startHeartbeats(options.spm, address, health, pool, options.log) : undefined;
