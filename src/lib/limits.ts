@@ -126,11 +126,11 @@ export const limits = {
 
   // --- scrub (the peer's engine verifying cold data; src/storage/scrub.ts) ------------------
   /**
-   * Bytes per second the scrub reads by default (`mictlanx peer --scrub-rate`). A few per cent
-   * of one spinning disk's sequential bandwidth (~160 MB/s) and well under 1 % of an SSD's, so
-   * clients keep the disk; still, a peer of the default capacity (100 GiB) is read end to end
-   * every ~3.5 h and a 4 TiB disk every ~6 days. Reads go direct, so they neither evict the
-   * page cache that serves hot chunks nor cost much CPU (see docs/reliability.md).
+   * Bytes per second the scrub reads by default (`mictlanx peer --scrub-rate`). ~5 % of one
+   * spinning disk's sequential bandwidth (~160 MB/s), 1-2 % of a SATA SSD's, so clients keep
+   * the disk; still, a peer of the default capacity (100 GiB) is read end to end every ~3.5 h
+   * and a 4 TiB disk every ~6 days. Costs ~2-5 % of a core (measured, docs/reliability.md), and
+   * reads go direct, so they do not evict the page cache that serves hot chunks.
    */
   scrubBytesPerSecDefault: 8 * MiB,
   /**
