@@ -6,6 +6,11 @@ import pkg from "../package.json" with { type: "json" };
 import { action } from "./commands/run.ts";
 import { execWithAllocatorTuning } from "./commands/allocator.ts";
 import { defaults } from "./lib/defaults.ts";
+import { limits, units } from "./lib/limits.ts";
+
+// The peer's scrub defaults, as the flags spell them, from the limits they describe.
+const scrubRateDefault = `${limits.scrubBytesPerSecDefault / units.MiB}MiB`;
+const scrubIntervalDefault = `${limits.scrubPassIntervalMsDefault / 60_000}m`;
 
 function example(command: Command, lines: string[]): Command {
   return command.addHelpText("after", `\nExamples:\n${lines.map((line) => `  $ ${line}`).join("\n")}\n`);
@@ -56,13 +61,15 @@ export function buildProgram(): Command {
       .option("--shard-size <size>", "roll the active shard to read-only at this size", "1GiB")
       .option("--spm <host:port>", "register with this SPM and send heartbeats")
       .option("--compaction-interval <time>", "how often to look for shards worth compacting", "30s")
+      .option("--scrub-rate <size>", "bytes per second the background scrub reads to verify stored chunks; 0 or off turns it off", scrubRateDefault)
+      .option("--scrub-interval <time>", "start a scrub pass at most this often (a bigger store is scrubbed pass after pass)", scrubIntervalDefault)
       .option("--metrics-port <port>", "serve Prometheus metrics here: a port, 0 for any free one, or off (default: --port + 1000)")
       .option("--rebuild-index", "rebuild the index from the shards, then exit")
       .action(action(async (options: Record<string, unknown>) => {
         const { runPeerCommand } = await import("./commands/peer.ts");
         await runPeerCommand(options);
       })),
-    ["mictlanx peer --port 7210 --data ./peer-a --capacity 50GiB", "mictlanx peer --data ./peer-a --rebuild-index", "mictlanx peer drain peer-1"],
+    ["mictlanx peer --port 7210 --data ./peer-a --capacity 50GiB", "mictlanx peer --port 7210 --data ./peer-a --scrub-rate 32MiB", "mictlanx peer --data ./peer-a --rebuild-index", "mictlanx peer drain peer-1"],
   );
   const peerCommand = program.commands.find((command) => command.name() === "peer");
   if (peerCommand) {

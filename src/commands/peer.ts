@@ -3,6 +3,7 @@ import { z } from "zod";
 import { parseDuration, parseSize } from "../lib/size.ts";
 import { parsePort } from "../lib/defaults.ts";
 import { UsageError } from "../lib/errors.ts";
+import { limits } from "../lib/limits.ts";
 import { describeZodError } from "../protocol/envelope.ts";
 import { stopOnSignals } from "./signals.ts";
 import { printReadyLine } from "./ready.ts";
@@ -18,6 +19,8 @@ const flags = z.object({
   spm: z.string().optional(),
   compactionInterval: z.string(),
   metricsPort: z.string().optional(),
+  scrubRate: z.string(),
+  scrubInterval: z.string(),
   rebuildIndex: z.boolean().optional(),
 });
 
@@ -37,6 +40,8 @@ export async function runPeerCommand(raw: Record<string, unknown>): Promise<void
     return;
   }
   if (options.port === undefined) throw new UsageError("peer needs --port P (0 picks a free port)");
+  const scrubBytesPerSec = parseScrubRate(options.scrubRate);
+  const scrubPassIntervalMs = parseScrubInterval(options.scrubInterval);
   const { startPeer } = await import("../roles/peer/peer.ts");
   const port = parsePort(options.port);
   const metricsPort = metricsPortFor(options.metricsPort, port);
@@ -48,10 +53,26 @@ export async function runPeerCommand(raw: Record<string, unknown>): Promise<void
     capacityBytes,
     shardBytes,
     compactionIntervalMs: parseDuration(options.compactionInterval),
+    scrubBytesPerSec,
+    scrubPassIntervalMs,
     ...(options.id === undefined ? {} : { id: options.id }),
     ...(options.spm === undefined ? {} : { spm: options.spm }),
     log: (line) => process.stderr.write(`peer: ${line}\n`),
   });
   printReadyLine(`peer ${peer.id}`, peer);
   await stopOnSignals(() => peer.stop());
+}
+
+/** `--scrub-rate`: a size per second, or 0 / off for no scrub. */
+export function parseScrubRate(text: string): number {
+  if (text.trim().toLowerCase() === "off") return 0;
+  return parseSize(text);
+}
+
+export function parseScrubInterval(text: string): number {
+  const ms = parseDuration(text);
+  if (ms < limits.scrubPassIntervalMsMin) {
+    throw new UsageError(`--scrub-interval must be at least ${limits.scrubPassIntervalMsMin}ms, got "${text}"`);
+  }
+  return ms;
 }

@@ -142,6 +142,38 @@ export const limits = {
    * stopped filter must end promptly, and a request in flight can take its whole timeout.
    */
   outputClosedStopMsMax: 2_000,
+
+  // --- scrub (the peer's engine verifying cold data; src/storage/scrub.ts) ------------------
+  /**
+   * Bytes per second the scrub reads by default (`mictlanx peer --scrub-rate`). ~5 % of one
+   * spinning disk's sequential bandwidth (~160 MB/s), 1-2 % of a SATA SSD's, so clients keep
+   * the disk; still, a peer of the default capacity (100 GiB) is read end to end every ~3.5 h
+   * and a 4 TiB disk every ~6 days. Costs ~2-5 % of a core (measured, docs/reliability.md), and
+   * reads go direct, so they do not evict the page cache that serves hot chunks.
+   */
+  scrubBytesPerSecDefault: 8 * MiB,
+  /**
+   * A pass starts at most this often (from the start of one to the start of the next): a small
+   * store is not read over and over, and a pass over an empty store waits instead of spinning.
+   * A store too big to read in this time is scrubbed pass after pass.
+   */
+  scrubPassIntervalMsDefault: 60 * 60_000,
+  /** The shortest pass interval accepted (tests use a few hundred ms; 0 would spin). */
+  scrubPassIntervalMsMin: 100,
+  /**
+   * Bytes one scrub step reads: neighbouring small records are read together up to this; a
+   * bigger record is read alone (at most one chunk and its header). It is also the token
+   * bucket's burst (or one second of the rate, if less), so the scrub never reads more than
+   * this ahead of its rate.
+   */
+  scrubReadBytesMax: 1 * MiB,
+  /**
+   * Index rows the scrub fetches at a time from one shard, and so the records one step verifies
+   * at most: fetching a row and verifying its record take ~13 us of the event loop (measured
+   * with 4 KiB records under load), so a step holds the loop for about 1 ms, not the 7 ms
+   * of 256 rows, which showed in clients' p99.
+   */
+  scrubRowsPerPageMax: 64,
 } as const;
 
 export type Limits = typeof limits;
@@ -240,4 +272,12 @@ export const vssLimits = {
    * would destroy what it could be rebuilt from. Judged on a full check, used on the next.
    */
   orphanShareMax: 0.05,
+
+  // --- scrub (the peer reporting what its scrub finds; src/roles/peer/scrub-reports.ts) ----
+  /**
+   * `replica.corrupt` reports a peer has in flight to the SPM at once. A disk gone bad could
+   * turn up thousands of corrupt chunks a second; past this a finding is only logged and
+   * counted, and the next pass reports it again.
+   */
+  scrubReportsInFlightMax: 8,
 } as const;

@@ -32,6 +32,24 @@ export const shardInfo = z.object({
   liveBytes: byteCount,
 });
 
+/** The background scrub (src/storage/scrub.ts): counters since the peer started, and the pass under way. */
+export const scrubProgress = z.object({
+  state: z.enum(["off", "scanning", "waiting"]),
+  /** Full passes finished. */
+  passes: byteCount,
+  bytesScanned: byteCount,
+  chunksScanned: byteCount,
+  /** Corrupt chunks found (a chunk still bad on a later pass counts again). */
+  corruptFound: byteCount,
+  /** How far the pass under way is (0..1; 1 while waiting for the next). */
+  passProgress: z.number().min(0).max(1),
+  /** Wall-clock ms when the last full pass ended; absent before the first. */
+  lastPassMs: z.number().optional(),
+  /** Bytes per second it reads; 0 when off. */
+  ratePerSec: z.number().min(0),
+});
+export type ScrubProgressWire = z.infer<typeof scrubProgress>;
+
 export const peerHealth = z.object({
   id: z.string(),
   version: z.string(),
@@ -47,6 +65,7 @@ export const peerHealth = z.object({
   errors: byteCount,
   /** The last few errors worth an operator's eye (corrupt reads, full disk, bugs), newest last. */
   recentErrors: z.array(z.object({ atMs: z.number(), op: z.string(), code: z.string(), message: z.string() })),
+  scrub: scrubProgress,
 });
 export type PeerHealth = z.infer<typeof peerHealth>;
 

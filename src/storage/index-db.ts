@@ -435,6 +435,12 @@ export class IndexDb {
     return rows.sort((a, b) => a.offset - b.offset).slice(0, limit);
   }
 
+  /** Current chunks in a shard after `afterOffset`, in file order, whole rows (for the scrub). */
+  chunkRowsInShard(shard: number, afterOffset: number, limit: number): ChunkRow[] {
+    const rows = this.s.chunkRowsInShard.all(shard, afterOffset, limit) as Row[];
+    return rows.map((r) => toChunkRow(r.bucket as string, r.ball as string, num(r.idx), r));
+  }
+
   /**
    * The tombstone rule: a tombstone must be kept while some put of its ref that it shadows is
    * still on disk outside the shard being rewritten (puts inside that shard vanish with it).
@@ -557,6 +563,12 @@ function prepareStatements(db: Database) {
     tombsInShard: db.prepare(
       "SELECT bucket, ball, idx, seq, offset, record_bytes FROM tombstones WHERE shard = ? AND offset > ? ORDER BY offset LIMIT ?",
     ),
+    chunkRowsInShard: db
+      .prepare(
+        "SELECT bucket, ball, idx, shard, offset, record_bytes, length, checksum, seq, created FROM chunks " +
+          "WHERE shard = ? AND offset > ? ORDER BY offset LIMIT ?",
+      )
+      .safeIntegers(true),
     anyChunkInShard: db.prepare("SELECT 1 FROM chunks WHERE shard = ? LIMIT 1"),
     deleteTombsInShard: db.prepare("DELETE FROM tombstones WHERE shard = ?"),
     deadRefsInShard: db.prepare(

@@ -164,9 +164,13 @@ export class ShardFile {
     if (this.readers === 0) this.closeFd();
   }
 
-  /** Reads exactly `length` bytes at `position`; fewer means the file is shorter than the index says. */
-  async read(position: number, length: number): Promise<Uint8Array> {
-    if (length >= directReadBytesMin) {
+  /**
+   * Reads exactly `length` bytes at `position`; fewer means the file is shorter than the index
+   * says. `direct` forces the choice of path: the scrub reads direct at any size, so it checks
+   * the disk's bytes and leaves the page cache to the chunks clients read.
+   */
+  async read(position: number, length: number, options: { direct?: boolean } = {}): Promise<Uint8Array> {
+    if (options.direct ?? length >= directReadBytesMin) {
       const direct = await this.readDirect(position, length);
       if (direct) return direct;
     }

@@ -21,7 +21,7 @@ import { BadRequestError, CorruptError, MictlanxError, NotFoundError, toMictlanx
 import { limits } from "../lib/limits.ts";
 import { compactOnce, type CompactorContext } from "./compactor.ts";
 import { IndexDb, type ChunkRow } from "./index-db.ts";
-import { chunkBallBytesMax, decodeRecord, RecordKind } from "./record.ts";
+import { chunkBallBytesMax } from "./record.ts";
 import { recover } from "./recovery.ts";
 import {
   decodeCursor,
@@ -33,6 +33,7 @@ import {
   validateChunkBytes,
   validateRef,
 } from "./refs.ts";
+import { Scrubber, scrubOff } from "./scrub.ts";
 import { nodeFileIo, shardsDir, fsyncDir } from "./shard-file.ts";
 import type { ShardSet } from "./shard-set.ts";
 import type {
@@ -42,9 +43,11 @@ import type {
   GetManyResult,
   ListPage,
   ListQuery,
+  ScrubOptions,
   StoreOptions,
   StoreStats,
 } from "./types.ts";
+import { verifyRecord } from "./verify.ts";
 import { Writer } from "./writer.ts";
 
 export const indexFileName = "index.sqlite";
@@ -110,6 +113,7 @@ export class ChunkStore {
   private readonly damagedShards = new Set<number>();
   private readonly unremovedShards = new Map<number, string>();
   private backgroundTimer: ReturnType<typeof setTimeout> | undefined;
+  private scrubber: Scrubber | undefined;
   private readsInFlight = 0;
   private readsDrained: (() => void) | undefined;
   private closing = false;
@@ -367,6 +371,7 @@ export class ChunkStore {
       shards,
       fsyncs: this.writer.stats.fsyncs,
       fsyncBatchWritesTotal: this.writer.stats.fsyncBatchWritesTotal,
+      scrub: this.scrubber?.progress() ?? scrubOff,
     };
   }
 
@@ -408,6 +413,24 @@ export class ChunkStore {
     this.backgroundTimer = undefined;
   }
 
+  // --- scrub ----------------------------------------------------------------------------------
+
+  /** Verify every chunk on disk in the background, pass after pass, at a byte rate (scrub.ts). */
+  startScrub(options: ScrubOptions): void {
+    this.checkOpen();
+    if (this.scrubber) throw new BadRequestError("the scrub is already running");
+    if (!(Number.isFinite(options.bytesPerSec) && options.bytesPerSec > 0)) {
+      throw new BadRequestError(`the scrub rate must be a positive number of bytes per second, got ${options.bytesPerSec}`);
+    }
+    const interval = options.passIntervalMs;
+    if (interval !== undefined && !(Number.isFinite(interval) && interval >= limits.scrubPassIntervalMsMin)) {
+      throw new BadRequestError(`the scrub pass interval must be at least ${limits.scrubPassIntervalMsMin} ms, got ${interval}`);
+    }
+    const context = { index: this.index, shards: this.shards, isClosing: () => this.closing, log: this.o.log };
+    this.scrubber = new Scrubber(context, options);
+    this.scrubber.start();
+  }
+
   private compactorContext(): CompactorContext {
     return {
       dir: this.o.dir,
@@ -428,6 +451,7 @@ export class ChunkStore {
     if (this.closing) return;
     this.closing = true;
     this.stopBackgroundCompaction();
+    await this.scrubber?.stop(); // its read under way holds a shard's fd
     await this.compactionChain;
     await this.writer.drain();
     this.writer.stop();
@@ -469,27 +493,4 @@ function checkPrefix(prefix: unknown): string {
     throw new BadRequestError(`ballPrefix is longer than a ball id can be (${chunkBallBytesMax} bytes)`);
   }
   return prefix;
-}
-
-/** The record read back must verify and be the one the index names; else CorruptError, no data. */
-function verifyRecord(ref: ChunkRef, row: ChunkRow, raw: Uint8Array): Uint8Array {
-  const where = `chunk ${refLabel(ref)} in shard ${row.shardId}`;
-  if (raw.byteLength < row.recordBytes) throw new CorruptError(`${where}: the shard file ends before the record`);
-  const decoded = decodeRecord(raw);
-  if (!decoded.ok) {
-    const what = decoded.reason === "bad_data_checksum" ? "failed its checksum" : `has a damaged record header (${decoded.reason})`;
-    throw new CorruptError(`${where} ${what}`);
-  }
-  const h = decoded.header;
-  const same =
-    h.kind === RecordKind.put &&
-    h.bucket === ref.bucket &&
-    h.ball === ref.ball &&
-    h.index === ref.index &&
-    h.seq === row.seq &&
-    h.dataBytes === row.size &&
-    h.dataChecksum === row.checksum &&
-    h.recordBytes === row.recordBytes;
-  if (!same) throw new CorruptError(`${where}: the record at byte ${row.offset} is not the one the index names`);
-  return decoded.data;
 }

@@ -1,5 +1,6 @@
 // The engine's public shapes. The wire layer maps these onto messages; nothing here knows of
 // sockets or of the cluster.
+import type { BucketClock } from "../lib/token-bucket.ts";
 
 /** One chunk of one ball. Its string form is `${ball}_${index}` (see refs.ts). */
 export interface ChunkRef {
@@ -48,6 +49,8 @@ export interface StoreStats {
   fsyncs: number;
   /** Writes (puts, tombstones, compaction moves) those fsyncs covered; / fsyncs = mean batch. */
   fsyncBatchWritesTotal: number;
+  /** The background scrub's counters and progress (state "off" until startScrub). */
+  scrub: ScrubProgress;
 }
 
 /** File operations the engine performs on shard files; swappable so tests can inject faults. */
@@ -101,4 +104,47 @@ export interface CompactionResult {
   shardsCompacted: number;
   bytesReclaimed: number;
   recordsMoved: number;
+}
+
+/** Monotonic time for pacing and pass spacing; tests inject a stepped one. */
+export type ScrubClock = BucketClock;
+
+export interface ScrubOptions {
+  /** Bytes per second the scrub may read (positive). */
+  bytesPerSec: number;
+  /** A pass starts at most this often (default limits.scrubPassIntervalMsDefault). */
+  passIntervalMs?: number;
+  /** Called once per pass for each chunk found corrupt. */
+  onCorrupt?: (finding: ScrubFinding) => void;
+  /** @internal Time for tests; production uses performance.now and unref'd timers. */
+  clock?: ScrubClock;
+}
+
+export interface ScrubFinding {
+  ref: ChunkRef;
+  shardId: number;
+  offset: number;
+  seq: number;
+  /** What failed, for a person (the read path's CorruptError message). */
+  detail: string;
+  /** The pass that found it (1 = the first). */
+  pass: number;
+}
+
+export interface ScrubProgress {
+  state: "off" | "scanning" | "waiting";
+  /** Full passes finished since the store opened. */
+  passes: number;
+  /** Bytes read from shard files, all passes. */
+  bytesScanned: number;
+  /** Chunks read and verified, all passes. */
+  chunksScanned: number;
+  /** Corrupt chunks found, all passes (a chunk still bad on a later pass counts again). */
+  corruptFound: number;
+  /** How far the pass under way is through the shards it set out to read (0..1; 1 between passes). */
+  passProgress: number;
+  /** Wall-clock time the last full pass ended; absent before the first. */
+  lastPassMs?: number;
+  /** The scrub's byte rate; 0 when it is off. */
+  ratePerSec: number;
 }

@@ -6,7 +6,7 @@ import type { PeerHealth } from "../protocol/peer.ts";
 import type { PeerStatus, VssStatus } from "../protocol/spm.ts";
 import { healProgress, sparkline, type DashboardState, type HistoryPoint, type PeerDetail } from "./model.ts";
 import { bannerText, computeLayout, peerColumns, stateText, usedText, type Layout, type PeerColumns } from "./layout.ts";
-import { age, bar, bytesPerSec, count, duration, fit, formatBytes, intervalText, perSec, printable } from "./format.ts";
+import { age, bar, bytesPerSec, count, duration, fit, formatBytes, intervalText, perSec, printable, scrubSummary } from "./format.ts";
 
 type Colour = "green" | "yellow" | "red" | "cyan" | "magenta" | "gray" | undefined;
 
@@ -290,7 +290,7 @@ export function DetailPane({ detail, peer, state, rows }: { detail: PeerDetail; 
       </Text>
     );
   } else {
-    body = <HealthBody health={detail.health} rows={rows - 1} />;
+    body = <HealthBody health={detail.health} atMs={detail.atMs} rows={rows - 1} />;
   }
   return (
     <Box flexDirection="column" height={rows} overflow="hidden">
@@ -300,10 +300,10 @@ export function DetailPane({ detail, peer, state, rows }: { detail: PeerDetail; 
   );
 }
 
-function HealthBody({ health, rows }: { health: PeerHealth; rows: number }) {
+function HealthBody({ health, atMs, rows }: { health: PeerHealth; atMs: number; rows: number }) {
   const errors = health.recentErrors;
-  // Two summary lines, then errors (newest last) and shards share what is left.
-  const left = Math.max(0, rows - 2 - 2);
+  // Three summary lines, then errors (newest last) and shards share what is left.
+  const left = Math.max(0, rows - 3 - 2);
   const errorLines = Math.min(errors.length === 0 ? 1 : errors.length, Math.max(1, Math.floor(left / 2)));
   const shardLines = Math.max(0, left - errorLines);
   const shards = health.shards;
@@ -313,6 +313,9 @@ function HealthBody({ health, rows }: { health: PeerHealth; rows: number }) {
       <Line>
         {`  chunks ${count(health.chunks)}  puts ${count(health.puts)}  gets ${count(health.gets)}  errors `}
         <Text color={health.errors > 0 ? "red" : undefined}>{count(health.errors)}</Text>
+      </Line>
+      <Line>
+        <Text color={health.scrub.corruptFound > 0 ? "red" : undefined}>{`  ${scrubSummary(health.scrub, atMs)}`}</Text>
       </Line>
       <Line>
         <Text bold>{`  Recent errors (${errors.length})`}</Text>

@@ -1,6 +1,7 @@
 // Short forms for a dashboard cell: ages, durations, rates, bars. Names and messages (peer ids,
 // addresses, events that quote keys) are drawn through `printable`: never raw to the terminal.
 import { formatBytes } from "../lib/size.ts";
+import type { ScrubProgressWire } from "../protocol/peer.ts";
 
 /** A heartbeat age: "0.4s", "12s", "3m05s", "2h". */
 export function age(ms: number): string {
@@ -59,6 +60,17 @@ export function bar(fraction: number, width: number): { filled: string; empty: s
   const partials = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"];
   const filled = "█".repeat(full) + (partial > 0 ? (partials[partial] ?? "") : "");
   return { filled, empty: "░".repeat(width - full - (partial > 0 ? 1 : 0)) };
+}
+
+/**
+ * A peer's scrub in one line: "scrub: pass 3, 42 %, 0 corrupt, last full pass 5m00s ago, 8.0 MiB/s"
+ * while it reads, "pass 2 done" while it waits for the next, "off" when it is off.
+ */
+export function scrubSummary(scrub: ScrubProgressWire, nowMs: number): string {
+  if (scrub.state === "off") return "scrub: off";
+  const where = scrub.state === "scanning" ? `pass ${scrub.passes + 1}, ${Math.floor(scrub.passProgress * 100)} %` : `pass ${scrub.passes} done`;
+  const last = scrub.lastPassMs === undefined ? "no full pass yet" : `last full pass ${duration(nowMs - scrub.lastPassMs)} ago`;
+  return `scrub: ${where}, ${count(scrub.corruptFound)} corrupt, ${last}, ${bytesPerSec(scrub.ratePerSec)}`;
 }
 
 /** Cut a string to `width` characters, marking the cut with "…". */

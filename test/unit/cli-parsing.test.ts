@@ -78,3 +78,17 @@ describe("bucket/key", () => {
     usage(() => parseTags(["novalue"]));
   });
 });
+
+describe("the peer's scrub flags", () => {
+  test("--scrub-rate takes a size, and 0 or off turns the scrub off; --scrub-interval has a floor", async () => {
+    const { parseScrubInterval, parseScrubRate } = await import("../../src/commands/peer.ts");
+    expect(parseScrubRate("8MiB")).toBe(8 * 1024 * 1024);
+    expect(parseScrubRate("0")).toBe(0);
+    expect(parseScrubRate("off")).toBe(0);
+    expect(parseScrubRate(" OFF ")).toBe(0);
+    expect(usage(() => parseScrubRate("fast"))).toContain("4KiB");
+    expect(parseScrubInterval("1h")).toBe(3_600_000);
+    expect(parseScrubInterval("100ms")).toBe(100);
+    expect(usage(() => parseScrubInterval("99ms"))).toContain("at least 100ms");
+  });
+});

@@ -270,6 +270,8 @@ describe("dashboard from fixed states", () => {
       gets: 20,
       errors: 1,
       recentErrors: [{ atMs: 1_000_000, op: "chunk.get", code: "corrupt", message: "checksum mismatch in b_3" }],
+      // The reply arrives at 2_002_000 (the third step): the last full pass ended 5 minutes before.
+      scrub: { state: "scanning", passes: 2, bytesScanned: 5 * 2 ** 30, chunksScanned: 4000, corruptFound: 0, passProgress: 0.42, lastPassMs: 2_002_000 - 300_000, ratePerSec: 8 * 2 ** 20 },
     };
     const open = stateAt({ columns: 80, rows: 24 }, [{ type: "sample", status: status() }, { type: "open" }, { type: "peerHealth", peerId: "peer-0", health }]);
     const text = linesOf(await frameOf(open)).join("\n");
@@ -279,6 +281,7 @@ describe("dashboard from fixed states", () => {
     expect(text).toMatch(/2\s+active\s+2\.0 GiB\s+1\.5 GiB/);
     expect(text).toContain("chunk.get corrupt: checksum mismatch in b_3");
     expect(text).toContain("peer-2"); // the table stays above the pane
+    expect(text).toContain("scrub: pass 3, 42 %, 0 corrupt, last full pass 5m00s ago, 8.0 MiB/s");
 
     const unreachable = stateAt({ columns: 80, rows: 24 }, [
       { type: "sample", status: status() },
@@ -303,7 +306,7 @@ describe("the live app with a fake SPM", () => {
       },
       peerHealth: async (address) => {
         if (address === "127.0.0.1:7211") throw new Error(`peer ${address} refused the connection; is it running?`);
-        return { id: "x", version: "0.1.0", uptimeMs: 1, capacityBytes: 1, usedBytes: 0, freeBytes: 1, liveBytes: 0, chunks: 0, shards: [{ id: 7, state: "active", bytes: 10, liveBytes: 10 }], puts: 0, gets: 0, errors: 0, recentErrors: [] };
+        return { id: "x", version: "0.1.0", uptimeMs: 1, capacityBytes: 1, usedBytes: 0, freeBytes: 1, liveBytes: 0, chunks: 0, shards: [{ id: 7, state: "active", bytes: 10, liveBytes: 10 }], puts: 0, gets: 0, errors: 0, recentErrors: [], scrub: { state: "off", passes: 0, bytesScanned: 0, chunksScanned: 0, corruptFound: 0, passProgress: 0, ratePerSec: 0 } };
       },
       close: () => {},
     };

@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { healProgress, historyWindowMs, initialState, next, routerRate, selectedPeer, sparkline, type Action, type DashboardState, type HistoryPoint } from "../../src/tui/model.ts";
 import { bannerText, computeLayout, peerColumns, scrollWindow } from "../../src/tui/layout.ts";
 import { keyActions } from "../../src/tui/keys.ts";
-import { bar, perSec } from "../../src/tui/format.ts";
+import { bar, perSec, scrubSummary } from "../../src/tui/format.ts";
 import { every, pollStatus, type PollResult, type StatusSource } from "../../src/tui/poller.ts";
 import { forceColorFor } from "../../src/tui/terminal-env.ts";
 import type { PeerStatus, VssStatus } from "../../src/protocol/spm.ts";
@@ -363,5 +363,15 @@ describe("forceColorFor: the dashboard's colour does not depend on CI=true", () 
     expect(forceColorFor({ NO_COLOR: "1" })).toBe("0");
     expect(forceColorFor({ NO_COLOR: "" })).toBe("true");
     expect(forceColorFor({ TERM: "dumb" })).toBe("0");
+  });
+});
+
+describe("the scrub line of the detail pane", () => {
+  const base = { passes: 0, bytesScanned: 0, chunksScanned: 0, corruptFound: 0, passProgress: 0, ratePerSec: 8 * 2 ** 20 };
+  test("off, the first pass, waiting between passes, and corruption found", () => {
+    expect(scrubSummary({ ...base, state: "off", ratePerSec: 0 }, 0)).toBe("scrub: off");
+    expect(scrubSummary({ ...base, state: "scanning", passProgress: 0.999 }, 0)).toBe("scrub: pass 1, 99 %, 0 corrupt, no full pass yet, 8.0 MiB/s");
+    const waiting = { ...base, state: "waiting" as const, passes: 4, passProgress: 1, corruptFound: 1234, lastPassMs: 1_000 };
+    expect(scrubSummary(waiting, 1_000 + 2 * 3_600_000 + 180_000)).toBe("scrub: pass 4 done, 1,234 corrupt, last full pass 2h03m ago, 8.0 MiB/s");
   });
 });

@@ -16,6 +16,7 @@ import { CorruptError } from "../../lib/errors.ts";
 import { PeerIdentity } from "./identity.ts";
 import { peerMetrics } from "./metrics.ts";
 import { serveMetrics } from "../../net/metrics-server.ts";
+import { startScrub } from "./scrub-reports.ts";
 
 export interface PeerOptions {
   host: string;
@@ -29,6 +30,10 @@ export interface PeerOptions {
   spm?: string;
   /** Serve Prometheus metrics on this port (0: any free port); none when undefined. */
   metricsPort?: number;
+  /** Bytes per second the background scrub reads (default limits.scrubBytesPerSecDefault); 0 turns it off. */
+  scrubBytesPerSec?: number;
+  /** A scrub pass starts at most this often (default limits.scrubPassIntervalMsDefault). */
+  scrubPassIntervalMs?: number;
   log?: (line: string) => void;
 }
 
@@ -78,7 +83,12 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
       shards: stats.shards,
       ...counters,
       recentErrors: [...recentErrors],
+      scrub: stats.scrub,
     };
+  };
+  const remember = (op: string, code: string, message: string) => {
+    recentErrors.push({ atMs: Date.now(), op, code, message });
+    if (recentErrors.length > recentErrorsKept) recentErrors.shift();
   };
 
   const handlers: Handlers<typeof peerOps> = {
@@ -156,12 +166,12 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
     onHandlerError: (error, op) => {
       counters.errors += 1;
       if (!operatorErrorCodes.has(error.code)) return; // not_found and bad input are the callers' business
-      recentErrors.push({ atMs: Date.now(), op, code: error.code, message: error.message });
-      if (recentErrors.length > recentErrorsKept) recentErrors.shift();
+      remember(op, error.code, error.message);
     },
   });
   server.listen();
   store.startBackgroundCompaction(options.compactionIntervalMs ?? compactionIntervalMsDefault);
+  startScrub(store, options, { peerId: id, pool, remember }); // stopped by store.close()
   const address = `${options.host}:${server.port}`;
   const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.host, options.metricsPort, metrics.registry);
   const heartbeats = options.spm ? startHeartbeats({ spmAddress: options.spm, address, identity, health, pool, ...(options.log ? { log: options.log } : {}) }) : undefined;

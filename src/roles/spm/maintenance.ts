@@ -56,7 +56,7 @@ export class Maintenance {
     private readonly registry: Registry,
     private readonly options: MaintenanceOptions,
   ) {
-    this.throttle = new TokenBucket(options.healBytesPerSec, options.healBytesPerSec, options.clock);
+    this.throttle = new TokenBucket(options.healBytesPerSec, options.healBytesPerSec, { nowMs: () => options.clock.monoMs(), sleep: (ms) => Bun.sleep(ms) });
     this.rateWindow = { startMs: options.clock.monoMs(), bytes: 0, bytesPerSec: 0 };
   }
 
