@@ -2,7 +2,10 @@
 import type { Database, Statement } from "bun:sqlite";
 import { assert } from "../lib/assert.ts";
 import { BadRequestError, ConflictError } from "../lib/errors.ts";
+import { limits } from "../lib/limits.ts";
+import { ballMetaWireBytes, chunkRecordWireBytes } from "../lib/wire-size.ts";
 import { noUpload, rememberRequest } from "./garbage.ts";
+import { dropStaged } from "./staging.ts";
 import { ballColumns, ballFromRow, ballParams, blobToHex, hexToBlob, type BallRow } from "./rows.ts";
 import { resolvePeer } from "./peers.ts";
 import { keyRange, type KeyRange } from "./cursor.ts";
@@ -31,6 +34,7 @@ export function commitBall(s: Statements, ball: BallInput, chunks: ChunkRecord[]
     if (!underWay) throw noUpload(s, ball.objectId);
     checkPlaced(s, ball.objectId, chunks);
   }
+  if (options.replicasMin !== undefined) checkReplicas(chunks, options.replicasMin);
   if (!underWay) checkObjectIdFree(s, ball.objectId);
   const peers = resolveChunkPeers(s, chunks);
   if (current !== null) retireBall(s, current, "overwritten", options.retire);
@@ -40,6 +44,13 @@ export function commitBall(s: Statements, ball: BallInput, chunks: ChunkRecord[]
   insertChunks(s, id, ball.rf, chunks, peers);
   if (underWay) settleIntent(s, ball, chunks, version);
   return current === null ? { version } : { version, replacedObjectId: current.object_id };
+}
+
+/** Each chunk is on at least `min` distinct peers (the peer lists hold no repeats: validate.ts). */
+function checkReplicas(chunks: ChunkRecord[], min: number): void {
+  for (const chunk of chunks) {
+    if (chunk.peers.length < min) throw new BadRequestError(`chunk ${chunk.index} is on ${chunk.peers.length} peers, fewer than the ${min} the put needs`);
+  }
 }
 
 /** Every replica a commit names is one the SPM placed for that chunk of that upload. */
@@ -131,6 +142,7 @@ function settleIntent(s: Statements, ball: BallInput, chunks: ChunkRecord[], ver
     if (s.peerById.get({ id: row.peer_id }) === null) continue; // a removed peer holds nothing to collect
     s.garbageInsert.run({ object_id: ball.objectId, idx: row.idx, peer_id: row.peer_id, bucket: ball.bucket });
   }
+  dropStaged(s, ball.objectId);
   s.intentDelete.run({ object_id: ball.objectId });
 }
 
@@ -142,6 +154,59 @@ export function getBall(s: Statements, bucket: string, key: string): BallWithChu
   const ball = ballFromRow(row);
   assert(ball.bucket === bucket && ball.key === key, `lookup of ${bucket}/${key} returned ${ball.bucket}/${ball.key}`);
   return { ...ball, chunks: readChunks(s, row) };
+}
+
+/** A ball's metadata alone (no chunks): existence and version checks. */
+export function getBallMeta(s: Statements, bucket: string, key: string): BallRecord | undefined {
+  checkBucket(bucket);
+  checkKey(key);
+  const row = s.ballByKey.get({ bucket, key });
+  return row === null ? undefined : ballFromRow(row);
+}
+
+/**
+ * A ball and the first page of its chunks (see chunkPage): what a read starts from. A ball of
+ * many chunks has the rest read page by page with `chunksPage`.
+ */
+export function getBallHead(s: Statements, bucket: string, key: string): { ball: BallRecord; chunks: ChunkRecord[]; next?: number } | undefined {
+  checkBucket(bucket);
+  checkKey(key);
+  const row = s.ballByKey.get({ bucket, key });
+  if (row === null) return undefined;
+  const ball = ballFromRow(row);
+  assert(ball.bucket === bucket && ball.key === key, `lookup of ${bucket}/${key} returned ${ball.bucket}/${ball.key}`);
+  return { ball, ...chunkPage(s, row, 0, limits.chunkRecordsPageMax) };
+}
+
+/** A page of the chunks of the live version `objectId` from `fromIndex`; undefined if it is not one. */
+export function chunksPage(s: Statements, objectId: string, fromIndex: number, limit: number): { chunks: ChunkRecord[]; next?: number } | undefined {
+  const row = s.ballByObject.get({ object_id: objectId });
+  if (row === null) return undefined;
+  return chunkPage(s, row, fromIndex, limit);
+}
+
+/**
+ * Chunks from `from` with their holders, at most `limit` and at most metadataPageBytesMax of
+ * records (at least one); `next` is the index the next page starts at, when there is more.
+ */
+function chunkPage(s: Statements, row: BallRow, from: number, limit: number): { chunks: ChunkRecord[]; next?: number } {
+  const count = Math.min(limit, limits.chunkRecordsPageMax);
+  const rows = s.chunksOfBallFrom.all({ ball: row.id, from, limit: count });
+  const chunks = rows.map((chunk) => ({ index: chunk.idx, size: chunk.size, checksum: blobToHex(chunk.checksum, 8), peers: [] as string[] }));
+  if (chunks.length > 0) {
+    for (const holder of s.holdersOfBallRange.all({ ball: row.id, from, to: from + chunks.length })) chunks[holder.idx - from]!.peers.push(holder.id);
+  }
+  let bytes = 0;
+  let kept = 0;
+  for (const [position, chunk] of chunks.entries()) {
+    assert(chunk.index === from + position && chunk.peers.length >= 1, `ball ${row.bucket}/${row.key} chunk ${from + position} read back wrong`);
+    bytes += chunkRecordWireBytes(chunk);
+    if (kept > 0 && bytes > limits.metadataPageBytesMax) break;
+    kept += 1;
+  }
+  const page = chunks.slice(0, kept);
+  const end = from + page.length;
+  return end < row.num_chunks ? { chunks: page, next: end } : { chunks: page };
 }
 
 /** The ball's chunks with their holders, checked against the ball. */
@@ -225,10 +290,18 @@ export function listSql(group: boolean, range: KeyRange): string {
   return `SELECT ${ballColumns} FROM balls INDEXED BY ${index} WHERE ${conditions.join(" AND ")} ORDER BY key LIMIT $limit`;
 }
 
+/** At most `limit` balls and metadataPageBytesMax of their metadata (at least one); `next` when there are more. */
 function pageOfBalls(rows: BallRow[], q: ListBallsQuery): { balls: BallRecord[]; next?: string } {
-  const more = rows.length > q.limit;
-  const balls = rows.slice(0, q.limit).map(ballFromRow);
-  for (const ball of balls) assert(ball.bucket === q.bucket, `listing of ${q.bucket} returned a ball of ${ball.bucket}`);
+  const balls: BallRecord[] = [];
+  let bytes = 0;
+  for (const row of rows.slice(0, q.limit)) {
+    const ball = ballFromRow(row);
+    assert(ball.bucket === q.bucket, `listing of ${q.bucket} returned a ball of ${ball.bucket}`);
+    bytes += ballMetaWireBytes(ball);
+    if (balls.length > 0 && bytes > limits.metadataPageBytesMax) break;
+    balls.push(ball);
+  }
+  const more = rows.length > balls.length;
   if (!more) return { balls };
   return { balls, next: balls[balls.length - 1]!.key };
 }

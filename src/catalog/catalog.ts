@@ -83,6 +83,7 @@ import * as balls from "./balls.ts";
 import * as garbage from "./garbage.ts";
 import * as peers from "./peers.ts";
 import * as replication from "./replication.ts";
+import * as staging from "./staging.ts";
 import { applySchema } from "./schema.ts";
 import { prepareStatements, type Statements } from "./statements.ts";
 import type {
@@ -111,7 +112,7 @@ import type {
   RetireTiming,
   UnderReplicatedChunk,
 } from "./types.ts";
-import { checkBall, checkBucket, checkChunks, checkInt, checkName, checkPage } from "./validate.ts";
+import { checkBall, checkBucket, checkChunks, checkInt, checkName, checkObjectId, checkPage } from "./validate.ts";
 import { auditCatalog } from "./audit.ts";
 
 /** Commits in one commitBalls call, and intents expired per transaction. */
@@ -318,10 +319,28 @@ export class Catalog {
   }
 
   // --- balls ------------------------------------------------------------------------------
+  /**
+   * Make a ball visible. `chunks` are its chunk records, or with `options.stagedChunks` = n the
+   * records from index n on, the first n having been staged with `stageChunks`.
+   */
   commitBall(ball: BallInput, chunks: ChunkRecord[], options: CommitOptions = {}): CommitResult {
     checkBall(ball);
-    checkChunks(ball, chunks);
-    return this.write(() => balls.commitBall(this.s, ball, chunks, options));
+    const staged = options.stagedChunks ?? 0;
+    if (staged === 0) checkChunks(ball, chunks);
+    return this.write(() => {
+      if (staged === 0) return balls.commitBall(this.s, ball, chunks, options);
+      checkInt("staged chunk records", staged, 1, limits.ballChunksMax);
+      // No upload under way: a retry of a commit that went in (or one too late); commitBall says which.
+      if (this.s.intentGet.get({ object_id: ball.objectId }) === null) return balls.commitBall(this.s, ball, chunks, options);
+      const whole = [...staging.takeStaged(this.s, ball.objectId, staged), ...chunks];
+      checkChunks(ball, whole);
+      return balls.commitBall(this.s, ball, whole, options);
+    });
+  }
+
+  /** A page of an upload's chunk records ahead of its commit (in order); returns how many are staged. Extends the upload. */
+  stageChunks(objectId: string, chunks: ChunkRecord[], expiresMs: number): number {
+    return this.write(() => staging.stageChunks(this.s, objectId, chunks, expiresMs));
   }
 
   /**
@@ -346,6 +365,21 @@ export class Catalog {
 
   getBall(bucket: string, key: string): BallWithChunks | undefined {
     return balls.getBall(this.s, bucket, key);
+  }
+  /** A ball's metadata without its chunks. */
+  getBallMeta(bucket: string, key: string): BallRecord | undefined {
+    return balls.getBallMeta(this.s, bucket, key);
+  }
+  /** A ball and the first page of its chunks (the rest with chunksPage from `next`). */
+  getBallHead(bucket: string, key: string): { ball: BallRecord; chunks: ChunkRecord[]; next?: number } | undefined {
+    return balls.getBallHead(this.s, bucket, key);
+  }
+  /** A page of the chunks of live version `objectId` from `fromIndex`; undefined if it is none. */
+  chunksPage(objectId: string, fromIndex: number, limit: number = limits.chunkRecordsPageMax): { chunks: ChunkRecord[]; next?: number } | undefined {
+    checkObjectId(objectId);
+    checkInt("fromIndex", fromIndex, 0, limits.ballChunksMax);
+    checkInt("limit", limit, 1, limits.chunkRecordsPageMax);
+    return balls.chunksPage(this.s, objectId, fromIndex, limit);
   }
   deleteBall(bucket: string, key: string, when: RetireTiming = {}): BallRecord | undefined {
     return this.write(() => balls.deleteBall(this.s, bucket, key, when));
@@ -454,6 +488,12 @@ export class Catalog {
    */
   findRetiredChunk(objectId: string, index: number): RetiredChunk | undefined {
     return garbage.findRetiredChunk(this.s, objectId, index);
+  }
+  /** A page of a retired version's chunks still on peers (readers' grace), or undefined. */
+  retiredChunksPage(objectId: string, fromIndex: number, limit: number = limits.chunkRecordsPageMax): { chunks: ChunkRecord[]; next?: number } | undefined {
+    checkInt("fromIndex", fromIndex, 0, limits.ballChunksMax);
+    checkInt("limit", limit, 1, limits.chunkRecordsPageMax);
+    return garbage.retiredChunksPage(this.s, objectId, fromIndex, limit);
   }
   /** Why and when an object id was retired (overwritten, deleted, abandoned), while it is remembered. */
   retiredObject(objectId: string): { bucket: string; reason: string; retiredMs: number } | undefined {

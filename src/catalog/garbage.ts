@@ -7,8 +7,9 @@ import { BadRequestError, ConflictError } from "../lib/errors.ts";
 import { limits } from "../lib/limits.ts";
 import { getPeerRow } from "./peers.ts";
 import type { GarbageRow, IntentRow, Statements } from "./statements.ts";
-import type { GarbageEntry, GarbageInput, GarbageItem, Placement, PutIntent, RetiredChunk } from "./types.ts";
+import type { ChunkRecord, GarbageEntry, GarbageInput, GarbageItem, Placement, PutIntent, RetiredChunk } from "./types.ts";
 import { blobToHex } from "./rows.ts";
+import { chunkRecordWireBytes } from "../lib/wire-size.ts";
 import { checkBucket, checkGarbageItem, checkInt, checkIntent, checkObjectId, checkPeerId, checkPlacements } from "./validate.ts";
 
 /**
@@ -76,6 +77,38 @@ export function findRetiredChunk(s: Statements, objectId: string, index: number)
   const checksum = blobToHex(first.checksum, 8);
   for (const row of rows) assert(row.size === first.size && blobToHex(row.checksum, 8) === checksum, `retired chunk ${objectId}_${index} has replicas that disagree`);
   return { bucket: retired.bucket, size: first.size, checksum, peers: rows.map((row) => row.peer_id), reason: retired.reason, retiredMs: retired.retired_ms };
+}
+
+/**
+ * A page of a retired version's chunk records from `from`, while its replicas wait out the
+ * readers' grace (a reader of a ball of many chunks pages through them). Stops at the first
+ * chunk whose replicas are all gone; undefined when none is left at `from`.
+ */
+export function retiredChunksPage(s: Statements, objectId: string, from: number, limit: number): { chunks: ChunkRecord[]; next?: number } | undefined {
+  checkObjectId(objectId);
+  const retired = s.retiredGet.get({ object_id: objectId });
+  if (retired === null) return undefined;
+  const byIndex = new Map<number, { size: number; checksum: string; peers: string[] }>();
+  for (const row of s.garbageOfChunkRange.all({ object_id: objectId, from, to: from + limit })) {
+    const chunk = byIndex.get(row.idx) ?? { size: row.size, checksum: blobToHex(row.checksum, 8), peers: [] };
+    chunk.peers.push(row.peer_id);
+    byIndex.set(row.idx, chunk);
+  }
+  const chunks: ChunkRecord[] = [];
+  let bytes = 0;
+  let full = false;
+  for (let index = from; byIndex.has(index); index += 1) {
+    const chunk = { index, ...byIndex.get(index)! };
+    bytes += chunkRecordWireBytes(chunk);
+    if (chunks.length > 0 && bytes > limits.metadataPageBytesMax) {
+      full = true;
+      break;
+    }
+    chunks.push(chunk);
+  }
+  if (chunks.length === 0) return undefined;
+  const end = from + chunks.length;
+  return full || end === from + limit ? { chunks, next: end } : { chunks };
 }
 
 /** Why and when an object id was retired, while the catalog remembers it. */
@@ -161,9 +194,10 @@ export function placementsOf(s: Statements, objectId: string): Placement[] {
   return [...byIndex].map(([index, peers]) => ({ index, peers }));
 }
 
-/** End an intent: its placements, its row. */
+/** End an intent: its placements, its staged chunk records, its row. */
 export function deleteIntent(s: Statements, objectId: string): void {
   s.placementsDelete.run({ object_id: objectId });
+  s.stagedDelete.run({ object_id: objectId });
   s.intentDelete.run({ object_id: objectId });
 }
 

@@ -96,6 +96,15 @@ CREATE TABLE IF NOT EXISTS intents (
 CREATE INDEX IF NOT EXISTS intents_expiry ON intents (expires_ms);
 CREATE INDEX IF NOT EXISTS intents_request ON intents (request_id) WHERE request_id IS NOT NULL;
 
+CREATE TABLE IF NOT EXISTS intent_chunks (
+  object_id TEXT NOT NULL REFERENCES intents (object_id),
+  idx INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  checksum BLOB NOT NULL,
+  peers TEXT NOT NULL,
+  PRIMARY KEY (object_id, idx)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS requests (
   request_id TEXT PRIMARY KEY,
   object_id TEXT NOT NULL,

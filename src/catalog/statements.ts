@@ -145,6 +145,23 @@ export function prepareStatements(db: Database) {
       `SELECT r.idx, p.id, (p.state <> 'down' AND p.draining = 0) AS live FROM replicas AS r JOIN peers AS p ON p.num = r.peer
        WHERE r.ball = $ball ORDER BY r.idx, p.id`,
     ),
+    // chunks PRIMARY KEY (ball, idx) and replicas PRIMARY KEY: one page of a ball's chunks
+    chunksOfBallFrom: p<ChunkRow, { ball: number; from: number; limit: number }>(
+      "SELECT ball, idx, size, checksum, rf, live FROM chunks WHERE ball = $ball AND idx >= $from ORDER BY idx LIMIT $limit",
+    ),
+    holdersOfBallRange: p<HolderRow, { ball: number; from: number; to: number }>(
+      `SELECT r.idx, p.id, (p.state <> 'down' AND p.draining = 0) AS live FROM replicas AS r JOIN peers AS p ON p.num = r.peer
+       WHERE r.ball = $ball AND r.idx >= $from AND r.idx < $to ORDER BY r.idx, p.id`,
+    ),
+    // intent_chunks PRIMARY KEY (object_id, idx): chunk records staged for a big commit
+    stagedInsert: p<unknown, { object_id: string; idx: number; size: number; checksum: Uint8Array; peers: string }>(
+      "INSERT OR REPLACE INTO intent_chunks (object_id, idx, size, checksum, peers) VALUES ($object_id, $idx, $size, $checksum, $peers)",
+    ),
+    stagedOf: p<{ idx: number; size: number; checksum: Uint8Array; peers: string }, { object_id: string }>(
+      "SELECT idx, size, checksum, peers FROM intent_chunks WHERE object_id = $object_id ORDER BY idx",
+    ),
+    stagedCount: p<{ n: number }, { object_id: string }>("SELECT count(*) AS n FROM intent_chunks WHERE object_id = $object_id"),
+    stagedDelete: p<unknown, { object_id: string }>("DELETE FROM intent_chunks WHERE object_id = $object_id"),
     holdersOfChunk: p<HolderRow, { ball: number; idx: number }>(
       `SELECT r.idx, p.id, (p.state <> 'down' AND p.draining = 0) AS live FROM replicas AS r JOIN peers AS p ON p.num = r.peer
        WHERE r.ball = $ball AND r.idx = $idx ORDER BY p.id`,
@@ -161,6 +178,11 @@ export function prepareStatements(db: Database) {
        SELECT $object_id, r.idx, p.id, $bucket, $not_before_ms, c.size, c.checksum
        FROM replicas AS r JOIN peers AS p ON p.num = r.peer JOIN chunks AS c ON c.ball = r.ball AND c.idx = r.idx
        WHERE r.ball = $ball ORDER BY r.idx, p.id`,
+    ),
+    // garbage_replica range (object_id, idx): a page of a retired version's replicas not yet deleted
+    garbageOfChunkRange: p<{ idx: number; peer_id: string; size: number; checksum: Uint8Array }, { object_id: string; from: number; to: number }>(
+      `SELECT idx, peer_id, size, checksum FROM garbage
+       WHERE object_id = $object_id AND idx >= $from AND idx < $to AND size IS NOT NULL AND checksum IS NOT NULL ORDER BY idx, peer_id`,
     ),
     // garbage_replica prefix (object_id, idx): a retired chunk's replicas not yet deleted (rows
     // without a size are placements that were never written: nothing there to read)

@@ -75,6 +75,10 @@ export type CommitOptions = {
    * placed for that chunk (the SPM sets this: it never takes a router's word for where data is).
    */
   requirePlacements?: boolean;
+  /** Every chunk must name at least this many replicas (the SPM asks for rf: a put is acknowledged on rf peers). */
+  replicasMin?: number;
+  /** The first this-many chunk records were staged ahead (Catalog.stageChunks); `chunks` holds the rest. */
+  stagedChunks?: number;
 };
 
 export type CommitResult = { version: number; replacedObjectId?: string };

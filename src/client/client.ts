@@ -18,9 +18,12 @@ import { RouterSet, type RouterState } from "./routers.ts";
 import { chunkCountOf, chunks, numbered, type ByteSource, type NumberedChunk } from "./chunker.ts";
 import { codecFor, codecForBall, reservedTags, type ChunkCodec } from "./codec.ts";
 import { ChunkCache, cacheLimits, type CacheStats } from "./cache.ts";
+import { ChunkDirectory } from "./chunk-directory.ts";
 import { mapBounded, type Outcome } from "./bounded.ts";
 import type { BallLocated, BallMetaWire, ChunkRecordWire } from "../protocol/ball.ts";
 import { chunkChecksum, checksumHex } from "../lib/checksum.ts";
+import { chunkRecordWireBytes } from "../lib/wire-size.ts";
+import { formatBytes as formatSize } from "../lib/size.ts";
 import { limits } from "../lib/limits.ts";
 import { Semaphore } from "../lib/semaphore.ts";
 import { BadRequestError, CorruptError, MictlanxError, NotFoundError, UsageError, toMictlanxError } from "../lib/errors.ts";
@@ -240,8 +243,22 @@ export class Client {
     const checksum = hasher.digest("hex");
     const tags = systemTags(userTags, codec.tags, key, sent.records.length, checksum);
     signal?.throwIfAborted();
-    const reply = await this.routers.call("ball.commit", { ...declaration, tags, objectId, size: sent.size, checksum, chunks: sent.records });
+    const records = await this.stageRecords(bucket, key, objectId, sent.records);
+    const reply = await this.routers.call("ball.commit", { ...declaration, tags, objectId, size: sent.size, checksum, ...records });
     return finish(objectId, reply.version, sent.size, sent.records.length, sent.storedBytes, checksum);
+  }
+
+  /**
+   * A commit names its ball's chunk records. More than fit one page go ahead a page at a time
+   * (ball.stageChunks) and the commit carries the last page and how many went ahead, so no
+   * message outgrows a frame however many chunks the ball has.
+   */
+  private async stageRecords(bucket: string, key: string, objectId: string, records: ChunkRecordWire[]): Promise<{ chunks: ChunkRecordWire[]; stagedChunks?: number }> {
+    const pages = recordPages(records);
+    if (pages.length <= 1) return { chunks: records };
+    for (const page of pages.slice(0, -1)) await this.routers.call("ball.stageChunks", { bucket, key, objectId, chunks: page });
+    const last = pages[pages.length - 1]!;
+    return { chunks: last, stagedChunks: records.length - last.length };
   }
 
   /**
@@ -266,6 +283,9 @@ export class Client {
     let count = 0;
     try {
       await this.pump(first, rest, slots, (chunk) => {
+        if (chunk.index >= limits.ballChunksMax) {
+          throw new BadRequestError(`a ball holds at most ${limits.ballChunksMax} chunks (${formatSize(limits.ballChunksMax * chunk.data.byteLength)} at this chunk size); put it with a larger chunk size`);
+        }
         hasher.update(chunk.data);
         keep.add(chunk.index, chunk.data);
         size += chunk.data.byteLength;
@@ -337,9 +357,28 @@ export class Client {
 
   // --- get -------------------------------------------------------------------------------
 
-  /** Metadata and where each chunk is. */
-  stat(bucket: string, key: string): Promise<BallLocated> {
-    return this.routers.call("ball.stat", { bucket, key });
+  /** Metadata and where each chunk is (all of its chunks, however many pages they take). */
+  async stat(bucket: string, key: string): Promise<BallLocated> {
+    const first = await this.routers.call("ball.stat", { bucket, key });
+    if (first.chunksNext === undefined) return first;
+    const { chunksNext, ...ball } = first;
+    const peers = new Map(first.peers.map((peer) => [peer.id, peer]));
+    const directory = this.directoryOf(ball, first.chunks, chunksNext, (page) => page.peers.forEach((peer) => peers.set(peer.id, peer)));
+    return { ...ball, chunks: await directory.all(), peers: [...peers.values()] };
+  }
+
+  /** A ball's chunk records: those that came with its metadata, the rest asked for page by page. */
+  private directoryOf(
+    meta: { bucket: string; key: string; objectId: string; numChunks: number },
+    first: ChunkRecordWire[],
+    chunksNext: number | undefined,
+    onPage?: (page: { peers: BallLocated["peers"] }) => void,
+  ): ChunkDirectory {
+    return new ChunkDirectory(`${meta.bucket}/${meta.key}`, meta.numChunks, first, chunksNext, async (fromIndex) => {
+      const page = await this.routers.call("ball.chunks", { objectId: meta.objectId, fromIndex });
+      onPage?.(page);
+      return page;
+    });
   }
 
   /** The whole ball in memory (you own the bytes). For large balls prefer getStream or getToFile. */
@@ -393,7 +432,7 @@ export class Client {
     const meta = reply.meta;
     const codec = codecForBall(meta, this.key);
     this.cache.noteObjectId(bucket, key, meta.objectId);
-    if (reply.chunks.length !== meta.numChunks) throw new CorruptError(`${bucket}/${key}: the metadata lists ${reply.chunks.length} chunks but says ${meta.numChunks}`);
+    const directory = this.directoryOf(meta, reply.chunks, reply.chunksNext);
     const plainMax = Math.min(meta.chunkSize > 0 ? meta.chunkSize : limits.chunkBytesMax, limits.chunkBytesMax);
     const cacheable = this.cache.admits(meta.size);
     const cache = this.cache;
@@ -402,7 +441,7 @@ export class Client {
     // Where each chunk goes in the destination: stored chunks are the plaintext, in order.
     let into: Uint8Array | undefined;
     const offsets: number[] = [];
-    if (destination !== undefined && codec.identity) {
+    if (destination !== undefined && codec.identity && directory.complete) {
       let at = 0;
       for (const chunk of reply.chunks) {
         offsets.push(at);
@@ -413,10 +452,9 @@ export class Client {
 
     /** One chunk's plaintext: from the cache, or fetched, checked, opened and cached. */
     const load = async (index: number): Promise<Uint8Array> => {
+      const expected = await directory.take(index);
       const hit = cache.get(meta.objectId, index);
       if (hit) return copyOf(hit); // the caller owns what it gets; the cache keeps its own
-      const expected = reply.chunks[index];
-      if (!expected || expected.index !== index) throw new CorruptError(`${bucket}/${key}: the metadata has no record of chunk ${index}`);
       let stored: Uint8Array | undefined;
       for (let attempt = 0; attempt <= clientDefaults.chunkRefetchesMax; attempt += 1) {
         let candidate: Uint8Array;
@@ -599,6 +637,25 @@ export class Client {
     if (deleted.length === 0) throw new NotFoundError(`no balls with ball id "${ballId}" in ${bucket}`);
     return deleted;
   }
+}
+
+/** Chunk records cut into pages by count and by bytes, as the SPM takes them (at least one per page). */
+function recordPages(records: ChunkRecordWire[]): ChunkRecordWire[][] {
+  const pages: ChunkRecordWire[][] = [];
+  let page: ChunkRecordWire[] = [];
+  let bytes = 0;
+  for (const record of records) {
+    const size = chunkRecordWireBytes(record);
+    if (page.length > 0 && (page.length >= limits.chunkRecordsPageMax || bytes + size > limits.metadataPageBytesMax)) {
+      pages.push(page);
+      page = [];
+      bytes = 0;
+    }
+    page.push(record);
+    bytes += size;
+  }
+  if (page.length > 0) pages.push(page);
+  return pages;
 }
 
 /** The tags every ball carries (after the MictlanX design), beside the user's own. */

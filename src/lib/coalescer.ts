@@ -19,8 +19,11 @@ export class Coalescer<Q, R> {
   constructor(
     private readonly send: (requests: Q[]) => Promise<BatchOutcome<R>[]>,
     private readonly batchMax: number,
+    /** A batch also ends before its requests pass `bytesMax` by this measure (always one at least). */
+    private readonly bytes?: { of: (request: Q) => number; max: number },
   ) {
     assert(batchMax >= 1, "a batch holds at least one request");
+    assert(bytes === undefined || bytes.max >= 1, "a batch holds at least one byte");
   }
 
   call(request: Q): Promise<R> {
@@ -36,9 +39,21 @@ export class Coalescer<Q, R> {
   private flush(): void {
     this.scheduled = false;
     while (this.waiting.length > 0) {
-      const batch = this.waiting.splice(0, this.batchMax);
+      const batch = this.waiting.splice(0, this.batchLength());
       void this.sendBatch(batch);
     }
+  }
+
+  /** How many of the waiting requests go in the next batch: by count, and by bytes when measured. */
+  private batchLength(): number {
+    const most = Math.min(this.batchMax, this.waiting.length);
+    if (!this.bytes) return most;
+    let total = 0;
+    for (let i = 0; i < most; i += 1) {
+      total += this.bytes.of(this.waiting[i]!.request);
+      if (i > 0 && total > this.bytes.max) return i;
+    }
+    return most;
   }
 
   private async sendBatch(batch: Waiting<Q, R>[]): Promise<void> {

@@ -53,6 +53,17 @@ export const limits = {
   batchBytesMax: 8 * MiB,
   /** Entries in one page of a listing. */
   listPageMax: 1000,
+  /**
+   * Metadata bytes one reply page carries at most (src/lib/wire-size.ts counts them): a listing
+   * page of balls, a page of a ball's chunk records. A page ends early at this, whatever its
+   * count, so 1,000 balls with 64 large tags each, or a ball of 2^18 chunks, never outgrow a
+   * frame; the rest comes in the next page.
+   */
+  metadataPageBytesMax: 2 * MiB,
+  /** Chunk records one page carries at most (and never more than metadataPageBytesMax). */
+  chunkRecordsPageMax: 8192,
+  /** Bytes of items one batched SPM call carries at most (commitMany's, getMany's reply). */
+  spmBatchBytesMax: 4 * MiB,
 
   // --- the peer's engine ------------------------------------------------------------------
   shardBytesDefault: 1 * GiB,
@@ -112,8 +123,12 @@ export const limits = {
   peerAddressBytesMax: 256,
   /** Peers one VSS registers at most (listPeers is not paginated). */
   peersMax: 4096,
-  /** Chunks in one ball (a commit is one transaction; 2^20 chunks of 8 MiB is 8 TiB). */
-  ballChunksMax: 1 << 20,
+  /**
+   * Chunks in one ball: 256 GiB at the default 1 MiB chunks, 2 TiB at 8 MiB. The commit that
+   * makes a ball visible is one catalog transaction and holds the SPM for its length, ~10 us a
+   * chunk (2^18: 2-3 s measured on the 2-core box; 2^20 took 13-26 s there, too long a stall).
+   */
+  ballChunksMax: 1 << 18,
   /** How long SQLite waits for a lock held by another connection before failing. */
   catalogBusyTimeoutMs: 5_000,
   /**

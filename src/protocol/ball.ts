@@ -36,12 +36,26 @@ export type BallMetaWire = z.infer<typeof ballMeta>;
 export const peerLocation = z.object({ id: peerId, address: z.string() });
 export type PeerLocation = z.infer<typeof peerLocation>;
 
-/** A ball with where each chunk lives: enough for a router to read it. */
+export const peerLocated = peerLocation.extend({ state: z.enum(["up", "suspect", "down"]) });
+
+/**
+ * A ball with where its chunks live: enough for a router to read it. A ball of many chunks
+ * lists a first page of them; `chunksNext` is then the index the rest start at (`ball.chunks`).
+ */
 export const ballLocated = ballMeta.extend({
-  chunks: z.array(chunkRecord),
-  peers: z.array(peerLocation.extend({ state: z.enum(["up", "suspect", "down"]) })),
+  chunks: z.array(chunkRecord).max(limits.chunkRecordsPageMax),
+  peers: z.array(peerLocated),
+  chunksNext: chunkIndex.optional(),
 });
 export type BallLocated = z.infer<typeof ballLocated>;
+
+/** A page of a version's chunk records, from `fromIndex`; `next` when there are more. */
+export const chunksPageArgs = z.object({ objectId, fromIndex: chunkIndex, limit: z.number().int().min(1).max(limits.chunkRecordsPageMax).optional() });
+export const chunksPageResult = z.object({ chunks: z.array(chunkRecord).max(limits.chunkRecordsPageMax), peers: z.array(peerLocated), next: chunkIndex.optional() });
+/** A page of an upload's chunk records, sent ahead of a commit too big to name them all. */
+export const stagedChunks = z.array(chunkRecord).min(1).max(limits.chunkRecordsPageMax);
+/** How many chunk records were staged ahead of a commit (the commit's `chunks` are the rest). */
+export const stagedCount = z.number().int().min(1).max(limits.ballChunksMax);
 
 export const bucketSummary = z.object({ name: z.string(), balls: byteCount, bytes: byteCount, createdMs: z.number() });
 

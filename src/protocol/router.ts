@@ -4,7 +4,24 @@
 import { z } from "zod";
 import { defineOps } from "./envelope.ts";
 import { ballKey, bucketName, byteCount, bytes, checksumHex, chunkBytes, chunkIndex, newBallKey, newBucketName } from "./schemas.ts";
-import { ballDeclaration, ballLocated, ballMeta, chunkRecord, listBallsArgs, listBallsResult, listBucketsArgs, listBucketsResult, objectId, requestId, rf } from "./ball.ts";
+import {
+  ballDeclaration,
+  ballLocated,
+  ballMeta,
+  chunkRecord,
+  chunksPageArgs,
+  chunksPageResult,
+  listBallsArgs,
+  listBallsResult,
+  listBucketsArgs,
+  listBucketsResult,
+  objectId,
+  requestId,
+  rf,
+  stagedChunks,
+  stagedCount,
+} from "./ball.ts";
+import { limits } from "../lib/limits.ts";
 
 const ballRef = z.object({ bucket: bucketName, key: ballKey });
 
@@ -18,8 +35,14 @@ export const routerOps = defineOps({
     args: ballRef.extend({ objectId, index: chunkIndex, rf, data: chunkBytes, checksum: checksumHex, chunksHint: z.number().int().min(1).optional() }),
     result: chunkRecord,
   },
+  /** A page of an upload's chunk records, ahead of a commit of more than one page's worth. */
+  "ball.stageChunks": {
+    args: ballRef.extend({ objectId, chunks: stagedChunks }),
+    result: z.object({ staged: stagedCount }),
+  },
+  /** `stagedChunks`: that many chunk records were staged ahead; `chunks` are the rest. */
   "ball.commit": {
-    args: ballDeclaration.extend({ objectId, chunks: z.array(chunkRecord) }),
+    args: ballDeclaration.extend({ objectId, chunks: z.array(chunkRecord).max(limits.chunkRecordsPageMax), stagedChunks: stagedCount.optional() }),
     result: z.object({ version: z.number().int(), objectId }),
   },
   /** A ball of at most one chunk in one round trip. */
@@ -29,6 +52,8 @@ export const routerOps = defineOps({
     result: z.object({ version: z.number().int(), objectId }),
   },
   "ball.stat": { args: ballRef, result: ballLocated },
+  /** More of a version's chunk records, after the first page `ball.get` or `ball.stat` gave. */
+  "ball.chunks": { args: chunksPageArgs, result: chunksPageResult },
   "ball.getChunk": {
     args: z.object({ bucket: bucketName, objectId, index: chunkIndex }),
     result: z.object({ data: bytes, size: byteCount, checksum: checksumHex }),
@@ -40,7 +65,7 @@ export const routerOps = defineOps({
    */
   "ball.get": {
     args: ballRef.extend({ cachedObjectId: objectId.optional() }),
-    result: z.object({ meta: ballMeta, chunks: z.array(chunkRecord), data: bytes.optional() }),
+    result: z.object({ meta: ballMeta, chunks: z.array(chunkRecord), chunksNext: chunkIndex.optional(), data: bytes.optional() }),
   },
   "ball.delete": { args: ballRef, result: ballMeta },
   "ball.list": { args: listBallsArgs, result: listBallsResult },

@@ -3,7 +3,24 @@
 import { z } from "zod";
 import { defineOps } from "./envelope.ts";
 import { address, ballKey, bucketName, byteCount, checksumHex, chunkIndex, newBallKey, newBucketName, peerId } from "./schemas.ts";
-import { ballDeclaration, ballLocated, ballMeta, chunkRecord, listBallsArgs, listBallsResult, listBucketsArgs, listBucketsResult, objectId, peerLocation, requestId, rf } from "./ball.ts";
+import {
+  ballDeclaration,
+  ballLocated,
+  ballMeta,
+  chunkRecord,
+  chunksPageArgs,
+  chunksPageResult,
+  listBallsArgs,
+  listBallsResult,
+  listBucketsArgs,
+  listBucketsResult,
+  objectId,
+  peerLocation,
+  requestId,
+  rf,
+  stagedChunks,
+  stagedCount,
+} from "./ball.ts";
 import { limits, vssLimits } from "../lib/limits.ts";
 
 export const peerState = z.enum(["up", "suspect", "down"]);
@@ -137,6 +154,9 @@ export function itemOutcome<T extends z.ZodType>(result: T) {
   return z.union([z.object({ ok: z.literal(true), value: result }), z.object({ ok: z.literal(false), code: z.string(), message: z.string() })]);
 }
 
+/** What an item of a batch reply says when the reply is full: the router then asks for it alone. */
+export const batchFullMessage = "the batch's reply is full; ask for this one alone";
+
 /** Items one batched call carries at most (routers coalesce concurrent calls into these). */
 const spmBatchItemsMax = vssLimits.spmBatchItemsMax;
 
@@ -151,7 +171,7 @@ const reserveArgs = z.object({
 });
 /** `committed`: a retry of a put whose first try already committed; nothing more to write. */
 const reserveResult = z.object({ objectId, placements: z.array(placement), committed: z.object({ version: z.number().int().min(1) }).optional() });
-const commitArgs = ballDeclaration.extend({ objectId, chunks: z.array(chunkRecord) });
+const commitArgs = ballDeclaration.extend({ objectId, chunks: z.array(chunkRecord).max(limits.chunkRecordsPageMax), stagedChunks: stagedCount.optional() });
 const commitResult = z.object({ version: z.number().int(), replacedObjectId: z.string().optional() });
 const ballRefArgs = z.object({ bucket: bucketName, key: ballKey });
 
@@ -191,6 +211,10 @@ export const spmOps = defineOps({
     result: z.object({ results: z.array(itemOutcome(commitResult)) }),
   },
   "ball.get": { args: ballRefArgs, result: ballLocated },
+  /** More of a version's chunk records, after the first page `ball.get` gave. */
+  "ball.chunks": { args: chunksPageArgs, result: chunksPageResult },
+  /** A page of an upload's chunk records ahead of its commit (in order); the reply counts those staged. */
+  "ball.stageChunks": { args: z.object({ objectId, chunks: stagedChunks }), result: z.object({ staged: stagedCount }) },
   "ball.getMany": {
     args: z.object({ items: z.array(ballRefArgs).min(1).max(spmBatchItemsMax) }),
     result: z.object({ results: z.array(itemOutcome(ballLocated)) }),

@@ -6,7 +6,9 @@ import { ServiceClient as Service } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
 import { peerOps } from "../../protocol/peer.ts";
 import type { SpmOps } from "../../protocol/spm.ts";
-import { vssLimits } from "../../lib/limits.ts";
+import { limits, vssLimits } from "../../lib/limits.ts";
+import { ballMetaWireBytes, chunkRecordWireBytes } from "../../lib/wire-size.ts";
+import { batchFullMessage } from "../../protocol/spm.ts";
 import type { ArgsOf, ResultOf } from "../../protocol/envelope.ts";
 import { Coalescer, type BatchOutcome } from "../../lib/coalescer.ts";
 import { errorFromWire } from "../../lib/errors.ts";
@@ -26,15 +28,34 @@ export function spmBatches(spm: ServiceClient<SpmOps>) {
       async (items) => (await spm.call("ball.reserveMany", { items })).results.map(outcome),
       vssLimits.spmBatchItemsMax,
     ),
+    // A commit names up to a page of chunk records: batches are cut by their bytes too.
     commit: new Coalescer<ArgsOf<SpmOps, "ball.commit">, ResultOf<SpmOps, "ball.commit">>(
       async (items) => (await spm.call("ball.commitMany", { items })).results.map(outcome),
       vssLimits.spmBatchItemsMax,
+      { of: commitWireBytes, max: limits.spmBatchBytesMax },
     ),
+    // The SPM ends a reply that grows past its bound early; what it did not fit is asked alone.
     get: new Coalescer<ArgsOf<SpmOps, "ball.get">, ResultOf<SpmOps, "ball.get">>(
-      async (items) => (await spm.call("ball.getMany", { items })).results.map(outcome),
+      async (items) => {
+        const { results } = await spm.call("ball.getMany", { items });
+        return Promise.all(
+          results.map(async (result, i) => {
+            if (result.ok || result.code !== "overloaded" || result.message !== batchFullMessage) return outcome(result);
+            try {
+              return { ok: true as const, value: await spm.call("ball.get", items[i]!) };
+            } catch (error) {
+              return { ok: false as const, error: error as Error };
+            }
+          }),
+        );
+      },
       vssLimits.spmBatchItemsMax,
     ),
   };
+}
+
+function commitWireBytes(commit: ArgsOf<SpmOps, "ball.commit">): number {
+  return ballMetaWireBytes({ ...commit, ballId: commit.ballId ?? commit.key }) + commit.chunks.reduce((sum, chunk) => sum + chunkRecordWireBytes(chunk), 0);
 }
 export type SpmBatches = ReturnType<typeof spmBatches>;
 

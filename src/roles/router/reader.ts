@@ -39,6 +39,12 @@ export class ChunkReader {
 
   /** Cache where a ball's chunks are (object ids are immutable versions; locations may move). */
   remember(ball: BallLocated): void {
+    this.rememberChunks(ball.objectId, ball);
+  }
+
+  /** Cache a page of a version's chunk locations. */
+  rememberChunks(objectId: string, page: Pick<BallLocated, "chunks" | "peers">): void {
+    const ball = { objectId, ...page };
     const byId = new Map(ball.peers.map((peer) => [peer.id, peer]));
     for (const chunk of ball.chunks) {
       const peers = chunk.peers.flatMap((id) => {

@@ -100,6 +100,12 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       reader.remember(ball);
       return ball;
     },
+    "ball.chunks": async (args) => {
+      const page = await spm.call("ball.chunks", args);
+      reader.rememberChunks(args.objectId, page);
+      return page;
+    },
+    "ball.stageChunks": ({ objectId, chunks }) => spm.call("ball.stageChunks", { objectId, chunks }),
     "ball.getChunk": async ({ bucket, objectId, index }) => {
       const chunk = await reader.read(bucket, objectId, index);
       bytes.inc({ direction: "out" }, chunk.size);
@@ -110,9 +116,10 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     "ball.get": async ({ cachedObjectId, ...ref }) => {
       const ball = await batches.get.call(ref);
       reader.remember(ball);
-      const { chunks, peers: _peers, ...meta } = ball;
+      const { chunks, peers: _peers, chunksNext, ...meta } = ball;
       counters.gets += 1;
-      if (chunks.length !== 1 || cachedObjectId === ball.objectId) return { meta, chunks };
+      const more = chunksNext === undefined ? {} : { chunksNext };
+      if (meta.numChunks !== 1 || cachedObjectId === ball.objectId) return { meta, chunks, ...more };
       const chunk = await reader.read(ball.bucket, ball.objectId, 0);
       bytes.inc({ direction: "out" }, chunk.size);
       counters.bytesOut += chunk.size;

@@ -27,6 +27,7 @@ import type { Clock } from "../../lib/clock.ts";
 import { vssLimits } from "../../lib/limits.ts";
 import { toMictlanxError } from "../../lib/errors.ts";
 import { assert } from "../../lib/assert.ts";
+import { chunkChecksum, checksumHex } from "../../lib/checksum.ts";
 import type { Registry } from "./registry.ts";
 
 export interface ReconcilerOptions {
@@ -195,9 +196,11 @@ export class Reconciler {
         collect.push(garbageOf(chunk, peerId));
       }
     }
-    if (adopt.length > 0) {
-      await this.o.persist(() => adopt.forEach((chunk) => this.o.catalog.addReplica(chunk.ball, chunk.index, peerId)));
-      this.counters.adoptedReplicas += adopt.length;
+    const verified = await this.verifiedCopies(adopt, client);
+    for (const chunk of adopt) if (!verified.includes(chunk)) collect.push(garbageOf(chunk, peerId)); // bad bytes: not worth keeping
+    if (verified.length > 0) {
+      await this.o.persist(() => verified.forEach((chunk) => this.o.catalog.addReplica(chunk.ball, chunk.index, peerId)));
+      this.counters.adoptedReplicas += verified.length;
     }
     if (collect.length > 0) {
       await this.o.persist(() => this.o.catalog.addGarbage(collect));
@@ -207,7 +210,21 @@ export class Reconciler {
     return page.next;
   }
 
-  /** An unrecorded copy with the catalog's bytes, of a chunk that lacks replicas: worth keeping. */
+  /**
+   * The copies whose bytes really are the catalog's: read back from the peer, which checks them
+   * against their record, and compared with the catalog's checksum. A replica dropped as corrupt
+   * and left on its peer lists with the right checksum; only reading its bytes tells.
+   */
+  private async verifiedCopies(copies: ChunkMetaWire[], client: ServiceClient<typeof peerOps>): Promise<ChunkMetaWire[]> {
+    const good: ChunkMetaWire[] = [];
+    for (const chunk of copies) {
+      const read = await client.call("chunk.get", { bucket: chunk.bucket, ball: chunk.ball, index: chunk.index }).catch(() => undefined);
+      if (read && read.data.byteLength === chunk.size && checksumHex(chunkChecksum(read.data)) === chunk.checksum) good.push(chunk);
+    }
+    return good;
+  }
+
+  /** An unrecorded copy with the catalog's size and checksum, of a chunk that lacks replicas: worth keeping if its bytes check out. */
   private underReplicatedMatch(chunk: ChunkMetaWire): boolean {
     const found = this.o.catalog.findChunk(chunk.ball, chunk.index);
     if (!found || found.size !== chunk.size || found.checksum !== chunk.checksum) return false;

@@ -21,7 +21,8 @@ import { Uploads } from "./uploads.ts";
 import { EventLog } from "./events.ts";
 import { Maintenance } from "./maintenance.ts";
 import { Reconciler } from "./reconcile.ts";
-import { ballToWire, locateBall } from "./views.ts";
+import { ballLocatedWireBytes, ballToWire, locateBall, locateChunks } from "./views.ts";
+import { batchFullMessage } from "../../protocol/spm.ts";
 import { spmMetrics } from "./metrics.ts";
 import { WriteBatcher } from "./write-batcher.ts";
 import { serveMetrics } from "../../net/metrics-server.ts";
@@ -152,9 +153,9 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   };
 
   const locate = (bucket: string, key: string) => {
-    const ball = catalog.getBall(bucket, key);
-    if (!ball) throw new NotFoundError(`${bucket}/${key} does not exist`);
-    return locateBall(ball, registry);
+    const head = catalog.getBallHead(bucket, key);
+    if (!head) throw new NotFoundError(`${bucket}/${key} does not exist`);
+    return locateBall(head, registry);
   };
 
   const handlers: Handlers<typeof spmOps> = {
@@ -177,7 +178,9 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     "ball.commitMany": async ({ items }) => ({ results: await Promise.all(items.map((item) => settle(() => uploads.commit(item)))) }),
     "ball.reserveMany": async ({ items }) => ({ results: await Promise.all(items.map((item) => settle(() => uploads.reserve(item)))) }),
     "ball.get": ({ bucket, key }) => locate(bucket, key),
-    "ball.getMany": async ({ items }) => ({ results: await Promise.all(items.map((item) => settle(() => locate(item.bucket, item.key)))) }),
+    "ball.getMany": ({ items }) => ({ results: withinBatchBytes(items.map((item) => settleNow(() => locate(item.bucket, item.key))), ballLocatedWireBytes) }),
+    "ball.chunks": ({ objectId, fromIndex, limit }) => chunksOf(catalog, registry, objectId, fromIndex, limit, readerGraceMs),
+    "ball.stageChunks": ({ objectId, chunks }) => uploads.stage(objectId, chunks),
     "chunk.locate": ({ objectId, index }) => locateChunk(catalog, registry, objectId, index, readerGraceMs),
     "ball.delete": async ({ bucket, key }) => {
       const ball = await writes.submit(() => catalog.deleteBall(bucket, key, retireNow()));
@@ -298,6 +301,40 @@ function locateChunk(catalog: Catalog, registry: Registry, objectId: string, ind
     );
   }
   throw new NotFoundError(`chunk ${index} of object ${objectId} does not exist`);
+}
+
+/** A page of a version's chunks: a live one's, or a retired one's during the readers' grace. */
+function chunksOf(catalog: Catalog, registry: Registry, objectId: string, fromIndex: number, limit: number | undefined, readerGraceMs: number) {
+  const page = catalog.chunksPage(objectId, fromIndex, limit) ?? catalog.retiredChunksPage(objectId, fromIndex, limit);
+  if (!page) {
+    locateChunk(catalog, registry, objectId, fromIndex, readerGraceMs); // throws the error that says why
+    throw new NotFoundError(`chunk ${fromIndex} of object ${objectId} does not exist`);
+  }
+  return { ...locateChunks(page.chunks, registry), ...(page.next === undefined ? {} : { next: page.next }) };
+}
+
+/** One item of a batch, settled now (the work is synchronous). */
+function settleNow<T>(work: () => T): { ok: true; value: T } | { ok: false; code: string; message: string } {
+  try {
+    return { ok: true, value: work() };
+  } catch (error) {
+    const typed = toMictlanxError(error);
+    return { ok: false, code: typed.code, message: typed.message };
+  }
+}
+
+/**
+ * A batch reply bounded by bytes: once the items so far pass spmBatchBytesMax, the rest are
+ * answered `overloaded`, and the router asks for each of them alone (see batching.ts).
+ */
+function withinBatchBytes<T>(outcomes: Array<{ ok: true; value: T } | { ok: false; code: string; message: string }>, bytesOf: (value: T) => number) {
+  let bytes = 0;
+  return outcomes.map((outcome) => {
+    if (!outcome.ok) return outcome;
+    bytes += bytesOf(outcome.value);
+    if (bytes <= limits.spmBatchBytesMax || bytes === bytesOf(outcome.value)) return outcome;
+    return { ok: false as const, code: "overloaded", message: batchFullMessage };
+  });
 }
 
 /** One item of a batch: its value, or its own typed error for the caller that sent it. */

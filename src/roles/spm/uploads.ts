@@ -6,6 +6,7 @@
 import type { Catalog, RetireTiming } from "../../catalog/index.ts";
 import type { spmOps } from "../../protocol/spm.ts";
 import type { ParsedArgsOf, ResultOf } from "../../protocol/envelope.ts";
+import type { ChunkRecordWire } from "../../protocol/ball.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { BadRequestError, ConflictError, MictlanxError } from "../../lib/errors.ts";
 import { limits, vssLimits } from "../../lib/limits.ts";
@@ -46,7 +47,7 @@ export class Uploads {
     const earlier = requestId === undefined ? undefined : this.reservations.get(requestId);
     if (earlier && earlier.bucket === bucket && earlier.key === key && earlier.expiresMonoMs > nowMonoMs) {
       // A retry. If its first try committed, the ball there is our own: not an --if-absent conflict.
-      const current = ifAbsent ? catalog.getBall(bucket, key) : undefined;
+      const current = ifAbsent ? catalog.getBallMeta(bucket, key) : undefined;
       if (current && current.objectId !== earlier.reserved.objectId) throw new ConflictError(`${bucket}/${key} already exists (--if-absent)`);
       return earlier.reserved;
     }
@@ -54,7 +55,7 @@ export class Uploads {
     const known = requestId === undefined ? undefined : this.retryFromCatalog(requestId, bucket, key);
     if (known) return known;
     checkEnoughPeers(registry, rf);
-    if (ifAbsent && catalog.getBall(bucket, key)) throw new ConflictError(`${bucket}/${key} already exists (--if-absent)`);
+    if (ifAbsent && catalog.getBallMeta(bucket, key)) throw new ConflictError(`${bucket}/${key} already exists (--if-absent)`);
     // Time-ordered (UUIDv7): the catalog's and the peers' indexes keyed by object id then grow
     // at their right edge, so a group commit dirties a few pages instead of one per put.
     const objectId = Bun.randomUUIDv7();
@@ -95,6 +96,12 @@ export class Uploads {
     return { placements, intentTtlMs: this.o.intentTtlMs };
   }
 
+  /** A page of the upload's chunk records ahead of its commit; progress, so the upload lives on. */
+  async stage(objectId: string, chunks: ChunkRecordWire[]): Promise<{ staged: number }> {
+    const expiresMs = this.o.deadlineNowMs() + this.o.intentTtlMs;
+    return { staged: await this.o.writes.submit(() => this.o.catalog.stageChunks(objectId, chunks, expiresMs)) };
+  }
+
   /** The upload is making progress (a router is writing its chunks): it lives another intentTtlMs. */
   async touch(objectId: string): Promise<{ intentTtlMs: number }> {
     const expiresMs = this.o.deadlineNowMs() + this.o.intentTtlMs;
@@ -108,9 +115,12 @@ export class Uploads {
     await this.o.writes.submit(() => this.o.catalog.extendAllIntents(expiresMs));
   }
 
-  /** Make a ball visible: one catalog write, group-committed with its neighbours. */
-  async commit({ objectId, chunks, ifAbsent, ...declaration }: CommitArgs): Promise<{ version: number; replacedObjectId?: string }> {
-    checkChunks(declaration.size, declaration.chunkSize, declaration.rf, chunks, isTransformed(declaration.tags));
+  /**
+   * Make a ball visible: one catalog write, group-committed with its neighbours. The catalog
+   * checks the whole description (chunks 0..n-1 in order, each on rf distinct peers the SPM
+   * placed it on, sizes that fit and add up) inside the same transaction.
+   */
+  async commit({ objectId, chunks, ifAbsent, stagedChunks, ...declaration }: CommitArgs): Promise<{ version: number; replacedObjectId?: string }> {
     const ball = {
       bucket: declaration.bucket,
       key: declaration.key,
@@ -123,9 +133,16 @@ export class Uploads {
       rf: declaration.rf,
       createdMs: this.o.clock.wallMs(),
       chunkSize: declaration.chunkSize,
-      numChunks: chunks.length,
+      numChunks: (stagedChunks ?? 0) + chunks.length,
     };
-    const result = await this.o.writes.submit(() => this.o.catalog.commitBall(ball, chunks, { ifAbsent: ifAbsent ?? false, retire: this.o.retireNow(), requirePlacements: true }));
+    const options = {
+      ifAbsent: ifAbsent ?? false,
+      retire: this.o.retireNow(),
+      requirePlacements: true,
+      replicasMin: ball.rf,
+      ...(stagedChunks === undefined ? {} : { stagedChunks }),
+    };
+    const result = await this.o.writes.submit(() => this.o.catalog.commitBall(ball, chunks, options));
     return { version: result.version, ...(result.replacedObjectId ? { replacedObjectId: result.replacedObjectId } : {}) };
   }
 
@@ -156,29 +173,8 @@ function checkEnoughPeers(registry: Registry, rf: number): void {
   throw new MictlanxError("insufficient_peers", `replication factor ${rf} needs ${rf} peers that are up, but ${available} of ${registered} are right now; retry shortly, or lower --rf`);
 }
 
-/**
- * A commit must describe the whole ball: chunks 0..n-1, each on rf peers, sizes adding up to
- * the ball's size. A ball the client compressed or encrypted (tags `compression`,
- * `encryption`) stores chunks of other sizes than the payload's, so only the order and the
- * replicas are checked for it.
- */
-function checkChunks(size: number, chunkSize: number, rf: number, chunks: { index: number; size: number; peers: string[] }[], transformed: boolean): void {
-  let total = 0;
-  chunks.forEach((chunk, position) => {
-    if (chunk.index !== position) throw new BadRequestError(`commit lists chunk ${chunk.index} at position ${position}; chunks must be 0..n-1 in order`);
-    if (new Set(chunk.peers).size < rf) throw new BadRequestError(`chunk ${chunk.index} is on ${new Set(chunk.peers).size} distinct peers, fewer than rf ${rf}`);
-    if (!transformed && chunk.size > chunkSize && chunkSize > 0) throw new BadRequestError(`chunk ${chunk.index} is ${chunk.size} bytes, over the chunk size ${chunkSize}`);
-    total += chunk.size;
-  });
-  if (!transformed && total !== size) throw new BadRequestError(`chunks add up to ${total} bytes but the ball declares ${size}`);
-}
-
 function intentPlacement(placement: { index: number; peers: Array<{ id: string }> }) {
   return { index: placement.index, peers: placement.peers.map((peer) => peer.id) };
-}
-
-function isTransformed(tags: Record<string, string>): boolean {
-  return tags.compression !== undefined || tags.encryption !== undefined;
 }
 
 /** A ball without --ball-id is its own group: the key, or its sha256 when the key is longer than a ball id may be. */
