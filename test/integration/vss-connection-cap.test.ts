@@ -2,20 +2,19 @@
 // the VSS's own router (its pool says hello first, so it is a node the peer never evicts), and
 // a plain client still gets in by evicting the least recently active idle connection.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import type { Socket } from "bun";
 import { clientFor, startTestVss } from "../support/vss.ts";
 import { waitForPeersUp } from "../../src/local/vss.ts";
 import { randomBytes, seededRandom } from "../support/random.ts";
 import { RpcPool, ServiceClient } from "../../src/net/pool.ts";
 import { parseAddress } from "../../src/net/address.ts";
 import { peerOps } from "../../src/protocol/peer.ts";
-import { FrameDecoder } from "../../src/protocol/frame.ts";
-import { decodeFrame } from "../../src/protocol/codec.ts";
 import { limits } from "../../src/lib/limits.ts";
+import { rawClient, type RawClient } from "../support/raw-client.ts";
 
 const { random, seed } = seededRandom("vss-connection-cap");
 let vss: Awaited<ReturnType<typeof startTestVss>>;
-const idle: Array<{ socket: Socket<undefined>; notices: unknown[]; closed: boolean }> = [];
+/** Connections that send nothing; each keeps what the peer says to it. */
+const idle: RawClient[] = [];
 
 beforeAll(async () => {
   vss = await startTestVss({ label: "cap", peers: 1, routers: 1 });
@@ -26,31 +25,12 @@ afterAll(async () => {
   await vss?.cleanup();
 });
 
-/** One connection that sends nothing, and keeps what the peer says to it. */
-async function idleConnection(address: { host: string; port: number }) {
-  const decoder = new FrameDecoder(limits.frameBytesMax);
-  const connection = { socket: undefined as unknown as Socket<undefined>, notices: [] as unknown[], closed: false };
-  connection.socket = await Bun.connect({
-    hostname: address.host,
-    port: address.port,
-    socket: {
-      data: (_socket, data) => {
-        for (const frame of decoder.push(data)) connection.notices.push(decodeFrame(frame));
-      },
-      close: () => {
-        connection.closed = true;
-      },
-    },
-  });
-  return connection;
-}
-
 test(`a peer at its client cap still serves the router, and lets a plain client in (seed ${seed})`, async () => {
   const peer = parseAddress(vss.peers[0]!.address);
   const started = performance.now();
-  for (let i = 0; i < limits.serverConnectionsMax; i += 1) idle.push(await idleConnection(peer));
+  for (let i = 0; i < limits.serverConnectionsMax; i += 1) idle.push(await rawClient(peer));
   console.log(`${idle.length} idle connections to the peer in ${Math.round(performance.now() - started)} ms`);
-  expect(idle.filter((connection) => connection.closed).length).toBe(0);
+  expect(idle.filter((connection) => connection.closed()).length).toBe(0);
   await waitForPeersUp(vss.spm.address, 1, 10_000); // the SPM may have seen the busy peer as suspect meanwhile
 
   // The router opens its connections to the peer only now: as a node's, they get in and stay.
@@ -71,8 +51,8 @@ test(`a peer at its client cap still serves the router, and lets a plain client 
   } finally {
     pool.close();
   }
-  const evicted = idle.filter((connection) => connection.closed);
+  const evicted = idle.filter((connection) => connection.closed());
   expect(evicted.length).toBeGreaterThanOrEqual(1);
-  expect(evicted[0]!.notices[0]).toMatchObject({ id: 0, ok: false, code: "overloaded", unread: true });
+  expect(evicted[0]!.replies[0]).toMatchObject({ id: 0, ok: false, code: "overloaded", unread: true });
   expect(evicted[0]).toBe(idle[0]!); // the oldest went first
 }, 120_000);

@@ -5,17 +5,17 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { Socket } from "bun";
 import { z } from "zod";
 import { RpcServer, type ServerOptions } from "../../src/net/server.ts";
 import { RequestNotRunError, RpcConnection } from "../../src/net/connection.ts";
 import { RpcPool, ServiceClient } from "../../src/net/pool.ts";
 import { defineOps } from "../../src/protocol/envelope.ts";
 import { FrameDecoder, encodeFrame } from "../../src/protocol/frame.ts";
-import { decodeFrame, encodeBody, encodeMessage, messagePieces } from "../../src/protocol/codec.ts";
+import { decodeFrame, encodeBody } from "../../src/protocol/codec.ts";
 import { limits } from "../../src/lib/limits.ts";
 import { rejection } from "../support/errors.ts";
 import { seededRandom } from "../support/random.ts";
+import { rawClient as rawSocket, type RawClient } from "../support/raw-client.ts";
 
 const MiB = 1 << 20;
 
@@ -77,40 +77,11 @@ async function waitFor(what: string, ms: number, check: () => boolean): Promise<
   }
 }
 
-interface RawClient {
-  socket: Socket<undefined>;
-  replies: Array<Record<string, unknown>>;
-  closed: () => boolean;
-  request(id: number, op: string, args: unknown): void;
-}
-
-/** A socket that writes frames by hand and decodes what comes back; `paused` ones read nothing until resumed. */
+/** A raw client of `server`, terminated after the test. */
 async function rawClient(server: RpcServer<typeof ops>, options: { paused?: boolean } = {}): Promise<RawClient> {
-  const replies: Array<Record<string, unknown>> = [];
-  const decoder = new FrameDecoder(limits.frameBytesMax);
-  let closed = false;
-  const socket = await Bun.connect({
-    hostname: "127.0.0.1",
-    port: server.port,
-    socket: {
-      data: (_socket, data) => {
-        for (const frame of decoder.push(data)) replies.push(decodeFrame(frame) as Record<string, unknown>);
-      },
-      close: () => {
-        closed = true;
-      },
-    },
-  });
-  if (options.paused) socket.pause();
-  cleanups.push(() => socket.terminate());
-  return {
-    socket,
-    replies,
-    closed: () => closed,
-    request: (id, op, args) => {
-      for (const piece of messagePieces(encodeMessage({ id, op, args }), limits.frameBytesMax)) expect(socket.write(piece)).toBe(piece.byteLength);
-    },
-  };
+  const client = await rawSocket(addressOf(server), options);
+  cleanups.push(() => client.socket.terminate());
+  return client;
 }
 
 /** Sample a figure every 10 ms for `ms` and return the largest seen. */
