@@ -15,8 +15,11 @@ export interface RawClient {
   request(id: number, op: string, args: unknown): void;
 }
 
-/** Connect to `address`; a `paused` client reads nothing until its socket is resumed. */
-export async function rawClient(address: { host: string; port: number }, options: { paused?: boolean; frameBytesMax?: number } = {}): Promise<RawClient> {
+/**
+ * Connect to `address`. A `paused` client reads nothing until its socket is resumed; a
+ * `halfOpen` one does not close when the server half-closes (it keeps writing until it ends).
+ */
+export async function rawClient(address: { host: string; port: number }, options: { paused?: boolean; halfOpen?: boolean; frameBytesMax?: number } = {}): Promise<RawClient> {
   const frameBytesMax = options.frameBytesMax ?? limits.frameBytesMax;
   const replies: Array<Record<string, unknown>> = [];
   const decoder = new FrameDecoder(frameBytesMax);
@@ -24,6 +27,7 @@ export async function rawClient(address: { host: string; port: number }, options
   const socket = await Bun.connect({
     hostname: address.host,
     port: address.port,
+    allowHalfOpen: options.halfOpen ?? false,
     socket: {
       data: (_socket, data) => {
         for (const frame of decoder.push(data)) replies.push(decodeFrame(frame) as Record<string, unknown>);
@@ -31,6 +35,8 @@ export async function rawClient(address: { host: string; port: number }, options
       close: () => {
         closed = true;
       },
+      // Without an end handler Bun closes on the server's FIN whatever allowHalfOpen says.
+      ...(options.halfOpen ? { end: () => {} } : {}),
     },
   });
   if (options.paused) socket.pause();

@@ -78,7 +78,7 @@ async function waitFor(what: string, ms: number, check: () => boolean): Promise<
 }
 
 /** A raw client of `server`, terminated after the test. */
-async function rawClient(server: RpcServer<typeof ops>, options: { paused?: boolean } = {}): Promise<RawClient> {
+async function rawClient(server: RpcServer<typeof ops>, options: { paused?: boolean; halfOpen?: boolean } = {}): Promise<RawClient> {
   const client = await rawSocket(addressOf(server), options);
   cleanups.push(() => client.socket.terminate());
   return client;
@@ -199,6 +199,23 @@ describe("deadlines close slow and idle connections", () => {
     expect(server.stats.closedIdle).toBe(1);
   });
 
+  test("after a closing notice the server reads and drops what still comes, and ends the connection after closeLingerMs", async () => {
+    const server = startServer({ connectionIdleTimeoutMs: 100 });
+    const client = await rawClient(server, { halfOpen: true });
+    await waitFor("the idle notice", 2_000, () => client.replies.length === 1);
+    const noticed = performance.now();
+    expect(client.replies[0]).toMatchObject({ id: 0, code: "unavailable", unread: true });
+    // A client that keeps writing after the notice: dropped (no reply), and no reset while the server lingers.
+    for (let id = 1; !client.closed() && id < 1_000; id += 1) {
+      client.socket.write(encodeFrame(encodeBody({ id, op: "echo", args: { n: id } }), limits.frameBytesMax));
+      await Bun.sleep(50);
+    }
+    expect(client.closed()).toBe(true);
+    expect(performance.now() - noticed).toBeGreaterThanOrEqual(limits.closeLingerMs);
+    expect(client.replies.length).toBe(1);
+    expect(server.stats.requests).toBe(0);
+  });
+
   test("a request running longer than the idle timeout keeps its connection", async () => {
     const server = startServer({ connectionIdleTimeoutMs: 200 });
     const connection = await RpcConnection.open(addressOf(server), { role: "test" });
@@ -239,13 +256,14 @@ describe("deadlines close slow and idle connections", () => {
     // an idle close that crossed the request would), the next connections answer normally.
     let connections = 0;
     let unread = true;
+    let everyConnectionCloses = false;
     const fake = Bun.listen<{ decoder: FrameDecoder; first: boolean }>({
       hostname: "127.0.0.1",
       port: 0,
       socket: {
         open: (socket) => {
           connections += 1;
-          socket.data = { decoder: new FrameDecoder(limits.frameBytesMax), first: connections === 1 };
+          socket.data = { decoder: new FrameDecoder(limits.frameBytesMax), first: connections === 1 || everyConnectionCloses };
         },
         data: (socket, data) => {
           for (const frame of socket.data.decoder.push(data)) {
@@ -275,6 +293,14 @@ describe("deadlines close slow and idle connections", () => {
     expect(error.code).toBe("unavailable");
     expect(error).not.toBeInstanceOf(RequestNotRunError);
     expect(connections).toBe(1);
+    // A server that closes every connection so is not tried forever: requestResendsMax resends, then the error.
+    unread = true;
+    connections = 0;
+    everyConnectionCloses = true;
+    const third = new RpcPool({ role: "test" });
+    cleanups.push(() => third.close());
+    expect(await rejection(third.call(address, "echo", { n: 7 }))).toBeInstanceOf(RequestNotRunError);
+    expect(connections).toBe(1 + limits.requestResendsMax);
   });
 });
 
