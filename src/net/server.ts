@@ -232,6 +232,7 @@ export class RpcServer<T extends OpTable> {
     const connectionsMax = this.options.connectionsMax ?? limits.serverConnectionsMax;
     if (this.clients.size >= connectionsMax) this.evictFor(connectionsMax, now);
     this.clients.add(socket);
+    assert(this.clients.size <= connectionsMax, "client connections past their cap");
     this.countConnections();
   }
 
@@ -239,7 +240,7 @@ export class RpcServer<T extends OpTable> {
   private evictFor(connectionsMax: number, now: number): void {
     const views = [...this.clients].map((socket) => ({ socket, ...this.view(socket.data, now) }));
     const evictee = pickEvictee(views);
-    assert(evictee !== undefined, "a server at its client cap has a client connection to evict");
+    assert(evictee !== undefined && !evictee.node, "a server at its client cap has a client connection to evict");
     this.stats.evicted += 1;
     const why = `this server keeps ${connectionsMax} client connections and this one was the least recently active; open a new one`;
     this.closeWithNotice(evictee.socket, new OverloadedError(why), quiet(evictee));
@@ -380,6 +381,7 @@ export class RpcServer<T extends OpTable> {
     this.clients.delete(socket);
     this.nodes.add(socket);
     state.node = true;
+    assert(this.nodes.size <= (this.options.nodeConnectionsMax ?? limits.serverNodeConnectionsMax), "node connections past their bound");
     this.countConnections();
     return true;
   }
