@@ -1,5 +1,6 @@
 // Every bound in mictlanx, in one place. Units last in names. Each is enforced where it applies
 // and tested at its edge; change one here and the tests follow.
+import { assert } from "./assert.ts";
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
@@ -17,7 +18,7 @@ export const limits = {
   frameBytesMax: 8 * MiB + 1 * MiB,
   /** Bytes queued on a socket waiting for drain before a writer must wait. */
   writeQueueBytesMax: 16 * MiB,
-  /** Requests one connection may have outstanding (client side waits, server side refuses). */
+  /** Requests one connection may have outstanding (client side waits, server side stops reading). */
   inFlightPerConnectionMax: 256,
   /** Default time a request waits for its reply. */
   requestTimeoutMsDefault: 30_000,
@@ -30,7 +31,8 @@ export const limits = {
   connectBackoffMsMax: 1_000,
   /** Connections a pool keeps open to one address. */
   connectionsPerAddressMax: 4,
-  /** Connections a server accepts at once; past this new ones are closed at once. */
+  /** Client connections a server keeps (its nodes' are apart, serverNodeConnectionsMax); past
+   *  this a newcomer evicts the least recently active one. */
   serverConnectionsMax: 4096,
 
   // --- names ------------------------------------------------------------------------------
@@ -53,6 +55,12 @@ export const limits = {
   batchBytesMax: 8 * MiB,
   /** Entries in one page of a listing. */
   listPageMax: 1000,
+  /**
+   * What ops whose replies are a few fields (an acknowledgement, a version, a chunk record)
+   * declare as their largest reply, and a batch of them 64 times that: servers then let many
+   * run at once on a connection before the first has answered (see OpSpec.replyBytesMax).
+   */
+  smallReplyBytesMax: 4096,
   /**
    * Metadata bytes one reply page carries at most (src/lib/wire-size.ts counts them): a listing
    * page of balls, a page of a ball's chunk records. A page ends early at this, whatever its
@@ -189,9 +197,74 @@ export const limits = {
    * of 256 rows, which showed in clients' p99.
    */
   scrubRowsPerPageMax: 64,
+
+  // --- connections and memory (issue 10 point 10: src/net, src/protocol/frame.ts) --------
+  /**
+   * A frame's buffer starts at most this big and doubles as its bytes arrive, so a prefix
+   * that declares 9 MiB and then stops holds this much, not 9 MiB. Frames up to this size
+   * (nearly every request and reply but a chunk's) are allocated whole at once, as before.
+   */
+  frameBufferGrowStartBytes: 64 * KiB,
+  /**
+   * Once this share of a frame's declared length has arrived, its buffer is allocated whole:
+   * a sender must really send an eighth of what it declares to make the receiver hold all of
+   * it, while an 8 MiB chunk (which arrives in Bun's 512 KiB reads) is still copied once: its
+   * first read is kept as a view and the whole buffer is allocated on the second. Doubling
+   * all the way would copy up to a chunk's worth more per chunk (decoder 14 → 12 GB/s).
+   */
+  frameBufferWholeAfterRatio: 1 / 8,
+  /**
+   * Reply bytes one server connection may hold: replies computed and not yet taken by the
+   * socket, plus what the requests running on it are expected to answer (each op's largest
+   * reply so far; a frame's worth before its first). A request starts only while they fit, so
+   * a client that never reads pins this much, not inFlightPerConnectionMax × 8 MiB; a reply
+   * that would pass it anyway (an op answering more than ever before) is withheld as an
+   * `overloaded` error. Room for three 8 MiB chunks in flight, or 32 of the default 1 MiB.
+   */
+  replyBytesInFlightMax: 32 * MiB,
+  /** A connection in the middle of a frame that gets no bytes for this long (or whose replies
+   *  the socket takes none of) is closed: a half-sent frame pins memory only this long. */
+  frameStallTimeoutMs: 30_000,
+  /** A connection with no request, no bytes in or out for this long is closed. */
+  connectionIdleTimeoutMs: 5 * 60_000,
+  /** Deadlines are checked this many times per the shorter of the two: a connection over its
+   *  deadline is closed within a quarter of it more. */
+  connectionSweepsPerTimeout: 4,
+  /**
+   * After a closing notice (idle, evicted, stalled, oversized frame) the server half-closes and
+   * reads and drops what still comes for this long, so a request crossing the notice does not
+   * turn into a reset that erases the notice at the client before it is read.
+   */
+  closeLingerMs: 2_000,
+  /**
+   * Connections a server keeps that say they are the VSS's own nodes (a pool's hello, or a
+   * handler's markNode): never evicted for a client, but bounded so a flood of hellos cannot
+   * grow memory forever. Every peer of a full VSS (peersMax) with a full pool (connectionsPerAddressMax).
+   */
+  serverNodeConnectionsMax: 4096 * 4,
+  /** A node identity's role and id in a hello (an id is a peer id or an address). */
+  nodeIdentityBytesMax: 256,
+  /** Addresses a pool keeps connections to; the least recently used is closed past this
+   *  (routers call whatever peer addresses the SPM hands out). */
+  poolAddressesMax: 1024,
+  /**
+   * A pool closes a connection unused for this long, and forgets an address with none: well
+   * under connectionIdleTimeoutMs, so between roles it is the caller that closes an idle
+   * connection, never the server under a request just sent.
+   */
+  poolConnectionIdleMs: 60_000,
+  /** Times a pool sends a request again on a fresh connection when the old one closed
+   *  without it having been read (never sent, or the server said it read nothing more). */
+  requestResendsMax: 2,
 } as const;
 
 export type Limits = typeof limits;
+
+// Relationships between the bounds of connections and memory, checked when this module loads.
+assert(limits.replyBytesInFlightMax >= limits.frameBytesMax, "one connection's reply bytes must hold a reply of a whole frame");
+assert(limits.serverNodeConnectionsMax >= limits.peersMax * limits.connectionsPerAddressMax, "every peer of a full VSS must be able to hold a full pool to one server");
+assert(limits.poolConnectionIdleMs < limits.connectionIdleTimeoutMs, "pools must close idle connections before servers do");
+assert(limits.frameBufferGrowStartBytes <= limits.frameBytesMax && limits.frameBufferWholeAfterRatio > 0 && limits.frameBufferWholeAfterRatio <= 1, "frame buffer growth out of range");
 
 // --- the VSS (SPM and routers) -------------------------------------------------------------
 export const vssTimings = {

@@ -1,10 +1,13 @@
 // One client connection: requests go out with ids, replies come back in any order and are
 // matched by id. In-flight requests are bounded (callers past the bound wait their turn), every
 // request has a timeout, and every failure names the far end ("router 127.0.0.1:7200 …").
+// A node's connection says who it is in its first frame (a hello), so the server never evicts
+// it for a client. A request the server never read fails with RequestNotRunError, which a pool
+// sends again on a fresh connection (the server closed this one idle, or evicted it).
 import type { Socket } from "bun";
 import { FrameDecoder, type Frame } from "../protocol/frame.ts";
 import { decodeFrame, encodeMessage, messageBodyBytes, messagePieces, peekEnvelopeId } from "../protocol/codec.ts";
-import { describeZodError, replyEnvelope, requestIdMax } from "../protocol/envelope.ts";
+import { describeZodError, helloOp, replyEnvelope, requestIdMax, type NodeIdentity } from "../protocol/envelope.ts";
 import { limits } from "../lib/limits.ts";
 import { Semaphore } from "../lib/semaphore.ts";
 import { BadRequestError, MictlanxError, TimeoutError, UnavailableError, errorFromWire } from "../lib/errors.ts";
@@ -17,7 +20,15 @@ export interface ConnectionOptions {
   frameBytesMax?: number;
   inFlightMax?: number;
   connectTimeoutMs?: number;
+  /** Say this in a hello as the first frame: the connection is one of the VSS's own nodes'. */
+  identity?: NodeIdentity;
 }
+
+/**
+ * The request was not run: it was never written, or the server closed the connection saying it
+ * read nothing after its last reply. Sending it again on another connection is safe.
+ */
+export class RequestNotRunError extends UnavailableError {}
 
 export interface CallOptions {
   timeoutMs?: number;
@@ -49,6 +60,11 @@ export class RpcConnection {
   private readonly writer: BoundedWriter;
   private nextId = 1;
   private closedWith: MictlanxError | null = null;
+  /** performance.now() of the last call begun or settled (see idleMs). */
+  private lastUsedMs = performance.now();
+  /** Why the server did not take this connection's hello, if it did not (it serves it as a client's). */
+  helloRefusal: MictlanxError | undefined;
+  private helloId: number | undefined;
   readonly name: string;
 
   private constructor(
@@ -94,15 +110,38 @@ export class RpcConnection {
     socket.setNoDelay(true);
     const connection = new RpcConnection(socket, address, options);
     holder.connection = connection;
+    if (options.identity) connection.hello(options.identity);
     return connection;
+  }
+
+  /**
+   * The first frame, written before any call can be: who this node is. Not awaited (it costs
+   * no round trip); a refusal leaves a connection that works as a client's, and is kept.
+   */
+  private hello(identity: NodeIdentity): void {
+    const timeoutMs = limits.requestTimeoutMsDefault;
+    this.helloId = this.takeId();
+    this.sendAs(this.helloId, helloOp, identity, timeoutMs, timeoutMs, undefined).then(
+      () => {},
+      (error: unknown) => {
+        this.helloRefusal = error instanceof MictlanxError ? error : describeSocketError(this.name, error);
+      },
+    );
   }
 
   get closed(): boolean {
     return this.closedWith !== null;
   }
 
+  /** Calls outstanding (the hello is not one: a pool would open another connection for it). */
   get inFlight(): number {
-    return this.pending.size + this.slots.waiting;
+    const hello = this.helloId !== undefined && this.pending.has(this.helloId) ? 1 : 0;
+    return this.pending.size - hello + this.slots.waiting;
+  }
+
+  /** How long no call has been running or waiting here (0 while one is). */
+  idleMs(nowMs: number): number {
+    return this.inFlight > 0 ? 0 : nowMs - this.lastUsedMs;
   }
 
   private get frameBytesMax(): number {
@@ -113,16 +152,25 @@ export class RpcConnection {
   async call(op: string, args: unknown, options: CallOptions = {}): Promise<unknown> {
     const timeoutMs = options.timeoutMs ?? limits.requestTimeoutMsDefault;
     const deadline = Date.now() + timeoutMs;
+    this.lastUsedMs = performance.now();
     await this.slots.acquire();
     try {
-      if (this.closedWith) throw this.closedWith;
+      if (this.closedWith) throw this.notSent(op, this.closedWith);
       const remainingMs = deadline - Date.now();
       if (remainingMs <= 0) throw new TimeoutError(`${this.name} did not answer ${op} within ${timeoutMs} ms`);
-      await this.writer.ready();
+      await this.writer.ready().catch((error: unknown) => {
+        throw this.notSent(op, error);
+      });
       return await this.send(op, args, remainingMs, timeoutMs, options.into);
     } finally {
       this.slots.release();
+      this.lastUsedMs = performance.now();
     }
+  }
+
+  private notSent(op: string, cause: unknown): RequestNotRunError {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    return new RequestNotRunError(`${op} was not sent: ${why}`, { cause });
   }
 
   close(): void {
@@ -132,7 +180,10 @@ export class RpcConnection {
   }
 
   private send(op: string, args: unknown, remainingMs: number, timeoutMs: number, into: Uint8Array | undefined): Promise<unknown> {
-    const id = this.takeId();
+    return this.sendAs(this.takeId(), op, args, remainingMs, timeoutMs, into);
+  }
+
+  private sendAs(id: number, op: string, args: unknown, remainingMs: number, timeoutMs: number, into: Uint8Array | undefined): Promise<unknown> {
     const message = encodeMessage({ id, op, args });
     const bodyBytes = messageBodyBytes(message);
     if (bodyBytes > this.frameBytesMax) {
@@ -147,7 +198,7 @@ export class RpcConnection {
       try {
         for (const piece of messagePieces(message, this.frameBytesMax)) this.writer.send(piece);
       } catch (error) {
-        this.settle(id)?.reject(this.closedWith ?? describeSocketError(this.name, error));
+        this.settle(id)?.reject(this.notSent(op, this.closedWith ?? describeSocketError(this.name, error)));
       }
     });
   }
@@ -197,8 +248,10 @@ export class RpcConnection {
     }
     const reply = parsed.data;
     if (reply.id === 0 && !reply.ok) {
-      // The server could not tell which request it answers: the connection is suspect.
-      this.onClose(errorFromWire(reply.code, `${this.name}: ${reply.message}`));
+      // The server is closing the connection, or could not tell which request it answers (the
+      // connection is suspect). `unread`: it read nothing still waiting here, so none of it ran.
+      const message = `${this.name}: ${reply.message}`;
+      this.onClose(reply.unread ? new RequestNotRunError(`${message} (the request was not run)`) : errorFromWire(reply.code, message));
       this.socket.terminate();
       return;
     }

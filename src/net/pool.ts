@@ -1,18 +1,29 @@
 // Client-side connection pool: a few connections per address, reused; a call picks the one
 // with the fewest requests outstanding. Opening retries with exponential backoff and full
 // jitter, a bounded number of times, and the final error names the address.
+//
+// What it keeps is bounded and expires, since the addresses come from others (a router calls
+// whatever peers the SPM names): at most poolAddressesMax addresses (the least recently used
+// is closed past it), and a connection unused for poolConnectionIdleMs is closed (an address
+// left with none is forgotten), before any server would close it as idle. A request that the
+// server never read (the connection closed under it) is sent again on a fresh connection.
 import { z } from "zod";
 import { limits } from "../lib/limits.ts";
+import { assert } from "../lib/assert.ts";
 import { BadRequestError, MictlanxError } from "../lib/errors.ts";
-import { describeZodError, type ArgsOf, type OpTable, type ResultOf } from "../protocol/envelope.ts";
-import { RpcConnection, type CallOptions } from "./connection.ts";
+import { describeZodError, type ArgsOf, type NodeIdentity, type OpTable, type ResultOf } from "../protocol/envelope.ts";
+import { RequestNotRunError, RpcConnection, type CallOptions } from "./connection.ts";
 import { formatAddress, type Address } from "./address.ts";
 
 export interface PoolOptions {
   role: string;
+  /** This process is one of the VSS's nodes: every connection says so first (servers never evict it). Clients send none. */
+  identity?: NodeIdentity;
   connectionsPerAddress?: number;
   connectAttempts?: number;
   connectTimeoutMs?: number;
+  addressesMax?: number;
+  connectionIdleMs?: number;
   /** Deterministic jitter in tests. */
   random?: () => number;
 }
@@ -23,14 +34,27 @@ interface Slot {
 }
 
 export class RpcPool {
+  /** In order of use, least recent first (a used slot is moved to the end). */
   private readonly slots = new Map<string, Slot>();
   private closed = false;
+  private lastSweepMs = performance.now();
 
   constructor(private readonly options: PoolOptions) {}
 
+  /** Addresses the pool holds connections (or an opening) to. */
+  get addressCount(): number {
+    return this.slots.size;
+  }
+
   async call(address: Address, op: string, args: unknown, callOptions?: CallOptions): Promise<unknown> {
-    const connection = await this.connection(address);
-    return connection.call(op, args, callOptions);
+    for (let resends = 0; ; resends += 1) {
+      const connection = await this.connection(address);
+      try {
+        return await connection.call(op, args, callOptions);
+      } catch (error) {
+        if (!(error instanceof RequestNotRunError) || resends >= limits.requestResendsMax) throw error;
+      }
+    }
   }
 
   /** Outstanding requests to an address (for least-loaded choices). */
@@ -47,13 +71,11 @@ export class RpcPool {
 
   private async connection(address: Address): Promise<RpcConnection> {
     if (this.closed) throw new MictlanxError("unavailable", "connection pool is closed");
+    const now = performance.now();
+    if (now - this.lastSweepMs > this.idleMs / limits.connectionSweepsPerTimeout) this.sweep(now);
     const key = formatAddress(address);
-    let slot = this.slots.get(key);
-    if (!slot) {
-      slot = { connections: [], opening: null };
-      this.slots.set(key, slot);
-    }
-    slot.connections = slot.connections.filter((connection) => !connection.closed);
+    const slot = this.touch(key);
+    this.prune(slot, now);
     const best = leastBusy(slot.connections);
     const perAddressMax = this.options.connectionsPerAddress ?? limits.connectionsPerAddressMax;
     const wantAnother = !best || (best.inFlight > 0 && slot.connections.length < perAddressMax);
@@ -63,13 +85,70 @@ export class RpcPool {
     const opening = slot.opening;
     try {
       const connection = await opening;
-      slot.connections.push(connection);
+      if (this.closed) {
+        connection.close();
+        throw new MictlanxError("unavailable", "connection pool is closed");
+      }
+      // The address may have been dropped meanwhile (past addressesMax): touch puts it back.
+      this.touch(key).connections.push(connection);
       return connection;
     } catch (error) {
       if (best && !best.closed) return best;
       throw error;
     } finally {
       if (slot.opening === opening) slot.opening = null;
+    }
+  }
+
+  private get idleMs(): number {
+    return this.options.connectionIdleMs ?? limits.poolConnectionIdleMs;
+  }
+
+  /** The slot for an address, made the most recently used; past addressesMax the least recently used one goes. */
+  private touch(key: string): Slot {
+    let slot = this.slots.get(key);
+    if (slot) {
+      this.slots.delete(key);
+    } else {
+      slot = { connections: [], opening: null };
+      const addressesMax = this.options.addressesMax ?? limits.poolAddressesMax;
+      if (this.slots.size >= addressesMax) this.dropLeastRecent();
+    }
+    this.slots.set(key, slot);
+    return slot;
+  }
+
+  /** Close and forget the least recently used address, preferring one with no call running. */
+  private dropLeastRecent(): void {
+    let victim: string | undefined;
+    for (const [key, slot] of this.slots) {
+      victim ??= key;
+      if (slot.opening === null && slot.connections.every((connection) => connection.inFlight === 0)) {
+        victim = key;
+        break;
+      }
+    }
+    assert(victim !== undefined, "a full pool has an address to drop");
+    for (const connection of this.slots.get(victim)?.connections ?? []) connection.close();
+    this.slots.delete(victim);
+  }
+
+  /** Forget closed connections, and close those unused for connectionIdleMs (before the server would). */
+  private prune(slot: Slot, now: number): void {
+    slot.connections = slot.connections.filter((connection) => {
+      if (connection.closed) return false;
+      if (connection.idleMs(now) <= this.idleMs) return true;
+      connection.close();
+      return false;
+    });
+  }
+
+  /** Prune every address now and then, and forget those left with no connection. */
+  private sweep(now: number): void {
+    this.lastSweepMs = now;
+    for (const [key, slot] of this.slots) {
+      this.prune(slot, now);
+      if (slot.connections.length === 0 && slot.opening === null) this.slots.delete(key);
     }
   }
 
@@ -82,6 +161,7 @@ export class RpcPool {
       try {
         return await RpcConnection.open(address, {
           role: this.options.role,
+          ...(this.options.identity === undefined ? {} : { identity: this.options.identity }),
           ...(this.options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: this.options.connectTimeoutMs }),
         });
       } catch (error) {

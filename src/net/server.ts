@@ -2,17 +2,31 @@
 // arguments and returns a result; whatever it throws becomes a typed error reply with the
 // request's id, and the connection keeps serving. Only a broken stream (an oversized length
 // prefix) closes a connection, after an error reply saying why.
+//
+// What one connection may cost is bounded (see connection-policy.ts): the reply bytes it holds
+// (replyBytesInFlightMax; requests start only while their replies fit), the frame it is
+// receiving (the decoder grows it as bytes arrive), and how long it may be slow or idle
+// (frameStallTimeoutMs, connectionIdleTimeoutMs). Client connections are capped at
+// connectionsMax; at the cap a newcomer evicts the least recently active one. Connections of
+// the VSS's own nodes (a hello, or a handler's markNode) are counted apart and never evicted.
 import type { Socket, TCPSocketListener } from "bun";
 import { z } from "zod";
-import { FrameDecoder, type Frame } from "../protocol/frame.ts";
-import { decodeFrame, encodeMessage, messageBodyBytes, messagePieces } from "../protocol/codec.ts";
-import { describeZodError, requestEnvelope, type OpTable, type ParsedArgsOf, type ResultOf } from "../protocol/envelope.ts";
+import { FrameDecoder, frameHeaderBytes, type Frame } from "../protocol/frame.ts";
+import { decodeFrame, encodeMessage, messageBodyBytes, messagePieces, type EncodedMessage } from "../protocol/codec.ts";
+import { describeZodError, helloOp, nodeIdentity, requestEnvelope, type NodeIdentity, type OpTable, type ParsedArgsOf, type ResultOf } from "../protocol/envelope.ts";
 import { limits } from "../lib/limits.ts";
-import { BadRequestError, MictlanxError, OverloadedError, toMictlanxError } from "../lib/errors.ts";
+import { assert } from "../lib/assert.ts";
+import { BadRequestError, MictlanxError, OverloadedError, TimeoutError, UnavailableError, toMictlanxError } from "../lib/errors.ts";
 import { BoundedWriter } from "./writer.ts";
+import { ReplyEstimates, overdue, pickEvictee, quiet, replyRoom, type ConnectionView, type Overdue } from "./connection-policy.ts";
 
 export interface RequestContext {
   remote: string;
+  /**
+   * Mark this connection as one of the VSS's own nodes (e.g. on a valid peer heartbeat): it is
+   * then never evicted for a client. False when the server holds its most node connections.
+   */
+  markNode(): boolean;
 }
 
 export type Handlers<T extends OpTable> = {
@@ -26,7 +40,13 @@ export interface ServerOptions<T extends OpTable> {
   handlers: Handlers<T>;
   frameBytesMax?: number;
   inFlightPerConnectionMax?: number;
+  /** Client connections kept; past this a newcomer evicts the least recently active one. */
   connectionsMax?: number;
+  /** Node connections kept (hello or markNode); past this a hello is refused. */
+  nodeConnectionsMax?: number;
+  replyBytesInFlightMax?: number;
+  frameStallTimeoutMs?: number;
+  connectionIdleTimeoutMs?: number;
   /** Called for errors a handler threw that are bugs (code internal), so they are never silent. */
   onInternalError?: (error: MictlanxError, op: string) => void;
   /** Called for every error a handler threw (internal or not), e.g. to keep a recent-errors list. */
@@ -35,29 +55,84 @@ export interface ServerOptions<T extends OpTable> {
   onRequestDone?: (op: string, outcome: string, seconds: number) => void;
 }
 
+interface ParsedRequest {
+  id: number;
+  op: string;
+  args: unknown;
+}
+
 interface ConnectionState {
   decoder: FrameDecoder;
   writer: BoundedWriter;
   /** Frames decoded but not started: at most one read's worth, because reading pauses. */
   backlog: Frame[];
+  /** The next request, parsed, waiting for room among the connection's reply bytes. */
+  waiting: ParsedRequest | null;
   inFlight: number;
+  /** Reply bytes expected of the requests running now (their ops' estimates). */
+  reservedReplyBytes: number;
   paused: boolean;
+  /** A closing notice was sent: what still arrives is dropped until the client closes. */
   closing: boolean;
+  closingSinceMs: number;
+  node: boolean;
+  identity: NodeIdentity | undefined;
   remote: string;
+  lastActiveMs: number;
+  lastReadMs: number;
 }
 
 export interface ServerStats {
+  /** Open connections, clients' and nodes' (not those closing). */
   connections: number;
+  nodeConnections: number;
   requests: number;
   errors: number;
+  /** Client connections closed to make room for a newcomer. */
+  evicted: number;
+  /** Connections closed by a deadline: idle, a stalled frame, replies unread. */
+  closedIdle: number;
+  closedStalled: number;
+  /** Replies replaced by an `overloaded` error because the connection held too many reply bytes. */
+  repliesWithheld: number;
+  /** Hellos refused because the server held its most node connections. */
+  nodesRefused: number;
 }
+
+/** One connection as `connectionList()` shows it. */
+export interface ConnectionInfo {
+  remote: string;
+  node: boolean;
+  identity: NodeIdentity | undefined;
+  inFlight: number;
+  /** Replies queued and not taken by the socket. */
+  queuedReplyBytes: number;
+  /** Reply bytes expected of the requests running. */
+  reservedReplyBytes: number;
+  /** Bytes held for a frame being received. */
+  partialFrameAllocatedBytes: number;
+  /** Reading is paused: the connection holds its most requests or reply bytes. */
+  paused: boolean;
+  idleMs: number;
+}
+
+type ServerSocket = Socket<ConnectionState>;
 
 export class RpcServer<T extends OpTable> {
   private listener: TCPSocketListener<ConnectionState> | null = null;
-  private readonly sockets = new Set<Socket<ConnectionState>>();
-  readonly stats: ServerStats = { connections: 0, requests: 0, errors: 0 };
+  private readonly clients = new Set<ServerSocket>();
+  private readonly nodes = new Set<ServerSocket>();
+  private readonly closing = new Set<ServerSocket>();
+  private sweepTimer: ReturnType<typeof setInterval> | null = null;
+  private readonly estimates: ReplyEstimates;
+  readonly stats: ServerStats = { connections: 0, nodeConnections: 0, requests: 0, errors: 0, evicted: 0, closedIdle: 0, closedStalled: 0, repliesWithheld: 0, nodesRefused: 0 };
 
-  constructor(private readonly options: ServerOptions<T>) {}
+  constructor(private readonly options: ServerOptions<T>) {
+    assert(!Object.hasOwn(options.ops, helloOp), `${helloOp} is the server's own operation`);
+    assert(this.replyBytesMax >= this.frameBytesMax, "replyBytesInFlightMax must hold a reply of a whole frame");
+    const declared = new Map(Object.entries(options.ops).flatMap(([op, spec]) => (spec.replyBytesMax === undefined ? [] : [[op, spec.replyBytesMax] as const])));
+    this.estimates = new ReplyEstimates(frameHeaderBytes + this.frameBytesMax, declared);
+  }
 
   get port(): number {
     if (!this.listener) throw new Error("server is not listening");
@@ -68,72 +143,136 @@ export class RpcServer<T extends OpTable> {
     return this.options.frameBytesMax ?? limits.frameBytesMax;
   }
 
+  private get replyBytesMax(): number {
+    return this.options.replyBytesInFlightMax ?? limits.replyBytesInFlightMax;
+  }
+
+  private get deadlines() {
+    return {
+      frameStallTimeoutMs: this.options.frameStallTimeoutMs ?? limits.frameStallTimeoutMs,
+      connectionIdleTimeoutMs: this.options.connectionIdleTimeoutMs ?? limits.connectionIdleTimeoutMs,
+    };
+  }
+
   listen(): void {
-    const frameBytesMax = this.frameBytesMax;
     this.listener = Bun.listen<ConnectionState>({
       hostname: this.options.host,
       port: this.options.port,
       socket: {
-        open: (socket) => this.onOpen(socket, frameBytesMax),
+        open: (socket) => this.onOpen(socket),
         data: (socket, data) => this.onData(socket, data),
         drain: (socket) => {
-          socket.data.writer.onDrain();
+          socket.data.lastActiveMs = performance.now();
+          socket.data.writer.onDrain(); // pumps through onWritten when it writes
           this.pump(socket);
         },
         close: (socket) => this.onClose(socket),
         error: (socket) => this.onClose(socket),
       },
     });
+    const { frameStallTimeoutMs, connectionIdleTimeoutMs } = this.deadlines;
+    const sweepMs = Math.min(frameStallTimeoutMs, connectionIdleTimeoutMs) / limits.connectionSweepsPerTimeout;
+    this.sweepTimer = setInterval(() => this.sweep(performance.now()), sweepMs);
+    this.sweepTimer.unref();
   }
 
   stop(): void {
-    for (const socket of this.sockets) socket.terminate();
-    this.sockets.clear();
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+    for (const socket of [...this.clients, ...this.nodes, ...this.closing]) socket.terminate();
+    this.clients.clear();
+    this.nodes.clear();
+    this.closing.clear();
+    this.countConnections();
     this.listener?.stop(true);
     this.listener = null;
   }
 
-  private onOpen(socket: Socket<ConnectionState>, frameBytesMax: number): void {
-    const connectionsMax = this.options.connectionsMax ?? limits.serverConnectionsMax;
-    socket.data = {
-      decoder: new FrameDecoder(frameBytesMax),
-      writer: new BoundedWriter(socket, limits.writeQueueBytesMax),
-      backlog: [],
-      inFlight: 0,
-      paused: false,
-      closing: false,
-      remote: `${socket.remoteAddress}`,
-    };
-    if (this.sockets.size >= connectionsMax) {
-      this.sendError(socket, 0, new OverloadedError(`server has ${connectionsMax} connections already; try again later`));
-      socket.data.closing = true;
-      socket.data.writer.flushNow();
-      socket.end();
-      return;
-    }
-    this.sockets.add(socket);
-    this.stats.connections = this.sockets.size;
+  /** Every open connection, for diagnosis and tests. */
+  connectionList(): ConnectionInfo[] {
+    const now = performance.now();
+    return [...this.clients, ...this.nodes].map((socket) => {
+      const state = socket.data;
+      return {
+        remote: state.remote,
+        node: state.node,
+        identity: state.identity,
+        inFlight: state.inFlight,
+        queuedReplyBytes: state.writer.pendingBytes,
+        reservedReplyBytes: state.reservedReplyBytes,
+        partialFrameAllocatedBytes: state.decoder.allocatedBytes,
+        paused: state.paused,
+        idleMs: now - state.lastActiveMs,
+      };
+    });
   }
 
-  private onClose(socket: Socket<ConnectionState>): void {
-    this.sockets.delete(socket);
-    this.stats.connections = this.sockets.size;
+  private onOpen(socket: ServerSocket): void {
+    const now = performance.now();
+    // Replies written on a flush lower the bytes held without a drain event: look again then.
+    const onWritten = () => {
+      if (socket.data.paused) this.pump(socket);
+    };
+    socket.data = {
+      decoder: new FrameDecoder(this.frameBytesMax),
+      writer: new BoundedWriter(socket, this.replyBytesMax, onWritten),
+      backlog: [],
+      waiting: null,
+      inFlight: 0,
+      reservedReplyBytes: 0,
+      paused: false,
+      closing: false,
+      closingSinceMs: 0,
+      node: false,
+      identity: undefined,
+      remote: `${socket.remoteAddress}`,
+      lastActiveMs: now,
+      lastReadMs: now,
+    };
+    // Every connection starts as a client's; a node's says so in its first frame.
+    const connectionsMax = this.options.connectionsMax ?? limits.serverConnectionsMax;
+    if (this.clients.size >= connectionsMax) this.evictFor(connectionsMax, now);
+    this.clients.add(socket);
+    assert(this.clients.size <= connectionsMax, "client connections past their cap");
+    this.countConnections();
+  }
+
+  /** Make room for a newcomer: close the least recently active client connection, never a node's. */
+  private evictFor(connectionsMax: number, now: number): void {
+    const views = [...this.clients].map((socket) => ({ socket, ...this.view(socket.data, now) }));
+    const evictee = pickEvictee(views);
+    assert(evictee !== undefined && !evictee.node, "a server at its client cap has a client connection to evict");
+    this.stats.evicted += 1;
+    const why = `this server keeps ${connectionsMax} client connections and this one was the least recently active; open a new one`;
+    this.closeWithNotice(evictee.socket, new OverloadedError(why), quiet(evictee));
+  }
+
+  private onClose(socket: ServerSocket): void {
+    this.clients.delete(socket);
+    this.nodes.delete(socket);
+    this.closing.delete(socket);
+    this.countConnections();
     socket.data?.writer.close(new Error("connection closed"));
   }
 
-  private onData(socket: Socket<ConnectionState>, data: Uint8Array): void {
+  private countConnections(): void {
+    this.stats.connections = this.clients.size + this.nodes.size;
+    this.stats.nodeConnections = this.nodes.size;
+  }
+
+  private onData(socket: ServerSocket, data: Uint8Array): void {
     const state = socket.data;
-    if (state.closing) return;
+    if (state.closing) return; // read and dropped: see closeLingerMs
+    const now = performance.now();
+    state.lastReadMs = now;
+    state.lastActiveMs = now;
     let frames: Frame[];
     try {
       frames = state.decoder.push(data);
     } catch (error) {
       // The length prefix is over the bound (or a split frame's head length does not fit it):
       // the framing is lost, so say why and close.
-      this.sendError(socket, 0, toMictlanxError(error));
-      state.closing = true;
-      state.writer.flushNow();
-      socket.end();
+      this.closeWithNotice(socket, toMictlanxError(error), false);
       return;
     }
     for (const frame of frames) state.backlog.push(frame);
@@ -141,68 +280,126 @@ export class RpcServer<T extends OpTable> {
   }
 
   /**
-   * Start backlog frames while the connection has room, and pause reading while it has none:
-   * requests past inFlightPerConnectionMax, or replies the client is slow to read, hold the
-   * client back through TCP instead of growing this process's memory.
+   * Start requests while the connection has room, and pause reading while it has none:
+   * requests past inFlightPerConnectionMax, or reply bytes past replyBytesInFlightMax (replies
+   * the client is slow to read, or expected of the requests running), hold the client back
+   * through TCP instead of growing this process's memory.
    */
-  private pump(socket: Socket<ConnectionState>): void {
+  private pump(socket: ServerSocket): void {
     const state = socket.data;
     const inFlightMax = this.options.inFlightPerConnectionMax ?? limits.inFlightPerConnectionMax;
-    while (!state.closing && state.backlog.length > 0 && state.inFlight < inFlightMax && !this.writerFull(state)) {
-      const frame = state.backlog.shift();
-      if (frame) this.onFrame(socket, frame);
+    while (!state.closing && state.inFlight < inFlightMax) {
+      const request = state.waiting ?? this.nextRequest(socket);
+      if (request === undefined) break;
+      const expectedBytes = this.estimates.of(request.op);
+      if (!replyRoom(state.writer.pendingBytes + state.reservedReplyBytes, expectedBytes, this.replyBytesMax)) {
+        state.waiting = request;
+        break;
+      }
+      state.waiting = null;
+      this.start(socket, request, expectedBytes);
     }
-    const mustPause = state.backlog.length > 0 || this.writerFull(state);
-    if (mustPause && !state.paused) {
+    this.setPaused(socket, !state.closing && (state.waiting !== null || state.backlog.length > 0 || state.writer.pendingBytes >= this.replyBytesMax));
+  }
+
+  private setPaused(socket: ServerSocket, pause: boolean): void {
+    const state = socket.data;
+    if (pause === state.paused) return;
+    state.paused = pause;
+    if (pause) {
       socket.pause();
-      state.paused = true;
-    } else if (!mustPause && state.paused) {
+    } else {
       socket.resume();
-      state.paused = false;
+      state.lastReadMs = performance.now(); // the client's silence while paused was ours
     }
   }
 
-  private writerFull(state: ConnectionState): boolean {
-    return state.writer.pendingBytes >= limits.writeQueueBytesMax;
+  /** The next request of the backlog, parsed; frames that are not requests are answered here. */
+  private nextRequest(socket: ServerSocket): ParsedRequest | undefined {
+    for (let frame = socket.data.backlog.shift(); frame !== undefined; frame = socket.data.backlog.shift()) {
+      this.stats.requests += 1;
+      const request = this.parse(socket, frame);
+      if (request === undefined) continue;
+      if (request.op !== helloOp) return request;
+      this.hello(socket, request);
+    }
+    return undefined;
   }
 
-  private onFrame(socket: Socket<ConnectionState>, frame: Frame): void {
-    this.stats.requests += 1;
+  /** A frame as a request of this server's table, or undefined after an error reply saying why not. */
+  private parse(socket: ServerSocket, frame: Frame): ParsedRequest | undefined {
     let decoded: unknown;
     try {
       decoded = decodeFrame(frame);
     } catch (error) {
       this.sendError(socket, 0, toMictlanxError(error));
-      return;
+      return undefined;
     }
     const envelope = requestEnvelope.safeParse(decoded);
     if (!envelope.success) {
-      const id = readId(decoded);
-      this.sendError(socket, id, new BadRequestError(`malformed request: ${describeZodError(envelope.error)}`));
-      return;
+      this.sendError(socket, readId(decoded), new BadRequestError(`malformed request: ${describeZodError(envelope.error)}`));
+      return undefined;
     }
     const { id, op, args } = envelope.data;
+    if (op === helloOp) return envelope.data;
     const spec = Object.hasOwn(this.options.ops, op) ? this.options.ops[op] : undefined;
     if (!spec) {
       this.sendError(socket, id, new BadRequestError(`unknown operation "${op}"`));
-      return;
+      return undefined;
     }
     const parsed = spec.args.safeParse(args);
     if (!parsed.success) {
       this.sendError(socket, id, new BadRequestError(`bad arguments for ${op}: ${describeZodError(parsed.error)}`));
-      return;
+      return undefined;
     }
-    socket.data.inFlight += 1;
-    void this.run(socket, id, op, parsed.data);
+    return { id, op, args: parsed.data };
   }
 
-  private async run(socket: Socket<ConnectionState>, id: number, op: string, args: unknown): Promise<void> {
+  /** A node's first frame: mark its connection, unless the server holds its most node connections. */
+  private hello(socket: ServerSocket, request: ParsedRequest): void {
+    const identity = nodeIdentity.safeParse(request.args);
+    if (!identity.success) {
+      this.sendError(socket, request.id, new BadRequestError(`bad arguments for ${helloOp}: ${describeZodError(identity.error)}`));
+      return;
+    }
+    socket.data.identity = identity.data;
+    if (this.markNode(socket)) {
+      this.write(socket, encodeMessage({ id: request.id, ok: true, result: { node: true } }));
+      return;
+    }
+    const nodesMax = this.options.nodeConnectionsMax ?? limits.serverNodeConnectionsMax;
+    this.sendError(socket, request.id, new OverloadedError(`this server keeps ${nodesMax} node connections; this one is served as a client's`));
+  }
+
+  private markNode(socket: ServerSocket): boolean {
+    const state = socket.data;
+    if (state.node) return true;
+    if (state.closing) return false;
+    if (this.nodes.size >= (this.options.nodeConnectionsMax ?? limits.serverNodeConnectionsMax)) {
+      this.stats.nodesRefused += 1;
+      return false;
+    }
+    this.clients.delete(socket);
+    this.nodes.add(socket);
+    state.node = true;
+    assert(this.nodes.size <= (this.options.nodeConnectionsMax ?? limits.serverNodeConnectionsMax), "node connections past their bound");
+    this.countConnections();
+    return true;
+  }
+
+  private start(socket: ServerSocket, request: ParsedRequest, expectedBytes: number): void {
+    socket.data.inFlight += 1;
+    socket.data.reservedReplyBytes += expectedBytes;
+    void this.run(socket, request, expectedBytes);
+  }
+
+  private async run(socket: ServerSocket, { id, op, args }: ParsedRequest, expectedBytes: number): Promise<void> {
     const handler = this.options.handlers[op] as (args: unknown, context: RequestContext) => unknown;
     const startedMs = performance.now();
     let outcome = "ok";
     try {
-      const result = await handler(args, { remote: socket.data.remote });
-      this.send(socket, { id, ok: true, result });
+      const result = await handler(args, { remote: socket.data.remote, markNode: () => this.markNode(socket) });
+      this.sendResult(socket, id, op, result);
     } catch (error) {
       const typed = toMictlanxError(error);
       outcome = typed.code;
@@ -211,24 +408,45 @@ export class RpcServer<T extends OpTable> {
       this.sendError(socket, id, typed);
     } finally {
       this.options.onRequestDone?.(op, outcome, (performance.now() - startedMs) / 1000);
-      socket.data.inFlight -= 1;
+      const state = socket.data;
+      state.inFlight -= 1;
+      state.reservedReplyBytes -= expectedBytes;
+      state.lastActiveMs = performance.now();
+      assert(state.inFlight >= 0 && state.reservedReplyBytes >= 0, "a connection's requests or reserved reply bytes went negative");
       this.pump(socket);
     }
   }
 
-  private sendError(socket: Socket<ConnectionState>, id: number, error: MictlanxError): void {
-    this.stats.errors += 1;
-    this.send(socket, { id, ok: false, code: error.code, message: error.message });
-  }
-
-  private send(socket: Socket<ConnectionState>, reply: { id: number; ok: boolean; [field: string]: unknown }): void {
-    let message = encodeMessage(reply);
+  private sendResult(socket: ServerSocket, id: number, op: string, result: unknown): void {
+    const message = encodeMessage({ id, ok: true, result });
     const bodyBytes = messageBodyBytes(message);
     if (bodyBytes > this.frameBytesMax) {
       // A reply the client could not read: say so instead, under the same id.
       const text = `reply of ${bodyBytes} bytes is over the frame limit of ${this.frameBytesMax} bytes; ask for less at once`;
-      message = encodeMessage({ id: reply.id, ok: false, code: "bad_request", message: text });
+      this.sendError(socket, id, new BadRequestError(text));
+      return;
     }
+    const replyBytes = frameHeaderBytes + bodyBytes;
+    this.estimates.note(op, replyBytes);
+    const queued = socket.data.writer.pendingBytes;
+    if (queued > 0 && queued + replyBytes > this.replyBytesMax) {
+      // Only when the op answered more than ever before: requests start only while the replies
+      // expected of them fit. Holding it would break the bound; the client may ask again.
+      this.stats.repliesWithheld += 1;
+      const text = `reply to ${op} of ${replyBytes} bytes withheld: this connection holds ${queued} bytes of replies not read yet (at most ${this.replyBytesMax}); read replies before asking for more`;
+      this.sendError(socket, id, new OverloadedError(text));
+      return;
+    }
+    this.write(socket, message);
+  }
+
+  private sendError(socket: ServerSocket, id: number, error: MictlanxError, unread = false): void {
+    this.stats.errors += 1;
+    this.write(socket, encodeMessage({ id, ok: false, code: error.code, message: error.message, ...(unread ? { unread } : {}) }));
+  }
+
+  private write(socket: ServerSocket, message: EncodedMessage): void {
+    if (socket.data.closing) return; // the notice went last; the client will not read more
     const writer = socket.data.writer;
     try {
       for (const piece of messagePieces(message, this.frameBytesMax)) writer.send(piece);
@@ -236,6 +454,71 @@ export class RpcServer<T extends OpTable> {
       // The connection is already closed: the client sees that as the reply's absence,
       // and its own close handler fails the request with a message naming this server.
     }
+  }
+
+  /**
+   * Say why the connection closes (id 0; `unread` when the server read nothing it has not
+   * answered, so the client may resend what is still waiting), then half-close it: what still
+   * arrives is read and dropped until the client closes (or a sweep after closeLingerMs).
+   */
+  private closeWithNotice(socket: ServerSocket, error: MictlanxError, unread: boolean): void {
+    const state = socket.data;
+    if (state.closing) return;
+    this.sendError(socket, 0, error, unread);
+    state.closing = true;
+    state.closingSinceMs = performance.now();
+    state.backlog = [];
+    state.waiting = null;
+    this.clients.delete(socket);
+    this.nodes.delete(socket);
+    this.closing.add(socket);
+    this.countConnections();
+    state.writer.flushNow();
+    socket.shutdown();
+    if (state.paused) {
+      state.paused = false;
+      socket.resume();
+    }
+  }
+
+  private sweep(now: number): void {
+    for (const socket of this.closing) if (now - socket.data.closingSinceMs > limits.closeLingerMs) socket.terminate();
+    const deadlines = this.deadlines;
+    for (const socket of [...this.clients, ...this.nodes]) {
+      const late = overdue(this.view(socket.data, now), now, deadlines);
+      if (late) this.closeLate(socket, late);
+    }
+  }
+
+  private closeLate(socket: ServerSocket, late: Overdue): void {
+    const waited = Math.round(late.waitedMs);
+    if (late.reason === "idle") {
+      this.stats.closedIdle += 1;
+      this.closeWithNotice(socket, new UnavailableError(`closing this connection: no request and no bytes for ${waited} ms; open a new one`), true);
+      return;
+    }
+    this.stats.closedStalled += 1;
+    const partial = socket.data.decoder.bufferedBytes;
+    const text =
+      late.reason === "frame_stalled"
+        ? `closing this connection: no bytes for ${waited} ms in the middle of a frame (${partial} bytes of it past its prefix arrived)`
+        : `closing this connection: its replies have not been read for ${waited} ms`;
+    this.closeWithNotice(socket, new TimeoutError(text), false);
+  }
+
+  private view(state: ConnectionState, now: number): ConnectionView {
+    return {
+      node: state.node,
+      inFlight: state.inFlight,
+      backlog: state.backlog.length + (state.waiting ? 1 : 0),
+      partialFrameBytes: state.decoder.bufferedBytes,
+      paused: state.paused,
+      queuedReplyBytes: state.writer.pendingBytes,
+      reservedReplyBytes: state.reservedReplyBytes,
+      lastActiveMs: state.lastActiveMs,
+      lastReadMs: state.lastReadMs,
+      writeBlockedMs: state.writer.blockedForMs(now),
+    };
   }
 }
 

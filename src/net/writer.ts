@@ -27,11 +27,18 @@ export class BoundedWriter {
   private closedWith: Error | null = null;
   /** The socket took less than offered: wait for `drain` before writing again. */
   private blocked = false;
+  /** When the socket last took less than offered (performance.now()), while it is blocked. */
+  private blockedSinceMs = 0;
   private scheduled = false;
 
+  /**
+   * `onWritten` is called after the socket took queued bytes (on a flush, not only on drain):
+   * a server waiting for its reply bytes to fall looks again then.
+   */
   constructor(
     private readonly sink: WritableSink,
     private readonly queueBytesMax: number,
+    private readonly onWritten?: () => void,
   ) {
     assert(queueBytesMax > 0, "queueBytesMax must be positive");
   }
@@ -51,6 +58,11 @@ export class BoundedWriter {
       this.scheduled = true;
       queueMicrotask(() => this.flush());
     }
+  }
+
+  /** How long queued bytes have waited with the socket taking none of them (0 when it is not blocked). */
+  blockedForMs(nowMs: number): number {
+    return this.blocked ? nowMs - this.blockedSinceMs : 0;
   }
 
   /** Resolves once the queue is under its bound; rejects if the socket closes first. */
@@ -84,17 +96,21 @@ export class BoundedWriter {
 
   private flush(): void {
     this.scheduled = false;
+    let writtenBytes = 0;
     while (!this.blocked && !this.closedWith && this.queue.length > 0) {
       const piece = this.nextPiece();
       const written = this.writeSome(piece);
       this.queuedBytes -= written;
+      writtenBytes += written;
       if (written < piece.byteLength) {
         this.queue.unshift(piece.subarray(written));
         this.blocked = true;
+        this.blockedSinceMs = performance.now();
       }
     }
     assert(this.queuedBytes >= 0, "queuedBytes went negative");
     if (this.queuedBytes < this.queueBytesMax) this.wakeAll();
+    if (writtenBytes > 0) this.onWritten?.();
   }
 
   /** The next buffer to write: a large one alone, or several small ones joined. */

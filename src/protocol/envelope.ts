@@ -6,8 +6,15 @@
 //   reply:    { id: u32, ok: true,  result: <op's result shape> }
 //           | { id: u32, ok: false, code: ErrorCode, message: string }
 //
-// An id of 0 in a reply means the server could not read the request's id (garbage frame).
+// An id of 0 in a reply means the server could not read the request's id (garbage frame), or
+// is a notice that the server is closing the connection (idle, evicted, stalled, oversized
+// frame); `unread: true` on it says the server read nothing after the replies it sent, so a
+// request still waiting for its reply was not run and may be sent again on a new connection.
+//
+// A connection from one of the VSS's own nodes starts with a hello (`rpc.hello`, handled by the
+// server itself, not by a role's op table): the server then never evicts it for a client.
 import { z } from "zod";
+import { limits } from "../lib/limits.ts";
 
 export const requestIdMax = 0xffff_ffff;
 
@@ -28,14 +35,30 @@ export const errorReplyEnvelope = z.object({
   ok: z.literal(false),
   code: z.string().max(64),
   message: z.string().max(4096),
+  unread: z.literal(true).optional(),
 });
 export const replyEnvelope = z.discriminatedUnion("ok", [okReplyEnvelope, errorReplyEnvelope]);
 export type ReplyEnvelope = z.infer<typeof replyEnvelope>;
+
+/** The first request of a node's connection: who it is (for the server's connection list). */
+export const helloOp = "rpc.hello";
+export const nodeIdentity = z.object({
+  role: z.string().min(1).max(limits.nodeIdentityBytesMax),
+  id: z.string().min(1).max(limits.nodeIdentityBytesMax),
+});
+export type NodeIdentity = z.infer<typeof nodeIdentity>;
+export const helloResult = z.object({ node: z.literal(true) });
 
 /** An operation: the shape of its arguments and of its result. */
 export interface OpSpec<Args extends z.ZodType = z.ZodType, Result extends z.ZodType = z.ZodType> {
   args: Args;
   result: Result;
+  /**
+   * For an op whose reply is small and bounded: its most bytes. A server expects no more of a
+   * request of this op than this before the op has answered once (otherwise a whole frame), so
+   * many may run at once on one connection from the start (see ReplyEstimates).
+   */
+  replyBytesMax?: number;
 }
 export type OpTable = Record<string, OpSpec>;
 export type ArgsOf<T extends OpTable, K extends keyof T> = z.input<T[K]["args"]>;

@@ -18,9 +18,12 @@
 // as a view of the frame, never copying them through MessagePack.
 //
 // Pure: no sockets here. The decoder takes bytes in any split and yields the same frames;
-// a length prefix over frameBytesMax is refused before any of the body is buffered.
+// a length prefix over frameBytesMax is refused before any of the body is buffered, and a
+// frame's buffer grows with the bytes that arrive for it, not with what its prefix declares
+// (a prefix of 9 MiB followed by 10 bytes holds 64 KiB, not 9 MiB).
 import { assert } from "../lib/assert.ts";
 import { BadRequestError, FrameTooLargeError } from "../lib/errors.ts";
+import { limits } from "../lib/limits.ts";
 
 export const frameHeaderBytes = 4;
 /** The prefix's top bit: the body is a split frame (head length, head, payload). */
@@ -113,7 +116,9 @@ const empty = new Uint8Array(0);
 
 /**
  * Incremental frame decoder. push() bytes as they arrive; it returns the frames completed by
- * them. Memory held is at most one partial frame (≤ frameBytesMax) plus one partial prefix.
+ * them. Memory held is at most one partial frame (≤ frameBytesMax) plus one partial prefix,
+ * and for a partial frame at most frameBufferGrowStartBytes or 1/frameBufferWholeAfterRatio
+ * times the bytes that have arrived for it, whichever is more (see `grow`).
  * After a FrameTooLargeError (or a split frame whose head length does not fit it) the stream is
  * unusable (the framing is lost): close the connection.
  *
@@ -128,9 +133,11 @@ export class FrameDecoder {
   /** The prefix or a split frame's head length, while it is incomplete. */
   private readonly word = new Uint8Array(4);
   private wordFilled = 0;
-  /** The plain body, the split head, or the payload being filled. */
+  /** The plain body, the split head, or the payload being filled (it grows as bytes arrive). */
   private buffer: Uint8Array = empty;
   private filled = 0;
+  /** The length the body, head or payload being filled will have: `buffer` grows up to it. */
+  private expected = 0;
   /** Split frame: bytes after its head length, then its payload's length. */
   private splitBytes = 0;
   private head: Uint8Array = empty;
@@ -142,6 +149,11 @@ export class FrameDecoder {
     assert(frameBytesMax > 0 && frameBytesMax <= lengthMask, "frameBytesMax must be positive and fit in 31 bits");
     this.frameBytesMax = frameBytesMax;
     this.payloadTarget = options.payloadTarget;
+  }
+
+  /** Bytes allocated for the frame being filled (its buffer's size, which grows as bytes arrive). */
+  get allocatedBytes(): number {
+    return this.buffer.byteLength + this.head.byteLength;
   }
 
   /** Bytes held for a frame not yet complete (past its prefix). */
@@ -203,15 +215,15 @@ export class FrameDecoder {
             frames.push({ head: plainView(bytes, at, length), payload: undefined });
             at += length;
           } else {
-            this.start(State.Body, allocate(length));
+            this.start(State.Body, length);
           }
           break;
         }
         case State.Body: {
           at = this.fill(bytes, at);
-          if (this.filled < this.buffer.byteLength) return frames;
+          if (this.filled < this.expected) return frames;
           frames.push({ head: this.buffer, payload: undefined });
-          this.start(State.Prefix, empty);
+          this.start(State.Prefix, 0);
           break;
         }
         case State.HeadLength: {
@@ -223,62 +235,90 @@ export class FrameDecoder {
           const rest = this.splitBytes - splitHeadLengthBytes;
           if (headBytes > rest) this.fail(`split frame says its head is ${headBytes} bytes but the frame holds ${rest}`);
           this.splitBytes = rest - headBytes; // the payload's length from here on
-          this.start(State.Head, new Uint8Array(headBytes)); // copied: a small view would pin a whole read buffer
+          this.start(State.Head, headBytes); // copied: a small view would pin a whole read buffer
           break;
         }
         case State.Head: {
           at = this.fill(bytes, at);
-          if (this.filled < this.buffer.byteLength) return frames;
+          if (this.filled < this.expected) return frames;
           this.head = this.buffer;
           const payloadBytes = this.splitBytes;
           const target = payloadBytes === 0 ? undefined : this.payloadTarget?.(this.head, payloadBytes);
           if (target !== undefined && target.byteLength === payloadBytes) {
-            this.start(State.Payload, target);
+            this.start(State.Payload, payloadBytes, target);
           } else if (payloadBytes === 0) {
             frames.push({ head: this.head, payload: empty });
             this.head = empty;
-            this.start(State.Prefix, empty);
+            this.start(State.Prefix, 0);
           } else if (end - at >= payloadBytes && this.mayView(payloadBytes, bytes)) {
             frames.push({ head: this.head, payload: plainView(bytes, at, payloadBytes) });
             at += payloadBytes;
             this.head = empty;
-            this.start(State.Prefix, empty);
+            this.start(State.Prefix, 0);
           } else {
-            this.start(State.Payload, allocate(payloadBytes));
+            this.start(State.Payload, payloadBytes);
           }
           break;
         }
         case State.Payload: {
           if (this.discarding) {
-            const take = Math.min(this.buffer.byteLength - this.filled, end - at);
+            const take = Math.min(this.expected - this.filled, end - at);
             this.filled += take;
             at += take;
           } else {
             at = this.fill(bytes, at);
           }
-          if (this.filled < this.buffer.byteLength) return frames;
+          if (this.filled < this.expected) return frames;
           if (!this.discarding) frames.push({ head: this.head, payload: this.buffer });
           this.discarding = false;
           this.head = empty;
-          this.start(State.Prefix, empty);
+          this.start(State.Prefix, 0);
           break;
         }
       }
     }
   }
 
-  private start(state: State, buffer: Uint8Array): void {
+  /** Begin filling `expected` bytes: into `target` when given (exactly that size), else into a buffer that grows. */
+  private start(state: State, expected: number, target: Uint8Array = empty): void {
+    assert(target === empty || target.byteLength === expected, "a payload target must be exactly the payload's size");
     this.state = state;
-    this.buffer = buffer;
+    this.expected = expected;
+    this.buffer = target;
     this.filled = 0;
   }
 
   /** Copy what fits of `bytes` from `at` into the buffer being filled; returns the new `at`. */
   private fill(bytes: Uint8Array, at: number): number {
-    const take = Math.min(this.buffer.byteLength - this.filled, bytes.byteLength - at);
-    if (take > 0) this.buffer.set(take === bytes.byteLength ? bytes : bytes.subarray(at, at + take), this.filled);
+    const take = Math.min(this.expected - this.filled, bytes.byteLength - at);
+    if (take === 0) return at;
+    if (this.buffer.byteLength === 0 && take < this.expected && this.mayView(take, bytes)) {
+      // The first large piece of a frame that goes on in the next read: kept as a view of this
+      // read until then, and copied once into the buffer the next read's bytes grow.
+      this.buffer = plainView(bytes, at, take);
+    } else {
+      if (this.filled + take > this.buffer.byteLength) this.grow(this.filled + take);
+      this.buffer.set(take === bytes.byteLength ? bytes : bytes.subarray(at, at + take), this.filled);
+    }
     this.filled += take;
     return at + take;
+  }
+
+  /**
+   * Make room for `needed` bytes of the `expected`. The buffer is allocated whole once a share
+   * of it (frameBufferWholeAfterRatio) has arrived, and doubles before that, from
+   * frameBufferGrowStartBytes: so a prefix that declares 9 MiB and stops holds no more than
+   * eight times what was really sent, while an 8 MiB chunk arriving in Bun's 512 KiB reads is
+   * copied once, as when the buffer was allocated on the prefix: its first read is kept as a
+   * view (see fill) and the whole buffer is allocated on the second.
+   */
+  private grow(needed: number): void {
+    assert(needed <= this.expected && needed > this.buffer.byteLength, "grow past the expected length or without need");
+    const whole = needed >= this.expected * limits.frameBufferWholeAfterRatio;
+    const size = whole ? this.expected : Math.min(this.expected, Math.max(needed, 2 * this.buffer.byteLength, limits.frameBufferGrowStartBytes));
+    const grown = allocate(size);
+    if (this.filled > 0) grown.set(this.buffer.subarray(0, this.filled));
+    this.buffer = grown;
   }
 
   private fillWord(bytes: Uint8Array, at: number): number {

@@ -73,11 +73,10 @@ const getResult = z.object({ data: bytes, size: byteCount, checksum: checksumHex
 const failure = z.object({ ok: z.literal(false), code: z.string(), message: z.string() });
 
 export const peerOps = defineOps({
-  "chunk.put": { args: putItem, result: stored },
+  "chunk.put": { args: putItem, result: stored, replyBytesMax: limits.smallReplyBytesMax },
   "chunk.putMany": {
     args: z.object({ items: z.array(putItem).min(1).max(limits.batchChunksMax) }),
-    result: z.object({ results: z.array(stored) }),
-  },
+    result: z.object({ results: z.array(stored) }), replyBytesMax: limits.smallReplyBytesMax * 64 },
   "chunk.get": {
     args: chunkRef.extend({ offset: byteCount.optional(), length: byteCount.optional() }),
     result: getResult,
@@ -87,8 +86,8 @@ export const peerOps = defineOps({
     result: z.object({ results: z.array(z.union([getResult.extend({ ok: z.literal(true) }), failure])) }),
   },
   /** The SPM deleting garbage (or an operator, on a peer run alone). */
-  "chunk.delete": { args: chunkRef.extend({ vssId: orderVss }), result: z.object({ deleted: z.boolean() }) },
-  "chunk.stat": { args: chunkRef, result: chunkMeta },
+  "chunk.delete": { args: chunkRef.extend({ vssId: orderVss }), result: z.object({ deleted: z.boolean() }), replyBytesMax: limits.smallReplyBytesMax },
+  "chunk.stat": { args: chunkRef, result: chunkMeta, replyBytesMax: limits.smallReplyBytesMax },
   /** Many stats at once: the SPM checks what the catalog says a peer holds (reconciliation). */
   "chunk.statMany": {
     args: z.object({ refs: z.array(chunkRef).min(1).max(limits.batchChunksMax) }),
@@ -101,8 +100,7 @@ export const peerOps = defineOps({
   /** Copy a chunk from another peer (healing, rebalance, drain); verified before it is stored. */
   "chunk.pull": {
     args: chunkRef.extend({ from: address, checksum: checksumHex, vssId: orderVss }),
-    result: stored,
-  },
+    result: stored, replyBytesMax: limits.smallReplyBytesMax },
   "peer.health": { args: z.object({}), result: peerHealth },
 });
 export type PeerOps = typeof peerOps;

@@ -28,29 +28,24 @@ const ballRef = z.object({ bucket: bucketName, key: ballKey });
 export const routerOps = defineOps({
   "ball.begin": {
     args: z.object({ bucket: newBucketName, key: newBallKey, rf, ifAbsent: z.boolean().optional() }),
-    result: z.object({ objectId }),
-  },
+    result: z.object({ objectId }), replyBytesMax: limits.smallReplyBytesMax },
   "ball.putChunk": {
     // chunksHint: how many chunks the whole put has, when the client knows (placements ahead stop there).
     args: ballRef.extend({ objectId, index: chunkIndex, rf, data: chunkBytes, checksum: checksumHex, chunksHint: z.number().int().min(1).optional() }),
-    result: chunkRecord,
-  },
+    result: chunkRecord, replyBytesMax: limits.smallReplyBytesMax },
   /** A page of an upload's chunk records, ahead of a commit of more than one page's worth. */
   "ball.stageChunks": {
     args: ballRef.extend({ objectId, chunks: stagedChunks }),
-    result: z.object({ staged: stagedCount }),
-  },
+    result: z.object({ staged: stagedCount }), replyBytesMax: limits.smallReplyBytesMax },
   /** `stagedChunks`: that many chunk records were staged ahead; `chunks` are the rest. */
   "ball.commit": {
     args: ballDeclaration.extend({ objectId, chunks: z.array(chunkRecord).max(limits.chunkRecordsPageMax), stagedChunks: stagedCount.optional() }),
-    result: z.object({ version: z.number().int(), objectId }),
-  },
+    result: z.object({ version: z.number().int(), objectId }), replyBytesMax: limits.smallReplyBytesMax },
   /** A ball of at most one chunk in one round trip. */
   /** `requestId`: the same on every retry of one put, so a retry whose first try committed is not a second version. */
   "ball.put": {
     args: ballDeclaration.extend({ data: chunkBytes, requestId: requestId.optional() }),
-    result: z.object({ version: z.number().int(), objectId }),
-  },
+    result: z.object({ version: z.number().int(), objectId }), replyBytesMax: limits.smallReplyBytesMax },
   "ball.stat": { args: ballRef, result: ballLocated },
   /** More of a version's chunk records, after the first page `ball.get` or `ball.stat` gave. */
   "ball.chunks": { args: chunksPageArgs, result: chunksPageResult },

@@ -177,16 +177,14 @@ const ballRefArgs = z.object({ bucket: bucketName, key: ballKey });
 
 export const spmOps = defineOps({
   /** A peer reports in (first contact registers it); the reply says how often to come back and which VSS this is. */
-  "peer.heartbeat": { args: peerReport, result: z.object({ heartbeatIntervalMs: z.number().int(), vssId }) },
+  "peer.heartbeat": { args: peerReport, result: z.object({ heartbeatIntervalMs: z.number().int(), vssId }), replyBytesMax: limits.smallReplyBytesMax },
   "router.heartbeat": {
     args: routerCounters.extend({ address }),
-    result: z.object({ heartbeatIntervalMs: z.number().int() }),
-  },
+    result: z.object({ heartbeatIntervalMs: z.number().int() }), replyBytesMax: limits.smallReplyBytesMax },
   /** Start a put: checks --if-absent and rf early, returns the new version's object id. */
   "ball.begin": {
     args: z.object({ bucket: newBucketName, key: newBallKey, rf, ifAbsent: z.boolean().optional() }),
-    result: z.object({ objectId }),
-  },
+    result: z.object({ objectId }), replyBytesMax: limits.smallReplyBytesMax },
   /** ball.begin and ball.place in one: a new version's object id and placements for its first `count` chunks. */
   "ball.reserve": { args: reserveArgs, result: reserveResult },
   "ball.reserveMany": {
@@ -203,18 +201,17 @@ export const spmOps = defineOps({
    * An upload is still making progress: its intent lives another intentTtlMs. Routers send it
    * before writing a chunk when the upload has not been placed or touched for a quarter of that.
    */
-  "ball.touch": { args: z.object({ objectId }), result: z.object({ intentTtlMs: z.number().int().min(1) }) },
+  "ball.touch": { args: z.object({ objectId }), result: z.object({ intentTtlMs: z.number().int().min(1) }), replyBytesMax: limits.smallReplyBytesMax },
   /** Make a ball visible: all its chunks are durable on rf peers. One catalog transaction. */
-  "ball.commit": { args: commitArgs, result: commitResult },
+  "ball.commit": { args: commitArgs, result: commitResult, replyBytesMax: limits.smallReplyBytesMax },
   "ball.commitMany": {
     args: z.object({ items: z.array(commitArgs).min(1).max(spmBatchItemsMax) }),
-    result: z.object({ results: z.array(itemOutcome(commitResult)) }),
-  },
+    result: z.object({ results: z.array(itemOutcome(commitResult)) }), replyBytesMax: limits.smallReplyBytesMax * spmBatchItemsMax },
   "ball.get": { args: ballRefArgs, result: ballLocated },
   /** More of a version's chunk records, after the first page `ball.get` gave. */
   "ball.chunks": { args: chunksPageArgs, result: chunksPageResult },
   /** A page of an upload's chunk records ahead of its commit (in order); the reply counts those staged. */
-  "ball.stageChunks": { args: z.object({ objectId, chunks: stagedChunks }), result: z.object({ staged: stagedCount }) },
+  "ball.stageChunks": { args: z.object({ objectId, chunks: stagedChunks }), result: z.object({ staged: stagedCount }), replyBytesMax: limits.smallReplyBytesMax },
   "ball.getMany": {
     args: z.object({ items: z.array(ballRefArgs).min(1).max(spmBatchItemsMax) }),
     result: z.object({ results: z.array(itemOutcome(ballLocated)) }),
@@ -231,15 +228,14 @@ export const spmOps = defineOps({
   "replica.corrupt": {
     /** `missing`: the peer answered not_found for a chunk the catalog records there. */
     args: z.object({ objectId, index: chunkIndex, peerId, detail: z.string().max(1024), problem: z.enum(["corrupt", "missing"]).optional() }),
-    result: z.object({ accepted: z.boolean() }),
-  },
+    result: z.object({ accepted: z.boolean() }), replyBytesMax: limits.smallReplyBytesMax },
   "peers.list": { args: z.object({}), result: z.object({ peers: z.array(peerStatus) }) },
   /** Move every chunk off a peer; refused when the other peers cannot hold them at their rf. */
-  "peer.drain": { args: z.object({ id: peerId }), result: z.object({ id: z.string(), chunks: byteCount }) },
+  "peer.drain": { args: z.object({ id: peerId }), result: z.object({ id: z.string(), chunks: byteCount }), replyBytesMax: limits.smallReplyBytesMax },
   /** Cancel a drain: the peer takes new data again (what already moved stays moved). */
-  "peer.undrain": { args: z.object({ id: peerId }), result: z.object({ id: z.string() }) },
+  "peer.undrain": { args: z.object({ id: peerId }), result: z.object({ id: z.string() }), replyBytesMax: limits.smallReplyBytesMax },
   /** Forget a peer that is down or draining; refused while it holds a chunk's only replica. */
-  "peer.remove": { args: z.object({ id: peerId }), result: z.object({ id: z.string(), replicas: byteCount }) },
+  "peer.remove": { args: z.object({ id: peerId }), result: z.object({ id: z.string(), replicas: byteCount }), replyBytesMax: limits.smallReplyBytesMax },
   "vss.status": { args: z.object({}), result: vssStatus },
 });
 export type SpmOps = typeof spmOps;

@@ -13,6 +13,7 @@ import {
   splitBinaryBytesMin,
 } from "../../src/protocol/codec.ts";
 import { FrameTooLargeError, MictlanxError } from "../../src/lib/errors.ts";
+import { limits } from "../../src/lib/limits.ts";
 import { randomBytes, seededRandom } from "../support/random.ts";
 
 const frameBytesMax = 1 << 20;
@@ -250,6 +251,58 @@ describe("split frames", () => {
     expect(() => new FrameDecoder(1024).push(header)).toThrow(FrameTooLargeError);
     expect(() => splitFramePieces(new Uint8Array(4), [new Uint8Array(1020)], 1024)).toThrow(FrameTooLargeError);
     expect(splitFramePieces(new Uint8Array(4), [new Uint8Array(1016)], 1024).length).toBe(2); // 4 + 4 + 1016 = 1024
+  });
+});
+
+describe("a frame's buffer grows as its bytes arrive", () => {
+  const MiB = 1 << 20;
+  const declared = 9 * MiB;
+
+  /** A prefix declaring 9 MiB (plain, or split with a head of all of it), and the first 10 bytes after it. */
+  function halfSent(split: boolean): Uint8Array {
+    const bytes = new Uint8Array(4 + 10);
+    new DataView(bytes.buffer).setUint32(0, (split ? frameSplitFlag : 0) + declared);
+    if (split) new DataView(bytes.buffer).setUint32(4, declared - 4);
+    return bytes;
+  }
+
+  test("a prefix declaring 9 MiB followed by 10 bytes does not allocate 9 MiB", () => {
+    // Measured by what the runtime counts in array buffers, not only by the decoder's own figure.
+    Bun.gc(true);
+    const before = process.memoryUsage().arrayBuffers;
+    const decoders: FrameDecoder[] = [];
+    for (let i = 0; i < 16; i += 1) {
+      const decoder = new FrameDecoder(declared);
+      expect(decoder.push(halfSent(i % 2 === 1))).toEqual([]);
+      expect(decoder.allocatedBytes).toBeLessThanOrEqual(limits.frameBufferGrowStartBytes);
+      decoders.push(decoder);
+    }
+    Bun.gc(true);
+    const grownMiB = (process.memoryUsage().arrayBuffers - before) / MiB;
+    expect(grownMiB).toBeLessThan(16); // allocated on the prefix, it was 16 × 9 MiB
+    expect(decoders.length).toBe(16);
+  });
+
+  const { random, seed } = seededRandom("frame buffer grows");
+  test(`what it holds stays within a share of what arrived, and the frames are the same (seed ${seed})`, () => {
+    const payload = randomBytes(random, declared - 4 - 100);
+    const body = randomBytes(random, declared);
+    const stream = concat([...splitFramePieces(randomBytes(random, 100), [payload], declared), encodeFrame(body, declared)]);
+    for (let round = 0; round < 4; round += 1) {
+      const decoder = new FrameDecoder(declared);
+      const frames: Frame[] = [];
+      for (let at = 0; at < stream.byteLength; ) {
+        const read = Math.min(stream.byteLength - at, 1 + Math.floor(random() * (round === 0 ? 4096 : 700_000)));
+        frames.push(...decoder.push(stream.slice(at, at + read))); // a fresh buffer per read, like a socket's
+        at += read;
+        const ceiling = Math.max(limits.frameBufferGrowStartBytes, decoder.bufferedBytes / limits.frameBufferWholeAfterRatio);
+        expect(decoder.allocatedBytes).toBeLessThanOrEqual(ceiling + 200);
+      }
+      expect(frames.length).toBe(2);
+      expect(new Uint8Array(frames[0]!.payload!)).toEqual(new Uint8Array(payload));
+      expect(new Uint8Array(frames[1]!.head)).toEqual(new Uint8Array(body));
+      expect(decoder.allocatedBytes).toBe(0);
+    }
   });
 });
 

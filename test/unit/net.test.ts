@@ -5,11 +5,12 @@ import { RpcServer } from "../../src/net/server.ts";
 import { RpcConnection } from "../../src/net/connection.ts";
 import { RpcPool, ServiceClient, backoffMs } from "../../src/net/pool.ts";
 import { defineOps } from "../../src/protocol/envelope.ts";
-import { encodeFrame, FrameDecoder } from "../../src/protocol/frame.ts";
-import { decodeFrame, encodeBody } from "../../src/protocol/codec.ts";
+import { encodeFrame } from "../../src/protocol/frame.ts";
+import { encodeBody } from "../../src/protocol/codec.ts";
 import { MictlanxError } from "../../src/lib/errors.ts";
 import { BoundedWriter, corkPieceBytesMax } from "../../src/net/writer.ts";
 import { rejection } from "../support/errors.ts";
+import { rawClient as rawSocket } from "../support/raw-client.ts";
 
 const testOps = defineOps({
   echo: { args: z.object({ n: z.number().int(), data: z.instanceof(Uint8Array).optional() }), result: z.object({ n: z.number(), size: z.number() }) },
@@ -63,26 +64,12 @@ const address = () => ({ host: "127.0.0.1", port: server.port });
 
 /** A raw socket that collects decoded reply envelopes. */
 async function rawClient() {
-  const replies: Array<Record<string, unknown>> = [];
-  const decoder = new FrameDecoder(frameBytesMax * 2);
-  let closed = false;
-  const socket = await Bun.connect({
-    hostname: "127.0.0.1",
-    port: server.port,
-    socket: {
-      data: (_s, data) => {
-        for (const frame of decoder.push(data)) replies.push(decodeFrame(frame) as Record<string, unknown>);
-      },
-      close: () => {
-        closed = true;
-      },
-    },
-  });
+  const client = await rawSocket(address(), { frameBytesMax: frameBytesMax * 2 });
   const waitFor = async (predicate: () => boolean) => {
     for (let i = 0; i < 200 && !predicate(); i += 1) await Bun.sleep(10);
     expect(predicate()).toBe(true);
   };
-  return { socket, replies, waitFor, isClosed: () => closed };
+  return { ...client, waitFor, isClosed: client.closed };
 }
 
 describe("RpcServer + RpcConnection", () => {

@@ -66,7 +66,7 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
   const startedMs = Date.now();
   const counters = { puts: 0, gets: 0, errors: 0 };
   const recentErrors: PeerHealth["recentErrors"] = [];
-  const pool = new RpcPool({ role: "peer" });
+  const pool = new RpcPool({ role: "peer", identity: { role: "peer", id } });
   const gcPacer = new GcPacer(vssLimits.gcEveryBytes);
 
   const health = (): PeerHealth => {

@@ -64,7 +64,7 @@ interface PeerState {
 }
 
 export class Reconciler {
-  private readonly pool = new RpcPool({ role: "peer", connectAttempts: 2 });
+  private readonly pool = new RpcPool({ role: "peer", connectAttempts: 2, identity: { role: "spm", id: `pid ${process.pid}` } });
   private readonly peers = new Map<string, PeerState>();
   private readonly counters = { passes: 0, missingReplicas: 0, orphansCollected: 0, adoptedReplicas: 0, lostChunks: 0, repairedReplicas: 0 };
   private running = false;
