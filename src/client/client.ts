@@ -48,6 +48,11 @@ export interface ClientOptions {
   rf?: number;
   /** Per-request timeout in ms (default 30 s). */
   timeoutMs?: number;
+  /**
+   * How long a request is retried while routers answer that the VSS cannot serve it just now
+   * (an SPM restarting, peers coming back): default 15 s; 0 to fail at the first such answer.
+   */
+  retryWindowMs?: number;
 }
 
 /** What put accepts: bytes, a Blob or Bun.file, a ReadableStream, an async iterable of bytes, or a file path. */
@@ -159,7 +164,7 @@ export class Client {
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`concurrency must be a whole number ≥ 1, got ${concurrency}`);
     const cacheBytes = options.cacheBytes ?? cacheLimits.bytesDefault;
     if (!Number.isFinite(cacheBytes) || cacheBytes < 0) throw new UsageError(`cacheBytes must be ≥ 0, got ${cacheBytes}`);
-    this.routers = new RouterSet(options.routers, options.timeoutMs);
+    this.routers = new RouterSet(options.routers, options.timeoutMs, Math.random, options.retryWindowMs);
     this.chunkSize = options.chunkSize ?? limits.chunkBytesDefault;
     this.concurrency = concurrency;
     this.rf = options.rf ?? clientDefaults.rf;

@@ -58,7 +58,9 @@ export class RouterSet {
     routers: string | string[],
     private readonly timeoutMs?: number,
     private readonly random: () => number = Math.random,
+    private readonly retryWindowMs: number = clientLimits.retryWindowMs,
   ) {
+    if (!Number.isFinite(retryWindowMs) || retryWindowMs < 0) throw new UsageError(`retryWindowMs must be ≥ 0, got ${retryWindowMs}`);
     this.addresses = parseAddressList(Array.isArray(routers) ? routers.join(",") : routers);
     if (this.addresses.length === 0) throw new UsageError("no routers given");
     this.pool = new RpcPool({ role: "router", connectAttempts: 1 });
@@ -91,7 +93,7 @@ export class RouterSet {
         const asked = (options.alsoRetry ?? []).includes(typed.code);
         if (asked) tries += 1;
         else if (typed.remote && passingCodes.has(typed.code)) {
-          if (performance.now() - startedMs >= clientLimits.retryWindowMs) throw typed;
+          if (performance.now() - startedMs >= this.retryWindowMs) throw typed;
           continue;
         } else if (!typed.remote && retryableCodes.has(typed.code)) {
           tries += 1;

@@ -46,8 +46,10 @@ function age(ms: number): string {
 export function statusText(status: VssStatus): string {
   const up = status.peers.filter((peer) => peer.state === "up").length;
   const healing = status.healing;
+  const reconcile = status.reconcile;
   const lines = [
     `VSS ${printable(status.spm)}  up ${age(status.uptimeMs)}  peers ${up}/${status.peers.length} up  balls ${status.balls}  stored ${formatBytes(status.bytes)}`,
+    ...(status.catalog.writable ? [] : [`catalog      NOT TAKING WRITES: ${printable(status.catalog.problem ?? "")}`]),
     "",
     "PEER        ADDRESS              STATE    USED / CAPACITY          CHUNKS   HEARTBEAT",
     ...status.peers.map(
@@ -56,12 +58,16 @@ export function statusText(status: VssStatus): string {
     ),
     ...(status.peers.some((peer) => peer.draining) ? ["(* draining)"] : []),
     "",
-    "ROUTER               REQUESTS   REQ/S   HEARTBEAT",
-    ...status.routers.map((router) => `${printable(router.address).padEnd(20)} ${String(router.requests).padEnd(10)} ${router.requestsPerSec.toFixed(0).padEnd(7)} ${age(router.lastHeartbeatAgeMs)} ago`),
+    "ROUTER               STATE    REQUESTS   REQ/S   HEARTBEAT",
+    ...status.routers.map(
+      (router) => `${printable(router.address).padEnd(20)} ${router.state.padEnd(8)} ${String(router.requests).padEnd(10)} ${router.requestsPerSec.toFixed(0).padEnd(7)} ${age(router.lastHeartbeatAgeMs)} ago`,
+    ),
     "",
     `replication  under-replicated chunks ${status.underReplicated}  garbage ${status.garbage}`,
     `healing      ${healing.active ? "active" : "idle"}  healed ${healing.healedChunks} chunks (${formatBytes(healing.healedBytes)})  moved ${healing.movedChunks}  trimmed ${healing.trimmedReplicas}  repaired ${healing.repairedCorrupt}  ${formatBytes(healing.bytesPerSec)}/s`,
     ...(healing.lastError ? [`             last error: ${printable(healing.lastError)}`] : []),
+    `reconcile    ${reconcile.checking > 0 ? "checking" : "idle"}  ${reconcile.passes} checks  missing replicas ${reconcile.missingReplicas}  orphans collected ${reconcile.orphansCollected}  lost chunks ${reconcile.lostChunks}`,
+    ...reconcile.blocked.map((entry) => `             not collecting on ${printable(entry.peerId)}: ${printable(entry.message)}`),
     ...(status.events.length > 0 ? ["", "recent events", ...status.events.slice(-8).map((event) => `  ${new Date(event.atMs).toISOString().slice(11, 19)}  ${printable(event.message)}`)] : []),
   ];
   return `${lines.join("\n")}\n`;

@@ -11,6 +11,7 @@ import { ballMetaWireBytes, chunkRecordWireBytes } from "../../lib/wire-size.ts"
 import { batchFullMessage } from "../../protocol/spm.ts";
 import type { ArgsOf, ResultOf } from "../../protocol/envelope.ts";
 import { Coalescer, type BatchOutcome } from "../../lib/coalescer.ts";
+import { Lru } from "../../lib/lru.ts";
 import { errorFromWire } from "../../lib/errors.ts";
 
 export const batchedChunkBytesMax = vssLimits.peerBatchedChunkBytesMax;
@@ -65,8 +66,10 @@ type GetReply = { data: Uint8Array; size: number; checksum: string };
 
 /** One coalescer per peer address, for small chunk puts and gets. */
 export class PeerBatches {
-  private readonly puts = new Map<string, Coalescer<PutItem, { size: number; checksum: string }>>();
-  private readonly gets = new Map<string, Coalescer<GetRef, GetReply>>();
+  // Keyed by the peer addresses the SPM hands out, so bounded like the pool's addresses; a
+  // coalescer dropped here still flushes what it holds (its own timer has it).
+  private readonly puts = new Lru<string, Coalescer<PutItem, { size: number; checksum: string }>>(limits.poolAddressesMax);
+  private readonly gets = new Lru<string, Coalescer<GetRef, GetReply>>(limits.poolAddressesMax);
 
   constructor(private readonly pool: RpcPool) {}
 
