@@ -39,6 +39,8 @@ export interface LocalVss {
   options: LocalVssOptions;
   /** The shape written to DIR/vss.json. */
   describe(): VssFile;
+  /** Where a role's stderr goes (DIR/logs/NAME.log), unless logs are off. */
+  logFile(name: string): string | undefined;
   startPeer(index: number): Promise<PeerProcess>;
   startSpm(): Promise<RoleProcess>;
   startRouter(index: number): Promise<RoleProcess>;
@@ -90,6 +92,7 @@ export async function startLocalVss(options: LocalVssOptions): Promise<LocalVss>
     routers: [],
     peers: [],
     options,
+    logFile: log,
     describe: () => ({
       spm: vss.spm.address,
       routers: vss.routers.map((router) => router.address),
