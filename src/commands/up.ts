@@ -6,6 +6,7 @@ import { parsePort, parsePositiveInt } from "../lib/defaults.ts";
 import { UsageError } from "../lib/errors.ts";
 import { limits, vssTimings } from "../lib/limits.ts";
 import { parseDuration } from "../lib/size.ts";
+import { watchParent } from "./signals.ts";
 import type { GiveUp } from "../local/supervisor.ts";
 import type { LocalVss } from "../local/vss.ts";
 
@@ -43,6 +44,7 @@ export async function runUpCommand(flags: UpFlags): Promise<void> {
   };
   process.on("SIGINT", () => void stop("SIGINT", 0));
   process.on("SIGTERM", () => void stop("SIGTERM", 0));
+  watchParent(() => void stop("the loss of the process that started up (MICTLANX_PARENT_PID)", 1));
   void supervisor.gaveUp.then((why) => {
     process.stderr.write(describeGiveUp(why));
     return stop(`${why.name} keeps dying`, 1);

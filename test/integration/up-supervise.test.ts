@@ -4,21 +4,12 @@
 import { afterEach, expect, test } from "bun:test";
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { z } from "zod";
 import { Client } from "../../src/client/client.ts";
 import { RpcPool, ServiceClient } from "../../src/net/pool.ts";
 import { parseAddress } from "../../src/net/address.ts";
 import { spmOps } from "../../src/protocol/spm.ts";
+import { readVssFile, type VssFile } from "../../src/local/vss.ts";
 import { eventually, programCommand, tempDir } from "../support/vss.ts";
-
-const vssFile = z.object({
-  spm: z.string(),
-  routers: z.array(z.string()),
-  peers: z.array(z.object({ id: z.string(), address: z.string(), pid: z.number(), data: z.string() })),
-  spmPid: z.number(),
-  routerPids: z.array(z.number()),
-});
-type VssFile = z.infer<typeof vssFile>;
 
 interface RunningUp {
   dir: string;
@@ -30,7 +21,7 @@ interface RunningUp {
 const started: RunningUp[] = [];
 afterEach(async () => {
   for (const up of started.splice(0)) {
-    const pids = existsSync(join(up.dir, "vss.json")) ? allPids(up.read()) : [];
+    const pids = existsSync(join(up.dir, "vss", "vss.json")) ? allPids(up.read()) : [];
     if (up.proc.exitCode === null && up.proc.signalCode === null) process.kill(up.proc.pid, "SIGKILL");
     await up.proc.exited;
     for (const pid of pids) if (alive(pid)) process.kill(pid, "SIGKILL");
@@ -41,12 +32,14 @@ afterEach(async () => {
 async function startUp(label: string, extra: string[], peers = 2): Promise<RunningUp> {
   const dir = tempDir(label);
   const args = ["up", "--port", "0", "--peers", String(peers), "--routers", "1", "--data", join(dir, "vss"), "--suspect-after", "1s", "--down-after", "3s", ...extra];
-  const proc = Bun.spawn([...programCommand(), ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  // If this test process dies, up (and so its VSS) stops by itself.
+  const env = { ...process.env, MICTLANX_PARENT_PID: String(process.pid) };
+  const proc = Bun.spawn([...programCommand(), ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env });
   let out = "";
   let err = "";
   void collect(proc.stdout, (text) => (out += text));
   void collect(proc.stderr, (text) => (err += text));
-  const up: RunningUp = { dir, proc, stderr: () => err, read: () => vssFile.parse(JSON.parse(readFileSync(join(dir, "vss", "vss.json"), "utf8"))) };
+  const up: RunningUp = { dir, proc, stderr: () => err, read: () => readVssFile(join(dir, "vss")) };
   started.push(up);
   const exitedEarly = proc.exited.then((code) => {
     throw new Error(`up exited with code ${code} before the VSS was up: ${err}`);
@@ -151,4 +144,25 @@ test("a peer that cannot start again stops up with exit 1 and the peer's last lo
   expect(stderr).toContain(`  | ${logLines[logLines.length - 1]}`);
   // up stopped the rest of the VSS before it exited.
   for (const pid of allPids(up.read())) expect(alive(pid)).toBe(false);
+}, 30_000);
+
+test("up started with MICTLANX_PARENT_PID stops its VSS when that process dies by kill -9", async () => {
+  const dir = tempDir("up-parent");
+  // A shell starts up, naming itself as the parent, and is then killed: nothing may linger.
+  const upArgs = ["up", "--port", "0", "--peers", "1", "--routers", "1", "--data", join(dir, "vss")].map((arg) => `'${arg}'`).join(" ");
+  const command = programCommand().map((part) => `'${part}'`).join(" ");
+  const shell = Bun.spawn(["bash", "-c", `MICTLANX_PARENT_PID=$$ ${command} ${upArgs} > '${dir}/up.out' 2> '${dir}/up.err' & echo $! > '${dir}/up.pid'; wait`], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+  let pids: number[] = [];
+  try {
+    await eventually("up writes vss.json", 20_000, () => existsSync(join(dir, "vss", "vss.json")) && readFileSync(join(dir, "up.out"), "utf8").includes("VSS is up"));
+    pids = [Number(readFileSync(join(dir, "up.pid"), "utf8")), ...allPids(readVssFile(join(dir, "vss")))];
+    expect(pids.every(alive)).toBe(true);
+    process.kill(shell.pid, "SIGKILL");
+    await shell.exited;
+    await eventually("up and every role it started are gone", 15_000, () => pids.every((pid) => !alive(pid)) || `alive: ${pids.filter(alive).join(", ")}`);
+    expect(readFileSync(join(dir, "up.err"), "utf8")).toContain("the loss of the process that started up");
+  } finally {
+    for (const pid of pids) if (alive(pid)) process.kill(pid, "SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
 }, 30_000);
