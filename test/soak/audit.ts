@@ -27,6 +27,8 @@ export interface AuditResult {
   inventory: Problems;
   /** Chunks on peers that belong to no live ball (garbage not yet collected, or orphans). */
   orphanChunks: number;
+  /** What the SPM counted as garbage pending at the last pass, beside orphanChunks. */
+  garbagePending: number;
 }
 
 /** Problems grouped by kind, so 300 missing replicas on one peer read as one finding with examples. */
@@ -65,7 +67,7 @@ async function forEachBounded<T>(items: readonly T[], concurrency: number, work:
 const auditConcurrency = 8;
 
 export async function audit(up: UpProcess, ledgers: LedgerFile[], bucket: string, say: (line: string) => void): Promise<AuditResult> {
-  const result: AuditResult = { keysChecked: 0, ballsChecked: 0, chunksChecked: 0, replicasChecked: 0, lost: [], wrong: [], unreadable: [], inventory: new Problems(), orphanChunks: 0 };
+  const result: AuditResult = { keysChecked: 0, ballsChecked: 0, chunksChecked: 0, replicasChecked: 0, lost: [], wrong: [], unreadable: [], inventory: new Problems(), orphanChunks: 0, garbagePending: 0 };
   const client = new Client({ routers: up.read().routers, cacheBytes: 0 });
   try {
     try {
@@ -88,7 +90,8 @@ export async function audit(up: UpProcess, ledgers: LedgerFile[], bucket: string
     result.chunksChecked = pass.chunks;
     result.replicasChecked = pass.replicas;
     result.orphanChunks = pass.orphans;
-    say(`audit: ${pass.balls.size} live balls, ${pass.chunks} chunks, ${pass.replicas} replicas checked on the peers; ${pass.problems.count} problems; ${pass.orphans} chunks of no live ball`);
+    result.garbagePending = pass.garbage;
+    say(`audit: ${pass.balls.size} live balls, ${pass.chunks} chunks, ${pass.replicas} replicas checked on the peers; ${pass.problems.count} problems; ${pass.orphans} chunks of no live ball on the peers (the SPM counts ${pass.garbage} garbage pending)`);
     await readBack(client, bucket, ledgers, pass.balls, result);
   } finally {
     client.close();
@@ -101,12 +104,13 @@ interface InventoryPass {
   chunks: number;
   replicas: number;
   orphans: number;
+  garbage: number;
   problems: Problems;
 }
 
 async function inventoryPass(up: UpProcess, client: Client, bucket: string): Promise<InventoryPass> {
-  const pass: InventoryPass = { balls: new Map(), chunks: 0, replicas: 0, orphans: 0, problems: new Problems() };
   const status = await up.status();
+  const pass: InventoryPass = { balls: new Map(), chunks: 0, replicas: 0, orphans: 0, garbage: status.garbage, problems: new Problems() };
   const keys: string[] = [];
   for await (const page of client.list(bucket)) for (const meta of page) keys.push(meta.key);
   await forEachBounded(keys, auditConcurrency, async (key) => {

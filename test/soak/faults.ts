@@ -11,6 +11,12 @@ import { eventually } from "../support/vss.ts";
 import { soakPlan, type FaultKind, type FaultStep } from "./plan.ts";
 import { pidOf, signal, slotName, SystemFailure, type Slot, type UpProcess } from "./up.ts";
 
+/** A twin's last word, for the fault's line (its whole log stays in DIR/twins). */
+function lastLogLine(path: string): string {
+  const line = logTail(path).at(-1) ?? "";
+  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
+}
+
 export interface FaultRecord {
   step: FaultStep;
   /** Seconds since the soak began. */
@@ -129,7 +135,7 @@ export class FaultInjector {
       twin = await startRole(`twin of ${id}`, ["peer", "--port", "0", "--data", data, "--id", id, "--spm", file.spm], logFile, [this.binary]);
     } catch (error) {
       await this.up.waitHealed(`a refused twin of ${id}`, soakPlan.healWaitMs);
-      return `twin of ${id} did not start: ${(error as Error).message}; its log: ${logTail(logFile).slice(-3).join(" / ")}`;
+      return `twin of ${id} did not start: ${(error as Error).message}; its log: ${lastLogLine(logFile)}`;
     }
     this.twins.add(twin);
     let hijacked = false;
@@ -150,7 +156,7 @@ export class FaultInjector {
     await this.up.waitHealed(`the twin of ${id}`, soakPlan.healWaitMs);
     const how = exitedByItself ? `exited by itself with code ${twin.proc.exitCode}` : `ran ${soakPlan.twinLifeMs} ms, then was killed`;
     const seen = hijacked ? `the SPM registered ${id} at the twin's address ${twin.address} meanwhile` : `the SPM never sent ${id}'s traffic to it`;
-    const said = logTail(logFile).slice(-2).join(" / ");
+    const said = lastLogLine(logFile);
     return `twin of ${id} on ${twin.address} ${how}; ${seen}${said ? `; its log: ${said}` : ""}`;
   }
 

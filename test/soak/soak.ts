@@ -205,7 +205,7 @@ async function main(): Promise<number> {
   console.log(
     `soak: seed ${seed}, minutes ${minutes}, ops ${formatCounts(ops)} (failed ${formatCounts(opErrors)}), faults ${formatCounts(faultCounts)}, ` +
       `keys checked ${result?.keysChecked ?? 0}, balls checked ${result?.ballsChecked ?? 0} (chunks ${result?.chunksChecked ?? 0}, replicas ${result?.replicasChecked ?? 0}, ` +
-      `orphan chunks ${result?.orphanChunks ?? 0}), lost ${lost.length}, wrong bytes ${wrong.length}, missing ${missingDuringRun.length}, ` +
+      `orphan chunks ${result?.orphanChunks ?? 0}, garbage pending ${result?.garbagePending ?? 0}), lost ${lost.length}, wrong bytes ${wrong.length}, missing ${missingDuringRun.length}, ` +
       `inventory problems ${result?.inventory.count ?? 0}: ${failed ? "FAIL" : "PASS"}`,
   );
   if (failed || options.keep) say(`kept ${dir} (logs in ${join(dir, "vss", "logs")}, up.log, worker-*.stderr.log, ledger-*.json)`);
