@@ -9,7 +9,7 @@ import { RpcPool, ServiceClient } from "../../src/net/pool.ts";
 import { parseAddress } from "../../src/net/address.ts";
 import { spmOps } from "../../src/protocol/spm.ts";
 import { readVssFile, type VssFile } from "../../src/local/vss.ts";
-import { eventually, programCommand, tempDir } from "../support/vss.ts";
+import { alive, eventually, programCommand, tempDir } from "../support/vss.ts";
 
 interface RunningUp {
   dir: string;
@@ -52,15 +52,6 @@ async function startUp(label: string, extra: string[], peers = 2): Promise<Runni
 async function collect(stream: ReadableStream<Uint8Array>, add: (text: string) => void): Promise<void> {
   const decoder = new TextDecoder();
   for await (const piece of stream) add(decoder.decode(piece, { stream: true }));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const allPids = (file: VssFile) => [file.spmPid, ...file.routerPids, ...file.peers.map((peer) => peer.pid)];

@@ -9,7 +9,7 @@ import { parseAddress } from "../../src/net/address.ts";
 import { peerOps } from "../../src/protocol/peer.ts";
 import { routerOps } from "../../src/protocol/router.ts";
 import { spmOps, type VssStatus } from "../../src/protocol/spm.ts";
-import { eventually } from "../support/vss.ts";
+import { alive, eventually } from "../support/vss.ts";
 import { soakPlan } from "./plan.ts";
 
 /** A failure of the system under test (as opposed to a bug of the soak). */
@@ -27,15 +27,6 @@ export function pidOf(file: VssFile, slot: Slot): number {
   const pid = slot.kind === "spm" ? file.spmPid : slot.kind === "router" ? file.routerPids[slot.index] : file.peers[slot.index]?.pid;
   if (pid === undefined) throw new Error(`vss.json has no ${slotName(slot)}`);
   return pid;
-}
-
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
