@@ -62,9 +62,9 @@ function raceHint(acceptable: Attempt[]): string {
 /** What a read saw, said against what it could have seen; the wrong bytes' write is named when known. */
 function judgeRead(what: string, key: KeyLedger, observed: BallState, acceptable: Attempt[], bytes?: Uint8Array): void {
   if (matchState(observed, acceptable)) return;
-  const mustExist = acceptable.every((attempt) => attempt.state.kind === "present");
   if (observed.kind === "absent") {
-    fail(mustExist ? "missing" : "wrong-bytes", `${what} ${key.key}: not found, but it may only be: ${describeAcceptable(acceptable)}${raceHint(acceptable)}`);
+    // Unmatched, so no acceptable state is absent: a ball that must exist was not there.
+    fail("missing", `${what} ${key.key}: not found, but it may only be: ${describeAcceptable(acceptable)}${raceHint(acceptable)}`);
     return;
   }
   const known = writes.get(observed.sha256);
