@@ -23,12 +23,16 @@ export interface FaultRecord {
   atS: number;
   tookMs: number;
   outcome: string;
+  /** A twin the SPM took for the peer (registered at the twin's address): not a check of the
+   *  audit (the SPM may take a peer silent past --suspect-after for a replaced disk), but said. */
+  twinAccepted: boolean;
 }
 
 export class FaultInjector {
   private readonly twins = new Set<RoleProcess>();
   private readonly stopped = new Set<number>();
   private count = 0;
+  private twinAccepted = false;
 
   constructor(
     private readonly up: UpProcess,
@@ -42,8 +46,9 @@ export class FaultInjector {
   async inject(step: FaultStep, atS: number): Promise<FaultRecord> {
     this.count += 1;
     const started = performance.now();
+    this.twinAccepted = false;
     const outcome = await this.run(step.kind, step.target);
-    return { step, atS, tookMs: Math.round(performance.now() - started), outcome };
+    return { step, atS, tookMs: Math.round(performance.now() - started), outcome, twinAccepted: this.twinAccepted };
   }
 
   private run(kind: FaultKind, target: number): Promise<string> {
@@ -155,6 +160,7 @@ export class FaultInjector {
     await rm(data, { recursive: true, force: true });
     await this.up.waitHealed(`the twin of ${id}`, soakPlan.healWaitMs);
     const how = exitedByItself ? `exited by itself with code ${twin.proc.exitCode}` : `ran ${soakPlan.twinLifeMs} ms, then was killed`;
+    this.twinAccepted = hijacked;
     const seen = hijacked ? `the SPM registered ${id} at the twin's address ${twin.address} meanwhile` : `the SPM never sent ${id}'s traffic to it`;
     const said = lastLogLine(logFile);
     return `twin of ${id} on ${twin.address} ${how}; ${seen}${said ? `; its log: ${said}` : ""}`;

@@ -188,6 +188,8 @@ async function main(): Promise<number> {
   const soakBugs = workerFailures.filter((line) => line.kind === "soak-bug").map((line) => line.message);
   const lost = result?.lost ?? [];
   const wrong = [...wrongDuringRun, ...(result?.wrong ?? [])];
+  const twins = faults.filter((fault) => fault.step.kind === "twin-peer");
+  const twinsAccepted = twins.filter((fault) => fault.twinAccepted);
   const faultCounts = Object.fromEntries(faultKinds.map((kind) => [kind, faults.filter((fault) => fault.step.kind === kind).length])) as Record<FaultKind, number>;
   const failed = reasons.length + lost.length + wrong.length + missingDuringRun.length + soakBugs.length + (result?.unreadable.length ?? 0) + (result?.inventory.count ?? 0) > 0 || result === undefined;
   const report = [
@@ -198,12 +200,13 @@ async function main(): Promise<number> {
     ...listed("unreadable at the end", result?.unreadable ?? []),
     ...(result && result.inventory.count > 0 ? [`rf, catalog and inventory (${result.inventory.count}):`, ...result.inventory.lines(6).map((line) => `  ${line}`)] : []),
     ...listed("soak bugs", soakBugs),
+    ...listed("notes: twins the SPM registered in place of the real peer (it takes a peer silent past --suspect-after for a replaced disk)", twinsAccepted.map((fault) => `at ${fault.atS} s: ${fault.outcome}`)),
   ];
   for (const line of report) console.log(line);
   const ops = sum(workers.map((worker) => worker.ops));
   const opErrors = sum(workers.map((worker) => worker.errors));
   console.log(
-    `soak: seed ${seed}, minutes ${minutes}, ops ${formatCounts(ops)} (failed ${formatCounts(opErrors)}), faults ${formatCounts(faultCounts)}, ` +
+    `soak: seed ${seed}, minutes ${minutes}, ops ${formatCounts(ops)} (failed ${formatCounts(opErrors)}), faults ${formatCounts(faultCounts)} (twins accepted ${twinsAccepted.length}/${twins.length}), ` +
       `keys checked ${result?.keysChecked ?? 0}, balls checked ${result?.ballsChecked ?? 0} (chunks ${result?.chunksChecked ?? 0}, replicas ${result?.replicasChecked ?? 0}, ` +
       `orphan chunks ${result?.orphanChunks ?? 0}, garbage pending ${result?.garbagePending ?? 0}), lost ${lost.length}, wrong bytes ${wrong.length}, missing ${missingDuringRun.length}, ` +
       `inventory problems ${result?.inventory.count ?? 0}: ${failed ? "FAIL" : "PASS"}`,
