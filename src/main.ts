@@ -6,7 +6,7 @@ import pkg from "../package.json" with { type: "json" };
 import { action } from "./commands/run.ts";
 import { execWithAllocatorTuning } from "./commands/allocator.ts";
 import { defaults } from "./lib/defaults.ts";
-import { limits, units } from "./lib/limits.ts";
+import { limits, units, vssTimings } from "./lib/limits.ts";
 
 // The peer's scrub defaults, as the flags spell them, from the limits they describe.
 const scrubRateDefault = `${limits.scrubBytesPerSecDefault / units.MiB}MiB`;
@@ -134,8 +134,11 @@ export function buildProgram(): Command {
       .option("--peers <n>", "number of peers", String(defaults.upPeers))
       .option("--routers <n>", "number of routers", String(defaults.upRouters))
       .option("--port <base>", "SPM at BASE, routers at BASE+1…, peers at BASE+10…", String(defaults.upBasePort))
+      .option("--no-restart", "do not restart a child that dies (by default it is restarted with backoff, and one that keeps dying stops up)")
+      .option("--suspect-after <time>", `passed to the spm: no heartbeat this long, peer suspect (default ${vssTimings.suspectAfterMs / 1000}s)`)
+      .option("--down-after <time>", `passed to the spm: no heartbeat this long, peer down and healing starts (default ${vssTimings.downAfterMs / 1000}s)`)
       .action(action(async (flags) => (await import("./commands/up.ts")).runUpCommand(flags))),
-    ["mictlanx up", "mictlanx up --data /tmp/vss --peers 5 --routers 2 --port 8000"],
+    ["mictlanx up", "mictlanx up --data /tmp/vss --peers 5 --routers 2 --port 8000", "mictlanx up --port 0 --no-restart --suspect-after 1s --down-after 3s"],
   );
 
   const routerOption = () => new Option("--router <host:port,...>", "routers to use (default: MICTLANX_ROUTERS, else the `up` default)");

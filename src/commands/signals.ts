@@ -27,9 +27,10 @@ export const parentCheckIntervalMs = 1_000;
 /**
  * A role started by `mictlanx up` (which sets MICTLANX_PARENT_PID) stops by itself when `up`
  * is gone — even after a kill -9 of `up`, which no signal handler sees — instead of lingering
- * as an orphan that holds its port and data directory.
+ * as an orphan that holds its port and data directory. `up` itself does the same when a
+ * program that started it (a test, the soak) sets the variable.
  */
-function watchParent(stop: () => void): void {
+export function watchParent(stop: () => void): void {
   const parent = Number(process.env.MICTLANX_PARENT_PID);
   if (!Number.isInteger(parent) || parent <= 1) return;
   const timer = setInterval(() => {

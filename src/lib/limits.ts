@@ -256,6 +256,29 @@ export const limits = {
   /** Times a pool sends a request again on a fresh connection when the old one closed
    *  without it having been read (never sent, or the server said it read nothing more). */
   requestResendsMax: 2,
+
+  // --- mictlanx up: supervising its children ------------------------------------------------
+  /**
+   * A child of `up` that exits is started again after this, doubled for each death within
+   * `upRestartWindowMs` (250 ms, 500 ms, 1 s, …): a role killed once is back before its peers
+   * notice (suspect after 3 s), and one that fails at start does not spin.
+   */
+  upRestartBackoffMsBase: 250,
+  /** The backoff never grows past this, so a role that comes back late still comes back soon. */
+  upRestartBackoffMsMax: 8_000,
+  /**
+   * Deaths of one child within `upRestartWindowMs` (failed starts count) after which `up` stops
+   * restarting it, stops the whole VSS and exits 1 with the child's last log lines: a taken port
+   * or a broken data dir does not heal by retrying, and a VSS with a role missing for good is
+   * better stopped loudly than left half up. With the backoff above the fifth death comes ~4 s
+   * after the first.
+   */
+  upRestartDeathsMax: 5,
+  upRestartWindowMs: 60_000,
+  /** Lines of a child's log `up` prints when it gives up on the child… */
+  upLogTailLines: 20,
+  /** …read from at most this many bytes at the end of the log (a log can be large). */
+  upLogTailBytesMax: 64 * KiB,
 } as const;
 
 export type Limits = typeof limits;

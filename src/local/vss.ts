@@ -1,7 +1,8 @@
 // A whole VSS on this machine: one SPM, its peers and routers as separate processes. Used by
 // `mictlanx up`, the integration tests and bench/. Data lives under one directory, so starting
 // again on the same directory brings back the same data (peer ids are fixed: peer-0, peer-1…).
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { z } from "zod";
 import { join } from "node:path";
 import { writeFileDurable } from "../lib/durable-file.ts";
 import { upAddresses } from "../lib/defaults.ts";
@@ -39,18 +40,27 @@ export interface LocalVss {
   options: LocalVssOptions;
   /** The shape written to DIR/vss.json. */
   describe(): VssFile;
+  /** Where a role's stderr goes (DIR/logs/NAME.log), unless logs are off. */
+  logFile(name: string): string | undefined;
   startPeer(index: number): Promise<PeerProcess>;
   startSpm(): Promise<RoleProcess>;
   startRouter(index: number): Promise<RoleProcess>;
   stop(): Promise<void>;
 }
 
-export interface VssFile {
-  spm: string;
-  routers: string[];
-  peers: Array<{ id: string; address: string; pid: number; data: string }>;
-  spmPid: number;
-  routerPids: number[];
+/** DIR/vss.json: where each role listens and its pid (rewritten when `up` restarts one). */
+export const vssFileSchema = z.object({
+  spm: z.string(),
+  routers: z.array(z.string()),
+  peers: z.array(z.object({ id: z.string(), address: z.string(), pid: z.number().int(), data: z.string() })),
+  spmPid: z.number().int(),
+  routerPids: z.array(z.number().int()),
+});
+export type VssFile = z.infer<typeof vssFileSchema>;
+
+/** DIR/vss.json of a VSS started by `up` (or startLocalVss), parsed. */
+export function readVssFile(dir: string): VssFile {
+  return vssFileSchema.parse(JSON.parse(readFileSync(join(dir, "vss.json"), "utf8")));
 }
 
 export const vssReadyTimeoutMs = 20_000;
@@ -90,6 +100,7 @@ export async function startLocalVss(options: LocalVssOptions): Promise<LocalVss>
     routers: [],
     peers: [],
     options,
+    logFile: log,
     describe: () => ({
       spm: vss.spm.address,
       routers: vss.routers.map((router) => router.address),

@@ -5,7 +5,7 @@ import { afterAll, expect, test } from "bun:test";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes, seededRandom } from "../support/random.ts";
-import { cli, programCommand, tempDir } from "../support/vss.ts";
+import { alive, cli, programCommand, tempDir } from "../support/vss.ts";
 
 const { random, seed } = seededRandom("cli");
 const dir = tempDir("cli");
@@ -14,15 +14,6 @@ afterAll(() => {
   if (up && up.exitCode === null) up.kill("SIGKILL");
   rmSync(dir, { recursive: true, force: true });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function startUp(): Promise<{ proc: Bun.Subprocess; vss: { spm: string; routers: string[]; peers: Array<{ id: string; address: string; pid: number; data: string }>; spmPid: number; routerPids: number[] } }> {
   const proc = Bun.spawn([...programCommand(), "up", "--data", join(dir, "vss"), "--port", "0", "--peers", "3", "--routers", "2"], { stdout: "pipe", stderr: "pipe" });

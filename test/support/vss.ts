@@ -44,6 +44,16 @@ export async function startTestVss(options: Partial<LocalVssOptions> & { label: 
   });
 }
 
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** kill -9 by the pid we started; never by name. */
 export function kill9(role: RoleProcess): void {
   if (role.proc.exitCode === null && role.proc.signalCode === null) process.kill(role.pid, "SIGKILL");

@@ -112,12 +112,14 @@ describe("twins and replaced disks", () => {
     expect(s.events.find((event) => event.kind === "peer_replaced")?.message).toContain("1 chunks had no other replica and are lost");
   });
 
-  test("after an SPM restart a new instance waits out suspectAfterMs: the old one may still be about to report", async () => {
+  test("after an SPM restart a new instance waits out the down grace: the old one may only be slow to report back", async () => {
     const s = setup();
     await s.registry.heartbeat(report("p1"));
     const restarted = new Registry({ catalog: s.catalog, timings, clock: s.clock, persist: async (write) => write(), emit: () => {} });
     expect((await rejection(restarted.heartbeat(report("p1", { instanceId: "instance-other" })))).code).toBe("conflict");
     s.clock.advance(timings.suspectAfterMs);
+    expect((await rejection(restarted.heartbeat(report("p1", { instanceId: "instance-other" })))).code).toBe("conflict");
+    s.clock.advance(timings.downAfterMs - timings.suspectAfterMs);
     await restarted.heartbeat(report("p1", { instanceId: "instance-other" }));
     expect(restarted.get("p1")?.instanceId).toBe("instance-other");
   });

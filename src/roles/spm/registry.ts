@@ -9,7 +9,9 @@
 //   - a peer's data dir has an instance id. A known id with a new instance while the old one
 //     still heartbeats (within suspectAfterMs) is a twin (a copied data dir, a mistaken --id)
 //     and is refused: nothing moves. A new instance after the old one went silent is a replaced
-//     disk: what the old one held is forgotten, and healing copies it back.
+//     disk: what the old one held is forgotten, and healing copies it back. After an SPM
+//     restart nothing has been heard yet, so the old one counts as silent only after the whole
+//     down grace (downAfterMs) without its report.
 // Every change the catalog must keep (a new peer, its address, its state, its instance, drain)
 // is durable before memory changes, so the registry never says what the catalog does not; and
 // the changes for one peer run one at a time (heartbeats, the tick and drain), in order.
@@ -138,8 +140,11 @@ export class Registry {
     if (!known) return "joined";
     const before = known.record.instanceId;
     if (before === undefined || before === report.instanceId) return "same"; // undefined: recorded before instances existed
+    // Silent means silent since the SPM last heard it; a peer not heard from since this SPM
+    // started may only be slow to report back, so it gets the whole down grace, not suspectAfterMs.
     const silentMs = nowMonoMs - known.lastSeenMonoMs;
-    if (silentMs < this.options.timings.suspectAfterMs) this.refuse(report, twinMessage(known, report, silentMs));
+    const silenceNeededMs = known.seenSinceStart ? this.options.timings.suspectAfterMs : this.options.timings.downAfterMs;
+    if (silentMs < silenceNeededMs) this.refuse(report, twinMessage(known, report, silentMs));
     return "replaced";
   }
 
