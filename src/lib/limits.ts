@@ -323,6 +323,13 @@ export const vssTimings = {
    * is never taken for an orphan. Compared with the peer's clock: it also covers clock skew.
    */
   orphanGraceMsDefault: 60 * 60_000,
+  /**
+   * An unrecorded copy of a live chunk (a heal or move whose record was lost with an SPM that
+   * died between the copy and the record) waits only this long before reconciliation adopts or
+   * collects it: such a copy is recorded within milliseconds of landing, or never. Kept below
+   * the orphan grace, never above it.
+   */
+  extraCopyGraceMs: 60_000,
 } as const;
 
 export const vssLimits = {

@@ -49,10 +49,17 @@ export class PeerIdentity {
     writeFileDurable(this.path, JSON.stringify(this.file));
   }
 
-  /** Orders (delete, pull) must come from this peer's own VSS. */
-  checkOrder(what: string, vssId: string | undefined): void {
+  /**
+   * Orders (delete, pull) must come from this peer's own VSS. A peer run alone (no SPM) takes
+   * them from its user; one that reports to an SPM takes none until that SPM has accepted it:
+   * a wiped disk back under its old id must not take orders meant for the old disk.
+   */
+  checkOrder(what: string, vssId: string | undefined, reportsToSpm: boolean): void {
     const own = this.file.vssId;
-    if (own === undefined) return; // not part of a VSS yet: a peer run alone takes orders from its user
+    if (own === undefined) {
+      if (reportsToSpm) throw new ConflictError(`${what} refused: this peer has not been accepted by its SPM yet`);
+      return;
+    }
     if (vssId === undefined) throw new ConflictError(`${what} refused: this peer belongs to VSS ${own} and the order names no VSS`);
     if (vssId !== own) throw new ConflictError(`${what} refused: ${foreignVss(own, vssId)}`);
   }

@@ -123,7 +123,7 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
       };
     },
     "chunk.delete": async ({ vssId, ...ref }) => {
-      identity.checkOrder(`deleting ${describe(ref)}`, vssId);
+      identity.checkOrder(`deleting ${describe(ref)}`, vssId, options.spm !== undefined);
       return { deleted: await store.delete(ref) };
     },
     "chunk.stat": (ref) => metaToWire(store.stat(ref)),
@@ -142,7 +142,7 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
       return { chunks: page.chunks.map(metaToWire), ...(page.next === undefined ? {} : { next: page.next }) };
     },
     "chunk.pull": async ({ from, checksum, vssId, ...ref }) => {
-      identity.checkOrder(`copying ${describe(ref)} from ${from}`, vssId);
+      identity.checkOrder(`copying ${describe(ref)} from ${from}`, vssId, options.spm !== undefined);
       const source = new ServiceClient(peerOps, pool, parseAddress(from));
       const reply = await source.call("chunk.get", ref);
       if (reply.checksum !== checksum) {

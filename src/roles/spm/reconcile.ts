@@ -24,7 +24,7 @@ import { parseAddress } from "../../net/address.ts";
 import { peerOps, type ChunkMetaWire } from "../../protocol/peer.ts";
 import type { ReconcileStatus } from "../../protocol/spm.ts";
 import type { Clock } from "../../lib/clock.ts";
-import { vssLimits } from "../../lib/limits.ts";
+import { vssLimits, vssTimings } from "../../lib/limits.ts";
 import { toMictlanxError } from "../../lib/errors.ts";
 import { assert } from "../../lib/assert.ts";
 import { chunkChecksum, checksumHex } from "../../lib/checksum.ts";
@@ -182,9 +182,10 @@ export class Reconciler {
     for (const chunk of page.chunks) {
       if (!unknownWalk) check.held += 1;
       if (this.o.isBusy(chunk.ball, chunk.index)) continue;
-      const old = nowWallMs - chunk.createdMs >= this.o.orphanGraceMs;
-      if (!old) continue;
+      const ageMs = nowWallMs - chunk.createdMs;
+      if (ageMs < Math.min(this.o.orphanGraceMs, vssTimings.extraCopyGraceMs)) continue;
       const holding: Holding = this.o.catalog.classifyHolding(chunk.ball, chunk.index, peerId);
+      if (holding !== "extra" && ageMs < this.o.orphanGraceMs) continue;
       if (unknownWalk) {
         if (holding === "unknown") collect.push(garbageOf(chunk, peerId));
       } else if (holding === "unknown") {
