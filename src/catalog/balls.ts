@@ -147,21 +147,13 @@ function settleIntent(s: Statements, ball: BallInput, chunks: ChunkRecord[], ver
 }
 
 export function getBall(s: Statements, bucket: string, key: string): BallWithChunks | undefined {
-  checkBucket(bucket);
-  checkKey(key);
-  const row = s.ballByKey.get({ bucket, key });
-  if (row === null) return undefined;
-  const ball = ballFromRow(row);
-  assert(ball.bucket === bucket && ball.key === key, `lookup of ${bucket}/${key} returned ${ball.bucket}/${ball.key}`);
-  return { ...ball, chunks: readChunks(s, row) };
+  const found = lookUp(s, bucket, key);
+  return found && { ...found.ball, chunks: readChunks(s, found.row) };
 }
 
 /** A ball's metadata alone (no chunks): existence and version checks. */
 export function getBallMeta(s: Statements, bucket: string, key: string): BallRecord | undefined {
-  checkBucket(bucket);
-  checkKey(key);
-  const row = s.ballByKey.get({ bucket, key });
-  return row === null ? undefined : ballFromRow(row);
+  return lookUp(s, bucket, key)?.ball;
 }
 
 /**
@@ -169,13 +161,19 @@ export function getBallMeta(s: Statements, bucket: string, key: string): BallRec
  * many chunks has the rest read page by page with `chunksPage`.
  */
 export function getBallHead(s: Statements, bucket: string, key: string): { ball: BallRecord; chunks: ChunkRecord[]; next?: number } | undefined {
+  const found = lookUp(s, bucket, key);
+  return found && { ball: found.ball, ...chunkPage(s, found.row, 0, limits.chunkRecordsPageMax) };
+}
+
+/** The ball at (bucket, key), its row and its record, checked as read. */
+function lookUp(s: Statements, bucket: string, key: string): { row: BallRow; ball: BallRecord } | undefined {
   checkBucket(bucket);
   checkKey(key);
   const row = s.ballByKey.get({ bucket, key });
   if (row === null) return undefined;
   const ball = ballFromRow(row);
   assert(ball.bucket === bucket && ball.key === key, `lookup of ${bucket}/${key} returned ${ball.bucket}/${ball.key}`);
-  return { ball, ...chunkPage(s, row, 0, limits.chunkRecordsPageMax) };
+  return { row, ball };
 }
 
 /** A page of the chunks of the live version `objectId` from `fromIndex`; undefined if it is not one. */

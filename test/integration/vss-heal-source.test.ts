@@ -2,34 +2,20 @@
 // repairs the source from a good replica too, instead of leaving it to the next read. The roles
 // run in this process so the SPM's randomness can be fixed: it always picks the first source.
 import { afterAll, expect, test } from "bun:test";
-import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes, seededRandom } from "../support/random.ts";
-import { eventually, tempDir } from "../support/vss.ts";
+import { eventually } from "../support/vss.ts";
+import { startInProcessVss, type InProcessVss } from "../support/in-process.ts";
 import { flipByteOnDisk } from "../support/corrupt.ts";
-import { startSpm, type RunningSpm } from "../../src/roles/spm/spm.ts";
-import { startPeer, type RunningPeer } from "../../src/roles/peer/peer.ts";
-import { startRouter, type RunningRouter } from "../../src/roles/router/router.ts";
 import { Client } from "../../src/client/client.ts";
 
 const { random, seed } = seededRandom("heal-source");
-const dir = tempDir("heal-source");
-let spm: RunningSpm | undefined;
-const peers: RunningPeer[] = [];
-let router: RunningRouter | undefined;
-
-afterAll(async () => {
-  await router?.stop();
-  for (const peer of peers) await peer.stop().catch(() => {});
-  await spm?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+let vss: InProcessVss | undefined;
+afterAll(async () => vss?.stop());
 
 test(`a heal whose source turns out corrupt repairs the source too (seed ${seed})`, async () => {
-  spm = await startSpm({ host: "127.0.0.1", port: 0, dir: join(dir, "spm"), suspectAfterMs: 1_000, downAfterMs: 2_000, random: () => 0 });
-  for (let i = 0; i < 4; i += 1) peers.push(await startPeer({ host: "127.0.0.1", port: 0, dir: join(dir, `peer-${i}`), id: `peer-${i}`, spm: spm.address }));
-  await eventually("four peers up", 10_000, () => spm!.status().peers.filter((peer) => peer.state === "up").length === 4);
-  router = await startRouter({ host: "127.0.0.1", port: 0, spm: spm.address });
+  vss = await startInProcessVss("heal-source", 4, { downAfterMs: 2_000, random: () => 0 });
+  const { spm, peers, router, dir } = vss;
   const client = new Client({ routers: router.address, cacheBytes: 0 });
   const data = randomBytes(random, 100_000);
   await client.put("h", "ball", data, { rf: 3 });
@@ -43,7 +29,7 @@ test(`a heal whose source turns out corrupt repairs the source too (seed ${seed}
   // Lose a holder: healing copies from the first source, which is the corrupt one.
   await byId(lostId).stop();
   await eventually("the corrupt source is repaired and rf is back", 30_000, () => {
-    const status = spm!.status();
+    const status = spm.status();
     return (status.healing.repairedCorrupt >= 1 && status.underReplicated === 0) || `repaired ${status.healing.repairedCorrupt}, under ${status.underReplicated}, ${status.healing.lastError ?? ""}`;
   });
   expect(spm.status().events.some((event) => event.kind === "corrupt_repaired" && event.message.includes(sourceId))).toBe(true);

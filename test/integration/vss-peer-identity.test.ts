@@ -10,6 +10,7 @@ import { parseAddress } from "../../src/net/address.ts";
 import { peerOps } from "../../src/protocol/peer.ts";
 import type { Client } from "../../src/client/client.ts";
 import type { RoleProcess } from "../../src/local/process.ts";
+import { readBackAll } from "../support/load.ts";
 
 const { random, seed } = seededRandom("peer-identity");
 let vss: Awaited<ReturnType<typeof startTestVss>>;
@@ -34,18 +35,7 @@ afterAll(async () => {
   await vss?.cleanup();
 });
 
-async function readAll(phase: string): Promise<string[]> {
-  const wrong: string[] = [];
-  for (const [key, data] of balls) {
-    try {
-      const got = await client.get("ids", key);
-      if (Buffer.compare(Buffer.from(got), Buffer.from(data)) !== 0) wrong.push(`${phase} ${key}: wrong bytes`);
-    } catch (error) {
-      wrong.push(`${phase} ${key}: ${(error as Error).message}`);
-    }
-  }
-  return wrong;
-}
+const readAll = (phase?: string) => readBackAll(client, "ids", balls, phase);
 
 function peerClient(address: string, pool: RpcPool) {
   return new ServiceClient(peerOps, pool, parseAddress(address));

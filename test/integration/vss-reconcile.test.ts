@@ -11,6 +11,7 @@ import { parseAddress } from "../../src/net/address.ts";
 import { peerOps } from "../../src/protocol/peer.ts";
 import { chunkChecksum, checksumHex } from "../../src/lib/checksum.ts";
 import type { Client } from "../../src/client/client.ts";
+import { readBackAll } from "../support/load.ts";
 
 const { random, seed } = seededRandom("reconcile");
 let vss: Awaited<ReturnType<typeof startTestVss>>;
@@ -41,15 +42,7 @@ afterAll(async () => {
 
 const peer = (index: number) => new ServiceClient(peerOps, pool, parseAddress(vss.peers[index]!.address));
 
-async function readAll(): Promise<string[]> {
-  const wrong: string[] = [];
-  for (const [key, data] of balls) {
-    const got = await client.get("rec", key).catch((error: Error) => error);
-    if (got instanceof Error) wrong.push(`${key}: ${got.message}`);
-    else if (Buffer.compare(Buffer.from(got), Buffer.from(data)) !== 0) wrong.push(`${key}: wrong bytes`);
-  }
-  return wrong;
-}
+const readAll = () => readBackAll(client, "rec", balls);
 
 async function holdsObject(index: number, bucket: string, objectId: string): Promise<number> {
   return (await peer(index).call("chunk.list", { bucket, ballPrefix: objectId, limit: 100 })).chunks.length;

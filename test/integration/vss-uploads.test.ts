@@ -9,7 +9,7 @@ import { parseAddress } from "../../src/net/address.ts";
 import { routerOps } from "../../src/protocol/router.ts";
 import { peerOps } from "../../src/protocol/peer.ts";
 import { chunkChecksum, checksumHex } from "../../src/lib/checksum.ts";
-import { MictlanxError } from "../../src/lib/errors.ts";
+import { rejection } from "../support/errors.ts";
 
 const { random, seed } = seededRandom("uploads");
 const ttlMs = 2_000;
@@ -24,15 +24,6 @@ afterAll(async () => {
   await vss?.cleanup();
 });
 
-async function rejection(promise: Promise<unknown>): Promise<MictlanxError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(MictlanxError);
-    return error as MictlanxError;
-  }
-  throw new Error("expected a rejection");
-}
 
 describe(`uploads that outlive the intent lifetime (seed ${seed})`, () => {
   test("a put that trickles in over several lifetimes succeeds and reads back exactly", async () => {

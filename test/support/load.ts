@@ -77,3 +77,15 @@ export async function verifyAll(client: Client, bucket: string, ledger: Ledger, 
   for (const key of ledger.acknowledged.keys()) if (!(await checkGet(client, bucket, key, ledger, phase))) failed.push(key);
   return failed;
 }
+
+/** Read back every ball of `balls` (key → the bytes put); returns what failed, each with why. */
+export async function readBackAll(client: Client, bucket: string, balls: ReadonlyMap<string, Uint8Array>, phase = ""): Promise<string[]> {
+  const wrong: string[] = [];
+  const where = phase === "" ? "" : `${phase} `;
+  for (const [key, data] of balls) {
+    const got = await client.get(bucket, key).catch((error: Error) => error);
+    if (got instanceof Error) wrong.push(`${where}${key}: ${got.message}`);
+    else if (got.byteLength !== data.byteLength || Buffer.compare(Buffer.from(got), Buffer.from(data)) !== 0) wrong.push(`${where}${key}: wrong bytes`);
+  }
+  return wrong;
+}

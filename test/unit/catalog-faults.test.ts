@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { Catalog } from "../../src/catalog/index.ts";
 import { MictlanxError } from "../../src/lib/errors.ts";
 import { ballOf, peerRecord } from "./fixtures/catalog-records.ts";
+import { rejection, thrown } from "../support/errors.ts";
 
 let dirs: string[] = [];
 afterEach(() => {
@@ -21,25 +22,7 @@ function tempPath(): string {
   return join(dir, "catalog.sqlite");
 }
 
-function thrown(fn: () => unknown): MictlanxError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(MictlanxError);
-    return error as MictlanxError;
-  }
-  throw new Error("expected a throw");
-}
 
-async function rejection(promise: Promise<unknown>): Promise<MictlanxError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(MictlanxError);
-    return error as MictlanxError;
-  }
-  throw new Error("expected a rejection");
-}
 
 function withPeers(catalog: Catalog): Catalog {
   for (const id of ["p1", "p2", "p3"]) catalog.upsertPeer(peerRecord(id));

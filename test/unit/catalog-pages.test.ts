@@ -8,8 +8,8 @@ import { encodeMessage, messageBodyBytes } from "../../src/protocol/codec.ts";
 import { limits } from "../../src/lib/limits.ts";
 import { Coalescer } from "../../src/lib/coalescer.ts";
 import { ballMetaWireBytes, chunkRecordWireBytes } from "../../src/lib/wire-size.ts";
-import { MictlanxError } from "../../src/lib/errors.ts";
 import { ballOf, peerRecord, tempCatalog } from "./fixtures/catalog-records.ts";
+import { thrown } from "../support/errors.ts";
 
 let cleanups: Array<() => void> = [];
 afterEach(() => {
@@ -30,15 +30,6 @@ function heavyTags(seed: number): Record<string, string> {
   return Object.fromEntries(Array.from({ length: limits.tagCountMax }, (_, i) => [`t${seed}-${i}-${"n".repeat(1000)}`, "v".repeat(limits.tagBytesMax)]));
 }
 
-function thrown(fn: () => unknown): MictlanxError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(MictlanxError);
-    return error as MictlanxError;
-  }
-  throw new Error("expected a throw");
-}
 
 describe("listing pages", () => {
   test("a page of balls with the largest tag sets ends early by bytes, fits a frame, and the pages cover every ball once", () => {

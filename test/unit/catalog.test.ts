@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { Catalog } from "../../src/catalog/index.ts";
 import type { GarbageEntry } from "../../src/catalog/index.ts";
-import { BadRequestError, ConflictError, MictlanxError } from "../../src/lib/errors.ts";
+import { BadRequestError, ConflictError } from "../../src/lib/errors.ts";
 import { limits } from "../../src/lib/limits.ts";
 import { ballOf, peerRecord, tempCatalog, withVersion } from "./fixtures/catalog-records.ts";
+import { thrown } from "../support/errors.ts";
 
 let cleanups: Array<() => void> = [];
 afterEach(() => {
@@ -26,15 +27,6 @@ function setup(peers = ["p1", "p2", "p3", "p4"]): Catalog {
   return temp.catalog;
 }
 
-function thrown(fn: () => unknown): MictlanxError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(MictlanxError);
-    return error as MictlanxError;
-  }
-  throw new Error("expected a throw");
-}
 
 const sortGarbage = (items: GarbageEntry[]) =>
   [...items].sort((a, b) => `${a.objectId}/${a.index}/${a.peerId}`.localeCompare(`${b.objectId}/${b.index}/${b.peerId}`));

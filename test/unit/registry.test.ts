@@ -3,9 +3,10 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { Registry, type PeerReportIn, type RegistryEvent } from "../../src/roles/spm/registry.ts";
 import { SteppedClock } from "../../src/lib/clock.ts";
-import { FullError, MictlanxError } from "../../src/lib/errors.ts";
+import { FullError } from "../../src/lib/errors.ts";
 import { ballOf, tempCatalog } from "./fixtures/catalog-records.ts";
 import type { Catalog } from "../../src/catalog/index.ts";
+import { rejection } from "../support/errors.ts";
 
 const timings = { suspectAfterMs: 3_000, downAfterMs: 10_000 };
 
@@ -50,15 +51,6 @@ function report(id: string, overrides: Partial<PeerReportIn> = {}): PeerReportIn
   };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<MictlanxError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(MictlanxError);
-    return error as MictlanxError;
-  }
-  throw new Error("expected a rejection");
-}
 
 /** Three peers up, and a ball of two chunks on p1+p2 and p1+p3. */
 async function withBall(s: ReturnType<typeof setup>, catalog: Catalog) {
