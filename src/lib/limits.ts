@@ -305,6 +305,14 @@ export const vssTimings = {
   intentTtlMs: 10 * 60_000,
   /** How long a router trusts its cached peer list. */
   peerListTtlMs: 1_000,
+  /**
+   * How long a router waits for one replica of a chunk before it reads another: a peer that is
+   * stopped (SIGSTOP, a stalled disk) answers nothing, and the request's own timeout (30 s)
+   * would hold the read that long. An 8 MiB chunk from a healthy peer takes milliseconds.
+   */
+  replicaReadTimeoutMs: 5_000,
+  /** …and a peer whose read timed out is asked last for this long, so one stopped peer costs one timeout, not one per chunk. */
+  replicaSlowForMs: 10_000,
 
   // --- trust nothing unchecked (issue 10) ---------------------------------------------------
   /** A router silent this long leaves `status` (it shows as down long before). */

@@ -6,7 +6,7 @@ import { ServiceClient as Service } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
 import { peerOps } from "../../protocol/peer.ts";
 import type { SpmOps } from "../../protocol/spm.ts";
-import { limits, vssLimits } from "../../lib/limits.ts";
+import { limits, vssLimits, vssTimings } from "../../lib/limits.ts";
 import { ballMetaWireBytes, chunkRecordWireBytes } from "../../lib/wire-size.ts";
 import { batchFullMessage } from "../../protocol/spm.ts";
 import type { ArgsOf, ResultOf } from "../../protocol/envelope.ts";
@@ -90,7 +90,7 @@ export class PeerBatches {
       const peer = new Service(peerOps, this.pool, parseAddress(address));
       coalescer = new Coalescer(
         async (refs) =>
-          (await peer.call("chunk.getMany", { refs })).results.map((result) =>
+          (await peer.call("chunk.getMany", { refs }, { timeoutMs: vssTimings.replicaReadTimeoutMs })).results.map((result) =>
             result.ok ? { ok: true as const, value: { data: result.data, size: result.size, checksum: result.checksum } } : { ok: false as const, error: errorFromWire(result.code, result.message) },
           ),
         peerBatchItemsMax,

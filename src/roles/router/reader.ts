@@ -9,7 +9,7 @@ import { parseAddress } from "../../net/address.ts";
 import { peerOps } from "../../protocol/peer.ts";
 import type { SpmOps } from "../../protocol/spm.ts";
 import type { BallLocated } from "../../protocol/ball.ts";
-import { vssLimits } from "../../lib/limits.ts";
+import { limits, vssLimits, vssTimings } from "../../lib/limits.ts";
 import { Lru } from "../../lib/lru.ts";
 import { chunkChecksum, checksumHex } from "../../lib/checksum.ts";
 import { CorruptError, UnavailableError, toMictlanxError } from "../../lib/errors.ts";
@@ -29,6 +29,8 @@ export interface ChunkRead {
 
 export class ChunkReader {
   private readonly locations = new Lru<string, Location>(vssLimits.routerBallCacheEntries * 4);
+  /** Peers (by address) whose last read timed out, until when they are asked last. */
+  private readonly slow = new Lru<string, number>(limits.poolAddressesMax);
 
   constructor(
     private readonly spm: ServiceClient<SpmOps>,
@@ -77,7 +79,7 @@ export class ChunkReader {
         const reply =
           location.size <= batchedChunkBytesMax
             ? await this.batches.get(peer.address, ref)
-            : await new ServiceClient(peerOps, this.peers, parseAddress(peer.address)).call("chunk.get", ref);
+            : await new ServiceClient(peerOps, this.peers, parseAddress(peer.address)).call("chunk.get", ref, { timeoutMs: vssTimings.replicaReadTimeoutMs });
         const actual = checksumHex(chunkChecksum(reply.data));
         if (actual !== location.checksum || reply.data.byteLength !== location.size) {
           throw new CorruptError(`peer ${peer.id} returned chunk ${index} with checksum ${actual}, expected ${location.checksum}`);
@@ -90,15 +92,22 @@ export class ChunkReader {
         // says it does (a wiped disk, say): the SPM repairs it from a good one.
         if (typed.code === "corrupt") this.report(objectId, index, peer.id, typed.message, "corrupt");
         if (typed.code === "not_found") this.report(objectId, index, peer.id, typed.message, "missing");
+        // A peer that did not answer in time is asked last for a while: it may be stopped.
+        if (typed.code === "timeout") this.slow.set(peer.address, performance.now() + vssTimings.replicaSlowForMs);
       }
     }
     return undefined;
   }
 
-  /** Up peers first, then the rest; among equals the one with fewer requests outstanding. */
+  /**
+   * Up peers first, then the rest; a peer that recently let a read time out after those; among
+   * equals the one with fewer requests outstanding.
+   */
   private order(peers: Location["peers"]): Location["peers"] {
-    const rank = (state: string) => (state === "up" ? 0 : state === "suspect" ? 1 : 2);
-    return [...peers].sort((a, b) => rank(a.state) - rank(b.state) || this.peers.inFlight(parseAddress(a.address)) - this.peers.inFlight(parseAddress(b.address)));
+    const nowMs = performance.now();
+    const slow = (address: string) => ((this.slow.get(address) ?? 0) > nowMs ? 3 : 0);
+    const rank = (peer: { state: string; address: string }) => (peer.state === "up" ? 0 : peer.state === "suspect" ? 1 : 2) + slow(peer.address);
+    return [...peers].sort((a, b) => rank(a) - rank(b) || this.peers.inFlight(parseAddress(a.address)) - this.peers.inFlight(parseAddress(b.address)));
   }
 
   private report(objectId: string, index: number, peerId: string, detail: string, problem: "corrupt" | "missing"): void {
