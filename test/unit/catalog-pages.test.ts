@@ -9,6 +9,8 @@ import { limits } from "../../src/lib/limits.ts";
 import { Coalescer } from "../../src/lib/coalescer.ts";
 import { ballMetaWireBytes, chunkRecordWireBytes } from "../../src/lib/wire-size.ts";
 import { ballOf, peerRecord, tempCatalog } from "./fixtures/catalog-records.ts";
+import { chunksPageArgs, stagedChunks, stagedCount } from "../../src/protocol/ball.ts";
+import { routerOps } from "../../src/protocol/router.ts";
 import { thrown } from "../support/errors.ts";
 
 let cleanups: Array<() => void> = [];
@@ -124,5 +126,20 @@ describe("batches", () => {
     const sizes = [400, 400, 400, 1500, 10, 990, 20];
     expect(await Promise.all(sizes.map((size) => coalescer.call(size)))).toEqual(sizes);
     expect(sent).toEqual([[400, 400], [400], [1500], [10, 990], [20]]);
+  });
+});
+
+describe("the protocol's edges", () => {
+  test("a commit may name up to ballChunksMax staged records and a page up to chunkRecordsPageMax, not one more", () => {
+    expect(stagedCount.safeParse(limits.ballChunksMax).success).toBe(true);
+    expect(stagedCount.safeParse(limits.ballChunksMax + 1).success).toBe(false);
+    const record = (index: number) => ({ index, size: 1, checksum: "0".repeat(16), peers: ["p1"] });
+    expect(stagedChunks.safeParse(Array.from({ length: limits.chunkRecordsPageMax }, (_, i) => record(i))).success).toBe(true);
+    expect(stagedChunks.safeParse(Array.from({ length: limits.chunkRecordsPageMax + 1 }, (_, i) => record(i))).success).toBe(false);
+    const commit = routerOps["ball.commit"].args;
+    const declaration = { bucket: "b", key: "k", size: 1, checksum: "0".repeat(64), contentType: "", tags: {}, rf: 1, chunkSize: 1, objectId: "01a23435-0000-7000-8000-000000000001" };
+    expect(commit.safeParse({ ...declaration, chunks: [record(0)], stagedChunks: limits.ballChunksMax }).success).toBe(true);
+    expect(commit.safeParse({ ...declaration, chunks: Array.from({ length: limits.chunkRecordsPageMax + 1 }, (_, i) => record(i)) }).success).toBe(false);
+    expect(chunksPageArgs.safeParse({ objectId: declaration.objectId, fromIndex: 0, limit: limits.chunkRecordsPageMax + 1 }).success).toBe(false);
   });
 });
