@@ -71,7 +71,9 @@ export class UpProcess {
     const args = ["up", "--port", "0", "--peers", String(soakPlan.peers), "--routers", String(soakPlan.routers), "--data", vssDir, "--suspect-after", soakPlan.suspectAfter, "--down-after", soakPlan.downAfter];
     say(`starting: ${binary} ${args.join(" ")}`);
     // up stops its VSS by itself if the soak dies, even by kill -9 (see src/commands/signals.ts).
-    const env = { ...process.env, MICTLANX_PARENT_PID: String(process.pid) };
+    // Its children must run this binary (the soak tells its processes by it): no MICTLANX_BIN.
+    const { MICTLANX_BIN: _other, ...inherited } = process.env;
+    const env = { ...inherited, MICTLANX_PARENT_PID: String(process.pid) };
     const proc = Bun.spawn([binary, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env });
     const up = new UpProcess(vssDir, binary, proc, openSync(join(dir, "up.log"), "a"));
     let banner = "";
