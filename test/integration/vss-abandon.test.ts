@@ -69,6 +69,7 @@ describe(`abandoned uploads (seed ${seed})`, () => {
     put.stdin.write(randomBytes(random, 10 * chunkSize + 1));
     await put.stdin.flush();
     let feeding = true;
+    let signalledMs = 0;
     const feeder = (async () => {
       for (let round = 0; feeding && round < 600; round += 1) {
         put.stdin.write(randomBytes(random, 16));
@@ -88,7 +89,7 @@ describe(`abandoned uploads (seed ${seed})`, () => {
       });
       const text = await cli(["status"], { env: { MICTLANX_SPM: vss.spm.address } });
       expect(text.stdout).toMatch(/uploads\s+1 pending, [\d.]+ (KiB|MiB) placed/);
-      const signalledMs = performance.now();
+      signalledMs = performance.now();
       put.kill("SIGINT");
       const code = await put.exited;
       const tookMs = performance.now() - signalledMs;
@@ -102,12 +103,14 @@ describe(`abandoned uploads (seed ${seed})`, () => {
       if (put.exitCode === null) put.kill("SIGKILL");
       await feeder.catch(() => {}); // writes to a process that is gone fail: expected here
     }
+    const exitedMs = performance.now();
     expect((await cli(["stat", "slow/big.bin"], { env })).code).toBe(4);
     // Deleted now, not after the 10-minute upload lifetime.
     await eventually("no chunk of the interrupted put is left on any peer", 10_000, async () => {
       const held = await chunksOnPeers("slow");
       return held === 0 || `${held} left`;
     });
+    console.log(`[abandon] SIGINT to exit ${Math.round(exitedMs - signalledMs)} ms; the chunks gone from the peers ${Math.round(performance.now() - exitedMs)} ms after the exit`);
     const after = await statusNow();
     expect(after.pendingUploads).toBe(0);
     expect(after.pendingUploadBytes).toBe(0);
