@@ -184,3 +184,87 @@ describe("a one-chunk put that cannot be written", () => {
     expect((await spmStatus(full)).pendingUploads).toBe(0);
   }, 60_000);
 });
+
+describe("Ctrl-C when the VSS does not answer", () => {
+  let stuck: Awaited<ReturnType<typeof startTestVss>>;
+  let stuckEnv: Record<string, string>;
+  beforeAll(async () => {
+    stuck = await startTestVss({ label: "abandon-stuck", peers: 2, routers: 1, spmArgs: fastSpmArgs });
+    stuckEnv = { MICTLANX_ROUTERS: stuck.routers[0]!.address };
+  });
+  afterAll(async () => {
+    await stuck?.cleanup();
+  });
+
+  /** `mictlanx put - ` with `chunks` chunks on stdin at once, stdin kept open. */
+  function startPut(key: string, chunks: number) {
+    const put = Bun.spawn([...programCommand(), "put", key, "-", "--chunk-size", "64KiB"], { stdin: "pipe", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...stuckEnv } });
+    put.stdin.write(randomBytes(random, chunks * chunkSize + 1));
+    void put.stdin.flush();
+    return put;
+  }
+
+  /** SIGINT, then how long until it exited, its code and its stderr. (A put stuck in a request: test/unit/signals.test.ts.) */
+  async function interrupt(put: ReturnType<typeof startPut>) {
+    const startedMs = performance.now();
+    put.kill("SIGINT");
+    const code = await put.exited;
+    return { code, tookMs: performance.now() - startedMs, stderr: await new Response(put.stderr).text() };
+  }
+
+  test("the abandon gets no answer: exit 130 after abandonCallMsMax, saying the chunks go when the upload expires", async () => {
+    const router = stuck.routers[0]!;
+    const put = startPut("stuck/a.bin", 6);
+    try {
+      await eventually("its chunks are on the peers", 20_000, async () => {
+        let held = 0;
+        for (const peer of stuck.peers) held += (await new ServiceClient(peerOps, pool, parseAddress(peer.address)).call("chunk.list", { bucket: "stuck", limit: 100 })).chunks.length;
+        return held >= 2 * 5 || `${held}`;
+      });
+      process.kill(router.pid, "SIGSTOP");
+      const { code, tookMs, stderr } = await interrupt(put);
+      expect(code).toBe(130);
+      expect(tookMs).toBeGreaterThanOrEqual(limits.abandonCallMsMax - 100);
+      expect(tookMs).toBeLessThan(limits.interruptStopMsMax);
+      expect(stderr).toContain("put interrupted by SIGINT");
+      expect(stderr).toContain("failed too");
+      expect(stderr).toContain("they are deleted when the upload expires");
+    } finally {
+      process.kill(router.pid, "SIGCONT");
+      if (put.exitCode === null) put.kill("SIGKILL");
+    }
+    expect((await spmStatus(stuck)).pendingUploads).toBe(1); // left to expire, as before abandons existed
+  }, 60_000);
+
+  test("chunks stuck on their way: an aborted put waits abandonInFlightWaitMs for them, then abandons", async () => {
+    const peer = stuck.peers[0]!; // rf 2 on 2 peers: every chunk goes to it
+    const stalledClient = new Client({ routers: stuck.routers[0]!.address, cacheBytes: 0, chunkSize, concurrency: 2 });
+    clients.push(stalledClient);
+    const source = (async function* () {
+      for (let index = 0; index < 64; index += 1) yield randomBytes(random, chunkSize);
+    })();
+    let acknowledged = 0;
+    const controller = new AbortController();
+    const putting = stalledClient.put("inflight", "a.bin", source, { signal: controller.signal, onProgress: (done) => (acknowledged = done) });
+    putting.catch(() => {}); // awaited below; not left unhandled if a wait before fails
+    try {
+      await eventually("a few chunks are acknowledged", 20_000, () => acknowledged >= 2 * chunkSize || `${acknowledged} bytes`);
+      process.kill(peer.pid, "SIGSTOP");
+      // Once the SPM finds it silent (suspect after 1 s), every chunk the put has in flight is one waiting on it: the
+      // put keeps its slots full from a source that never waits, and none of those can finish while the peer is stopped.
+      await eventually("the stopped peer is suspect", 20_000, async () => {
+        const state = (await spmStatus(stuck)).peers.find((each) => each.id === peer.id)?.state;
+        return state !== "up" || `${state}`;
+      });
+      const abortedMs = performance.now();
+      controller.abort(new MictlanxError("unavailable", "stopped by the test"));
+      const error = await rejection(putting);
+      const tookMs = performance.now() - abortedMs;
+      expect(error.message).toBe("stopped by the test"); // the abandon itself went through
+      expect(tookMs).toBeGreaterThanOrEqual(limits.abandonInFlightWaitMs - 100);
+      expect(tookMs).toBeLessThan(limits.abandonInFlightWaitMs + limits.abandonCallMsMax);
+    } finally {
+      process.kill(peer.pid, "SIGCONT");
+    }
+  }, 60_000);
+});
