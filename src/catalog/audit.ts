@@ -11,6 +11,12 @@ const recounts: Array<[string, string]> = [
   ["under", "SELECT (SELECT count(*) FROM chunks WHERE live < rf) - (SELECT under FROM totals)"],
   ["garbage", "SELECT (SELECT count(*) FROM garbage) - (SELECT garbage FROM totals)"],
   ["intents", "SELECT (SELECT count(*) FROM intents) - (SELECT intents FROM totals)"],
+  ["intent bytes", "SELECT (SELECT coalesce(sum(placed_bytes), 0) FROM intents) - (SELECT intent_bytes FROM totals)"],
+  [
+    "intents' placed bytes",
+    `SELECT count(*) FROM intents AS i
+       WHERE i.placed_bytes <> i.chunk_bytes * (SELECT count(*) FROM intent_placements AS p WHERE p.object_id = i.object_id)`,
+  ],
   [
     "bucket sums",
     `SELECT count(*) FROM buckets AS k WHERE k.balls <> (SELECT count(*) FROM balls WHERE bucket = k.name)

@@ -89,7 +89,7 @@ export function checkObjectIdFree(s: Statements, objectId: string): void {
   if (owner !== null) throw new ConflictError(`object id ${objectId} is already used by ${owner.bucket}/${owner.key}`);
   const retired = s.retiredGet.get({ object_id: objectId });
   if (retired?.reason === "abandoned") {
-    throw new ConflictError(`the upload of object ${objectId} expired at ${retired.retired_ms} ms and its replicas are being deleted; upload again`);
+    throw new ConflictError(`the upload of object ${objectId} was given up at ${retired.retired_ms} ms (its client abandoned it, or it expired) and its replicas are being deleted; upload again`);
   }
   if (retired !== null) throw new ConflictError(`object id ${objectId} was ${retired.reason} at ${retired.retired_ms} ms; it cannot come back`);
   if (s.garbageOfObject.get({ object_id: objectId }) !== null) {

@@ -44,9 +44,11 @@
 //     Pages of chunks carry each chunk's holders from a correlated subquery on the PK
 //     (json_group_array), so a page is one statement, not one per chunk.
 //
-//   intents(object_id PK, bucket, key, created_ms, expires_ms)  WITHOUT ROWID
-//     PK                commit removes its intent; intents_expiry (expires_ms): expireIntents
-//                       reads only the expired ones.
+//   intents(object_id PK, bucket, key, created_ms, expires_ms, request_id, chunk_bytes,
+//           placed_bytes)  WITHOUT ROWID
+//     PK                commit and abandon remove their intent; intents_expiry (expires_ms):
+//                       expireIntents reads only the expired ones. placed_bytes = chunk_bytes ×
+//                       placements, kept as placements are added; totals.intent_bytes sums it.
 //   intent_placements(object_id, idx, peer_id, PK all three)  WITHOUT ROWID
 //     PK                placements arrive a batch at a time (addIntentPlacements) and are read
 //                       back per object at commit (unused ones -> garbage) or at expiry (all
@@ -64,7 +66,7 @@
 //     garbage_peer (peer_id, seq)  takeGarbage for the peers that are up, oldest first.
 //
 //   totals(single row)  balls, bytes, buckets, chunks, replicas, under, garbage, intents,
-//                       kept exact by triggers in the same transaction: stats() and
+//                       intent_bytes, kept exact by triggers in the same transaction: stats() and
 //                       countUnderReplicated() are O(1), so heartbeats can ask every time.
 //
 //   meta(key PK, value)  WITHOUT ROWID  schema_version and the SPM's own durable state.
@@ -463,6 +465,14 @@ export class Catalog {
   getIntent(objectId: string): PutIntent | undefined {
     return garbage.getIntent(this.s, objectId);
   }
+  /**
+   * The client gave the upload up: end its intent now, its placements garbage due at once, its
+   * object id retired as abandoned (see garbage.abandonIntent).
+   */
+  abandonIntent(objectId: string, nowMs: number): { replicas: number; requestId?: string } {
+    checkInt("nowMs", nowMs);
+    return this.write(() => garbage.abandonIntent(this.s, objectId, nowMs));
+  }
   /** Turn every intent expired by `nowMs` into garbage; returns how many. Batched transactions. */
   expireIntents(nowMs: number): number {
     checkInt("nowMs", nowMs);
@@ -518,6 +528,7 @@ export class Catalog {
       underReplicated: t.under,
       garbage: t.garbage,
       intents: t.intents,
+      intentBytes: t.intent_bytes,
     };
   }
 

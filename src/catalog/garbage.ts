@@ -1,9 +1,11 @@
 // Garbage (replicas peers must delete) and put intents (placements handed out for uploads not
-// yet committed). An expired intent's placements become garbage, so an upload abandoned by a
-// dead router leaves no orphans on peers; its object id is remembered for a while so a late
-// commit of it is refused instead of pointing at deleted replicas.
+// yet committed). An intent that expires, or that its client abandons, has its placements
+// become garbage, so an upload given up (by a dead router, a failed or interrupted client)
+// leaves no orphans on peers; its object id is remembered for a while so a late commit of it is
+// refused instead of pointing at deleted replicas. Each intent counts the bytes placed for it
+// (chunk bytes × replicas placed), and the totals sum them for `status`.
 import { assert } from "../lib/assert.ts";
-import { BadRequestError, ConflictError } from "../lib/errors.ts";
+import { BadRequestError, ConflictError, NotFoundError } from "../lib/errors.ts";
 import { limits } from "../lib/limits.ts";
 import { getPeerRow } from "./peers.ts";
 import type { GarbageRow, IntentRow, Statements } from "./statements.ts";
@@ -141,7 +143,7 @@ export function addIntent(s: Statements, intent: PutIntent): void {
   const retired = s.retiredGet.get({ object_id: intent.objectId });
   if (retired !== null) throw new ConflictError(`object id ${intent.objectId} was ${retired.reason}; use a new one`);
   const { objectId, bucket, key, createdMs, expiresMs } = intent;
-  s.intentInsert.run({ object_id: objectId, bucket, key, created_ms: createdMs, expires_ms: expiresMs, request_id: intent.requestId ?? null });
+  s.intentInsert.run({ object_id: objectId, bucket, key, created_ms: createdMs, expires_ms: expiresMs, request_id: intent.requestId ?? null, chunk_bytes: intent.chunkBytes ?? 0 });
   insertPlacements(s, objectId, intent.placements);
 }
 
@@ -171,15 +173,20 @@ export function noUpload(s: Statements, objectId: string): ConflictError {
   if (s.ballByObject.get({ object_id: objectId }) !== null) return new ConflictError(`the upload of object ${objectId} is already committed`);
   const retired = s.retiredGet.get({ object_id: objectId });
   if (retired?.reason === "abandoned") {
-    return new ConflictError(`the upload of object ${objectId} expired after making no progress for too long, and its chunks are being deleted; start the put again`);
+    return new ConflictError(
+      `the upload of object ${objectId} was given up (its client abandoned it, or it expired after making no progress for too long), and its chunks are being deleted; start the put again`,
+    );
   }
   return new ConflictError(`no upload of object ${objectId} is under way (it was committed or it expired); start again`);
 }
 
+/** Placements a batch at a time; each one new (not a repeat) adds the intent's chunk bytes to what it has placed. */
 function insertPlacements(s: Statements, objectId: string, placements: Placement[]): void {
+  let added = 0;
   for (const placement of placements) {
-    for (const peerId of placement.peers) s.placementInsert.run({ object_id: objectId, idx: placement.index, peer_id: peerId });
+    for (const peerId of placement.peers) added += s.placementInsert.run({ object_id: objectId, idx: placement.index, peer_id: peerId }).changes;
   }
+  if (added > 0) s.intentAddPlaced.run({ object_id: objectId, replicas: added });
 }
 
 /** Read an intent's placements back, grouped by chunk index. */
@@ -204,16 +211,42 @@ export function deleteIntent(s: Statements, objectId: string): void {
 /** Expire up to `batch` intents whose time has come; returns how many. */
 export function expireIntentBatch(s: Statements, nowMs: number, batch: number): number {
   const rows = s.intentsExpired.all({ now: nowMs, limit: batch });
-  for (const row of rows) expireIntent(s, row, nowMs);
+  for (const row of rows) {
+    assert(row.expires_ms <= nowMs, `intent ${row.object_id} expires at ${row.expires_ms}, not by ${nowMs}`);
+    giveUpIntent(s, row, nowMs);
+  }
   return rows.length;
 }
 
-/** Every placement (on a peer still registered) becomes garbage; the object id is remembered. */
-function expireIntent(s: Statements, row: IntentRow, nowMs: number): void {
-  assert(row.expires_ms <= nowMs, `intent ${row.object_id} expires at ${row.expires_ms}, not by ${nowMs}`);
-  s.placementsToGarbage.run({ object_id: row.object_id, bucket: row.bucket });
+/**
+ * Its client gave the upload up (it failed, or was interrupted): end the intent now, as if it
+ * had expired. Returns the placements queued for deletion, and the put's request id (the SPM
+ * forgets its reservation, so a retry of that put starts afresh). Asking again, or about one
+ * that expired, queues nothing; one that committed is a ConflictError, one never known NotFound.
+ */
+export function abandonIntent(s: Statements, objectId: string, nowMs: number): { replicas: number; requestId?: string } {
+  checkObjectId(objectId);
+  const row = s.intentGet.get({ object_id: objectId });
+  if (row === null) {
+    if (s.retiredGet.get({ object_id: objectId })?.reason === "abandoned") return { replicas: 0 };
+    if (bucketOfObject(s, objectId) !== undefined) throw new ConflictError(`the upload of object ${objectId} was committed; nothing to abandon (delete the ball if it is not wanted)`);
+    throw new NotFoundError(`no upload of object ${objectId} is known`);
+  }
+  const replicas = giveUpIntent(s, row, nowMs);
+  return { replicas, ...(row.request_id === null ? {} : { requestId: row.request_id }) };
+}
+
+/**
+ * Every placement (on a peer still registered) becomes garbage, due at once (nothing of the
+ * upload was ever visible: no reader to wait for); the object id is remembered as abandoned.
+ * Returns how many placements became garbage.
+ */
+function giveUpIntent(s: Statements, row: IntentRow, nowMs: number): number {
+  const { changes } = s.placementsToGarbage.run({ object_id: row.object_id, bucket: row.bucket });
   s.retiredInsert.run({ object_id: row.object_id, bucket: row.bucket, retired_ms: nowMs, reason: "abandoned" });
   deleteIntent(s, row.object_id);
+  assert(s.intentGet.get({ object_id: row.object_id }) === null, `intent ${row.object_id} is still there after it was given up`);
+  return changes;
 }
 
 /** Forget object ids retired longer than limits.retiredObjectRetainMs ago, and put request ids past theirs. */
@@ -254,5 +287,6 @@ export function getIntent(s: Statements, objectId: string): PutIntent | undefine
     expiresMs: row.expires_ms,
     placements: placementsOf(s, objectId),
     ...(row.request_id === null ? {} : { requestId: row.request_id }),
+    ...(row.chunk_bytes > 0 ? { chunkBytes: row.chunk_bytes } : {}),
   };
 }

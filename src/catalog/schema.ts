@@ -5,7 +5,7 @@ import { MictlanxError } from "../lib/errors.ts";
 import { limits } from "../lib/limits.ts";
 
 /** The layout this build writes; older catalogs are migrated at open (see `migrations`). */
-export const schemaVersion = 2;
+export const schemaVersion = 3;
 
 const pragmas = [
   "PRAGMA journal_mode = WAL",
@@ -91,7 +91,9 @@ CREATE TABLE IF NOT EXISTS intents (
   key TEXT NOT NULL,
   created_ms INTEGER NOT NULL,
   expires_ms INTEGER NOT NULL,
-  request_id TEXT
+  request_id TEXT,
+  chunk_bytes INTEGER NOT NULL DEFAULT 0,
+  placed_bytes INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS intents_expiry ON intents (expires_ms);
 CREATE INDEX IF NOT EXISTS intents_request ON intents (request_id) WHERE request_id IS NOT NULL;
@@ -145,9 +147,10 @@ CREATE TABLE IF NOT EXISTS totals (
   id INTEGER PRIMARY KEY CHECK (id = 0),
   balls INTEGER NOT NULL, bytes INTEGER NOT NULL, buckets INTEGER NOT NULL,
   chunks INTEGER NOT NULL, replicas INTEGER NOT NULL, under INTEGER NOT NULL,
-  garbage INTEGER NOT NULL, intents INTEGER NOT NULL
+  garbage INTEGER NOT NULL, intents INTEGER NOT NULL,
+  intent_bytes INTEGER NOT NULL DEFAULT 0
 );
-INSERT OR IGNORE INTO totals VALUES (0, 0, 0, 0, 0, 0, 0, 0, 0);
+INSERT OR IGNORE INTO totals VALUES (0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 `;
 
 /** Triggers keep `totals` and the per-bucket counts exact in the same transaction as the change. */
@@ -194,6 +197,15 @@ END;
 CREATE TRIGGER IF NOT EXISTS intents_delete AFTER DELETE ON intents BEGIN
   UPDATE totals SET intents = intents - 1 WHERE id = 0;
 END;
+CREATE TRIGGER IF NOT EXISTS intents_bytes_insert AFTER INSERT ON intents BEGIN
+  UPDATE totals SET intent_bytes = intent_bytes + NEW.placed_bytes WHERE id = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS intents_bytes_update AFTER UPDATE OF placed_bytes ON intents BEGIN
+  UPDATE totals SET intent_bytes = intent_bytes + NEW.placed_bytes - OLD.placed_bytes WHERE id = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS intents_bytes_delete AFTER DELETE ON intents BEGIN
+  UPDATE totals SET intent_bytes = intent_bytes - OLD.placed_bytes WHERE id = 0;
+END;
 `;
 
 /**
@@ -211,6 +223,13 @@ const migrations: Record<number, string> = {
     ALTER TABLE garbage ADD COLUMN size INTEGER;
     ALTER TABLE garbage ADD COLUMN checksum BLOB;
     DROP INDEX IF EXISTS garbage_peer;
+  `,
+  // 3: the bytes uploads under way have placed (status: pending uploads). Intents begun before
+  //    count 0 bytes: the chunk size they would need was not recorded.
+  3: `
+    ALTER TABLE intents ADD COLUMN chunk_bytes INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE intents ADD COLUMN placed_bytes INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE totals ADD COLUMN intent_bytes INTEGER NOT NULL DEFAULT 0;
   `,
 };
 

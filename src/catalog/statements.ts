@@ -21,9 +21,10 @@ type Totals = {
   under: number;
   garbage: number;
   intents: number;
+  intent_bytes: number;
 };
 type GarbageRow = { seq: number; object_id: string; idx: number; peer_id: string; bucket: string };
-type IntentRow = { object_id: string; bucket: string; key: string; created_ms: number; expires_ms: number; request_id: string | null };
+type IntentRow = { object_id: string; bucket: string; key: string; created_ms: number; expires_ms: number; request_id: string | null; chunk_bytes: number };
 /** Holders as JSON text `[[peerId, live 0|1], ...]` sorted by peer id (replicas PRIMARY KEY). */
 type ChunkPageRow = ChunkRow & { object_id: string; bucket: string; key: string; holders: string };
 
@@ -209,18 +210,22 @@ export function prepareStatements(db: Database) {
 
     // --- intents: PRIMARY KEY object_id, intents_expiry; intent_placements PRIMARY KEY ------
     intentGet: p<IntentRow, { object_id: string }>(
-      "SELECT object_id, bucket, key, created_ms, expires_ms, request_id FROM intents WHERE object_id = $object_id",
+      "SELECT object_id, bucket, key, created_ms, expires_ms, request_id, chunk_bytes FROM intents WHERE object_id = $object_id",
     ),
     intentInsert: p<unknown, IntentRow>(
-      `INSERT INTO intents (object_id, bucket, key, created_ms, expires_ms, request_id)
-       VALUES ($object_id, $bucket, $key, $created_ms, $expires_ms, $request_id)`,
+      `INSERT INTO intents (object_id, bucket, key, created_ms, expires_ms, request_id, chunk_bytes)
+       VALUES ($object_id, $bucket, $key, $created_ms, $expires_ms, $request_id, $chunk_bytes)`,
+    ),
+    // PRIMARY KEY; the intents_bytes_update trigger carries the change into totals.intent_bytes
+    intentAddPlaced: p<unknown, { object_id: string; replicas: number }>(
+      "UPDATE intents SET placed_bytes = placed_bytes + chunk_bytes * $replicas WHERE object_id = $object_id",
     ),
     intentExtend: p<unknown, { object_id: string; expires_ms: number }>(
       "UPDATE intents SET expires_ms = max(expires_ms, $expires_ms) WHERE object_id = $object_id",
     ),
     // intents_request (request_id): a retried put finds the upload its first try began
     intentByRequest: p<IntentRow, { request_id: string }>(
-      "SELECT object_id, bucket, key, created_ms, expires_ms, request_id FROM intents INDEXED BY intents_request WHERE request_id = $request_id",
+      "SELECT object_id, bucket, key, created_ms, expires_ms, request_id, chunk_bytes FROM intents INDEXED BY intents_request WHERE request_id = $request_id",
     ),
     // requests PRIMARY KEY: a retried put whose first try committed; requests_age prunes
     requestGet: p<{ object_id: string; version: number; created_ms: number }, { request_id: string }>(
@@ -233,7 +238,7 @@ export function prepareStatements(db: Database) {
     intentsExtendAll: p<unknown, { expires_ms: number }>("UPDATE intents SET expires_ms = $expires_ms WHERE expires_ms < $expires_ms"),
     intentDelete: p<unknown, { object_id: string }>("DELETE FROM intents WHERE object_id = $object_id"),
     intentsExpired: p<IntentRow, { now: number; limit: number }>(
-      `SELECT object_id, bucket, key, created_ms, expires_ms, request_id FROM intents INDEXED BY intents_expiry
+      `SELECT object_id, bucket, key, created_ms, expires_ms, request_id, chunk_bytes FROM intents INDEXED BY intents_expiry
        WHERE expires_ms <= $now ORDER BY expires_ms LIMIT $limit`,
     ),
     placementInsert: p<unknown, { object_id: string; idx: number; peer_id: string }>(
@@ -267,7 +272,7 @@ export function prepareStatements(db: Database) {
     // --- meta and totals --------------------------------------------------------------------
     metaGet: p<{ value: string }, { key: string }>("SELECT value FROM meta WHERE key = $key"),
     metaSet: p<unknown, { key: string; value: string }>("INSERT OR REPLACE INTO meta (key, value) VALUES ($key, $value)"),
-    totals: q<Totals>("SELECT balls, bytes, buckets, chunks, replicas, under, garbage, intents FROM totals WHERE id = 0"),
+    totals: q<Totals>("SELECT balls, bytes, buckets, chunks, replicas, under, garbage, intents, intent_bytes FROM totals WHERE id = 0"),
   };
 }
 

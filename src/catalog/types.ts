@@ -96,6 +96,8 @@ export type PutIntent = {
   placements: Placement[];
   /** The client's id for this put, the same on every retry: a retry finds this upload, or its commit. */
   requestId?: string;
+  /** The most bytes one stored chunk of it holds; each replica placed counts this much in `intentBytes`. Unknown (0) when absent. */
+  chunkBytes?: number;
 };
 
 /** A replica that must be deleted from a peer. */
@@ -164,4 +166,6 @@ export type CatalogStats = {
   underReplicated: number;
   garbage: number;
   intents: number;
+  /** Bytes placed for uploads under way: Σ chunk bytes × replicas placed (an upper bound on what they hold on peers). */
+  intentBytes: number;
 };

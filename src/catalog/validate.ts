@@ -184,6 +184,7 @@ export function checkIntent(intent: PutIntent): void {
   checkInt("expiresMs", intent.expiresMs);
   checkPlacements(intent.placements);
   if (intent.requestId !== undefined) checkName("request id", intent.requestId, limits.requestIdBytesMax);
+  if (intent.chunkBytes !== undefined) checkInt("chunkBytes", intent.chunkBytes, 0, limits.chunkBytesMax);
 }
 
 export function checkPlacements(placements: Placement[]): void {

@@ -9,14 +9,18 @@
 //
 // Get: one metadata round trip (always: it is what makes a read see the latest committed
 // version), then the chunks, fetched up to `concurrency` ahead and delivered in order; each is
-// checked against its xxh3 on arrival, opened and decompressed, and the whole payload against
-// its sha256. Verified chunks of small balls stay in an LRU cache keyed by (object id, index).
+// checked against its xxh3 on arrival, opened and decompressed, and the whole ball against its
+// sha256 (of the payload; of the sealed chunks for a ball put encrypted, see codec.ts).
+// Verified chunks of small balls stay in an LRU cache keyed by (object id, index).
+//
+// A put that fails or is aborted after its upload began abandons it (`ball.abandon`), so the
+// chunks it wrote are deleted at once rather than when the upload would have expired.
 import { constants as fsConstants, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { RouterSet, type RouterState } from "./routers.ts";
 import { chunkCountOf, chunks, numbered, type ByteSource, type NumberedChunk } from "./chunker.ts";
-import { codecFor, codecForBall, reservedTags, type ChunkCodec } from "./codec.ts";
+import { ballTags, codecFor, codecForBall, reservedTags, type ChunkCodec } from "./codec.ts";
 import { ChunkCache, cacheLimits, type CacheStats } from "./cache.ts";
 import { ChunkDirectory } from "./chunk-directory.ts";
 import { mapBounded, type Outcome } from "./bounded.ts";
@@ -27,7 +31,7 @@ import { formatBytes as formatSize } from "../lib/size.ts";
 import { limits } from "../lib/limits.ts";
 import { Semaphore } from "../lib/semaphore.ts";
 import { BadRequestError, CorruptError, MictlanxError, NotFoundError, UsageError, toMictlanxError } from "../lib/errors.ts";
-import { contentTypeFor, extensionOf } from "./content-type.ts";
+import { contentTypeFor } from "./content-type.ts";
 import { sealing } from "./seal.ts";
 import { fileKind, statOrUndefined } from "../lib/file-info.ts";
 
@@ -72,7 +76,10 @@ export interface PutOptions {
   compress?: boolean;
   /** Called as chunks are acknowledged, with the payload bytes acknowledged so far. */
   onProgress?: (doneBytes: number) => void;
-  /** Abort the put; it rejects with the signal's reason and nothing is committed. */
+  /**
+   * Abort the put; it rejects with the signal's reason and nothing is committed. An upload
+   * already begun is abandoned: the SPM is told at once, and the chunks it wrote are deleted.
+   */
   signal?: AbortSignal;
 }
 
@@ -83,7 +90,7 @@ export interface PutResult {
   version: number;
   /** Payload bytes (before compression and encryption). */
   size: number;
-  /** sha256 of the payload. */
+  /** The ball's sha256, as `stat` shows it: of the payload; of its sealed chunks when encrypted (docs/client.md, Encryption). */
   checksum: string;
   numChunks: number;
   /** Bytes as stored per replica (after compression and encryption). */
@@ -197,7 +204,9 @@ export class Client {
     }
     const rf = options.rf ?? this.rf;
     const source = openSource(data);
-    const contentType = options.contentType ?? chooseContentType(key, data);
+    const encrypted = codec.tags.encryption !== undefined;
+    // Encrypted: from the key alone (which the catalog shows anyway), never from the local file's name.
+    const contentType = options.contentType ?? (encrypted ? contentTypeFor(key) : chooseContentType(key, data));
     const declaration = {
       bucket,
       key,
@@ -212,21 +221,28 @@ export class Client {
     const hasher = new Bun.CryptoHasher("sha256");
     const keep = new WriteThrough(this.cache);
     const pieces = numbered(chunks(source, chunkSize));
-    const first = await pieces.next();
+    let first: IteratorResult<NumberedChunk>;
+    try {
+      first = await untilAborted(pieces.next(), signal); // stdin may be slow to give the first chunk
+    } catch (error) {
+      await closeSource(pieces, signal);
+      throw error;
+    }
     const finish = (objectId: string, version: number, size: number, numChunks: number, storedBytes: number, checksum: string): PutResult => {
       keep.commit(objectId, bucket, key, size);
-      return { bucket, key, objectId, version, size, checksum, numChunks, storedBytes, contentType, compressed: "compression" in codec.tags, encrypted: "encryption" in codec.tags };
+      return { bucket, key, objectId, version, size, checksum, numChunks, storedBytes, contentType, compressed: "compression" in codec.tags, encrypted };
     };
 
     if (first.done || first.value.final) {
       // Zero or one chunk: one round trip.
       const plain = first.done ? new Uint8Array(0) : first.value.data;
-      hasher.update(plain);
-      keep.add(0, plain);
-      const checksum = hasher.digest("hex");
       const numChunks = plain.byteLength === 0 ? 0 : 1;
       const stored = numChunks === 0 ? plain : codec.encode(plain, { bucket, key, index: 0, final: true });
-      const tags = systemTags(userTags, codec.tags, key, numChunks, checksum);
+      const covered = codec.checksumOf === "sealed" ? stored : plain;
+      hasher.update(covered);
+      keep.add(0, covered);
+      const checksum = hasher.digest("hex");
+      const tags = ballTags(codec, userTags, key, numChunks, checksum);
       signal?.throwIfAborted();
       // One request id for every retry of this put: a retry after a lost reply is not a second version.
       const requestId = crypto.randomUUID();
@@ -237,20 +253,48 @@ export class Client {
 
     let begun: { objectId: string };
     try {
-      begun = await this.routers.call("ball.begin", { bucket, key, rf, ...(options.ifAbsent ? { ifAbsent: true } : {}) });
+      // chunkBytes: the most one stored chunk holds, so `status` can count what uploads under way place.
+      begun = await this.routers.call("ball.begin", { bucket, key, rf, chunkBytes: chunkSize + codec.overheadBytes, ...(options.ifAbsent ? { ifAbsent: true } : {}) });
     } catch (error) {
       await pieces.return(undefined); // close the source
       throw error;
     }
     const objectId = begun.objectId;
     const chunksHint = chunkCountOf(source, chunkSize);
-    const sent = await this.sendChunks({ bucket, key, objectId, rf, codec, hasher, keep, options, chunksHint }, first.value, pieces);
-    const checksum = hasher.digest("hex");
-    const tags = systemTags(userTags, codec.tags, key, sent.records.length, checksum);
-    signal?.throwIfAborted();
-    const records = await this.stageRecords(bucket, key, objectId, sent.records);
-    const reply = await this.routers.call("ball.commit", { ...declaration, tags, objectId, size: sent.size, checksum, ...records });
-    return finish(objectId, reply.version, sent.size, sent.records.length, sent.storedBytes, checksum);
+    try {
+      const sent = await this.sendChunks({ bucket, key, objectId, rf, codec, hasher, keep, options, chunksHint }, first.value, pieces);
+      const checksum = hasher.digest("hex");
+      const tags = ballTags(codec, userTags, key, sent.records.length, checksum);
+      signal?.throwIfAborted();
+      const records = await this.stageRecords(bucket, key, objectId, sent.records);
+      signal?.throwIfAborted();
+      const reply = await this.routers.call("ball.commit", { ...declaration, tags, objectId, size: sent.size, checksum, ...records });
+      return finish(objectId, reply.version, sent.size, sent.records.length, sent.storedBytes, checksum);
+    } catch (error) {
+      throw await this.abandon(bucket, key, objectId, error);
+    }
+  }
+
+  /**
+   * A put that fails or is aborted after its upload began tells the SPM it gives up
+   * (`ball.abandon`): the chunks it placed are deleted now instead of when the upload would
+   * have expired (10 minutes). Returns what the put rejects with: `cause` itself, or, when the
+   * VSS could not be told, an error of the same code that says so (the chunks then go when the
+   * upload expires) or that the commit had gone through after all.
+   */
+  private async abandon(bucket: string, key: string, objectId: string, cause: unknown): Promise<unknown> {
+    try {
+      await this.routers.call("ball.abandon", { bucket, key, objectId }, { withinMs: limits.abandonCallMsMax });
+      return cause;
+    } catch (error) {
+      const typed = toMictlanxError(cause);
+      const refusal = toMictlanxError(error);
+      const why =
+        refusal.code === "conflict" && refusal.remote
+          ? `; its commit had gone through after all: ${bucket}/${key} is stored (see stat)`
+          : `; telling the VSS to delete the chunks it wrote failed too (${refusal.message}): they are deleted when the upload expires`;
+      return new MictlanxError(typed.code, `${typed.message}${why}`, { cause, remote: typed.remote });
+    }
   }
 
   /**
@@ -287,16 +331,18 @@ export class Client {
     let acknowledged = 0;
     let count = 0;
     try {
-      await this.pump(first, rest, slots, (chunk) => {
+      await this.pump(first, rest, slots, options.signal, (chunk) => {
         if (chunk.index >= limits.ballChunksMax) {
           throw new BadRequestError(`a ball holds at most ${limits.ballChunksMax} chunks (${formatSize(limits.ballChunksMax * chunk.data.byteLength)} at this chunk size); put it with a larger chunk size`);
         }
-        hasher.update(chunk.data);
-        keep.add(chunk.index, chunk.data);
         size += chunk.data.byteLength;
         count += 1;
       }, () => failure !== undefined || options.signal?.aborted === true, (chunk) => {
         const stored = codec.encode(chunk.data, { bucket, key, index: chunk.index, final: chunk.final });
+        // Launched in index order, so the ball's sha256 sees the chunks in order.
+        const covered = codec.checksumOf === "sealed" ? stored : chunk.data;
+        hasher.update(covered);
+        keep.add(chunk.index, covered);
         storedBytes += stored.byteLength;
         const plainBytes = chunk.data.byteLength;
         const task = this.routers
@@ -318,7 +364,10 @@ export class Client {
         inFlight.add(task);
       });
     } finally {
-      await Promise.all(inFlight);
+      // Aborted (Ctrl-C): the chunks on their way are waited for a little, so that few land
+      // after the abandon has deleted the rest; a stalled one is not waited for.
+      if (options.signal?.aborted) await settledWithin(inFlight, limits.abandonInFlightWaitMs);
+      else await Promise.all(inFlight);
     }
     if (failure) throw failure;
     options.signal?.throwIfAborted();
@@ -331,19 +380,22 @@ export class Client {
   /**
    * Read chunks in order and launch each once a slot is free; stop early when `stop()` says so.
    * The source is closed however this ends (a file or stdin is not left open after a failure).
+   * An abort does not wait for the source's next chunk nor for a free slot (a trickling stdin
+   * may not give one for minutes): it rejects with the signal's reason at once.
    */
   private async pump(
     first: NumberedChunk,
     rest: AsyncGenerator<NumberedChunk>,
     slots: Semaphore,
+    signal: AbortSignal | undefined,
     read: (chunk: NumberedChunk) => void,
     stop: () => boolean,
     launch: (chunk: NumberedChunk) => void,
   ): Promise<void> {
     try {
-      for (let next: IteratorResult<NumberedChunk> = { done: false, value: first }; !next.done; next = await rest.next()) {
+      for (let next: IteratorResult<NumberedChunk> = { done: false, value: first }; !next.done; next = await untilAborted(rest.next(), signal)) {
         read(next.value);
-        await slots.acquire();
+        await untilAborted(slots.acquire(), signal); // a slot granted after an abort is never used: the semaphore dies with this put
         if (stop()) {
           slots.release();
           return;
@@ -351,7 +403,7 @@ export class Client {
         launch(next.value);
       }
     } finally {
-      await rest.return(undefined);
+      await closeSource(rest, signal);
     }
   }
 
@@ -455,11 +507,23 @@ export class Client {
       if (at === meta.size) into = destination(meta.size);
     }
 
-    /** One chunk's plaintext: from the cache, or fetched, checked, opened and cached. */
-    const load = async (index: number): Promise<Uint8Array> => {
+    // What the ball's sha256 covers (codec.ts): the plaintext, or the chunks as stored. The
+    // cache keeps that form, so a chunk read from it is checked like one fetched.
+    const sealed = codec.checksumOf === "sealed";
+
+    /**
+     * One chunk: its plaintext, and the bytes the ball's sha256 covers. From the cache, or
+     * fetched, checked against its xxh3, opened (GCM checks it) and cached.
+     */
+    const load = async (index: number): Promise<{ plain: Uint8Array; covered: Uint8Array }> => {
       const expected = await directory.take(index);
+      const place = { bucket, key, index, final: index === meta.numChunks - 1 };
       const hit = cache.get(meta.objectId, index);
-      if (hit) return copyOf(hit); // the caller owns what it gets; the cache keeps its own
+      if (hit && !sealed) {
+        const plain = copyOf(hit); // the caller owns what it gets; the cache keeps its own
+        return { plain, covered: plain };
+      }
+      if (hit) return { plain: ownedPlain(codec.decode(hit, place, plainMax), hit), covered: hit };
       let stored: Uint8Array | undefined;
       for (let attempt = 0; attempt <= clientDefaults.chunkRefetchesMax; attempt += 1) {
         let candidate: Uint8Array;
@@ -477,16 +541,16 @@ export class Client {
         }
       }
       if (!stored) throw new CorruptError(`${bucket}/${key}: chunk ${index} failed its xxh3 checksum on arrival ${clientDefaults.chunkRefetchesMax + 1} times`);
-      const plain = codec.decode(stored, { bucket, key, index, final: index === meta.numChunks - 1 }, plainMax);
-      if (cacheable) cache.set(meta.objectId, index, copyOf(plain));
-      return plain;
+      const plain = codec.decode(stored, place, plainMax);
+      if (cacheable) cache.set(meta.objectId, index, copyOf(sealed ? stored : plain));
+      return { plain, covered: sealed ? stored : plain };
     };
 
     const concurrency = this.concurrency;
     const signal = options.signal;
     async function* stream(): AsyncGenerator<Uint8Array> {
       const hasher = new Bun.CryptoHasher("sha256");
-      const ahead: Array<Promise<Uint8Array>> = [];
+      const ahead: Array<Promise<{ plain: Uint8Array; covered: Uint8Array }>> = [];
       let next = 0;
       let delivered = 0;
       const fill = () => {
@@ -501,17 +565,17 @@ export class Client {
         for (let index = 0; index < meta.numChunks; index += 1) {
           fill();
           signal?.throwIfAborted();
-          const plain = await (ahead.shift() as Promise<Uint8Array>);
+          const { plain, covered } = await (ahead.shift() as Promise<{ plain: Uint8Array; covered: Uint8Array }>);
           fill();
           if (delivered + plain.byteLength > meta.size) throw new CorruptError(`${bucket}/${key}: the chunks hold more than the ${meta.size} bytes the metadata says`);
-          hasher.update(plain);
+          hasher.update(covered);
           delivered += plain.byteLength;
           options.onProgress?.(delivered, meta.size);
           yield plain;
         }
         if (delivered !== meta.size) throw new CorruptError(`${bucket}/${key}: the chunks hold ${delivered} bytes but the metadata says ${meta.size}`);
         const actual = hasher.digest("hex");
-        if (actual !== meta.checksum) throw new CorruptError(`${bucket}/${key}: payload sha256 ${actual} differs from the stored ${meta.checksum}`);
+        if (actual !== meta.checksum) throw new CorruptError(`${bucket}/${key}: ${sealed ? "the sealed chunks' sha256" : "payload sha256"} ${actual} differs from the stored ${meta.checksum}`);
       } catch (error) {
         cache.drop(meta.objectId, meta.numChunks); // whatever went wrong, keep nothing of it
         throw error;
@@ -663,16 +727,48 @@ function recordPages(records: ChunkRecordWire[]): ChunkRecordWire[][] {
   return pages;
 }
 
-/** The tags every ball carries (after the MictlanX design), beside the user's own. */
-function systemTags(user: Record<string, string>, codecTags: Record<string, string>, key: string, numChunks: number, fullChecksum: string): Record<string, string> {
-  return {
-    ...user,
-    ...codecTags,
-    fullname: key.split("/").pop() ?? key,
-    extension: extensionOf(key),
-    num_chunks: String(numChunks),
-    full_checksum: fullChecksum,
-  };
+/** `promise`, or the signal's reason as soon as it is aborted (the promise is left to settle alone). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Wait for every task, or `ms`, whichever is first. */
+async function settledWithin(tasks: Iterable<Promise<unknown>>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  await Promise.race([Promise.allSettled([...tasks]), deadline]);
+  clearTimeout(timer);
+}
+
+/**
+ * Close a put's source. After an abort it may be in the middle of a read that ends only when
+ * more bytes come (a trickling stdin), and closing waits for that read: it is then left to
+ * close when it can, and a failure to close a source nobody reads any more is of no use to anyone.
+ */
+function closeSource(source: AsyncGenerator<unknown>, signal: AbortSignal | undefined): Promise<void> | void {
+  const closing = source.return(undefined).then(() => {});
+  if (signal?.aborted) {
+    closing.catch(() => {});
+    return;
+  }
+  return closing;
 }
 
 function chooseContentType(key: string, data: PutData): string {
@@ -700,6 +796,11 @@ function copyOf(bytes: Uint8Array): Uint8Array {
   const copy = new Uint8Array(bytes.byteLength);
   copy.set(bytes);
   return copy;
+}
+
+/** A chunk decoded from the cache's copy: a copy of its own if decoding gave back the cache's bytes. */
+function ownedPlain(plain: Uint8Array, cached: Uint8Array): Uint8Array {
+  return plain.buffer === cached.buffer ? copyOf(plain) : plain;
 }
 
 /** A buffer for bytes that will all be overwritten before anyone sees them (not zeroed first). */

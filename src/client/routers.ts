@@ -14,6 +14,7 @@ import { formatAddress, parseAddressList, type Address } from "../net/address.ts
 import { routerOps, type RouterOps } from "../protocol/router.ts";
 import type { ArgsOf, ResultOf } from "../protocol/envelope.ts";
 import { UsageError, toMictlanxError, type ErrorCode } from "../lib/errors.ts";
+import { limits } from "../lib/limits.ts";
 
 export const clientLimits = {
   /** Attempts per request when routers do not answer (or a chunk arrived damaged), across routers. */
@@ -38,6 +39,8 @@ export interface RouterCallOptions {
   alsoRetry?: readonly ErrorCode[];
   /** Receive the reply's payload straight into this buffer when it is exactly its size (see CallOptions.into). */
   into?: Uint8Array;
+  /** The whole call, retries included, takes at most this long (each try's timeout is cut to what is left). */
+  withinMs?: number;
 }
 
 export interface RouterState {
@@ -72,6 +75,7 @@ export class RouterSet {
 
   async call<K extends keyof RouterOps & string>(op: K, args: ArgsOf<RouterOps, K>, options: RouterCallOptions = {}): Promise<ResultOf<RouterOps, K>> {
     const startedMs = performance.now();
+    const deadlineMs = options.withinMs === undefined ? undefined : startedMs + options.withinMs;
     const silent = new Set<string>(); // routers that did not answer in this call
     let tries = 0; // tries that count against attemptsMax
     for (let attempt = 0; ; attempt += 1) {
@@ -81,15 +85,17 @@ export class RouterSet {
       }
       const address = this.pick(silent);
       const name = formatAddress(address);
+      const timeoutMs = this.tryTimeoutMs(deadlineMs);
       try {
         const raw = await this.pool.call(address, op, args, {
-          ...(this.timeoutMs === undefined ? {} : { timeoutMs: this.timeoutMs }),
+          ...(timeoutMs === undefined ? {} : { timeoutMs }),
           ...(options.into === undefined ? {} : { into: options.into }),
         });
         this.health.delete(name);
         return parseResult(routerOps, op, raw, `router ${name}`);
       } catch (error) {
         const typed = toMictlanxError(error);
+        if (deadlineMs !== undefined && performance.now() >= deadlineMs) throw typed;
         const asked = (options.alsoRetry ?? []).includes(typed.code);
         if (asked) tries += 1;
         else if (typed.remote && passingCodes.has(typed.code)) {
@@ -104,6 +110,13 @@ export class RouterSet {
         if (tries >= clientLimits.attemptsMax) throw typed;
       }
     }
+  }
+
+  /** One try's timeout: the client's, cut to what is left before the call's deadline. */
+  private tryTimeoutMs(deadlineMs: number | undefined): number | undefined {
+    if (deadlineMs === undefined) return this.timeoutMs;
+    const left = Math.max(1, Math.ceil(deadlineMs - performance.now()));
+    return Math.min(this.timeoutMs ?? limits.requestTimeoutMsDefault, left);
   }
 
   states(): RouterState[] {

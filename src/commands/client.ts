@@ -19,6 +19,7 @@ import { newNameProblem, printable, terminalJson } from "../lib/names.ts";
 import type { BallLocated, BallMetaWire } from "../protocol/ball.ts";
 import { checkNewNames, fileForKey, parseBallPath, parseBucketPrefix, parseTags } from "./ball-path.ts";
 import { beforeQuietExit, outputClosed } from "./pipes.ts";
+import { interruptible } from "./signals.ts";
 import { Progress } from "./progress.ts";
 
 /** Flags every client command may carry. `keyFile` and `compress` are read when main.ts declares them. */
@@ -101,6 +102,9 @@ export async function putCommand(target: string, file: string, flags: PutFlags):
     ...(flags.ifAbsent ? { ifAbsent: true } : {}),
   };
   const client = clientFor(flags, { chunkSize, ...(flags.compress ? { compress: true } : {}), ...(sealKey ? { key: sealKey } : {}) });
+  // Ctrl-C / SIGTERM: the put in flight abandons its upload (the SPM deletes what it sent), then exit 130 / 143.
+  const interrupt = interruptible("put", "nothing more was stored, and the chunks it had sent are being deleted");
+  options.signal = interrupt.signal;
   try {
     if (flags.recursive) {
       await putTree(client, bucket, key, file, options, flags.json);
@@ -130,7 +134,11 @@ export async function putCommand(target: string, file: string, flags: PutFlags):
     const stored = result.compressed || result.encrypted ? `, stored ${formatBytes(result.storedBytes)}${result.compressed ? " (zstd)" : ""}${result.encrypted ? " (aes-256-gcm)" : ""}` : "";
     print(flags.json, result, `put ${shown(bucket, key)}: ${formatBytes(result.size)} in ${result.numChunks} chunk(s), rf ${options.rf}, version ${result.version}${stored}, sha256 ${result.checksum}`);
     note(`  ${rate(result.size, startedMs)}`);
+  } catch (error) {
+    interrupt.exitIfInterrupted(error);
+    throw error;
   } finally {
+    interrupt.dispose();
     client.close();
   }
 }
@@ -140,7 +148,10 @@ async function putTree(client: Client, bucket: string, prefix: string, dir: stri
   if (dir === "-" || !statOrNull(dir)?.isDirectory()) throw new UsageError("--recursive needs a directory");
   function* items(): Generator<PutItem & { order: number }> {
     let order = 0;
-    for (const path of walk(dir)) yield { bucket, key: join(prefix, relative(dir, path)).split("\\").join("/"), data: path, options, order: order++ };
+    for (const path of walk(dir)) {
+      if (options.signal?.aborted) return; // interrupted: no more files
+      yield { bucket, key: join(prefix, relative(dir, path)).split("\\").join("/"), data: path, options, order: order++ };
+    }
   }
   // Lines come out in the tree's order as soon as every file before them is done.
   const lines = new Map<number, string>();

@@ -64,6 +64,7 @@ export function statusText(status: VssStatus): string {
     ),
     "",
     `replication  under-replicated chunks ${status.underReplicated}  garbage ${status.garbage}`,
+    `uploads      ${status.pendingUploads} pending${status.pendingUploads > 0 ? `, ${formatBytes(status.pendingUploadBytes)} placed` : ""}`,
     `healing      ${healing.active ? "active" : "idle"}  healed ${healing.healedChunks} chunks (${formatBytes(healing.healedBytes)})  moved ${healing.movedChunks}  trimmed ${healing.trimmedReplicas}  repaired ${healing.repairedCorrupt}  ${formatBytes(healing.bytesPerSec)}/s`,
     ...(healing.lastError ? [`             last error: ${printable(healing.lastError)}`] : []),
     `reconcile    ${reconcile.checking > 0 ? "checking" : "idle"}  ${reconcile.passes} checks  missing replicas ${reconcile.missingReplicas}  orphans collected ${reconcile.orphansCollected}  lost chunks ${reconcile.lostChunks}`,

@@ -279,6 +279,23 @@ export const limits = {
   upLogTailLines: 20,
   /** …read from at most this many bytes at the end of the log (a log can be large). */
   upLogTailBytesMax: 64 * KiB,
+
+  // --- interrupted uploads (issue 11: a put that stops tells the SPM, src/client/client.ts) ---
+  /**
+   * How long a put that was aborted (Ctrl-C, an AbortSignal) waits for its chunks already on
+   * their way before it abandons the upload: one that lands after the abandon's deletes would
+   * stay until reconciliation collects it (the orphan grace, an hour). A chunk takes
+   * milliseconds on a LAN; a stalled one is not waited for past this.
+   */
+  abandonInFlightWaitMs: 2_000,
+  /** The most an abandon (`ball.abandon`, retries included) takes before the put gives up on it; the intent then expires as before. */
+  abandonCallMsMax: 2_000,
+  /**
+   * After Ctrl-C or SIGTERM, how long `mictlanx put` has to stop and abandon its upload before
+   * it exits anyway (130 / 143): the two waits above, and a little for the source to close. A
+   * second signal exits at once.
+   */
+  interruptStopMsMax: 5_000,
 } as const;
 
 export type Limits = typeof limits;
@@ -287,6 +304,7 @@ export type Limits = typeof limits;
 assert(limits.replyBytesInFlightMax >= limits.frameBytesMax, "one connection's reply bytes must hold a reply of a whole frame");
 assert(limits.serverNodeConnectionsMax >= limits.peersMax * limits.connectionsPerAddressMax, "every peer of a full VSS must be able to hold a full pool to one server");
 assert(limits.poolConnectionIdleMs < limits.connectionIdleTimeoutMs, "pools must close idle connections before servers do");
+assert(limits.abandonInFlightWaitMs + limits.abandonCallMsMax < limits.interruptStopMsMax, "an interrupted put must have time to abandon its upload before the CLI exits anyway");
 assert(limits.frameBufferGrowStartBytes <= limits.frameBytesMax && limits.frameBufferWholeAfterRatio > 0 && limits.frameBufferWholeAfterRatio <= 1, "frame buffer growth out of range");
 
 // --- the VSS (SPM and routers) -------------------------------------------------------------

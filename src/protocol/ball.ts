@@ -70,6 +70,12 @@ export const listBallsResult = z.object({ balls: z.array(ballMeta), next: z.stri
 export const listBucketsArgs = z.object({ after: z.string().max(limits.bucketNameBytesMax).optional(), limit: z.number().int().min(1).max(limits.listPageMax) });
 export const listBucketsResult = z.object({ buckets: z.array(bucketSummary), next: z.string().optional() });
 
+/** The most bytes one stored chunk of an upload holds (chunk size plus compression and encryption overhead): `status` counts what uploads place with it. */
+export const uploadChunkBytes = byteCount.max(limits.chunkBytesMax);
+
+/** What becomes of an abandoned upload: its placements queued for deletion (`replicas`), none when it was already abandoned or expired. */
+export const abandonResult = z.object({ replicas: byteCount });
+
 /** What a put declares about its ball; the router adds the chunk records. Its names are new ones. */
 export const ballDeclaration = z.object({
   bucket: newBucketName,

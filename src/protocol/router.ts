@@ -5,6 +5,7 @@ import { z } from "zod";
 import { defineOps } from "./envelope.ts";
 import { ballKey, bucketName, byteCount, bytes, checksumHex, chunkBytes, chunkIndex, newBallKey, newBucketName } from "./schemas.ts";
 import {
+  abandonResult,
   ballDeclaration,
   ballLocated,
   ballMeta,
@@ -20,6 +21,7 @@ import {
   rf,
   stagedChunks,
   stagedCount,
+  uploadChunkBytes,
 } from "./ball.ts";
 import { limits } from "../lib/limits.ts";
 
@@ -27,8 +29,13 @@ const ballRef = z.object({ bucket: bucketName, key: ballKey });
 
 export const routerOps = defineOps({
   "ball.begin": {
-    args: z.object({ bucket: newBucketName, key: newBallKey, rf, ifAbsent: z.boolean().optional() }),
+    args: z.object({ bucket: newBucketName, key: newBallKey, rf, ifAbsent: z.boolean().optional(), chunkBytes: uploadChunkBytes.optional() }),
     result: z.object({ objectId }), replyBytesMax: limits.smallReplyBytesMax },
+  /**
+   * The client gives up an upload it began (it failed, or was interrupted): the SPM ends it at
+   * once and deletes the chunks placed for it. Conflict when it had committed; asking again is fine.
+   */
+  "ball.abandon": { args: ballRef.extend({ objectId }), result: abandonResult, replyBytesMax: limits.smallReplyBytesMax },
   "ball.putChunk": {
     // chunksHint: how many chunks the whole put has, when the client knows (placements ahead stop there).
     args: ballRef.extend({ objectId, index: chunkIndex, rf, data: chunkBytes, checksum: checksumHex, chunksHint: z.number().int().min(1).optional() }),

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { defineOps } from "./envelope.ts";
 import { address, ballKey, bucketName, byteCount, checksumHex, chunkIndex, newBallKey, newBucketName, peerId } from "./schemas.ts";
 import {
+  abandonResult,
   ballDeclaration,
   ballLocated,
   ballMeta,
@@ -20,6 +21,7 @@ import {
   rf,
   stagedChunks,
   stagedCount,
+  uploadChunkBytes,
 } from "./ball.ts";
 import { limits, vssLimits } from "../lib/limits.ts";
 
@@ -140,6 +142,10 @@ export const vssStatus = z.object({
   chunks: byteCount,
   underReplicated: byteCount,
   garbage: byteCount,
+  /** Uploads begun and neither committed nor abandoned yet (their intents). */
+  pendingUploads: byteCount,
+  /** Bytes placed for them: chunk size × replicas placed, the most they hold on peers now. */
+  pendingUploadBytes: byteCount,
   healing: healingStatus,
   reconcile: reconcileStatus,
   events: z.array(z.object({ atMs: z.number(), kind: z.string(), message: z.string() })),
@@ -168,6 +174,7 @@ const reserveArgs = z.object({
   count: z.number().int().min(0).max(limits.batchChunksMax),
   /** A retry of the same put: the SPM hands back the reservation it made the first time. */
   requestId: requestId.optional(),
+  chunkBytes: uploadChunkBytes.optional(),
 });
 /** `committed`: a retry of a put whose first try already committed; nothing more to write. */
 const reserveResult = z.object({ objectId, placements: z.array(placement), committed: z.object({ version: z.number().int().min(1) }).optional() });
@@ -183,8 +190,14 @@ export const spmOps = defineOps({
     result: z.object({ heartbeatIntervalMs: z.number().int() }), replyBytesMax: limits.smallReplyBytesMax },
   /** Start a put: checks --if-absent and rf early, returns the new version's object id. */
   "ball.begin": {
-    args: z.object({ bucket: newBucketName, key: newBallKey, rf, ifAbsent: z.boolean().optional() }),
+    args: z.object({ bucket: newBucketName, key: newBallKey, rf, ifAbsent: z.boolean().optional(), chunkBytes: uploadChunkBytes.optional() }),
     result: z.object({ objectId }), replyBytesMax: limits.smallReplyBytesMax },
+  /**
+   * End an upload under way now: its placements become garbage at once (nothing of it was ever
+   * visible, so no readers' grace) and its object id is retired as abandoned. Conflict when it
+   * committed; an upload already abandoned or expired answers `replicas: 0`.
+   */
+  "ball.abandon": { args: z.object({ objectId }), result: abandonResult, replyBytesMax: limits.smallReplyBytesMax },
   /** ball.begin and ball.place in one: a new version's object id and placements for its first `count` chunks. */
   "ball.reserve": { args: reserveArgs, result: reserveResult },
   "ball.reserveMany": {

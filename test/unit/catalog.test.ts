@@ -40,7 +40,7 @@ describe("commit, get, overwrite", () => {
     expect(catalog.getBall("bucket", "docs/b.txt")).toBeUndefined();
     expect(catalog.getBall("other", "docs/a.txt")).toBeUndefined();
     expect(catalog.stats()).toEqual({
-      balls: 1, buckets: 1, bytes: ball.size, chunks: 2, replicas: 4, underReplicated: 0, garbage: 0, intents: 0,
+      balls: 1, buckets: 1, bytes: ball.size, chunks: 2, replicas: 4, underReplicated: 0, garbage: 0, intents: 0, intentBytes: 0,
     });
   });
 
@@ -467,6 +467,56 @@ describe("intents and garbage", () => {
     expect(catalog.addReplica("o2", 0, "p4")).toBe(false);
     expect(catalog.countGarbage()).toBe(0); // nothing known to file it under
     expect(catalog.commitBall(v1.ball, v1.chunks, {})).toEqual({ version: 1 });
+  });
+
+  test("an abandoned upload ends at once: its placements are garbage due now, its object id is retired, a late commit is refused", () => {
+    const catalog = setup();
+    const chunkBytes = 1024;
+    catalog.addIntent({ objectId: "o1", bucket: "bucket", key: "k", createdMs: 100, expiresMs: 10_000, placements: [{ index: 0, peers: ["p1", "p2"] }], chunkBytes, requestId: "req-00001" });
+    catalog.addIntentPlacements("o1", [{ index: 1, peers: ["p2", "p3"] }, { index: 0, peers: ["p1"] }]); // a repeat counts once
+    catalog.addIntent({ objectId: "o2", bucket: "bucket", key: "j", createdMs: 100, expiresMs: 10_000, placements: [{ index: 0, peers: ["p4"] }], chunkBytes: 10 });
+    expect(catalog.stats()).toMatchObject({ intents: 2, intentBytes: 4 * chunkBytes + 10, garbage: 0 });
+    expect(catalog.abandonIntent("o1", 200)).toEqual({ replicas: 4, requestId: "req-00001" });
+    expect(catalog.stats()).toMatchObject({ intents: 1, intentBytes: 10, garbage: 4 });
+    expect(catalog.getIntent("o1")).toBeUndefined();
+    // Due now, long before the intent would have expired, and with no readers' grace.
+    expect(sortGarbage(catalog.takeGarbage({ limit: 10, nowMs: 200 }))).toEqual([
+      { objectId: "o1", index: 0, peerId: "p1", bucket: "bucket" },
+      { objectId: "o1", index: 0, peerId: "p2", bucket: "bucket" },
+      { objectId: "o1", index: 1, peerId: "p2", bucket: "bucket" },
+      { objectId: "o1", index: 1, peerId: "p3", bucket: "bucket" },
+    ]);
+    expect(catalog.retiredObject("o1")).toEqual({ bucket: "bucket", reason: "abandoned", retiredMs: 200 });
+    const late = ballOf({ key: "k", objectId: "o1", peers: [["p1", "p2"], ["p2", "p3"]] });
+    expect(thrown(() => catalog.commitBall(late.ball, late.chunks, {})).message).toContain("abandoned");
+    expect(thrown(() => catalog.touchIntent("o1", 20_000)).message).toContain("start the put again");
+    expect(catalog.findRequest("req-00001")).toBeUndefined(); // a retry of that put begins a new upload
+    // Asking again (a retry after a lost reply) changes nothing; an unknown id is not found.
+    expect(catalog.abandonIntent("o1", 300)).toEqual({ replicas: 0 });
+    expect(catalog.countGarbage()).toBe(4);
+    expect(thrown(() => catalog.abandonIntent("o9", 300)).code).toBe("not_found");
+    // A committed upload is not abandoned: its ball stays whole.
+    const { ball, chunks } = ballOf({ key: "j", objectId: "o2", peers: [["p4"]] });
+    catalog.commitBall(ball, chunks, {});
+    expect(catalog.stats()).toMatchObject({ intents: 0, intentBytes: 0 });
+    expect(thrown(() => catalog.abandonIntent("o2", 400)).code).toBe("conflict");
+    expect(catalog.getBall("bucket", "j")?.objectId).toBe("o2");
+    expect(catalog.countGarbage()).toBe(4);
+  });
+
+  test("an intent expiring or committing takes its placed bytes out of the total; one begun without a chunk size counts none", () => {
+    const catalog = setup();
+    catalog.addIntent({ objectId: "o1", bucket: "bucket", key: "k", createdMs: 1, expiresMs: 10, placements: [{ index: 0, peers: ["p1", "p2"] }], chunkBytes: 100 });
+    catalog.addIntent({ objectId: "o2", bucket: "bucket", key: "j", createdMs: 1, expiresMs: 50, placements: [{ index: 0, peers: ["p3"] }], chunkBytes: 7 });
+    catalog.addIntent({ objectId: "o3", bucket: "bucket", key: "m", createdMs: 1, expiresMs: 50, placements: [{ index: 0, peers: ["p4"] }] });
+    expect(catalog.stats()).toMatchObject({ intents: 3, intentBytes: 207 });
+    expect(catalog.getIntent("o1")?.chunkBytes).toBe(100);
+    expect(catalog.expireIntents(10)).toBe(1);
+    expect(catalog.stats()).toMatchObject({ intents: 2, intentBytes: 7 });
+    const { ball, chunks } = ballOf({ key: "j", objectId: "o2", peers: [["p3"]] });
+    catalog.commitBall(ball, chunks, {});
+    expect(catalog.stats()).toMatchObject({ intents: 1, intentBytes: 0 });
+    expect(() => catalog.addIntent({ objectId: "o4", bucket: "bucket", key: "n", createdMs: 1, expiresMs: 50, placements: [], chunkBytes: limits.chunkBytesMax + 1 })).toThrow(BadRequestError);
   });
 
   test("garbage: take is oldest first and filters by peer, does not remove; ack removes", () => {

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DecryptError, KeyRequiredError, additionalData, keyFromFile, keyFromHex, openChunk, sealChunk, sealing, type ChunkPlace } from "../../src/client/seal.ts";
-import { codecFor, codecForBall } from "../../src/client/codec.ts";
+import { ballTags, codecFor, codecForBall, reservedTags } from "../../src/client/codec.ts";
 import { randomBytes, seededRandom } from "../support/random.ts";
 import { MictlanxError } from "../../src/lib/errors.ts";
 
@@ -88,7 +88,7 @@ describe(`AES-256-GCM chunks (seed ${seed})`, () => {
 describe("codecs", () => {
   test("compress then encrypt, and back; tags say both", () => {
     const codec = codecFor({ compress: true, key });
-    expect(codec.tags).toEqual({ compression: "zstd", encryption: "aes-256-gcm" });
+    expect(codec.tags).toEqual({ compression: "zstd", encryption: "aes-256-gcm", checksum_of: "sealed" });
     const plain = new TextEncoder().encode("mictlanx ".repeat(20_000));
     const stored = codec.encode(plain, place);
     expect(stored.byteLength).toBeLessThan(plain.byteLength / 10);
@@ -105,6 +105,43 @@ describe("codecs", () => {
     expect(() => codecForBall({ ...ball, tags: { encryption: "rot13" } }, key)).toThrow('encrypted with "rot13"');
     expect(() => codecForBall({ ...ball, tags: { compression: "lz4" } }, key)).toThrow('compressed with "lz4"');
     expect(codecForBall({ ...ball, tags: {} }, key).identity).toBe(true); // a plain ball reads the same with a key at hand
+  });
+});
+
+describe("what an encrypted ball's catalog entry says", () => {
+  const sha = (bytes: Uint8Array) => new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
+
+  test("an encrypted put's checksum covers its sealed chunks, and its tags name no file and no plaintext digest", () => {
+    const codec = codecFor({ compress: false, key });
+    expect(codec.checksumOf).toBe("sealed");
+    const plain = randomBytes(random, 5_000);
+    const stored = codec.encode(plain, place);
+    const tags = ballTags(codec, { team: "storage" }, "reports/2024/q1-salaries.pdf", 1, sha(stored));
+    expect(tags).toEqual({ team: "storage", encryption: "aes-256-gcm", checksum_of: "sealed", num_chunks: "1", full_checksum: sha(stored) });
+    expect(JSON.stringify(tags)).not.toContain(sha(plain));
+    expect(JSON.stringify(tags)).not.toContain("q1-salaries");
+    // The same plaintext sealed again (a fresh IV) has another digest: the catalog cannot tell two puts of one file apart.
+    expect(sha(codec.encode(plain, place))).not.toBe(sha(stored));
+    expect(reservedTags).toContain("checksum_of");
+  });
+
+  test("an unencrypted put keeps the plaintext checksum and the file's name and extension", () => {
+    const codec = codecFor({ compress: true, key: undefined });
+    expect(codec.checksumOf).toBe("plain");
+    expect(ballTags(codec, {}, "logs/app.ndjson", 3, "ab".repeat(32))).toEqual({
+      compression: "zstd", fullname: "app.ndjson", extension: "ndjson", num_chunks: "3", full_checksum: "ab".repeat(32),
+    });
+  });
+
+  test("reading: a ball encrypted before checksum_of existed is checked against its plaintext; a new one against its sealed chunks", () => {
+    const old = { bucket: "b", key: "k", tags: { encryption: "aes-256-gcm", fullname: "k", full_checksum: "00".repeat(32) } };
+    expect(codecForBall(old, key).checksumOf).toBe("plain");
+    expect(codecForBall({ ...old, tags: { encryption: "aes-256-gcm", checksum_of: "sealed" } }, key).checksumOf).toBe("sealed");
+    // A user's own tag of that name on an unencrypted ball (before the name was reserved) changes nothing.
+    expect(codecForBall({ ...old, tags: { checksum_of: "sealed" } }, key).checksumOf).toBe("plain");
+    // Both kinds open the same sealed chunks.
+    const sealed = sealChunk(key, new Uint8Array([1, 2, 3]), place);
+    expect([...codecForBall(old, key).decode(sealed, place, 3)]).toEqual([1, 2, 3]);
   });
 });
 

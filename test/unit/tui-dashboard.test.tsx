@@ -103,6 +103,8 @@ function status(overrides: Partial<VssStatus> = {}): VssStatus {
     chunks: 3000,
     underReplicated: 10,
     garbage: 3,
+    pendingUploads: 0,
+    pendingUploadBytes: 0,
     healing: { active: true, queued: 10, inFlight: 2, healedChunks: 30, healedBytes: 30 * 2 ** 20, trimmedReplicas: 0, movedChunks: 0, repairedCorrupt: 0, failures: 0, bytesPerSec: 8 * 2 ** 20 },
     events: [
       { atMs: 1_000_000, kind: "peer_joined", message: "peer peer-0 joined at 127.0.0.1:7210" },

@@ -45,6 +45,8 @@ function status(overrides: Partial<VssStatus> = {}): VssStatus {
     chunks: 0,
     underReplicated: 0,
     garbage: 0,
+    pendingUploads: 0,
+    pendingUploadBytes: 0,
     healing: { active: false, queued: 0, inFlight: 0, healedChunks: 0, healedBytes: 0, trimmedReplicas: 0, movedChunks: 0, repairedCorrupt: 0, failures: 0, bytesPerSec: 0 },
     events: [],
     ...overrides,

@@ -12,7 +12,7 @@ import type { ChunkRecordWire, PeerLocation } from "../../protocol/ball.ts";
 import { vssLimits, vssTimings } from "../../lib/limits.ts";
 import { ByteBudget } from "../../lib/byte-budget.ts";
 import { GcPacer } from "../../lib/gc-pacer.ts";
-import { CorruptError } from "../../lib/errors.ts";
+import { CorruptError, MictlanxError, toMictlanxError } from "../../lib/errors.ts";
 import { chunkChecksum, checksumHex } from "../../lib/checksum.ts";
 import { ChunkReader } from "./reader.ts";
 import { ChunkWriter, type ChunkWrite } from "./writer.ts";
@@ -67,9 +67,33 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     return writer.write(chunk, placed);
   };
 
+  /**
+   * A one-chunk put whose chunk could not be written gives its upload up at once (its client
+   * cannot: it never learnt the object id), so replicas that did land are deleted now and a
+   * retry begins afresh. The put fails with the write's error, or says the abandon failed too.
+   */
+  const abandonOnFailure = async <T>(objectId: string, work: Promise<T>): Promise<T> => {
+    try {
+      return await work;
+    } catch (error) {
+      const typed = toMictlanxError(error);
+      try {
+        await spm.call("ball.abandon", { objectId });
+      } catch (abandonError) {
+        throw new MictlanxError(typed.code, `${typed.message}; the upload could not be abandoned (${toMictlanxError(abandonError).message}): its chunks are deleted when it expires`, { cause: error });
+      }
+      throw typed;
+    }
+  };
+
   const handlers: Handlers<typeof routerOps> = {
     "ball.begin": (args) => spm.call("ball.begin", args),
     "ball.putChunk": ({ key: _key, ...chunk }) => putChunk(chunk),
+    "ball.abandon": ({ objectId }) => {
+      ahead.forget(objectId);
+      leases.forget(objectId);
+      return spm.call("ball.abandon", { objectId });
+    },
     "ball.commit": async ({ objectId, ...rest }) => {
       ahead.forget(objectId);
       leases.forget(objectId);
@@ -85,12 +109,13 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
         key: declaration.key,
         rf: declaration.rf,
         count,
+        chunkBytes: data.byteLength,
         ...(declaration.ifAbsent ? { ifAbsent: true } : {}),
         ...(requestId === undefined ? {} : { requestId }),
       });
       if (done) return { version: done.version, objectId }; // a retry whose first try committed
       const chunk = { bucket: declaration.bucket, objectId, index: 0, rf: declaration.rf, data, checksum: checksumHex(chunkChecksum(data)) };
-      const chunks = count === 0 ? [] : [await putChunk(chunk, placements[0]?.peers)];
+      const chunks = count === 0 ? [] : [await abandonOnFailure(objectId, putChunk(chunk, placements[0]?.peers))];
       const committed = await batches.commit.call({ ...declaration, objectId, chunks });
       counters.puts += 1;
       return { version: committed.version, objectId };

@@ -146,6 +146,8 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       chunks: stats.chunks,
       underReplicated: stats.underReplicated,
       garbage: stats.garbage,
+      pendingUploads: stats.intents,
+      pendingUploadBytes: stats.intentBytes,
       healing: maintenance.status(),
       reconcile: reconciler.status(),
       events: events.recent(50),
@@ -167,10 +169,11 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       routers.heartbeat(routerAddress, counters);
       return { heartbeatIntervalMs };
     },
-    "ball.begin": async ({ bucket, key, rf, ifAbsent }) => {
-      const { objectId } = await uploads.reserve({ bucket, key, rf, ...(ifAbsent === undefined ? {} : { ifAbsent }), count: 0 });
+    "ball.begin": async ({ bucket, key, rf, ifAbsent, chunkBytes }) => {
+      const { objectId } = await uploads.reserve({ bucket, key, rf, ...(ifAbsent === undefined ? {} : { ifAbsent }), ...(chunkBytes === undefined ? {} : { chunkBytes }), count: 0 });
       return { objectId };
     },
+    "ball.abandon": ({ objectId }) => uploads.abandon(objectId),
     "ball.reserve": (args) => uploads.reserve(args),
     "ball.place": (args) => uploads.place(args),
     "ball.touch": ({ objectId }) => uploads.touch(objectId),

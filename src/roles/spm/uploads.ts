@@ -1,8 +1,9 @@
 // Uploads: a put's life at the SPM. `reserve` checks rf and --if-absent early, makes the new
 // version's object id and records the upload's intent (with the placements handed out) durably,
 // before any chunk goes to a peer; `place` hands out more placements; `commit` makes the ball
-// visible in one catalog write, group-committed with its neighbours. A retried put (same request
-// id) gets its first try's reservation back.
+// visible in one catalog write, group-committed with its neighbours; `abandon` ends an upload
+// its client gave up, its chunks garbage at once. A retried put (same request id) gets its
+// first try's reservation back, unless that was abandoned.
 import type { Catalog, RetireTiming } from "../../catalog/index.ts";
 import type { spmOps } from "../../protocol/spm.ts";
 import type { ParsedArgsOf, ResultOf } from "../../protocol/envelope.ts";
@@ -41,7 +42,7 @@ export class Uploads {
 
   async reserve(args: Omit<ReserveArgs, "count"> & { count: number }): Promise<Reservation> {
     const { catalog, registry } = this.o;
-    const { bucket, key, rf, count, requestId } = args;
+    const { bucket, key, rf, count, requestId, chunkBytes } = args;
     const ifAbsent = args.ifAbsent ?? false;
     const nowMonoMs = this.o.clock.monoMs();
     const earlier = requestId === undefined ? undefined : this.reservations.get(requestId);
@@ -63,7 +64,11 @@ export class Uploads {
     const createdMs = this.o.deadlineNowMs();
     const expiresMs = createdMs + this.o.intentTtlMs;
     await this.o.writes.submit(() =>
-      catalog.addIntent({ objectId, bucket, key, createdMs, expiresMs, placements: placements.map(intentPlacement), ...(requestId === undefined ? {} : { requestId }) }),
+      catalog.addIntent({
+        objectId, bucket, key, createdMs, expiresMs, placements: placements.map(intentPlacement),
+        ...(requestId === undefined ? {} : { requestId }),
+        ...(chunkBytes === undefined ? {} : { chunkBytes }),
+      }),
     );
     const reserved = { objectId, placements };
     // Remembered for less than the intent lives, so a retry never gets an object id already expired.
@@ -107,6 +112,17 @@ export class Uploads {
     const expiresMs = this.o.deadlineNowMs() + this.o.intentTtlMs;
     await this.o.writes.submit(() => this.o.catalog.touchIntent(objectId, expiresMs));
     return { intentTtlMs: this.o.intentTtlMs };
+  }
+
+  /**
+   * Its client gave the upload up: the intent ends now, its placements become garbage due at
+   * once, and its reservation is forgotten (a retry of the same put begins a new upload rather
+   * than writing to one being deleted). Idempotent; ConflictError when it had committed.
+   */
+  async abandon(objectId: string): Promise<{ replicas: number }> {
+    const given = await this.o.writes.submit(() => this.o.catalog.abandonIntent(objectId, this.o.deadlineNowMs()));
+    if (given.requestId !== undefined) this.reservations.delete(given.requestId);
+    return { replicas: given.replicas };
   }
 
   /** After a restart: every upload under way gets a whole lifetime again (the SPM was away, not they). */
