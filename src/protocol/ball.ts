@@ -70,6 +70,29 @@ export const listBallsResult = z.object({ balls: z.array(ballMeta), next: z.stri
 export const listBucketsArgs = z.object({ after: z.string().max(limits.bucketNameBytesMax).optional(), limit: z.number().int().min(1).max(limits.listPageMax) });
 export const listBucketsResult = z.object({ buckets: z.array(bucketSummary), next: z.string().optional() });
 
+// --- buckets and bulk deletes (the shell's mb, rb, del --recursive) ---------------------------
+export const bucketArgs = z.object({ bucket: bucketName });
+export const newBucketArgs = z.object({ bucket: newBucketName });
+export const bucketDeleted = z.object({ bucket: z.string() });
+/** Balls under `prefix` (the whole bucket when absent); counted up to limits.ballCountMax. */
+export const ballCountArgs = z.object({ bucket: bucketName, prefix: z.string().max(limits.keyBytesMax).optional() });
+/** `more`: there are more than `balls`; `bytes` only for a whole bucket. */
+export const ballCountResult = z.object({ balls: byteCount, bytes: byteCount.optional(), more: z.boolean() });
+/** One batch of a bulk delete: the balls under `prefix` after the key `after`, at most `limit`. */
+export const deletePrefixArgs = z.object({
+  bucket: bucketName,
+  prefix: z.string().max(limits.keyBytesMax).optional(),
+  after: z.string().max(limits.keyBytesMax).optional(),
+  limit: z.number().int().min(1).max(limits.deleteBatchBallsMax).optional(),
+});
+/** `next`: pass it as `after` for the next batch; absent when nothing is left under the prefix. */
+export const deletePrefixResult = z.object({ deleted: byteCount, bytes: byteCount, next: z.string().optional() });
+
+/** A ball without --ball-id is its own group: the key, or its sha256 when the key is longer than a ball id may be. */
+export function defaultBallId(key: string): string {
+  return new TextEncoder().encode(key).byteLength <= limits.ballIdBytesMax ? key : new Bun.CryptoHasher("sha256").update(key).digest("hex");
+}
+
 /** What a put declares about its ball; the router adds the chunk records. Its names are new ones. */
 export const ballDeclaration = z.object({
   bucket: newBucketName,
