@@ -151,6 +151,38 @@ describe(`a tree in, back and out (seed ${seed})`, () => {
   });
 });
 
+describe("get --recursive and Ctrl-C", () => {
+  test("SIGINT stops every transfer, removes their partial files, and exits 1 saying so", async () => {
+    const tree = join(dir, "big");
+    mkdirSync(tree);
+    for (let i = 0; i < 24; i += 1) writeFileSync(join(tree, `f${String(i).padStart(2, "0")}.bin`), randomBytes(random, 4 * 1024 * 1024));
+    expect((await run(["put", "big", tree, "--recursive", "--chunk-size", "256KiB"])).code).toBe(0);
+    const out = join(dir, "big-out");
+    const proc = Bun.spawn([...programCommand(), "get", "big", "--recursive", "-o", out], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+    const reader = proc.stdout.getReader();
+    const decoder = new TextDecoder();
+    /** stdout until `enough` says so, or to its end. */
+    const readUntil = async (enough: (text: string) => boolean) => {
+      let text = "";
+      for (let piece = await reader.read(); !piece.done; piece = await reader.read()) {
+        text += decoder.decode(piece.value);
+        if (enough(text)) break;
+      }
+      return text;
+    };
+    const seen = await readUntil((text) => text.includes("\n"));
+    expect(seen).toStartWith("got big/f"); // one file is written: the rest are under way
+    process.kill(proc.pid, "SIGINT");
+    const [rest, stderr, code] = await Promise.all([readUntil(() => false), new Response(proc.stderr).text(), proc.exited]);
+    expect({ code, stderr }).toEqual({ code: 1, stderr: expect.stringContaining(`interrupted; the files being written were removed, those done are in ${out}`) });
+    const written = readdirSync(out);
+    expect(written.filter((name) => name.includes("mictlanx-partial"))).toEqual([]);
+    expect(written.length).toBeLessThan(24);
+    expect(`${seen}${rest}`).not.toContain("skipped"); // no summary: it was stopped
+    for (const name of written) expect(readFileSync(join(out, name))).toEqual(readFileSync(join(tree, name)));
+  }, 120_000);
+});
+
 describe("symbolic links under put --recursive", () => {
   test("links to files are followed; links to directories, dangling links and loops are skipped, each said and counted (exit 0)", async () => {
     const tree = join(dir, "links");
