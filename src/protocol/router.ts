@@ -5,16 +5,9 @@ import { z } from "zod";
 import { defineOps } from "./envelope.ts";
 import { ballKey, bucketName, byteCount, bytes, checksumHex, chunkBytes, chunkIndex, newBallKey, newBucketName } from "./schemas.ts";
 import {
-  ballCountArgs,
-  ballCountResult,
   ballDeclaration,
   ballLocated,
-  bucketArgs,
-  bucketDeleted,
-  bucketSummary,
-  deletePrefixArgs,
-  deletePrefixResult,
-  newBucketArgs,
+  bucketOps,
   ballMeta,
   chunkRecord,
   chunksPageArgs,
@@ -73,11 +66,8 @@ export const routerOps = defineOps({
   "ball.delete": { args: ballRef, result: ballMeta },
   "ball.list": { args: listBallsArgs, result: listBallsResult },
   "bucket.list": { args: listBucketsArgs, result: listBucketsResult },
-  /** Buckets and bulk deletes: passed to the SPM as they are (see src/protocol/spm.ts). */
-  "bucket.create": { args: newBucketArgs, result: bucketSummary, replyBytesMax: limits.smallReplyBytesMax },
-  "bucket.delete": { args: bucketArgs, result: bucketDeleted, replyBytesMax: limits.smallReplyBytesMax },
-  "ball.count": { args: ballCountArgs, result: ballCountResult, replyBytesMax: limits.smallReplyBytesMax },
-  "ball.deletePrefix": { args: deletePrefixArgs, result: deletePrefixResult, replyBytesMax: limits.smallReplyBytesMax },
+  /** Buckets and bulk deletes, passed to the SPM as they are. */
+  ...bucketOps,
   "router.health": {
     args: z.object({}),
     result: z.object({ address: z.string(), spm: z.string(), uptimeMs: z.number(), requests: byteCount, errors: byteCount }),

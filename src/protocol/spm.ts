@@ -4,16 +4,9 @@ import { z } from "zod";
 import { defineOps } from "./envelope.ts";
 import { address, ballKey, bucketName, byteCount, checksumHex, chunkIndex, newBallKey, newBucketName, peerId } from "./schemas.ts";
 import {
-  ballCountArgs,
-  ballCountResult,
   ballDeclaration,
   ballLocated,
-  bucketArgs,
-  bucketDeleted,
-  bucketSummary,
-  deletePrefixArgs,
-  deletePrefixResult,
-  newBucketArgs,
+  bucketOps,
   ballMeta,
   chunkRecord,
   chunksPageArgs,
@@ -232,17 +225,7 @@ export const spmOps = defineOps({
   "ball.delete": { args: z.object({ bucket: bucketName, key: ballKey }), result: ballMeta },
   "ball.list": { args: listBallsArgs, result: listBallsResult },
   "bucket.list": { args: listBucketsArgs, result: listBucketsResult },
-  /** Make an empty bucket; it stays (listed with 0 balls) until bucket.delete. `conflict` when it exists. */
-  "bucket.create": { args: newBucketArgs, result: bucketSummary, replyBytesMax: limits.smallReplyBytesMax },
-  /** Forget an empty bucket; `conflict` while it holds balls. */
-  "bucket.delete": { args: bucketArgs, result: bucketDeleted, replyBytesMax: limits.smallReplyBytesMax },
-  "ball.count": { args: ballCountArgs, result: ballCountResult, replyBytesMax: limits.smallReplyBytesMax },
-  /**
-   * One batch of a bulk delete (del --recursive, rb --force): up to deleteBatchBallsMax balls
-   * under a prefix in one catalog transaction, durable before the reply, each retired with the
-   * readers' grace as ball.delete retires one. Call again with `after: next` until no `next`.
-   */
-  "ball.deletePrefix": { args: deletePrefixArgs, result: deletePrefixResult, replyBytesMax: limits.smallReplyBytesMax },
+  ...bucketOps,
   /** A router found a replica whose bytes fail their checksum, or that its peer lacks: repair it from a good one. */
   "replica.corrupt": {
     /** `missing`: the peer answered not_found for a chunk the catalog records there. */

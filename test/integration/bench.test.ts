@@ -23,7 +23,7 @@ test("bench writes then reads and prints one JSON object per phase", async () =>
 test("bench deletes the balls it wrote, and their bucket, unless --keep", async () => {
   vss ??= await startTestVss({ label: "bench", peers: 3, routers: 1 });
   const router = vss.routers[0]!.address;
-  const buckets = async () => JSON.parse((await cli(["ls", "--json", "--router", router])).stdout) as Array<{ name: string; balls: number }>;
+  const buckets = async () => JSON.parse((await cli(["ls", "--json", "--router", router])).stdout) as Array<{ name: string; balls: number; bytes: number; createdMs: number }>;
   const benchBuckets = async () => (await buckets()).filter((bucket) => bucket.name.startsWith("bench-"));
   const before = await benchBuckets();
   const cleaned = await cli(["bench", "--router", router, "--size", "1KiB", "--count", "300", "--op", "put", "--json"]);

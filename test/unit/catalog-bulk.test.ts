@@ -3,7 +3,7 @@
 // with the readers' grace exactly as deleteBall retires one.
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Catalog } from "../../src/catalog/index.ts";
-import { MictlanxError } from "../../src/lib/errors.ts";
+import { thrown } from "../support/errors.ts";
 import { limits } from "../../src/lib/limits.ts";
 import { ballOf, peerRecord, tempCatalog } from "./fixtures/catalog-records.ts";
 
@@ -33,16 +33,6 @@ let objects = 0;
 function put(catalog: Catalog, bucket: string, key: string, chunks = 1): void {
   const { ball, chunks: records } = ballOf({ bucket, key, objectId: `obj-${String((objects += 1)).padStart(6, "0")}`, peers: Array.from({ length: chunks }, () => ["p1", "p2"]) });
   catalog.commitBall(ball, records, {});
-}
-
-function thrown(fn: () => unknown): MictlanxError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(MictlanxError);
-    return error as MictlanxError;
-  }
-  throw new Error("expected a throw");
 }
 
 const keys = (catalog: Catalog, bucket: string) => catalog.listBalls({ bucket, limit: limits.listPageMax }).balls.map((ball) => ball.key);
