@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { Catalog } from "../../src/catalog/index.ts";
 import { MictlanxError } from "../../src/lib/errors.ts";
 import { ballOf, peerRecord } from "./fixtures/catalog-records.ts";
+import { thrown } from "../support/errors.ts";
 
 let dirs: string[] = [];
 afterEach(() => {
@@ -19,16 +20,6 @@ function tempPath(): string {
   const dir = mkdtempSync(join(tmpdir(), "mictlanx-catalog-faults-"));
   dirs.push(dir);
   return join(dir, "catalog.sqlite");
-}
-
-function thrown(fn: () => unknown): MictlanxError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(MictlanxError);
-    return error as MictlanxError;
-  }
-  throw new Error("expected a throw");
 }
 
 async function rejection(promise: Promise<unknown>): Promise<MictlanxError> {

@@ -10,6 +10,7 @@ import { Coalescer } from "../../src/lib/coalescer.ts";
 import { ballMetaWireBytes, chunkRecordWireBytes } from "../../src/lib/wire-size.ts";
 import { MictlanxError } from "../../src/lib/errors.ts";
 import { ballOf, peerRecord, tempCatalog } from "./fixtures/catalog-records.ts";
+import { thrown } from "../support/errors.ts";
 
 let cleanups: Array<() => void> = [];
 afterEach(() => {
@@ -28,16 +29,6 @@ const wireBytes = (value: unknown) => messageBodyBytes(encodeMessage({ id: 1, ok
 /** 64 tags of ~1 KiB names and values: the most a ball may carry. */
 function heavyTags(seed: number): Record<string, string> {
   return Object.fromEntries(Array.from({ length: limits.tagCountMax }, (_, i) => [`t${seed}-${i}-${"n".repeat(1000)}`, "v".repeat(limits.tagBytesMax)]));
-}
-
-function thrown(fn: () => unknown): MictlanxError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(MictlanxError);
-    return error as MictlanxError;
-  }
-  throw new Error("expected a throw");
 }
 
 describe("listing pages", () => {

@@ -4,6 +4,7 @@ import type { GarbageEntry } from "../../src/catalog/index.ts";
 import { BadRequestError, ConflictError, MictlanxError } from "../../src/lib/errors.ts";
 import { limits } from "../../src/lib/limits.ts";
 import { ballOf, peerRecord, tempCatalog, withVersion } from "./fixtures/catalog-records.ts";
+import { thrown } from "../support/errors.ts";
 
 let cleanups: Array<() => void> = [];
 afterEach(() => {
@@ -24,16 +25,6 @@ function setup(peers = ["p1", "p2", "p3", "p4"]): Catalog {
   });
   for (const id of peers) temp.catalog.upsertPeer(peerRecord(id));
   return temp.catalog;
-}
-
-function thrown(fn: () => unknown): MictlanxError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(MictlanxError);
-    return error as MictlanxError;
-  }
-  throw new Error("expected a throw");
 }
 
 const sortGarbage = (items: GarbageEntry[]) =>
