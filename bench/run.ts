@@ -192,7 +192,9 @@ function peakRssBytes(pid: number): number {
  * a short peak).
  */
 async function bench(vss: LocalVss, args: string[], roles: Record<string, number>, watch: number[]): Promise<{ phases: Phase[]; cpu: PhaseCpu[]; rssMaxBytes: Map<number, number> }> {
-  const proc = Bun.spawn([binary, "bench", "--router", vss.routers[0]!.address, "--json", ...args], { stdout: "pipe", stderr: "inherit" });
+  // --keep: deleting the balls after the last phase would make garbage that the peers collect
+  // during the next measurement.
+  const proc = Bun.spawn([binary, "bench", "--router", vss.routers[0]!.address, "--json", "--keep", ...args], { stdout: "pipe", stderr: "inherit" });
   const pids: Record<string, number> = { client: proc.pid, ...roles };
   const snapshot = () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
   let last = snapshot();

@@ -12,8 +12,9 @@ import { limits, units, vssTimings } from "./lib/limits.ts";
 const scrubRateDefault = `${limits.scrubBytesPerSecDefault / units.MiB}MiB`;
 const scrubIntervalDefault = `${limits.scrubPassIntervalMsDefault / 60_000}m`;
 
-function example(command: Command, lines: string[]): Command {
-  return command.addHelpText("after", `\nExamples:\n${lines.map((line) => `  $ ${line}`).join("\n")}\n`);
+function example(command: Command, lines: string[], exitCodes?: string): Command {
+  const codes = exitCodes === undefined ? "" : `\nExit codes: ${exitCodes}\n`;
+  return command.addHelpText("after", `\nExamples:\n${lines.map((line) => `  $ ${line}`).join("\n")}\n${codes}`);
 }
 
 export function buildProgram(): Command {
@@ -147,8 +148,8 @@ export function buildProgram(): Command {
   example(
     program
       .command("put")
-      .summary("store a file or stdin as a ball")
-      .argument("<bucket/key>", "where to store it")
+      .summary("store a file or stdin as a ball, or a whole directory tree")
+      .argument("<bucket/key>", "where to store it (with --recursive: a bucket, or bucket/prefix)")
       .argument("[file]", "file to read, or - for stdin", "-")
       .addOption(routerOption())
       .option("--rf <n>", "replication factor", String(defaults.replicationFactor))
@@ -157,37 +158,77 @@ export function buildProgram(): Command {
       .option("--tag <k=v...>", "a tag to attach (repeatable)")
       .option("--content-type <type>", "content type (default: from the extension)")
       .option("--if-absent", "fail instead of overwriting an existing ball")
-      .option("--recursive", "put every file under a directory, keyed by relative path")
+      .option("--recursive", "put every file under a directory, keyed by relative path (an empty directory becomes a folder marker, key ending in /)")
+      .option("--follow-symlinks", "with --recursive: walk into symbolic links to directories (links to files are always followed; loops are skipped)")
       .option("--compress", "compress each chunk with zstd before it is stored (and encrypted)")
       .option("--key-file <file>", "encrypt with the key in this file: 32 raw bytes or 64 hex digits (default: MICTLANX_KEY)")
       .option("--json", "print the result as JSON")
       .action(action(async (target, file, flags) => (await import("./commands/client.ts")).putCommand(target, file, flags))),
-    ["mictlanx put photos/cat.jpg ./cat.jpg --rf 3", "cat big.bin | mictlanx put data/big.bin -", "mictlanx put logs/today.ndjson - --compress", "MICTLANX_KEY=$(cat key.hex) mictlanx put vault/a.pdf a.pdf"],
+    [
+      "mictlanx put photos/cat.jpg ./cat.jpg --rf 3",
+      "cat big.bin | mictlanx put data/big.bin -",
+      "mictlanx put logs/today.ndjson - --compress",
+      "MICTLANX_KEY=$(cat key.hex) mictlanx put vault/a.pdf a.pdf",
+      "mictlanx put docs ./site --recursive            # keys site-relative, at the bucket's root",
+      "mictlanx put docs/v2 ./site --recursive --follow-symlinks",
+    ],
+    "0 ok (with --recursive: skipped links and special files are said on stderr, not failures), 1 failure (a file not stored), 2 usage",
   );
 
   example(
     program
       .command("get")
-      .summary("fetch a ball to a file or stdout")
-      .argument("<bucket/key>", "what to fetch")
+      .summary("fetch a ball to a file or stdout, or every ball under a prefix into a directory")
+      .argument("<bucket/key>", "what to fetch (with --recursive: a bucket, or bucket/prefix)")
       .addOption(routerOption())
       .option("-o, --output <file>", "file to write, or - for stdout", "-")
       .option("--ball-id <id>", "fetch every ball of a group into the directory given by -o")
+      .option("--recursive", "fetch every ball under the prefix into the directory given by -o, as DIR/<key without the prefix>; a summary at the end")
       .option("--key-file <file>", "decrypt with the key in this file: 32 raw bytes or 64 hex digits (default: MICTLANX_KEY)")
       .action(action(async (target, flags) => (await import("./commands/client.ts")).getCommand(target, flags))),
-    ["mictlanx get photos/cat.jpg -o cat.jpg", "mictlanx get data/big.bin -o - | sha256sum"],
+    ["mictlanx get photos/cat.jpg -o cat.jpg", "mictlanx get data/big.bin -o - | sha256sum", "mictlanx get docs/v2 --recursive -o ./site   # docs/v2/a/b.html -> ./site/a/b.html", "mictlanx get frames --ball-id run-7 -o ./run-7"],
+    "0 ok, 1 failure (with --recursive or --ball-id: a ball skipped because it would land outside DIR, or not written), 2 usage, 4 not found (nothing under the prefix)",
   );
 
   example(
     program
       .command("del")
-      .summary("delete a ball or a ball group")
-      .argument("<bucket/key>", "what to delete")
+      .summary("delete a ball, a ball group, or every ball under a prefix")
+      .argument("<bucket/key>", "what to delete (with --recursive: a bucket, or bucket/prefix)")
       .addOption(routerOption())
       .option("--ball-id <id>", "delete every ball of this group")
+      .option("--recursive", "delete every ball under the prefix (the whole bucket's without one), on the SPM in batches; asks first on a terminal")
+      .option("-y, --yes", "with --recursive: do not ask (needed when there is no terminal to ask on)")
       .option("--json", "print JSON")
       .action(action(async (target, flags) => (await import("./commands/client.ts")).delCommand(target, flags))),
-    ["mictlanx del photos/cat.jpg", "mictlanx del photos --ball-id album-2024"],
+    ["mictlanx del photos/cat.jpg", "mictlanx del photos --ball-id album-2024", "mictlanx del photos/2023 --recursive          # asks: delete 1,204 ball(s) in photos/2023/? [y/N]", "mictlanx del scratch --recursive --yes         # every ball of the bucket, no question"],
+    "0 ok (also when the question is answered no), 1 failure, 2 usage (--recursive without --yes and no terminal), 4 not found (nothing to delete)",
+  );
+
+  example(
+    program
+      .command("mb")
+      .summary("make an empty bucket")
+      .description("Make an empty bucket. It stays, listed with 0 balls, until rb; a put into a bucket that does not exist still makes it.")
+      .argument("<bucket>", "the bucket's name")
+      .addOption(routerOption())
+      .option("--json", "print JSON")
+      .action(action(async (bucket, flags) => (await import("./commands/client.ts")).mbCommand(bucket, flags))),
+    ["mictlanx mb photos"],
+    "0 ok, 1 failure (e.g. the bucket exists), 2 usage",
+  );
+
+  example(
+    program
+      .command("rb")
+      .summary("remove a bucket (only when empty, unless --force)")
+      .argument("<bucket>", "the bucket's name")
+      .addOption(routerOption())
+      .option("--force", "delete every ball in it first (as del --recursive does, without asking)")
+      .option("--json", "print JSON")
+      .action(action(async (bucket, flags) => (await import("./commands/client.ts")).rbCommand(bucket, flags))),
+    ["mictlanx rb photos", "mictlanx rb scratch --force"],
+    "0 ok, 1 failure (e.g. the bucket holds balls and no --force), 2 usage, 4 not found",
   );
 
   example(
@@ -245,6 +286,7 @@ export function buildProgram(): Command {
       .option("--rf <n>", "replication factor", "2")
       .option("--op <op>", "put (write only), get (write, then report reads), mixed (half reads, half writes) or all (writes, then reads)", "all")
       .option("--chunk-size <size>", "chunk size for puts")
+      .option("--keep", "keep the balls it wrote (by default their bucket is deleted at the end)")
       .option("--json", "print one JSON object per phase")
       .action(action(async (flags) => (await import("./commands/bench.ts")).benchCommand(flags))),
     ["mictlanx bench --size 4KiB --count 20000 --concurrency 16"],

@@ -16,10 +16,18 @@ export interface BenchOptions {
   concurrency: number;
   rf: number;
   op: BenchOp;
+  /** Default: a fresh bucket `bench-<time>`, deleted with its balls at the end unless `keep`. */
   bucket?: string;
   chunkSize?: number;
+  /** Keep the balls written (and their bucket); a bucket the caller named is always kept. */
+  keep?: boolean;
   onPhase?: (result: PhaseResult) => void;
+  /** What became of the balls written, once the phases are done. */
+  onCleanup?: (outcome: BenchCleanup) => void;
 }
+
+/** The bench's bucket at the end: deleted with its balls (batched on the SPM), kept, or why it could not be deleted. */
+export type BenchCleanup = { bucket: string; deleted: number } | { bucket: string; kept: true } | { bucket: string; error: string };
 
 /**
  * Ball i's bytes: one random base with i stamped over its first 8 bytes, so every ball differs.
@@ -79,6 +87,8 @@ async function runPhase(spec: PhaseSpec, options: BenchOptions): Promise<PhaseRe
 
 export async function runBench(options: BenchOptions): Promise<PhaseResult[]> {
   const bucket = options.bucket ?? `bench-${Date.now().toString(36)}`;
+  // Only a bucket of its own is removed: one the caller named may hold other balls.
+  const keep = options.keep === true || options.bucket !== undefined;
   // No client cache: every get must come from the store, not from what this client just put.
   const client = new Client({ routers: options.routers, concurrency: 4, cacheBytes: 0, ...(options.chunkSize ? { chunkSize: options.chunkSize } : {}) });
   const base = crypto.getRandomValues(new Uint8Array(Math.min(options.size, 65_536)));
@@ -126,6 +136,16 @@ export async function runBench(options: BenchOptions): Promise<PhaseResult[]> {
     }
     return results;
   } finally {
+    if (written > 0) options.onCleanup?.(await cleanUp(client, bucket, keep));
     client.close();
+  }
+}
+
+async function cleanUp(client: Client, bucket: string, keep: boolean): Promise<BenchCleanup> {
+  if (keep) return { bucket, kept: true };
+  try {
+    return { bucket, deleted: (await client.deleteBucket(bucket, { force: true })).deleted };
+  } catch (error) {
+    return { bucket, error: toMictlanxError(error).message };
   }
 }

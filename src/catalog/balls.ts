@@ -11,12 +11,15 @@ import { resolvePeer } from "./peers.ts";
 import { keyRange, type KeyRange } from "./cursor.ts";
 import type { Statements } from "./statements.ts";
 import type {
+  BallCount,
   BallInput,
   BallRecord,
   BallWithChunks,
   ChunkRecord,
   CommitOptions,
   CommitResult,
+  DeleteBallsQuery,
+  DeleteBallsResult,
   ListBallsQuery,
   RetireTiming,
 } from "./types.ts";
@@ -244,31 +247,75 @@ export function deleteBall(s: Statements, bucket: string, key: string, when: Ret
   return ball;
 }
 
-/** Listing statements, one per shape of range, prepared on first use. */
+/**
+ * One batch of a bulk delete: the balls under `prefix` after `after`, in key order, each
+ * retired as deleteBall retires one; at most `limit` balls, and no more once their chunks pass
+ * `chunksMax` (at least one ball, however many chunks it has). `next`, the last key deleted,
+ * when more may follow.
+ */
+export function deleteBalls(s: Statements, lister: BallLister, q: DeleteBallsQuery, when: RetireTiming = {}): DeleteBallsResult {
+  const rows = lister.rows({ bucket: q.bucket, ...(q.prefix === undefined ? {} : { prefix: q.prefix }), ...(q.after === undefined ? {} : { after: q.after }) }, q.limit + 1);
+  let deleted = 0;
+  let bytes = 0;
+  let chunks = 0;
+  for (const row of rows.slice(0, q.limit)) {
+    if (deleted > 0 && chunks + row.num_chunks > q.chunksMax) break;
+    assert(row.bucket === q.bucket && (q.prefix === undefined || row.key.startsWith(q.prefix)), `bulk delete of ${q.bucket}/${q.prefix ?? ""} reached ${row.bucket}/${row.key}`);
+    retireBall(s, row, "deleted", when);
+    deleted += 1;
+    bytes += row.size;
+    chunks += row.num_chunks;
+  }
+  const last = rows[deleted - 1];
+  return rows.length > deleted && last !== undefined ? { deleted, bytes, next: last.key } : { deleted, bytes };
+}
+
+/** Statements over a range of keys (listing, counting, bulk delete), one per shape of range, prepared on first use. */
 export class BallLister {
-  private readonly statements = new Map<string, Statement<BallRow, [Record<string, string | number>]>>();
+  private readonly statements = new Map<string, Statement<unknown, [Record<string, string | number>]>>();
 
   constructor(private readonly db: Database) {}
 
   list(q: ListBallsQuery): { balls: BallRecord[]; next?: string } {
     checkQuery(q);
-    const range = keyRange(q.prefix ?? "", q.after);
-    const params: Record<string, string | number> = { bucket: q.bucket, lower: range.lower, limit: q.limit + 1 };
-    if (range.upper !== undefined) params.upper = range.upper;
-    if (q.ballId !== undefined) params.ball_id = q.ballId;
-    const rows = this.statement(q.ballId !== undefined, range).all(params);
-    return pageOfBalls(rows, q);
+    return pageOfBalls(this.rows(q, q.limit + 1), q);
   }
 
-  private statement(group: boolean, range: KeyRange) {
-    const shape = `${group}/${range.inclusive}/${range.upper !== undefined}`;
-    let statement = this.statements.get(shape);
-    if (statement === undefined) {
-      statement = this.db.prepare(listSql(group, range));
-      this.statements.set(shape, statement);
-    }
-    return statement;
+  /** Up to `limit` rows of the balls `q` names, in key order (for a caller that has checked `q`). */
+  rows(q: Omit<ListBallsQuery, "limit">, limit: number): BallRow[] {
+    const range = keyRange(q.prefix ?? "", q.after);
+    const params = rangeParams(q.bucket, range, limit);
+    if (q.ballId !== undefined) params.ball_id = q.ballId;
+    return this.statement<BallRow>(listSql(q.ballId !== undefined, range)).all(params);
   }
+
+  /**
+   * The balls under a non-empty `prefix`, counted up to `max`: `more` when there are more than
+   * that. Runs on balls_key; costs O(log n + min(count, max)).
+   */
+  count(bucket: string, prefix: string, max: number): BallCount {
+    const range = keyRange(prefix, undefined);
+    const counted = this.statement<{ balls: number }>(countSql(range)).get(rangeParams(bucket, range, max));
+    assert(counted !== null && counted.balls <= max, `count under ${bucket}/${prefix} returned ${JSON.stringify(counted)}`);
+    if (counted.balls < max) return { balls: counted.balls, more: false };
+    const beyond = this.statement<{ one: number }>(beyondSql(range)).get({ ...rangeParams(bucket, range, 1), offset: max });
+    return { balls: counted.balls, more: beyond !== null };
+  }
+
+  private statement<Row>(sql: string): Statement<Row, [Record<string, string | number>]> {
+    let statement = this.statements.get(sql);
+    if (statement === undefined) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement as Statement<Row, [Record<string, string | number>]>;
+  }
+}
+
+function rangeParams(bucket: string, range: KeyRange, limit: number): Record<string, string | number> {
+  const params: Record<string, string | number> = { bucket, lower: range.lower, limit };
+  if (range.upper !== undefined) params.upper = range.upper;
+  return params;
 }
 
 function checkQuery(q: ListBallsQuery): void {
@@ -280,12 +327,29 @@ function checkQuery(q: ListBallsQuery): void {
 
 /** balls_key (bucket, key) or balls_group (bucket, ball_id, key): a range scan, never LIKE. */
 export function listSql(group: boolean, range: KeyRange): string {
+  const index = group ? "balls_group" : "balls_key";
+  return `SELECT ${ballColumns} FROM balls INDEXED BY ${index} WHERE ${rangeConditions(group, range)} ORDER BY key LIMIT $limit`;
+}
+
+/**
+ * balls_key: how many balls a range holds, reading at most $limit index entries and nothing
+ * else (the index covers it; summing their sizes would read every row: 5x slower, measured).
+ */
+function countSql(range: KeyRange): string {
+  return `SELECT count(*) AS balls FROM (SELECT 1 FROM balls INDEXED BY balls_key WHERE ${rangeConditions(false, range)} ORDER BY key LIMIT $limit)`;
+}
+
+/** balls_key: whether the range holds a ball past the first $offset. */
+function beyondSql(range: KeyRange): string {
+  return `SELECT 1 AS one FROM balls INDEXED BY balls_key WHERE ${rangeConditions(false, range)} ORDER BY key LIMIT $limit OFFSET $offset`;
+}
+
+function rangeConditions(group: boolean, range: KeyRange): string {
   const conditions = ["bucket = $bucket"];
   if (group) conditions.push("ball_id = $ball_id");
   conditions.push(range.inclusive ? "key >= $lower" : "key > $lower");
   if (range.upper !== undefined) conditions.push("key < $upper");
-  const index = group ? "balls_group" : "balls_key";
-  return `SELECT ${ballColumns} FROM balls INDEXED BY ${index} WHERE ${conditions.join(" AND ")} ORDER BY key LIMIT $limit`;
+  return conditions.join(" AND ");
 }
 
 /** At most `limit` balls and metadataPageBytesMax of their metadata (at least one); `next` when there are more. */

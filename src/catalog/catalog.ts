@@ -15,7 +15,8 @@
 //
 //   buckets(name PK, created_ms, balls, bytes)  WITHOUT ROWID
 //     PK name     listBuckets pages in name order (`name > after`); balls/bytes are kept by
-//                 triggers on balls, so a bucket page never counts balls.
+//                 triggers on balls, so a bucket page never counts balls. A bucket is made by
+//                 its first commit or by createBucket, and stays (0 balls) until deleteBucket.
 //
 //   balls(id INTEGER PK, bucket, key, ball_id, object_id, version, size, checksum BLOB(32),
 //         content_type, tags JSON, rf, created_ms, chunk_size, num_chunks)
@@ -23,6 +24,8 @@
 //     balls_key (bucket, key) UNIQUE   getBall/commit/delete; listBalls in key order, and a
 //                           prefix is the range [prefix, prefixEnd(prefix)) on it (cursor.ts),
 //                           never LIKE, so a page costs O(log n + page) however deep it is.
+//                           countBalls reads the same range from the index alone (bounded by
+//                           its `max`), deleteBalls a batch of it after a cursor.
 //     balls_object (object_id) UNIQUE  chunks are named (objectId, index) outside the catalog:
 //                           addReplica/removeReplica/findChunk/garbage checks; also enforces
 //                           that an object id names one version only.
@@ -89,6 +92,7 @@ import * as staging from "./staging.ts";
 import { applySchema } from "./schema.ts";
 import { prepareStatements, type Statements } from "./statements.ts";
 import type {
+  BallCount,
   BallInput,
   BallRecord,
   BallWithChunks,
@@ -98,6 +102,8 @@ import type {
   CommitItem,
   CommitOptions,
   CommitResult,
+  DeleteBallsQuery,
+  DeleteBallsResult,
   FoundChunk,
   GarbageEntry,
   GarbageInput,
@@ -114,7 +120,7 @@ import type {
   RetireTiming,
   UnderReplicatedChunk,
 } from "./types.ts";
-import { checkBall, checkBucket, checkChunks, checkInt, checkName, checkObjectId, checkPage } from "./validate.ts";
+import { checkBall, checkBucket, checkChunks, checkDeleteBallsQuery, checkInt, checkKey, checkName, checkObjectId, checkPage } from "./validate.ts";
 import { auditCatalog } from "./audit.ts";
 
 /** Commits in one commitBalls call, and intents expired per transaction. */
@@ -397,6 +403,43 @@ export class Catalog {
       : this.s.bucketPage.all({ after: q.after, limit: q.limit + 1 });
     const buckets = rows.slice(0, q.limit).map((row) => ({ name: row.name, balls: row.balls, bytes: row.bytes, createdMs: row.created_ms }));
     return rows.length > q.limit ? { buckets, next: buckets[buckets.length - 1]!.name } : { buckets };
+  }
+
+  /** A bucket and its counts (kept by triggers: O(1)), or undefined when there is none. */
+  getBucket(name: string): BucketSummary | undefined {
+    checkBucket(name);
+    const row = this.s.bucketGet.get({ name });
+    return row === null ? undefined : { name: row.name, balls: row.balls, bytes: row.bytes, createdMs: row.created_ms };
+  }
+
+  /** Make an empty bucket (it stays until deleteBucket); false when one of that name exists. */
+  createBucket(name: string, createdMs: number): boolean {
+    checkName("bucket name", name, limits.bucketNameBytesMax, "new");
+    checkInt("createdMs", createdMs);
+    return this.write(() => this.s.bucketEnsure.run({ name, created_ms: createdMs }).changes === 1);
+  }
+
+  /**
+   * How many balls a bucket holds under `prefix` (the whole bucket when empty or absent: exact,
+   * O(1)); under a prefix counted up to `max` (`more` past it). Undefined when there is no bucket.
+   */
+  countBalls(bucket: string, prefix: string | undefined, max: number): BallCount | undefined {
+    const whole = this.getBucket(bucket);
+    if (whole === undefined) return undefined;
+    if (prefix === undefined || prefix === "") return { balls: whole.balls, bytes: whole.bytes, more: false };
+    checkKey(prefix);
+    checkInt("max", max, 1, limits.ballCountMax);
+    return this.lister.count(bucket, prefix, max);
+  }
+
+  /**
+   * One batch of a bulk delete, in one transaction: the balls under `q.prefix` after `q.after`
+   * (see DeleteBallsQuery), each retired like deleteBall with `when`. Undefined when there is
+   * no bucket.
+   */
+  deleteBalls(q: DeleteBallsQuery, when: RetireTiming = {}): DeleteBallsResult | undefined {
+    checkDeleteBallsQuery(q);
+    return this.write(() => (this.s.bucketGet.get({ name: q.bucket }) === null ? undefined : balls.deleteBalls(this.s, this.lister, q, when)));
   }
 
   /** Forget an empty bucket. False if it does not exist; ConflictError if it holds balls. */

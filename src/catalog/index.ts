@@ -7,6 +7,7 @@ export { compareUtf8, prefixEnd } from "./cursor.ts";
 export { peerStates } from "./types.ts";
 export type { Holding } from "./replication.ts";
 export type {
+  BallCount,
   BallInput,
   BallRecord,
   BallWithChunks,
@@ -16,6 +17,8 @@ export type {
   CommitItem,
   CommitOptions,
   CommitResult,
+  DeleteBallsQuery,
+  DeleteBallsResult,
   FoundChunk,
   GarbageEntry,
   GarbageInput,

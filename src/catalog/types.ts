@@ -117,6 +117,17 @@ export type ListBallsQuery = Page & { bucket: string; prefix?: string; ballId?: 
 
 export type BucketSummary = { name: string; balls: number; bytes: number; createdMs: number };
 
+/** One batch of a bulk delete: balls of `bucket` under `prefix` (all when absent), after the key `after`. */
+export type DeleteBallsQuery = { bucket: string; prefix?: string; after?: string; limit: number; chunksMax: number };
+/** `next`: the last key deleted, to pass as `after` for the next batch; absent when none is left. */
+export type DeleteBallsResult = { deleted: number; bytes: number; next?: string };
+
+/**
+ * Balls under a prefix, counted up to a bound: `more` when there are more than `balls`. `bytes`
+ * only for a whole bucket (kept by triggers); under a prefix it would cost a read of every row.
+ */
+export type BallCount = { balls: number; bytes?: number; more: boolean };
+
 export type UnderReplicatedChunk = {
   objectId: string;
   index: number;

@@ -8,6 +8,7 @@ import {
   peerStates,
   type BallInput,
   type ChunkRecord,
+  type DeleteBallsQuery,
   type GarbageItem,
   type Page,
   type PeerRecord,
@@ -201,4 +202,13 @@ export function checkGarbageItem(item: GarbageItem): void {
   checkObjectId(item.objectId);
   checkInt("chunk index", item.index, 0, limits.ballChunksMax - 1);
   checkPeerId(item.peerId);
+}
+
+/** One batch of a bulk delete: a bucket, an optional key prefix and cursor, bounded counts. */
+export function checkDeleteBallsQuery(q: DeleteBallsQuery): void {
+  checkBucket(q.bucket);
+  if (q.prefix !== undefined && q.prefix !== "") checkKey(q.prefix);
+  if (q.after !== undefined) checkKey(q.after);
+  checkInt("limit", q.limit, 1, limits.deleteBatchBallsMax);
+  checkInt("chunksMax", q.chunksMax, 1, limits.deleteBatchChunksMax);
 }

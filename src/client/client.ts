@@ -24,12 +24,13 @@ import { ballTags, codecFor, codecForBall, reservedTags, type ChunkCodec } from 
 import { ChunkCache, cacheLimits, type CacheStats } from "./cache.ts";
 import { ChunkDirectory } from "./chunk-directory.ts";
 import { mapBounded, type Outcome } from "./bounded.ts";
-import type { BallLocated, BallMetaWire, ChunkRecordWire } from "../protocol/ball.ts";
+import { defaultBallId, type BallLocated, type BallMetaWire, type ChunkRecordWire } from "../protocol/ball.ts";
 import { chunkChecksum, checksumHex } from "../lib/checksum.ts";
 import { chunkRecordWireBytes } from "../lib/wire-size.ts";
 import { formatBytes as formatSize } from "../lib/size.ts";
 import { limits } from "../lib/limits.ts";
 import { Semaphore } from "../lib/semaphore.ts";
+import { assert } from "../lib/assert.ts";
 import { BadRequestError, CorruptError, MictlanxError, NotFoundError, UsageError, toMictlanxError } from "../lib/errors.ts";
 import { contentTypeFor } from "./content-type.ts";
 import { sealing } from "./seal.ts";
@@ -98,6 +99,10 @@ export interface PutResult {
   contentType: string;
   compressed: boolean;
   encrypted: boolean;
+  /** The ball's group: the `ballId` option, else the key (its sha256 when longer than a ball id may be). */
+  ballId: string;
+  /** The ball's tags: yours and the client's (fullname, extension, num_chunks, full_checksum, …). */
+  tags: Record<string, string>;
 }
 
 export interface GetOptions {
@@ -228,9 +233,10 @@ export class Client {
       await closeSource(pieces, signal);
       throw error;
     }
-    const finish = (objectId: string, version: number, size: number, numChunks: number, storedBytes: number, checksum: string): PutResult => {
+    const ballId = options.ballId ?? defaultBallId(key);
+    const finish = (objectId: string, version: number, size: number, numChunks: number, storedBytes: number, checksum: string, tags: Record<string, string>): PutResult => {
       keep.commit(objectId, bucket, key, size);
-      return { bucket, key, objectId, version, size, checksum, numChunks, storedBytes, contentType, compressed: "compression" in codec.tags, encrypted };
+      return { bucket, key, objectId, version, size, checksum, numChunks, storedBytes, contentType, compressed: "compression" in codec.tags, encrypted, ballId, tags };
     };
 
     if (first.done || first.value.final) {
@@ -248,7 +254,7 @@ export class Client {
       const requestId = crypto.randomUUID();
       const reply = await this.routers.call("ball.put", { ...declaration, tags, size: plain.byteLength, checksum, data: stored, requestId }, { alsoRetry: ["corrupt"] });
       options.onProgress?.(plain.byteLength);
-      return finish(reply.objectId, reply.version, plain.byteLength, numChunks, stored.byteLength, checksum);
+      return finish(reply.objectId, reply.version, plain.byteLength, numChunks, stored.byteLength, checksum, tags);
     }
 
     let begun: { objectId: string };
@@ -269,7 +275,7 @@ export class Client {
       const records = await this.stageRecords(bucket, key, objectId, sent.records);
       signal?.throwIfAborted();
       const reply = await this.routers.call("ball.commit", { ...declaration, tags, objectId, size: sent.size, checksum, ...records });
-      return finish(objectId, reply.version, sent.size, sent.records.length, sent.storedBytes, checksum);
+      return finish(objectId, reply.version, sent.size, sent.records.length, sent.storedBytes, checksum, tags);
     } catch (error) {
       throw await this.abandon(bucket, key, objectId, error);
     }
@@ -637,6 +643,51 @@ export class Client {
       if (page.next === undefined) return;
       after = page.next;
     }
+  }
+
+  // --- buckets and bulk deletes ---------------------------------------------------------------
+
+  /** Make an empty bucket: listed with 0 balls until deleteBucket. ConflictError when it exists. */
+  async createBucket(bucket: string): Promise<{ name: string; balls: number; bytes: number; createdMs: number }> {
+    return this.routers.call("bucket.create", { bucket });
+  }
+
+  /**
+   * How many balls are under `prefix` (a plain string prefix; the whole bucket when absent),
+   * counted up to limits.ballCountMax: `more` when there are more. `bytes` for a whole bucket.
+   * NotFoundError when there is no such bucket.
+   */
+  async countBalls(bucket: string, prefix?: string): Promise<{ balls: number; bytes?: number; more: boolean }> {
+    return this.routers.call("ball.count", { bucket, ...(prefix === undefined ? {} : { prefix }) });
+  }
+
+  /**
+   * Delete every ball under `prefix` (a plain string prefix; the whole bucket when absent). The
+   * SPM deletes them in batches (limits.deleteBatchBallsMax a round trip, each batch one
+   * durable catalog transaction), in key order; `onProgress` hears the totals after each batch.
+   * Balls put behind the batches meanwhile are kept. NotFoundError when there is no such bucket.
+   */
+  async deletePrefix(bucket: string, prefix?: string, options: { onProgress?: (deleted: number, bytes: number) => void } = {}): Promise<{ deleted: number; bytes: number }> {
+    let deleted = 0;
+    let bytes = 0;
+    let after: string | undefined;
+    for (;;) {
+      const batch = await this.routers.call("ball.deletePrefix", { bucket, ...(prefix === undefined ? {} : { prefix }), ...(after === undefined ? {} : { after }) });
+      deleted += batch.deleted;
+      bytes += batch.bytes;
+      options.onProgress?.(deleted, bytes);
+      if (batch.next === undefined) return { deleted, bytes };
+      // Each batch starts past the last key the one before deleted, so the loop ends.
+      assert(after === undefined || Buffer.compare(Buffer.from(batch.next), Buffer.from(after)) > 0, `a bulk delete went back from ${after} to ${batch.next}`);
+      after = batch.next;
+    }
+  }
+
+  /** Forget an empty bucket (ConflictError while it holds balls); `force` deletes them first, as deletePrefix does. */
+  async deleteBucket(bucket: string, options: { force?: boolean; onProgress?: (deleted: number, bytes: number) => void } = {}): Promise<{ deleted: number; bytes: number }> {
+    const emptied = options.force ? await this.deletePrefix(bucket, undefined, options.onProgress ? { onProgress: options.onProgress } : {}) : { deleted: 0, bytes: 0 };
+    await this.routers.call("bucket.delete", { bucket });
+    return emptied;
   }
 
   // --- ball groups -------------------------------------------------------------------------

@@ -1,10 +1,15 @@
 // "bucket/key" as typed on the command line: the bucket is everything before the first slash;
 // the key is the rest and may contain slashes. Also: where a key lands in a directory.
-import { realpathSync, statSync } from "node:fs";
+import { realpathSync, statSync, type Stats } from "node:fs";
 import { isAbsolute, join, relative, sep } from "node:path";
 import { UsageError } from "../lib/errors.ts";
-import { newNameProblem } from "../lib/names.ts";
+import { newNameProblem, printable } from "../lib/names.ts";
 import { fileKind, statOrUndefined } from "../lib/file-info.ts";
+
+/** "bucket/key" (or a bucket alone) for people: never raw to a terminal (src/lib/names.ts). */
+export function shown(bucket: string, key?: string): string {
+  return printable(key === undefined ? bucket : `${bucket}/${key}`);
+}
 
 export function parseBallPath(text: string): { bucket: string; key: string } {
   const slash = text.indexOf("/");
@@ -12,6 +17,17 @@ export function parseBallPath(text: string): { bucket: string; key: string } {
     throw new UsageError(`"${text}" is not bucket/key; write e.g. photos/2024/cat.jpg`);
   }
   return { bucket: text.slice(0, slash), key: text.slice(slash + 1) };
+}
+
+/**
+ * "bucket" or "bucket/prefix" for a whole tree (put, get and del --recursive): the prefix as a
+ * directory, ending in "/" ("" for the bucket's root), as `aws s3 cp --recursive` takes it, so
+ * `photos/2024` means the keys under "2024/" and not "2024-old/x".
+ */
+export function parseTreeTarget(text: string): { bucket: string; prefix: string } {
+  const { bucket, prefix } = parseBucketPrefix(text);
+  if (prefix === undefined) return { bucket, prefix: "" };
+  return { bucket, prefix: prefix.endsWith("/") ? prefix : `${prefix}/` };
 }
 
 /** "bucket" or "bucket/prefix" (ls). */
@@ -59,6 +75,30 @@ export function checkNewNames(names: { bucket: string; key?: string; ballId?: st
  * (This guards against what is in `root`, not against someone changing it meanwhile.)
  */
 export function fileForKey(root: string, key: string): { path: string } | { skip: string } {
+  const end = walkKey(root, key);
+  if ("skip" in end || end.info === undefined) return end;
+  return end.info.isFile() || end.info.isSymbolicLink() ? { path: end.path } : { skip: `${end.path} is ${fileKind(end.info)}; not replacing it` };
+}
+
+/**
+ * Where the folder marker `key` (a zero-byte ball whose key ends in "/", given here without
+ * that "/") becomes a directory under `root`, by the same rule as fileForKey: a directory may
+ * already be there (or a symbolic link to one inside `root`); anything else there is skipped.
+ */
+export function directoryForKey(root: string, key: string): { path: string } | { skip: string } {
+  const end = walkKey(root, key);
+  if ("skip" in end || end.info === undefined) return end;
+  if (end.info.isDirectory()) return { path: end.path };
+  if (end.info.isSymbolicLink()) return throughLink(root, end.path);
+  return { skip: `${end.path} is ${fileKind(end.info)}, not a directory` };
+}
+
+/**
+ * Down `key`'s parts from `root`: what is at its last part (`info` undefined when nothing is,
+ * or when a part on the way is missing, so the rest is made fresh), every link on the way
+ * resolved; or why the key may not be written at all.
+ */
+function walkKey(root: string, key: string): { path: string; info?: Stats } | { skip: string } {
   if (key.startsWith("/")) return { skip: `its key starts with "/"` };
   const parts = key.split("/");
   const odd = parts.find((part) => part === "" || part === "." || part === "..");
@@ -68,13 +108,11 @@ export function fileForKey(root: string, key: string): { path: string } | { skip
     const next = join(at, part);
     const info = statOrUndefined(next, { follow: false });
     if (info === undefined) return { path: join(next, ...parts.slice(index + 1)) }; // the rest is made fresh
-    const last = index === parts.length - 1;
-    if (last) return info.isFile() || info.isSymbolicLink() ? { path: next } : { skip: `${next} is ${fileKind(info)}; not replacing it` };
+    if (index === parts.length - 1) return { path: next, info };
     if (info.isSymbolicLink()) {
-      const real = realpathSync(next);
-      if (!within(root, real)) return { skip: `${next} is a symbolic link to ${real}, outside ${root}` };
-      if (!statSync(real).isDirectory()) return { skip: `${next} leads to ${real}, which is not a directory` };
-      at = real;
+      const real = throughLink(root, next);
+      if ("skip" in real) return real;
+      at = real.path;
     } else if (info.isDirectory()) {
       at = next;
     } else {
@@ -82,6 +120,19 @@ export function fileForKey(root: string, key: string): { path: string } | { skip
     }
   }
   throw new Error("unreachable: a key has at least one part");
+}
+
+/** The directory the link `link` leads to, when it is one inside `root`. */
+function throughLink(root: string, link: string): { path: string } | { skip: string } {
+  let real: string;
+  try {
+    real = realpathSync(link);
+  } catch (error) {
+    return { skip: `${link} is a symbolic link that leads nowhere (${(error as NodeJS.ErrnoException).code ?? "unreadable"})` };
+  }
+  if (!within(root, real)) return { skip: `${link} is a symbolic link to ${real}, outside ${root}` };
+  if (!statSync(real).isDirectory()) return { skip: `${link} leads to ${real}, which is not a directory` };
+  return { path: real };
 }
 
 function within(root: string, path: string): boolean {

@@ -2,7 +2,7 @@
 import { resolveRouters, parsePositiveInt } from "../lib/defaults.ts";
 import { parseDuration, parseSize } from "../lib/size.ts";
 import { UsageError } from "../lib/errors.ts";
-import type { BenchOp } from "../bench/bench.ts";
+import type { BenchCleanup, BenchOp } from "../bench/bench.ts";
 import type { PhaseResult } from "../bench/stats.ts";
 
 export interface BenchFlags {
@@ -14,6 +14,7 @@ export interface BenchFlags {
   rf: string;
   op: string;
   chunkSize?: string;
+  keep?: boolean;
   json?: boolean;
 }
 
@@ -35,12 +36,24 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
     ...(flags.count === undefined ? {} : { count: parsePositiveInt(flags.count, "--count") }),
     ...(flags.duration === undefined ? {} : { durationMs: parseDuration(flags.duration) }),
     ...(flags.chunkSize === undefined ? {} : { chunkSize: parseSize(flags.chunkSize) }),
+    ...(flags.keep ? { keep: true } : {}),
     onPhase: (result) => process.stdout.write(`${flags.json ? JSON.stringify(result) : row(result)}\n`),
+    onCleanup: reportCleanup,
   });
   const errors = results.reduce((sum, result) => sum + result.errors, 0);
   if (!flags.json) for (const result of results) for (const sample of result.errorSamples) process.stderr.write(`error: ${sample}\n`);
   if (errors > 0) {
     process.stderr.write(`mictlanx bench: ${errors} operation(s) failed\n`);
+    process.exitCode = 1;
+  }
+}
+
+/** On stderr, so stdout stays one line per phase. A bucket left behind fails the run. */
+function reportCleanup(outcome: BenchCleanup): void {
+  if ("deleted" in outcome) process.stderr.write(`mictlanx bench: deleted the ${outcome.deleted} ball(s) it wrote and bucket ${outcome.bucket} (--keep keeps them)\n`);
+  else if ("kept" in outcome) process.stderr.write(`mictlanx bench: kept the balls it wrote in bucket ${outcome.bucket}\n`);
+  else {
+    process.stderr.write(`mictlanx bench: could not delete bucket ${outcome.bucket}: ${outcome.error}; delete it with: mictlanx rb ${outcome.bucket} --force\n`);
     process.exitCode = 1;
   }
 }

@@ -3,10 +3,8 @@
 // is a terminal and the transfer takes more than a second; piped, they print nothing extra.
 // Names (buckets, keys, ball ids, tags) are printed through `printable` for people and
 // `terminalJson` for scripts (src/lib/names.ts): never raw to a terminal.
-import { fstatSync, mkdirSync, readdirSync, realpathSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
-import { Client, type PutItem, type PutOptions, type PutResult } from "../client/client.ts";
-import { mapBounded } from "../client/bounded.ts";
+import { fstatSync, statSync } from "node:fs";
+import { Client, type PutOptions, type PutResult } from "../client/client.ts";
 import { keyFromFile, keyFromHex } from "../client/seal.ts";
 import { compression } from "../client/compress.ts";
 import { reservedTags } from "../client/codec.ts";
@@ -14,13 +12,15 @@ import { sealing } from "../client/seal.ts";
 import { resolveRouters, parsePositiveInt } from "../lib/defaults.ts";
 import { formatBytes, parseSize } from "../lib/size.ts";
 import { limits } from "../lib/limits.ts";
-import { BadRequestError, MictlanxError, NotFoundError, UsageError } from "../lib/errors.ts";
-import { newNameProblem, printable, terminalJson } from "../lib/names.ts";
+import { MictlanxError, NotFoundError, UsageError } from "../lib/errors.ts";
+import { printable, terminalJson } from "../lib/names.ts";
 import type { BallLocated, BallMetaWire } from "../protocol/ball.ts";
-import { checkNewNames, fileForKey, parseBallPath, parseBucketPrefix, parseTags } from "./ball-path.ts";
-import { beforeQuietExit, outputClosed } from "./pipes.ts";
+import { checkNewNames, parseBallPath, parseBucketPrefix, parseTags, parseTreeTarget, shown } from "./ball-path.ts";
+import { outputClosed } from "./pipes.ts";
 import { interruptible } from "./signals.ts";
 import { Progress } from "./progress.ts";
+import { directoryFor, getTree, putTree, reportUnwritten, writeBalls } from "./tree.ts";
+import { deleteTree, makeBucket, removeBucket } from "./buckets.ts";
 
 /** Flags every client command may carry. `keyFile` and `compress` are read when main.ts declares them. */
 interface ClientFlags {
@@ -54,11 +54,6 @@ function print(json: boolean | undefined, value: unknown, human: string): void {
   process.stdout.write(json ? `${terminalJson(value)}\n` : `${human}\n`);
 }
 
-/** "bucket/key" (or a bucket alone) for people. */
-function shown(bucket: string, key?: string): string {
-  return printable(key === undefined ? bucket : `${bucket}/${key}`);
-}
-
 /** A one-line summary on stderr, for people only (a terminal). */
 function note(text: string): void {
   if (process.stderr.isTTY) process.stderr.write(`${text}\n`);
@@ -77,19 +72,23 @@ export interface PutFlags extends ClientFlags {
   contentType?: string;
   ifAbsent?: boolean;
   recursive?: boolean;
+  followSymlinks?: boolean;
   json?: boolean;
   compress?: boolean;
 }
 
 export async function putCommand(target: string, file: string, flags: PutFlags): Promise<void> {
-  const { bucket, key } = parseBallPath(target);
+  if (flags.followSymlinks && !flags.recursive) throw new UsageError("--follow-symlinks is for --recursive (a single file's link is always followed)");
+  // --recursive takes a bucket alone too: the tree goes into its root.
+  const tree = flags.recursive ? parseTreeTarget(target) : undefined;
+  const { bucket, key } = tree ? { bucket: tree.bucket, key: tree.prefix } : parseBallPath(target);
   const chunkSize = parseSize(flags.chunkSize);
   const sealKey = resolveKey(flags);
   const transformed = flags.compress === true || sealKey !== undefined;
   const chunkSizeMax = limits.chunkBytesMax - (transformed ? compression.overheadBytes + sealing.overheadBytes : 0);
   if (chunkSize < 1 || chunkSize > chunkSizeMax) throw new UsageError(`--chunk-size must be 1 B to ${formatBytes(chunkSizeMax)} (${chunkSizeMax} B)${transformed ? " with compression or encryption" : ""}; got ${flags.chunkSize}`);
   const tags = parseTags(flags.tag);
-  checkNewNames({ bucket, key, tags, ...(flags.ballId === undefined ? {} : { ballId: flags.ballId }), ...(flags.contentType === undefined ? {} : { contentType: flags.contentType }) });
+  checkNewNames({ bucket, ...(key === "" ? {} : { key }), tags, ...(flags.ballId === undefined ? {} : { ballId: flags.ballId }), ...(flags.contentType === undefined ? {} : { contentType: flags.contentType }) });
   for (const name of reservedTags) {
     if (name in tags) throw new UsageError(`--tag ${name}=… is set by mictlanx itself; choose another name${name === "compression" ? " (use --compress)" : name === "encryption" ? " (use MICTLANX_KEY or --key-file)" : ""}`);
   }
@@ -106,8 +105,8 @@ export async function putCommand(target: string, file: string, flags: PutFlags):
   const interrupt = interruptible("put", "nothing more was stored, and the chunks it had sent are being deleted");
   options.signal = interrupt.signal;
   try {
-    if (flags.recursive) {
-      await putTree(client, bucket, key, file, options, flags.json);
+    if (tree) {
+      await putTree(client, tree, file, options, flags);
       return;
     }
     let source: string | ReadableStream<Uint8Array>;
@@ -143,52 +142,6 @@ export async function putCommand(target: string, file: string, flags: PutFlags):
   }
 }
 
-/** --recursive: every regular file under a directory, keyed by its path relative to it; a few at a time. */
-async function putTree(client: Client, bucket: string, prefix: string, dir: string, options: PutOptions, json: boolean | undefined): Promise<void> {
-  if (dir === "-" || !statOrNull(dir)?.isDirectory()) throw new UsageError("--recursive needs a directory");
-  function* items(): Generator<PutItem & { order: number }> {
-    let order = 0;
-    for (const path of walk(dir)) {
-      if (options.signal?.aborted) return; // interrupted: no more files
-      yield { bucket, key: join(prefix, relative(dir, path)).split("\\").join("/"), data: path, options, order: order++ };
-    }
-  }
-  // Lines come out in the tree's order as soon as every file before them is done.
-  const lines = new Map<number, string>();
-  let printed = 0;
-  const outcomes = await mapBounded(items(), 4, async (item) => {
-    try {
-      // A file name may hold what a key may not (a newline, an ESC): that file fails, the rest go on.
-      const problem = newNameProblem("key", item.key);
-      if (problem !== undefined) throw new BadRequestError(`not stored: its ${problem}`);
-      const result = await client.put(item.bucket, item.key, item.data, item.options);
-      lines.set(item.order, `put ${shown(bucket, result.key)}: ${formatBytes(result.size)}\n`);
-      return result;
-    } catch (error) {
-      lines.set(item.order, "");
-      throw error;
-    } finally {
-      for (let line = lines.get(printed); line !== undefined; line = lines.get(printed)) {
-        if (!json) process.stdout.write(line);
-        lines.delete(printed);
-        printed += 1;
-      }
-    }
-  });
-  const failed = outcomes.filter((outcome) => !outcome.ok);
-  if (json) process.stdout.write(`${terminalJson(outcomes.map((outcome) => (outcome.ok ? outcome.value : { bucket, key: outcome.key, error: { code: outcome.error.code, message: outcome.error.message } })))}\n`);
-  else for (const outcome of failed) if (!outcome.ok) process.stderr.write(`mictlanx: put ${shown(bucket, outcome.key)} failed: ${printable(outcome.error.message)}\n`);
-  if (failed.length > 0) throw new MictlanxError("unavailable", `${failed.length} of ${outcomes.length} file(s) were not stored; run the same command again to retry`);
-}
-
-function* walk(dir: string): Generator<string> {
-  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) yield* walk(path);
-    else if (entry.isFile()) yield path;
-  }
-}
-
 function statOrNull(path: string) {
   try {
     return statSync(path);
@@ -210,12 +163,18 @@ function stdinSize(): number | undefined {
 export interface GetFlags extends ClientFlags {
   output: string;
   ballId?: string;
+  recursive?: boolean;
 }
 
 export async function getCommand(target: string, flags: GetFlags): Promise<void> {
   const key = resolveKey(flags);
   const client = clientFor(flags, key ? { key } : {});
   try {
+    if (flags.recursive && flags.ballId !== undefined) throw new UsageError("--recursive (every ball under a prefix) and --ball-id (every ball of a group) choose balls two ways; give one");
+    if (flags.recursive) {
+      await getTree(client, parseTreeTarget(target), flags.output);
+      return;
+    }
     if (flags.ballId !== undefined) {
       await getGroupToDir(client, target, flags.ballId, flags.output);
       return;
@@ -283,68 +242,39 @@ function isText(contentType: string): boolean {
   return contentType.startsWith("text/") || /^application\/(json|xml|x-ndjson|javascript|typescript)/.test(contentType);
 }
 
-/** A key that `get --ball-id` does not write (it would land outside -o DIR, or over a directory or device). */
-class SkippedKey extends BadRequestError {}
-
 async function getGroupToDir(client: Client, target: string, ballId: string, dir: string): Promise<void> {
   const { bucket } = parseBucketPrefix(target);
   if (dir === "-") throw new UsageError("--ball-id needs -o DIR to write the group's balls into");
   const balls = await client.listGroup(bucket, ballId);
   if (balls.length === 0) throw new NotFoundError(`no balls with ball id "${ballId}" in ${bucket}`);
-  const root = directoryFor(dir);
-  // When stdout's reader goes away (`| head -1`), stop: abort the transfers, remove their partial files.
-  const stop = new AbortController();
-  let settled: Promise<unknown> = Promise.resolve();
-  const forget = beforeQuietExit(async () => {
-    stop.abort(new MictlanxError("unavailable", "the reader of stdout went away"));
-    await settled;
-  });
-  try {
-    const outcomes = mapBounded(balls, 4, async (ball) => {
-      const place = fileForKey(root, ball.key);
-      if ("skip" in place) throw new SkippedKey(`${place.skip}; nothing is written outside ${dir}`);
-      const written = await client.getToFile(bucket, ball.key, place.path, { exact: true, signal: stop.signal });
-      process.stdout.write(`got ${shown(bucket, ball.key)} → ${printable(join(dir, ball.key))}: ${formatBytes(written.size)}\n`);
-      return written;
-    });
-    settled = outcomes;
-    reportGroup(bucket, ballId, await outcomes);
-  } finally {
-    forget();
-  }
+  const root = directoryFor(dir, "--ball-id");
+  reportGroup(ballId, reportUnwritten(bucket, await writeBalls(client, bucket, balls, { dir, root, pathOf: (key) => key })), balls.length);
 }
 
-/** -o DIR for a group: made when missing; its real path, under which every key must land. */
-function directoryFor(dir: string): string {
-  const info = statOrNull(dir);
-  if (info !== null && !info.isDirectory()) throw new UsageError(`-o ${dir} is not a directory; --ball-id writes the group's balls into one`);
-  mkdirSync(dir, { recursive: true });
-  return realpathSync(dir);
+/** Exit 1 (4 when every one was not found) if any ball was skipped or failed. */
+function reportGroup(ballId: string, failed: Array<{ ok: false; error: MictlanxError }>, total: number): void {
+  if (outputClosed.aborted || failed.length === 0) return;
+  const first = failed[0];
+  const code = first && failed.length === total && failed.every((each) => each.error.code === first.error.code) ? first.error.code : "unavailable";
+  throw new MictlanxError(code, `${failed.length} of ${total} ball(s) of group ${ballId} were not written`);
 }
 
-/** One line on stderr per ball skipped or failed; exit 1 (4 when every one was not found) if any. */
-function reportGroup(bucket: string, ballId: string, outcomes: Array<{ ok: true } | { ok: false; key: string; error: MictlanxError }>): void {
-  if (outputClosed.aborted) return;
-  const failed = outcomes.filter((outcome) => !outcome.ok);
-  for (const outcome of failed) {
-    if (!outcome.ok) process.stderr.write(`mictlanx: get ${shown(bucket, outcome.key)} ${outcome.error instanceof SkippedKey ? "skipped" : "failed"}: ${printable(outcome.error.message)}\n`);
-  }
-  if (failed.length > 0) {
-    const first = failed[0];
-    const code = first && !first.ok && failed.length === outcomes.length && failed.every((each) => !each.ok && each.error.code === first.error.code) ? first.error.code : "unavailable";
-    throw new MictlanxError(code, `${failed.length} of ${outcomes.length} ball(s) of group ${ballId} were not written`);
-  }
-}
-
-export async function delCommand(target: string, flags: ClientFlags & { ballId?: string; json?: boolean }): Promise<void> {
+export async function delCommand(target: string, flags: ClientFlags & { ballId?: string; json?: boolean; recursive?: boolean; yes?: boolean }): Promise<void> {
+  if (flags.recursive && flags.ballId !== undefined) throw new UsageError("--recursive (every ball under a prefix) and --ball-id (every ball of a group) choose balls two ways; give one");
+  if (flags.yes && !flags.recursive) throw new UsageError("--yes is for --recursive (deleting one ball asks nothing)");
   const client = clientFor(flags);
   try {
+    if (flags.recursive) {
+      await deleteTree(client, parseTreeTarget(target), flags);
+      return;
+    }
     if (flags.ballId !== undefined) {
       const { bucket } = parseBucketPrefix(target);
       const deleted = await client.deleteGroup(bucket, flags.ballId);
       print(flags.json, { bucket, ballId: flags.ballId, deleted }, `deleted ${deleted.length} ball(s) of group ${printable(flags.ballId)}`);
       return;
     }
+    if (!target.includes("/")) throw new UsageError(`"${target}" is not bucket/key; to delete every ball in the bucket: mictlanx del ${target} --recursive`);
     const { bucket, key } = parseBallPath(target);
     const ball = await client.delete(bucket, key);
     print(flags.json, ball, `deleted ${shown(bucket, key)} (version ${ball.version}, ${formatBytes(ball.size)})`);
@@ -363,24 +293,37 @@ export async function lsCommand(target: string | undefined, flags: ClientFlags &
       first = false;
     };
     const end = () => process.stdout.write(first ? "[]\n" : "]\n");
+    // A header for people at a terminal, once the listing has answered; piped, only the rows
+    // (tab-separated, for cut and awk).
+    let headed = flags.json === true || !process.stdout.isTTY;
+    const header = (columns: string[]) => {
+      if (!headed) process.stdout.write(`${columns.join("\t")}\n`);
+      headed = true;
+    };
     if (target === undefined) {
+      const columns = ["BUCKET", "BALLS", "SIZE"];
       for await (const page of client.buckets()) {
+        header(columns);
         for (const bucket of page) {
           if (flags.json) emit(bucket);
           else process.stdout.write(`${printable(bucket.name)}\t${bucket.balls} balls\t${formatBytes(bucket.bytes)}\n`);
         }
       }
+      header(columns);
       if (flags.json) end();
       return;
     }
     const { bucket, prefix } = parseBucketPrefix(target);
     const query = { ...(prefix === undefined ? {} : { prefix }), ...(flags.ballId === undefined ? {} : { ballId: flags.ballId }) };
+    const columns = ["KEY", "SIZE", "VERSION", "BALL ID"];
     for await (const page of client.list(bucket, query)) {
+      header(columns);
       for (const ball of page) {
         if (flags.json) emit(ball);
         else process.stdout.write(`${printable(ball.key)}\t${formatBytes(ball.size)}\tv${ball.version}\t${printable(ball.ballId)}${lockAndZip(ball)}\n`);
       }
     }
+    header(columns);
     if (flags.json) end();
   } finally {
     client.close();
@@ -428,4 +371,22 @@ function statText(ball: BallLocated): string {
     ...(ball.chunks.length > 20 ? [`    … ${ball.chunks.length - 20} more (use --json)`] : []),
   ];
   return `${lines.join("\n")}\n`;
+}
+
+export async function mbCommand(bucket: string, flags: ClientFlags & { json?: boolean }): Promise<void> {
+  const client = clientFor(flags);
+  try {
+    await makeBucket(client, bucket, flags);
+  } finally {
+    client.close();
+  }
+}
+
+export async function rbCommand(bucket: string, flags: ClientFlags & { json?: boolean; force?: boolean }): Promise<void> {
+  const client = clientFor(flags);
+  try {
+    await removeBucket(client, bucket, flags);
+  } finally {
+    client.close();
+  }
 }

@@ -296,6 +296,35 @@ export const limits = {
    * second signal exits at once.
    */
   interruptStopMsMax: 5_000,
+
+  // --- bulk work from the shell (issue 11: trees in and out, del --recursive, buckets) -------
+  /**
+   * Balls one `ball.deletePrefix` deletes at most, in one catalog transaction (one write of
+   * the SPM's group commit). Retiring a ball of one chunk at rf 2 costs ~100 us with its share
+   * of the fsync (measured on the 2-core box, 1,000 at a time: 110-160 ms), so a batch holds the
+   * SPM's event loop ~25 ms: puts and gets queued behind it barely notice, and 50,000 balls
+   * still go in ~200 round trips.
+   */
+  deleteBatchBallsMax: 256,
+  /**
+   * …and a batch stops early once the chunks of its balls pass this (a ball of more chunks
+   * still goes, alone): each chunk retired costs about as much again (~120 us at 4 chunks a ball).
+   */
+  deleteBatchChunksMax: 1024,
+  /**
+   * Balls `ball.count` counts under a prefix at most (a whole bucket's count is kept by
+   * triggers and exact). Counting reads only the index, ~3 ms per 50,000 balls on the SPM's
+   * loop (measured); past the bound `del --recursive` asks about "more than 100,000 balls".
+   */
+  ballCountMax: 100_000,
+  /**
+   * Files `put --recursive` and `get --recursive` (and `get --ball-id`) move at once. Small
+   * files are bound by round trips: a 3,000-file tree went in at 205, 313 and 425 files/s and
+   * came back at 298, 450 and 446 with 4, 16 and 32 in flight (docs/performance.md). Each
+   * transfer holds up to (concurrency + 3) chunks, so 16 large files hold ~112 MiB at the
+   * default chunk size; 32 would pass what a client process should take.
+   */
+  treeTransfersInFlightMax: 16,
 } as const;
 
 export type Limits = typeof limits;

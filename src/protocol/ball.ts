@@ -76,6 +76,44 @@ export const uploadChunkBytes = byteCount.max(limits.chunkBytesMax);
 /** What becomes of an abandoned upload: its placements queued for deletion (`replicas`), none when it was already abandoned or expired. */
 export const abandonResult = z.object({ replicas: byteCount });
 
+// --- buckets and bulk deletes (the shell's mb, rb, del --recursive) ---------------------------
+export const bucketArgs = z.object({ bucket: bucketName });
+export const newBucketArgs = z.object({ bucket: newBucketName });
+export const bucketDeleted = z.object({ bucket: z.string() });
+/** Balls under `prefix` (the whole bucket when absent); counted up to limits.ballCountMax. */
+export const ballCountArgs = z.object({ bucket: bucketName, prefix: z.string().max(limits.keyBytesMax).optional() });
+/** `more`: there are more than `balls`; `bytes` only for a whole bucket. */
+export const ballCountResult = z.object({ balls: byteCount, bytes: byteCount.optional(), more: z.boolean() });
+/** One batch of a bulk delete: the balls under `prefix` after the key `after`, at most `limit`. */
+export const deletePrefixArgs = z.object({
+  bucket: bucketName,
+  prefix: z.string().max(limits.keyBytesMax).optional(),
+  after: z.string().max(limits.keyBytesMax).optional(),
+  limit: z.number().int().min(1).max(limits.deleteBatchBallsMax).optional(),
+});
+/** `next`: pass it as `after` for the next batch; absent when nothing is left under the prefix. */
+export const deletePrefixResult = z.object({ deleted: byteCount, bytes: byteCount, next: z.string().optional() });
+
+/** Buckets and bulk deletes: the same ops on the SPM and on routers, which pass them on as they are. */
+export const bucketOps = {
+  /** Make an empty bucket; it stays (listed with 0 balls) until bucket.delete. `conflict` when it exists. */
+  "bucket.create": { args: newBucketArgs, result: bucketSummary, replyBytesMax: limits.smallReplyBytesMax },
+  /** Forget an empty bucket; `conflict` while it holds balls. */
+  "bucket.delete": { args: bucketArgs, result: bucketDeleted, replyBytesMax: limits.smallReplyBytesMax },
+  "ball.count": { args: ballCountArgs, result: ballCountResult, replyBytesMax: limits.smallReplyBytesMax },
+  /**
+   * One batch of a bulk delete (del --recursive, rb --force): up to deleteBatchBallsMax balls
+   * under a prefix in one catalog transaction, durable before the reply, each retired with the
+   * readers' grace as ball.delete retires one. Call again with `after: next` until no `next`.
+   */
+  "ball.deletePrefix": { args: deletePrefixArgs, result: deletePrefixResult, replyBytesMax: limits.smallReplyBytesMax },
+} as const;
+
+/** A ball without --ball-id is its own group: the key, or its sha256 when the key is longer than a ball id may be. */
+export function defaultBallId(key: string): string {
+  return new TextEncoder().encode(key).byteLength <= limits.ballIdBytesMax ? key : new Bun.CryptoHasher("sha256").update(key).digest("hex");
+}
+
 /** What a put declares about its ball; the router adds the chunk records. Its names are new ones. */
 export const ballDeclaration = z.object({
   bucket: newBucketName,

@@ -8,6 +8,7 @@ import {
   abandonResult,
   ballDeclaration,
   ballLocated,
+  bucketOps,
   ballMeta,
   chunkRecord,
   chunksPageArgs,
@@ -72,6 +73,8 @@ export const routerOps = defineOps({
   "ball.delete": { args: ballRef, result: ballMeta },
   "ball.list": { args: listBallsArgs, result: listBallsResult },
   "bucket.list": { args: listBucketsArgs, result: listBucketsResult },
+  /** Buckets and bulk deletes, passed to the SPM as they are. */
+  ...bucketOps,
   "router.health": {
     args: z.object({}),
     result: z.object({ address: z.string(), spm: z.string(), uptimeMs: z.number(), requests: byteCount, errors: byteCount }),

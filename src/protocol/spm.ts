@@ -7,6 +7,7 @@ import {
   abandonResult,
   ballDeclaration,
   ballLocated,
+  bucketOps,
   ballMeta,
   chunkRecord,
   chunksPageArgs,
@@ -237,6 +238,7 @@ export const spmOps = defineOps({
   "ball.delete": { args: z.object({ bucket: bucketName, key: ballKey }), result: ballMeta },
   "ball.list": { args: listBallsArgs, result: listBallsResult },
   "bucket.list": { args: listBucketsArgs, result: listBucketsResult },
+  ...bucketOps,
   /** A router found a replica whose bytes fail their checksum, or that its peer lacks: repair it from a good one. */
   "replica.corrupt": {
     /** `missing`: the peer answered not_found for a chunk the catalog records there. */

@@ -20,6 +20,22 @@ test("bench writes then reads and prints one JSON object per phase", async () =>
   expect(usage.code).toBe(2);
 });
 
+test("bench deletes the balls it wrote, and their bucket, unless --keep", async () => {
+  vss ??= await startTestVss({ label: "bench", peers: 3, routers: 1 });
+  const router = vss.routers[0]!.address;
+  const buckets = async () => JSON.parse((await cli(["ls", "--json", "--router", router])).stdout) as Array<{ name: string; balls: number; bytes: number; createdMs: number }>;
+  const benchBuckets = async () => (await buckets()).filter((bucket) => bucket.name.startsWith("bench-"));
+  const before = await benchBuckets();
+  const cleaned = await cli(["bench", "--router", router, "--size", "1KiB", "--count", "300", "--op", "put", "--json"]);
+  expect(cleaned.code).toBe(0);
+  expect(cleaned.stderr).toMatch(/^mictlanx bench: deleted the 300 ball\(s\) it wrote and bucket bench-[0-9a-z]+ \(--keep keeps them\)\n$/);
+  expect(await benchBuckets()).toEqual(before);
+  const kept = await cli(["bench", "--router", router, "--size", "1KiB", "--count", "120", "--op", "put", "--keep", "--json"]);
+  expect(kept.code).toBe(0);
+  const name = /kept the balls it wrote in bucket (bench-[0-9a-z]+)/.exec(kept.stderr)?.[1];
+  expect(await benchBuckets()).toEqual([...before, { name: name!, balls: 120, bytes: 120 * 1024, createdMs: expect.any(Number) }]);
+}, 60_000);
+
 test("bench against a router that is not there stops early and says why (exit 1)", async () => {
   // A port that was free a moment ago: nothing listens on it.
   const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });

@@ -82,8 +82,13 @@ describe(`put, get, ls, stat, del: shapes and exit codes (seed ${seed})`, () => 
     expect(put.stderr).toBe(""); // piped: no progress bar, nothing extra
     expect(put.code).toBe(0);
     const result = JSON.parse(put.stdout);
-    expect(Object.keys(result).sort()).toEqual(["bucket", "checksum", "compressed", "contentType", "encrypted", "key", "numChunks", "objectId", "size", "storedBytes", "version"]);
+    expect(Object.keys(result).sort()).toEqual(["ballId", "bucket", "checksum", "compressed", "contentType", "encrypted", "key", "numChunks", "objectId", "size", "storedBytes", "tags", "version"]);
     expect(result).toMatchObject({ bucket: "shapes", key: "2024/table.csv", size: data.byteLength, numChunks: 5, checksum: sha256(data), contentType: "text/csv", compressed: false, encrypted: false, storedBytes: data.byteLength, version: 1 });
+    // The ball id (its own group, named by its key) and every tag, the user's and the client's.
+    expect(result.ballId).toBe("2024/table.csv");
+    expect(result.tags).toEqual({ owner: "ana", fullname: "table.csv", extension: "csv", num_chunks: "5", full_checksum: sha256(data) });
+    const grouped = JSON.parse((await run(["put", "shapes-grouped/2024/grouped.csv", file, "--ball-id", "g-1", "--json"])).stdout);
+    expect(grouped).toMatchObject({ ballId: "g-1", tags: { fullname: "grouped.csv", num_chunks: "3" } });
 
     const human = await run(["put", "shapes/2024/table.csv", file, "--tag", "owner=ana"]);
     expect(human.stdout).toMatch(/^put shapes\/2024\/table\.csv: 2\.0 MiB in 3 chunk\(s\), rf 2, version 2, sha256 [0-9a-f]{64}\n$/);

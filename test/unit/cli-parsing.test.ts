@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { formatBytes, parseDuration, parseSize } from "../../src/lib/size.ts";
 import { parseAddress, parseAddressList } from "../../src/net/address.ts";
 import { resolveRouters, resolveSpm, upAddresses, defaults } from "../../src/lib/defaults.ts";
-import { parseBallPath, parseBucketPrefix, parseTags } from "../../src/commands/ball-path.ts";
+import { parseBallPath, parseBucketPrefix, parseTags, parseTreeTarget } from "../../src/commands/ball-path.ts";
 import { MictlanxError } from "../../src/lib/errors.ts";
 
 function usage(work: () => unknown): string {
@@ -76,6 +76,15 @@ describe("bucket/key", () => {
     expect(parseBucketPrefix("photos/2024/")).toEqual({ bucket: "photos", prefix: "2024/" });
     expect(parseTags(["a=1", "b=x=y"])).toEqual({ a: "1", b: "x=y" });
     usage(() => parseTags(["novalue"]));
+  });
+
+  test("a tree's prefix is a directory, as aws s3 cp --recursive takes it: it ends in a slash", () => {
+    expect(parseTreeTarget("photos")).toEqual({ bucket: "photos", prefix: "" });
+    expect(parseTreeTarget("photos/")).toEqual({ bucket: "photos", prefix: "" });
+    expect(parseTreeTarget("photos/2024")).toEqual({ bucket: "photos", prefix: "2024/" });
+    expect(parseTreeTarget("photos/2024/")).toEqual({ bucket: "photos", prefix: "2024/" });
+    expect(parseTreeTarget("photos/a/b")).toEqual({ bucket: "photos", prefix: "a/b/" });
+    usage(() => parseTreeTarget("/2024"));
   });
 });
 

@@ -1,9 +1,9 @@
-// fileForKey: where a ball's key lands under a directory, or why it may not (nothing is ever
+// fileForKey and directoryForKey: where a ball's key lands under a directory, or why it may not (nothing is ever
 // written outside the directory named), against a real directory tree with links in it.
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileForKey } from "../../src/commands/ball-path.ts";
+import { directoryForKey, fileForKey } from "../../src/commands/ball-path.ts";
 import { tempDir } from "../support/vss.ts";
 
 const base = realpathSync(tempDir("key-path"));
@@ -60,3 +60,30 @@ describe("fileForKey", () => {
     expect(skipOf("fifo")).toBe(`${join(root, "fifo")} is a FIFO; not replacing it`);
   });
 });
+
+describe("directoryForKey (a folder marker, its key given without the trailing slash)", () => {
+  const dirOf = (key: string) => {
+    const place = directoryForKey(root, key);
+    return "skip" in place ? `skipped: ${place.skip}` : place.path;
+  };
+
+  test("a new or existing directory, through links that stay inside", () => {
+    expect(dirOf("new/empty")).toBe(join(root, "new/empty"));
+    expect(dirOf("real")).toBe(join(root, "real"));
+    expect(dirOf("real/deeper")).toBe(join(root, "real/deeper"));
+    expect(dirOf("in")).toBe(join(root, "real")); // a link to a directory inside: that directory
+    expect(dirOf("in/deeper")).toBe(join(root, "real/deeper"));
+  });
+
+  test("by the same rule as files: nothing outside root, and nothing but a directory where one must be", () => {
+    expect(dirOf("../x")).toBe('skipped: its key has a ".." part');
+    expect(dirOf("a//b")).toBe('skipped: its key has an empty part ("//", or a "/" at the end)');
+    expect(dirOf("out")).toBe(`skipped: ${join(root, "out")} is a symbolic link to ${outside}, outside ${root}`);
+    expect(dirOf("out/x")).toBe(`skipped: ${join(root, "out")} is a symbolic link to ${outside}, outside ${root}`);
+    expect(dirOf("file.txt")).toBe(`skipped: ${join(root, "file.txt")} is a regular file, not a directory`);
+    expect(dirOf("to-file")).toBe(`skipped: ${join(root, "to-file")} leads to ${join(root, "file.txt")}, which is not a directory`);
+    expect(dirOf("fifo")).toBe(`skipped: ${join(root, "fifo")} is a FIFO, not a directory`);
+    expect(dirOf("last")).toBe(`skipped: ${join(root, "last")} is a symbolic link to ${outside}/target.txt, outside ${root}`);
+  });
+});
+

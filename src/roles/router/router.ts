@@ -153,6 +153,10 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     "ball.delete": (ref) => spm.call("ball.delete", ref),
     "ball.list": (query) => spm.call("ball.list", query),
     "bucket.list": (query) => spm.call("bucket.list", query),
+    "bucket.create": (args) => spm.call("bucket.create", args),
+    "bucket.delete": (args) => spm.call("bucket.delete", args),
+    "ball.count": (args) => spm.call("ball.count", args),
+    "ball.deletePrefix": (args) => spm.call("ball.deletePrefix", args),
     "router.health": () => ({ address, spm: options.spm, uptimeMs: Date.now() - startedMs, ...counters }),
   };
 

@@ -192,9 +192,26 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     },
     "ball.list": (query) => {
       const page = catalog.listBalls(query);
+      // An empty page of a bucket that is not there says so (exit 4), not "no balls".
+      if (page.balls.length === 0 && catalog.getBucket(query.bucket) === undefined) throw noSuchBucket(query.bucket);
       return { balls: page.balls.map(ballToWire), ...(page.next === undefined ? {} : { next: page.next }) };
     },
     "bucket.list": (query) => catalog.listBuckets(query),
+    "bucket.create": async ({ bucket }) => {
+      const createdMs = clock.wallMs();
+      if (!(await writes.submit(() => catalog.createBucket(bucket, createdMs)))) throw new ConflictError(`bucket ${bucket} already exists`);
+      return { name: bucket, balls: 0, bytes: 0, createdMs };
+    },
+    "bucket.delete": async ({ bucket }) => {
+      if (!(await writes.submit(() => catalog.deleteBucket(bucket)))) throw noSuchBucket(bucket);
+      return { bucket };
+    },
+    "ball.count": ({ bucket, prefix }) => catalog.countBalls(bucket, prefix, limits.ballCountMax) ?? throwNoSuchBucket(bucket),
+    "ball.deletePrefix": async ({ bucket, prefix, after, limit }) => {
+      const query = { bucket, ...(prefix === undefined ? {} : { prefix }), ...(after === undefined ? {} : { after }), limit: limit ?? limits.deleteBatchBallsMax, chunksMax: limits.deleteBatchChunksMax };
+      const timing = retireNow(); // computed once: the same if the batcher runs the write again
+      return (await writes.submit(() => catalog.deleteBalls(query, timing))) ?? throwNoSuchBucket(bucket);
+    },
     "replica.corrupt": async ({ objectId, index, peerId, detail, problem }) => {
       const what = problem === "missing" ? "missing" : "corrupt";
       event(`${what}_reported`, `${what} replica of object ${objectId} chunk ${index} on ${peerId}: ${detail}`);
@@ -269,6 +286,14 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       catalog.close();
     },
   };
+}
+
+function noSuchBucket(bucket: string): NotFoundError {
+  return new NotFoundError(`no such bucket ${bucket}; mictlanx ls lists the buckets, mictlanx mb ${bucket} makes it`);
+}
+
+function throwNoSuchBucket(bucket: string): never {
+  throw noSuchBucket(bucket);
 }
 
 /** A drain that could never finish is refused up front: the other peers must hold every chunk at its rf. */

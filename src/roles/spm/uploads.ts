@@ -7,7 +7,7 @@
 import type { Catalog, RetireTiming } from "../../catalog/index.ts";
 import type { spmOps } from "../../protocol/spm.ts";
 import type { ParsedArgsOf, ResultOf } from "../../protocol/envelope.ts";
-import type { ChunkRecordWire } from "../../protocol/ball.ts";
+import { defaultBallId, type ChunkRecordWire } from "../../protocol/ball.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { BadRequestError, ConflictError, MictlanxError } from "../../lib/errors.ts";
 import { limits, vssLimits } from "../../lib/limits.ts";
@@ -191,9 +191,4 @@ function checkEnoughPeers(registry: Registry, rf: number): void {
 
 function intentPlacement(placement: { index: number; peers: Array<{ id: string }> }) {
   return { index: placement.index, peers: placement.peers.map((peer) => peer.id) };
-}
-
-/** A ball without --ball-id is its own group: the key, or its sha256 when the key is longer than a ball id may be. */
-function defaultBallId(key: string): string {
-  return new TextEncoder().encode(key).byteLength <= limits.ballIdBytesMax ? key : new Bun.CryptoHasher("sha256").update(key).digest("hex");
 }
