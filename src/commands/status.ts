@@ -7,7 +7,7 @@ import { formatBytes } from "../lib/size.ts";
 import { printable, terminalJson } from "../lib/names.ts";
 
 async function withSpm<T>(flag: string | undefined, work: (spm: ServiceClient<typeof spmOps>) => Promise<T>): Promise<T> {
-  const pool = new RpcPool({ role: "spm", connectAttempts: 2 });
+  const pool = new RpcPool({ role: "spm", expectRole: "spm", connectAttempts: 2 });
   try {
     return await work(new ServiceClient(spmOps, pool, parseAddress(resolveSpm(flag))));
   } finally {

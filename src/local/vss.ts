@@ -148,7 +148,7 @@ function writeVssFile(vss: LocalVss): void {
 
 /** Wait until the SPM sees `count` peers up, so the VSS takes puts when this returns. */
 export async function waitForPeersUp(spmAddress: string, count: number, timeoutMs = vssReadyTimeoutMs): Promise<void> {
-  const pool = new RpcPool({ role: "spm" });
+  const pool = new RpcPool({ role: "spm", expectRole: "spm" });
   const spm = new ServiceClient(spmOps, pool, parseAddress(spmAddress));
   const deadline = Date.now() + timeoutMs;
   let up = 0;

@@ -40,7 +40,7 @@ interface Counters {
 }
 
 export class Maintenance {
-  private readonly pool = new RpcPool({ role: "peer", connectAttempts: 2, identity: { role: "spm", id: `pid ${process.pid}` } });
+  private readonly pool = new RpcPool({ role: "peer", expectRole: "peer", connectAttempts: 2, identity: { role: "spm", id: `pid ${process.pid}` } });
   private readonly copies = new Semaphore(vssLimits.healConcurrencyMax);
   private readonly throttle: TokenBucket;
   private readonly busy = new Set<string>();

@@ -228,6 +228,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   const server = new RpcServer({
     host: options.host,
     port: options.port,
+    role: "spm",
     ops: spmOps,
     handlers,
     onRequestDone: metrics.requestDone,
