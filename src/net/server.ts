@@ -18,6 +18,7 @@ import { limits } from "../lib/limits.ts";
 import { assert } from "../lib/assert.ts";
 import { BadRequestError, MictlanxError, OverloadedError, TimeoutError, UnavailableError, toMictlanxError } from "../lib/errors.ts";
 import { BoundedWriter } from "./writer.ts";
+import { listenError } from "./listen-error.ts";
 import { ReplyEstimates, overdue, pickEvictee, quiet, replyRoom, type ConnectionView, type Overdue } from "./connection-policy.ts";
 
 export interface RequestContext {
@@ -156,8 +157,21 @@ export class RpcServer<T extends OpTable> {
     };
   }
 
+  /** Listen on host:port; a port that is taken (and the like) is a typed error naming it (listen-error.ts). */
   listen(): void {
-    this.listener = Bun.listen<ConnectionState>({
+    try {
+      this.listener = this.bind();
+    } catch (error) {
+      throw listenError(this.options.host, this.options.port, "--port", error);
+    }
+    const { frameStallTimeoutMs, connectionIdleTimeoutMs } = this.deadlines;
+    const sweepMs = Math.min(frameStallTimeoutMs, connectionIdleTimeoutMs) / limits.connectionSweepsPerTimeout;
+    this.sweepTimer = setInterval(() => this.sweep(performance.now()), sweepMs);
+    this.sweepTimer.unref();
+  }
+
+  private bind(): TCPSocketListener<ConnectionState> {
+    return Bun.listen<ConnectionState>({
       hostname: this.options.host,
       port: this.options.port,
       socket: {
@@ -172,10 +186,6 @@ export class RpcServer<T extends OpTable> {
         error: (socket) => this.onClose(socket),
       },
     });
-    const { frameStallTimeoutMs, connectionIdleTimeoutMs } = this.deadlines;
-    const sweepMs = Math.min(frameStallTimeoutMs, connectionIdleTimeoutMs) / limits.connectionSweepsPerTimeout;
-    this.sweepTimer = setInterval(() => this.sweep(performance.now()), sweepMs);
-    this.sweepTimer.unref();
   }
 
   stop(): void {
