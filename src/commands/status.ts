@@ -38,17 +38,33 @@ export async function removeCommand(id: string, flags: { spm?: string; json?: bo
   process.stdout.write(flags.json ? `${terminalJson(result)}\n` : `peer ${printable(result.id)} is removed${healed}\n`);
 }
 
+/**
+ * "peers 3/3 up", and how many of those are draining: they serve reads but take no new data,
+ * so a put needs rf peers among the rest ("3/3 up" with one draining cannot take rf 3).
+ */
+export function peersSummary(peers: VssStatus["peers"]): string {
+  const up = peers.filter((peer) => peer.state === "up").length;
+  const draining = peers.filter((peer) => peer.draining).length;
+  const takingData = peers.filter((peer) => peer.state === "up" && !peer.draining).length;
+  return `peers ${up}/${peers.length} up${draining > 0 ? ` (${draining} draining: ${takingData} take new data)` : ""}`;
+}
+
+/** A drain's progress, then what keeps chunks on the peer, if anything does. */
+export function drainLines(drain: VssStatus["drains"][number]): string[] {
+  const head = `drain        ${printable(drain.peerId)}: ${drain.remainingChunks} chunks left, ${drain.movedChunks} moved off${drain.remainingChunks === 0 ? " (drained: mictlanx peer remove " + printable(drain.peerId) + ")" : ""}`;
+  return [head, ...drain.blocked.map((entry) => `             blocked: ${printable(entry.message)}`)];
+}
+
 function age(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
 
 /** Peer ids, addresses and messages (which quote keys and buckets) go through `printable`: never raw to a terminal. */
 export function statusText(status: VssStatus): string {
-  const up = status.peers.filter((peer) => peer.state === "up").length;
   const healing = status.healing;
   const reconcile = status.reconcile;
   const lines = [
-    `VSS ${printable(status.spm)}  up ${age(status.uptimeMs)}  peers ${up}/${status.peers.length} up  balls ${status.balls}  stored ${formatBytes(status.bytes)}`,
+    `VSS ${printable(status.spm)}  up ${age(status.uptimeMs)}  ${peersSummary(status.peers)}  balls ${status.balls}  stored ${formatBytes(status.bytes)}`,
     ...(status.catalog.writable ? [] : [`catalog      NOT TAKING WRITES: ${printable(status.catalog.problem ?? "")}`]),
     "",
     "PEER        ADDRESS              STATE    USED / CAPACITY          CHUNKS   HEARTBEAT",
@@ -66,6 +82,7 @@ export function statusText(status: VssStatus): string {
     `replication  under-replicated chunks ${status.underReplicated}  garbage ${status.garbage}`,
     `healing      ${healing.active ? "active" : "idle"}  healed ${healing.healedChunks} chunks (${formatBytes(healing.healedBytes)})  moved ${healing.movedChunks}  trimmed ${healing.trimmedReplicas}  repaired ${healing.repairedCorrupt}  ${formatBytes(healing.bytesPerSec)}/s`,
     ...(healing.lastError ? [`             last error: ${printable(healing.lastError)}`] : []),
+    ...status.drains.flatMap(drainLines),
     `reconcile    ${reconcile.checking > 0 ? "checking" : "idle"}  ${reconcile.passes} checks  missing replicas ${reconcile.missingReplicas}  orphans collected ${reconcile.orphansCollected}  lost chunks ${reconcile.lostChunks}`,
     ...reconcile.blocked.map((entry) => `             not collecting on ${printable(entry.peerId)}: ${printable(entry.message)}`),
     ...(status.events.length > 0 ? ["", "recent events", ...status.events.slice(-8).map((event) => `  ${new Date(event.atMs).toISOString().slice(11, 19)}  ${printable(event.message)}`)] : []),

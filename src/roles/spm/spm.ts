@@ -147,6 +147,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       underReplicated: stats.underReplicated,
       garbage: stats.garbage,
       healing: maintenance.status(),
+      drains: maintenance.drainStatus(),
       reconcile: reconciler.status(),
       events: events.recent(50),
     };
@@ -201,7 +202,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     "peer.drain": async ({ id }) => {
       checkDrainCanFinish(catalog, registry, id);
       await registry.setDraining(id, true);
-      const chunks = catalog.chunksOnPeer(id, { limit: limits.listPageMax }).chunks.length;
+      const chunks = catalog.countReplicasOnPeer(id);
       event("peer_draining", `peer ${id} is draining; its chunks move to other peers`);
       return { id, chunks };
     },
