@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes, seededRandom } from "../support/random.ts";
 import { cli, clientFor, eventually, kill9, spmStatus, startTestVss } from "../support/vss.ts";
+import { wrongReads } from "../support/read-back.ts";
 import type { Client } from "../../src/client/client.ts";
 
 const { random, seed } = seededRandom("drain-progress");
@@ -53,15 +54,7 @@ async function restartPeer(index: number, peerArgs: string[] | undefined): Promi
   vss.options.peerArgs = undefined;
 }
 
-async function readAll(): Promise<string[]> {
-  const wrong: string[] = [];
-  for (const [key, data] of balls) {
-    const got = await client.get("dp", key).catch((error: Error) => error);
-    if (got instanceof Error) wrong.push(`${key}: ${got.message}`);
-    else if (Buffer.compare(Buffer.from(got), Buffer.from(data)) !== 0) wrong.push(`${key}: wrong bytes`);
-  }
-  return wrong;
-}
+const readAll = () => wrongReads(client, "dp", balls);
 
 describe(`a drain's progress in status (seed ${seed})`, () => {
   test("while no other peer has room, status says so by chunk and ball count; the header counts the draining peer", async () => {

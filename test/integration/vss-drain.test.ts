@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes, seededRandom } from "../support/random.ts";
 import { cli, clientFor, eventually, kill9, spmStatus, startTestVss } from "../support/vss.ts";
+import { wrongReads } from "../support/read-back.ts";
 import type { Client } from "../../src/client/client.ts";
 
 const { random, seed } = seededRandom("drain");
@@ -27,15 +28,7 @@ afterAll(async () => {
 
 const spmFlag = () => ["--spm", vss.spm.address];
 
-async function readAll(): Promise<string[]> {
-  const wrong: string[] = [];
-  for (const [key, data] of balls) {
-    const got = await client.get("dr", key).catch((error: Error) => error);
-    if (got instanceof Error) wrong.push(`${key}: ${got.message}`);
-    else if (Buffer.compare(Buffer.from(got), Buffer.from(data)) !== 0) wrong.push(`${key}: wrong bytes`);
-  }
-  return wrong;
-}
+const readAll = () => wrongReads(client, "dr", balls);
 
 describe(`drain, undrain, remove (seed ${seed})`, () => {
   test("a drain that could never finish is refused up front, saying what blocks it", async () => {
