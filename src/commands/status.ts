@@ -23,7 +23,7 @@ export async function statusCommand(flags: { spm?: string; json?: boolean }): Pr
 export async function drainCommand(id: string, flags: { spm?: string; json?: boolean }): Promise<void> {
   const result = await withSpm(flags.spm, (spm) => spm.call("peer.drain", { id }));
   process.stdout.write(
-    flags.json ? `${terminalJson(result)}\n` : `peer ${printable(result.id)} is draining; its chunks are moving to other peers (watch with: mictlanx status)\n`,
+    flags.json ? `${terminalJson(result)}\n` : `peer ${printable(result.id)} is draining; its ${result.chunks} chunks are moving to other peers (watch with: mictlanx status)\n`,
   );
 }
 

@@ -69,6 +69,7 @@ describe(`a drain's progress in status (seed ${seed})`, () => {
 
     const drained = await cli(["peer", "drain", "peer-0", ...spmFlag()]);
     expect(drained.code).toBe(0);
+    expect(drained.stdout).toContain(`peer peer-0 is draining; its ${held.chunks} chunks are moving to other peers`);
     await eventually("the drain reports its block", 15_000, async () => {
       const drain = (await spmStatus(vss)).drains.find((entry) => entry.peerId === "peer-0");
       return (drain !== undefined && drain.blocked.length > 0) || JSON.stringify(drain);
