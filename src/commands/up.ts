@@ -2,7 +2,7 @@
 // A child that dies is started again (src/local/supervisor.ts) unless --no-restart; one that
 // keeps dying stops the VSS, and `up` exits 1 with its last log lines.
 import { defaults as defaultsOf, parsePort, parsePositiveInt, upAddresses } from "../lib/defaults.ts";
-import { ConflictError, UsageError, type MictlanxError } from "../lib/errors.ts";
+import { ConflictError, MictlanxError, UsageError, toMictlanxError } from "../lib/errors.ts";
 import { prepareDataDir } from "../lib/data-dir.ts";
 import { limits, vssTimings } from "../lib/limits.ts";
 import { parseDuration } from "../lib/size.ts";
@@ -22,7 +22,7 @@ export interface UpFlags {
 }
 
 export async function runUpCommand(flags: UpFlags): Promise<void> {
-  const { startLocalVss, runningVss } = await import("../local/vss.ts");
+  const { startLocalVss, runningVss, vssFileIn, alivePidsOf } = await import("../local/vss.ts");
   const { superviseVss } = await import("../local/supervisor.ts");
   const peers = parsePositiveInt(flags.peers, "--peers");
   const routers = parsePositiveInt(flags.routers, "--routers");
@@ -32,7 +32,14 @@ export async function runUpCommand(flags: UpFlags): Promise<void> {
   const running = await runningVss(dir);
   if (running) throw alreadyRunning(dir, running);
   process.stderr.write(`starting a VSS in ${dir}: 1 spm, ${routers} router(s), ${peers} peer(s)…\n`);
-  const vss = await startLocalVss({ dir, peers, routers, basePort, spmArgs });
+  const vss = await startLocalVss({ dir, peers, routers, basePort, spmArgs }).catch((error: unknown) => {
+    // The VSS of this dir may be running and not answering (yet): say so with the start's error.
+    const file = vssFileIn(dir);
+    const alive = file ? alivePidsOf(file) : [];
+    if (alive.length === 0) throw error;
+    const typed = toMictlanxError(error);
+    throw new MictlanxError(typed.code, `${typed.message}; ${dir}/vss.json lists pids that are alive (${alive.join(", ")}): a VSS may already be running in that dir`, { cause: error });
+  });
   printBanner(vss, dir, flags.restart);
   const supervisor = superviseVss(vss, { restart: flags.restart, say: (line) => process.stderr.write(`mictlanx up: ${line}\n`) });
   let stopping = false;

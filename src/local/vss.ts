@@ -73,14 +73,8 @@ export const vssReadyTimeoutMs = 20_000;
  * answers as an SPM. A stale file (pids gone, or taken by other programs since) is not.
  */
 export async function runningVss(dir: string): Promise<VssFile | undefined> {
-  let file: VssFile;
-  try {
-    file = readVssFile(dir);
-  } catch {
-    return undefined; // none, or not one we can read: nothing to protect
-  }
-  const pids = [file.spmPid, ...file.routerPids, ...file.peers.map((peer) => peer.pid), ...(file.ownerPid === undefined ? [] : [file.ownerPid])];
-  if (!pids.some(isAlive)) return undefined;
+  const file = vssFileIn(dir);
+  if (!file || alivePidsOf(file).length === 0) return undefined;
   const pool = new RpcPool({ role: "spm", expectRole: "spm", connectAttempts: 1, connectTimeoutMs: limits.upRunningCheckTimeoutMs });
   try {
     await new ServiceClient(spmOps, pool, parseAddress(file.spm)).call("peers.list", {}, { timeoutMs: limits.upRunningCheckTimeoutMs });
@@ -90,6 +84,21 @@ export async function runningVss(dir: string): Promise<VssFile | undefined> {
   } finally {
     pool.close();
   }
+}
+
+/** DIR/vss.json, or undefined when there is none we can read. */
+export function vssFileIn(dir: string): VssFile | undefined {
+  try {
+    return readVssFile(dir);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pids a vss.json names that are alive (maybe its VSS, maybe programs that took them since). */
+export function alivePidsOf(file: VssFile): number[] {
+  const pids = [file.spmPid, ...file.routerPids, ...file.peers.map((peer) => peer.pid), ...(file.ownerPid === undefined ? [] : [file.ownerPid])];
+  return pids.filter(isAlive);
 }
 
 function isAlive(pid: number): boolean {

@@ -145,6 +145,16 @@ describe("a second VSS where one runs", () => {
       expect(up.code).toBe(1);
       expect(up.stderr).toContain(`spm could not start: cannot listen on 127.0.0.1:${held.port}: the port is taken by pid ${process.pid}`);
       expect(up.stderr).not.toContain("closed its output");
+      // A dir whose vss.json names pids that are alive, whose SPM does not answer (hung, or
+      // starting): the taken port is said, and that a VSS may be running there.
+      const stale = join(dir, "up-stale");
+      mkdirSync(stale, { recursive: true });
+      const file = { spm: `127.0.0.1:${held.port}`, routers: [], peers: [], spmPid: process.pid, routerPids: [] };
+      writeFileSync(join(stale, "vss.json"), JSON.stringify(file));
+      const again = await cli(["up", "--port", String(held.port), "--data", stale]);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain(`the port is taken by pid ${process.pid}`);
+      expect(again.stderr).toContain(`${stale}/vss.json lists pids that are alive (${process.pid}): a VSS may already be running in that dir`);
     } finally {
       held.stop();
     }

@@ -61,10 +61,9 @@ describe("hello: the server's role", () => {
     expect(wrong.message).toContain("is a router, not a peer");
   });
 
-  test("a server that does not say its role is not taken for the one expected", async () => {
+  test("a server that says no role (a test's stand-in for one) is taken at its word", async () => {
     const anonymous = serve(undefined);
-    const wrong = await rejection(new ServiceClient(ops, pool("router"), at(anonymous)).call("echo", { n: 5 }));
-    expect(wrong.message).toContain("is not a mictlanx server that says its role, not a router");
+    expect(await new ServiceClient(ops, pool("router"), at(anonymous)).call("echo", { n: 5 })).toEqual({ n: 5 });
   });
 
   test("on the wire: a client's hello is {} and gets the role without becoming a node's", async () => {
