@@ -65,7 +65,7 @@ export function buildProgram(): Command {
       .option("--scrub-rate <size>", "bytes per second the background scrub reads to verify stored chunks; 0 or off turns it off", scrubRateDefault)
       .option("--scrub-interval <time>", "start a scrub pass at most this often (a bigger store is scrubbed pass after pass)", scrubIntervalDefault)
       .option("--metrics-port <port>", "serve Prometheus metrics here: a port, 0 for any free one, or off (default: --port + 1000)")
-      .option("--rebuild-index", "rebuild the index from the shards, then exit")
+      .option("--rebuild-index", "rebuild the index from the shards, then exit (refused for a dir with no shards)")
       .action(action(async (options: Record<string, unknown>) => {
         const { runPeerCommand } = await import("./commands/peer.ts");
         await runPeerCommand(options);
@@ -78,7 +78,10 @@ export function buildProgram(): Command {
       peerCommand
         .command("drain")
         .summary("move every chunk off a peer before it is removed")
-        .description("Ask the SPM to move every chunk off a peer; every ball stays readable meanwhile.")
+        .description(
+          "Ask the SPM to move every chunk off a peer; every ball stays readable meanwhile. Refused when the other peers could never hold its chunks at their rf. " +
+            "`mictlanx status` shows the chunks left and moved off, and what keeps any there (too few other peers for their rf, no room, no replica up to copy from).",
+        )
         .argument("<id>", "the peer's id (see mictlanx status)")
         .addOption(new Option("--spm <host:port>", "the SPM (default: MICTLANX_SPM, else the `up` default)"))
         .option("--json", "print JSON")
@@ -153,7 +156,7 @@ export function buildProgram(): Command {
       .argument("[file]", "file to read, or - for stdin", "-")
       .addOption(routerOption())
       .option("--rf <n>", "replication factor", String(defaults.replicationFactor))
-      .option("--chunk-size <size>", "chunk size, e.g. 256KiB or 1MiB", "1MiB")
+      .option("--chunk-size <size>", "chunk size, 4KiB to 8MiB, e.g. 256KiB or 1MiB", "1MiB")
       .option("--ball-id <id>", "group this ball with others under one ball id")
       .option("--tag <k=v...>", "a tag to attach (repeatable)")
       .option("--content-type <type>", "content type (default: from the extension)")
@@ -285,7 +288,7 @@ export function buildProgram(): Command {
       .option("--concurrency <n>", "requests in flight", "16")
       .option("--rf <n>", "replication factor", "2")
       .option("--op <op>", "put (write only), get (write, then report reads), mixed (half reads, half writes) or all (writes, then reads)", "all")
-      .option("--chunk-size <size>", "chunk size for puts")
+      .option("--chunk-size <size>", "chunk size for puts, 4KiB to 8MiB")
       .option("--keep", "keep the balls it wrote (by default their bucket is deleted at the end)")
       .option("--json", "print one JSON object per phase")
       .action(action(async (flags) => (await import("./commands/bench.ts")).benchCommand(flags))),

@@ -317,6 +317,10 @@ export class Catalog {
   maxRfOnPeer(id: string): number {
     return peers.maxRfOnPeer(this.s, id);
   }
+  /** Replicas recorded on a peer (0 for an unknown one). O(replicas on the peer): a drain's progress, not a hot path. */
+  countReplicasOnPeer(id: string): number {
+    return peers.countReplicasOnPeer(this.s, id);
+  }
   /**
    * The peer's disk was replaced (or wiped): record its new instance and forget what the old one
    * held, so healing copies it back from the other replicas. A chunk whose only replica was there

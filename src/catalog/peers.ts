@@ -106,6 +106,11 @@ export function removePeer(s: Statements, id: string, forgetReplicas = false): b
   return true;
 }
 
+export function countReplicasOnPeer(s: Statements, id: string): number {
+  const row = getPeerRow(s, id);
+  return row === undefined ? 0 : s.peerReplicaCount.get({ peer: row.num })!.n;
+}
+
 /** The largest replication factor among the chunks a peer holds (0 when it holds none). */
 export function maxRfOnPeer(s: Statements, id: string): number {
   const row = getPeerRow(s, id);

@@ -66,7 +66,7 @@ export class RouterSet {
     if (!Number.isFinite(retryWindowMs) || retryWindowMs < 0) throw new UsageError(`retryWindowMs must be ≥ 0, got ${retryWindowMs}`);
     this.addresses = parseAddressList(Array.isArray(routers) ? routers.join(",") : routers);
     if (this.addresses.length === 0) throw new UsageError("no routers given");
-    this.pool = new RpcPool({ role: "router", connectAttempts: 1 });
+    this.pool = new RpcPool({ role: "router", expectRole: "router", connectAttempts: 1 });
   }
 
   get size(): number {

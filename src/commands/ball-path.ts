@@ -3,6 +3,7 @@
 import { realpathSync, statSync, type Stats } from "node:fs";
 import { isAbsolute, join, relative, sep } from "node:path";
 import { UsageError } from "../lib/errors.ts";
+import { limits } from "../lib/limits.ts";
 import { newNameProblem, printable } from "../lib/names.ts";
 import { fileKind, statOrUndefined } from "../lib/file-info.ts";
 
@@ -16,7 +17,11 @@ export function parseBallPath(text: string): { bucket: string; key: string } {
   if (slash <= 0 || slash === text.length - 1) {
     throw new UsageError(`"${text}" is not bucket/key; write e.g. photos/2024/cat.jpg`);
   }
-  return { bucket: text.slice(0, slash), key: text.slice(slash + 1) };
+  const bucket = text.slice(0, slash);
+  const key = text.slice(slash + 1);
+  checkLength("bucket name", bucket, limits.bucketNameBytesMax);
+  checkLength("key", key, limits.keyBytesMax);
+  return { bucket, key };
 }
 
 /**
@@ -34,9 +39,21 @@ export function parseTreeTarget(text: string): { bucket: string; prefix: string 
 export function parseBucketPrefix(text: string): { bucket: string; prefix?: string } {
   const slash = text.indexOf("/");
   if (slash === 0) throw new UsageError(`"${text}" has no bucket; write bucket or bucket/prefix`);
-  if (slash < 0) return { bucket: text };
+  const bucket = slash < 0 ? text : text.slice(0, slash);
+  checkLength("bucket name", bucket, limits.bucketNameBytesMax);
+  if (slash < 0) return { bucket };
   const prefix = text.slice(slash + 1);
-  return prefix.length > 0 ? { bucket: text.slice(0, slash), prefix } : { bucket: text.slice(0, slash) };
+  checkLength("prefix", prefix, limits.keyBytesMax);
+  return prefix.length > 0 ? { bucket, prefix } : { bucket };
+}
+
+/**
+ * Names past their limit are a usage error here, before anything is sent (the router would
+ * answer a zod message about the key and the `fullname` tag made from it, and exit 1).
+ */
+function checkLength(what: string, text: string, bytesMax: number): void {
+  const bytes = Buffer.byteLength(text, "utf8");
+  if (bytes > bytesMax) throw new UsageError(`the ${what} is ${bytes} bytes long; a ${what} may be at most ${bytesMax} bytes (UTF-8)`);
 }
 
 export function parseTags(pairs: string[] | undefined): Record<string, string> {
@@ -60,6 +77,11 @@ export function checkNewNames(names: { bucket: string; key?: string; ballId?: st
   ];
   const problem = problems.find((each) => each !== undefined);
   if (problem !== undefined) throw new UsageError(problem);
+  if (names.ballId !== undefined) checkLength("--ball-id", names.ballId, limits.ballIdBytesMax);
+  const tags = Object.entries(names.tags ?? {});
+  // The wire counts a tag's characters (UTF-16 code units), not its bytes.
+  const long = tags.find(([name, value]) => name.length > limits.tagBytesMax || value.length > limits.tagBytesMax);
+  if (long) throw new UsageError(`--tag ${long[0].slice(0, 40)}…: tag names and values may be at most ${limits.tagBytesMax} characters`);
 }
 
 /**

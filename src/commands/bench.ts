@@ -1,6 +1,6 @@
 // `mictlanx bench`: parse flags, run the workload, print a table or one JSON object per phase.
 import { resolveRouters, parsePositiveInt } from "../lib/defaults.ts";
-import { parseDuration, parseSize } from "../lib/size.ts";
+import { parseChunkSizeFlag, parseDuration, parseSize } from "../lib/size.ts";
 import { UsageError } from "../lib/errors.ts";
 import type { BenchCleanup, BenchOp } from "../bench/bench.ts";
 import type { PhaseResult } from "../bench/stats.ts";
@@ -26,6 +26,7 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
   if (flags.count === undefined && flags.duration === undefined) throw new UsageError("give --count N or --duration T (e.g. --count 20000 or --duration 10s)");
   const { runBench } = await import("../bench/bench.ts");
   const size = parseSize(flags.size);
+  const chunkSize = flags.chunkSize === undefined ? undefined : parseChunkSizeFlag(flags.chunkSize);
   if (!flags.json) process.stdout.write(`${header()}\n`);
   const results = await runBench({
     routers: resolveRouters(flags.router),
@@ -35,7 +36,7 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
     op,
     ...(flags.count === undefined ? {} : { count: parsePositiveInt(flags.count, "--count") }),
     ...(flags.duration === undefined ? {} : { durationMs: parseDuration(flags.duration) }),
-    ...(flags.chunkSize === undefined ? {} : { chunkSize: parseSize(flags.chunkSize) }),
+    ...(chunkSize === undefined ? {} : { chunkSize }),
     ...(flags.keep ? { keep: true } : {}),
     onPhase: (result) => process.stdout.write(`${flags.json ? JSON.stringify(result) : row(result)}\n`),
     onCleanup: reportCleanup,

@@ -10,7 +10,7 @@ import { compression } from "../client/compress.ts";
 import { reservedTags } from "../client/codec.ts";
 import { sealing } from "../client/seal.ts";
 import { resolveRouters, parsePositiveInt } from "../lib/defaults.ts";
-import { formatBytes, parseSize } from "../lib/size.ts";
+import { formatBytes, parseChunkSizeFlag } from "../lib/size.ts";
 import { limits } from "../lib/limits.ts";
 import { MictlanxError, NotFoundError, UsageError } from "../lib/errors.ts";
 import { printable, terminalJson } from "../lib/names.ts";
@@ -82,11 +82,10 @@ export async function putCommand(target: string, file: string, flags: PutFlags):
   // --recursive takes a bucket alone too: the tree goes into its root.
   const tree = flags.recursive ? parseTreeTarget(target) : undefined;
   const { bucket, key } = tree ? { bucket: tree.bucket, key: tree.prefix } : parseBallPath(target);
-  const chunkSize = parseSize(flags.chunkSize);
   const sealKey = resolveKey(flags);
   const transformed = flags.compress === true || sealKey !== undefined;
   const chunkSizeMax = limits.chunkBytesMax - (transformed ? compression.overheadBytes + sealing.overheadBytes : 0);
-  if (chunkSize < 1 || chunkSize > chunkSizeMax) throw new UsageError(`--chunk-size must be 1 B to ${formatBytes(chunkSizeMax)} (${chunkSizeMax} B)${transformed ? " with compression or encryption" : ""}; got ${flags.chunkSize}`);
+  const chunkSize = parseChunkSizeFlag(flags.chunkSize, chunkSizeMax, transformed ? " with compression or encryption" : "");
   const tags = parseTags(flags.tag);
   checkNewNames({ bucket, ...(key === "" ? {} : { key }), tags, ...(flags.ballId === undefined ? {} : { ballId: flags.ballId }), ...(flags.contentType === undefined ? {} : { contentType: flags.contentType }) });
   for (const name of reservedTags) {

@@ -4,6 +4,7 @@ import { parseDuration, parseSize } from "../lib/size.ts";
 import { parsePort } from "../lib/defaults.ts";
 import { UsageError } from "../lib/errors.ts";
 import { limits } from "../lib/limits.ts";
+import { prepareDataDir } from "../lib/data-dir.ts";
 import { describeZodError } from "../protocol/envelope.ts";
 import { stopOnSignals } from "./signals.ts";
 import { printReadyLine } from "./ready.ts";
@@ -40,6 +41,7 @@ export async function runPeerCommand(raw: Record<string, unknown>): Promise<void
     return;
   }
   if (options.port === undefined) throw new UsageError("peer needs --port P (0 picks a free port)");
+  const dir = prepareDataDir(options.data);
   const scrubBytesPerSec = parseScrubRate(options.scrubRate);
   const scrubPassIntervalMs = parseScrubInterval(options.scrubInterval);
   const { startPeer } = await import("../roles/peer/peer.ts");
@@ -49,7 +51,7 @@ export async function runPeerCommand(raw: Record<string, unknown>): Promise<void
     host: options.host,
     port,
     ...(metricsPort === undefined ? {} : { metricsPort }),
-    dir: options.data,
+    dir,
     capacityBytes,
     shardBytes,
     compactionIntervalMs: parseDuration(options.compactionInterval),

@@ -2,6 +2,7 @@
 import { parsePort } from "../lib/defaults.ts";
 import { parseDuration, parseSize } from "../lib/size.ts";
 import { stopOnSignals } from "./signals.ts";
+import { prepareDataDir } from "../lib/data-dir.ts";
 import { printReadyLine } from "./ready.ts";
 import { metricsPortFor } from "../net/metrics-server.ts";
 
@@ -27,7 +28,7 @@ export async function runSpmCommand(flags: SpmFlags): Promise<void> {
     host: flags.host,
     port,
     ...(metricsPort === undefined ? {} : { metricsPort }),
-    dir: flags.data,
+    dir: prepareDataDir(flags.data),
     ...(flags.downAfter === undefined ? {} : { downAfterMs: parseDuration(flags.downAfter) }),
     ...(flags.suspectAfter === undefined ? {} : { suspectAfterMs: parseDuration(flags.suspectAfter) }),
     ...(flags.healRate === undefined ? {} : { healBytesPerSec: parseSize(flags.healRate) }),

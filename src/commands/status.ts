@@ -7,7 +7,7 @@ import { formatBytes } from "../lib/size.ts";
 import { printable, terminalJson } from "../lib/names.ts";
 
 async function withSpm<T>(flag: string | undefined, work: (spm: ServiceClient<typeof spmOps>) => Promise<T>): Promise<T> {
-  const pool = new RpcPool({ role: "spm", connectAttempts: 2 });
+  const pool = new RpcPool({ role: "spm", expectRole: "spm", connectAttempts: 2 });
   try {
     return await work(new ServiceClient(spmOps, pool, parseAddress(resolveSpm(flag))));
   } finally {
@@ -23,7 +23,7 @@ export async function statusCommand(flags: { spm?: string; json?: boolean }): Pr
 export async function drainCommand(id: string, flags: { spm?: string; json?: boolean }): Promise<void> {
   const result = await withSpm(flags.spm, (spm) => spm.call("peer.drain", { id }));
   process.stdout.write(
-    flags.json ? `${terminalJson(result)}\n` : `peer ${printable(result.id)} is draining; its chunks are moving to other peers (watch with: mictlanx status)\n`,
+    flags.json ? `${terminalJson(result)}\n` : `peer ${printable(result.id)} is draining; its ${result.chunks} chunks are moving to other peers (watch with: mictlanx status)\n`,
   );
 }
 
@@ -38,17 +38,33 @@ export async function removeCommand(id: string, flags: { spm?: string; json?: bo
   process.stdout.write(flags.json ? `${terminalJson(result)}\n` : `peer ${printable(result.id)} is removed${healed}\n`);
 }
 
+/**
+ * "peers 3/3 up", and how many of those are draining: they serve reads but take no new data,
+ * so a put needs rf peers among the rest ("3/3 up" with one draining cannot take rf 3).
+ */
+export function peersSummary(peers: VssStatus["peers"]): string {
+  const up = peers.filter((peer) => peer.state === "up").length;
+  const draining = peers.filter((peer) => peer.draining).length;
+  const takingData = peers.filter((peer) => peer.state === "up" && !peer.draining).length;
+  return `peers ${up}/${peers.length} up${draining > 0 ? ` (${draining} draining: ${takingData} take new data)` : ""}`;
+}
+
+/** A drain's progress, then what keeps chunks on the peer, if anything does. */
+export function drainLines(drain: VssStatus["drains"][number]): string[] {
+  const head = `drain        ${printable(drain.peerId)}: ${drain.remainingChunks} chunks left, ${drain.movedChunks} moved off${drain.remainingChunks === 0 ? " (drained: mictlanx peer remove " + printable(drain.peerId) + ")" : ""}`;
+  return [head, ...drain.blocked.map((entry) => `             blocked: ${printable(entry.message)}`)];
+}
+
 function age(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
 
 /** Peer ids, addresses and messages (which quote keys and buckets) go through `printable`: never raw to a terminal. */
 export function statusText(status: VssStatus): string {
-  const up = status.peers.filter((peer) => peer.state === "up").length;
   const healing = status.healing;
   const reconcile = status.reconcile;
   const lines = [
-    `VSS ${printable(status.spm)}  up ${age(status.uptimeMs)}  peers ${up}/${status.peers.length} up  balls ${status.balls}  stored ${formatBytes(status.bytes)}`,
+    `VSS ${printable(status.spm)}  up ${age(status.uptimeMs)}  ${peersSummary(status.peers)}  balls ${status.balls}  stored ${formatBytes(status.bytes)}`,
     ...(status.catalog.writable ? [] : [`catalog      NOT TAKING WRITES: ${printable(status.catalog.problem ?? "")}`]),
     "",
     "PEER        ADDRESS              STATE    USED / CAPACITY          CHUNKS   HEARTBEAT",
@@ -67,6 +83,7 @@ export function statusText(status: VssStatus): string {
     `uploads      ${status.pendingUploads} pending${status.pendingUploads > 0 ? `, ${formatBytes(status.pendingUploadBytes)} placed` : ""}`,
     `healing      ${healing.active ? "active" : "idle"}  healed ${healing.healedChunks} chunks (${formatBytes(healing.healedBytes)})  moved ${healing.movedChunks}  trimmed ${healing.trimmedReplicas}  repaired ${healing.repairedCorrupt}  ${formatBytes(healing.bytesPerSec)}/s`,
     ...(healing.lastError ? [`             last error: ${printable(healing.lastError)}`] : []),
+    ...status.drains.flatMap(drainLines),
     `reconcile    ${reconcile.checking > 0 ? "checking" : "idle"}  ${reconcile.passes} checks  missing replicas ${reconcile.missingReplicas}  orphans collected ${reconcile.orphansCollected}  lost chunks ${reconcile.lostChunks}`,
     ...reconcile.blocked.map((entry) => `             not collecting on ${printable(entry.peerId)}: ${printable(entry.message)}`),
     ...(status.events.length > 0 ? ["", "recent events", ...status.events.slice(-8).map((event) => `  ${new Date(event.atMs).toISOString().slice(11, 19)}  ${printable(event.message)}`)] : []),

@@ -1,14 +1,14 @@
 // `mictlanx up`: a whole local VSS in one command; Ctrl-C (or SIGTERM) stops every process.
 // A child that dies is started again (src/local/supervisor.ts) unless --no-restart; one that
 // keeps dying stops the VSS, and `up` exits 1 with its last log lines.
-import { resolve } from "node:path";
-import { parsePort, parsePositiveInt } from "../lib/defaults.ts";
-import { UsageError } from "../lib/errors.ts";
+import { defaults as defaultsOf, parsePort, parsePositiveInt, upAddresses } from "../lib/defaults.ts";
+import { ConflictError, MictlanxError, UsageError, toMictlanxError } from "../lib/errors.ts";
+import { prepareDataDir } from "../lib/data-dir.ts";
 import { limits, vssTimings } from "../lib/limits.ts";
 import { parseDuration } from "../lib/size.ts";
 import { watchParent } from "./signals.ts";
 import type { GiveUp } from "../local/supervisor.ts";
-import type { LocalVss } from "../local/vss.ts";
+import type { LocalVss, VssFile } from "../local/vss.ts";
 
 export interface UpFlags {
   data: string;
@@ -22,15 +22,24 @@ export interface UpFlags {
 }
 
 export async function runUpCommand(flags: UpFlags): Promise<void> {
-  const { startLocalVss } = await import("../local/vss.ts");
+  const { startLocalVss, runningVss, vssFileIn, alivePidsOf } = await import("../local/vss.ts");
   const { superviseVss } = await import("../local/supervisor.ts");
-  const dir = resolve(flags.data);
   const peers = parsePositiveInt(flags.peers, "--peers");
   const routers = parsePositiveInt(flags.routers, "--routers");
   const basePort = parsePort(flags.port);
   const spmArgs = livenessArgs(flags);
+  const dir = prepareDataDir(flags.data);
+  const running = await runningVss(dir);
+  if (running) throw alreadyRunning(dir, running);
   process.stderr.write(`starting a VSS in ${dir}: 1 spm, ${routers} router(s), ${peers} peer(s)…\n`);
-  const vss = await startLocalVss({ dir, peers, routers, basePort, spmArgs });
+  const vss = await startLocalVss({ dir, peers, routers, basePort, spmArgs }).catch((error: unknown) => {
+    // The VSS of this dir may be running and not answering (yet): say so with the start's error.
+    const file = vssFileIn(dir);
+    const alive = file ? alivePidsOf(file) : [];
+    if (alive.length === 0) throw error;
+    const typed = toMictlanxError(error);
+    throw new MictlanxError(typed.code, `${typed.message}; ${dir}/vss.json lists pids that are alive (${alive.join(", ")}): a VSS may already be running in that dir`, { cause: error });
+  });
   printBanner(vss, dir, flags.restart);
   const supervisor = superviseVss(vss, { restart: flags.restart, say: (line) => process.stderr.write(`mictlanx up: ${line}\n`) });
   let stopping = false;
@@ -65,6 +74,15 @@ function livenessArgs(flags: UpFlags): string[] {
   ];
 }
 
+/** A second `up` in a DIR whose VSS is running would start a second SPM on the same catalog. */
+function alreadyRunning(dir: string, running: VssFile): MictlanxError {
+  const owner = running.ownerPid === undefined ? "" : ` (pid ${running.ownerPid})`;
+  return new ConflictError(
+    `a VSS is already running in ${dir}: its SPM answers at ${running.spm} (pid ${running.spmPid}; see ${dir}/vss.json). ` +
+      `Use it (mictlanx status --spm ${running.spm}), stop it (Ctrl-C where its mictlanx up${owner} runs), or give another --data`,
+  );
+}
+
 function printBanner(vss: LocalVss, dir: string, restart: boolean): void {
   const described = vss.describe();
   process.stdout.write(
@@ -73,11 +91,28 @@ function printBanner(vss: LocalVss, dir: string, restart: boolean): void {
       `  spm      ${described.spm}  ${vss.spm.metricsUrl ?? ""}`,
       ...vss.routers.map((router) => `  router   ${router.address}  ${router.metricsUrl ?? ""}`),
       ...vss.peers.map((peer) => `  peer     ${peer.address}  ${peer.id}  ${peer.metricsUrl ?? ""}  ${peer.data}`),
-      `try:  mictlanx put demo/hello.txt ./README.md && mictlanx get demo/hello.txt -o -`,
-      `      mictlanx status      (Ctrl-C here stops the VSS)`,
+      ...tryLines(described),
       "",
     ].join("\n"),
   );
+}
+
+/**
+ * What to type next. The client commands find a VSS at the default addresses by themselves;
+ * anywhere else (--port 0, another --port) the lines carry --router and --spm, and say how to
+ * set them once for the shell.
+ */
+export function tryLines(described: { spm: string; routers: string[] }): string[] {
+  const standard = upAddresses(defaultsOf.upBasePort, described.routers.length, 0);
+  const routers = described.routers.join(",");
+  const atDefaults = described.spm === standard.spm && routers === standard.routers.join(",");
+  const router = atDefaults ? "" : ` --router ${routers}`;
+  const spm = atDefaults ? "" : ` --spm ${described.spm}`;
+  return [
+    `try:  mictlanx put${router} demo/hello.txt ./README.md && mictlanx get${router} demo/hello.txt -o -`,
+    `      mictlanx status${spm}      (Ctrl-C here stops the VSS)`,
+    ...(atDefaults ? [] : [`      or, once for this shell: export MICTLANX_ROUTERS=${routers} MICTLANX_SPM=${described.spm}`]),
+  ];
 }
 
 function describeGiveUp(why: GiveUp): string {

@@ -325,6 +325,25 @@ export const limits = {
    * default chunk size; 32 would pass what a client process should take.
    */
   treeTransfersInFlightMax: 16,
+
+  // --- everyday use from the shell (issue 11): errors that name the cause ---------------------
+  /**
+   * A port taken when a role starts: the processes whose open files are looked through (in
+   * /proc) to name the one holding it. A diagnostic on a failed start, so bounded, not exact.
+   */
+  portOwnerProcessesScannedMax: 4096,
+  /** That process's command line, as quoted in the error, is cut here. */
+  portOwnerCommandCharsMax: 200,
+  /**
+   * The smallest `--chunk-size` of `put` and `bench`. Each chunk costs a catalog record, a
+   * round trip and a record header on rf peers: below a few KiB that overhead is most of the
+   * work (a 1 MiB file in 1 B chunks is a million catalog rows). 4 KiB is a disk page.
+   */
+  chunkSizeFlagBytesMin: 4 * KiB,
+  /** A child that closed its output before its ready line is given this long to exit, so its exit code (and error) can be told. */
+  roleExitWaitMs: 2_000,
+  /** How long `up` waits for the SPM a DIR/vss.json names to answer before starting anew there. */
+  upRunningCheckTimeoutMs: 1_000,
 } as const;
 
 export type Limits = typeof limits;

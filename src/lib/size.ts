@@ -1,6 +1,7 @@
 // Human sizes: "4KiB", "1MiB", "256kb", "10GiB", "512", "1.5GiB". Binary (KiB) and decimal
 // (kB) units both work; a bare number is bytes.
 import { UsageError } from "./errors.ts";
+import { limits } from "./limits.ts";
 
 const unitBytes: Record<string, number> = {
   "": 1,
@@ -50,4 +51,17 @@ export function parseDuration(text: string): number {
   const unit = match[2] ?? "s";
   const factor = unit === "ms" ? 1 : unit === "s" ? 1000 : unit === "m" ? 60_000 : 3_600_000;
   return Math.round(value * factor);
+}
+
+/**
+ * A `--chunk-size` as typed (put, bench): from chunkSizeFlagBytesMin to `bytesMax` (the frame's
+ * chunk bound, less what compression and encryption add when they are on, said in `note`).
+ */
+export function parseChunkSizeFlag(text: string, bytesMax: number = limits.chunkBytesMax, note = ""): number {
+  const bytes = parseSize(text);
+  const bytesMin = limits.chunkSizeFlagBytesMin;
+  if (bytes < bytesMin || bytes > bytesMax) {
+    throw new UsageError(`--chunk-size must be ${formatBytes(bytesMin)} to ${formatBytes(bytesMax)} (${bytesMin} to ${bytesMax} B)${note}; got ${text}`);
+  }
+  return bytes;
 }

@@ -1,7 +1,8 @@
 // Starting mictlanx roles as child processes of this same executable: `mictlanx up`, the
 // integration tests and bench/ all use this, so what they run is what users run.
-import { openSync, closeSync } from "node:fs";
-import { MictlanxError, UnavailableError } from "../lib/errors.ts";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { MictlanxError, UnavailableError, UsageError, exitCodes } from "../lib/errors.ts";
+import { limits } from "../lib/limits.ts";
 
 export interface RoleProcess {
   name: string;
@@ -30,6 +31,7 @@ export function selfCommand(): string[] {
  */
 export async function startRole(name: string, args: string[], logFile?: string, command = selfCommand()): Promise<RoleProcess> {
   const logFd = logFile ? openSync(logFile, "a") : undefined;
+  const logStart = logFd === undefined ? 0 : fstatSync(logFd).size;
   const proc = Bun.spawn([...command, ...args], {
     stdin: "ignore",
     stdout: "pipe",
@@ -39,13 +41,20 @@ export async function startRole(name: string, args: string[], logFile?: string, 
   });
   if (logFd !== undefined) closeSync(logFd);
   const exited = proc.exited;
-  const ready = await readReadyLine(name, proc, exited, logFile);
+  const ready = await readReadyLine(name, proc, exited, logFile === undefined ? undefined : { path: logFile, start: logStart });
   const metricsUrl = /metrics on (http:\/\/\S+?)\)?$/m.exec(ready)?.[1];
   const address = /listening on (\S+)/.exec(ready)?.[1] ?? "";
   return { name, pid: proc.pid, address, ...(metricsUrl ? { metricsUrl } : {}), args, proc, exited };
 }
 
-async function readReadyLine(name: string, proc: Bun.Subprocess<"ignore", "pipe", "inherit" | number>, exited: Promise<number>, logFile?: string): Promise<string> {
+/** A child's log, and where in it this start's lines begin (it is appended to across restarts). */
+interface LogSpan {
+  path: string;
+  start: number;
+}
+
+async function readReadyLine(name: string, proc: Bun.Subprocess<"ignore", "pipe", "inherit" | number>, exited: Promise<number>, log?: LogSpan): Promise<string> {
+  const logFile = log?.path;
   const reader = proc.stdout.getReader();
   const decoder = new TextDecoder();
   let text = "";
@@ -58,8 +67,7 @@ async function readReadyLine(name: string, proc: Bun.Subprocess<"ignore", "pipe"
       proc.kill(9);
       throw new MictlanxError("timeout", `${name} did not start within ${roleStartTimeoutMs} ms${logFile ? `; see ${logFile}` : ""}`);
     }
-    if ("code" in next) throw new UnavailableError(`${name} exited with code ${next.code} while starting${logFile ? `; see ${logFile}` : ""}`);
-    if (next.done) throw new UnavailableError(`${name} closed its output before it was ready${logFile ? `; see ${logFile}` : ""}`);
+    if ("code" in next || next.done) throw await startFailure(name, exited, log);
     text += decoder.decode(next.value, { stream: true });
     const line = /^.*listening on \S+.*$/m.exec(text);
     if (line && text.slice(line.index + line[0].length).startsWith("\n")) {
@@ -67,6 +75,43 @@ async function readReadyLine(name: string, proc: Bun.Subprocess<"ignore", "pipe"
       return line[0];
     }
   }
+}
+
+/**
+ * A child that ended before its ready line, as the error it printed: its own "mictlanx: …" line
+ * (a taken port, an unusable --data) carries its code's meaning, so `up` says that instead of
+ * "closed its output before it was ready". Without a log the child's stderr was this process's.
+ */
+async function startFailure(name: string, exited: Promise<number>, log: LogSpan | undefined): Promise<MictlanxError> {
+  const code = await Promise.race([exited, Bun.sleep(limits.roleExitWaitMs).then(() => undefined)]);
+  const how = code === undefined ? "closed its output" : `exited with code ${code}`;
+  if (!log) return new UnavailableError(`${name} ${how} before it was ready (its error is above)`);
+  const said = lastErrorLine(log);
+  const usage = code === exitCodes.usage;
+  if (said === undefined) return new UnavailableError(`${name} ${how} before it was ready; see ${log.path}`);
+  const message = `${name} could not start: ${said} (log: ${log.path})`;
+  return usage ? new UsageError(message) : new UnavailableError(message);
+}
+
+/** The last "mictlanx: …" line the child wrote to its log since `start` (read from at most upLogTailBytesMax). */
+function lastErrorLine(log: LogSpan): string | undefined {
+  let text: string;
+  try {
+    const fd = openSync(log.path, "r");
+    try {
+      const size = fstatSync(fd).size;
+      const from = Math.max(log.start, size - limits.upLogTailBytesMax);
+      const buffer = Buffer.alloc(Math.max(0, size - from));
+      const read = readSync(fd, buffer, 0, buffer.length, from);
+      text = buffer.subarray(0, read).toString("utf8");
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+  const lines = text.split("\n").filter((line) => line.startsWith("mictlanx: "));
+  return lines.at(-1)?.slice("mictlanx: ".length);
 }
 
 /** Keep reading the child's stdout so it never blocks on a full pipe. */

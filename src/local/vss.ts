@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { writeFileDurable } from "../lib/durable-file.ts";
 import { upAddresses } from "../lib/defaults.ts";
 import { MictlanxError } from "../lib/errors.ts";
+import { limits } from "../lib/limits.ts";
 import { RpcPool, ServiceClient } from "../net/pool.ts";
 import { parseAddress } from "../net/address.ts";
 import { spmOps } from "../protocol/spm.ts";
@@ -55,6 +56,8 @@ export const vssFileSchema = z.object({
   peers: z.array(z.object({ id: z.string(), address: z.string(), pid: z.number().int(), data: z.string() })),
   spmPid: z.number().int(),
   routerPids: z.array(z.number().int()),
+  /** The process that started the VSS (`mictlanx up`, a test); absent in files written before it was kept. */
+  ownerPid: z.number().int().optional(),
 });
 export type VssFile = z.infer<typeof vssFileSchema>;
 
@@ -64,6 +67,48 @@ export function readVssFile(dir: string): VssFile {
 }
 
 export const vssReadyTimeoutMs = 20_000;
+
+/**
+ * The VSS DIR/vss.json describes, if it is running: one of its pids is alive and its SPM
+ * answers as an SPM. A stale file (pids gone, or taken by other programs since) is not.
+ */
+export async function runningVss(dir: string): Promise<VssFile | undefined> {
+  const file = vssFileIn(dir);
+  if (!file || alivePidsOf(file).length === 0) return undefined;
+  const pool = new RpcPool({ role: "spm", expectRole: "spm", connectAttempts: 1, connectTimeoutMs: limits.upRunningCheckTimeoutMs });
+  try {
+    await new ServiceClient(spmOps, pool, parseAddress(file.spm)).call("peers.list", {}, { timeoutMs: limits.upRunningCheckTimeoutMs });
+    return file;
+  } catch {
+    return undefined; // not answering: not this VSS (a port taken by something else is said when it is bound)
+  } finally {
+    pool.close();
+  }
+}
+
+/** DIR/vss.json, or undefined when there is none we can read. */
+export function vssFileIn(dir: string): VssFile | undefined {
+  try {
+    return readVssFile(dir);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pids a vss.json names that are alive (maybe its VSS, maybe programs that took them since). */
+export function alivePidsOf(file: VssFile): number[] {
+  const pids = [file.spmPid, ...file.routerPids, ...file.peers.map((peer) => peer.pid), ...(file.ownerPid === undefined ? [] : [file.ownerPid])];
+  return pids.filter(isAlive);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code === "EPERM"; // alive, another user's
+  }
+}
 
 export async function startLocalVss(options: LocalVssOptions): Promise<LocalVss> {
   const dir = options.dir;
@@ -107,6 +152,7 @@ export async function startLocalVss(options: LocalVssOptions): Promise<LocalVss>
       peers: vss.peers.map((peer) => ({ id: peer.id, address: peer.address, pid: peer.pid, data: peer.data })),
       spmPid: vss.spm.pid,
       routerPids: vss.routers.map((router) => router.pid),
+      ownerPid: process.pid,
     }),
     startPeer: async (index) => {
       const peer = await spawnPeer(index);
@@ -148,7 +194,7 @@ function writeVssFile(vss: LocalVss): void {
 
 /** Wait until the SPM sees `count` peers up, so the VSS takes puts when this returns. */
 export async function waitForPeersUp(spmAddress: string, count: number, timeoutMs = vssReadyTimeoutMs): Promise<void> {
-  const pool = new RpcPool({ role: "spm" });
+  const pool = new RpcPool({ role: "spm", expectRole: "spm" });
   const spm = new ServiceClient(spmOps, pool, parseAddress(spmAddress));
   const deadline = Date.now() + timeoutMs;
   let up = 0;

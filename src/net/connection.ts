@@ -7,10 +7,10 @@
 import type { Socket } from "bun";
 import { FrameDecoder, type Frame } from "../protocol/frame.ts";
 import { decodeFrame, encodeMessage, messageBodyBytes, messagePieces, peekEnvelopeId } from "../protocol/codec.ts";
-import { describeZodError, helloOp, replyEnvelope, requestIdMax, type NodeIdentity } from "../protocol/envelope.ts";
+import { describeZodError, helloOp, helloResult, replyEnvelope, requestIdMax, type NodeIdentity, type ServerRole } from "../protocol/envelope.ts";
 import { limits } from "../lib/limits.ts";
 import { Semaphore } from "../lib/semaphore.ts";
-import { BadRequestError, MictlanxError, TimeoutError, UnavailableError, errorFromWire } from "../lib/errors.ts";
+import { BadRequestError, MictlanxError, OverloadedError, TimeoutError, UnavailableError, UsageError, errorFromWire } from "../lib/errors.ts";
 import { BoundedWriter } from "./writer.ts";
 import { formatAddress, type Address } from "./address.ts";
 
@@ -22,7 +22,27 @@ export interface ConnectionOptions {
   connectTimeoutMs?: number;
   /** Say this in a hello as the first frame: the connection is one of the VSS's own nodes'. */
   identity?: NodeIdentity;
+  /**
+   * The far end must be this kind of server: a hello asks it what it is (no round trip is
+   * waited for: calls go out behind it), and if it says another kind, the connection closes
+   * and every call on it fails with a WrongRoleError that says what the address is instead.
+   */
+  expectRole?: ServerRole;
 }
+
+/** The address given is another kind of server: a usage error (exit 2), naming what it is. */
+export class WrongRoleError extends UsageError {
+  constructor(address: string, expected: ServerRole, actual: ServerRole) {
+    super(`${address} is ${roleNames[actual]}, not ${roleNames[expected]}; ${roleHints[expected]}`);
+  }
+}
+
+const roleNames: Record<ServerRole, string> = { spm: "an SPM", router: "a router", peer: "a peer" };
+const roleHints: Record<ServerRole, string> = {
+  router: "give a router's address (--router or MICTLANX_ROUTERS; mictlanx up prints them, DIR/vss.json lists them)",
+  spm: "give the SPM's address (--spm or MICTLANX_SPM; mictlanx up prints it, DIR/vss.json has it)",
+  peer: "give a peer's address (mictlanx status lists them)",
+};
 
 /**
  * The request was not run: it was never written, or the server closed the connection saying it
@@ -110,23 +130,45 @@ export class RpcConnection {
     socket.setNoDelay(true);
     const connection = new RpcConnection(socket, address, options);
     holder.connection = connection;
-    if (options.identity) connection.hello(options.identity);
+    if (options.identity || options.expectRole) connection.hello(options.identity);
     return connection;
   }
 
   /**
-   * The first frame, written before any call can be: who this node is. Not awaited (it costs
-   * no round trip); a refusal leaves a connection that works as a client's, and is kept.
+   * The first frame, written before any call can be: who this node is, or (a client's, `{}`)
+   * only the question who the server is. Not awaited (it costs no round trip): the server
+   * answers it before it starts anything sent after it, so a wrong role fails every call here
+   * before their own replies arrive. A refused node hello leaves a connection that works as a
+   * client's, and is kept.
    */
-  private hello(identity: NodeIdentity): void {
+  private hello(identity: NodeIdentity | undefined): void {
     const timeoutMs = limits.requestTimeoutMsDefault;
     this.helloId = this.takeId();
-    this.sendAs(this.helloId, helloOp, identity, timeoutMs, timeoutMs, undefined).then(
-      () => {},
-      (error: unknown) => {
-        this.helloRefusal = error instanceof MictlanxError ? error : describeSocketError(this.name, error);
-      },
-    );
+    // The reply is handled in onReply, synchronously: a promise's callback would run only after
+    // the replies read with it (an "unknown operation" for each call behind it).
+    this.sendAs(this.helloId, helloOp, identity ?? {}, timeoutMs, timeoutMs, undefined).catch((error: unknown) => {
+      this.helloRefusal ??= error instanceof MictlanxError ? error : describeSocketError(this.name, error);
+    });
+  }
+
+  private onHello(raw: unknown): void {
+    const parsed = helloResult.safeParse(raw);
+    if (!parsed.success) {
+      this.fail(new UnavailableError(`${this.name} answered ${helloOp} with the wrong shape: ${describeZodError(parsed.error)}`));
+      return;
+    }
+    const { role, refused } = parsed.data;
+    if (refused !== undefined) this.helloRefusal = new OverloadedError(refused);
+    // A server that says no role (one a test stands up in place of a role) is taken at its word:
+    // every role of this build says its own.
+    const expected = this.options.expectRole;
+    if (expected !== undefined && role !== undefined && role !== expected) this.fail(new WrongRoleError(formatAddress(this.address), expected, role));
+  }
+
+  /** Close this connection for good: every call waiting on it, and any made later, fails with `error`. */
+  private fail(error: MictlanxError): void {
+    this.onClose(error);
+    this.socket.terminate();
   }
 
   get closed(): boolean {
@@ -168,7 +210,9 @@ export class RpcConnection {
     }
   }
 
-  private notSent(op: string, cause: unknown): RequestNotRunError {
+  /** Why a call was not sent; a wrong role stays itself (sending it elsewhere is no cure). */
+  private notSent(op: string, cause: unknown): MictlanxError {
+    if (cause instanceof WrongRoleError) return cause;
     const why = cause instanceof Error ? cause.message : String(cause);
     return new RequestNotRunError(`${op} was not sent: ${why}`, { cause });
   }
@@ -257,6 +301,10 @@ export class RpcConnection {
     }
     const pending = this.settle(reply.id);
     if (!pending) return; // the request timed out already; its caller has been told
+    if (reply.id === this.helloId) {
+      if (reply.ok) this.onHello(reply.result);
+      else this.helloRefusal = errorFromWire(reply.code, reply.message);
+    }
     if (reply.ok) pending.resolve(reply.result);
     else pending.reject(errorFromWire(reply.code, reply.message));
   }

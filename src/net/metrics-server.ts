@@ -1,6 +1,7 @@
 // Serves a role's metrics over HTTP: GET /metrics in the Prometheus text format.
 import type { MetricsRegistry } from "../lib/metrics.ts";
 import { UsageError } from "../lib/errors.ts";
+import { listenError } from "./listen-error.ts";
 
 export interface MetricsServer {
   port: number;
@@ -8,15 +9,20 @@ export interface MetricsServer {
 }
 
 export function serveMetrics(host: string, port: number, registry: MetricsRegistry): MetricsServer {
-  const server = Bun.serve({
-    hostname: host,
-    port,
-    fetch(request) {
-      const path = new URL(request.url).pathname;
-      if (path === "/metrics") return new Response(registry.render(), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
-      return new Response("mictlanx metrics: GET /metrics\n", { status: 404 });
-    },
-  });
+  let server: ReturnType<typeof Bun.serve>;
+  try {
+    server = Bun.serve({
+      hostname: host,
+      port,
+      fetch(request) {
+        const path = new URL(request.url).pathname;
+        if (path === "/metrics") return new Response(registry.render(), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
+        return new Response("mictlanx metrics: GET /metrics\n", { status: 404 });
+      },
+    });
+  } catch (error) {
+    throw listenError(host, port, "--metrics-port", error);
+  }
   return { port: server.port ?? port, stop: () => server.stop(true) };
 }
 

@@ -11,7 +11,7 @@ import { z } from "zod";
 import { limits } from "../lib/limits.ts";
 import { assert } from "../lib/assert.ts";
 import { BadRequestError, MictlanxError } from "../lib/errors.ts";
-import { describeZodError, type ArgsOf, type NodeIdentity, type OpTable, type ResultOf } from "../protocol/envelope.ts";
+import { describeZodError, type ArgsOf, type NodeIdentity, type OpTable, type ResultOf, type ServerRole } from "../protocol/envelope.ts";
 import { RequestNotRunError, RpcConnection, type CallOptions } from "./connection.ts";
 import { formatAddress, type Address } from "./address.ts";
 
@@ -19,6 +19,8 @@ export interface PoolOptions {
   role: string;
   /** This process is one of the VSS's nodes: every connection says so first (servers never evict it). Clients send none. */
   identity?: NodeIdentity;
+  /** Every address must be this kind of server (checked on connect: see ConnectionOptions.expectRole). */
+  expectRole?: ServerRole;
   connectionsPerAddress?: number;
   connectAttempts?: number;
   connectTimeoutMs?: number;
@@ -162,6 +164,7 @@ export class RpcPool {
         return await RpcConnection.open(address, {
           role: this.options.role,
           ...(this.options.identity === undefined ? {} : { identity: this.options.identity }),
+          ...(this.options.expectRole === undefined ? {} : { expectRole: this.options.expectRole }),
           ...(this.options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: this.options.connectTimeoutMs }),
         });
       } catch (error) {

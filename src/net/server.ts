@@ -13,11 +13,12 @@ import type { Socket, TCPSocketListener } from "bun";
 import { z } from "zod";
 import { FrameDecoder, frameHeaderBytes, type Frame } from "../protocol/frame.ts";
 import { decodeFrame, encodeMessage, messageBodyBytes, messagePieces, type EncodedMessage } from "../protocol/codec.ts";
-import { describeZodError, helloOp, nodeIdentity, requestEnvelope, type NodeIdentity, type OpTable, type ParsedArgsOf, type ResultOf } from "../protocol/envelope.ts";
+import { describeZodError, helloArgs, helloOp, nodeIdentity, requestEnvelope, type HelloResult, type NodeIdentity, type OpTable, type ParsedArgsOf, type ResultOf, type ServerRole } from "../protocol/envelope.ts";
 import { limits } from "../lib/limits.ts";
 import { assert } from "../lib/assert.ts";
 import { BadRequestError, MictlanxError, OverloadedError, TimeoutError, UnavailableError, toMictlanxError } from "../lib/errors.ts";
 import { BoundedWriter } from "./writer.ts";
+import { listenError } from "./listen-error.ts";
 import { ReplyEstimates, overdue, pickEvictee, quiet, replyRoom, type ConnectionView, type Overdue } from "./connection-policy.ts";
 
 export interface RequestContext {
@@ -36,6 +37,8 @@ export type Handlers<T extends OpTable> = {
 export interface ServerOptions<T extends OpTable> {
   host: string;
   port: number;
+  /** What this server is, said in every hello reply (clients that expect a role check it). */
+  role?: ServerRole;
   ops: T;
   handlers: Handlers<T>;
   frameBytesMax?: number;
@@ -154,8 +157,21 @@ export class RpcServer<T extends OpTable> {
     };
   }
 
+  /** Listen on host:port; a port that is taken (and the like) is a typed error naming it (listen-error.ts). */
   listen(): void {
-    this.listener = Bun.listen<ConnectionState>({
+    try {
+      this.listener = this.bind();
+    } catch (error) {
+      throw listenError(this.options.host, this.options.port, "--port", error);
+    }
+    const { frameStallTimeoutMs, connectionIdleTimeoutMs } = this.deadlines;
+    const sweepMs = Math.min(frameStallTimeoutMs, connectionIdleTimeoutMs) / limits.connectionSweepsPerTimeout;
+    this.sweepTimer = setInterval(() => this.sweep(performance.now()), sweepMs);
+    this.sweepTimer.unref();
+  }
+
+  private bind(): TCPSocketListener<ConnectionState> {
+    return Bun.listen<ConnectionState>({
       hostname: this.options.host,
       port: this.options.port,
       socket: {
@@ -170,10 +186,6 @@ export class RpcServer<T extends OpTable> {
         error: (socket) => this.onClose(socket),
       },
     });
-    const { frameStallTimeoutMs, connectionIdleTimeoutMs } = this.deadlines;
-    const sweepMs = Math.min(frameStallTimeoutMs, connectionIdleTimeoutMs) / limits.connectionSweepsPerTimeout;
-    this.sweepTimer = setInterval(() => this.sweep(performance.now()), sweepMs);
-    this.sweepTimer.unref();
   }
 
   stop(): void {
@@ -355,20 +367,25 @@ export class RpcServer<T extends OpTable> {
     return { id, op, args: parsed.data };
   }
 
-  /** A node's first frame: mark its connection, unless the server holds its most node connections. */
+  /**
+   * A connection's first frame: a node's says who it is (its connection is marked, unless the
+   * server holds its most node connections); a client's asks only who this server is. The reply
+   * names this server's role either way.
+   */
   private hello(socket: ServerSocket, request: ParsedRequest): void {
-    const identity = nodeIdentity.safeParse(request.args);
-    if (!identity.success) {
-      this.sendError(socket, request.id, new BadRequestError(`bad arguments for ${helloOp}: ${describeZodError(identity.error)}`));
+    const parsed = helloArgs.safeParse(request.args);
+    if (!parsed.success) {
+      this.sendError(socket, request.id, new BadRequestError(`bad arguments for ${helloOp}: ${describeZodError(parsed.error)}`));
       return;
     }
+    const role = this.options.role === undefined ? {} : { role: this.options.role };
+    const reply = (result: HelloResult) => this.write(socket, encodeMessage({ id: request.id, ok: true, result }));
+    const identity = nodeIdentity.safeParse(parsed.data);
+    if (!identity.success) return reply({ node: false, ...role });
     socket.data.identity = identity.data;
-    if (this.markNode(socket)) {
-      this.write(socket, encodeMessage({ id: request.id, ok: true, result: { node: true } }));
-      return;
-    }
+    if (this.markNode(socket)) return reply({ node: true, ...role });
     const nodesMax = this.options.nodeConnectionsMax ?? limits.serverNodeConnectionsMax;
-    this.sendError(socket, request.id, new OverloadedError(`this server keeps ${nodesMax} node connections; this one is served as a client's`));
+    reply({ node: false, ...role, refused: `this server keeps ${nodesMax} node connections; this one is served as a client's` });
   }
 
   private markNode(socket: ServerSocket): boolean {

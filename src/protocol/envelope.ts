@@ -40,14 +40,31 @@ export const errorReplyEnvelope = z.object({
 export const replyEnvelope = z.discriminatedUnion("ok", [okReplyEnvelope, errorReplyEnvelope]);
 export type ReplyEnvelope = z.infer<typeof replyEnvelope>;
 
-/** The first request of a node's connection: who it is (for the server's connection list). */
+/**
+ * The first request of a connection that says who it is (a node: for the server's connection
+ * list) or only asks who the server is (a client that expects a role: `{}`). The reply always
+ * names the server's role, so a client pointed at the wrong kind of server says so on connect
+ * ("127.0.0.1:7200 is an SPM, not a router") instead of failing on its first operation.
+ */
 export const helloOp = "rpc.hello";
 export const nodeIdentity = z.object({
   role: z.string().min(1).max(limits.nodeIdentityBytesMax),
   id: z.string().min(1).max(limits.nodeIdentityBytesMax),
 });
 export type NodeIdentity = z.infer<typeof nodeIdentity>;
-export const helloResult = z.object({ node: z.literal(true) });
+export const helloArgs = z.union([nodeIdentity, z.object({}).strict()]);
+/** What a server is: the roles that listen. */
+export const serverRoles = ["spm", "router", "peer"] as const;
+export type ServerRole = (typeof serverRoles)[number];
+export const helloResult = z.object({
+  /** The connection counts as one of the VSS's nodes (never evicted for a client). */
+  node: z.boolean(),
+  /** What the server is; absent from a server that was not given a role (tests' servers). */
+  role: z.enum(serverRoles).optional(),
+  /** Why a node's hello was served as a client's (the server holds its most node connections). */
+  refused: z.string().max(1024).optional(),
+});
+export type HelloResult = z.infer<typeof helloResult>;
 
 /** An operation: the shape of its arguments and of its result. */
 export interface OpSpec<Args extends z.ZodType = z.ZodType, Result extends z.ZodType = z.ZodType> {

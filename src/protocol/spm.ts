@@ -128,6 +128,31 @@ export const reconcileStatus = z.object({
 });
 export type ReconcileStatus = z.infer<typeof reconcileStatus>;
 
+/** Why chunks stay on a draining peer (src/roles/spm/maintenance.ts, DrainWork). */
+export const drainBlockReasons = ["rf", "room", "source"] as const;
+export type DrainBlockReason = (typeof drainBlockReasons)[number];
+
+/** A drain under way: what is left, what moved, and what keeps the rest (by chunk and ball count). */
+export const drainStatus = z.object({
+  peerId: z.string(),
+  /** Replicas still on the peer. */
+  remainingChunks: byteCount,
+  /** Replicas taken off it since this SPM started (each copied elsewhere first when the others lacked it). */
+  movedChunks: byteCount,
+  /** What keeps chunks on it, as of the last full look over them; empty when nothing does. */
+  blocked: z.array(
+    z.object({
+      /** rf: the other peers that take data are fewer than the chunks' rf; room: none of them has room; source: no replica is on a peer that is up. */
+      reason: z.enum(drainBlockReasons),
+      chunks: byteCount,
+      balls: byteCount,
+      /** What it is and what to do, for a person. */
+      message: z.string(),
+    }),
+  ),
+});
+export type DrainStatus = z.infer<typeof drainStatus>;
+
 export const vssStatus = z.object({
   spm: z.string(),
   uptimeMs: z.number(),
@@ -148,6 +173,8 @@ export const vssStatus = z.object({
   /** Bytes placed for them: chunk size × replicas placed, the most they hold on peers now. */
   pendingUploadBytes: byteCount,
   healing: healingStatus,
+  /** One entry per draining peer. */
+  drains: z.array(drainStatus),
   reconcile: reconcileStatus,
   events: z.array(z.object({ atMs: z.number(), kind: z.string(), message: z.string() })),
 });

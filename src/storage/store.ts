@@ -17,7 +17,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { chunkChecksum, checksumHex } from "../lib/checksum.ts";
-import { BadRequestError, CorruptError, MictlanxError, NotFoundError, toMictlanxError, UnavailableError } from "../lib/errors.ts";
+import { BadRequestError, ConflictError, CorruptError, MictlanxError, NotFoundError, toMictlanxError, UnavailableError } from "../lib/errors.ts";
 import { limits } from "../lib/limits.ts";
 import { compactOnce, type CompactorContext } from "./compactor.ts";
 import { IndexDb, type ChunkRow } from "./index-db.ts";
@@ -34,7 +34,7 @@ import {
   validateRef,
 } from "./refs.ts";
 import { Scrubber, scrubOff } from "./scrub.ts";
-import { nodeFileIo, shardsDir, fsyncDir } from "./shard-file.ts";
+import { listShardFiles, nodeFileIo, shardsDir, fsyncDir } from "./shard-file.ts";
 import type { ShardSet } from "./shard-set.ts";
 import type {
   ChunkMeta,
@@ -162,6 +162,14 @@ export class ChunkStore {
    */
   static async rebuildIndex(options: StoreOptions): Promise<{ chunks: number; shards: number }> {
     const dir = path.resolve(options.dir);
+    // Nothing to rebuild from (a wrong --data, a typo): an empty index would "succeed" and the
+    // peer would then say it holds nothing. Checked before anything is created or removed.
+    if (!holdsShards(dir)) {
+      throw new ConflictError(
+        `not rebuilding the index of ${dir}: it holds no shard files (${shardsDir(dir)} is missing or has no NNNNNNNN.shard), so the index would be empty; ` +
+          `check that --data names a peer's data directory (one with shards/ and ${indexFileName})`,
+      );
+    }
     const indexFile = path.join(dir, indexFileName);
     // Refuse while the store is open: the existing index's lock says so (ConflictError).
     if (fs.existsSync(indexFile)) new IndexDb(indexFile).close();
@@ -493,4 +501,13 @@ function checkPrefix(prefix: unknown): string {
     throw new BadRequestError(`ballPrefix is longer than a ball id can be (${chunkBallBytesMax} bytes)`);
   }
   return prefix;
+}
+
+/** Whether `dir` has a shards directory with at least one shard file in it. */
+function holdsShards(dir: string): boolean {
+  try {
+    return listShardFiles(dir, () => {}).length > 0;
+  } catch {
+    return false; // no shards directory (or no dir at all)
+  }
 }

@@ -42,6 +42,7 @@ function Header({ state }: { state: DashboardState }) {
   const rates = state.rates;
   const peers = status?.peers ?? [];
   const up = peers.filter((peer) => peer.state === "up").length;
+  const draining = peers.filter((peer) => peer.draining).length;
   const peersColour: Colour = peers.some((peer) => peer.state === "down") ? "red" : up < peers.length ? "yellow" : "green";
   const stale = state.connection.state !== "up";
   return (
@@ -53,7 +54,10 @@ function Header({ state }: { state: DashboardState }) {
           <>
             {`  up ${duration(status.uptimeMs)}  peers `}
             <Text color={peersColour} bold>{`${up}/${peers.length}`}</Text>
-            {` up  balls ${count(status.balls)}  stored ${formatBytes(status.bytes)}`}
+            {" up"}
+            {/* Draining peers serve reads but take no new data: a put needs rf among the rest. */}
+            {draining > 0 ? <Text color="yellow">{` (${draining} draining)`}</Text> : null}
+            {`  balls ${count(status.balls)}  stored ${formatBytes(status.bytes)}`}
           </>
         ) : null}
       </Line>
@@ -162,7 +166,16 @@ function Routers({ status, state, rows }: { status: VssStatus | null; state: Das
         <Text bold color="cyan">
           {"Routers "}
         </Text>
-        {routers.length === 0 ? <Text dimColor>none reporting</Text> : routers.map((router) => `${printable(router.address)} ${perSec(rate(router.address, router.requestsPerSec))} req/s`).join(" · ")}
+        {routers.length === 0 ? <Text dimColor>none reporting</Text> : null}
+        {routers.map((router, index) => (
+          <Text key={router.address}>
+            {`${index > 0 ? " · " : ""}${printable(router.address)} `}
+            <Text color={stateColour(router.state)} bold={router.state !== "up"}>
+              {router.state}
+            </Text>
+            {` ${perSec(rate(router.address, router.requestsPerSec))} req/s`}
+          </Text>
+        ))}
       </Line>
     );
   }
@@ -171,7 +184,11 @@ function Routers({ status, state, rows }: { status: VssStatus | null; state: Das
       <Rule title="Routers" width={state.size.columns} note={`${routers.length}`} />
       {routers.slice(0, rows - 1).map((router) => (
         <Line key={router.address}>
-          {`  ${printable(router.address).padEnd(22)}${perSec(rate(router.address, router.requestsPerSec)).padStart(7)} req/s   total ${count(router.requests)}   errors `}
+          {`  ${printable(router.address).padEnd(22)}`}
+          <Text color={stateColour(router.state)} bold={router.state !== "up"}>
+            {router.state.padEnd(8)}
+          </Text>
+          {`${perSec(rate(router.address, router.requestsPerSec)).padStart(7)} req/s   total ${count(router.requests)}   errors `}
           <Text color={router.errors > 0 ? "yellow" : undefined}>{count(router.errors)}</Text>
           {"   last hb "}
           <Text color={ageColour(router.lastHeartbeatAgeMs)}>{age(router.lastHeartbeatAgeMs)}</Text>
@@ -213,7 +230,23 @@ function Replication({ status, state, rows }: { status: VssStatus | null; state:
         <Text color="gray">{empty}</Text>
         {` ${Math.floor(progress.fraction * 100)}%  ${count(progress.done)}/${count(progress.total)} chunks  ${bytesPerSec(healing.bytesPerSec)}  healed ${formatBytes(healing.healedBytes)}  moved ${count(healing.movedChunks)}  trimmed ${count(healing.trimmedReplicas)}`}
       </Line>
+      {status.drains.slice(0, Math.max(0, rows - 3)).map((drain) => (
+        <DrainLine key={drain.peerId} drain={drain} />
+      ))}
     </Box>
+  );
+}
+
+/** A drain under way: what is left and moved, and (yellow) the first thing that keeps chunks on the peer. */
+function DrainLine({ drain }: { drain: VssStatus["drains"][number] }) {
+  const first = drain.blocked[0];
+  const more = drain.blocked.length > 1 ? ` (+${drain.blocked.length - 1} more: mictlanx status)` : "";
+  return (
+    <Line>
+      {`  drain ${printable(drain.peerId)}  ${count(drain.remainingChunks)} chunks left  ${count(drain.movedChunks)} moved off`}
+      {drain.remainingChunks === 0 ? <Text color="green">{"  drained"}</Text> : null}
+      {first ? <Text color="yellow">{`  blocked: ${printable(first.message)}${more}`}</Text> : null}
+    </Line>
   );
 }
 

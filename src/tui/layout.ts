@@ -80,7 +80,8 @@ export function computeLayout(state: DashboardState): Layout {
       left += 1;
     }
     left = Math.max(0, left);
-    replication = left >= replicationRows ? take(replicationRows) : 0;
+    // One more line per drain under way, when they fit.
+    replication = left >= replicationRows ? take(replicationRows + (state.status?.drains.length ?? 0)) : 0;
     throughput = take(1);
     routers = take(1);
     events = left >= eventsRowsMin ? eventsRowsMin : 0;

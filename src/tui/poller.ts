@@ -20,8 +20,8 @@ export interface SourceTimings {
 
 export function rpcSource(spm: string, timings: SourceTimings): StatusSource {
   const options = { connectAttempts: 1, connectionsPerAddress: 1, connectTimeoutMs: timings.connectTimeoutMs };
-  const spmPool = new RpcPool({ role: "spm", ...options });
-  const peerPool = new RpcPool({ role: "peer", ...options });
+  const spmPool = new RpcPool({ role: "spm", expectRole: "spm", ...options });
+  const peerPool = new RpcPool({ role: "peer", expectRole: "peer", ...options });
   const client = new ServiceClient(spmOps, spmPool, parseAddress(spm));
   const call = { timeoutMs: timings.requestTimeoutMs };
   return {

@@ -200,7 +200,7 @@ describe(`put, get, ls, stat, del: shapes and exit codes (seed ${seed})`, () => 
     writeFileSync(file, randomBytes(random, 100));
     const tooBig = await run(["put", "usage/x", file, "--chunk-size", "9MiB"]);
     expect(tooBig.code).toBe(2);
-    expect(tooBig.stderr).toContain("--chunk-size must be 1 B to 8.0 MiB");
+    expect(tooBig.stderr).toContain("--chunk-size must be 4.0 KiB to 8.0 MiB");
     const reserved = await run(["put", "usage/x", file, "--tag", "compression=zstd"]);
     expect(reserved.code).toBe(2);
     expect(reserved.stderr).toContain("--tag compression=… is set by mictlanx itself");

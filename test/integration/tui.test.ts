@@ -1,5 +1,6 @@
 // The real `mictlanx tui` in a real terminal (tmux, 120×40) against a real local VSS: it shows
-// three peers up, turns a peer killed with kill -9 "down" within the grace period plus 2 s, opens
+// three peers up, turns a peer killed with kill -9 "down" within the grace period plus 2 s (and a
+// killed router "down", in red, in the routers panel), opens
 // the detail pane on a live and on the dead peer, quits on `q` with exit code 0 and gives the
 // terminal back (the alternate screen is gone).
 import { afterAll, expect, test } from "bun:test";
@@ -87,6 +88,13 @@ test("tui: 3 peers up, one killed shows down within the grace period + 2 s, deta
   // In red on the real terminal (capture with -e keeps the colours).
   const coloured = tmux("capture-pane", "-e", "-p", "-t", session).split("\n").find((line) => line.includes(`${victim.id} `));
   expect(coloured).toMatch(/\u001B\[31m(\u001B\[[0-9;]*m)*down/);
+
+  // A killed router turns down too, in red like a peer (its state comes from its heartbeats).
+  const router = vss.routers[0]!;
+  kill9(router);
+  const routerLine = (text: string) => text.split("\n").find((line) => line.includes(router.address) && line.includes("req/s")) ?? "";
+  await eventually(`router ${router.address} shows down`, graceMs + 3_000, () => /\sdown\s/.test(routerLine(screen())) || `line: ${routerLine(screen())}`);
+  expect(routerLine(tmux("capture-pane", "-e", "-p", "-t", session))).toMatch(/\u001B\[31m(\u001B\[[0-9;]*m)*down/);
 
   // The dead peer's pane says it cannot be reached.
   tmux("send-keys", "-t", session, "Down");

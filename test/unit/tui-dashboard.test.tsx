@@ -93,6 +93,7 @@ function status(overrides: Partial<VssStatus> = {}): VssStatus {
     spm,
     vssId: "0190a5c4-0000-7000-8000-000000000000",
     catalog: { writable: true },
+    drains: [],
     reconcile: { checking: 0, passes: 0, missingReplicas: 0, orphansCollected: 0, adoptedReplicas: 0, repairedReplicas: 0, lostChunks: 0, blocked: [] },
     uptimeMs: 3_723_000,
     peers: [peer("peer-0"), peer("peer-1", { state: "down", lastHeartbeatAgeMs: 14_000 }), peer("peer-2", { state: "suspect", lastHeartbeatAgeMs: 1500 })],
@@ -188,6 +189,38 @@ describe("dashboard from fixed states", () => {
     // Nothing of theirs reaches the terminal raw (Ink's own colour codes are all there is of ESC).
     expect(frame).not.toMatch(/[\u0000-\u0009\u000b-\u001a\u001c-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
     expect(frame.replace(/\u001B\[[0-9;?]*[A-Za-z]/g, "")).not.toContain("\u001b");
+  });
+
+  test("routers show their state in the peers' colours: a down router red, an up one green", async () => {
+    const routers = [
+      { address: "127.0.0.1:7201", lastHeartbeatAgeMs: 200, requests: 5000, requestsPerSec: 42, errors: 0, ...routerExtras },
+      { address: "127.0.0.1:7202", lastHeartbeatAgeMs: 40_000, requests: 10, requestsPerSec: 0, errors: 0, ...routerExtras, state: "down" as const },
+    ];
+    const frame = await frameOf(stateAt({ columns: 120, rows: 40 }, [{ type: "sample", status: status({ routers }) }]));
+    const rowOf = (address: string) => frame.split("\n").find((line) => plain(line).includes(address) && plain(line).includes("req/s"));
+    expect(rowOf("127.0.0.1:7202")).toMatch(new RegExp(`${escape(red)}(\\u001B\\[[0-9;]*m)*down`));
+    expect(rowOf("127.0.0.1:7201")).toMatch(new RegExp(`${escape(green)}(\\u001B\\[[0-9;]*m)*up`));
+    // Condensed to one line on a short terminal, the states stay.
+    const short = plain(await frameOf(stateAt({ columns: 120, rows: 16 }, [{ type: "sample", status: status({ routers }) }])));
+    expect(short).toMatch(/127\.0\.0\.1:7202 down/);
+  });
+
+  test("a drain: the header counts draining peers; the replication panel says what is left and what blocks it", async () => {
+    const drains = [
+      {
+        peerId: "peer-0",
+        remainingChunks: 120,
+        movedChunks: 80,
+        blocked: [{ reason: "rf" as const, chunks: 12, balls: 3, message: "12 chunks of 3 balls kept at rf up to 3: only 2 other peers take data; start another peer, lower those balls' rf, or undrain" }],
+      },
+    ];
+    const peers = [peer("peer-0", { draining: true }), peer("peer-1"), peer("peer-2")];
+    const frame = await frameOf(stateAt({ columns: 200, rows: 40 }, [{ type: "sample", status: status({ peers, drains }) }]));
+    const text = plain(frame);
+    expect(text).toContain("peers 3/3 up (1 draining)");
+    expect(text).toContain("drain peer-0  120 chunks left  80 moved off  blocked: 12 chunks of 3 balls kept at rf up to 3: only 2 other peers take data");
+    const done = plain(await frameOf(stateAt({ columns: 200, rows: 40 }, [{ type: "sample", status: status({ peers, drains: [{ peerId: "peer-0", remainingChunks: 0, movedChunks: 200, blocked: [] }] }) }])));
+    expect(done).toContain("drain peer-0  0 chunks left  200 moved off  drained");
   });
 
   test("the heal bar: healed against healed + queued, with its rate", async () => {

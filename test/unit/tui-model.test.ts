@@ -35,6 +35,7 @@ function status(overrides: Partial<VssStatus> = {}): VssStatus {
     spm,
     vssId: "0190a5c4-0000-7000-8000-000000000000",
     catalog: { writable: true },
+    drains: [],
     reconcile: { checking: 0, passes: 0, missingReplicas: 0, orphansCollected: 0, adoptedReplicas: 0, repairedReplicas: 0, lostChunks: 0, blocked: [] },
     uptimeMs: 60_000,
     peers: [peer("peer-0"), peer("peer-1"), peer("peer-2")],

@@ -159,6 +159,7 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
   const server = new RpcServer({
     host: options.host,
     port: options.port,
+    role: "peer",
     ops: peerOps,
     handlers,
     onRequestDone: metrics.requestDone,

@@ -40,8 +40,8 @@ export interface RunningRouter {
 
 export async function startRouter(options: RouterOptions): Promise<RunningRouter> {
   const startedMs = Date.now();
-  const spmPool = new RpcPool({ role: "spm", identity: { role: "router", id: `pid ${process.pid}` } });
-  const peerPool = new RpcPool({ role: "peer", connectAttempts: 2, identity: { role: "router", id: `pid ${process.pid}` } });
+  const spmPool = new RpcPool({ role: "spm", expectRole: "spm", identity: { role: "router", id: `pid ${process.pid}` } });
+  const peerPool = new RpcPool({ role: "peer", expectRole: "peer", connectAttempts: 2, identity: { role: "router", id: `pid ${process.pid}` } });
   const spm = new ServiceClient(spmOps, spmPool, parseAddress(options.spm));
   const budget = new ByteBudget(vssLimits.routerInFlightBytesMax);
   const batches = spmBatches(spm);
@@ -163,6 +163,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const server = new RpcServer({
     host: options.host,
     port: options.port,
+    role: "router",
     ops: routerOps,
     handlers,
     onInternalError: (error, op) => options.log?.(`internal error in ${op}: ${error.message}`),

@@ -1,12 +1,18 @@
 // The SPM's background work, all derived from the catalog so it resumes by itself after a
 // restart and is safe to repeat (idempotent):
 //   heal      chunks below rf on live peers get a copy pulled from a surviving replica;
-//   drain     chunks on a draining peer are copied away, then its replica dropped;
+//   drain     chunks on a draining peer are copied away, then its replica dropped; a chunk
+//             that cannot move yet (too few other peers for its rf, no room, no source) is
+//             counted with its reason for status (drain.ts), not tried and failed each pass;
 //   trim      replicas beyond rf (a lost peer came back) are dropped;
 //   rebalance chunks move from the fullest peer to the emptiest until the spread is small;
 //   collect   garbage replicas (old versions, deletes, trims, abandoned uploads) are deleted.
 // Copies are throttled (a token bucket) and bounded (a semaphore). A chunk is touched by one
 // task at a time (the `busy` set), so a delete never races a copy of the same replica.
+// A replica on a draining peer does not count toward rf, so every chunk there is also
+// "under-replicated": healing leaves those to the drain (while the draining peer is not down),
+// so that what a drain copies counts as moved, not healed, and a drain that cannot finish is
+// reported as blocked rather than as a healing failure a pass.
 import type { Catalog } from "../../catalog/index.ts";
 import { RpcPool, ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
@@ -17,8 +23,11 @@ import { Semaphore } from "../../lib/semaphore.ts";
 import { TokenBucket } from "../../lib/token-bucket.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { MictlanxError, toMictlanxError } from "../../lib/errors.ts";
+import type { DrainBlockReason, DrainStatus } from "../../protocol/spm.ts";
+import { assert } from "../../lib/assert.ts";
 import { choosePeers } from "./placement.ts";
 import type { Registry } from "./registry.ts";
+import { DrainTracker, type BlockTally } from "./drain.ts";
 
 export interface MaintenanceOptions {
   healBytesPerSec: number;
@@ -40,10 +49,11 @@ interface Counters {
 }
 
 export class Maintenance {
-  private readonly pool = new RpcPool({ role: "peer", connectAttempts: 2, identity: { role: "spm", id: `pid ${process.pid}` } });
+  private readonly pool = new RpcPool({ role: "peer", expectRole: "peer", connectAttempts: 2, identity: { role: "spm", id: `pid ${process.pid}` } });
   private readonly copies = new Semaphore(vssLimits.healConcurrencyMax);
   private readonly throttle: TokenBucket;
   private readonly busy = new Set<string>();
+  private readonly drains = new DrainTracker();
   private readonly counters: Counters = { healedChunks: 0, healedBytes: 0, trimmedReplicas: 0, movedChunks: 0, repairedCorrupt: 0, failures: 0 };
   private healCursor: string | undefined;
   private queued = 0;
@@ -71,6 +81,11 @@ export class Maintenance {
     };
   }
 
+  /** The drains under way: what is left, what moved, what blocks the rest. */
+  drainStatus(): DrainStatus[] {
+    return this.drains.status((reason, tally) => this.describeBlock(reason, tally));
+  }
+
   close(): void {
     this.pool.close();
   }
@@ -90,11 +105,11 @@ export class Maintenance {
     this.running = true;
     try {
       await this.heal();
+      await this.drain();
       // The rest changes slowly; looking every pass would only spend the catalog's time.
       if (nowMs - this.lastSlowPassMs >= slowPassIntervalMs) {
         this.lastSlowPassMs = nowMs;
         this.catalog.expireIntents(deadlineNowMs);
-        await this.drain();
         await this.trim();
         await this.rebalance();
       }
@@ -116,12 +131,15 @@ export class Maintenance {
     const work: Promise<unknown>[] = [];
     for (const chunk of page.chunks) {
       const present = chunk.allPeers.filter((id) => this.counts(id));
-      if (present.length >= chunk.rf) continue; // a suspect peer may still come back: wait
+      // Replicas on draining peers that are not down are the drain's to move (see the top).
+      const draining = chunk.allPeers.filter((id) => this.isDrainingNotDown(id));
+      const missing = chunk.rf - present.length - draining.length;
+      if (missing <= 0) continue; // a suspect peer may still come back: wait
       const sources = chunk.allPeers.filter((id) => this.isSource(id));
       if (sources.length === 0) continue; // no live replica right now; nothing to copy from
       const key = chunkKey(chunk.objectId, chunk.index);
       if (this.busy.has(key)) continue;
-      work.push(this.copyTo(chunk, sources, new Set(chunk.allPeers), chunk.rf - present.length, "heal"));
+      work.push(this.copyTo(chunk, sources, new Set(chunk.allPeers), missing, "heal"));
     }
     await Promise.all(work);
   }
@@ -140,7 +158,7 @@ export class Maintenance {
     const added: string[] = [];
     let badSource: { id: string; detail: string } | undefined;
     try {
-      const targets = choosePeers(this.registry.candidates(), count, exclude, this.options.random, chunk.size);
+      const targets = this.targetsFor(chunk, count, exclude, why);
       this.registry.notePlacements(targets.map((target) => target.id));
       for (const target of targets) {
         const source = this.registry.get(sources[Math.floor(this.options.random() * sources.length)] ?? "");
@@ -170,22 +188,77 @@ export class Maintenance {
     return added;
   }
 
+  /** `count` peers to copy a chunk to, by placement; the error says what is missing in the terms of the task. */
+  private targetsFor(chunk: { objectId: string; index: number; size: number }, count: number, exclude: Set<string>, why: string) {
+    try {
+      return choosePeers(this.registry.candidates(), count, exclude, this.options.random, chunk.size);
+    } catch (error) {
+      if (!(error instanceof MictlanxError) || error.code !== "insufficient_peers") throw error;
+      const usable = this.registry.candidates().filter((peer) => !exclude.has(peer.id) && peer.freeBytes >= chunk.size).length;
+      throw new MictlanxError(
+        "insufficient_peers",
+        `${why}: chunk ${chunk.index} of object ${chunk.objectId} needs ${count} more peer(s) that are up, take data and have ${chunk.size} B free, ` +
+          `besides the ${exclude.size} that hold it; ${usable} have`,
+      );
+    }
+  }
+
   // --- drain --------------------------------------------------------------------------------
 
+  /** A page of each draining peer's chunks a pass: drop what is held enough elsewhere, copy the rest away, count what cannot move. */
   private async drain(): Promise<void> {
-    for (const peer of this.registry.all().filter((candidate) => candidate.draining)) {
-      const page = this.catalog.chunksOnPeer(peer.id, { limit: vssLimits.healPageChunks });
-      for (const chunk of page.chunks) {
-        const others = chunk.peers.filter((id) => id !== peer.id && this.isLive(id));
-        if (others.length < chunk.rf) {
-          const located = this.catalog.findChunk(chunk.objectId, chunk.index);
-          if (!located) continue;
-          const sources = chunk.peers.filter((id) => this.isSource(id));
-          await this.copyTo({ ...chunk, bucket: located.bucket }, sources, new Set(chunk.peers), chunk.rf - others.length, "drain");
-          continue;
-        }
-        this.dropReplica(chunk.objectId, chunk.index, peer.id);
+    const draining = this.registry.all().filter((candidate) => candidate.draining);
+    this.drains.keepOnly(new Set(draining.map((peer) => peer.id)));
+    for (const peer of draining) {
+      const after = this.drains.cursor(peer.id, () => this.catalog.countReplicasOnPeer(peer.id));
+      const page = this.catalog.chunksOnPeer(peer.id, { limit: vssLimits.healPageChunks, ...(after === undefined ? {} : { after }) });
+      await Promise.all(page.chunks.map((chunk) => this.drainChunk(peer.id, chunk)));
+      if (this.drains.pageDone(peer.id, page.next, (reason, tally) => this.describeBlock(reason, tally))) {
+        this.options.event("peer_drained", `peer ${peer.id} is drained: it holds no chunks; stop it and forget it with mictlanx peer remove ${peer.id}`);
       }
+    }
+  }
+
+  private async drainChunk(peerId: string, chunk: { objectId: string; index: number; size: number; checksum: string; bucket: string; rf: number; peers: string[] }): Promise<void> {
+    if (this.busy.has(chunkKey(chunk.objectId, chunk.index))) return; // another task has it; the next walk sees it again
+    const others = chunk.peers.filter((id) => id !== peerId && this.isLive(id));
+    const needed = chunk.rf - others.length;
+    if (needed > 0) {
+      const blocked = this.drainBlock(chunk, needed);
+      if (blocked !== undefined) {
+        this.drains.blocked(peerId, blocked, chunk);
+        return;
+      }
+      const sources = chunk.peers.filter((id) => this.isSource(id));
+      const added = await this.copyTo(chunk, sources, new Set(chunk.peers), needed, "drain");
+      if (added.length < needed) return; // the failure is counted; the next walk tries again
+    }
+    if (this.dropReplica(chunk.objectId, chunk.index, peerId)) this.drains.moved(peerId);
+  }
+
+  /** Why a chunk of a draining peer that needs `needed` more replicas cannot get them now, if it cannot. */
+  private drainBlock(chunk: { size: number; peers: string[] }, needed: number): DrainBlockReason | undefined {
+    assert(needed > 0, "drainBlock asked about a chunk held enough elsewhere");
+    if (!chunk.peers.some((id) => this.isSource(id))) return "source";
+    const targets = this.registry.candidates().filter((peer) => !chunk.peers.includes(peer.id));
+    if (targets.length < needed) return "rf";
+    if (targets.filter((peer) => peer.freeBytes >= chunk.size).length < needed) return "room";
+    return undefined;
+  }
+
+  private describeBlock(reason: DrainBlockReason, tally: BlockTally): string {
+    const what = `${tally.chunks} chunk${tally.chunks === 1 ? "" : "s"} of ${tally.balls} ball${tally.balls === 1 ? "" : "s"}`;
+    const all = this.registry.all();
+    const takingData = all.filter((peer) => peer.state === "up" && !peer.draining).length;
+    const away = all.filter((peer) => peer.state !== "up" && !peer.draining).length;
+    const awayNote = away > 0 ? ` (${away} more ${away === 1 ? "is" : "are"} not up)` : "";
+    switch (reason) {
+      case "rf":
+        return `${what} kept at rf up to ${tally.rfMax}: only ${takingData} other peer${takingData === 1 ? "" : "s"} take data${awayNote}; start another peer, lower those balls' rf, or undrain`;
+      case "room":
+        return `${what} find no other peer with room for them; free space, add a peer, or undrain`;
+      case "source":
+        return `${what} have no replica on a peer that is up to copy from; bring the peer back, or remove it (mictlanx peer remove) to heal from what survives`;
     }
   }
 
@@ -356,6 +429,12 @@ export class Maintenance {
   private isLive(id: string): boolean {
     const peer = this.registry.get(id);
     return peer !== undefined && peer.state === "up" && !peer.draining;
+  }
+
+  /** A replica the drain moves: on a draining peer that has not gone down (one that is down is healing's). */
+  private isDrainingNotDown(id: string): boolean {
+    const peer = this.registry.get(id);
+    return peer !== undefined && peer.draining && peer.state !== "down";
   }
 
   /** A replica that can be copied from: its peer is up (draining peers still serve). */

@@ -149,6 +149,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       pendingUploads: stats.intents,
       pendingUploadBytes: stats.intentBytes,
       healing: maintenance.status(),
+      drains: maintenance.drainStatus(),
       reconcile: reconciler.status(),
       events: events.recent(50),
     };
@@ -221,7 +222,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     "peer.drain": async ({ id }) => {
       checkDrainCanFinish(catalog, registry, id);
       await registry.setDraining(id, true);
-      const chunks = catalog.chunksOnPeer(id, { limit: limits.listPageMax }).chunks.length;
+      const chunks = catalog.countReplicasOnPeer(id);
       event("peer_draining", `peer ${id} is draining; its chunks move to other peers`);
       return { id, chunks };
     },
@@ -248,6 +249,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   const server = new RpcServer({
     host: options.host,
     port: options.port,
+    role: "spm",
     ops: spmOps,
     handlers,
     onRequestDone: metrics.requestDone,

@@ -1,0 +1,62 @@
+// A role's --data directory, made ready before anything is started in it: created when missing,
+// and proved writable by writing and removing a probe file. What goes wrong is a usage error
+// (exit 2) that says what is in the way and what to do, not a raw EACCES / ENOENT / EEXIST.
+import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { UsageError } from "./errors.ts";
+
+/** Create `dir` if needed and check that this process can write in it; returns its absolute path. */
+export function prepareDataDir(dir: string, flag = "--data"): string {
+  if (dir.trim().length === 0) throw new UsageError(`${flag} is empty; give a directory (it is created if missing)`);
+  const path = resolve(dir);
+  try {
+    mkdirSync(path, { recursive: true });
+    const probe = join(path, `.mictlanx-write-probe-${process.pid}`);
+    writeFileSync(probe, "");
+    rmSync(probe);
+  } catch (error) {
+    throw dataDirError(flag, path, error);
+  }
+  return path;
+}
+
+/** An error from creating or writing in a data dir, as what to do about it. */
+export function dataDirError(flag: string, path: string, error: unknown): UsageError {
+  const code = (error as { code?: string } | null)?.code ?? "";
+  const blocker = firstNonDirectory(path);
+  if (code === "EEXIST" || code === "ENOTDIR" || blocker !== undefined) {
+    const what = blocker ?? path;
+    return new UsageError(`${flag} ${path}: ${what} is a file, not a directory; give a directory path (it is created if missing), or move that file away`);
+  }
+  if (code === "EACCES" || code === "EPERM" || code === "EROFS") {
+    const why = code === "EROFS" ? "is on a read-only file system" : "is not writable by this user";
+    return new UsageError(`${flag} ${path} ${why} (${code}); give a directory this user can write, e.g. under $HOME, or fix its permissions`);
+  }
+  if (code === "ENOENT") {
+    return new UsageError(`${flag} ${path} cannot be created: ${dirname(path)} does not take new directories (ENOENT; a virtual file system such as /proc?); give a directory on a disk`);
+  }
+  if (code === "ENOSPC" || code === "EDQUOT") {
+    return new UsageError(`${flag} ${path}: no space left on that file system (${code}); free some space or give a directory on another disk`);
+  }
+  const text = error instanceof Error ? error.message : String(error);
+  return new UsageError(`${flag} ${path} cannot be used: ${text}`);
+}
+
+/** The first existing path on the way to `path` (itself included) that is not a directory. */
+function firstNonDirectory(path: string): string | undefined {
+  const parts: string[] = [];
+  for (let at = path; ; at = dirname(at)) {
+    parts.unshift(at);
+    if (dirname(at) === at) break;
+  }
+  for (const at of parts) {
+    let info;
+    try {
+      info = statSync(at);
+    } catch {
+      return undefined; // nothing there: the rest would have been created
+    }
+    if (!info.isDirectory()) return at;
+  }
+  return undefined;
+}
