@@ -17,6 +17,7 @@ import { printable, terminalJson } from "../lib/names.ts";
 import type { BallLocated, BallMetaWire } from "../protocol/ball.ts";
 import { checkNewNames, parseBallPath, parseBucketPrefix, parseTags, parseTreeTarget, shown } from "./ball-path.ts";
 import { outputClosed } from "./pipes.ts";
+import { outputPathError } from "../lib/data-dir.ts";
 import { interruptible } from "./signals.ts";
 import { Progress } from "./progress.ts";
 import { directoryFor, getTree, putTree, reportUnwritten, writeBalls } from "./tree.ts";
@@ -190,7 +191,11 @@ export async function getCommand(target: string, flags: GetFlags): Promise<void>
     const startedMs = performance.now();
     const progress = new Progress({ label: `get ${shown(bucket, key)}` });
     try {
-      const written = await client.getToFile(bucket, key, flags.output, { signal: interrupt.signal, onProgress: (done, total) => progress.update(done, total) });
+      const written = await client
+        .getToFile(bucket, key, flags.output, { signal: interrupt.signal, onProgress: (done, total) => progress.update(done, total) })
+        .catch((error: unknown) => {
+          throw outputPathError("-o", flags.output, error);
+        });
       progress.finish();
       note(`get ${shown(bucket, key)} → ${printable(written.path)}: ${formatBytes(written.size)} in ${rate(written.size, startedMs)}, sha256 verified`);
     } finally {

@@ -15,7 +15,8 @@
 // Each skip is a line on stderr, and a count by kind ends the command; a skip follows the rule,
 // so it is not a failure (exit 0). A file or directory that cannot be read or stored fails
 // (exit 1, after the rest went in).
-import { lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, statSync, type Dirent, type Stats } from "node:fs";
+import { dataDirError } from "../lib/data-dir.ts";
+import { lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, statSync, type Dirent, type Stats, accessSync, constants } from "node:fs";
 import { join } from "node:path";
 import type { Client, PutOptions, PutResult } from "../client/client.ts";
 import { mapBounded, type Outcome } from "../client/bounded.ts";
@@ -214,10 +215,16 @@ export type Written = { kind: "file" | "folder"; bytes: number };
 
 /** -o DIR for many balls: made when missing; its real path, under which every key must land. */
 export function directoryFor(dir: string, what: string): string {
-  const info = statOrUndefined(dir, { follow: true });
-  if (info !== undefined && !info.isDirectory()) throw new UsageError(`-o ${dir} is not a directory; ${what} writes its balls into one`);
-  mkdirSync(dir, { recursive: true });
-  return realpathSync(dir);
+  try {
+    const info = statOrUndefined(dir, { follow: true });
+    if (info !== undefined && !info.isDirectory()) throw new UsageError(`-o ${dir} is not a directory; ${what} writes its balls into one`);
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+    return realpathSync(dir);
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw dataDirError("-o", dir, error); // what is in the way, and what to do, not a raw EACCES / ENOTDIR
+  }
 }
 
 /**

@@ -42,6 +42,29 @@ export function dataDirError(flag: string, path: string, error: unknown): UsageE
   return new UsageError(`${flag} ${path} cannot be used: ${text}`);
 }
 
+/**
+ * An error from writing a file the user named (`get -o FILE`, `get --recursive -o DIR`), as what
+ * to do about it; errors that are not the file system's (a failed read, a checksum) come back
+ * as they are.
+ */
+export function outputPathError(flag: string, path: string, error: unknown): unknown {
+  const code = (error as { code?: string; syscall?: string } | null)?.code ?? "";
+  if ((error as { syscall?: string } | null)?.syscall === undefined || !/^E[A-Z]+$/.test(code)) return error;
+  const at = resolve(path);
+  const blocker = firstNonDirectory(dirname(at));
+  if (code === "ENOTDIR" || code === "EEXIST" || blocker !== undefined) {
+    return new UsageError(`${flag} ${at}: ${blocker ?? dirname(at)} is a file, not a directory; give a path whose directories are directories (they are created if missing)`);
+  }
+  if (code === "EISDIR") return new UsageError(`${flag} ${at} is a directory where a file was to be written; give a file path, or remove that directory`);
+  if (code === "EACCES" || code === "EPERM" || code === "EROFS") {
+    const why = code === "EROFS" ? "is on a read-only file system" : "is not writable by this user";
+    return new UsageError(`${flag} ${at}: ${dirname(at)} ${why} (${code}); write somewhere this user can, e.g. under $HOME, or fix its permissions`);
+  }
+  if (code === "ENOSPC" || code === "EDQUOT") return new UsageError(`${flag} ${at}: no space left on that file system (${code}); free some space or write to another disk`);
+  if (code === "ENAMETOOLONG") return new UsageError(`${flag} ${at}: the path is too long for the file system (ENAMETOOLONG); give a shorter one`);
+  return error;
+}
+
 /** The first existing path on the way to `path` (itself included) that is not a directory. */
 function firstNonDirectory(path: string): string | undefined {
   const parts: string[] = [];

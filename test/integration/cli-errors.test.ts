@@ -120,6 +120,35 @@ describe("--data paths that cannot work say why (exit 2), for spm, peer and up",
   }, 30_000);
 });
 
+describe("-o paths that cannot work say why (exit 2), for get and get --recursive", () => {
+  test("a file in the way of -o, and a directory this user cannot write", async () => {
+    const router = ["--router", vss.routers[0]!.address];
+    expect((await cli(["put", "out/f", "-", ...router], { stdin: new TextEncoder().encode("hello") })).code).toBe(0);
+    const file = join(dir, "a-file");
+    writeFileSync(file, "x");
+    for (const args of [["get", "out/f", "-o", join(file, "inside")], ["get", "out", "--recursive", "-o", join(file, "inside")]]) {
+      const result = await cli([...args, ...router]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`${file} is a file, not a directory`);
+      expect(result.stderr).not.toContain("ENOTDIR:");
+    }
+    const locked = join(dir, "locked-out");
+    mkdirSync(locked, { recursive: true });
+    chmodSync(locked, 0o500);
+    const asRoot = process.getuid?.() === 0;
+    const prefix = asRoot ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
+    if (asRoot) chmodSync(dir, 0o755);
+    for (const args of [["get", "out/f", "-o", join(locked, "x")], ["get", "out", "--recursive", "-o", join(locked, "x")]]) {
+      const proc = Bun.spawn([...prefix, ...programCommand(), ...args, ...router], { stdout: "pipe", stderr: "pipe" });
+      const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+      expect(code).toBe(2);
+      expect(stderr).toContain("is not writable by this user (EACCES)");
+      expect(stderr).not.toContain("permission denied, ");
+    }
+    chmodSync(locked, 0o700);
+  }, 60_000);
+});
+
 describe("peer --rebuild-index with nothing to rebuild from", () => {
   test("an empty or missing dir: refused with exit 1, nothing created", async () => {
     const empty = join(dir, "empty-peer");
