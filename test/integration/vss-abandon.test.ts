@@ -189,7 +189,10 @@ describe("Ctrl-C when the VSS does not answer", () => {
   let stuck: Awaited<ReturnType<typeof startTestVss>>;
   let stuckEnv: Record<string, string>;
   beforeAll(async () => {
-    stuck = await startTestVss({ label: "abandon-stuck", peers: 2, routers: 1, spmArgs: fastSpmArgs });
+    // A stopped peer stays `up` here: were it found silent, a chunk of the put that asks for a
+    // placement then would fail at once (rf 2 needs both peers), and the put with it, before
+    // its abort. Kept up, every chunk in flight waits on it, as the second test needs.
+    stuck = await startTestVss({ label: "abandon-stuck", peers: 2, routers: 1, spmArgs: ["--suspect-after", "60s", "--down-after", "120s", "--reader-grace", "2s"] });
     stuckEnv = { MICTLANX_ROUTERS: stuck.routers[0]!.address };
   });
   afterAll(async () => {
@@ -253,11 +256,15 @@ describe("Ctrl-C when the VSS does not answer", () => {
     try {
       await eventually("a few chunks are acknowledged", 20_000, () => acknowledged >= 2 * chunkSize || `${acknowledged} bytes`);
       process.kill(peer.pid, "SIGSTOP");
-      // Once the SPM finds it silent (suspect after 1 s), every chunk the put has in flight is one waiting on it: the
-      // put keeps its slots full from a source that never waits, and none of those can finish while the peer is stopped.
-      await eventually("the stopped peer is suspect", 20_000, async () => {
-        const state = (await spmStatus(stuck)).peers.find((each) => each.id === peer.id)?.state;
-        return state !== "up" || `${state}`;
+      // The put keeps its slots full from a source that never waits, and every chunk goes to the
+      // stopped peer: once no chunk is acknowledged for a while, each one in flight waits on it.
+      let seen = -1;
+      await eventually("the put is stuck on the stopped peer", 20_000, async () => {
+        const before = acknowledged;
+        await Bun.sleep(500);
+        const still = acknowledged === before && before === seen;
+        seen = acknowledged;
+        return still || `${acknowledged} bytes acknowledged`;
       });
       const abortedMs = performance.now();
       controller.abort(new MictlanxError("unavailable", "stopped by the test"));
