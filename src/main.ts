@@ -12,6 +12,11 @@ import { limits, units, vssTimings } from "./lib/limits.ts";
 const scrubRateDefault = `${limits.scrubBytesPerSecDefault / units.MiB}MiB`;
 const scrubIntervalDefault = `${limits.scrubPassIntervalMsDefault / 60_000}m`;
 
+/** A repeatable option's values, in order. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 function example(command: Command, lines: string[], exitCodes?: string): Command {
   const codes = exitCodes === undefined ? "" : `\nExit codes: ${exitCodes}\n`;
   return command.addHelpText("after", `\nExamples:\n${lines.map((line) => `  $ ${line}`).join("\n")}\n${codes}`);
@@ -255,6 +260,36 @@ export function buildProgram(): Command {
       .option("--json", "print JSON")
       .action(action(async (target, flags) => (await import("./commands/client.ts")).statCommand(target, flags))),
     ["mictlanx stat photos/cat.jpg --json"],
+  );
+
+  const certs = program.command("certs").summary("make the VSS's CA and its nodes' certificates (no OpenSSL needed)");
+  example(
+    certs
+      .command("init")
+      .summary("make a CA for a new VSS: ca.crt and ca.key in --dir")
+      .option("--dir <dir>", "where to write ca.crt and ca.key (mode 0600)")
+      .option("--days <n>", `how long the CA is good for (default ${limits.caValidityDaysDefault})`)
+      .option("--json", "print the paths as JSON")
+      .action(action(async (flags) => (await import("./commands/certs.ts")).certsInitCommand(flags))),
+    ["mictlanx certs init --dir ./ca"],
+  );
+  example(
+    certs
+      .command("issue")
+      .summary("issue or renew a node's certificate: <id>.crt and <id>.key beside ca.crt")
+      .description(
+        "Issue a certificate for one node, signed by the CA in --dir. It names the node's role and id (the SPM takes a peer's heartbeats only " +
+          "over a connection whose certificate names that peer) and the hosts it is dialled at. Run it again to renew: the files are replaced; " +
+          "send the role SIGHUP to load them without a restart.",
+      )
+      .option("--dir <dir>", "the CA's dir (from certs init)")
+      .option("--role <role>", "spm, router or peer")
+      .option("--id <id>", "the node's id: a peer's --id (peer-4), a router's --id (router-1), spm for the SPM")
+      .option("--host <host>", "an IP address or DNS name the node is dialled at (its --advertise host); repeat for more", collect, [])
+      .option("--days <n>", `how long it is good for (default ${limits.certificateValidityDaysDefault})`)
+      .option("--json", "print the paths and expiry as JSON")
+      .action(action(async (flags) => (await import("./commands/certs.ts")).certsIssueCommand(flags))),
+    ["mictlanx certs issue --dir ./ca --role peer --id peer-4 --host 10.0.0.4", "mictlanx certs issue --dir ./ca --role router --id router-1 --host 10.0.0.2 --host gw.example.net"],
   );
 
   example(

@@ -14,6 +14,7 @@ export const errorCodes = [
   "insufficient_peers", // fewer peers up right now than the replication factor (clients retry it a while)
   "not_implemented", // a subcommand or operation this build does not have yet
   "usage", // bad command-line input
+  "forbidden", // no access key, a wrong secret, a revoked key, a missing grant, a certificate refused
   "internal", // a bug: an assertion failed or something unexpected was thrown
 ] as const;
 export type ErrorCode = (typeof errorCodes)[number];
@@ -83,6 +84,13 @@ export class UsageError extends MictlanxError {
     super("usage", message);
   }
 }
+/** Not allowed: who asked is not known, or may not do this (exit code 3). */
+export class ForbiddenError extends MictlanxError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("forbidden", message, options);
+  }
+}
+
 export class NotImplementedError extends MictlanxError {
   constructor(message: string) {
     super("not_implemented", message);
@@ -106,12 +114,13 @@ export function toMictlanxError(error: unknown): MictlanxError {
 }
 
 /** CLI exit codes, documented in the README. */
-export const exitCodes = { ok: 0, failure: 1, usage: 2, notFound: 4 } as const;
+export const exitCodes = { ok: 0, failure: 1, usage: 2, forbidden: 3, notFound: 4 } as const;
 
 export function exitCodeFor(error: unknown): number {
   if (error instanceof MictlanxError) {
     if (error.code === "not_found") return exitCodes.notFound;
     if (error.code === "usage") return exitCodes.usage;
+    if (error.code === "forbidden") return exitCodes.forbidden;
   }
   return exitCodes.failure;
 }

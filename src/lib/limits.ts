@@ -344,6 +344,22 @@ export const limits = {
   roleExitWaitMs: 2_000,
   /** How long `up` waits for the SPM a DIR/vss.json names to answer before starting anew there. */
   upRunningCheckTimeoutMs: 1_000,
+
+  // --- security: certificates and keys (docs/security.md) ---------------------------------
+  /** A VSS CA made by `certs init` is good for this many days. */
+  caValidityDaysDefault: 3650,
+  /** A node certificate made by `certs issue` (`--days`) is good for this many days. */
+  certificateValidityDaysDefault: 365,
+  /** `--days` at most: a certificate that never expires is one nobody rotates. */
+  certificateValidityDaysMax: 7300,
+  /** notBefore is set this far in the past, so a host whose clock is a little behind accepts a new certificate. */
+  certificateBackdateMs: 5 * 60_000,
+  /** A node id written into a certificate. */
+  certificateIdBytesMax: 64,
+  /** `status` and the TUI warn this long before a node's certificate expires. */
+  certificateExpiryWarnMs: 30 * 86_400_000,
+  /** Bytes read of a --tls-cert / --tls-key / --tls-ca file (a PEM chain is a few KiB). */
+  tlsFileBytesMax: 1024 * 1024,
 } as const;
 
 export type Limits = typeof limits;

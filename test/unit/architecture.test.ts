@@ -12,14 +12,15 @@ const allowed: Record<string, string[]> = {
   net: ["lib", "protocol"],
   storage: ["lib"],
   catalog: ["lib"],
+  certs: ["lib"],
   "roles/peer": ["lib", "protocol", "net", "storage"],
   "roles/router": ["lib", "protocol", "net"],
   "roles/spm": ["lib", "protocol", "net", "catalog"],
   client: ["lib", "protocol", "net"],
-  local: ["lib", "protocol", "net"],
+  local: ["lib", "protocol", "net", "certs"],
   tui: ["lib", "protocol", "net"],
   bench: ["lib", "protocol", "net", "client"],
-  commands: ["lib", "protocol", "net", "storage", "catalog", "roles/peer", "roles/router", "roles/spm", "client", "local", "tui", "bench"],
+  commands: ["lib", "protocol", "net", "storage", "catalog", "certs", "roles/peer", "roles/router", "roles/spm", "client", "local", "tui", "bench"],
   main: ["commands", "lib"],
 };
 
