@@ -552,6 +552,14 @@ export class Catalog {
     checkInt("limit", limit, 1, limits.chunkRecordsPageMax);
     return garbage.retiredChunksPage(this.s, objectId, fromIndex, limit);
   }
+  /**
+   * The bucket of an object id: a live version's, an upload's under way, or a retired one's
+   * while it is remembered. Ops that name only an object id check it against the bucket the
+   * caller named, so a key granted one bucket cannot reach another's objects by their ids.
+   */
+  bucketOfObject(objectId: string): string | undefined {
+    return this.s.ballByObject.get({ object_id: objectId })?.bucket ?? this.s.intentGet.get({ object_id: objectId })?.bucket ?? garbage.retiredObject(this.s, objectId)?.bucket;
+  }
   /** Why and when an object id was retired (overwritten, deleted, abandoned), while it is remembered. */
   retiredObject(objectId: string): { bucket: string; reason: string; retiredMs: number } | undefined {
     return garbage.retiredObject(this.s, objectId);

@@ -438,7 +438,7 @@ export class Client {
     onPage?: (page: { peers: BallLocated["peers"] }) => void,
   ): ChunkDirectory {
     return new ChunkDirectory(`${meta.bucket}/${meta.key}`, meta.numChunks, first, chunksNext, async (fromIndex) => {
-      const page = await this.routers.call("ball.chunks", { objectId: meta.objectId, fromIndex });
+      const page = await this.routers.call("ball.chunks", { bucket: meta.bucket, objectId: meta.objectId, fromIndex });
       onPage?.(page);
       return page;
     });

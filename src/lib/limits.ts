@@ -358,6 +358,8 @@ export const limits = {
   certificateIdBytesMax: 64,
   /** `status` and the TUI warn this long before a node's certificate expires. */
   certificateExpiryWarnMs: 30 * 86_400_000,
+  /** An access key's id as a hello may carry it. */
+  accessKeyIdBytesMax: 128,
   /** Bytes read of a --tls-cert / --tls-key / --tls-ca file (a PEM chain is a few KiB). */
   tlsFileBytesMax: 1024 * 1024,
 } as const;

@@ -7,12 +7,20 @@
 import type { Socket } from "bun";
 import { FrameDecoder, type Frame } from "../protocol/frame.ts";
 import { decodeFrame, encodeMessage, messageBodyBytes, messagePieces, peekEnvelopeId } from "../protocol/codec.ts";
-import { describeZodError, helloOp, helloResult, replyEnvelope, requestIdMax, type NodeIdentity, type ServerRole } from "../protocol/envelope.ts";
+import { describeZodError, helloOp, helloResult, replyEnvelope, requestIdMax, type KeyHello, type NodeIdentity, type ServerRole } from "../protocol/envelope.ts";
 import { limits } from "../lib/limits.ts";
 import { Semaphore } from "../lib/semaphore.ts";
-import { BadRequestError, MictlanxError, OverloadedError, TimeoutError, UnavailableError, UsageError, errorFromWire } from "../lib/errors.ts";
+import { BadRequestError, ForbiddenError, MictlanxError, OverloadedError, TimeoutError, UnavailableError, UsageError, errorFromWire } from "../lib/errors.ts";
 import { BoundedWriter } from "./writer.ts";
 import { formatAddress, type Address } from "./address.ts";
+import { certifiedNodeOfSocket, clientTlsOptions, keyProof, sessionBinding, type TlsSource } from "./tls.ts";
+
+/** How a connection is secured: TLS with the VSS's CA (and a node's certificate), and a client's access key. */
+export interface ClientSecurity {
+  tls: TlsSource;
+  /** A client's access key, proved in the hello (nodes prove who they are by certificate instead). */
+  credentials?: { accessKey: string; secretKey: string };
+}
 
 export interface ConnectionOptions {
   /** Who is at the far end, for messages: "router", "peer", "spm". */
@@ -28,6 +36,8 @@ export interface ConnectionOptions {
    * and every call on it fails with a WrongRoleError that says what the address is instead.
    */
   expectRole?: ServerRole;
+  /** TLS (and an access key); plain TCP without it. */
+  security?: ClientSecurity;
 }
 
 /** The address given is another kind of server: a usage error (exit 2), naming what it is. */
@@ -71,6 +81,8 @@ interface Pending {
 
 interface SocketState {
   connection: RpcConnection | null;
+  /** Waiting for the TLS handshake (open resolves only after it). */
+  handshake: { resolve: (socket: Socket<SocketState>) => void; reject: (error: Error) => void } | null;
 }
 
 export class RpcConnection {
@@ -85,6 +97,8 @@ export class RpcConnection {
   /** Why the server did not take this connection's hello, if it did not (it serves it as a client's). */
   helloRefusal: MictlanxError | undefined;
   private helloId: number | undefined;
+  /** The hello proves an access key: if it is refused, so is every call on this connection. */
+  private helloProvesKey = false;
   readonly name: string;
 
   private constructor(
@@ -101,26 +115,44 @@ export class RpcConnection {
   static async open(address: Address, options: ConnectionOptions): Promise<RpcConnection> {
     const name = `${options.role} ${formatAddress(address)}`;
     const timeoutMs = options.connectTimeoutMs ?? limits.connectTimeoutMs;
-    const holder: SocketState = { connection: null };
+    const holder: SocketState = { connection: null, handshake: null };
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new TimeoutError(`${name} did not accept the connection within ${timeoutMs} ms`)), timeoutMs);
     });
+    const security = options.security;
+    // With TLS nothing may be written before the handshake is done (Bun drops it): wait for it.
+    const handshake = security ? new Promise<Socket<SocketState>>((resolve, reject) => (holder.handshake = { resolve, reject })) : null;
+    handshake?.catch(() => {}); // raced below; its rejection is the one reported
     const connecting = Bun.connect<SocketState>({
       hostname: address.host,
       port: address.port,
       data: holder,
+      ...(security ? { tls: clientTlsOptions(security.tls.current, address.host) } : {}),
       socket: {
+        handshake: (socket, success, authorizationError) => {
+          const waiting = socket.data.handshake;
+          socket.data.handshake = null;
+          if (success && !authorizationError) waiting?.resolve(socket);
+          else waiting?.reject(untrustedServer(name, authorizationError));
+        },
         data: (socket, data) => socket.data.connection?.onData(data),
         drain: (socket) => socket.data.connection?.writer.onDrain(),
-        close: (socket) => socket.data.connection?.onClose(new UnavailableError(`${name} closed the connection`)),
-        error: (socket, error) => socket.data.connection?.onClose(describeSocketError(name, error)),
+        close: (socket) => {
+          socket.data.handshake?.reject(new UnavailableError(`${name} closed the connection during the TLS handshake; is it a TLS server of this VSS (or one started with --insecure)?`));
+          socket.data.connection?.onClose(new UnavailableError(`${name} closed the connection`));
+        },
+        error: (socket, error) => {
+          socket.data.handshake?.reject(untrustedServer(name, error));
+          socket.data.connection?.onClose(describeSocketError(name, error));
+        },
         connectError: () => {},
       },
     });
     let socket: Socket<SocketState>;
     try {
       socket = await Promise.race([connecting, timeout]);
+      if (handshake) socket = await Promise.race([handshake, timeout]);
     } catch (error) {
       connecting.then((late) => late.terminate(), () => {});
       throw error instanceof MictlanxError ? error : describeSocketError(name, error);
@@ -128,9 +160,12 @@ export class RpcConnection {
       clearTimeout(timer);
     }
     socket.setNoDelay(true);
+    if (security && options.expectRole) checkServerCertificate(socket, address, options.expectRole);
     const connection = new RpcConnection(socket, address, options);
     holder.connection = connection;
-    if (options.identity || options.expectRole) connection.hello(options.identity);
+    const credentials = security?.credentials;
+    if (credentials) connection.hello({ accessKey: credentials.accessKey, proof: keyProof(credentials.secretKey, sessionBinding(socket)) });
+    else if (options.identity || options.expectRole || security) connection.hello(options.identity);
     return connection;
   }
 
@@ -141,12 +176,13 @@ export class RpcConnection {
    * before their own replies arrive. A refused node hello leaves a connection that works as a
    * client's, and is kept.
    */
-  private hello(identity: NodeIdentity | undefined): void {
+  private hello(args: NodeIdentity | KeyHello | undefined): void {
     const timeoutMs = limits.requestTimeoutMsDefault;
     this.helloId = this.takeId();
+    this.helloProvesKey = args !== undefined && "accessKey" in args;
     // The reply is handled in onReply, synchronously: a promise's callback would run only after
     // the replies read with it (an "unknown operation" for each call behind it).
-    this.sendAs(this.helloId, helloOp, identity ?? {}, timeoutMs, timeoutMs, undefined).catch((error: unknown) => {
+    this.sendAs(this.helloId, helloOp, args ?? {}, timeoutMs, timeoutMs, undefined).catch((error: unknown) => {
       this.helloRefusal ??= error instanceof MictlanxError ? error : describeSocketError(this.name, error);
     });
   }
@@ -163,6 +199,15 @@ export class RpcConnection {
     // every role of this build says its own.
     const expected = this.options.expectRole;
     if (expected !== undefined && role !== undefined && role !== expected) this.fail(new WrongRoleError(formatAddress(this.address), expected, role));
+  }
+
+  /**
+   * A node's hello served as a client's is kept (it works, only unmarked); a refused key or a
+   * refused node hello (forbidden) fails the connection, so every call on it says why.
+   */
+  private onHelloRefused(error: MictlanxError): void {
+    this.helloRefusal = error;
+    if (this.helloProvesKey || error.code === "forbidden") this.fail(error);
   }
 
   /** Close this connection for good: every call waiting on it, and any made later, fails with `error`. */
@@ -303,7 +348,7 @@ export class RpcConnection {
     if (!pending) return; // the request timed out already; its caller has been told
     if (reply.id === this.helloId) {
       if (reply.ok) this.onHello(reply.result);
-      else this.helloRefusal = errorFromWire(reply.code, reply.message);
+      else this.onHelloRefused(errorFromWire(reply.code, reply.message));
     }
     if (reply.ok) pending.resolve(reply.result);
     else pending.reject(errorFromWire(reply.code, reply.message));
@@ -314,6 +359,23 @@ export class RpcConnection {
     this.closedWith = error;
     this.writer.close(error);
     for (const id of [...this.pending.keys()]) this.settle(id)?.reject(error);
+  }
+}
+
+/** The server's certificate failed this client's checks (another CA, expired, a name that is not the host dialled). */
+function untrustedServer(name: string, error: unknown): MictlanxError {
+  const why = error instanceof Error ? error.message : String(error ?? "it did not verify");
+  const code = (error as { code?: string } | null)?.code ?? "";
+  if (/ECONNREFUSED/.test(code) || /refused/i.test(why)) return describeSocketError(name, error);
+  return new ForbiddenError(`${name}: its TLS certificate is not trusted (${why}); is --ca (MICTLANX_CA) this VSS's CA, and was its certificate issued for this host (certs issue --host)?`);
+}
+
+/** With TLS, the server's certificate says what it is: another role than expected is the same usage error as a hello's. */
+function checkServerCertificate(socket: Socket<SocketState>, address: Address, expected: ServerRole): void {
+  const node = certifiedNodeOfSocket(socket);
+  if (node && node.role !== expected) {
+    socket.terminate();
+    throw new WrongRoleError(formatAddress(address), expected, node.role);
   }
 }
 

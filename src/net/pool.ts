@@ -12,7 +12,7 @@ import { limits } from "../lib/limits.ts";
 import { assert } from "../lib/assert.ts";
 import { BadRequestError, MictlanxError } from "../lib/errors.ts";
 import { describeZodError, type ArgsOf, type NodeIdentity, type OpTable, type ResultOf, type ServerRole } from "../protocol/envelope.ts";
-import { RequestNotRunError, RpcConnection, type CallOptions } from "./connection.ts";
+import { RequestNotRunError, RpcConnection, type CallOptions, type ClientSecurity } from "./connection.ts";
 import { formatAddress, type Address } from "./address.ts";
 
 export interface PoolOptions {
@@ -21,6 +21,8 @@ export interface PoolOptions {
   identity?: NodeIdentity;
   /** Every address must be this kind of server (checked on connect: see ConnectionOptions.expectRole). */
   expectRole?: ServerRole;
+  /** TLS (and a client's access key) on every connection; plain TCP without it. */
+  security?: ClientSecurity;
   connectionsPerAddress?: number;
   connectAttempts?: number;
   connectTimeoutMs?: number;
@@ -165,10 +167,13 @@ export class RpcPool {
           role: this.options.role,
           ...(this.options.identity === undefined ? {} : { identity: this.options.identity }),
           ...(this.options.expectRole === undefined ? {} : { expectRole: this.options.expectRole }),
+          ...(this.options.security === undefined ? {} : { security: this.options.security }),
           ...(this.options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: this.options.connectTimeoutMs }),
         });
       } catch (error) {
         lastError = error;
+        // Not allowed, or the wrong kind of server: trying again changes nothing.
+        if (error instanceof MictlanxError && (error.code === "forbidden" || error.code === "usage")) break;
       }
     }
     throw lastError;

@@ -13,16 +13,21 @@ import type { Socket, TCPSocketListener } from "bun";
 import { z } from "zod";
 import { FrameDecoder, frameHeaderBytes, type Frame } from "../protocol/frame.ts";
 import { decodeFrame, encodeMessage, messageBodyBytes, messagePieces, type EncodedMessage } from "../protocol/codec.ts";
-import { describeZodError, helloArgs, helloOp, nodeIdentity, requestEnvelope, type HelloResult, type NodeIdentity, type OpTable, type ParsedArgsOf, type ResultOf, type ServerRole } from "../protocol/envelope.ts";
+import { describeZodError, helloArgs, helloOp, keyHello, nodeIdentity, requestEnvelope, type HelloResult, type KeyHello, type NodeIdentity, type OpTable, type ParsedArgsOf, type ResultOf, type ServerRole } from "../protocol/envelope.ts";
+import type { AccessTable } from "../protocol/access.ts";
 import { limits } from "../lib/limits.ts";
 import { assert } from "../lib/assert.ts";
-import { BadRequestError, MictlanxError, OverloadedError, TimeoutError, UnavailableError, toMictlanxError } from "../lib/errors.ts";
+import { BadRequestError, ForbiddenError, MictlanxError, OverloadedError, TimeoutError, UnavailableError, toMictlanxError } from "../lib/errors.ts";
 import { BoundedWriter } from "./writer.ts";
 import { listenError } from "./listen-error.ts";
 import { ReplyEstimates, overdue, pickEvictee, quiet, replyRoom, type ConnectionView, type Overdue } from "./connection-policy.ts";
+import { certifiedNodeOfSocket, keyProof, presentedCertificate, proofsEqual, serverTlsOptions, sessionBinding, type TlsSource } from "./tls.ts";
+import { authorize, type KeyVerifier, type Principal } from "./authorize.ts";
 
 export interface RequestContext {
   remote: string;
+  /** Who is calling: a node by its certificate, a client by the key it proved (anonymous without TLS). */
+  principal: Principal;
   /**
    * Mark this connection as one of the VSS's own nodes (e.g. on a valid peer heartbeat): it is
    * then never evicted for a client. False when the server holds its most node connections.
@@ -34,9 +39,22 @@ export type Handlers<T extends OpTable> = {
   [K in keyof T]: (args: ParsedArgsOf<T, K>, context: RequestContext) => Promise<ResultOf<T, K>> | ResultOf<T, K>;
 };
 
+/**
+ * TLS and who may call what. Without it (`--insecure`) the server is plain TCP and believes
+ * what it is told, as before security existed.
+ */
+export interface ServerSecurity<T extends OpTable> {
+  tls: TlsSource;
+  /** Who may call each op (src/protocol/access.ts). */
+  access: AccessTable<T>;
+  /** Checks clients' access keys; a server without one takes no client (a peer). */
+  keys?: KeyVerifier;
+}
+
 export interface ServerOptions<T extends OpTable> {
   host: string;
   port: number;
+  security?: ServerSecurity<T>;
   /** What this server is, said in every hello reply (clients that expect a role check it). */
   role?: ServerRole;
   ops: T;
@@ -80,6 +98,11 @@ interface ConnectionState {
   closingSinceMs: number;
   node: boolean;
   identity: NodeIdentity | undefined;
+  principal: Principal;
+  /** A key's hello is being checked: nothing behind it starts until it is. */
+  helloPending: boolean;
+  /** TLS: the handshake is done (nothing is read before it). */
+  handshaken: boolean;
   remote: string;
   lastActiveMs: number;
   lastReadMs: number;
@@ -100,6 +123,12 @@ export interface ServerStats {
   repliesWithheld: number;
   /** Hellos refused because the server held its most node connections. */
   nodesRefused: number;
+  /** Connections refused at TLS: a certificate not signed by this VSS's CA, expired, or naming no node. */
+  certificatesRefused: number;
+  /** Hellos refused: an unknown or revoked access key, a wrong proof, a node hello that is not its certificate's. */
+  hellosRefused: number;
+  /** Requests refused as not allowed: the caller's role, its key's grants, or a node speaking for another. */
+  requestsForbidden: number;
 }
 
 /** One connection as `connectionList()` shows it. */
@@ -128,7 +157,7 @@ export class RpcServer<T extends OpTable> {
   private readonly closing = new Set<ServerSocket>();
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
   private readonly estimates: ReplyEstimates;
-  readonly stats: ServerStats = { connections: 0, nodeConnections: 0, requests: 0, errors: 0, evicted: 0, closedIdle: 0, closedStalled: 0, repliesWithheld: 0, nodesRefused: 0 };
+  readonly stats: ServerStats = { connections: 0, nodeConnections: 0, requests: 0, errors: 0, evicted: 0, closedIdle: 0, closedStalled: 0, repliesWithheld: 0, nodesRefused: 0, certificatesRefused: 0, hellosRefused: 0, requestsForbidden: 0 };
 
   constructor(private readonly options: ServerOptions<T>) {
     assert(!Object.hasOwn(options.ops, helloOp), `${helloOp} is the server's own operation`);
@@ -170,12 +199,15 @@ export class RpcServer<T extends OpTable> {
     this.sweepTimer.unref();
   }
 
-  private bind(): TCPSocketListener<ConnectionState> {
+  private bind(port = this.options.port): TCPSocketListener<ConnectionState> {
+    const security = this.options.security;
     return Bun.listen<ConnectionState>({
       hostname: this.options.host,
-      port: this.options.port,
+      port,
+      ...(security ? { tls: serverTlsOptions(security.tls.current) } : {}),
       socket: {
         open: (socket) => this.onOpen(socket),
+        handshake: (socket) => this.onHandshake(socket),
         data: (socket, data) => this.onData(socket, data),
         drain: (socket) => {
           socket.data.lastActiveMs = performance.now();
@@ -186,6 +218,20 @@ export class RpcServer<T extends OpTable> {
         error: (socket) => this.onClose(socket),
       },
     });
+  }
+
+  /**
+   * Take the certificate files again (SIGHUP after a renewal): the listener is bound anew on its
+   * port with them, and connections already open keep theirs. Connections tried in the instant
+   * between are refused, and clients' pools try again.
+   */
+  reloadTls(): void {
+    const security = this.options.security;
+    if (!security || !this.listener) return;
+    security.tls.reload(); // throws, changing nothing, on a bad file
+    const port = this.listener.port;
+    this.listener.stop(false);
+    this.listener = this.bind(port);
   }
 
   stop(): void {
@@ -237,6 +283,9 @@ export class RpcServer<T extends OpTable> {
       closingSinceMs: 0,
       node: false,
       identity: undefined,
+      principal: { kind: "anonymous" },
+      helloPending: false,
+      handshaken: this.options.security === undefined,
       remote: `${socket.remoteAddress}`,
       lastActiveMs: now,
       lastReadMs: now,
@@ -247,6 +296,25 @@ export class RpcServer<T extends OpTable> {
     this.clients.add(socket);
     assert(this.clients.size <= connectionsMax, "client connections past their cap");
     this.countConnections();
+  }
+
+  /**
+   * TLS is up: a certificate that failed verification is told why and closed (Bun lets it this
+   * far so that it can be told); a verified one that names a node makes the caller that node;
+   * no certificate is a client, which must prove an access key in its hello.
+   */
+  private onHandshake(socket: ServerSocket): void {
+    const state = socket.data;
+    state.handshaken = true;
+    if (presentedCertificate(socket) && !socket.authorized) {
+      this.stats.certificatesRefused += 1;
+      const why = socket.getAuthorizationError()?.message ?? "it did not verify";
+      this.closeWithNotice(socket, new ForbiddenError(`certificate refused (${why}): a node's certificate must be signed by this VSS's CA and not expired; see mictlanx certs issue`), false);
+      return;
+    }
+    const node = certifiedNodeOfSocket(socket);
+    if (node) state.principal = { kind: "node", role: node.role, id: node.id, verified: true };
+    this.pump(socket);
   }
 
   /** Make room for a newcomer: close the least recently active client connection, never a node's. */
@@ -300,7 +368,7 @@ export class RpcServer<T extends OpTable> {
   private pump(socket: ServerSocket): void {
     const state = socket.data;
     const inFlightMax = this.options.inFlightPerConnectionMax ?? limits.inFlightPerConnectionMax;
-    while (!state.closing && state.inFlight < inFlightMax) {
+    while (!state.closing && state.handshaken && !state.helloPending && state.inFlight < inFlightMax) {
       const request = state.waiting ?? this.nextRequest(socket);
       if (request === undefined) break;
       const expectedBytes = this.estimates.of(request.op);
@@ -334,6 +402,7 @@ export class RpcServer<T extends OpTable> {
       if (request === undefined) continue;
       if (request.op !== helloOp) return request;
       this.hello(socket, request);
+      if (socket.data.helloPending) return undefined; // a key's proof is being checked
     }
     return undefined;
   }
@@ -380,12 +449,68 @@ export class RpcServer<T extends OpTable> {
     }
     const role = this.options.role === undefined ? {} : { role: this.options.role };
     const reply = (result: HelloResult) => this.write(socket, encodeMessage({ id: request.id, ok: true, result }));
+    const key = keyHello.safeParse(parsed.data);
+    if (key.success) return this.keyHello(socket, request.id, key.data, () => reply({ node: false, ...role }));
     const identity = nodeIdentity.safeParse(parsed.data);
     if (!identity.success) return reply({ node: false, ...role });
+    const refusal = this.nodeHelloRefusal(socket.data.principal, identity.data);
+    if (refusal) {
+      this.stats.hellosRefused += 1;
+      this.sendError(socket, request.id, refusal);
+      return;
+    }
     socket.data.identity = identity.data;
+    if (!this.options.security) socket.data.principal = { kind: "node", role: identity.data.role, id: identity.data.id, verified: false };
     if (this.markNode(socket)) return reply({ node: true, ...role });
     const nodesMax = this.options.nodeConnectionsMax ?? limits.serverNodeConnectionsMax;
     reply({ node: false, ...role, refused: `this server keeps ${nodesMax} node connections; this one is served as a client's` });
+  }
+
+  /** With TLS a node is who its certificate says; a hello claiming otherwise is refused. */
+  private nodeHelloRefusal(principal: Principal, claimed: NodeIdentity): ForbiddenError | undefined {
+    if (!this.options.security) return undefined;
+    if (principal.kind !== "node") {
+      return new ForbiddenError(`a hello as ${claimed.role} ${claimed.id} without that node's certificate: a node connects with --tls-cert/--tls-key issued by this VSS's CA (mictlanx certs issue)`);
+    }
+    if (principal.role !== claimed.role || principal.id !== claimed.id) {
+      return new ForbiddenError(`a hello as ${claimed.role} ${claimed.id} over a connection whose certificate names ${principal.role} ${principal.id}`);
+    }
+    return undefined;
+  }
+
+  /**
+   * A client proves its access key: the proof is checked against the key's secret and this
+   * session's keying material; nothing sent behind the hello starts until it is.
+   */
+  private keyHello(socket: ServerSocket, id: number, hello: KeyHello, accepted: () => void): void {
+    const security = this.options.security;
+    if (!security) return accepted(); // --insecure: keys are not checked (nor needed)
+    const state = socket.data;
+    state.helloPending = true;
+    const check = async (): Promise<Principal> => {
+      if (!security.keys) throw new ForbiddenError(`this ${this.options.role ?? "server"} takes no access keys: clients call routers (and the SPM)`);
+      const record = await security.keys.lookup(hello.accessKey);
+      const expected = record ? keyProof(record.secretKey, sessionBinding(socket)) : "";
+      if (!record || !proofsEqual(expected, hello.proof)) {
+        // One message for both: which access key ids exist is not told to whoever asks.
+        throw new ForbiddenError(`access key ${hello.accessKey} is not known to this VSS, or its secret is wrong; check MICTLANX_ACCESS_KEY / MICTLANX_SECRET_KEY (or --credentials)`);
+      }
+      if (record.revoked) throw new ForbiddenError(`access key ${hello.accessKey} was revoked; ask an admin for a new one (mictlanx key create)`);
+      return { kind: "key", accessKey: record.accessKey };
+    };
+    check().then(
+      (principal) => {
+        state.principal = principal;
+        accepted();
+      },
+      (error: unknown) => {
+        this.stats.hellosRefused += 1;
+        this.sendError(socket, id, toMictlanxError(error));
+      },
+    ).finally(() => {
+      state.helloPending = false;
+      if (!state.closing) this.pump(socket);
+    });
   }
 
   private markNode(socket: ServerSocket): boolean {
@@ -415,7 +540,8 @@ export class RpcServer<T extends OpTable> {
     const startedMs = performance.now();
     let outcome = "ok";
     try {
-      const result = await handler(args, { remote: socket.data.remote, markNode: () => this.markNode(socket) });
+      const principal = this.options.security ? await this.authorized(op, args, socket.data.principal) : socket.data.principal;
+      const result = await handler(args, { remote: socket.data.remote, principal, markNode: () => this.markNode(socket) });
       this.sendResult(socket, id, op, result);
     } catch (error) {
       const typed = toMictlanxError(error);
@@ -431,6 +557,20 @@ export class RpcServer<T extends OpTable> {
       state.lastActiveMs = performance.now();
       assert(state.inFlight >= 0 && state.reservedReplyBytes >= 0, "a connection's requests or reserved reply bytes went negative");
       this.pump(socket);
+    }
+  }
+
+  /** The caller, checked against the op's access (src/protocol/access.ts); forbidden otherwise. */
+  private async authorized(op: string, args: unknown, principal: Principal): Promise<Principal> {
+    const security = this.options.security;
+    assert(security !== undefined, "authorization without security");
+    const access = (security.access as Record<string, Parameters<typeof authorize>[1]>)[op];
+    assert(access !== undefined, `${op} has no entry in its access table`);
+    try {
+      return await authorize(op, access, args, principal, security.keys);
+    } catch (error) {
+      if (error instanceof ForbiddenError) this.stats.requestsForbidden += 1;
+      throw error;
     }
   }
 

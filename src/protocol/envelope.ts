@@ -52,7 +52,18 @@ export const nodeIdentity = z.object({
   id: z.string().min(1).max(limits.nodeIdentityBytesMax),
 });
 export type NodeIdentity = z.infer<typeof nodeIdentity>;
-export const helloArgs = z.union([nodeIdentity, z.object({}).strict()]);
+/**
+ * A client's proof of an access key: an HMAC, keyed by the key's secret, of keying material
+ * exported from the connection's TLS session (src/net/tls.ts, keyProof). Never the secret.
+ */
+export const keyHello = z
+  .object({
+    accessKey: z.string().min(1).max(limits.accessKeyIdBytesMax),
+    proof: z.string().regex(/^[0-9a-f]{64}$/, "a proof is 64 hex digits"),
+  })
+  .strict();
+export type KeyHello = z.infer<typeof keyHello>;
+export const helloArgs = z.union([keyHello, nodeIdentity, z.object({}).strict()]);
 /** What a server is: the roles that listen. */
 export const serverRoles = ["spm", "router", "peer"] as const;
 export type ServerRole = (typeof serverRoles)[number];

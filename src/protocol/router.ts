@@ -56,7 +56,7 @@ export const routerOps = defineOps({
     result: z.object({ version: z.number().int(), objectId }), replyBytesMax: limits.smallReplyBytesMax },
   "ball.stat": { args: ballRef, result: ballLocated },
   /** More of a version's chunk records, after the first page `ball.get` or `ball.stat` gave. */
-  "ball.chunks": { args: chunksPageArgs, result: chunksPageResult },
+  "ball.chunks": { args: chunksPageArgs.extend({ bucket: bucketName }), result: chunksPageResult },
   "ball.getChunk": {
     args: z.object({ bucket: bucketName, objectId, index: chunkIndex }),
     result: z.object({ data: bytes, size: byteCount, checksum: checksumHex }),

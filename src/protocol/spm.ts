@@ -250,9 +250,10 @@ export const spmOps = defineOps({
     result: z.object({ results: z.array(itemOutcome(commitResult)) }), replyBytesMax: limits.smallReplyBytesMax * spmBatchItemsMax },
   "ball.get": { args: ballRefArgs, result: ballLocated },
   /** More of a version's chunk records, after the first page `ball.get` gave. */
-  "ball.chunks": { args: chunksPageArgs, result: chunksPageResult },
+  /** `bucket`: the object must be of it (a router passes the one its client named, which its key was checked for). */
+  "ball.chunks": { args: chunksPageArgs.extend({ bucket: bucketName.optional() }), result: chunksPageResult },
   /** A page of an upload's chunk records ahead of its commit (in order); the reply counts those staged. */
-  "ball.stageChunks": { args: z.object({ objectId, chunks: stagedChunks }), result: z.object({ staged: stagedCount }), replyBytesMax: limits.smallReplyBytesMax },
+  "ball.stageChunks": { args: z.object({ objectId, chunks: stagedChunks, bucket: bucketName.optional() }), result: z.object({ staged: stagedCount }), replyBytesMax: limits.smallReplyBytesMax },
   "ball.getMany": {
     args: z.object({ items: z.array(ballRefArgs).min(1).max(spmBatchItemsMax) }),
     result: z.object({ results: z.array(itemOutcome(ballLocated)) }),

@@ -130,7 +130,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       reader.rememberChunks(args.objectId, page);
       return page;
     },
-    "ball.stageChunks": ({ objectId, chunks }) => spm.call("ball.stageChunks", { objectId, chunks }),
+    "ball.stageChunks": ({ objectId, chunks, bucket }) => spm.call("ball.stageChunks", { objectId, chunks, bucket }),
     "ball.getChunk": async ({ bucket, objectId, index }) => {
       const chunk = await reader.read(bucket, objectId, index);
       bytes.inc({ direction: "out" }, chunk.size);

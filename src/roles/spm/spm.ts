@@ -183,8 +183,14 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     "ball.reserveMany": async ({ items }) => ({ results: await Promise.all(items.map((item) => settle(() => uploads.reserve(item)))) }),
     "ball.get": ({ bucket, key }) => locate(bucket, key),
     "ball.getMany": ({ items }) => ({ results: withinBatchBytes(items.map((item) => settleNow(() => locate(item.bucket, item.key))), ballLocatedWireBytes) }),
-    "ball.chunks": ({ objectId, fromIndex, limit }) => chunksOf(catalog, registry, objectId, fromIndex, limit, readerGraceMs),
-    "ball.stageChunks": ({ objectId, chunks }) => uploads.stage(objectId, chunks),
+    "ball.chunks": ({ objectId, fromIndex, limit, bucket }) => {
+      checkObjectBucket(catalog, objectId, bucket);
+      return chunksOf(catalog, registry, objectId, fromIndex, limit, readerGraceMs);
+    },
+    "ball.stageChunks": ({ objectId, chunks, bucket }) => {
+      checkObjectBucket(catalog, objectId, bucket);
+      return uploads.stage(objectId, chunks);
+    },
     "chunk.locate": ({ objectId, index }) => locateChunk(catalog, registry, objectId, index, readerGraceMs),
     "ball.delete": async ({ bucket, key }) => {
       const ball = await writes.submit(() => catalog.deleteBall(bucket, key, retireNow()));
@@ -334,6 +340,13 @@ function locateChunk(catalog: Catalog, registry: Registry, objectId: string, ind
 }
 
 /** A page of a version's chunks: a live one's, or a retired one's during the readers' grace. */
+/** An object named by id alone must be of the bucket the caller named (when it named one); told as not found otherwise. */
+function checkObjectBucket(catalog: Catalog, objectId: string, bucket: string | undefined): void {
+  if (bucket === undefined) return;
+  const actual = catalog.bucketOfObject(objectId);
+  if (actual !== undefined && actual !== bucket) throw new NotFoundError(`object ${objectId} is not in bucket ${bucket}`);
+}
+
 function chunksOf(catalog: Catalog, registry: Registry, objectId: string, fromIndex: number, limit: number | undefined, readerGraceMs: number) {
   const page = catalog.chunksPage(objectId, fromIndex, limit) ?? catalog.retiredChunksPage(objectId, fromIndex, limit);
   if (!page) {
