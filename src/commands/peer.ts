@@ -7,6 +7,7 @@ import { limits } from "../lib/limits.ts";
 import { prepareDataDir } from "../lib/data-dir.ts";
 import { describeZodError } from "../protocol/envelope.ts";
 import { stopOnSignals } from "./signals.ts";
+import { expiryWarning, nodeSecurity, reloadOnSighup, securityNote } from "./security-flags.ts";
 import { printReadyLine } from "./ready.ts";
 import { metricsPortFor } from "../net/metrics-server.ts";
 
@@ -23,6 +24,10 @@ const flags = z.object({
   scrubRate: z.string(),
   scrubInterval: z.string(),
   rebuildIndex: z.boolean().optional(),
+  tlsCert: z.string().optional(),
+  tlsKey: z.string().optional(),
+  tlsCa: z.string().optional(),
+  insecure: z.boolean().optional(),
 });
 
 export async function runPeerCommand(raw: Record<string, unknown>): Promise<void> {
@@ -41,6 +46,7 @@ export async function runPeerCommand(raw: Record<string, unknown>): Promise<void
     return;
   }
   if (options.port === undefined) throw new UsageError("peer needs --port P (0 picks a free port)");
+  const security = nodeSecurity("peer", options, options.id);
   const dir = prepareDataDir(options.data);
   const scrubBytesPerSec = parseScrubRate(options.scrubRate);
   const scrubPassIntervalMs = parseScrubInterval(options.scrubInterval);
@@ -59,9 +65,13 @@ export async function runPeerCommand(raw: Record<string, unknown>): Promise<void
     scrubPassIntervalMs,
     ...(options.id === undefined ? {} : { id: options.id }),
     ...(options.spm === undefined ? {} : { spm: options.spm }),
+    ...(security ? { security } : {}),
     log: (line) => process.stderr.write(`peer: ${line}\n`),
   });
-  printReadyLine(`peer ${peer.id}`, peer);
+  printReadyLine(`peer ${peer.id}`, peer, securityNote(security));
+  const expiring = expiryWarning(security);
+  if (expiring) process.stderr.write(`peer: ${expiring}\n`);
+  reloadOnSighup("peer", () => peer.reloadTls());
   await stopOnSignals(() => peer.stop());
 }
 

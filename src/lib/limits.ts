@@ -358,6 +358,24 @@ export const limits = {
   certificateIdBytesMax: 64,
   /** `status` and the TUI warn this long before a node's certificate expires. */
   certificateExpiryWarnMs: 30 * 86_400_000,
+  /**
+   * A router uses an access key's record for this long after the SPM gave it without asking
+   * again; past it, it asks again in the background while it keeps using the record…
+   */
+  keyRefreshAfterMs: 1_000,
+  /**
+   * …and past this, a request waits for a fresh record: so a revoked key is refused by every
+   * router within this long while an SPM is reachable (the promise docs/security.md makes).
+   */
+  keyRevocationMs: 5_000,
+  /**
+   * A router cut off from every SPM keeps accepting a key it validated within this long, then
+   * refuses it with `unavailable`: the trade-off between staying up without an SPM and a
+   * revocation it cannot hear of (docs/security.md).
+   */
+  keyOfflineTrustMs: 60_000,
+  /** Access keys a router keeps records of (the least recently used goes). */
+  keyCacheEntriesMax: 4096,
   /** An access key's id as a hello may carry it. */
   accessKeyIdBytesMax: 128,
   /** Bytes read of a --tls-cert / --tls-key / --tls-ca file (a PEM chain is a few KiB). */
@@ -371,6 +389,7 @@ assert(limits.replyBytesInFlightMax >= limits.frameBytesMax, "one connection's r
 assert(limits.serverNodeConnectionsMax >= limits.peersMax * limits.connectionsPerAddressMax, "every peer of a full VSS must be able to hold a full pool to one server");
 assert(limits.poolConnectionIdleMs < limits.connectionIdleTimeoutMs, "pools must close idle connections before servers do");
 assert(limits.abandonInFlightWaitMs + limits.abandonCallMsMax < limits.interruptStopMsMax, "an interrupted put must have time to abandon its upload before the CLI exits anyway");
+assert(limits.keyRefreshAfterMs < limits.keyRevocationMs && limits.keyRevocationMs < limits.keyOfflineTrustMs, "a key is refreshed before it must be, and trusted offline longer than it is fresh");
 assert(limits.frameBufferGrowStartBytes <= limits.frameBytesMax && limits.frameBufferWholeAfterRatio > 0 && limits.frameBufferWholeAfterRatio <= 1, "frame buffer growth out of range");
 
 // --- the VSS (SPM and routers) -------------------------------------------------------------

@@ -4,10 +4,11 @@
 //
 // The files are read at start and again on SIGHUP (`reload`): a renewed certificate is used by
 // every connection opened after that, without a restart.
+import { X509Certificate } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { UsageError } from "../lib/errors.ts";
 import { limits } from "../lib/limits.ts";
-import { certifiedNodeOf, type CertifiedNode } from "../lib/node-identity.ts";
+import { certifiedNodeOf, type CertifiedNode, type NodeRole } from "../lib/node-identity.ts";
 
 export interface TlsFiles {
   /** This node's certificate (PEM); absent for a client, which proves an access key instead. */
@@ -21,6 +22,8 @@ export interface TlsMaterial {
   cert?: string;
   key?: string;
   ca: string;
+  /** What our own certificate says: the node it names and when it expires. */
+  own?: { node: CertifiedNode | undefined; notAfterMs: number };
 }
 
 /** The TLS files of a node or client, read now and again on `reload()`. */
@@ -50,7 +53,18 @@ function readMaterial(files: TlsFiles): TlsMaterial {
   }
   const ca = readPem(files.caPath, "--tls-ca", "CERTIFICATE");
   if (files.certPath === undefined || files.keyPath === undefined) return { ca };
-  return { ca, cert: readPem(files.certPath, "--tls-cert", "CERTIFICATE"), key: readPem(files.keyPath, "--tls-key", "PRIVATE KEY") };
+  const cert = readPem(files.certPath, "--tls-cert", "CERTIFICATE");
+  return { ca, cert, key: readPem(files.keyPath, "--tls-key", "PRIVATE KEY"), own: summarize(files.certPath, cert) };
+}
+
+function summarize(path: string, pem: string): { node: CertifiedNode | undefined; notAfterMs: number } {
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(pem);
+  } catch (error) {
+    throw new UsageError(`--tls-cert ${path} is not a certificate Bun can read: ${(error as Error).message}`);
+  }
+  return { node: certifiedNodeOf(certificate.subjectAltName), notAfterMs: certificate.validToDate.getTime() };
 }
 
 function readPem(path: string, flag: string, kind: string): string {
@@ -69,6 +83,20 @@ function readPem(path: string, flag: string, kind: string): string {
     throw new UsageError(`${flag} ${path} holds no PEM "${kind}"`);
   }
   return text;
+}
+
+/** The certificate must name this node, and be valid now (checked at start and again on each SIGHUP). */
+export function checkOwnCertificate(tls: TlsSource, role: NodeRole, id: string | undefined): CertifiedNode {
+  const path = tls.files.certPath;
+  const own = tls.current.own;
+  if (!own?.node) throw new UsageError(`--tls-cert ${path} names no mictlanx node (issue one with mictlanx certs issue)`);
+  const node = own.node;
+  if (node.role !== role) throw new UsageError(`--tls-cert ${path} is a ${node.role}'s certificate (${node.id}), not a ${role}'s`);
+  if (id !== undefined && node.id !== id) {
+    throw new UsageError(`--tls-cert ${path} names ${role} ${node.id}, but this ${role} is ${id}; issue one for it (mictlanx certs issue --role ${role} --id ${id}) or start it with --id ${node.id}`);
+  }
+  if (own.notAfterMs <= Date.now()) throw new UsageError(`--tls-cert ${path} expired on ${new Date(own.notAfterMs).toISOString()}; renew it with mictlanx certs issue`);
+  return node;
 }
 
 /** What Bun.listen is given: our certificate, and the CA that clients' certificates must be signed by. */

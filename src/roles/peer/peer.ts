@@ -4,6 +4,8 @@ import { mkdirSync } from "node:fs";
 import pkg from "../../../package.json" with { type: "json" };
 import { ChunkStore, type ChunkMeta, type ChunkRef } from "../../storage/index.ts";
 import { RpcServer, type Handlers } from "../../net/server.ts";
+import { checkOwnCertificate, type TlsSource } from "../../net/tls.ts";
+import { peerAccess } from "../../protocol/access.ts";
 import { RpcPool, ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
 import { peerOps, type ChunkMetaWire, type PeerHealth } from "../../protocol/peer.ts";
@@ -34,6 +36,8 @@ export interface PeerOptions {
   scrubBytesPerSec?: number;
   /** A scrub pass starts at most this often (default limits.scrubPassIntervalMsDefault). */
   scrubPassIntervalMs?: number;
+  /** TLS with this peer's certificate (which must name it); plain TCP without (--insecure). */
+  security?: { tls: TlsSource };
   log?: (line: string) => void;
 }
 
@@ -44,6 +48,8 @@ export interface RunningPeer {
   metricsAddress?: string;
   store: ChunkStore;
   health(): PeerHealth;
+  /** Read the certificate files again (SIGHUP): new connections, both ways, use them. */
+  reloadTls(): void;
   stop(): Promise<void>;
 }
 
@@ -55,6 +61,7 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
   mkdirSync(options.dir, { recursive: true });
   const identity = PeerIdentity.loadOrCreate(options.dir, options.id);
   const id = identity.id;
+  if (options.security) checkOwnCertificate(options.security.tls, "peer", id);
   // Metrics exist before the store so its group commits can report their batch sizes.
   let fsyncDone: (writes: number) => void = () => {};
   const store = await ChunkStore.open({
@@ -66,7 +73,7 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
   const startedMs = Date.now();
   const counters = { puts: 0, gets: 0, errors: 0 };
   const recentErrors: PeerHealth["recentErrors"] = [];
-  const pool = new RpcPool({ role: "peer", identity: { role: "peer", id } });
+  const pool = new RpcPool({ role: "peer", identity: { role: "peer", id }, ...(options.security ? { security: { tls: options.security.tls } } : {}) });
   const gcPacer = new GcPacer(vssLimits.gcEveryBytes);
 
   const health = (): PeerHealth => {
@@ -162,6 +169,7 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
     role: "peer",
     ops: peerOps,
     handlers,
+    ...(options.security ? { security: { tls: options.security.tls, access: peerAccess } } : {}),
     onRequestDone: metrics.requestDone,
     onInternalError: (error, op) => options.log?.(`internal error in ${op}: ${error.message}`),
     onHandlerError: (error, op) => {
@@ -184,6 +192,11 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
     ...(metricsServer ? { metricsAddress: `${options.host}:${metricsServer.port}` } : {}),
     store,
     health,
+    reloadTls: () => {
+      if (!options.security) return;
+      server.reloadTls();
+      checkOwnCertificate(options.security.tls, "peer", id); // said on SIGHUP; the connections keep working either way
+    },
     stop: async () => {
       heartbeats?.stop();
       metricsServer?.stop();
