@@ -9,12 +9,14 @@ import { describeZodError } from "../protocol/envelope.ts";
 import { stopOnSignals } from "./signals.ts";
 import { printReadyLine } from "./ready.ts";
 import { metricsPortFor } from "../net/metrics-server.ts";
+import { resolveAdvertise } from "../lib/advertise.ts";
 
 const flags = z.object({
   port: z.string().optional(),
   data: z.string().optional(),
   id: z.string().optional(),
   host: z.string(),
+  advertise: z.string().optional(),
   capacity: z.string(),
   shardSize: z.string(),
   spm: z.string().optional(),
@@ -41,15 +43,17 @@ export async function runPeerCommand(raw: Record<string, unknown>): Promise<void
     return;
   }
   if (options.port === undefined) throw new UsageError("peer needs --port P (0 picks a free port)");
+  const port = parsePort(options.port);
+  const advertise = resolveAdvertise("peer", options.host, options.advertise, port);
   const dir = prepareDataDir(options.data);
   const scrubBytesPerSec = parseScrubRate(options.scrubRate);
   const scrubPassIntervalMs = parseScrubInterval(options.scrubInterval);
   const { startPeer } = await import("../roles/peer/peer.ts");
-  const port = parsePort(options.port);
   const metricsPort = metricsPortFor(options.metricsPort, port);
   const peer = await startPeer({
     host: options.host,
     port,
+    ...(advertise === undefined ? {} : { advertise }),
     ...(metricsPort === undefined ? {} : { metricsPort }),
     dir,
     capacityBytes,
@@ -61,7 +65,7 @@ export async function runPeerCommand(raw: Record<string, unknown>): Promise<void
     ...(options.spm === undefined ? {} : { spm: options.spm }),
     log: (line) => process.stderr.write(`peer: ${line}\n`),
   });
-  printReadyLine(`peer ${peer.id}`, peer);
+  printReadyLine(`peer ${peer.id}`, peer, options.host);
   await stopOnSignals(() => peer.stop());
 }
 
