@@ -146,6 +146,9 @@ export function removeLeftovers(): string[] {
   return removed;
 }
 
+/** Networks made and not yet cleaned up, with their exit hooks. */
+const networksMade = new Map<HostNetwork, () => void>();
+
 function randomOctet(low: number, high: number): number {
   return low + Math.floor(Math.random() * (high - low + 1));
 }
@@ -161,8 +164,8 @@ export async function makeHosts(names: string[]): Promise<HostNetwork> {
   const leftovers = removeLeftovers();
   if (leftovers.length > 0) console.warn(`[hosts] removed ${leftovers.length} namespace(s) left by an earlier run: ${leftovers.join(", ")}`);
 
-  const run4 = Math.floor(Math.random() * 0x10000).toString(16).padStart(4, "0");
-  const prefix = `${namespacePrefix}${process.pid}-${run4}-`;
+  const runId = Math.floor(Math.random() * 0x10000).toString(16).padStart(4, "0");
+  const prefix = `${namespacePrefix}${process.pid}-${runId}-`;
   const net24 = `10.${randomOctet(16, 250)}.${randomOctet(0, 255)}`;
   const network: HostNetwork = {
     prefix,
@@ -211,9 +214,6 @@ function addHost(network: HostNetwork, name: string, index: number, ip: string):
   run(["ip", "-n", netns, "link", "set", "lo", "up"]);
   return { name, netns, ip, iface: hostInterface, bridgePort, network };
 }
-
-/** Networks made and not yet cleaned up, with their exit hooks. */
-const networksMade = new Map<HostNetwork, () => void>();
 
 function cleanupNetworkSync(network: HostNetwork): void {
   for (const proc of network.processes) {
