@@ -42,6 +42,7 @@ export function buildProgram(): Command {
       .requiredOption("--port <port>", "TCP port to listen on")
       .requiredOption("--data <dir>", "directory for the catalog")
       .option("--host <host>", "address to listen on", defaults.host)
+      .option("--advertise <host:port>", "the address peers, routers and clients (their --spm) dial, if not --host: needed with --host 0.0.0.0 or a forwarded port; :PORT left out is the port it listens on")
       .option("--suspect-after <time>", "no heartbeat this long: peer suspect", "3s")
       .option("--down-after <time>", "no heartbeat this long: peer down, healing starts (grace period)", "10s")
       .option("--heal-rate <size>", "bytes per second healing may copy", "256MiB")
@@ -51,7 +52,7 @@ export function buildProgram(): Command {
       .option("--orphan-grace <time>", "a chunk on a peer that no ball uses is deleted only once older than this", "1h")
       .option("--metrics-port <port>", "serve Prometheus metrics here: a port, 0 for any free one, or off (default: --port + 1000)")
       .action(action(async (flags) => (await import("./commands/spm.ts")).runSpmCommand(flags))),
-    ["mictlanx spm --port 7200 --data /var/lib/mictlanx/spm"],
+    ["mictlanx spm --port 7200 --data /var/lib/mictlanx/spm", "mictlanx spm --port 7200 --data /var/lib/mictlanx/spm --host 0.0.0.0 --advertise 10.0.0.1:7200"],
   );
 
   example(
@@ -63,6 +64,7 @@ export function buildProgram(): Command {
       .option("--data <dir>", "directory for shards and the index")
       .option("--id <id>", "peer id (default: kept in DIR, generated on first start)")
       .option("--host <host>", "address to listen on", defaults.host)
+      .option("--advertise <host:port>", "the address the SPM, routers and other peers dial, if not --host: needed with --host 0.0.0.0 or a forwarded port; :PORT left out is the port it listens on")
       .option("--capacity <size>", "bytes this peer may store, e.g. 100GiB", "100GiB")
       .option("--shard-size <size>", "roll the active shard to read-only at this size", "1GiB")
       .option("--spm <host:port>", "register with this SPM and send heartbeats")
@@ -75,7 +77,7 @@ export function buildProgram(): Command {
         const { runPeerCommand } = await import("./commands/peer.ts");
         await runPeerCommand(options);
       })),
-    ["mictlanx peer --port 7210 --data ./peer-a --capacity 50GiB", "mictlanx peer --port 7210 --data ./peer-a --scrub-rate 32MiB", "mictlanx peer --data ./peer-a --rebuild-index", "mictlanx peer drain peer-1"],
+    ["mictlanx peer --port 7210 --data ./peer-a --capacity 50GiB", "mictlanx peer --port 7210 --data ./peer-a --spm 10.0.0.1:7200 --host 0.0.0.0 --advertise 10.0.0.4:7210", "mictlanx peer --port 7210 --data ./peer-a --scrub-rate 32MiB", "mictlanx peer --data ./peer-a --rebuild-index", "mictlanx peer drain peer-1"],
   );
   const peerCommand = program.commands.find((command) => command.name() === "peer");
   if (peerCommand) {
@@ -129,9 +131,10 @@ export function buildProgram(): Command {
       .requiredOption("--port <port>", "TCP port to listen on")
       .option("--spm <host:port>", "the SPM of this VSS (default: MICTLANX_SPM, else the `up` default)")
       .option("--host <host>", "address to listen on", defaults.host)
+      .option("--advertise <host:port>", "the address clients (their --router / MICTLANX_ROUTERS) dial, if not --host: needed with --host 0.0.0.0 or a forwarded port; :PORT left out is the port it listens on")
       .option("--metrics-port <port>", "serve Prometheus metrics here: a port, 0 for any free one, or off (default: --port + 1000)")
       .action(action(async (flags) => (await import("./commands/router.ts")).runRouterCommand(flags))),
-    ["mictlanx router --port 7201 --spm 127.0.0.1:7200"],
+    ["mictlanx router --port 7201 --spm 127.0.0.1:7200", "mictlanx router --port 7201 --spm 10.0.0.1:7200 --host 10.0.0.2"],
   );
 
   example(

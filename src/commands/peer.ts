@@ -10,12 +10,14 @@ import { stopOnSignals } from "./signals.ts";
 import { expiryWarning, nodeSecurity, reloadOnSighup, securityNote } from "./security-flags.ts";
 import { printReadyLine } from "./ready.ts";
 import { metricsPortFor } from "../net/metrics-server.ts";
+import { resolveAdvertise } from "../lib/advertise.ts";
 
 const flags = z.object({
   port: z.string().optional(),
   data: z.string().optional(),
   id: z.string().optional(),
   host: z.string(),
+  advertise: z.string().optional(),
   capacity: z.string(),
   shardSize: z.string(),
   spm: z.string().optional(),
@@ -46,16 +48,18 @@ export async function runPeerCommand(raw: Record<string, unknown>): Promise<void
     return;
   }
   if (options.port === undefined) throw new UsageError("peer needs --port P (0 picks a free port)");
+  const port = parsePort(options.port);
+  const advertise = resolveAdvertise("peer", options.host, options.advertise, port);
   const security = nodeSecurity("peer", options, options.id);
   const dir = prepareDataDir(options.data);
   const scrubBytesPerSec = parseScrubRate(options.scrubRate);
   const scrubPassIntervalMs = parseScrubInterval(options.scrubInterval);
   const { startPeer } = await import("../roles/peer/peer.ts");
-  const port = parsePort(options.port);
   const metricsPort = metricsPortFor(options.metricsPort, port);
   const peer = await startPeer({
     host: options.host,
     port,
+    ...(advertise === undefined ? {} : { advertise }),
     ...(metricsPort === undefined ? {} : { metricsPort }),
     dir,
     capacityBytes,
@@ -68,7 +72,7 @@ export async function runPeerCommand(raw: Record<string, unknown>): Promise<void
     ...(security ? { security } : {}),
     log: (line) => process.stderr.write(`peer: ${line}\n`),
   });
-  printReadyLine(`peer ${peer.id}`, peer, securityNote(security));
+  printReadyLine(`peer ${peer.id}`, peer, options.host, securityNote(security));
   const expiring = expiryWarning(security);
   if (expiring) process.stderr.write(`peer: ${expiring}\n`);
   reloadOnSighup("peer", () => peer.reloadTls());

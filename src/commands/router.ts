@@ -4,20 +4,23 @@ import { parseAddress } from "../net/address.ts";
 import { stopOnSignals } from "./signals.ts";
 import { printReadyLine } from "./ready.ts";
 import { metricsPortFor } from "../net/metrics-server.ts";
+import { resolveAdvertise } from "../lib/advertise.ts";
 
-export async function runRouterCommand(flags: { port: string; host: string; spm?: string; metricsPort?: string }): Promise<void> {
+export async function runRouterCommand(flags: { port: string; host: string; advertise?: string; spm?: string; metricsPort?: string }): Promise<void> {
   const spm = resolveSpm(flags.spm);
   parseAddress(spm); // a usage error now rather than on the first request
-  const { startRouter } = await import("../roles/router/router.ts");
   const port = parsePort(flags.port);
+  const advertise = resolveAdvertise("router", flags.host, flags.advertise, port);
+  const { startRouter } = await import("../roles/router/router.ts");
   const metricsPort = metricsPortFor(flags.metricsPort, port);
   const router = await startRouter({
     host: flags.host,
     port,
+    ...(advertise === undefined ? {} : { advertise }),
     ...(metricsPort === undefined ? {} : { metricsPort }),
     spm,
     log: (line) => process.stderr.write(`router: ${line}\n`),
   });
-  printReadyLine("router", router);
+  printReadyLine("router", router, flags.host);
   await stopOnSignals(() => router.stop());
 }

@@ -5,11 +5,13 @@ import { stopOnSignals } from "./signals.ts";
 import { prepareDataDir } from "../lib/data-dir.ts";
 import { printReadyLine } from "./ready.ts";
 import { metricsPortFor } from "../net/metrics-server.ts";
+import { resolveAdvertise } from "../lib/advertise.ts";
 
 export interface SpmFlags {
   port: string;
   data: string;
   host: string;
+  advertise?: string;
   downAfter?: string;
   suspectAfter?: string;
   healRate?: string;
@@ -23,10 +25,12 @@ export interface SpmFlags {
 export async function runSpmCommand(flags: SpmFlags): Promise<void> {
   const { startSpm } = await import("../roles/spm/spm.ts");
   const port = parsePort(flags.port);
+  const advertise = resolveAdvertise("spm", flags.host, flags.advertise, port);
   const metricsPort = metricsPortFor(flags.metricsPort, port);
   const spm = await startSpm({
     host: flags.host,
     port,
+    ...(advertise === undefined ? {} : { advertise }),
     ...(metricsPort === undefined ? {} : { metricsPort }),
     dir: prepareDataDir(flags.data),
     ...(flags.downAfter === undefined ? {} : { downAfterMs: parseDuration(flags.downAfter) }),
@@ -38,6 +42,6 @@ export async function runSpmCommand(flags: SpmFlags): Promise<void> {
     ...(flags.orphanGrace === undefined ? {} : { orphanGraceMs: parseDuration(flags.orphanGrace) }),
     log: (line) => process.stderr.write(`spm: ${line}\n`),
   });
-  printReadyLine("spm", spm);
+  printReadyLine("spm", spm, flags.host);
   await stopOnSignals(() => spm.stop());
 }

@@ -19,10 +19,14 @@ import { PeerIdentity } from "./identity.ts";
 import { peerMetrics } from "./metrics.ts";
 import { serveMetrics } from "../../net/metrics-server.ts";
 import { startScrub } from "./scrub-reports.ts";
+import { advertisedAddressFor, type Advertise } from "../../lib/advertise.ts";
 
 export interface PeerOptions {
+  /** What it binds; a wildcard (0.0.0.0, ::) needs `advertise`. */
   host: string;
   port: number;
+  /** What the SPM and routers dial, and what it registers and heartbeats (default host:port). */
+  advertise?: Advertise;
   dir: string;
   id?: string;
   capacityBytes?: number;
@@ -58,6 +62,7 @@ const recentErrorsKept = vssLimits.peerRecentErrorsKept;
 const operatorErrorCodes = new Set(["corrupt", "full", "internal", "overloaded"]);
 
 export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
+  const advertisedAt = advertisedAddressFor("peer", options.host, options.advertise);
   mkdirSync(options.dir, { recursive: true });
   const identity = PeerIdentity.loadOrCreate(options.dir, options.id);
   const id = identity.id;
@@ -181,7 +186,7 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
   server.listen();
   store.startBackgroundCompaction(options.compactionIntervalMs ?? compactionIntervalMsDefault);
   startScrub(store, options, { peerId: id, pool, remember }); // stopped by store.close()
-  const address = `${options.host}:${server.port}`;
+  const address = advertisedAt(server.port);
   const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.host, options.metricsPort, metrics.registry);
   const heartbeats = options.spm ? startHeartbeats({ spmAddress: options.spm, address, identity, health, pool, ...(options.log ? { log: options.log } : {}) }) : undefined;
 

@@ -21,10 +21,14 @@ import { UploadLeases } from "./upload-leases.ts";
 import { PeerBatches, spmBatches } from "./batching.ts";
 import { MetricsRegistry, requestMetrics } from "../../lib/metrics.ts";
 import { serveMetrics } from "../../net/metrics-server.ts";
+import { advertisedAddressFor, type Advertise } from "../../lib/advertise.ts";
 
 export interface RouterOptions {
+  /** What it binds; a wildcard (0.0.0.0, ::) needs `advertise`. */
   host: string;
   port: number;
+  /** What clients dial and what it heartbeats to the SPM (default host:port). */
+  advertise?: Advertise;
   spm: string;
   /** Serve Prometheus metrics on this port (0: any free port); none when undefined. */
   metricsPort?: number;
@@ -39,6 +43,7 @@ export interface RunningRouter {
 }
 
 export async function startRouter(options: RouterOptions): Promise<RunningRouter> {
+  const advertisedAt = advertisedAddressFor("router", options.host, options.advertise);
   const startedMs = Date.now();
   const spmPool = new RpcPool({ role: "spm", expectRole: "spm", identity: { role: "router", id: `pid ${process.pid}` } });
   const peerPool = new RpcPool({ role: "peer", expectRole: "peer", connectAttempts: 2, identity: { role: "router", id: `pid ${process.pid}` } });
@@ -170,7 +175,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     onRequestDone: requestDone,
   });
   server.listen();
-  const address = `${options.host}:${server.port}`;
+  const address = advertisedAt(server.port);
   const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.host, options.metricsPort, metrics);
 
   let stopped = false;

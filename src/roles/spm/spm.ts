@@ -26,10 +26,14 @@ import { batchFullMessage } from "../../protocol/spm.ts";
 import { spmMetrics } from "./metrics.ts";
 import { WriteBatcher } from "./write-batcher.ts";
 import { serveMetrics } from "../../net/metrics-server.ts";
+import { advertisedAddressFor, type Advertise } from "../../lib/advertise.ts";
 
 export interface SpmOptions {
+  /** What it binds; a wildcard (0.0.0.0, ::) needs `advertise`. */
   host: string;
   port: number;
+  /** What peers, routers and clients dial (their --spm); `status` shows it (default host:port). */
+  advertise?: Advertise;
   dir: string;
   heartbeatIntervalMs?: number;
   suspectAfterMs?: number;
@@ -64,6 +68,7 @@ export interface RunningSpm {
 }
 
 export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
+  const advertisedAt = advertisedAddressFor("spm", options.host, options.advertise);
   mkdirSync(options.dir, { recursive: true });
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
@@ -114,7 +119,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     repair: (objectId, index, peerId, detail) => maintenance.repairCorrupt(objectId, index, peerId, detail),
     event,
   });
-  let address = `${options.host}:${options.port}`;
+  let address = advertisedAt(options.port);
 
   const peerStatuses = (): PeerStatus[] =>
     registry.all().map((peer) => ({
@@ -262,7 +267,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     onInternalError: (error, op) => event("internal_error", `internal error in ${op}: ${error.message}`),
   });
   server.listen();
-  address = `${options.host}:${server.port}`;
+  address = advertisedAt(server.port);
   const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.host, options.metricsPort, metrics.registry);
 
   // Before the first look at intents: uploads under way when the SPM stopped get a whole lifetime.
