@@ -43,6 +43,10 @@ export function buildProgram(): Command {
       .requiredOption("--data <dir>", "directory for the catalog")
       .option("--host <host>", "address to listen on", defaults.host)
       .option("--advertise <host:port>", "the address peers, routers and clients (their --spm) dial, if not --host: needed with --host 0.0.0.0 or a forwarded port; :PORT left out is the port it listens on")
+      .option("--tls-cert <file>", "this node's certificate (PEM), from mictlanx certs issue; it must name this node")
+      .option("--tls-key <file>", "its private key (PEM)")
+      .option("--tls-ca <file>", "the VSS's CA certificate (ca.crt): every other node and every client must be signed by it or trust it")
+      .option("--insecure", "no TLS and no access keys: anyone who can reach the port can do anything (a quick look on one machine only)")
       .option("--suspect-after <time>", "no heartbeat this long: peer suspect", "3s")
       .option("--down-after <time>", "no heartbeat this long: peer down, healing starts (grace period)", "10s")
       .option("--heal-rate <size>", "bytes per second healing may copy", "256MiB")
@@ -65,6 +69,10 @@ export function buildProgram(): Command {
       .option("--id <id>", "peer id (default: kept in DIR, generated on first start)")
       .option("--host <host>", "address to listen on", defaults.host)
       .option("--advertise <host:port>", "the address the SPM, routers and other peers dial, if not --host: needed with --host 0.0.0.0 or a forwarded port; :PORT left out is the port it listens on")
+      .option("--tls-cert <file>", "this node's certificate (PEM), from mictlanx certs issue; it must name this node")
+      .option("--tls-key <file>", "its private key (PEM)")
+      .option("--tls-ca <file>", "the VSS's CA certificate (ca.crt): every other node and every client must be signed by it or trust it")
+      .option("--insecure", "no TLS and no access keys: anyone who can reach the port can do anything (a quick look on one machine only)")
       .option("--capacity <size>", "bytes this peer may store, e.g. 100GiB", "100GiB")
       .option("--shard-size <size>", "roll the active shard to read-only at this size", "1GiB")
       .option("--spm <host:port>", "register with this SPM and send heartbeats")
@@ -132,6 +140,10 @@ export function buildProgram(): Command {
       .option("--spm <host:port>", "the SPM of this VSS (default: MICTLANX_SPM, else the `up` default)")
       .option("--host <host>", "address to listen on", defaults.host)
       .option("--advertise <host:port>", "the address clients (their --router / MICTLANX_ROUTERS) dial, if not --host: needed with --host 0.0.0.0 or a forwarded port; :PORT left out is the port it listens on")
+      .option("--tls-cert <file>", "this node's certificate (PEM), from mictlanx certs issue; it must name this node")
+      .option("--tls-key <file>", "its private key (PEM)")
+      .option("--tls-ca <file>", "the VSS's CA certificate (ca.crt): every other node and every client must be signed by it or trust it")
+      .option("--insecure", "no TLS and no access keys: anyone who can reach the port can do anything (a quick look on one machine only)")
       .option("--metrics-port <port>", "serve Prometheus metrics here: a port, 0 for any free one, or off (default: --port + 1000)")
       .action(action(async (flags) => (await import("./commands/router.ts")).runRouterCommand(flags))),
     ["mictlanx router --port 7201 --spm 127.0.0.1:7200", "mictlanx router --port 7201 --spm 10.0.0.1:7200 --host 10.0.0.2"],
@@ -333,7 +345,28 @@ export function buildProgram(): Command {
     ["mictlanx bench --size 4KiB --count 20000 --concurrency 16"],
   );
 
+  addCredentialOptions(program);
   return program;
+}
+
+/** The roles and commands that are not a VSS's clients (they take --tls-* or make certificates). */
+const notClients = new Set(["spm", "peer", "router", "up", "certs", "init", "issue"]);
+
+/**
+ * Every command that talks to a VSS as a client takes the same credentials, found in this order:
+ * these flags, MICTLANX_ACCESS_KEY / MICTLANX_SECRET_KEY / MICTLANX_CA, --credentials FILE or
+ * MICTLANX_CREDENTIALS, then ./.mictlanx/credentials.json (src/client/credentials.ts).
+ */
+function addCredentialOptions(command: Command): void {
+  for (const sub of command.commands) {
+    addCredentialOptions(sub);
+    if (notClients.has(sub.name()) || sub.commands.length > 0) continue;
+    sub
+      .option("--access-key <id>", "access key id (default: MICTLANX_ACCESS_KEY, else --credentials, else ./.mictlanx/credentials.json)")
+      .option("--secret-key <secret>", "its secret (default: MICTLANX_SECRET_KEY; prefer the environment or a file: flags show in ps)")
+      .option("--ca <file>", "the VSS's CA certificate, ca.crt (default: MICTLANX_CA, else the credentials file's)")
+      .option("--credentials <file>", "a JSON file { accessKey, secretKey, ca } (default: MICTLANX_CREDENTIALS, else ./.mictlanx/credentials.json)");
+  }
 }
 
 export async function main(argv: string[]): Promise<void> {

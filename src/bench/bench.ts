@@ -10,6 +10,8 @@ export type BenchOp = "put" | "get" | "mixed" | "all";
 
 export interface BenchOptions {
   routers: string;
+  /** The access key and CA of a VSS with TLS (none: plain TCP). */
+  credentials?: { accessKey: string; secretKey: string; ca: string };
   size: number;
   count?: number;
   durationMs?: number;
@@ -90,7 +92,7 @@ export async function runBench(options: BenchOptions): Promise<PhaseResult[]> {
   // Only a bucket of its own is removed: one the caller named may hold other balls.
   const keep = options.keep === true || options.bucket !== undefined;
   // No client cache: every get must come from the store, not from what this client just put.
-  const client = new Client({ routers: options.routers, concurrency: 4, cacheBytes: 0, ...(options.chunkSize ? { chunkSize: options.chunkSize } : {}) });
+  const client = new Client({ routers: options.routers, concurrency: 4, cacheBytes: 0, ...(options.credentials ?? {}), ...(options.chunkSize ? { chunkSize: options.chunkSize } : {}) });
   const base = crypto.getRandomValues(new Uint8Array(Math.min(options.size, 65_536)));
   const fill = new Uint8Array(options.size);
   for (let at = 0; at < fill.byteLength; at += base.byteLength) fill.set(base.subarray(0, Math.min(base.byteLength, fill.byteLength - at)), at);

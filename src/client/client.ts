@@ -19,6 +19,8 @@ import { constants as fsConstants, mkdirSync, renameSync, rmSync, statSync } fro
 import { open, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { RouterSet, type RouterState } from "./routers.ts";
+import { clientSecurity } from "./credentials.ts";
+import type { ClientSecurity } from "../net/connection.ts";
 import { chunkCountOf, chunks, numbered, type ByteSource, type NumberedChunk } from "./chunker.ts";
 import { ballTags, codecFor, codecForBall, reservedTags, type ChunkCodec } from "./codec.ts";
 import { ChunkCache, cacheLimits, type CacheStats } from "./cache.ts";
@@ -58,6 +60,21 @@ export interface ClientOptions {
    * (an SPM restarting, peers coming back): default 15 s; 0 to fail at the first such answer.
    */
   retryWindowMs?: number;
+  /** An access key of the VSS (`mictlanx key create`, or DIR/credentials.json of `mictlanx up`)… */
+  accessKey?: string;
+  secretKey?: string;
+  /** …and the VSS's CA, as PEM text or a path to ca.crt: with these the client speaks TLS. Without, plain TCP (a VSS run with --insecure). */
+  ca?: string;
+}
+
+/** TLS and the key from the options: all three, or none (plain TCP). */
+function securityOf(options: ClientOptions): ClientSecurity | undefined {
+  const given = [options.accessKey, options.secretKey, options.ca].filter((value) => value !== undefined).length;
+  if (given === 0) return undefined;
+  if (given < 3 || options.accessKey === undefined || options.secretKey === undefined || options.ca === undefined) {
+    throw new UsageError("a Client with TLS needs accessKey, secretKey and ca (the VSS's CA, PEM or a path) together");
+  }
+  return clientSecurity({ accessKey: options.accessKey, secretKey: options.secretKey, ca: options.ca });
 }
 
 /** What put accepts: bytes, a Blob or Bun.file, a ReadableStream, an async iterable of bytes, or a file path. */
@@ -176,7 +193,7 @@ export class Client {
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`concurrency must be a whole number ≥ 1, got ${concurrency}`);
     const cacheBytes = options.cacheBytes ?? cacheLimits.bytesDefault;
     if (!Number.isFinite(cacheBytes) || cacheBytes < 0) throw new UsageError(`cacheBytes must be ≥ 0, got ${cacheBytes}`);
-    this.routers = new RouterSet(options.routers, options.timeoutMs, Math.random, options.retryWindowMs);
+    this.routers = new RouterSet(options.routers, options.timeoutMs, Math.random, options.retryWindowMs, securityOf(options));
     this.chunkSize = options.chunkSize ?? limits.chunkBytesDefault;
     this.concurrency = concurrency;
     this.rf = options.rf ?? clientDefaults.rf;

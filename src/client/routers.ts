@@ -10,6 +10,7 @@
 //     this call: another router is, up to attemptsMax tries; when every router has refused the
 //     connection the call fails at once, so a wrong --router is said at once.
 import { RpcPool, parseResult } from "../net/pool.ts";
+import type { ClientSecurity } from "../net/connection.ts";
 import { formatAddress, parseAddressList, type Address } from "../net/address.ts";
 import { routerOps, type RouterOps } from "../protocol/router.ts";
 import type { ArgsOf, ResultOf } from "../protocol/envelope.ts";
@@ -62,11 +63,12 @@ export class RouterSet {
     private readonly timeoutMs?: number,
     private readonly random: () => number = Math.random,
     private readonly retryWindowMs: number = clientLimits.retryWindowMs,
+    security?: ClientSecurity,
   ) {
     if (!Number.isFinite(retryWindowMs) || retryWindowMs < 0) throw new UsageError(`retryWindowMs must be ≥ 0, got ${retryWindowMs}`);
     this.addresses = parseAddressList(Array.isArray(routers) ? routers.join(",") : routers);
     if (this.addresses.length === 0) throw new UsageError("no routers given");
-    this.pool = new RpcPool({ role: "router", expectRole: "router", connectAttempts: 1 });
+    this.pool = new RpcPool({ role: "router", expectRole: "router", connectAttempts: 1, ...(security ? { security } : {}) });
   }
 
   get size(): number {

@@ -2,10 +2,11 @@
 import { resolveRouters, parsePositiveInt } from "../lib/defaults.ts";
 import { parseChunkSizeFlag, parseDuration, parseSize } from "../lib/size.ts";
 import { UsageError } from "../lib/errors.ts";
+import { findCredentials, type CredentialFlags } from "../client/credentials.ts";
 import type { BenchCleanup, BenchOp } from "../bench/bench.ts";
 import type { PhaseResult } from "../bench/stats.ts";
 
-export interface BenchFlags {
+export interface BenchFlags extends CredentialFlags {
   router?: string;
   size: string;
   count?: string;
@@ -28,8 +29,10 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
   const size = parseSize(flags.size);
   const chunkSize = flags.chunkSize === undefined ? undefined : parseChunkSizeFlag(flags.chunkSize);
   if (!flags.json) process.stdout.write(`${header()}\n`);
+  const credentials = findCredentials(flags);
   const results = await runBench({
     routers: resolveRouters(flags.router),
+    ...(credentials ? { credentials } : {}),
     size,
     concurrency: parsePositiveInt(flags.concurrency, "--concurrency"),
     rf: parsePositiveInt(flags.rf, "--rf"),

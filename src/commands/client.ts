@@ -5,6 +5,7 @@
 // `terminalJson` for scripts (src/lib/names.ts): never raw to a terminal.
 import { fstatSync, statSync } from "node:fs";
 import { Client, type PutOptions, type PutResult } from "../client/client.ts";
+import { findCredentials, type CredentialFlags } from "../client/credentials.ts";
 import { keyFromFile, keyFromHex } from "../client/seal.ts";
 import { compression } from "../client/compress.ts";
 import { reservedTags } from "../client/codec.ts";
@@ -24,7 +25,7 @@ import { directoryFor, getTree, putTree, reportUnwritten, writeBalls } from "./t
 import { deleteTree, makeBucket, removeBucket } from "./buckets.ts";
 
 /** Flags every client command may carry. `keyFile` and `compress` are read when main.ts declares them. */
-interface ClientFlags {
+interface ClientFlags extends CredentialFlags {
   router?: string;
   keyFile?: string;
 }
@@ -40,8 +41,10 @@ export function resolveKey(flags: ClientFlags, env: Record<string, string | unde
 /** A client for one command; `key` only for put and get (del, ls and stat never need it, nor fail on a bad one). */
 function clientFor(flags: ClientFlags, extra: { chunkSize?: number; compress?: boolean; key?: Uint8Array } = {}): Client {
   const key = extra.key;
+  const credentials = findCredentials(flags);
   return new Client({
     routers: resolveRouters(flags.router),
+    ...(credentials ?? {}),
     // One command, one transfer: nothing is read twice, so no cache.
     cacheBytes: 0,
     ...(key ? { key } : {}),

@@ -2,15 +2,17 @@
 import { parsePort, resolveSpm } from "../lib/defaults.ts";
 import { parseAddress } from "../net/address.ts";
 import { stopOnSignals } from "./signals.ts";
+import { expiryWarning, nodeSecurity, reloadOnSighup, securityNote, type TlsFlags } from "./security-flags.ts";
 import { printReadyLine } from "./ready.ts";
 import { metricsPortFor } from "../net/metrics-server.ts";
 import { resolveAdvertise } from "../lib/advertise.ts";
 
-export async function runRouterCommand(flags: { port: string; host: string; advertise?: string; spm?: string; metricsPort?: string }): Promise<void> {
+export async function runRouterCommand(flags: { port: string; host: string; advertise?: string; spm?: string; metricsPort?: string } & TlsFlags): Promise<void> {
   const spm = resolveSpm(flags.spm);
   parseAddress(spm); // a usage error now rather than on the first request
   const port = parsePort(flags.port);
   const advertise = resolveAdvertise("router", flags.host, flags.advertise, port);
+  const security = nodeSecurity("router", flags);
   const { startRouter } = await import("../roles/router/router.ts");
   const metricsPort = metricsPortFor(flags.metricsPort, port);
   const router = await startRouter({
@@ -19,8 +21,12 @@ export async function runRouterCommand(flags: { port: string; host: string; adve
     ...(advertise === undefined ? {} : { advertise }),
     ...(metricsPort === undefined ? {} : { metricsPort }),
     spm,
+    ...(security ? { security } : {}),
     log: (line) => process.stderr.write(`router: ${line}\n`),
   });
-  printReadyLine("router", router, flags.host);
+  printReadyLine("router", router, flags.host, securityNote(security));
+  const expiring = expiryWarning(security);
+  if (expiring) process.stderr.write(`router: ${expiring}\n`);
+  reloadOnSighup("router", () => router.reloadTls());
   await stopOnSignals(() => router.stop());
 }

@@ -2,12 +2,13 @@
 import { parsePort } from "../lib/defaults.ts";
 import { parseDuration, parseSize } from "../lib/size.ts";
 import { stopOnSignals } from "./signals.ts";
+import { expiryWarning, nodeSecurity, reloadOnSighup, securityNote, type TlsFlags } from "./security-flags.ts";
 import { prepareDataDir } from "../lib/data-dir.ts";
 import { printReadyLine } from "./ready.ts";
 import { metricsPortFor } from "../net/metrics-server.ts";
 import { resolveAdvertise } from "../lib/advertise.ts";
 
-export interface SpmFlags {
+export interface SpmFlags extends TlsFlags {
   port: string;
   data: string;
   host: string;
@@ -26,6 +27,7 @@ export async function runSpmCommand(flags: SpmFlags): Promise<void> {
   const { startSpm } = await import("../roles/spm/spm.ts");
   const port = parsePort(flags.port);
   const advertise = resolveAdvertise("spm", flags.host, flags.advertise, port);
+  const security = nodeSecurity("spm", flags);
   const metricsPort = metricsPortFor(flags.metricsPort, port);
   const spm = await startSpm({
     host: flags.host,
@@ -40,8 +42,12 @@ export async function runSpmCommand(flags: SpmFlags): Promise<void> {
     ...(flags.uploadTtl === undefined ? {} : { intentTtlMs: parseDuration(flags.uploadTtl) }),
     ...(flags.reconcileEvery === undefined ? {} : { reconcileIntervalMs: parseDuration(flags.reconcileEvery) }),
     ...(flags.orphanGrace === undefined ? {} : { orphanGraceMs: parseDuration(flags.orphanGrace) }),
+    ...(security ? { security } : {}),
     log: (line) => process.stderr.write(`spm: ${line}\n`),
   });
-  printReadyLine("spm", spm, flags.host);
+  printReadyLine("spm", spm, flags.host, securityNote(security));
+  const expiring = expiryWarning(security);
+  if (expiring) process.stderr.write(`spm: ${expiring}\n`);
+  reloadOnSighup("spm", () => spm.reloadTls());
   await stopOnSignals(() => spm.stop());
 }

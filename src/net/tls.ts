@@ -14,8 +14,10 @@ export interface TlsFiles {
   /** This node's certificate (PEM); absent for a client, which proves an access key instead. */
   certPath?: string;
   keyPath?: string;
-  /** The VSS's CA (PEM): the certificates the other end must be signed by. */
-  caPath: string;
+  /** The VSS's CA (PEM): the certificates the other end must be signed by… */
+  caPath?: string;
+  /** …or its PEM text itself (a library client given `ca` as text). */
+  caPem?: string;
 }
 
 export interface TlsMaterial {
@@ -51,7 +53,8 @@ function readMaterial(files: TlsFiles): TlsMaterial {
   if ((files.certPath === undefined) !== (files.keyPath === undefined)) {
     throw new UsageError("--tls-cert and --tls-key go together: give both (a node's certificate and its key) or neither");
   }
-  const ca = readPem(files.caPath, "--tls-ca", "CERTIFICATE");
+  const ca = files.caPem ?? (files.caPath === undefined ? undefined : readPem(files.caPath, "--tls-ca", "CERTIFICATE"));
+  if (ca === undefined) throw new UsageError("TLS needs the VSS's CA: --tls-ca (a node) or --ca / MICTLANX_CA (a client)");
   if (files.certPath === undefined || files.keyPath === undefined) return { ca };
   const cert = readPem(files.certPath, "--tls-cert", "CERTIFICATE");
   return { ca, cert, key: readPem(files.keyPath, "--tls-key", "PRIVATE KEY"), own: summarize(files.certPath, cert) };

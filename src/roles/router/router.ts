@@ -4,6 +4,10 @@
 // on an error or a mismatch the next replica is tried; a corrupt replica is reported for repair.
 // Whatever a router knows is a cache of the SPM's catalog; any router can serve any step.
 import { RpcServer, type Handlers } from "../../net/server.ts";
+import { checkOwnCertificate, type TlsSource } from "../../net/tls.ts";
+import { bucketFilter } from "../../net/authorize.ts";
+import { routerAccess } from "../../protocol/access.ts";
+import { RouterKeys } from "./keys.ts";
 import { RpcPool, ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
 import { routerOps } from "../../protocol/router.ts";
@@ -32,6 +36,8 @@ export interface RouterOptions {
   spm: string;
   /** Serve Prometheus metrics on this port (0: any free port); none when undefined. */
   metricsPort?: number;
+  /** TLS with the router's certificate, clients' access keys checked; plain TCP believing everyone without (--insecure). */
+  security?: { tls: TlsSource };
   log?: (line: string) => void;
 }
 
@@ -39,14 +45,20 @@ export interface RunningRouter {
   port: number;
   address: string;
   metricsAddress?: string;
+  /** Read the certificate files again (SIGHUP): new connections, both ways, use them. */
+  reloadTls(): void;
   stop(): Promise<void>;
 }
 
 export async function startRouter(options: RouterOptions): Promise<RunningRouter> {
   const advertisedAt = advertisedAddressFor("router", options.host, options.advertise);
   const startedMs = Date.now();
-  const spmPool = new RpcPool({ role: "spm", expectRole: "spm", identity: { role: "router", id: `pid ${process.pid}` } });
-  const peerPool = new RpcPool({ role: "peer", expectRole: "peer", connectAttempts: 2, identity: { role: "router", id: `pid ${process.pid}` } });
+  if (options.security) checkOwnCertificate(options.security.tls, "router", undefined);
+  // Under TLS a router is the router its certificate names; without, its pid tells it apart.
+  const identity = { role: "router", id: options.security?.tls.current.own?.node?.id ?? `pid ${process.pid}` };
+  const nodeSecurity = options.security ? { security: { tls: options.security.tls } } : {};
+  const spmPool = new RpcPool({ role: "spm", expectRole: "spm", identity, ...nodeSecurity });
+  const peerPool = new RpcPool({ role: "peer", expectRole: "peer", connectAttempts: 2, identity, ...nodeSecurity });
   const spm = new ServiceClient(spmOps, spmPool, parseAddress(options.spm));
   const budget = new ByteBudget(vssLimits.routerInFlightBytesMax);
   const batches = spmBatches(spm);
@@ -157,7 +169,12 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     },
     "ball.delete": (ref) => spm.call("ball.delete", ref),
     "ball.list": (query) => spm.call("ball.list", query),
-    "bucket.list": (query) => spm.call("bucket.list", query),
+    "bucket.list": async (query, context) => {
+      // A key sees the buckets it may list; `next` still walks the whole list, page by page.
+      const page = await spm.call("bucket.list", query);
+      const shown = bucketFilter(context.principal, "list");
+      return { ...page, buckets: page.buckets.filter((bucket) => shown(bucket.name)) };
+    },
     "bucket.create": (args) => spm.call("bucket.create", args),
     "bucket.delete": (args) => spm.call("bucket.delete", args),
     "ball.count": (args) => spm.call("ball.count", args),
@@ -165,12 +182,18 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     "router.health": () => ({ address, spm: options.spm, uptimeMs: Date.now() - startedMs, ...counters }),
   };
 
+  // Access keys from the SPM, over this router's mTLS link; kept in memory only.
+  const keys = new RouterKeys(async (accessKey) => {
+    const found = await spm.call("key.lookup", { accessKey });
+    return found.found ? { accessKey: found.accessKey, secretKey: found.secretKey, grants: found.grants, admin: found.admin, revoked: found.revoked } : undefined;
+  });
   const server = new RpcServer({
     host: options.host,
     port: options.port,
     role: "router",
     ops: routerOps,
     handlers,
+    ...(options.security ? { security: { tls: options.security.tls, access: routerAccess, keys } } : {}),
     onInternalError: (error, op) => options.log?.(`internal error in ${op}: ${error.message}`),
     onRequestDone: requestDone,
   });
@@ -197,6 +220,11 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     port: server.port,
     address,
     ...(metricsServer ? { metricsAddress: `${options.host}:${metricsServer.port}` } : {}),
+    reloadTls: () => {
+      if (!options.security) return;
+      server.reloadTls();
+      checkOwnCertificate(options.security.tls, "router", undefined);
+    },
     stop: async () => {
       stopped = true;
       metricsServer?.stop();

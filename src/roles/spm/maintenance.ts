@@ -30,6 +30,8 @@ import type { Registry } from "./registry.ts";
 import { DrainTracker, type BlockTally } from "./drain.ts";
 
 export interface MaintenanceOptions {
+  /** The SPM's connections to its peers (with its certificate, under TLS). */
+  pool: RpcPool;
   healBytesPerSec: number;
   random: () => number;
   clock: Clock;
@@ -49,7 +51,6 @@ interface Counters {
 }
 
 export class Maintenance {
-  private readonly pool = new RpcPool({ role: "peer", expectRole: "peer", connectAttempts: 2, identity: { role: "spm", id: `pid ${process.pid}` } });
   private readonly copies = new Semaphore(vssLimits.healConcurrencyMax);
   private readonly throttle: TokenBucket;
   private readonly busy = new Set<string>();
@@ -87,7 +88,7 @@ export class Maintenance {
   }
 
   close(): void {
-    this.pool.close();
+    this.options.pool.close();
   }
 
   /** A chunk some task is copying, moving or deleting right now. */
@@ -349,7 +350,7 @@ export class Maintenance {
         // Busy while the delete is in flight, so healing cannot copy the chunk onto this peer meanwhile.
         this.busy.add(key);
         try {
-          const client = new ServiceClient(peerOps, this.pool, parseAddress(peer.address));
+          const client = new ServiceClient(peerOps, this.options.pool, parseAddress(peer.address));
           await client.call("chunk.delete", { bucket: item.bucket, ball: item.objectId, index: item.index, vssId: this.catalog.vssId });
           done.push(item);
         } catch (error) {
@@ -402,7 +403,7 @@ export class Maintenance {
   private async pull(chunk: { bucket: string; objectId: string; index: number; size: number; checksum: string }, from: string, to: string): Promise<void> {
     await this.copies.with(async () => {
       await this.throttle.take(chunk.size);
-      const client = new ServiceClient(peerOps, this.pool, parseAddress(to));
+      const client = new ServiceClient(peerOps, this.options.pool, parseAddress(to));
       await client.call("chunk.pull", { bucket: chunk.bucket, ball: chunk.objectId, index: chunk.index, from, checksum: chunk.checksum, vssId: this.catalog.vssId });
     });
     this.rateWindow.bytes += chunk.size;

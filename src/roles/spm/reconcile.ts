@@ -31,6 +31,8 @@ import { chunkChecksum, checksumHex } from "../../lib/checksum.ts";
 import type { Registry } from "./registry.ts";
 
 export interface ReconcilerOptions {
+  /** The SPM's connections to its peers (with its certificate, under TLS). */
+  pool: RpcPool;
   catalog: Catalog;
   registry: Registry;
   clock: Clock;
@@ -64,7 +66,6 @@ interface PeerState {
 }
 
 export class Reconciler {
-  private readonly pool = new RpcPool({ role: "peer", connectAttempts: 2, identity: { role: "spm", id: `pid ${process.pid}` } });
   private readonly peers = new Map<string, PeerState>();
   private readonly counters = { passes: 0, missingReplicas: 0, orphansCollected: 0, adoptedReplicas: 0, lostChunks: 0, repairedReplicas: 0 };
   private running = false;
@@ -85,7 +86,7 @@ export class Reconciler {
   }
 
   close(): void {
-    this.pool.close();
+    this.o.pool.close();
   }
 
   /** One page of one peer's check. Never overlaps itself; errors are events, never thrown. */
@@ -131,7 +132,7 @@ export class Reconciler {
     const check = state.check;
     const peer = this.o.registry.get(peerId);
     assert(peer !== undefined, `reconciling ${peerId}, which is not registered`);
-    const client = new ServiceClient(peerOps, this.pool, parseAddress(peer.address));
+    const client = new ServiceClient(peerOps, this.o.pool, parseAddress(peer.address));
     const next =
       check.phase === "records" ? await this.recordsPage(peerId, check, client) : await this.holdingsPage(peerId, check, client, check.phase === "unknown");
     if (next !== undefined) {

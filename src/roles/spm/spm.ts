@@ -11,6 +11,9 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Catalog, type CatalogOpenOptions } from "../../catalog/index.ts";
 import { RpcServer, type Handlers } from "../../net/server.ts";
+import { RpcPool } from "../../net/pool.ts";
+import { checkOwnCertificate, type TlsSource } from "../../net/tls.ts";
+import { spmAccess } from "../../protocol/access.ts";
 import { spmOps, type PeerStatus, type VssStatus } from "../../protocol/spm.ts";
 import { limits, vssLimits, vssTimings } from "../../lib/limits.ts";
 import { ConflictError, NotFoundError, toMictlanxError } from "../../lib/errors.ts";
@@ -49,6 +52,8 @@ export interface SpmOptions {
   orphanGraceMs?: number;
   /** Serve Prometheus metrics on this port (0: any free port); none when undefined. */
   metricsPort?: number;
+  /** TLS with the SPM's certificate, and who may call what; plain TCP believing everyone without (--insecure). */
+  security?: { tls: TlsSource };
   log?: (line: string) => void;
   /** @internal Time for tests that step it; the system clock otherwise. */
   clock?: Clock;
@@ -64,6 +69,8 @@ export interface RunningSpm {
   metricsAddress?: string;
   vssId: string;
   status(): VssStatus;
+  /** Read the certificate files again (SIGHUP): new connections, both ways, use them. */
+  reloadTls(): void;
   stop(): Promise<void>;
 }
 
@@ -102,13 +109,19 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     intentTtlMs: options.intentTtlMs ?? vssTimings.intentTtlMs,
     random,
   });
+  const nodeSecurity = options.security ? { security: { tls: options.security.tls } } : {};
+  if (options.security) checkOwnCertificate(options.security.tls, "spm", undefined);
+  const spmId = options.security?.tls.current.own?.node?.id ?? `pid ${process.pid}`;
+  const peerPool = new RpcPool({ role: "peer", expectRole: "peer", connectAttempts: 2, identity: { role: "spm", id: spmId }, ...nodeSecurity });
   const maintenance = new Maintenance(catalog, registry, {
+    pool: peerPool,
     healBytesPerSec: options.healBytesPerSec ?? vssLimits.healBytesPerSecDefault,
     random,
     clock,
     event,
   });
   const reconciler: Reconciler = new Reconciler({
+    pool: peerPool,
     catalog,
     registry,
     clock,
@@ -263,6 +276,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     role: "spm",
     ops: spmOps,
     handlers,
+    ...(options.security ? { security: { tls: options.security.tls, access: spmAccess } } : {}),
     onRequestDone: metrics.requestDone,
     onInternalError: (error, op) => event("internal_error", `internal error in ${op}: ${error.message}`),
   });
@@ -290,6 +304,11 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     vssId: catalog.vssId,
     ...(metricsServer ? { metricsAddress: `${options.host}:${metricsServer.port}` } : {}),
     status,
+    reloadTls: () => {
+      if (!options.security) return;
+      server.reloadTls();
+      checkOwnCertificate(options.security.tls, "spm", undefined);
+    },
     stop: async () => {
       clearInterval(timer);
       metricsServer?.stop();
