@@ -26,6 +26,8 @@ import { batchFullMessage } from "../../protocol/spm.ts";
 import { spmMetrics } from "./metrics.ts";
 import { WriteBatcher } from "./write-batcher.ts";
 import { serveMetrics } from "../../net/metrics-server.ts";
+import { AuditTrail, auditHandlers, actorOf, deleteActorOf } from "./audit.ts";
+import { bootstrapAdminKey, keyHandlers } from "./keys.ts";
 
 export interface SpmOptions {
   host: string;
@@ -45,6 +47,10 @@ export interface SpmOptions {
   orphanGraceMs?: number;
   /** Serve Prometheus metrics on this port (0: any free port); none when undefined. */
   metricsPort?: number;
+  /** The first admin key's file (see keys.ts): imported when there, else written; default DIR/credentials.json. */
+  credentialsPath?: string;
+  /** The CA certificate's path, written as `ca` in a credentials file the SPM makes (null without one). */
+  caPath?: string;
   log?: (line: string) => void;
   /** @internal Time for tests that step it; the system clock otherwise. */
   clock?: Clock;
@@ -76,6 +82,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   const events = new EventLog(clock, options.log);
   const event = (kind: string, message: string) => events.add(kind, message);
   const writes = new WriteBatcher(catalog, (count) => metrics.groupDone(count));
+  const audit = new AuditTrail({ catalog, writes, clock, event });
   const registry = new Registry({
     catalog,
     timings,
@@ -186,8 +193,9 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     "ball.chunks": ({ objectId, fromIndex, limit }) => chunksOf(catalog, registry, objectId, fromIndex, limit, readerGraceMs),
     "ball.stageChunks": ({ objectId, chunks }) => uploads.stage(objectId, chunks),
     "chunk.locate": ({ objectId, index }) => locateChunk(catalog, registry, objectId, index, readerGraceMs),
-    "ball.delete": async ({ bucket, key }) => {
-      const ball = await writes.submit(() => catalog.deleteBall(bucket, key, retireNow()));
+    "ball.delete": async ({ bucket, key, actor }, context) => {
+      const entry = { actor: deleteActorOf(context, actor), action: "ball.delete", target: `${bucket}/${key}` };
+      const ball = await audit.write(entry, () => catalog.deleteBall(bucket, key, retireNow()), (deleted) => (deleted ? "ok" : "not_found"));
       if (!ball) throw new NotFoundError(`${bucket}/${key} does not exist`);
       return ballToWire(ball);
     },
@@ -203,15 +211,17 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       if (!(await writes.submit(() => catalog.createBucket(bucket, createdMs)))) throw new ConflictError(`bucket ${bucket} already exists`);
       return { name: bucket, balls: 0, bytes: 0, createdMs };
     },
-    "bucket.delete": async ({ bucket }) => {
-      if (!(await writes.submit(() => catalog.deleteBucket(bucket)))) throw noSuchBucket(bucket);
+    "bucket.delete": async ({ bucket, actor }, context) => {
+      const entry = { actor: deleteActorOf(context, actor), action: "bucket.delete", target: bucket };
+      if (!(await audit.write(entry, () => catalog.deleteBucket(bucket), (deleted) => (deleted ? "ok" : "not_found")))) throw noSuchBucket(bucket);
       return { bucket };
     },
     "ball.count": ({ bucket, prefix }) => catalog.countBalls(bucket, prefix, limits.ballCountMax) ?? throwNoSuchBucket(bucket),
-    "ball.deletePrefix": async ({ bucket, prefix, after, limit }) => {
+    "ball.deletePrefix": async ({ bucket, prefix, after, limit, actor }, context) => {
       const query = { bucket, ...(prefix === undefined ? {} : { prefix }), ...(after === undefined ? {} : { after }), limit: limit ?? limits.deleteBatchBallsMax, chunksMax: limits.deleteBatchChunksMax };
       const timing = retireNow(); // computed once: the same if the batcher runs the write again
-      return (await writes.submit(() => catalog.deleteBalls(query, timing))) ?? throwNoSuchBucket(bucket);
+      const entry = { actor: deleteActorOf(context, actor), action: "ball.deletePrefix", target: `${bucket}/${prefix ?? ""}*` };
+      return (await audit.write(entry, () => catalog.deleteBalls(query, timing), (batch) => (batch ? "ok" : "not_found"))) ?? throwNoSuchBucket(bucket);
     },
     "replica.corrupt": async ({ objectId, index, peerId, detail, problem }) => {
       const what = problem === "missing" ? "missing" : "corrupt";
@@ -219,19 +229,19 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       return { accepted: await maintenance.repairCorrupt(objectId, index, peerId, detail) };
     },
     "peers.list": () => ({ peers: peerStatuses() }),
-    "peer.drain": async ({ id }) => {
+    "peer.drain": ({ id }, context) => audit.around({ actor: actorOf(context), action: "peer.drain", target: id }, async () => {
       checkDrainCanFinish(catalog, registry, id);
       await registry.setDraining(id, true);
       const chunks = catalog.countReplicasOnPeer(id);
       event("peer_draining", `peer ${id} is draining; its chunks move to other peers`);
       return { id, chunks };
-    },
-    "peer.undrain": async ({ id }) => {
+    }),
+    "peer.undrain": ({ id }, context) => audit.around({ actor: actorOf(context), action: "peer.undrain", target: id }, async () => {
       await registry.setDraining(id, false);
       event("peer_undrained", `peer ${id} is no longer draining; it takes new data again`);
       return { id };
-    },
-    "peer.remove": async ({ id }) => {
+    }),
+    "peer.remove": ({ id }, context) => audit.around({ actor: actorOf(context), action: "peer.remove", target: id }, async () => {
       const peer = registry.get(id);
       if (!peer) throw new NotFoundError(`no peer "${id}" is registered; see mictlanx status`);
       if (peer.state === "up" && !peer.draining) {
@@ -241,8 +251,10 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       await registry.remove(id);
       event("peer_removed", `peer ${id} was removed${replicas > 0 ? `; the replicas it held are healed from other peers` : ""}`);
       return { id, replicas };
-    },
+    }),
     "vss.status": () => status(),
+    ...keyHandlers({ catalog, audit, clock }),
+    ...auditHandlers(catalog),
   };
 
   const metrics = spmMetrics(status);
@@ -255,6 +267,8 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     onRequestDone: metrics.requestDone,
     onInternalError: (error, op) => event("internal_error", `internal error in ${op}: ${error.message}`),
   });
+  // Before the first request: a VSS is never without an admin key.
+  await bootstrapAdminKey({ catalog, writes, clock, path: options.credentialsPath ?? join(options.dir, "credentials.json"), ...(options.caPath === undefined ? {} : { caPath: options.caPath }), ...(options.log ? { log: options.log } : {}) });
   server.listen();
   address = `${options.host}:${server.port}`;
   const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.host, options.metricsPort, metrics.registry);
