@@ -55,8 +55,12 @@ export function buildProgram(): Command {
       .option("--reconcile-every <time>", "check each peer's holdings against the catalog at least this often", "10m")
       .option("--orphan-grace <time>", "a chunk on a peer that no ball uses is deleted only once older than this", "1h")
       .option("--metrics-port <port>", "serve Prometheus metrics here: a port, 0 for any free one, or off (default: --port + 1000)")
+      .option(
+        "--credentials <file>",
+        "the first admin key: on a catalog with no keys yet, imported from FILE if it holds { accessKey, secretKey }, else made and written there (mode 0600); never written again (default: DIR/credentials.json)",
+      )
       .action(action(async (flags) => (await import("./commands/spm.ts")).runSpmCommand(flags))),
-    ["mictlanx spm --port 7200 --data /var/lib/mictlanx/spm", "mictlanx spm --port 7200 --data /var/lib/mictlanx/spm --host 0.0.0.0 --advertise 10.0.0.1:7200"],
+    ["mictlanx spm --port 7200 --data /var/lib/mictlanx/spm   # first start: the admin key goes to /var/lib/mictlanx/spm/credentials.json", "mictlanx spm --port 7200 --data /var/lib/mictlanx/spm --host 0.0.0.0 --advertise 10.0.0.1:7200"],
   );
 
   example(
@@ -315,6 +319,72 @@ export function buildProgram(): Command {
       .option("--json", "print JSON")
       .action(action(async (flags) => (await import("./commands/status.ts")).statusCommand(flags))),
     ["mictlanx status", "mictlanx status --json --spm 127.0.0.1:7200"],
+  );
+
+  const keyCommand = program
+    .command("key")
+    .summary("access keys: create, list, revoke (needs an admin key)")
+    .description(
+      "Access keys for people and programs, kept by the SPM. A key holds grants, each a bucket pattern and what it allows there: " +
+        "read (get, stat), list (ls), write (put, mb), delete (del, rb). A pattern is a bucket name (photos), a prefix and * (logs-*: every bucket whose name starts with logs-), or * (every bucket). " +
+        "--admin lets the key manage the VSS itself: keys, drain, undrain, remove, status, audit. See docs/security.md.",
+    );
+  example(
+    keyCommand
+      .command("create")
+      .summary("make a key; prints its id and secret once")
+      .description(
+        "Make an access key. Without --bucket it holds every bucket (*); without --allow it may read and list. The secret is printed only this once: store it.",
+      )
+      .addOption(spmOption())
+      .option("--bucket <pattern>", "a bucket, a prefix and * (logs-*), or *; repeat for more (default: *)", (value: string, previous: string[] = []) => [...previous, value])
+      .option("--allow <actions>", "comma-separated: read, list, write, delete (default: read,list)")
+      .option("--admin", "may also manage the VSS: keys, drain, undrain, remove, status, audit")
+      .option("--json", 'print { "accessKey", "secretKey", "grants", "admin" }')
+      .action(action(async (flags) => (await import("./commands/keys.ts")).keyCreateCommand(flags))),
+    [
+      "mictlanx key create --bucket photos                      # read and list photos",
+      "mictlanx key create --bucket photos --bucket 'thumbs-*' --allow read,list,write",
+      "mictlanx key create --bucket 'logs-*' --allow write      # an uploader that cannot read back",
+      "mictlanx key create --allow read,list,write,delete --admin --json > ops-key.json",
+    ],
+    "0 ok, 1 failure, 2 usage (a bad pattern or action)",
+  );
+  example(
+    keyCommand
+      .command("ls")
+      .summary("list the keys: id, grants, admin, revoked (never a secret)")
+      .addOption(spmOption())
+      .option("--json", 'print [{ "accessKey", "grants", "admin", "createdMs", "revoked" }]')
+      .action(action(async (flags) => (await import("./commands/keys.ts")).keyListCommand(flags))),
+    ["mictlanx key ls", "mictlanx key ls --json | jq '.[] | select(.revoked | not) | .accessKey'"],
+  );
+  example(
+    keyCommand
+      .command("revoke")
+      .summary("revoke a key at once, for good")
+      .description("Revoke an access key: routers stop taking it within seconds. Revoking a key already revoked is not an error; it stays listed, marked revoked.")
+      .argument("<id>", "the key's id (MX…, see mictlanx key ls)")
+      .addOption(spmOption())
+      .option("--json", "print JSON")
+      .action(action(async (id, flags) => (await import("./commands/keys.ts")).keyRevokeCommand(id, flags))),
+    ["mictlanx key revoke MXA2B3C4D5E6F7G2H3I4"],
+    "0 ok, 1 failure, 2 usage (not a key id), 4 not found (no such key)",
+  );
+
+  example(
+    program
+      .command("audit")
+      .summary("who did what: admin operations and deletes, newest first")
+      .description(
+        "The SPM's audit log: key create and revoke, peer drain, undrain and remove, and every delete (ball, bulk, bucket), each with its time, access key, address and outcome. " +
+          `It keeps the newest ${limits.auditRecordsMax.toLocaleString("en-US")} records.`,
+      )
+      .addOption(spmOption())
+      .option("--limit <n>", "show the newest N records", String(limits.auditShownDefault))
+      .option("--json", 'print [{ "seq", "atMs", "accessKey", "remote", "action", "target", "outcome" }]')
+      .action(action(async (flags) => (await import("./commands/audit.ts")).auditCommand(flags))),
+    ["mictlanx audit", "mictlanx audit --limit 500 --json | jq '.[] | select(.action == \"ball.delete\")'"],
   );
 
   example(

@@ -74,24 +74,43 @@
 //
 //   meta(key PK, value)  WITHOUT ROWID  schema_version and the SPM's own durable state.
 //
+//   access_keys(access_key PK, secret_sealed BLOB, grants JSON, admin, created_ms, revoked_ms)
+//                       WITHOUT ROWID
+//     PK access_key     every lookup (a router verifying a client's proof) and key.list pages
+//                       in id order (`access_key > after`). secret_sealed is the secret under
+//                       AES-256-GCM with the master key in secrets.key beside the catalog, the
+//                       id as associated data (secrets.ts); revoked_ms is NULL while valid.
+//
+//   audit_log(seq INTEGER PK, at_ms, access_key, remote, action, target, outcome)
+//     seq               append order; pages read newest first (`seq < before` DESC). Only the
+//                       oldest rows are ever deleted (trimmed to auditRecordsMax by the append),
+//                       so the rowid SQLite picks (max + 1) never reuses a seq.
+//
 // Costs: lookups O(log n); listing pages O(log n + page); a peer changing between live and not
 // live updates every chunk it holds, O(replicas on the peer) in one transaction (measured in
 // bench/catalog-scale.ts) — a transition, not a heartbeat, pays it.
 import { Database, SQLiteError } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { BadRequestError, ConflictError, FullError, MictlanxError, UnavailableError } from "../lib/errors.ts";
 import { assert } from "../lib/assert.ts";
 import { limits } from "../lib/limits.ts";
+import * as accessKeys from "./access-keys.ts";
+import * as auditLog from "./audit-log.ts";
 import * as balls from "./balls.ts";
 import * as garbage from "./garbage.ts";
 import * as peers from "./peers.ts";
 import * as replication from "./replication.ts";
 import * as staging from "./staging.ts";
 import { applySchema } from "./schema.ts";
+import { loadMasterKey, masterKeyBytes, masterKeyCheck, matchesCheck } from "./secrets.ts";
 import { prepareStatements, type Statements } from "./statements.ts";
 import type {
+  AccessKeyRecord,
+  AccessKeySummary,
+  AuditInput,
+  AuditRecord,
   BallCount,
   BallInput,
   BallRecord,
@@ -128,6 +147,9 @@ const batchMax = limits.listPageMax;
 const metaKeyBytesMax = 256;
 const metaValueBytesMax = 1 << 20;
 const vssIdKey = "vss_id";
+const secretsCheckKey = "secrets_key_check";
+/** The master key's file, beside the catalog (see secrets.ts). */
+export const secretsKeyFile = "secrets.key";
 
 export interface CatalogOpenOptions {
   /**
@@ -138,6 +160,8 @@ export interface CatalogOpenOptions {
   deferredSync?: boolean;
   /** @internal Replaces the WAL's fdatasync, so a test can make it fail. */
   walSync?: (handle: FileHandle) => Promise<void>;
+  /** Where the master key that seals access keys' secrets lives; default `secrets.key` beside the catalog. */
+  secretsKeyPath?: string;
 }
 
 export class Catalog {
@@ -148,6 +172,8 @@ export class Catalog {
   private readonly walSync: (handle: FileHandle) => Promise<void>;
   /** This VSS's identity: made with the catalog, never changed (see `vssId`). */
   readonly vssId: string;
+  /** Seals and unseals access keys' secrets (secrets.ts); never leaves the catalog. */
+  private readonly masterKey: Uint8Array;
 
   private walHandle: Promise<FileHandle | undefined> | undefined;
   /**
@@ -170,6 +196,7 @@ export class Catalog {
     const run = db.transaction((fn: () => unknown) => fn());
     this.tx = { immediate: <T>(fn: () => T) => run.immediate(fn) as T };
     this.vssId = this.loadOrMakeVssId();
+    this.masterKey = this.loadMasterKey(options.secretsKeyPath);
   }
 
   /** Open (creating if needed) the catalog at `path`; ":memory:" for a throwaway one. */
@@ -192,6 +219,22 @@ export class Catalog {
     const made = crypto.randomUUID();
     this.transaction(() => this.s.metaSet.run({ key: vssIdKey, value: made }));
     return made;
+  }
+
+  /**
+   * The master key from secrets.key (made with the catalog; see secrets.ts), and its check value
+   * recorded in meta so a wrong file is told at open. A catalog in memory gets a key of its own.
+   */
+  private loadMasterKey(secretsKeyPath: string | undefined): Uint8Array {
+    if (this.path === ":memory:") return crypto.getRandomValues(new Uint8Array(masterKeyBytes));
+    const check = this.s.metaGet.get({ key: secretsCheckKey })?.value;
+    const heldKeys = this.s.accessKeyCount.get()!.n;
+    const { key } = loadMasterKey(secretsKeyPath ?? join(dirname(this.path), secretsKeyFile), { heldKeys, check });
+    if (check === undefined || !matchesCheck(key, check)) {
+      assert(heldKeys === 0 || check === undefined, "a catalog holding keys opened with a master key that fails its check");
+      this.transaction(() => this.s.metaSet.run({ key: secretsCheckKey, value: masterKeyCheck(key) }));
+    }
+    return key;
   }
 
   /** Make every committed transaction durable: fdatasync the WAL in the thread pool. */
@@ -569,6 +612,36 @@ export class Catalog {
   }
   countGarbage(): number {
     return this.s.totals.get()!.garbage;
+  }
+
+  // --- access keys and the audit log -------------------------------------------------------
+  /** Store a new access key, its secret sealed; ConflictError when the id is taken. Grants are stored normalized (returned). */
+  createAccessKey(key: AccessKeyRecord): AccessKeySummary {
+    return this.write(() => accessKeys.createAccessKey(this.s, this.masterKey, key));
+  }
+  /** A key with its secret (unsealed), or undefined when there is none of that id. */
+  getAccessKey(accessKey: string): AccessKeyRecord | undefined {
+    return accessKeys.getAccessKey(this.s, this.masterKey, accessKey);
+  }
+  /** A page of keys in id order, without their secrets. */
+  listAccessKeys(q: { after?: string; limit: number }): { keys: AccessKeySummary[]; next?: string } {
+    return accessKeys.listAccessKeys(this.s, q);
+  }
+  /** Revoke a key (idempotent: one already revoked keeps its first time); undefined when there is none of that id. */
+  revokeAccessKey(accessKey: string, revokedMs: number): AccessKeySummary | undefined {
+    return this.write(() => accessKeys.revokeAccessKey(this.s, accessKey, revokedMs));
+  }
+  /** Keys in the catalog, revoked ones included. */
+  countAccessKeys(): number {
+    return this.s.accessKeyCount.get()!.n;
+  }
+  /** Append to the audit log (trimming the oldest past auditRecordsMax); returns the record's seq. */
+  appendAudit(record: AuditInput): number {
+    return this.write(() => auditLog.appendAudit(this.s, record));
+  }
+  /** A page of the audit log, newest first, before the seq `before`. */
+  listAudit(q: { before?: number; limit: number }): { records: AuditRecord[]; next?: number } {
+    return auditLog.listAudit(this.s, q);
   }
 
   // --- numbers and meta -------------------------------------------------------------------

@@ -1,12 +1,16 @@
 // The catalog's public face. The SPM uses only what is exported here; no SQL leaves src/catalog.
 import type { Catalog } from "./catalog.ts";
-export { Catalog, type CatalogOpenOptions } from "./catalog.ts";
+export { Catalog, secretsKeyFile, type CatalogOpenOptions } from "./catalog.ts";
 /** The catalog as an interface: what another engine behind the SPM would implement. */
 export type CatalogApi = { [K in keyof Catalog]: Catalog[K] };
 export { compareUtf8, prefixEnd } from "./cursor.ts";
 export { peerStates } from "./types.ts";
 export type { Holding } from "./replication.ts";
 export type {
+  AccessKeyRecord,
+  AccessKeySummary,
+  AuditInput,
+  AuditRecord,
   BallCount,
   BallInput,
   BallRecord,

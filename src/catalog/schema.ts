@@ -5,7 +5,7 @@ import { MictlanxError } from "../lib/errors.ts";
 import { limits } from "../lib/limits.ts";
 
 /** The layout this build writes; older catalogs are migrated at open (see `migrations`). */
-export const schemaVersion = 3;
+export const schemaVersion = 4;
 
 const pragmas = [
   "PRAGMA journal_mode = WAL",
@@ -151,6 +151,25 @@ CREATE TABLE IF NOT EXISTS totals (
   intent_bytes INTEGER NOT NULL DEFAULT 0
 );
 INSERT OR IGNORE INTO totals VALUES (0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+
+CREATE TABLE IF NOT EXISTS access_keys (
+  access_key TEXT PRIMARY KEY,
+  secret_sealed BLOB NOT NULL,
+  grants TEXT NOT NULL,
+  admin INTEGER NOT NULL CHECK (admin IN (0, 1)),
+  created_ms INTEGER NOT NULL,
+  revoked_ms INTEGER
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS audit_log (
+  seq INTEGER PRIMARY KEY,
+  at_ms INTEGER NOT NULL,
+  access_key TEXT,
+  remote TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  outcome TEXT NOT NULL
+);
 `;
 
 /** Triggers keep `totals` and the per-bucket counts exact in the same transaction as the change. */
@@ -231,6 +250,9 @@ const migrations: Record<number, string> = {
     ALTER TABLE intents ADD COLUMN placed_bytes INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE totals ADD COLUMN intent_bytes INTEGER NOT NULL DEFAULT 0;
   `,
+  // 4: access keys (secrets sealed under DIR/secrets.key) and the audit log: new tables only,
+  //    which `tables` creates; a catalog from before holds no keys, so the SPM makes the first.
+  4: "SELECT 1",
 };
 
 /** Set the pragmas, migrate an older catalog, create whatever is missing; refuses a newer one. */

@@ -32,6 +32,9 @@ type ChunkPageRow = ChunkRow & { object_id: string; bucket: string; key: string;
 const holdersJson = `(SELECT json_group_array(json_array(p.id, p.state <> 'down' AND p.draining = 0) ORDER BY p.id)
   FROM replicas AS h JOIN peers AS p ON p.num = h.peer WHERE h.ball = c.ball AND h.idx = c.idx) AS holders`;
 type BucketRow = { name: string; created_ms: number; balls: number; bytes: number };
+type AccessKeyRow = { access_key: string; secret_sealed: Uint8Array; grants: string; admin: number; created_ms: number; revoked_ms: number | null };
+type AuditRow = { seq: number; at_ms: number; access_key: string | null; remote: string; action: string; target: string; outcome: string };
+const accessKeyColumns = "access_key, secret_sealed, grants, admin, created_ms, revoked_ms";
 
 export function prepareStatements(db: Database) {
   const p = <Row, P extends Params = Params>(sql: string): Stmt<Row, P> => db.prepare<Row, [P]>(sql);
@@ -269,6 +272,29 @@ export function prepareStatements(db: Database) {
     ),
     retiredPrune: p<unknown, { before: number }>("DELETE FROM retired WHERE retired_ms < $before"),
 
+    // --- access keys: PRIMARY KEY access_key -------------------------------------------------
+    accessKeyInsert: p<unknown, { access_key: string; secret_sealed: Uint8Array; grants: string; admin: number; created_ms: number }>(
+      "INSERT INTO access_keys (access_key, secret_sealed, grants, admin, created_ms) VALUES ($access_key, $secret_sealed, $grants, $admin, $created_ms)",
+    ),
+    accessKeyGet: p<AccessKeyRow, { access_key: string }>(`SELECT ${accessKeyColumns} FROM access_keys WHERE access_key = $access_key`),
+    accessKeyPage: p<AccessKeyRow, { after: string; limit: number }>(
+      `SELECT ${accessKeyColumns} FROM access_keys WHERE access_key > $after ORDER BY access_key LIMIT $limit`,
+    ),
+    accessKeyRevoke: p<unknown, { access_key: string; revoked_ms: number }>(
+      "UPDATE access_keys SET revoked_ms = $revoked_ms WHERE access_key = $access_key AND revoked_ms IS NULL",
+    ),
+    accessKeyCount: q<{ n: number }>("SELECT count(*) AS n FROM access_keys"),
+
+    // --- audit log: PRIMARY KEY seq ---------------------------------------------------------
+    auditInsert: p<unknown, { at_ms: number; access_key: string | null; remote: string; action: string; target: string; outcome: string }>(
+      "INSERT INTO audit_log (at_ms, access_key, remote, action, target, outcome) VALUES ($at_ms, $access_key, $remote, $action, $target, $outcome)",
+    ),
+    // the PK range below the cutoff: one row in steady state (the oldest)
+    auditTrim: p<unknown, { through: number }>("DELETE FROM audit_log WHERE seq <= $through"),
+    auditPage: p<AuditRow, { before: number; limit: number }>(
+      "SELECT seq, at_ms, access_key, remote, action, target, outcome FROM audit_log WHERE seq < $before ORDER BY seq DESC LIMIT $limit",
+    ),
+
     // --- meta and totals --------------------------------------------------------------------
     metaGet: p<{ value: string }, { key: string }>("SELECT value FROM meta WHERE key = $key"),
     metaSet: p<unknown, { key: string; value: string }>("INSERT OR REPLACE INTO meta (key, value) VALUES ($key, $value)"),
@@ -277,4 +303,4 @@ export function prepareStatements(db: Database) {
 }
 
 export type Statements = ReturnType<typeof prepareStatements>;
-export type { BucketRow, ChunkPageRow, GarbageRow, IntentRow, Totals };
+export type { AccessKeyRow, AuditRow, BucketRow, ChunkPageRow, GarbageRow, IntentRow, Totals };

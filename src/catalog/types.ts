@@ -1,5 +1,6 @@
 // The records the catalog keeps. These shapes are the catalog's contract with the SPM; a
 // distributed engine behind the same `Catalog` interface would keep the same shapes.
+import type { Grant } from "../lib/grants.ts";
 
 export const peerStates = ["up", "suspect", "down"] as const;
 export type PeerState = (typeof peerStates)[number];
@@ -180,3 +181,33 @@ export type CatalogStats = {
   /** Bytes placed for uploads under way: Σ chunk bytes × replicas placed (an upper bound on what they hold on peers). */
   intentBytes: number;
 };
+
+/** An access key as the catalog keeps it; the secret comes back unsealed only from getAccessKey. */
+export type AccessKeyRecord = {
+  accessKey: string;
+  secretKey: string;
+  grants: Grant[];
+  admin: boolean;
+  createdMs: number;
+  /** When it was revoked; absent while it is valid. */
+  revokedMs?: number;
+};
+
+/** A key as listings show it: never its secret. */
+export type AccessKeySummary = Omit<AccessKeyRecord, "secretKey">;
+
+/** One entry of the audit log: who did what to what, when, from where, and how it ended. */
+export type AuditInput = {
+  atMs: number;
+  /** The key that made the request; null when anonymous or insecure. */
+  accessKey: string | null;
+  remote: string;
+  /** The op, e.g. "key.create", "ball.delete", "peer.drain". */
+  action: string;
+  /** What it acted on: bucket/key, bucket/prefix*, a bucket, a peer id or a key id. */
+  target: string;
+  /** "ok", or the error code it ended with. */
+  outcome: string;
+};
+
+export type AuditRecord = AuditInput & { seq: number };

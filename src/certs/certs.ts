@@ -9,7 +9,7 @@
 // Every certificate is good for both ends of a connection (serverAuth and clientAuth): a peer
 // serves routers and also dials the SPM.
 import type * as X509 from "@peculiar/x509";
-import { chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { join } from "node:path";
 import { writeFileDurable } from "../lib/durable-file.ts";
@@ -74,7 +74,7 @@ export async function initCa(dir: string, options: { days?: number; name?: strin
     ],
   });
   writeSecret(files.keyPath, await privateKeyPem(keys.privateKey));
-  writeFileDurable(files.certPath, certificate.toString("pem"), 0o644);
+  writeFileDurable(files.certPath, certificate.toString("pem"), { mode: 0o644 });
   return files;
 }
 
@@ -123,7 +123,7 @@ export async function issueNodeCertificate(options: IssueOptions): Promise<Issue
   });
   const files = nodeFiles(options.dir, options.id);
   writeSecret(files.keyPath, await privateKeyPem(keys.privateKey));
-  writeFileDurable(files.certPath, certificate.toString("pem"), 0o644);
+  writeFileDurable(files.certPath, certificate.toString("pem"), { mode: 0o644 });
   return { ...files, notAfterMs };
 }
 
@@ -177,8 +177,7 @@ async function privateKeyPem(key: CryptoKey): Promise<string> {
 
 /** A private key: written whole (write-then-rename), readable by its owner only. */
 function writeSecret(path: string, text: string): void {
-  writeFileDurable(path, text, 0o600);
-  chmodSync(path, 0o600); // open's mode is filtered by the umask; this one is not
+  writeFileDurable(path, text, { mode: 0o600 });
 }
 
 /** 16 random bytes, positive (the top bit clear), as X.509 serials should be. */

@@ -1,4 +1,5 @@
 // `mictlanx spm`: run the control plane until SIGINT/SIGTERM.
+import { resolve } from "node:path";
 import { parsePort } from "../lib/defaults.ts";
 import { parseDuration, parseSize } from "../lib/size.ts";
 import { stopOnSignals } from "./signals.ts";
@@ -21,6 +22,7 @@ export interface SpmFlags extends TlsFlags {
   reconcileEvery?: string;
   orphanGrace?: string;
   metricsPort?: string;
+  credentials?: string;
 }
 
 export async function runSpmCommand(flags: SpmFlags): Promise<void> {
@@ -42,7 +44,8 @@ export async function runSpmCommand(flags: SpmFlags): Promise<void> {
     ...(flags.uploadTtl === undefined ? {} : { intentTtlMs: parseDuration(flags.uploadTtl) }),
     ...(flags.reconcileEvery === undefined ? {} : { reconcileIntervalMs: parseDuration(flags.reconcileEvery) }),
     ...(flags.orphanGrace === undefined ? {} : { orphanGraceMs: parseDuration(flags.orphanGrace) }),
-    ...(security ? { security } : {}),
+    ...(security ? { security, caPath: resolve(security.tls.files.caPath ?? "") } : {}),
+    ...(flags.credentials === undefined ? {} : { credentialsPath: resolve(flags.credentials) }),
     log: (line) => process.stderr.write(`spm: ${line}\n`),
   });
   printReadyLine("spm", spm, flags.host, securityNote(security));

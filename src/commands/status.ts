@@ -6,7 +6,8 @@ import { resolveSpm } from "../lib/defaults.ts";
 import { formatBytes } from "../lib/size.ts";
 import { printable, terminalJson } from "../lib/names.ts";
 
-async function withSpm<T>(flag: string | undefined, work: (spm: ServiceClient<typeof spmOps>) => Promise<T>): Promise<T> {
+/** One call (or a few) to the SPM of `--spm` / MICTLANX_SPM, its pool closed after. */
+export async function withSpm<T>(flag: string | undefined, work: (spm: ServiceClient<typeof spmOps>) => Promise<T>): Promise<T> {
   const pool = new RpcPool({ role: "spm", expectRole: "spm", connectAttempts: 2 });
   try {
     return await work(new ServiceClient(spmOps, pool, parseAddress(resolveSpm(flag))));

@@ -1,15 +1,19 @@
 // Whole files are written to a temporary name, fsynced, renamed over the old one, and the
 // directory fsynced: a crash at any line leaves the old file or the new one, never half of one.
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 
-/** `mode` applies from the first byte (a secret is never readable by others, not even half-written). */
-export function writeFileDurable(path: string, text: string, mode = 0o644): void {
+/**
+ * `mode` (e.g. 0o600 for a file holding secrets) is set on the temporary file before a byte is
+ * written to it, whatever the umask and whatever a crashed earlier attempt left there.
+ */
+export function writeFileDurable(path: string, content: string | Uint8Array, options: { mode?: number } = {}): void {
   const temporary = `${path}.tmp`;
-  rmSync(temporary, { force: true }); // a leftover of a crash would keep its own mode
-  const fd = openSync(temporary, "w", mode);
+  const fd = openSync(temporary, "w", options.mode ?? 0o666);
   try {
-    writeSync(fd, text);
+    if (options.mode !== undefined) fchmodSync(fd, options.mode);
+    const bytes = typeof content === "string" ? Buffer.from(content, "utf8") : content;
+    for (let written = 0; written < bytes.byteLength; ) written += writeSync(fd, bytes, written);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

@@ -151,6 +151,33 @@ export const limits = {
    */
   putRequestRetainMs: 60 * 60 * 1000,
 
+  // --- access keys, grants and the audit log (issue 12; src/lib/grants.ts, src/catalog/access-keys.ts) ---
+  /** Grants one access key holds at most: a key that needs more wants bucket prefixes (`logs-*`). */
+  grantsPerKeyMax: 64,
+  /** A grant's bucket pattern (a bucket name, a prefix and `*`, or `*`): a bucket name's bound, since a longer prefix could match nothing. */
+  grantBucketPatternBytesMax: 128,
+  /** Access keys the catalog keeps, revoked ones included (they stay so the audit log's ids keep meaning something). */
+  accessKeysMax: 100_000,
+  /** Keys one `key.list` page carries at most (and never more than metadataPageBytesMax of them). */
+  accessKeysPageMax: 1000,
+  /**
+   * Audit records the catalog keeps: appending one past this trims the oldest in the same
+   * transaction. A record is at most ~1.7 KiB, so the table stays under ~170 MiB even with
+   * every target at its longest; at a delete a second that is more than a day of history.
+   */
+  auditRecordsMax: 100_000,
+  /** Records one `audit.list` page carries at most: at their largest, well within metadataPageBytesMax (asserted in src/catalog/audit-log.ts). */
+  auditPageMax: 1000,
+  /** Records `mictlanx audit` shows when no --limit says otherwise (newest first). */
+  auditShownDefault: 50,
+  /** What an audit record names (`bucket/key`, a peer id, a key id, `bucket/prefix*`): a bucket, a slash, a key, a star and room. */
+  auditTargetBytesMax: 128 + 1 + 1024 + 1 + 64,
+  /** The address an audit record says a request came from. */
+  auditRemoteBytesMax: 256,
+  /** An audit record's action (an op name; envelopes bound op names the same) and its outcome ("ok" or an error code). */
+  auditActionBytesMax: 64,
+  auditOutcomeBytesMax: 64,
+
   // --- tools ------------------------------------------------------------------------------
   /**
    * Failures a bench phase takes before its first success before it stops: a wrong --router
@@ -391,6 +418,8 @@ assert(limits.poolConnectionIdleMs < limits.connectionIdleTimeoutMs, "pools must
 assert(limits.abandonInFlightWaitMs + limits.abandonCallMsMax < limits.interruptStopMsMax, "an interrupted put must have time to abandon its upload before the CLI exits anyway");
 assert(limits.keyRefreshAfterMs < limits.keyRevocationMs && limits.keyRevocationMs < limits.keyOfflineTrustMs, "a key is refreshed before it must be, and trusted offline longer than it is fresh");
 assert(limits.frameBufferGrowStartBytes <= limits.frameBytesMax && limits.frameBufferWholeAfterRatio > 0 && limits.frameBufferWholeAfterRatio <= 1, "frame buffer growth out of range");
+assert(limits.grantBucketPatternBytesMax === limits.bucketNameBytesMax, "a grant's bucket pattern is bounded as a bucket name is");
+assert(limits.auditTargetBytesMax >= limits.bucketNameBytesMax + 1 + limits.keyBytesMax + 1, "an audit target must hold bucket/key and a prefix's star");
 
 // --- the VSS (SPM and routers) -------------------------------------------------------------
 export const vssTimings = {

@@ -75,6 +75,6 @@ function ensureCredentials(path: string, caPath: string): LocalCredentials {
     if (typeof parsed.accessKey === "string" && typeof parsed.secretKey === "string") return { accessKey: parsed.accessKey, secretKey: parsed.secretKey, ca: caPath };
   }
   const credentials = { accessKey: newAccessKeyId(), secretKey: newSecretKey(), ca: caPath };
-  writeFileDurable(path, `${JSON.stringify(credentials, null, 2)}\n`, 0o600);
+  writeFileDurable(path, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
   return credentials;
 }

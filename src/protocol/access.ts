@@ -110,4 +110,10 @@ export const spmAccess: AccessTable<typeof spmOps> = {
   "peer.undrain": { callers: ["key"], key: "admin" },
   "peer.remove": { callers: ["key"], key: "admin" },
   "vss.status": { callers: ["key"], key: "admin" },
+  "key.create": { callers: ["key"], key: "admin" },
+  "key.list": { callers: ["key"], key: "admin" },
+  "key.revoke": { callers: ["key"], key: "admin" },
+  /** A key with its secret: for routers only, over their mTLS link (src/roles/router/keys.ts). */
+  "key.lookup": { callers: ["router"] },
+  "audit.list": { callers: ["key"], key: "admin" },
 };

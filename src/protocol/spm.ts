@@ -25,6 +25,7 @@ import {
   uploadChunkBytes,
 } from "./ball.ts";
 import { limits, vssLimits } from "../lib/limits.ts";
+import { auditActor, auditedBucketOps, keyOps } from "./keys.ts";
 
 export const peerState = z.enum(["up", "suspect", "down"]);
 export type PeerState = z.infer<typeof peerState>;
@@ -263,10 +264,12 @@ export const spmOps = defineOps({
     args: z.object({ objectId, index: chunkIndex }),
     result: z.object({ size: byteCount, checksum: checksumHex, peers: z.array(peerLocation.extend({ state: peerState })) }),
   },
-  "ball.delete": { args: z.object({ bucket: bucketName, key: ballKey }), result: ballMeta },
+  /** `actor`: the client a router deletes for, for the audit log (see protocol/keys.ts). */
+  "ball.delete": { args: z.object({ bucket: bucketName, key: ballKey, actor: auditActor.optional() }), result: ballMeta },
   "ball.list": { args: listBallsArgs, result: listBallsResult },
   "bucket.list": { args: listBucketsArgs, result: listBucketsResult },
   ...bucketOps,
+  ...auditedBucketOps,
   /** A router found a replica whose bytes fail their checksum, or that its peer lacks: repair it from a good one. */
   "replica.corrupt": {
     /** `missing`: the peer answered not_found for a chunk the catalog records there. */
@@ -280,5 +283,6 @@ export const spmOps = defineOps({
   /** Forget a peer that is down or draining; refused while it holds a chunk's only replica. */
   "peer.remove": { args: z.object({ id: peerId }), result: z.object({ id: z.string(), replicas: byteCount }), replyBytesMax: limits.smallReplyBytesMax },
   "vss.status": { args: z.object({}), result: vssStatus },
+  ...keyOps,
 });
 export type SpmOps = typeof spmOps;

@@ -3,11 +3,12 @@
 // end. Gets: each chunk is read from the least-busy live replica, its checksum verified, and
 // on an error or a mismatch the next replica is tried; a corrupt replica is reported for repair.
 // Whatever a router knows is a cache of the SPM's catalog; any router can serve any step.
-import { RpcServer, type Handlers } from "../../net/server.ts";
+import { RpcServer, type Handlers, type RequestContext } from "../../net/server.ts";
 import { checkOwnCertificate, type TlsSource } from "../../net/tls.ts";
 import { bucketFilter } from "../../net/authorize.ts";
 import { routerAccess } from "../../protocol/access.ts";
 import { RouterKeys } from "./keys.ts";
+import { accessKeyIdPattern } from "../../lib/access-keys.ts";
 import { RpcPool, ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
 import { routerOps } from "../../protocol/router.ts";
@@ -48,6 +49,12 @@ export interface RunningRouter {
   /** Read the certificate files again (SIGHUP): new connections, both ways, use them. */
   reloadTls(): void;
   stop(): Promise<void>;
+}
+
+/** Who a delete is for, as the SPM's audit log records it: the client's key and address, not this router. */
+function actorFor(context: RequestContext): { accessKey?: string; remote: string } {
+  const principal = context.principal;
+  return { ...(principal.kind === "key" ? { accessKey: principal.accessKey } : {}), remote: context.remote };
 }
 
 export async function startRouter(options: RouterOptions): Promise<RunningRouter> {
@@ -167,7 +174,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       counters.bytesOut += chunk.size;
       return { meta, chunks, data: chunk.data };
     },
-    "ball.delete": (ref) => spm.call("ball.delete", ref),
+    "ball.delete": (ref, context) => spm.call("ball.delete", { ...ref, actor: actorFor(context) }),
     "ball.list": (query) => spm.call("ball.list", query),
     "bucket.list": async (query, context) => {
       // A key sees the buckets it may list; `next` still walks the whole list, page by page.
@@ -176,14 +183,15 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       return { ...page, buckets: page.buckets.filter((bucket) => shown(bucket.name)) };
     },
     "bucket.create": (args) => spm.call("bucket.create", args),
-    "bucket.delete": (args) => spm.call("bucket.delete", args),
+    "bucket.delete": (args, context) => spm.call("bucket.delete", { ...args, actor: actorFor(context) }),
     "ball.count": (args) => spm.call("ball.count", args),
-    "ball.deletePrefix": (args) => spm.call("ball.deletePrefix", args),
+    "ball.deletePrefix": (args, context) => spm.call("ball.deletePrefix", { ...args, actor: actorFor(context) }),
     "router.health": () => ({ address, spm: options.spm, uptimeMs: Date.now() - startedMs, ...counters }),
   };
 
   // Access keys from the SPM, over this router's mTLS link; kept in memory only.
   const keys = new RouterKeys(async (accessKey) => {
+    if (!accessKeyIdPattern.test(accessKey)) return undefined; // not one this VSS could have made
     const found = await spm.call("key.lookup", { accessKey });
     return found.found ? { accessKey: found.accessKey, secretKey: found.secretKey, grants: found.grants, admin: found.admin, revoked: found.revoked } : undefined;
   });

@@ -14,6 +14,7 @@ import { RpcServer, type Handlers } from "../../net/server.ts";
 import { RpcPool } from "../../net/pool.ts";
 import { checkOwnCertificate, type TlsSource } from "../../net/tls.ts";
 import { spmAccess } from "../../protocol/access.ts";
+import type { KeyVerifier } from "../../net/authorize.ts";
 import { spmOps, type PeerStatus, type VssStatus } from "../../protocol/spm.ts";
 import { limits, vssLimits, vssTimings } from "../../lib/limits.ts";
 import { ConflictError, NotFoundError, toMictlanxError } from "../../lib/errors.ts";
@@ -30,6 +31,8 @@ import { spmMetrics } from "./metrics.ts";
 import { WriteBatcher } from "./write-batcher.ts";
 import { serveMetrics } from "../../net/metrics-server.ts";
 import { advertisedAddressFor, type Advertise } from "../../lib/advertise.ts";
+import { AuditTrail, auditHandlers, actorOf, deleteActorOf } from "./audit.ts";
+import { bootstrapAdminKey, keyHandlers } from "./keys.ts";
 
 export interface SpmOptions {
   /** What it binds; a wildcard (0.0.0.0, ::) needs `advertise`. */
@@ -54,6 +57,10 @@ export interface SpmOptions {
   metricsPort?: number;
   /** TLS with the SPM's certificate, and who may call what; plain TCP believing everyone without (--insecure). */
   security?: { tls: TlsSource };
+  /** The first admin key's file (see keys.ts): imported when there, else written; default DIR/credentials.json. */
+  credentialsPath?: string;
+  /** The CA certificate's path, written as `ca` in a credentials file the SPM makes (null without one). */
+  caPath?: string;
   log?: (line: string) => void;
   /** @internal Time for tests that step it; the system clock otherwise. */
   clock?: Clock;
@@ -88,6 +95,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   const events = new EventLog(clock, options.log);
   const event = (kind: string, message: string) => events.add(kind, message);
   const writes = new WriteBatcher(catalog, (count) => metrics.groupDone(count));
+  const audit = new AuditTrail({ catalog, writes, clock, event });
   const registry = new Registry({
     catalog,
     timings,
@@ -210,8 +218,9 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       return uploads.stage(objectId, chunks);
     },
     "chunk.locate": ({ objectId, index }) => locateChunk(catalog, registry, objectId, index, readerGraceMs),
-    "ball.delete": async ({ bucket, key }) => {
-      const ball = await writes.submit(() => catalog.deleteBall(bucket, key, retireNow()));
+    "ball.delete": async ({ bucket, key, actor }, context) => {
+      const entry = { actor: deleteActorOf(context, actor), action: "ball.delete", target: `${bucket}/${key}` };
+      const ball = await audit.write(entry, () => catalog.deleteBall(bucket, key, retireNow()), (deleted) => (deleted ? "ok" : "not_found"));
       if (!ball) throw new NotFoundError(`${bucket}/${key} does not exist`);
       return ballToWire(ball);
     },
@@ -227,15 +236,17 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       if (!(await writes.submit(() => catalog.createBucket(bucket, createdMs)))) throw new ConflictError(`bucket ${bucket} already exists`);
       return { name: bucket, balls: 0, bytes: 0, createdMs };
     },
-    "bucket.delete": async ({ bucket }) => {
-      if (!(await writes.submit(() => catalog.deleteBucket(bucket)))) throw noSuchBucket(bucket);
+    "bucket.delete": async ({ bucket, actor }, context) => {
+      const entry = { actor: deleteActorOf(context, actor), action: "bucket.delete", target: bucket };
+      if (!(await audit.write(entry, () => catalog.deleteBucket(bucket), (deleted) => (deleted ? "ok" : "not_found")))) throw noSuchBucket(bucket);
       return { bucket };
     },
     "ball.count": ({ bucket, prefix }) => catalog.countBalls(bucket, prefix, limits.ballCountMax) ?? throwNoSuchBucket(bucket),
-    "ball.deletePrefix": async ({ bucket, prefix, after, limit }) => {
+    "ball.deletePrefix": async ({ bucket, prefix, after, limit, actor }, context) => {
       const query = { bucket, ...(prefix === undefined ? {} : { prefix }), ...(after === undefined ? {} : { after }), limit: limit ?? limits.deleteBatchBallsMax, chunksMax: limits.deleteBatchChunksMax };
       const timing = retireNow(); // computed once: the same if the batcher runs the write again
-      return (await writes.submit(() => catalog.deleteBalls(query, timing))) ?? throwNoSuchBucket(bucket);
+      const entry = { actor: deleteActorOf(context, actor), action: "ball.deletePrefix", target: `${bucket}/${prefix ?? ""}*` };
+      return (await audit.write(entry, () => catalog.deleteBalls(query, timing), (batch) => (batch ? "ok" : "not_found"))) ?? throwNoSuchBucket(bucket);
     },
     "replica.corrupt": async ({ objectId, index, peerId, detail, problem }) => {
       const what = problem === "missing" ? "missing" : "corrupt";
@@ -243,19 +254,19 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       return { accepted: await maintenance.repairCorrupt(objectId, index, peerId, detail) };
     },
     "peers.list": () => ({ peers: peerStatuses() }),
-    "peer.drain": async ({ id }) => {
+    "peer.drain": ({ id }, context) => audit.around({ actor: actorOf(context), action: "peer.drain", target: id }, async () => {
       checkDrainCanFinish(catalog, registry, id);
       await registry.setDraining(id, true);
       const chunks = catalog.countReplicasOnPeer(id);
       event("peer_draining", `peer ${id} is draining; its chunks move to other peers`);
       return { id, chunks };
-    },
-    "peer.undrain": async ({ id }) => {
+    }),
+    "peer.undrain": ({ id }, context) => audit.around({ actor: actorOf(context), action: "peer.undrain", target: id }, async () => {
       await registry.setDraining(id, false);
       event("peer_undrained", `peer ${id} is no longer draining; it takes new data again`);
       return { id };
-    },
-    "peer.remove": async ({ id }) => {
+    }),
+    "peer.remove": ({ id }, context) => audit.around({ actor: actorOf(context), action: "peer.remove", target: id }, async () => {
       const peer = registry.get(id);
       if (!peer) throw new NotFoundError(`no peer "${id}" is registered; see mictlanx status`);
       if (peer.state === "up" && !peer.draining) {
@@ -265,8 +276,10 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       await registry.remove(id);
       event("peer_removed", `peer ${id} was removed${replicas > 0 ? `; the replicas it held are healed from other peers` : ""}`);
       return { id, replicas };
-    },
+    }),
     "vss.status": () => status(),
+    ...keyHandlers({ catalog, audit, clock }),
+    ...auditHandlers(catalog),
   };
 
   const metrics = spmMetrics(status);
@@ -276,10 +289,12 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     role: "spm",
     ops: spmOps,
     handlers,
-    ...(options.security ? { security: { tls: options.security.tls, access: spmAccess } } : {}),
+    ...(options.security ? { security: { tls: options.security.tls, access: spmAccess, keys: catalogKeys(catalog) } } : {}),
     onRequestDone: metrics.requestDone,
     onInternalError: (error, op) => event("internal_error", `internal error in ${op}: ${error.message}`),
   });
+  // Before the first request: a VSS is never without an admin key.
+  await bootstrapAdminKey({ catalog, writes, clock, path: options.credentialsPath ?? join(options.dir, "credentials.json"), ...(options.caPath === undefined ? {} : { caPath: options.caPath }), ...(options.log ? { log: options.log } : {}) });
   server.listen();
   address = advertisedAt(server.port);
   const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.host, options.metricsPort, metrics.registry);
@@ -364,6 +379,16 @@ function locateChunk(catalog: Catalog, registry: Registry, objectId: string, ind
 }
 
 /** A page of a version's chunks: a live one's, or a retired one's during the readers' grace. */
+/** The SPM checks clients' keys (admins running the VSS) against its own catalog, always current. */
+function catalogKeys(catalog: Catalog): KeyVerifier {
+  return {
+    lookup: async (accessKey) => {
+      const key = catalog.getAccessKey(accessKey);
+      return key && { accessKey, secretKey: key.secretKey, grants: key.grants, admin: key.admin, revoked: key.revokedMs !== undefined };
+    },
+  };
+}
+
 /** An object named by id alone must be of the bucket the caller named (when it named one); told as not found otherwise. */
 function checkObjectBucket(catalog: Catalog, objectId: string, bucket: string | undefined): void {
   if (bucket === undefined) return;
