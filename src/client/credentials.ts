@@ -6,13 +6,11 @@
 // A credentials file is `{ "accessKey", "secretKey", "ca" }`, `ca` a path (relative to the
 // file's directory) or null. Nothing found anywhere: the client speaks plain TCP, for a VSS
 // started with --insecure.
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { dirname, isAbsolute, join, resolve } from "node:path";
-import { z } from "zod";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { UsageError } from "../lib/errors.ts";
-import { limits } from "../lib/limits.ts";
 import { defaults } from "../lib/defaults.ts";
-import { describeZodError } from "../protocol/envelope.ts";
+import { readCredentialsFile } from "../lib/credentials-file.ts";
 import type { ClientSecurity } from "../net/connection.ts";
 import { TlsSource } from "../net/tls.ts";
 
@@ -29,8 +27,6 @@ export interface Credentials {
   /** The CA's PEM text or a path to it. */
   ca: string;
 }
-
-const credentialsFile = z.object({ accessKey: z.string().min(1), secretKey: z.string().min(1), ca: z.string().min(1).nullable().optional() });
 
 /** The default file: where `mictlanx up` (default --data) writes its admin key. */
 export function defaultCredentialsPath(cwd = process.cwd()): string {
@@ -56,28 +52,6 @@ export function findCredentials(flags: CredentialFlags = {}, env: Record<string,
   }
   if (ca === undefined) throw new UsageError("no CA to check the VSS's certificates with: set MICTLANX_CA (or --ca) to the VSS's ca.crt");
   return { accessKey, secretKey, ca };
-}
-
-function readCredentialsFile(path: string): { accessKey: string; secretKey: string; ca?: string } {
-  let text: string;
-  try {
-    if (statSync(path).size > limits.tlsFileBytesMax) throw new UsageError(`credentials file ${path} is too large to be one`);
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-    const code = (error as { code?: string }).code;
-    throw new UsageError(`credentials file ${path} ${code === "ENOENT" ? "does not exist" : `cannot be read: ${(error as Error).message}`}`);
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    throw new UsageError(`credentials file ${path} is not JSON; it holds { "accessKey", "secretKey", "ca" }`);
-  }
-  const parsed = credentialsFile.safeParse(raw);
-  if (!parsed.success) throw new UsageError(`credentials file ${path}: ${describeZodError(parsed.error)}`);
-  const { accessKey, secretKey, ca } = parsed.data;
-  return { accessKey, secretKey, ...(ca ? { ca: isAbsolute(ca) ? ca : resolve(dirname(path), ca) } : {}) };
 }
 
 /** TLS and the access key for a client's connections, or undefined without credentials (plain TCP). */

@@ -3,17 +3,17 @@ import { parsePositiveInt } from "../lib/defaults.ts";
 import { limits } from "../lib/limits.ts";
 import { printable, terminalJson } from "../lib/names.ts";
 import type { AuditRecordWire } from "../protocol/keys.ts";
-import { withSpm } from "./status.ts";
+import { withSpm, type SpmClientFlags } from "./status.ts";
 
 export async function auditCommand(flags: { spm?: string; json?: boolean; limit?: string }): Promise<void> {
   const wanted = flags.limit === undefined ? limits.auditShownDefault : parsePositiveInt(flags.limit, "--limit");
-  const records = await newestRecords(flags.spm, wanted);
+  const records = await newestRecords(flags, wanted);
   process.stdout.write(flags.json ? `${terminalJson(records)}\n` : auditTable(records));
 }
 
 /** The newest `wanted` records, newest first, a page at a time. */
-async function newestRecords(spmFlag: string | undefined, wanted: number): Promise<AuditRecordWire[]> {
-  return withSpm(spmFlag, async (spm) => {
+async function newestRecords(spmFlags: SpmClientFlags, wanted: number): Promise<AuditRecordWire[]> {
+  return withSpm(spmFlags, async (spm) => {
     const records: AuditRecordWire[] = [];
     let before: number | undefined;
     while (records.length < wanted) {

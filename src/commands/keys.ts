@@ -4,7 +4,7 @@ import { UsageError } from "../lib/errors.ts";
 import { describeGrants, parseGrantFlags } from "../lib/grants.ts";
 import { printable, terminalJson } from "../lib/names.ts";
 import type { AccessKeyListed } from "../protocol/keys.ts";
-import { withSpm } from "./status.ts";
+import { withSpm, type SpmClientFlags } from "./status.ts";
 
 export interface KeyCreateFlags {
   spm?: string;
@@ -16,7 +16,7 @@ export interface KeyCreateFlags {
 
 export async function keyCreateCommand(flags: KeyCreateFlags): Promise<void> {
   const grants = parseGrantFlags(flags.bucket ?? [], flags.allow);
-  const made = await withSpm(flags.spm, (spm) => spm.call("key.create", { grants, admin: flags.admin === true }));
+  const made = await withSpm(flags, (spm) => spm.call("key.create", { grants, admin: flags.admin === true }));
   if (flags.json) {
     process.stdout.write(`${terminalJson({ accessKey: made.accessKey, secretKey: made.secretKey, grants: made.grants, admin: made.admin })}\n`);
     return;
@@ -29,8 +29,8 @@ export async function keyCreateCommand(flags: KeyCreateFlags): Promise<void> {
 }
 
 /** Every key, page after page. */
-async function allKeys(spmFlag: string | undefined): Promise<AccessKeyListed[]> {
-  return withSpm(spmFlag, async (spm) => {
+async function allKeys(spmFlags: SpmClientFlags): Promise<AccessKeyListed[]> {
+  return withSpm(spmFlags, async (spm) => {
     const keys: AccessKeyListed[] = [];
     let after: string | undefined;
     do {
@@ -43,7 +43,7 @@ async function allKeys(spmFlag: string | undefined): Promise<AccessKeyListed[]> 
 }
 
 export async function keyListCommand(flags: { spm?: string; json?: boolean }): Promise<void> {
-  const keys = await allKeys(flags.spm);
+  const keys = await allKeys(flags);
   if (flags.json) {
     process.stdout.write(`${terminalJson(keys.map(({ accessKey, grants, admin, createdMs, revoked }) => ({ accessKey, grants, admin, createdMs, revoked })))}\n`);
     return;
@@ -67,6 +67,6 @@ export async function keyRevokeCommand(accessKey: string, flags: { spm?: string;
   if (!accessKeyIdPattern.test(accessKey)) {
     throw new UsageError(`"${printable(accessKey)}" is not an access key id: those are MX and 18 letters A-Z or digits 2-7 (mictlanx key ls lists them)`);
   }
-  const result = await withSpm(flags.spm, (spm) => spm.call("key.revoke", { accessKey }));
+  const result = await withSpm(flags, (spm) => spm.call("key.revoke", { accessKey }));
   process.stdout.write(flags.json ? `${terminalJson(result)}\n` : `access key ${result.accessKey} is revoked; routers stop taking it within seconds\n`);
 }

@@ -3,38 +3,43 @@ import { RpcPool, ServiceClient } from "../net/pool.ts";
 import { parseAddress } from "../net/address.ts";
 import { spmOps, type VssStatus } from "../protocol/spm.ts";
 import { resolveSpm } from "../lib/defaults.ts";
+import { clientSecurity, findCredentials, type CredentialFlags } from "../client/credentials.ts";
 import { formatBytes } from "../lib/size.ts";
 import { printable, terminalJson } from "../lib/names.ts";
 
 /** One call (or a few) to the SPM of `--spm` / MICTLANX_SPM, its pool closed after. */
-export async function withSpm<T>(flag: string | undefined, work: (spm: ServiceClient<typeof spmOps>) => Promise<T>): Promise<T> {
-  const pool = new RpcPool({ role: "spm", expectRole: "spm", connectAttempts: 2 });
+/** Where the SPM is (--spm, MICTLANX_SPM, the `up` default) and the key to prove there. */
+export type SpmClientFlags = { spm?: string | undefined } & CredentialFlags;
+
+export async function withSpm<T>(flags: SpmClientFlags, work: (spm: ServiceClient<typeof spmOps>) => Promise<T>): Promise<T> {
+  const security = clientSecurity(findCredentials(flags));
+  const pool = new RpcPool({ role: "spm", expectRole: "spm", connectAttempts: 2, ...(security ? { security } : {}) });
   try {
-    return await work(new ServiceClient(spmOps, pool, parseAddress(resolveSpm(flag))));
+    return await work(new ServiceClient(spmOps, pool, parseAddress(resolveSpm(flags.spm))));
   } finally {
     pool.close();
   }
 }
 
-export async function statusCommand(flags: { spm?: string; json?: boolean }): Promise<void> {
-  const status = await withSpm(flags.spm, (spm) => spm.call("vss.status", {}));
+export async function statusCommand(flags: SpmClientFlags & { json?: boolean }): Promise<void> {
+  const status = await withSpm(flags, (spm) => spm.call("vss.status", {}));
   process.stdout.write(flags.json ? `${terminalJson(status)}\n` : statusText(status));
 }
 
-export async function drainCommand(id: string, flags: { spm?: string; json?: boolean }): Promise<void> {
-  const result = await withSpm(flags.spm, (spm) => spm.call("peer.drain", { id }));
+export async function drainCommand(id: string, flags: SpmClientFlags & { json?: boolean }): Promise<void> {
+  const result = await withSpm(flags, (spm) => spm.call("peer.drain", { id }));
   process.stdout.write(
     flags.json ? `${terminalJson(result)}\n` : `peer ${printable(result.id)} is draining; its ${result.chunks} chunks are moving to other peers (watch with: mictlanx status)\n`,
   );
 }
 
-export async function undrainCommand(id: string, flags: { spm?: string; json?: boolean }): Promise<void> {
-  const result = await withSpm(flags.spm, (spm) => spm.call("peer.undrain", { id }));
+export async function undrainCommand(id: string, flags: SpmClientFlags & { json?: boolean }): Promise<void> {
+  const result = await withSpm(flags, (spm) => spm.call("peer.undrain", { id }));
   process.stdout.write(flags.json ? `${terminalJson(result)}\n` : `peer ${printable(result.id)} is no longer draining; it takes new data again\n`);
 }
 
-export async function removeCommand(id: string, flags: { spm?: string; json?: boolean }): Promise<void> {
-  const result = await withSpm(flags.spm, (spm) => spm.call("peer.remove", { id }));
+export async function removeCommand(id: string, flags: SpmClientFlags & { json?: boolean }): Promise<void> {
+  const result = await withSpm(flags, (spm) => spm.call("peer.remove", { id }));
   const healed = result.replicas > 0 ? `; the ${result.replicas} replicas it held are being copied to other peers (watch with: mictlanx status)` : "";
   process.stdout.write(flags.json ? `${terminalJson(result)}\n` : `peer ${printable(result.id)} is removed${healed}\n`);
 }

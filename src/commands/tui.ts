@@ -5,12 +5,13 @@ import { resolveSpm } from "../lib/defaults.ts";
 import { parseDuration } from "../lib/size.ts";
 import { formatAddress, parseAddress } from "../net/address.ts";
 import { forceColorFor } from "../tui/terminal-env.ts";
+import { clientSecurity, findCredentials, type CredentialFlags } from "../client/credentials.ts";
 
 /** Faster than this the SPM would spend its time answering the dashboard. */
 const intervalMsMin = 100;
 const intervalMsMax = 60_000;
 
-export async function runTuiCommand(flags: { spm?: string; interval: string }): Promise<void> {
+export async function runTuiCommand(flags: { spm?: string; interval: string } & CredentialFlags): Promise<void> {
   const spm = formatAddress(parseAddress(resolveSpm(flags.spm)));
   const intervalMs = parseDuration(flags.interval);
   if (intervalMs < intervalMsMin || intervalMs > intervalMsMax) {
@@ -21,6 +22,7 @@ export async function runTuiCommand(flags: { spm?: string; interval: string }): 
   }
   const forceColor = forceColorFor(process.env);
   if (forceColor !== undefined) process.env.FORCE_COLOR = forceColor;
+  const security = clientSecurity(findCredentials(flags)); // a bad credentials file is said before the screen is taken
   const { runTui } = await import("../tui/app.tsx");
-  await runTui({ spm, intervalMs });
+  await runTui({ spm, intervalMs, ...(security ? { security } : {}) });
 }

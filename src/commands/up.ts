@@ -9,6 +9,8 @@ import { parseDuration } from "../lib/size.ts";
 import { watchParent } from "./signals.ts";
 import type { GiveUp } from "../local/supervisor.ts";
 import type { LocalVss, VssFile } from "../local/vss.ts";
+import { resolve } from "node:path";
+import { defaultCredentialsPath } from "../client/credentials.ts";
 
 export interface UpFlags {
   data: string;
@@ -19,6 +21,8 @@ export interface UpFlags {
   restart: boolean;
   suspectAfter?: string;
   downAfter?: string;
+  /** No TLS and no access keys: a quick look on one machine. */
+  insecure?: boolean;
 }
 
 export async function runUpCommand(flags: UpFlags): Promise<void> {
@@ -32,7 +36,7 @@ export async function runUpCommand(flags: UpFlags): Promise<void> {
   const running = await runningVss(dir);
   if (running) throw alreadyRunning(dir, running);
   process.stderr.write(`starting a VSS in ${dir}: 1 spm, ${routers} router(s), ${peers} peer(s)…\n`);
-  const vss = await startLocalVss({ dir, peers, routers, basePort, spmArgs }).catch((error: unknown) => {
+  const vss = await startLocalVss({ dir, peers, routers, basePort, spmArgs, insecure: flags.insecure === true }).catch((error: unknown) => {
     // The VSS of this dir may be running and not answering (yet): say so with the start's error.
     const file = vssFileIn(dir);
     const alive = file ? alivePidsOf(file) : [];
@@ -91,6 +95,7 @@ function printBanner(vss: LocalVss, dir: string, restart: boolean): void {
       `  spm      ${described.spm}  ${vss.spm.metricsUrl ?? ""}`,
       ...vss.routers.map((router) => `  router   ${router.address}  ${router.metricsUrl ?? ""}`),
       ...vss.peers.map((peer) => `  peer     ${peer.address}  ${peer.id}  ${peer.metricsUrl ?? ""}  ${peer.data}`),
+      securityLine(described),
       ...tryLines(described),
       "",
     ].join("\n"),
@@ -102,17 +107,27 @@ function printBanner(vss: LocalVss, dir: string, restart: boolean): void {
  * anywhere else (--port 0, another --port) the lines carry --router and --spm, and say how to
  * set them once for the shell.
  */
-export function tryLines(described: { spm: string; routers: string[] }): string[] {
+export function tryLines(described: { spm: string; routers: string[]; credentials?: string | undefined }): string[] {
   const standard = upAddresses(defaultsOf.upBasePort, described.routers.length, 0);
   const routers = described.routers.join(",");
   const atDefaults = described.spm === standard.spm && routers === standard.routers.join(",");
   const router = atDefaults ? "" : ` --router ${routers}`;
   const spm = atDefaults ? "" : ` --spm ${described.spm}`;
+  // The CLI finds ./.mictlanx/credentials.json by itself; a VSS elsewhere needs it named.
+  const found = described.credentials === undefined || resolve(described.credentials) === defaultCredentialsPath();
+  const credentials = found ? "" : ` MICTLANX_CREDENTIALS=${described.credentials}`;
+  const exports = atDefaults ? credentials : ` MICTLANX_ROUTERS=${routers} MICTLANX_SPM=${described.spm}${credentials}`;
   return [
     `try:  mictlanx put${router} demo/hello.txt ./README.md && mictlanx get${router} demo/hello.txt -o -`,
     `      mictlanx status${spm}      (Ctrl-C here stops the VSS)`,
-    ...(atDefaults ? [] : [`      or, once for this shell: export MICTLANX_ROUTERS=${routers} MICTLANX_SPM=${described.spm}`]),
+    ...(exports === "" ? [] : [`      ${atDefaults ? "first" : "or"}, once for this shell: export${exports}`]),
   ];
+}
+
+/** Whether the VSS checks who calls it, and where its admin key is. */
+function securityLine(described: { insecure?: boolean | undefined; credentials?: string | undefined }): string {
+  if (described.insecure !== false || described.credentials === undefined) return "  INSECURE: no TLS and no access keys (--insecure); anyone who can reach these ports can read, write and delete";
+  return `  TLS on every link; admin key in ${described.credentials} (mode 0600; the CLI finds it when run from where up ran)`;
 }
 
 function describeGiveUp(why: GiveUp): string {

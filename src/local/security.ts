@@ -6,10 +6,12 @@
 // A certificate that expires within certificateExpiryWarnMs is renewed at start. With
 // `insecure`, none of this: every role runs with --insecure and says so.
 import { existsSync, readFileSync } from "node:fs";
+import { readCredentialsFile } from "../lib/credentials-file.ts";
 import { join } from "node:path";
 import { initCa, issueNodeCertificate, nodeFiles } from "../certs/certs.ts";
 import { writeFileDurable } from "../lib/durable-file.ts";
 import { limits } from "../lib/limits.ts";
+import { UsageError } from "../lib/errors.ts";
 import { newAccessKeyId, newSecretKey } from "../lib/access-keys.ts";
 import type { NodeRole } from "../lib/node-identity.ts";
 import type { ClientSecurity } from "../net/connection.ts";
@@ -28,8 +30,8 @@ export type LocalSecurity =
       certsDir: string;
       credentialsPath: string;
       credentials: LocalCredentials;
-      /** A role's --tls-* flags. */
-      roleArgs(id: string): string[];
+      /** A role's --tls-* flags, its certificate issued first if it has none (or one expiring). */
+      roleArgs(role: NodeRole, id: string): Promise<string[]>;
       /** What a client of this VSS connects with (the admin key). */
       clientSecurity(): ClientSecurity;
     };
@@ -37,11 +39,10 @@ export type LocalSecurity =
 /** The host names local certificates are issued for: what a local VSS listens on. */
 const localHosts = ["127.0.0.1", "localhost"];
 
-export async function prepareLocalSecurity(dir: string, roles: Array<{ role: NodeRole; id: string }>, insecure: boolean): Promise<LocalSecurity> {
+export async function prepareLocalSecurity(dir: string, insecure: boolean): Promise<LocalSecurity> {
   if (insecure) return { insecure: true };
   const certsDir = join(dir, "certs");
   if (!existsSync(join(certsDir, "ca.crt"))) await initCa(certsDir);
-  for (const { role, id } of roles) await ensureCertificate(certsDir, role, id);
   const credentialsPath = join(dir, "credentials.json");
   const credentials = ensureCredentials(credentialsPath, join(certsDir, "ca.crt"));
   return {
@@ -49,12 +50,19 @@ export async function prepareLocalSecurity(dir: string, roles: Array<{ role: Nod
     certsDir,
     credentialsPath,
     credentials,
-    roleArgs: (id) => {
+    roleArgs: async (role, id) => {
+      await ensureCertificate(certsDir, role, id);
       const files = nodeFiles(certsDir, id);
       return ["--tls-cert", files.certPath, "--tls-key", files.keyPath, "--tls-ca", files.caPath];
     },
-    clientSecurity: () => ({ tls: new TlsSource({ caPath: credentials.ca }), credentials: { accessKey: credentials.accessKey, secretKey: credentials.secretKey } }),
+    clientSecurity: () => clientSecurityFrom(credentials),
   };
+}
+
+/** A client's TLS and key from a credentials file's contents (a CA path is needed: a local VSS always has one). */
+export function clientSecurityFrom(credentials: { accessKey: string; secretKey: string; ca?: string | undefined }): ClientSecurity {
+  if (credentials.ca === undefined) throw new UsageError("the credentials name no CA (ca); a local VSS with TLS writes one");
+  return { tls: new TlsSource({ caPath: credentials.ca }), credentials: { accessKey: credentials.accessKey, secretKey: credentials.secretKey } };
 }
 
 /** Issue a role's certificate if it has none, or one that expires soon. */
@@ -71,8 +79,8 @@ async function ensureCertificate(certsDir: string, role: NodeRole, id: string): 
 /** DIR/credentials.json: made once (an admin key), read after. */
 function ensureCredentials(path: string, caPath: string): LocalCredentials {
   if (existsSync(path)) {
-    const parsed = JSON.parse(readFileSync(path, "utf8")) as Partial<LocalCredentials>;
-    if (typeof parsed.accessKey === "string" && typeof parsed.secretKey === "string") return { accessKey: parsed.accessKey, secretKey: parsed.secretKey, ca: caPath };
+    const { accessKey, secretKey } = readCredentialsFile(path);
+    return { accessKey, secretKey, ca: caPath };
   }
   const credentials = { accessKey: newAccessKeyId(), secretKey: newSecretKey(), ca: caPath };
   writeFileDurable(path, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });

@@ -12,6 +12,10 @@ import { RpcPool, ServiceClient } from "../net/pool.ts";
 import { parseAddress } from "../net/address.ts";
 import { spmOps } from "../protocol/spm.ts";
 import { startRole, stopRole, type RoleProcess } from "./process.ts";
+import { clientSecurityFrom, prepareLocalSecurity, type LocalSecurity } from "./security.ts";
+import { readCredentialsFile } from "../lib/credentials-file.ts";
+import type { ClientSecurity } from "../net/connection.ts";
+import type { NodeRole } from "../lib/node-identity.ts";
 
 export interface LocalVssOptions {
   dir: string;
@@ -26,6 +30,8 @@ export interface LocalVssOptions {
   /** Write each role's stderr to DIR/logs/NAME.log (default true). */
   logs?: boolean;
   command?: string[];
+  /** No TLS and no access keys (`up --insecure`); by default DIR gets a CA, certificates and an admin key. */
+  insecure?: boolean;
 }
 
 export interface PeerProcess extends RoleProcess {
@@ -39,6 +45,10 @@ export interface LocalVss {
   routers: RoleProcess[];
   peers: PeerProcess[];
   options: LocalVssOptions;
+  /** Its certificates and admin key (DIR/certs, DIR/credentials.json), unless insecure. */
+  security: LocalSecurity;
+  /** What a client of this VSS connects with: TLS and the admin key (undefined when insecure). */
+  clientSecurity(): ClientSecurity | undefined;
   /** The shape written to DIR/vss.json. */
   describe(): VssFile;
   /** Where a role's stderr goes (DIR/logs/NAME.log), unless logs are off. */
@@ -58,6 +68,10 @@ export const vssFileSchema = z.object({
   routerPids: z.array(z.number().int()),
   /** The process that started the VSS (`mictlanx up`, a test); absent in files written before it was kept. */
   ownerPid: z.number().int().optional(),
+  /** Started with --insecure: no TLS, no access keys. Absent in files written before security existed (they were all insecure). */
+  insecure: z.boolean().optional(),
+  /** The admin key `up` made (DIR/credentials.json), unless insecure. */
+  credentials: z.string().optional(),
 });
 export type VssFile = z.infer<typeof vssFileSchema>;
 
@@ -75,7 +89,8 @@ export const vssReadyTimeoutMs = 20_000;
 export async function runningVss(dir: string): Promise<VssFile | undefined> {
   const file = vssFileIn(dir);
   if (!file || alivePidsOf(file).length === 0) return undefined;
-  const pool = new RpcPool({ role: "spm", expectRole: "spm", connectAttempts: 1, connectTimeoutMs: limits.upRunningCheckTimeoutMs });
+  const security = securityOfFile(file);
+  const pool = new RpcPool({ role: "spm", expectRole: "spm", connectAttempts: 1, connectTimeoutMs: limits.upRunningCheckTimeoutMs, ...(security ? { security } : {}) });
   try {
     await new ServiceClient(spmOps, pool, parseAddress(file.spm)).call("peers.list", {}, { timeoutMs: limits.upRunningCheckTimeoutMs });
     return file;
@@ -83,6 +98,16 @@ export async function runningVss(dir: string): Promise<VssFile | undefined> {
     return undefined; // not answering: not this VSS (a port taken by something else is said when it is bound)
   } finally {
     pool.close();
+  }
+}
+
+/** How to reach the VSS a vss.json describes: with the admin key it names, unless it is insecure. */
+function securityOfFile(file: VssFile): ClientSecurity | undefined {
+  if (file.insecure !== false || file.credentials === undefined) return undefined;
+  try {
+    return clientSecurityFrom(readCredentialsFile(file.credentials));
+  } catch {
+    return undefined; // unreadable: treated as not running, and `up` says what is wrong when it starts
   }
 }
 
@@ -121,23 +146,27 @@ export async function startLocalVss(options: LocalVssOptions): Promise<LocalVss>
   const log = (name: string) => (options.logs === false ? undefined : join(logsDir, `${name}.log`));
   const command = options.command;
 
-  const spawnSpm = (previous?: RoleProcess) =>
-    startRole("spm", ["spm", "--port", portOf(previous, planned.spm), "--data", join(dir, "spm"), ...(options.spmArgs ?? [])], log("spm"), command);
+  const security = await prepareLocalSecurity(dir, options.insecure ?? false);
+  const tlsArgs = (role: NodeRole, id: string): Promise<string[]> => (security.insecure ? Promise.resolve(["--insecure"]) : security.roleArgs(role, id));
+  // The SPM imports the admin key `up` wrote when it makes its catalog: one key, one file.
+  const credentialsArgs = security.insecure ? [] : ["--credentials", security.credentialsPath];
+
+  const spawnSpm = async (previous?: RoleProcess) =>
+    startRole("spm", ["spm", "--port", portOf(previous, planned.spm), "--data", join(dir, "spm"), ...(await tlsArgs("spm", "spm")), ...credentialsArgs, ...(options.spmArgs ?? [])], log("spm"), command);
   const spm = await spawnSpm();
 
   const spawnPeer = async (index: number): Promise<PeerProcess> => {
     const id = `peer-${index}`;
     const data = join(dir, "peers", id);
-    const role = await startRole(
-      id,
-      ["peer", "--port", portOf(vss.peers[index], planned.peers[index] ?? "0:0"), "--data", data, "--id", id, "--spm", vss.spm.address, ...(options.peerArgs ?? [])],
-      log(id),
-      command,
-    );
+    const port = portOf(vss.peers[index], planned.peers[index] ?? "0:0");
+    const role = await startRole(id, ["peer", "--port", port, "--data", data, "--id", id, "--spm", vss.spm.address, ...(await tlsArgs("peer", id)), ...(options.peerArgs ?? [])], log(id), command);
     return { ...role, id, data };
   };
-  const spawnRouter = (index: number) =>
-    startRole(`router-${index}`, ["router", "--port", portOf(vss.routers[index], planned.routers[index] ?? "0:0"), "--spm", vss.spm.address, ...(options.routerArgs ?? [])], log(`router-${index}`), command);
+  const spawnRouter = async (index: number) => {
+    const id = `router-${index}`;
+    const port = portOf(vss.routers[index], planned.routers[index] ?? "0:0");
+    return startRole(id, ["router", "--port", port, "--spm", vss.spm.address, ...(await tlsArgs("router", id)), ...(options.routerArgs ?? [])], log(id), command);
+  };
 
   const vss: LocalVss = {
     dir,
@@ -145,6 +174,8 @@ export async function startLocalVss(options: LocalVssOptions): Promise<LocalVss>
     routers: [],
     peers: [],
     options,
+    security,
+    clientSecurity: () => (security.insecure ? undefined : security.clientSecurity()),
     logFile: log,
     describe: () => ({
       spm: vss.spm.address,
@@ -153,6 +184,8 @@ export async function startLocalVss(options: LocalVssOptions): Promise<LocalVss>
       spmPid: vss.spm.pid,
       routerPids: vss.routers.map((router) => router.pid),
       ownerPid: process.pid,
+      insecure: security.insecure,
+      ...(security.insecure ? {} : { credentials: security.credentialsPath }),
     }),
     startPeer: async (index) => {
       const peer = await spawnPeer(index);
@@ -179,7 +212,7 @@ export async function startLocalVss(options: LocalVssOptions): Promise<LocalVss>
   try {
     vss.peers = await Promise.all(Array.from({ length: options.peers }, (_, i) => spawnPeer(i)));
     vss.routers = await Promise.all(Array.from({ length: options.routers }, (_, i) => spawnRouter(i)));
-    await waitForPeersUp(vss.spm.address, options.peers);
+    await waitForPeersUp(vss.spm.address, options.peers, vssReadyTimeoutMs, vss.clientSecurity());
   } catch (error) {
     await vss.stop();
     throw error;
@@ -193,8 +226,8 @@ function writeVssFile(vss: LocalVss): void {
 }
 
 /** Wait until the SPM sees `count` peers up, so the VSS takes puts when this returns. */
-export async function waitForPeersUp(spmAddress: string, count: number, timeoutMs = vssReadyTimeoutMs): Promise<void> {
-  const pool = new RpcPool({ role: "spm", expectRole: "spm" });
+export async function waitForPeersUp(spmAddress: string, count: number, timeoutMs = vssReadyTimeoutMs, security?: ClientSecurity): Promise<void> {
+  const pool = new RpcPool({ role: "spm", expectRole: "spm", ...(security ? { security } : {}) });
   const spm = new ServiceClient(spmOps, pool, parseAddress(spmAddress));
   const deadline = Date.now() + timeoutMs;
   let up = 0;

@@ -97,6 +97,8 @@ export class RpcConnection {
   /** Why the server did not take this connection's hello, if it did not (it serves it as a client's). */
   helloRefusal: MictlanxError | undefined;
   private helloId: number | undefined;
+  /** Bytes have come from the server (the first ones tell a TLS server answering plain TCP). */
+  private receivedAny = false;
   /** The hello proves an access key: if it is refused, so is every call on this connection. */
   private helloProvesKey = false;
   readonly name: string;
@@ -317,6 +319,11 @@ export class RpcConnection {
   }
 
   private onData(data: Uint8Array): void {
+    if (!this.receivedAny && !this.options.security && looksLikeTls(data)) {
+      this.fail(new ForbiddenError(`no access key: ${this.name} speaks TLS; ${noKeyAdvice}`));
+      return;
+    }
+    this.receivedAny = true;
     let frames: Frame[];
     try {
       frames = this.decoder.push(data);
@@ -360,6 +367,16 @@ export class RpcConnection {
     this.writer.close(error);
     for (const id of [...this.pending.keys()]) this.settle(id)?.reject(error);
   }
+}
+
+const noKeyAdvice = "set MICTLANX_ACCESS_KEY, MICTLANX_SECRET_KEY and MICTLANX_CA, pass --credentials FILE, or run from the directory of `mictlanx up` (its .mictlanx/credentials.json)";
+
+/**
+ * A TLS record (an alert, 0x15, or a handshake, 0x16, of version 3.x) where a frame's length
+ * prefix should be: as a frame it would declare ~350 MiB and be refused as "broken".
+ */
+function looksLikeTls(data: Uint8Array): boolean {
+  return data.byteLength >= 2 && (data[0] === 0x15 || data[0] === 0x16) && data[1] === 0x03;
 }
 
 /** The server's certificate failed this client's checks (another CA, expired, a name that is not the host dialled). */

@@ -110,6 +110,7 @@ export const spmAccess: AccessTable<typeof spmOps> = {
   "peer.undrain": { callers: ["key"], key: "admin" },
   "peer.remove": { callers: ["key"], key: "admin" },
   "vss.status": { callers: ["key"], key: "admin" },
+  "peer.healthOf": { callers: ["key"], key: "admin" },
   "key.create": { callers: ["key"], key: "admin" },
   "key.list": { callers: ["key"], key: "admin" },
   "key.revoke": { callers: ["key"], key: "admin" },

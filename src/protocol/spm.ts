@@ -25,6 +25,7 @@ import {
   uploadChunkBytes,
 } from "./ball.ts";
 import { limits, vssLimits } from "../lib/limits.ts";
+import { peerHealth } from "./peer.ts";
 import { auditActor, auditedBucketOps, keyOps } from "./keys.ts";
 
 export const peerState = z.enum(["up", "suspect", "down"]);
@@ -283,6 +284,8 @@ export const spmOps = defineOps({
   /** Forget a peer that is down or draining; refused while it holds a chunk's only replica. */
   "peer.remove": { args: z.object({ id: peerId }), result: z.object({ id: z.string(), replicas: byteCount }), replyBytesMax: limits.smallReplyBytesMax },
   "vss.status": { args: z.object({}), result: vssStatus },
+  /** A peer's own health, asked of it by the SPM for an admin (the TUI's detail pane): peers take no clients. */
+  "peer.healthOf": { args: z.object({ id: peerId }), result: peerHealth },
   ...keyOps,
 });
 export type SpmOps = typeof spmOps;

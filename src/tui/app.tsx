@@ -6,6 +6,7 @@ import { Dashboard } from "./components.tsx";
 import { keyActions } from "./keys.ts";
 import { initialState, next, type Action, type DashboardState } from "./model.ts";
 import { errorMessage, every, pollStatus, rpcSource, type StatusSource } from "./poller.ts";
+import type { ClientSecurity } from "../net/connection.ts";
 
 export interface AppProps {
   source: StatusSource;
@@ -41,7 +42,7 @@ export function App({ source, spm, intervalMs }: AppProps) {
     let stopped = false;
     const loop = every(intervalMs, async () => {
       try {
-        const health = await source.peerHealth(detailAddress);
+        const health = await source.peerHealth(detailPeer);
         if (!stopped) send({ type: "peerHealth", peerId: detailPeer, health });
       } catch (error) {
         if (!stopped) send({ type: "peerHealthError", peerId: detailPeer, message: errorMessage(error) });
@@ -69,6 +70,8 @@ export function App({ source, spm, intervalMs }: AppProps) {
 export interface RunOptions {
   spm: string;
   intervalMs: number;
+  /** TLS and the admin key to prove at the SPM (none: plain TCP, an --insecure VSS). */
+  security?: ClientSecurity;
   /** Tests pass their own streams and source; the command uses the terminal and the SPM. */
   source?: StatusSource;
   render?: RenderOptions;
@@ -82,7 +85,7 @@ export async function runTui(options: RunOptions): Promise<void> {
       connectTimeoutMs: 1000,
       // A hung SPM shows as unreachable within a couple of intervals, not after 30 s.
       requestTimeoutMs: Math.min(10_000, Math.max(2000, 2 * options.intervalMs)),
-    });
+    }, options.security);
   const instance = render(<App source={source} spm={options.spm} intervalMs={options.intervalMs} />, {
     alternateScreen: true,
     // Ink goes non-interactive when the environment says CI=true and then draws only the last

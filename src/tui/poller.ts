@@ -3,11 +3,13 @@
 import { RpcPool, ServiceClient } from "../net/pool.ts";
 import { parseAddress } from "../net/address.ts";
 import { spmOps, type VssStatus } from "../protocol/spm.ts";
-import { peerOps, type PeerHealth } from "../protocol/peer.ts";
+import type { PeerHealth } from "../protocol/peer.ts";
+import type { ClientSecurity } from "../net/connection.ts";
 
 export interface StatusSource {
   status(): Promise<VssStatus>;
-  peerHealth(address: string): Promise<PeerHealth>;
+  /** A peer's health, asked of it by the SPM (peers take no clients). */
+  peerHealth(peerId: string): Promise<PeerHealth>;
   close(): void;
 }
 
@@ -18,19 +20,15 @@ export interface SourceTimings {
   requestTimeoutMs: number;
 }
 
-export function rpcSource(spm: string, timings: SourceTimings): StatusSource {
-  const options = { connectAttempts: 1, connectionsPerAddress: 1, connectTimeoutMs: timings.connectTimeoutMs };
+export function rpcSource(spm: string, timings: SourceTimings, security?: ClientSecurity): StatusSource {
+  const options = { connectAttempts: 1, connectionsPerAddress: 1, connectTimeoutMs: timings.connectTimeoutMs, ...(security ? { security } : {}) };
   const spmPool = new RpcPool({ role: "spm", expectRole: "spm", ...options });
-  const peerPool = new RpcPool({ role: "peer", expectRole: "peer", ...options });
   const client = new ServiceClient(spmOps, spmPool, parseAddress(spm));
   const call = { timeoutMs: timings.requestTimeoutMs };
   return {
     status: () => client.call("vss.status", {}, call),
-    peerHealth: (address) => new ServiceClient(peerOps, peerPool, parseAddress(address)).call("peer.health", {}, call),
-    close: () => {
-      spmPool.close();
-      peerPool.close();
-    },
+    peerHealth: (peerId) => client.call("peer.healthOf", { id: peerId }, call),
+    close: () => spmPool.close(),
   };
 }
 

@@ -11,7 +11,9 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Catalog, type CatalogOpenOptions } from "../../catalog/index.ts";
 import { RpcServer, type Handlers } from "../../net/server.ts";
-import { RpcPool } from "../../net/pool.ts";
+import { RpcPool, ServiceClient } from "../../net/pool.ts";
+import { parseAddress } from "../../net/address.ts";
+import { peerOps } from "../../protocol/peer.ts";
 import { checkOwnCertificate, type TlsSource } from "../../net/tls.ts";
 import { spmAccess } from "../../protocol/access.ts";
 import type { KeyVerifier } from "../../net/authorize.ts";
@@ -278,6 +280,11 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       return { id, replicas };
     }),
     "vss.status": () => status(),
+    "peer.healthOf": async ({ id }) => {
+      const peer = registry.get(id);
+      if (!peer) throw new NotFoundError(`no peer ${id} is registered; mictlanx status lists them`);
+      return new ServiceClient(peerOps, peerPool, parseAddress(peer.address)).call("peer.health", {});
+    },
     ...keyHandlers({ catalog, audit, clock }),
     ...auditHandlers(catalog),
   };
