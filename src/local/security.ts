@@ -39,11 +39,17 @@ export type LocalSecurity =
 /** The host names local certificates are issued for: what a local VSS listens on. */
 const localHosts = ["127.0.0.1", "localhost"];
 
-export async function prepareLocalSecurity(dir: string, insecure: boolean): Promise<LocalSecurity> {
+/** Where a VSS's CA, certificates and admin key live when not under its own DIR (tests share one set across their VSSs). */
+export interface SharedSecurity {
+  certsDir: string;
+  credentialsPath: string;
+}
+
+export async function prepareLocalSecurity(dir: string, insecure: boolean, shared?: SharedSecurity): Promise<LocalSecurity> {
   if (insecure) return { insecure: true };
-  const certsDir = join(dir, "certs");
+  const certsDir = shared?.certsDir ?? join(dir, "certs");
   if (!existsSync(join(certsDir, "ca.crt"))) await initCa(certsDir);
-  const credentialsPath = join(dir, "credentials.json");
+  const credentialsPath = shared?.credentialsPath ?? join(dir, "credentials.json");
   const credentials = ensureCredentials(credentialsPath, join(certsDir, "ca.crt"));
   return {
     insecure: false,

@@ -12,7 +12,7 @@ import { RpcPool, ServiceClient } from "../net/pool.ts";
 import { parseAddress } from "../net/address.ts";
 import { spmOps } from "../protocol/spm.ts";
 import { startRole, stopRole, type RoleProcess } from "./process.ts";
-import { clientSecurityFrom, prepareLocalSecurity, type LocalSecurity } from "./security.ts";
+import { clientSecurityFrom, prepareLocalSecurity, type LocalSecurity, type SharedSecurity } from "./security.ts";
 import { readCredentialsFile } from "../lib/credentials-file.ts";
 import type { ClientSecurity } from "../net/connection.ts";
 import type { NodeRole } from "../lib/node-identity.ts";
@@ -32,6 +32,8 @@ export interface LocalVssOptions {
   command?: string[];
   /** No TLS and no access keys (`up --insecure`); by default DIR gets a CA, certificates and an admin key. */
   insecure?: boolean;
+  /** Take the CA, certificates and admin key from here instead of DIR (tests: one set for all their VSSs). */
+  sharedSecurity?: SharedSecurity;
 }
 
 export interface PeerProcess extends RoleProcess {
@@ -146,7 +148,7 @@ export async function startLocalVss(options: LocalVssOptions): Promise<LocalVss>
   const log = (name: string) => (options.logs === false ? undefined : join(logsDir, `${name}.log`));
   const command = options.command;
 
-  const security = await prepareLocalSecurity(dir, options.insecure ?? false);
+  const security = await prepareLocalSecurity(dir, options.insecure ?? false, options.sharedSecurity);
   const tlsArgs = (role: NodeRole, id: string): Promise<string[]> => (security.insecure ? Promise.resolve(["--insecure"]) : security.roleArgs(role, id));
   // The SPM imports the admin key `up` wrote when it makes its catalog: one key, one file.
   const credentialsArgs = security.insecure ? [] : ["--credentials", security.credentialsPath];

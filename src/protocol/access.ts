@@ -64,12 +64,16 @@ export const routerAccess: AccessTable<typeof routerOps> = {
   "router.health": { callers: ["key", "spm"], key: "any" },
 };
 
-/** Peers are called by nodes only: routers move chunks, the SPM orders copies and deletes, peers pull from peers. */
+/**
+ * Peers are called by nodes only: routers move chunks, the SPM orders copies and deletes, peers
+ * pull from peers. The SPM may call every peer op: it can already order any chunk deleted or
+ * copied from anywhere, so reading or writing one itself gives it nothing more.
+ */
 export const peerAccess: AccessTable<typeof peerOps> = {
-  "chunk.put": { callers: ["router"] },
-  "chunk.putMany": { callers: ["router"] },
-  "chunk.get": { callers: ["router", "peer"] },
-  "chunk.getMany": { callers: ["router", "peer"] },
+  "chunk.put": { callers: ["router", "spm"] },
+  "chunk.putMany": { callers: ["router", "spm"] },
+  "chunk.get": { callers: ["router", "peer", "spm"] },
+  "chunk.getMany": { callers: ["router", "peer", "spm"] },
   "chunk.delete": { callers: ["spm"] },
   "chunk.stat": { callers: ["spm", "router"] },
   "chunk.statMany": { callers: ["spm"] },

@@ -16,6 +16,7 @@ import { chunkChecksum, checksumHex } from "../../src/lib/checksum.ts";
 import { randomBytes, seededRandom } from "../support/random.ts";
 import { cli, startTestVss, tempDir } from "../support/vss.ts";
 import { rejection } from "../support/errors.ts";
+import { testCredentials } from "../support/security.ts";
 
 const { random, seed } = seededRandom("encrypted-catalog");
 const KiB = 1024;
@@ -47,7 +48,7 @@ const sha256 = (...parts: Uint8Array[]) => {
 const same = (a: Uint8Array, b: Uint8Array) => Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
 
 function client(options: Partial<ConstructorParameters<typeof Client>[0]> = {}): Client {
-  const made = new Client({ routers: vss.routers[0]!.address, cacheBytes: 0, ...options });
+  const made = new Client({ ...testCredentials, routers: vss.routers[0]!.address, cacheBytes: 0, ...options });
   clients.push(made);
   return made;
 }

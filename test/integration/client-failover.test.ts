@@ -6,6 +6,7 @@ import { Client } from "../../src/client/index.ts";
 import { randomBytes, seededRandom } from "../support/random.ts";
 import { kill9, startTestVss } from "../support/vss.ts";
 import { parsePrometheus, total } from "../support/prometheus.ts";
+import { testCredentials } from "../support/security.ts";
 
 const { random, seed } = seededRandom("client-failover");
 const MiB = 1024 * 1024;
@@ -26,7 +27,7 @@ test(`a router killed mid-put: the put succeeds through the other and reads back
   const [doomed, survivor] = vss.routers as [(typeof vss.routers)[0], (typeof vss.routers)[0]];
   const size = 96 * MiB + 12_345;
   const data = randomBytes(random, size);
-  const writer = new Client({ routers: [doomed.address, survivor.address], chunkSize: 256 * 1024, concurrency: 4 });
+  const writer = new Client({ ...testCredentials, routers: [doomed.address, survivor.address], chunkSize: 256 * 1024, concurrency: 4 });
   clients.push(writer);
 
   let acknowledged = 0;
@@ -57,7 +58,7 @@ test(`a router killed mid-put: the put succeeds through the other and reads back
   console.log(`[client-failover] killed ${doomed.address} at ${(killedAt / MiB).toFixed(1)} of ${(size / MiB).toFixed(1)} MiB; ${writer.stats().retries} retries`);
 
   // Read back through a fresh client that lists the dead router first.
-  const reader = new Client({ routers: [doomed.address, survivor.address], cacheBytes: 0 });
+  const reader = new Client({ ...testCredentials, routers: [doomed.address, survivor.address], cacheBytes: 0 });
   clients.push(reader);
   const { meta, stream } = await reader.getStream("failover", "big.bin");
   expect(meta.size).toBe(size);

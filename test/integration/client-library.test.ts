@@ -13,6 +13,7 @@ import { randomBytes, seededRandom } from "../support/random.ts";
 import { startTestVss, tempDir } from "../support/vss.ts";
 import { rejection } from "../support/errors.ts";
 import { parsePrometheus, total } from "../support/prometheus.ts";
+import { testCredentials } from "../support/security.ts";
 
 const { random, seed } = seededRandom("client-library");
 const KiB = 1024;
@@ -25,7 +26,7 @@ const files = tempDir("client-library-files");
 const clients: Client[] = [];
 
 function client(options: Partial<ConstructorParameters<typeof Client>[0]> = {}): Client {
-  const made = new Client({ routers: router, ...options });
+  const made = new Client({ ...testCredentials, routers: router, ...options });
   clients.push(made);
   return made;
 }
@@ -198,7 +199,7 @@ describe("encryption", () => {
     expect(keyless).toBeInstanceOf(KeyRequiredError);
     expect(keyless.message).toContain("secret/ball is encrypted (aes-256-gcm); give the key");
     // A key is checked when the client is made.
-    expect(() => new Client({ routers: router, key: new Uint8Array(31) })).toThrow("32 bytes");
+    expect(() => new Client({ ...testCredentials, routers: router, key: new Uint8Array(31) })).toThrow("32 bytes");
   });
 });
 

@@ -9,6 +9,7 @@ import { randomBytes, seededRandom } from "../support/random.ts";
 import { cli, clientFor, eventually, kill9, programCommand, spmStatus, startRole, startTestVss, tempDir } from "../support/vss.ts";
 import { Client } from "../../src/client/client.ts";
 import type { RoleProcess } from "../../src/local/process.ts";
+import { testCredentials } from "../support/security.ts";
 
 const { random, seed } = seededRandom("hosts-advertise");
 let vss: Awaited<ReturnType<typeof startTestVss>> | undefined;
@@ -53,7 +54,7 @@ test(`a peer on 0.0.0.0 with --advertise 127.0.0.1:P registers as 127.0.0.1:P an
 
   // rf 3 on three peers: every chunk has a replica on peer-wide, written through either router.
   const data = randomBytes(random, 3 * 256 * 1024 + 99);
-  const wide = new Client({ routers: [router.address], cacheBytes: 0, chunkSize: 256 * 1024 });
+  const wide = new Client({ ...testCredentials, routers: [router.address], cacheBytes: 0, chunkSize: 256 * 1024 });
   const plain = clientFor(vss, { chunkSize: 256 * 1024 });
   try {
     await wide.put("adv", "through-wide-router.bin", data, { rf: 3 });

@@ -16,9 +16,10 @@ import { encodeFrame } from "../../src/protocol/frame.ts";
 import { encodeBody } from "../../src/protocol/codec.ts";
 import { limits } from "../../src/lib/limits.ts";
 import type { RoleProcess } from "../../src/local/process.ts";
+import { asSpm } from "../support/security.ts";
 
 const { random, seed } = seededRandom("peer");
-const pool = new RpcPool({ role: "peer" });
+const pool = new RpcPool({ role: "peer", ...asSpm });
 const started: RoleProcess[] = [];
 const dirs: string[] = [];
 afterAll(async () => {

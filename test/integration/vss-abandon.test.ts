@@ -13,6 +13,7 @@ import { limits } from "../../src/lib/limits.ts";
 import { randomBytes, seededRandom } from "../support/random.ts";
 import { cli, eventually, fastSpmArgs, programCommand, spmStatus, startTestVss } from "../support/vss.ts";
 import { rejection } from "../support/errors.ts";
+import { testCredentials } from "../support/security.ts";
 
 const { random, seed } = seededRandom("abandon");
 const KiB = 1024;
@@ -33,7 +34,7 @@ afterAll(async () => {
 });
 
 function client(): Client {
-  const made = new Client({ routers: vss.routers[0]!.address, cacheBytes: 0, chunkSize, concurrency: 2 });
+  const made = new Client({ ...testCredentials, routers: vss.routers[0]!.address, cacheBytes: 0, chunkSize, concurrency: 2 });
   clients.push(made);
   return made;
 }
@@ -173,7 +174,7 @@ describe("a one-chunk put that cannot be written", () => {
   });
 
   test("is abandoned by its router: no upload is left pending", async () => {
-    const small = new Client({ routers: full.routers[0]!.address, cacheBytes: 0, retryWindowMs: 0 });
+    const small = new Client({ ...testCredentials, routers: full.routers[0]!.address, cacheBytes: 0, retryWindowMs: 0 });
     try {
       // Refused `full` by both peers; asked for others, the SPM has none left.
       const error = await rejection(small.put("tiny", "too-big.bin", randomBytes(random, 40 * KiB)));
@@ -244,7 +245,7 @@ describe("Ctrl-C when the VSS does not answer", () => {
 
   test("chunks stuck on their way: an aborted put waits abandonInFlightWaitMs for them, then abandons", async () => {
     const peer = stuck.peers[0]!; // rf 2 on 2 peers: every chunk goes to it
-    const stalledClient = new Client({ routers: stuck.routers[0]!.address, cacheBytes: 0, chunkSize, concurrency: 2 });
+    const stalledClient = new Client({ ...testCredentials, routers: stuck.routers[0]!.address, cacheBytes: 0, chunkSize, concurrency: 2 });
     clients.push(stalledClient);
     const source = (async function* () {
       for (let index = 0; index < 64; index += 1) yield randomBytes(random, chunkSize);

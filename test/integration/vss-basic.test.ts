@@ -9,6 +9,7 @@ import { peerOps } from "../../src/protocol/peer.ts";
 import { routerOps } from "../../src/protocol/router.ts";
 import { rejection } from "../support/errors.ts";
 import type { Client } from "../../src/client/client.ts";
+import { asSpm, asAdmin } from "../support/security.ts";
 
 const { random, seed } = seededRandom("vss-basic");
 let vss: Awaited<ReturnType<typeof startTestVss>>;
@@ -97,7 +98,7 @@ describe(`put/get through two routers (seed ${seed})`, () => {
     await readBack(viaA, "ow", "k", second); // read-after-write through the other router
     expect((await viaA.stat("ow", "k")).objectId).toBe(two.objectId);
     // The old version's chunks disappear from every peer (garbage collection), the new stay.
-    const pool = new RpcPool({ role: "peer" });
+    const pool = new RpcPool({ role: "peer", ...asSpm });
     const peers = vss.peers.map((peer) => new ServiceClient(peerOps, pool, parseAddress(peer.address)));
     const held = async (objectId: string) => {
       let count = 0;
@@ -121,7 +122,7 @@ describe(`put/get through two routers (seed ${seed})`, () => {
   });
 
   test("a retried put (same request id, first reply lost) is the same version, not a second one or a false conflict", async () => {
-    const router = new ServiceClient(routerOps, new RpcPool({ role: "router" }), parseAddress(vss.routers[0]!.address));
+    const router = new ServiceClient(routerOps, new RpcPool({ role: "router", ...asAdmin }), parseAddress(vss.routers[0]!.address));
     const data = randomBytes(random, 5000);
     const args = {
       bucket: "retry",

@@ -7,6 +7,7 @@ import { randomBytes, seededRandom } from "../support/random.ts";
 import { startInProcessVss, type InProcessVss } from "../support/in-process.ts";
 import { Client } from "../../src/client/client.ts";
 import { MictlanxError } from "../../src/lib/errors.ts";
+import { testCredentials } from "../support/security.ts";
 
 const { random, seed } = seededRandom("catalog-faults");
 let vss: InProcessVss | undefined;
@@ -22,7 +23,7 @@ test(`after a failed fsync the SPM refuses writes, serves reads, says why, and l
       },
     },
   });
-  const client = new Client({ routers: vss.router.address, cacheBytes: 0, retryWindowMs: 500 });
+  const client = new Client({ ...testCredentials, routers: vss.router.address, cacheBytes: 0, retryWindowMs: 500 });
   const data = randomBytes(random, 300_000);
   await client.put("f", "before", data, { rf: 2, chunkSize: 64 * 1024 });
 
@@ -44,7 +45,7 @@ test(`after a failed fsync the SPM refuses writes, serves reads, says why, and l
 
   // A restart on the same catalog (the disk healthy again) takes writes; what was acknowledged is there.
   await vss.restartSpm({ catalogOptions: {} });
-  const again = new Client({ routers: vss.router.address, cacheBytes: 0 });
+  const again = new Client({ ...testCredentials, routers: vss.router.address, cacheBytes: 0 });
   await again.put("f", "after-restart", randomBytes(random, 1000), { rf: 2 });
   expect(Buffer.compare(Buffer.from(await again.get("f", "before")), Buffer.from(data))).toBe(0);
   expect(vss.spm.status().catalog.writable).toBe(true);

@@ -10,6 +10,7 @@ import { parseAddress } from "../../src/net/address.ts";
 import { peerOps } from "../../src/protocol/peer.ts";
 import { limits } from "../../src/lib/limits.ts";
 import { rawClient, type RawClient } from "../support/raw-client.ts";
+import { asSpm } from "../support/security.ts";
 
 const { random, seed } = seededRandom("vss-connection-cap");
 let vss: Awaited<ReturnType<typeof startTestVss>>;
@@ -44,7 +45,7 @@ test(`a peer at its client cap still serves the router, and lets a plain client 
     client.close();
   }
   // A plain client (no hello) gets in too: the least recently active idle connection makes room.
-  const pool = new RpcPool({ role: "peer" });
+  const pool = new RpcPool({ role: "peer", ...asSpm });
   try {
     const health = await new ServiceClient(peerOps, pool, peer).call("peer.health", {});
     expect(health.id).toBe(vss.peers[0]!.id);

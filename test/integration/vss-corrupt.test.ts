@@ -8,6 +8,7 @@ import { RpcPool, ServiceClient } from "../../src/net/pool.ts";
 import { parseAddress } from "../../src/net/address.ts";
 import { peerOps } from "../../src/protocol/peer.ts";
 import { spmOps } from "../../src/protocol/spm.ts";
+import { asSpm } from "../support/security.ts";
 
 const { random, seed } = seededRandom("corrupt");
 let vss: Awaited<ReturnType<typeof startTestVss>> | undefined;
@@ -29,7 +30,7 @@ test(`a corrupt replica is never served and is repaired (seed ${seed})`, async (
   expect(flipByteOnDisk(holder.data, needle)).toBe(true);
 
   // The holder now refuses to serve its copy (the peer checks every read).
-  const pool = new RpcPool({ role: "peer" });
+  const pool = new RpcPool({ role: "peer", ...asSpm });
   const direct = new ServiceClient(peerOps, pool, parseAddress(holder.address));
   const refused = await direct.call("chunk.get", { bucket: "c", ball: stat.objectId, index: 1 }).catch((error) => error);
   expect(refused.code).toBe("corrupt");
@@ -113,7 +114,7 @@ test(`a replica missing on its peer is reported by a read and restored (seed ${s
   await client.put("c", "missing.bin", data, { rf: 2 });
   const stat = await client.stat("c", "missing.bin");
   const holder = vss!.peers.find((peer) => peer.id === stat.chunks[2]!.peers[0])!;
-  const pool = new RpcPool({ role: "peer" });
+  const pool = new RpcPool({ role: "peer", ...asSpm });
   const direct = new ServiceClient(peerOps, pool, parseAddress(holder.address));
   const { vssId } = await spmStatus(vss!);
   expect((await direct.call("chunk.delete", { bucket: "c", ball: stat.objectId, index: 2, vssId })).deleted).toBe(true);

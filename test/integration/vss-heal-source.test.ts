@@ -8,6 +8,7 @@ import { eventually } from "../support/vss.ts";
 import { startInProcessVss, type InProcessVss } from "../support/in-process.ts";
 import { flipByteOnDisk } from "../support/corrupt.ts";
 import { Client } from "../../src/client/client.ts";
+import { testCredentials } from "../support/security.ts";
 
 const { random, seed } = seededRandom("heal-source");
 let vss: InProcessVss | undefined;
@@ -16,7 +17,7 @@ afterAll(async () => vss?.stop());
 test(`a heal whose source turns out corrupt repairs the source too (seed ${seed})`, async () => {
   vss = await startInProcessVss("heal-source", 4, { downAfterMs: 2_000, random: () => 0 });
   const { spm, peers, router, dir } = vss;
-  const client = new Client({ routers: router.address, cacheBytes: 0 });
+  const client = new Client({ ...testCredentials, routers: router.address, cacheBytes: 0 });
   const data = randomBytes(random, 100_000);
   await client.put("h", "ball", data, { rf: 3 });
   const stat = await client.stat("h", "ball");

@@ -11,6 +11,7 @@ import { peerOps } from "../../src/protocol/peer.ts";
 import type { Client } from "../../src/client/client.ts";
 import type { RoleProcess } from "../../src/local/process.ts";
 import { readBackAll } from "../support/load.ts";
+import { asSpm } from "../support/security.ts";
 
 const { random, seed } = seededRandom("peer-identity");
 let vss: Awaited<ReturnType<typeof startTestVss>>;
@@ -87,7 +88,7 @@ describe(`peers that come back different (seed ${seed})`, () => {
     const after = (await spmStatus(vss)).peers.find((peer) => peer.id === original.id)!;
     expect(after.address).toBe(before.address);
     expect(after.state).toBe("up");
-    const pool = new RpcPool({ role: "peer" });
+    const pool = new RpcPool({ role: "peer", ...asSpm });
     expect((await peerClient(twin.address, pool).call("peer.health", {})).chunks).toBe(0);
     pool.close();
     expect(await readAll("with a twin about")).toEqual([]);
@@ -98,7 +99,7 @@ describe(`peers that come back different (seed ${seed})`, () => {
 
   test("an SPM started on an empty catalog gets no peers and no say over their data; the real one gets them back", async () => {
     const held = async () => {
-      const pool = new RpcPool({ role: "peer" });
+      const pool = new RpcPool({ role: "peer", ...asSpm });
       try {
         let sum = 0;
         for (const peer of vss.peers) sum += (await peerClient(peer.address, pool).call("peer.health", {})).chunks;
@@ -121,7 +122,7 @@ describe(`peers that come back different (seed ${seed})`, () => {
       return (status.peers.length === 0 && refused >= 3) || `${status.peers.length} peers, ${refused} refusals`;
     });
     // An order from a VSS the peer does not belong to is refused by the peer itself.
-    const peerPool = new RpcPool({ role: "peer" });
+    const peerPool = new RpcPool({ role: "peer", ...asSpm });
     const victim = peerClient(vss.peers[0]!.address, peerPool);
     const listed = (await victim.call("chunk.list", { limit: 1 })).chunks[0]!;
     const order = await victim.call("chunk.delete", { bucket: listed.bucket, ball: listed.ball, index: listed.index, vssId: "another-vss" }).then(

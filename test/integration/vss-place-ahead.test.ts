@@ -10,6 +10,7 @@ import { RpcPool, ServiceClient } from "../../src/net/pool.ts";
 import { parseAddress } from "../../src/net/address.ts";
 import { peerOps } from "../../src/protocol/peer.ts";
 import { vssLimits } from "../../src/lib/limits.ts";
+import { asSpm } from "../support/security.ts";
 
 const { random, seed } = seededRandom("place-ahead");
 let vss: Awaited<ReturnType<typeof startTestVss>> | undefined;
@@ -31,7 +32,7 @@ async function peerDeletes(): Promise<number> {
 
 /** Copies of the object's chunks on all peers; fails on any index past the ball's end. */
 async function copiesOf(bucket: string, objectId: string): Promise<number> {
-  const pool = new RpcPool({ role: "peer" });
+  const pool = new RpcPool({ role: "peer", ...asSpm });
   let copies = 0;
   for (const peer of vss!.peers) {
     const listed = await new ServiceClient(peerOps, pool, parseAddress(peer.address)).call("chunk.list", { bucket, ballPrefix: objectId, limit: 1000 });

@@ -12,11 +12,12 @@ import { peerOps } from "../../src/protocol/peer.ts";
 import { chunkChecksum, checksumHex } from "../../src/lib/checksum.ts";
 import type { Client } from "../../src/client/client.ts";
 import { readBackAll } from "../support/load.ts";
+import { asSpm } from "../support/security.ts";
 
 const { random, seed } = seededRandom("reconcile");
 let vss: Awaited<ReturnType<typeof startTestVss>>;
 let client: Client;
-const pool = new RpcPool({ role: "peer" });
+const pool = new RpcPool({ role: "peer", ...asSpm });
 const balls = new Map<string, Uint8Array>();
 
 beforeAll(async () => {

@@ -12,10 +12,11 @@ import { parsePrometheus, total } from "../support/prometheus.ts";
 import { RpcPool, ServiceClient } from "../../src/net/pool.ts";
 import { parseAddress } from "../../src/net/address.ts";
 import { peerOps } from "../../src/protocol/peer.ts";
+import { asSpm } from "../support/security.ts";
 
 const { random, seed } = seededRandom("scrub");
 let vss: Awaited<ReturnType<typeof startTestVss>> | undefined;
-const pool = new RpcPool({ role: "peer" });
+const pool = new RpcPool({ role: "peer", ...asSpm });
 afterAll(async () => {
   pool.close();
   await vss?.cleanup();

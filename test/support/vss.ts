@@ -9,6 +9,9 @@ import { Client } from "../../src/client/client.ts";
 import { RpcPool, ServiceClient } from "../../src/net/pool.ts";
 import { parseAddress } from "../../src/net/address.ts";
 import { spmOps } from "../../src/protocol/spm.ts";
+import type { ClientSecurity } from "../../src/net/connection.ts";
+import type { NodeRole } from "../../src/lib/node-identity.ts";
+import { nodeSecurity, sharedSecurity } from "./security.ts";
 
 /** The program under test: MICTLANX_BIN (e.g. dist/mictlanx) or the sources through this Bun. */
 export function programCommand(): string[] {
@@ -23,7 +26,7 @@ export function tempDir(label: string): string {
 /** Short timings so loss is noticed in seconds: suspect after 1 s, down after 3 s; old versions collected 2 s after they are replaced. */
 export const fastSpmArgs = ["--suspect-after", "1s", "--down-after", "3s", "--reader-grace", "2s"];
 
-export async function startTestVss(options: Partial<LocalVssOptions> & { label: string }): Promise<LocalVss & { cleanup(): Promise<void> }> {
+export async function startTestVss(options: Partial<LocalVssOptions> & { label: string; insecure?: boolean }): Promise<LocalVss & { cleanup(): Promise<void> }> {
   const dir = options.dir ?? tempDir(options.label);
   const vss = await startLocalVss({
     dir,
@@ -34,6 +37,7 @@ export async function startTestVss(options: Partial<LocalVssOptions> & { label: 
     ...(options.peerArgs ? { peerArgs: options.peerArgs } : {}),
     ...(options.routerArgs ? { routerArgs: options.routerArgs } : {}),
     command: programCommand(),
+    ...(options.insecure ? { insecure: true } : { sharedSecurity }),
   });
   return Object.assign(vss, {
     cleanup: async () => {
@@ -61,11 +65,28 @@ export function kill9(role: RoleProcess): void {
 
 /** A client of the test VSS with no cache, so every read-back really comes from the peers. */
 export function clientFor(vss: LocalVss, options: { routers?: string[]; chunkSize?: number; concurrency?: number; cacheBytes?: number } = {}): Client {
-  return new Client({ routers: options.routers ?? vss.routers.map((router) => router.address), cacheBytes: 0, ...options });
+  return new Client({ routers: options.routers ?? vss.routers.map((router) => router.address), cacheBytes: 0, ...credentialsOf(vss), ...options });
+}
+
+/** What `new Client` needs for this VSS: its admin key and CA (nothing for an insecure one). */
+export function credentialsOf(vss: LocalVss): { accessKey?: string; secretKey?: string; ca?: string } {
+  return vss.security.insecure ? {} : { ...vss.security.credentials };
+}
+
+/** An RpcPool's security for this VSS as a client (the admin key), e.g. to call the SPM's admin ops. */
+export function clientPoolOptions(vss: LocalVss): { security?: ClientSecurity } {
+  const security = vss.clientSecurity();
+  return security ? { security } : {};
+}
+
+/** An RpcPool's options for this VSS as one of its nodes would call (peers' ops as the SPM…). */
+export async function nodePoolOptions(vss: LocalVss, role: NodeRole, id?: string): Promise<{ security?: ClientSecurity; identity?: { role: NodeRole; id: string } }> {
+  if (vss.security.insecure) return {};
+  return nodeSecurity(role, id);
 }
 
 export async function spmStatus(vss: LocalVss) {
-  const pool = new RpcPool({ role: "spm" });
+  const pool = new RpcPool({ role: "spm", ...clientPoolOptions(vss) });
   try {
     return await new ServiceClient(spmOps, pool, parseAddress(vss.spm.address)).call("vss.status", {});
   } finally {

@@ -180,9 +180,11 @@ describe("the server, as the client checks it", () => {
     expect(error.message).toContain("is an SPM, not a router");
   });
 
-  test("a plaintext client gets no answer but a closed connection", async () => {
+  test("a plaintext client is told it has no access key, not that a frame was broken", async () => {
     const server = serve();
     const plain = await rejection(client(server, undefined).call("vss.admin", {}));
-    expect(plain.code).toBe("unavailable");
+    expect(plain.code).toBe("forbidden");
+    expect(plain.message).toContain("no access key: spm 127.0.0.1");
+    expect(plain.message).toContain("speaks TLS");
   });
 });

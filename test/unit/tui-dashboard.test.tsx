@@ -339,8 +339,8 @@ describe("the live app with a fake SPM", () => {
         current = { ...current, uptimeMs: current.uptimeMs + 100 };
         return current;
       },
-      peerHealth: async (address) => {
-        if (address === "127.0.0.1:7211") throw new Error(`peer ${address} refused the connection; is it running?`);
+      peerHealth: async (peerId) => {
+        if (peerId === "peer-1") throw new Error("peer 127.0.0.1:7211 refused the connection; is it running?");
         return { id: "x", version: "0.1.0", uptimeMs: 1, capacityBytes: 1, usedBytes: 0, freeBytes: 1, liveBytes: 0, chunks: 0, shards: [{ id: 7, state: "active", bytes: 10, liveBytes: 10 }], puts: 0, gets: 0, errors: 0, recentErrors: [], scrub: { state: "off", passes: 0, bytesScanned: 0, chunksScanned: 0, corruptFound: 0, passProgress: 0, ratePerSec: 0 } };
       },
       close: () => {},

@@ -64,7 +64,8 @@ const operatorErrorCodes = new Set(["corrupt", "full", "internal", "overloaded"]
 export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
   const advertisedAt = advertisedAddressFor("peer", options.host, options.advertise);
   mkdirSync(options.dir, { recursive: true });
-  const identity = PeerIdentity.loadOrCreate(options.dir, options.id);
+  // Under TLS a peer is the peer its certificate names: that is its id unless --id says one.
+  const identity = PeerIdentity.loadOrCreate(options.dir, options.id ?? options.security?.tls.current.own?.node?.id);
   const id = identity.id;
   if (options.security) checkOwnCertificate(options.security.tls, "peer", id);
   // Metrics exist before the store so its group commits can report their batch sizes.
