@@ -38,7 +38,9 @@ test(`up, the client commands, exit codes, JSON shapes, stop, up again (seed ${s
   expect(vss.routers.length).toBe(2);
   for (const peer of vss.peers) expect(Object.keys(peer).sort()).toEqual(["address", "data", "id", "pid"]);
   for (const pid of [vss.spmPid, ...vss.routerPids, ...vss.peers.map((peer) => peer.pid)]) expect(alive(pid)).toBe(true);
-  const env = { MICTLANX_ROUTERS: vss.routers.join(","), MICTLANX_SPM: vss.spm };
+  // up made its own CA and admin key: the CLI is pointed at its credentials file (from where up
+  // ran with its default dir it would find it by itself: .ci/smoke-vss.sh runs it that way).
+  const env = { MICTLANX_ROUTERS: vss.routers.join(","), MICTLANX_SPM: vss.spm, MICTLANX_CREDENTIALS: join(dir, "vss", "credentials.json") };
 
   // put from a file and from stdin; get to a file and to stdout.
   const file = join(dir, "input.bin");
@@ -113,7 +115,7 @@ test(`up, the client commands, exit codes, JSON shapes, stop, up again (seed ${s
   // up on the same dir brings back the same data.
   const second = await startUp();
   up = second.proc;
-  const env2 = { MICTLANX_ROUTERS: second.vss.routers.join(",") };
+  const env2 = { MICTLANX_ROUTERS: second.vss.routers.join(","), MICTLANX_CREDENTIALS: join(dir, "vss", "credentials.json") };
   const again = join(dir, "again.bin");
   expect((await cli(["get", "docs/input.bin", "-o", again], { env: env2 })).code).toBe(0);
   expect(Buffer.compare(readFileSync(again), Buffer.from(data))).toBe(0);

@@ -13,7 +13,7 @@ import { randomBytes, seededRandom } from "../support/random.ts";
 import { startTestVss, tempDir } from "../support/vss.ts";
 import { rejection } from "../support/errors.ts";
 import { parsePrometheus, total } from "../support/prometheus.ts";
-import { testCredentials } from "../support/security.ts";
+import { asAdmin, testCredentials } from "../support/security.ts";
 
 const { random, seed } = seededRandom("client-library");
 const KiB = 1024;
@@ -434,7 +434,7 @@ describe("getToFile", () => {
 
 /** A ball written through the router directly, with a sha256 that is not its payload's. */
 async function putWithWrongChecksum(bucket: string, key: string, data: Uint8Array, tags: Record<string, string> = {}, chunkSize = 256 * KiB): Promise<void> {
-  const routers = new RouterSet(router);
+  const routers = new RouterSet(router, undefined, Math.random, undefined, asAdmin.security);
   try {
     const { objectId } = await routers.call("ball.begin", { bucket, key, rf: 2 });
     const records = [];
@@ -464,7 +464,7 @@ describe("what the client checks itself", () => {
   test("a compressed chunk that would inflate past the chunk size is refused", async () => {
     // A real zstd frame of 1 MiB of zeros, stored as one chunk of a ball that declares 4 KiB chunks.
     const bomb = new Uint8Array([1, ...Bun.zstdCompressSync(new Uint8Array(MiB))]);
-    const routers = new RouterSet(router);
+    const routers = new RouterSet(router, undefined, Math.random, undefined, asAdmin.security);
     try {
       await routers.call("ball.put", {
         bucket: "checks",

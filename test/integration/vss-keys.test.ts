@@ -2,11 +2,11 @@
 // JSON shapes and exit codes, the first admin key written once (mode 0600) or imported from a
 // file written beforehand, and `audit` showing the key ops, a drain and the deletes.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { newAccessKeyId, newSecretKey } from "../../src/lib/access-keys.ts";
-import { waitForPeersUp } from "../../src/local/vss.ts";
 import { cli, clientFor, kill9, programCommand, startRole, startTestVss, tempDir } from "../support/vss.ts";
+import { sharedSecurity, testCredentials, tlsArgs } from "../support/security.ts";
 
 let vss: Awaited<ReturnType<typeof startTestVss>>;
 let env: Record<string, string>;
@@ -100,27 +100,39 @@ describe("key create, ls, revoke", () => {
 });
 
 describe("the first admin key", () => {
-  test("is written at the first start, mode 0600, and a restart neither rewrites it nor makes another key", async () => {
-    const file = credentialsFile();
-    expect(statSync(file).mode & 0o777).toBe(0o600);
-    const before = readFileSync(file, "utf8");
-    const credentials = json(before) as { accessKey: string; secretKey: string; ca: string | null };
-    expect(Object.keys(credentials).sort()).toEqual(["accessKey", "ca", "secretKey"]);
-    expect(credentials.ca).toBeNull();
-    expect(credentials.secretKey).toMatch(/^[A-Za-z0-9]{40}$/);
-    const admin = (await keyList()).find((entry) => entry.accessKey === credentials.accessKey);
-    expect(admin).toMatchObject({ admin: true, revoked: false, grants: [{ bucket: "*", allow: ["read", "list", "write", "delete"] }] });
-    const keysBefore = (await keyList()).length;
-    const mtimeBefore = statSync(file).mtimeMs;
+  test("a bare SPM writes it at the first start (mode 0600, with its CA), and a restart neither rewrites it nor makes another key", async () => {
+    const dir = tempDir("keys-bare");
+    const file = join(dir, "spm", "credentials.json");
+    const start = async () => startRole("spm", ["spm", "--port", "0", "--data", join(dir, "spm"), "--metrics-port", "off", ...(await tlsArgs("spm", "spm"))], join(dir, "spm.log"), programCommand());
+    let spm = await start();
+    try {
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      const before = readFileSync(file, "utf8");
+      const credentials = json(before) as { accessKey: string; secretKey: string; ca: string | null };
+      expect(Object.keys(credentials).sort()).toEqual(["accessKey", "ca", "secretKey"]);
+      expect(credentials.ca).toBe(join(sharedSecurity.certsDir, "ca.crt"));
+      expect(credentials.secretKey).toMatch(/^[A-Za-z0-9]{40}$/);
+      const bareEnv = { MICTLANX_SPM: spm.address, MICTLANX_CREDENTIALS: file };
+      const keys = await keyList(bareEnv);
+      expect(keys).toEqual([{ accessKey: credentials.accessKey, grants: [{ bucket: "*", allow: ["read", "list", "write", "delete"] }], admin: true, createdMs: expect.any(Number), revoked: false }]);
+      const mtimeBefore = statSync(file).mtimeMs;
+      kill9(spm);
+      await spm.exited;
+      spm = await start();
+      expect(readFileSync(file, "utf8")).toBe(before);
+      expect(statSync(file).mtimeMs).toBe(mtimeBefore);
+      expect(await keyList({ ...bareEnv, MICTLANX_SPM: spm.address })).toEqual(keys);
+    } finally {
+      kill9(spm);
+      await spm.exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
-    kill9(vss.spm);
-    await vss.spm.exited;
-    await vss.startSpm();
-    env.MICTLANX_SPM = vss.spm.address;
-    await waitForPeersUp(vss.spm.address, 2); // the audit test below puts balls
-    expect(readFileSync(file, "utf8")).toBe(before);
-    expect(statSync(file).mtimeMs).toBe(mtimeBefore);
-    expect((await keyList()).length).toBe(keysBefore);
+  test("the test VSS took the admin key written before its SPM's first start: the one every CLI here finds", async () => {
+    const admin = (await keyList()).find((entry) => entry.accessKey === testCredentials.accessKey);
+    expect(admin).toMatchObject({ admin: true, revoked: false, grants: [{ bucket: "*", allow: ["read", "list", "write", "delete"] }] });
+    expect(existsSync(credentialsFile())).toBe(false); // imported from the given file: no second one
   });
 
   test("is imported from a credentials file written before the SPM's first start, which stays as it was", async () => {
@@ -129,9 +141,9 @@ describe("the first admin key", () => {
       const file = join(dir, "given.json");
       const given = { accessKey: newAccessKeyId(), secretKey: newSecretKey() };
       writeFileSync(file, JSON.stringify(given), { mode: 0o600 });
-      const spm = await startRole("spm", ["spm", "--port", "0", "--data", join(dir, "spm"), "--metrics-port", "off", "--credentials", file], join(dir, "spm.log"), programCommand());
+      const spm = await startRole("spm", ["spm", "--port", "0", "--data", join(dir, "spm"), "--metrics-port", "off", "--credentials", file, ...(await tlsArgs("spm", "spm"))], join(dir, "spm.log"), programCommand());
       try {
-        const keys = await keyList({ MICTLANX_SPM: spm.address });
+        const keys = await keyList({ MICTLANX_SPM: spm.address, MICTLANX_CREDENTIALS: file, MICTLANX_CA: join(sharedSecurity.certsDir, "ca.crt") });
         expect(keys).toEqual([{ accessKey: given.accessKey, grants: [{ bucket: "*", allow: ["read", "list", "write", "delete"] }], admin: true, createdMs: expect.any(Number), revoked: false }]);
         expect(readFileSync(file, "utf8")).toBe(JSON.stringify(given));
         expect(readFileSync(join(dir, "spm.log"), "utf8")).toContain(`imported the first admin key ${given.accessKey} from ${file}`);
@@ -141,7 +153,7 @@ describe("the first admin key", () => {
       }
       // Its catalog now holds a sealed secret: without secrets.key it does not start (nor make a new one).
       rmSync(join(dir, "spm", "secrets.key"));
-      const without = await cli(["spm", "--port", "0", "--data", join(dir, "spm"), "--metrics-port", "off", "--credentials", file]);
+      const without = await cli(["spm", "--port", "0", "--data", join(dir, "spm"), "--metrics-port", "off", "--credentials", file, ...(await tlsArgs("spm", "spm"))]);
       expect(without.code).toBe(1);
       expect(without.stderr).toContain("holds 1 access keys but their master key");
     } finally {
@@ -154,7 +166,7 @@ describe("the first admin key", () => {
     try {
       const file = join(dir, "credentials.json");
       writeFileSync(file, JSON.stringify({ accessKey: "nope" }));
-      const run = await cli(["spm", "--port", "0", "--data", dir, "--metrics-port", "off"]);
+      const run = await cli(["spm", "--port", "0", "--data", dir, "--metrics-port", "off", ...(await tlsArgs("spm", "spm"))]);
       expect(run.code).toBe(2);
       expect(run.stderr).toContain(`${file} does not hold { "accessKey", "secretKey" }`);
       expect(readFileSync(file, "utf8")).toBe(JSON.stringify({ accessKey: "nope" }));
@@ -199,7 +211,7 @@ describe("audit", () => {
     ]);
     for (const record of records.slice(0, 8)) {
       expect(record.remote).toBe("127.0.0.1");
-      expect(record.accessKey).toBeNull(); // no key is proved on these connections yet
+      expect(record.accessKey).toBe(testCredentials.accessKey); // the key the CLI proved (for deletes: the one the router names)
       expect(record.atMs).toBeGreaterThan(startedMs);
     }
     expect(records.some((record) => record.action === "key.create" && record.remote === "local")).toBe(true); // the first admin key
