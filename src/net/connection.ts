@@ -384,6 +384,9 @@ function untrustedServer(name: string, error: unknown): MictlanxError {
   const why = error instanceof Error ? error.message : String(error ?? "it did not verify");
   const code = (error as { code?: string } | null)?.code ?? "";
   if (/ECONNREFUSED/.test(code) || /refused/i.test(why)) return describeSocketError(name, error);
+  if (/WRONG_VERSION_NUMBER|wrong version number/i.test(why)) {
+    return new UnavailableError(`${name} does not speak TLS: is it started with --insecure? Then drop the access key and CA from this client (unset MICTLANX_ACCESS_KEY / MICTLANX_CREDENTIALS)`);
+  }
   return new ForbiddenError(`${name}: its TLS certificate is not trusted (${why}); is --ca (MICTLANX_CA) this VSS's CA, and was its certificate issued for this host (certs issue --host)?`);
 }
 

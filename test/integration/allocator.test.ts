@@ -13,7 +13,7 @@ afterEach(() => {
 
 function startPeer(env: Record<string, string | undefined>) {
   const dir = tempDir("allocator");
-  const proc = Bun.spawn([...programCommand(), "peer", "--port", "0", "--data", join(dir, "p"), "--metrics-port", "off"], {
+  const proc = Bun.spawn([...programCommand(), "peer", "--port", "0", "--data", join(dir, "p"), "--metrics-port", "off", "--insecure"], {
     env,
     stdout: "pipe",
     stderr: "pipe",

@@ -3,11 +3,12 @@
 // of the wrong kind of server; a key past its limit; a --data that cannot work; a rebuild with
 // nothing to rebuild from; a --chunk-size under its floor; and `up --port 0`'s hint.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readVssFile } from "../../src/local/vss.ts";
 import { limits } from "../../src/lib/limits.ts";
 import { alive, cli, eventually, programCommand, startTestVss, tempDir } from "../support/vss.ts";
+import { testCredentials } from "../support/security.ts";
 
 let vss: Awaited<ReturnType<typeof startTestVss>>;
 let dir: string;
@@ -81,8 +82,8 @@ describe("--chunk-size has a floor", () => {
 
 describe("--data paths that cannot work say why (exit 2), for spm, peer and up", () => {
   const roles = (data: string) => [
-    ["spm", "--port", "0", "--data", data],
-    ["peer", "--port", "0", "--data", data],
+    ["spm", "--port", "0", "--data", data, "--insecure"],
+    ["peer", "--port", "0", "--data", data, "--insecure"],
     ["up", "--port", "0", "--data", data],
   ];
 
@@ -112,7 +113,7 @@ describe("--data paths that cannot work say why (exit 2), for spm, peer and up",
     const asRoot = process.getuid?.() === 0;
     const prefix = asRoot ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
     if (asRoot) chmodSync(dir, 0o755);
-    const proc = Bun.spawn([...prefix, ...programCommand(), "spm", "--port", "0", "--data", join(locked, "spm")], { stdout: "pipe", stderr: "pipe" });
+    const proc = Bun.spawn([...prefix, ...programCommand(), "spm", "--port", "0", "--data", join(locked, "spm"), "--insecure"], { stdout: "pipe", stderr: "pipe" });
     const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
     expect(code).toBe(2);
     expect(stderr).toContain(`${join(locked, "spm")} is not writable by this user (EACCES); give a directory this user can write`);
@@ -138,8 +139,14 @@ describe("-o paths that cannot work say why (exit 2), for get and get --recursiv
     const asRoot = process.getuid?.() === 0;
     const prefix = asRoot ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
     if (asRoot) chmodSync(dir, 0o755);
+    // That user cannot read the test's credentials file (0600, root's): it is given the key in
+    // its environment, and a copy of the CA certificate (public) it can read.
+    const caCopy = join(dir, "ca.crt");
+    copyFileSync(testCredentials.ca, caCopy);
+    chmodSync(caCopy, 0o644);
+    const env = { ...process.env, MICTLANX_CREDENTIALS: "", MICTLANX_ACCESS_KEY: testCredentials.accessKey, MICTLANX_SECRET_KEY: testCredentials.secretKey, MICTLANX_CA: caCopy };
     for (const args of [["get", "out/f", "-o", join(locked, "x")], ["get", "out", "--recursive", "-o", join(locked, "x")]]) {
-      const proc = Bun.spawn([...prefix, ...programCommand(), ...args, ...router], { stdout: "pipe", stderr: "pipe" });
+      const proc = Bun.spawn([...prefix, ...programCommand(), ...args, ...router], { stdout: "pipe", stderr: "pipe", env });
       const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
       expect(code).toBe(2);
       expect(stderr).toContain("is not writable by this user (EACCES)");
@@ -167,7 +174,7 @@ describe("a second VSS where one runs", () => {
   test("a taken port: the role's own error names the port and the pid holding it (exit 1), for spm and up", async () => {
     const held = holdPort();
     try {
-      const spm = await cli(["spm", "--port", String(held.port), "--data", join(dir, "spm-busy")]);
+      const spm = await cli(["spm", "--port", String(held.port), "--data", join(dir, "spm-busy"), "--insecure"]);
       expect(spm.code).toBe(1);
       expect(spm.stderr).toContain(`cannot listen on 127.0.0.1:${held.port}: the port is taken by pid ${process.pid}`);
       const up = await cli(["up", "--port", String(held.port), "--data", join(dir, "up-busy")]);
@@ -216,11 +223,12 @@ describe("up --port 0 says where its VSS is", () => {
       const router = file.routers[0]!;
       expect(out).toContain(`mictlanx put --router ${router} demo/hello.txt`);
       expect(out).toContain(`mictlanx status --spm ${file.spm}`);
-      expect(out).toContain(`export MICTLANX_ROUTERS=${router} MICTLANX_SPM=${file.spm}`);
+      // Its admin key is not where the CLI looks by itself (./.mictlanx): the export names it.
+      expect(out).toContain(`export MICTLANX_ROUTERS=${router} MICTLANX_SPM=${file.spm} MICTLANX_CREDENTIALS=${join(data, "credentials.json")}`);
       // And the hint works as printed.
       const readme = join(dir, "hello.txt");
       writeFileSync(readme, "hi");
-      expect((await cli(["put", "--router", router, "demo/hello.txt", readme])).code).toBe(0);
+      expect((await cli(["put", "--router", router, "demo/hello.txt", readme], { env: { MICTLANX_CREDENTIALS: join(data, "credentials.json") } })).code).toBe(0);
     } finally {
       const file = existsSync(join(data, "vss.json")) ? readVssFile(data) : undefined;
       process.kill(proc.pid, "SIGKILL");

@@ -16,7 +16,7 @@ import { chunkChecksum, checksumHex } from "../../src/lib/checksum.ts";
 import { randomBytes, seededRandom } from "../support/random.ts";
 import { cli, startTestVss, tempDir } from "../support/vss.ts";
 import { rejection } from "../support/errors.ts";
-import { testCredentials } from "../support/security.ts";
+import { asAdmin, testCredentials } from "../support/security.ts";
 
 const { random, seed } = seededRandom("encrypted-catalog");
 const KiB = 1024;
@@ -25,7 +25,7 @@ const key = randomBytes(random, 32);
 const keyFile = join(dir, "key.hex");
 let vss: Awaited<ReturnType<typeof startTestVss>>;
 let env: Record<string, string>;
-const pool = new RpcPool({ role: "test" });
+const pool = new RpcPool({ role: "test", ...asAdmin });
 const clients: Client[] = [];
 
 beforeAll(async () => {

@@ -9,7 +9,7 @@ import { randomBytes, seededRandom } from "../support/random.ts";
 import { cli, clientFor, eventually, kill9, programCommand, spmStatus, startRole, startTestVss, tempDir } from "../support/vss.ts";
 import { Client } from "../../src/client/client.ts";
 import type { RoleProcess } from "../../src/local/process.ts";
-import { testCredentials } from "../support/security.ts";
+import { testCredentials, tlsArgs } from "../support/security.ts";
 
 const { random, seed } = seededRandom("hosts-advertise");
 let vss: Awaited<ReturnType<typeof startTestVss>> | undefined;
@@ -34,7 +34,7 @@ test(`a peer on 0.0.0.0 with --advertise 127.0.0.1:P registers as 127.0.0.1:P an
   const advertised = `127.0.0.1:${port}`;
   const peer = await startRole(
     "peer-wide",
-    ["peer", "--host", "0.0.0.0", "--advertise", advertised, "--port", String(port), "--metrics-port", "off", "--data", join(vss.dir, "peers", "peer-wide"), "--id", "peer-wide", "--spm", vss.spm.address],
+    ["peer", "--host", "0.0.0.0", "--advertise", advertised, "--port", String(port), "--metrics-port", "off", "--data", join(vss.dir, "peers", "peer-wide"), "--id", "peer-wide", "--spm", vss.spm.address, ...(await tlsArgs("peer", "peer-wide"))],
     join(vss.dir, "logs", "peer-wide.log"),
     programCommand(),
   );
@@ -47,7 +47,7 @@ test(`a peer on 0.0.0.0 with --advertise 127.0.0.1:P registers as 127.0.0.1:P an
   });
 
   // A router on 0.0.0.0 advertising a host alone: its port is the one it bound.
-  const router = await startRole("router-wide", ["router", "--host", "0.0.0.0", "--advertise", "127.0.0.1", "--port", "0", "--metrics-port", "off", "--spm", vss.spm.address], join(vss.dir, "logs", "router-wide.log"), programCommand());
+  const router = await startRole("router-wide", ["router", "--host", "0.0.0.0", "--advertise", "127.0.0.1", "--port", "0", "--metrics-port", "off", "--spm", vss.spm.address, ...(await tlsArgs("router", "router-wide"))], join(vss.dir, "logs", "router-wide.log"), programCommand());
   extra.push(router);
   expect(router.address).toMatch(/^127\.0\.0\.1:\d+$/);
   await eventually("the SPM hears router-wide at its advertised address", 10_000, async () => (await spmStatus(vss!)).routers.some((seen) => seen.address === router.address && seen.state === "up"));
@@ -83,9 +83,9 @@ test(`a peer on 0.0.0.0 with --advertise 127.0.0.1:P registers as 127.0.0.1:P an
 test("a role that binds every address with nothing to advertise exits 2 and says what to pass", async () => {
   const dir = tempDir("hosts-advertise-refused");
   const refusals = [
-    ["peer", "--host", "0.0.0.0", "--port", "0", "--data", join(dir, "peer")],
-    ["router", "--host", "0.0.0.0", "--port", "0", "--spm", "127.0.0.1:7200"],
-    ["spm", "--host", "::", "--port", "0", "--data", join(dir, "spm")],
+    ["peer", "--host", "0.0.0.0", "--port", "0", "--data", join(dir, "peer"), "--insecure"],
+    ["router", "--host", "0.0.0.0", "--port", "0", "--spm", "127.0.0.1:7200", "--insecure"],
+    ["spm", "--host", "::", "--port", "0", "--data", join(dir, "spm"), "--insecure"],
   ];
   try {
     for (const args of refusals) {
@@ -93,7 +93,7 @@ test("a role that binds every address with nothing to advertise exits 2 and says
       expect(result.code).toBe(2);
       expect(result.stderr).toContain(`${args[0]}: --host ${args[2]} listens on every address, which no other host can dial; pass --advertise HOST:PORT`);
     }
-    const wildcard = await cli(["peer", "--host", "0.0.0.0", "--advertise", "0.0.0.0:7210", "--port", "0", "--data", join(dir, "peer")]);
+    const wildcard = await cli(["peer", "--host", "0.0.0.0", "--advertise", "0.0.0.0:7210", "--port", "0", "--data", join(dir, "peer"), "--insecure"]);
     expect(wildcard.code).toBe(2);
     expect(wildcard.stderr).toContain("names every address");
     expect(readdirSync(dir)).toEqual([]); // refused before --data was created

@@ -59,14 +59,15 @@ test.skipIf(skip)("hosts on a bridge in a switch namespace, addresses from one r
 
   // Host a reaches b over the bridge: the real program, b's SPM, a's CLI.
   const [a, b] = [network.host("a"), network.host("b")];
-  const spm = await startRoleIn(b, ["spm", "--host", b.ip, "--port", "7200", "--data", join(network.dir, "spm")]);
+  const spm = await startRoleIn(b, ["spm", "--host", b.ip, "--port", "7200", "--data", join(network.dir, "spm"), "--insecure"]);
   expect(spm.address).toBe(`${b.ip}:7200`);
   expect(sh(["ip", "netns", "identify", String(spm.pid)]).trim()).toBe(b.netns); // the pid we hold is the role's, in b
-  const status = await cliIn(a, ["status", "--json", "--spm", spm.address]);
+  const plain = { env: { MICTLANX_CREDENTIALS: "" } }; // this SPM runs --insecure: no key to prove
+  const status = await cliIn(a, ["status", "--json", "--spm", spm.address], plain);
   expect(status.code).toBe(0);
   expect(JSON.parse(status.stdout).spm).toBe(spm.address);
   // …and not the root namespace's loopback: a's 127.0.0.1 is its own.
-  expect((await cliIn(a, ["status", "--spm", `127.0.0.1:7200`])).code).toBe(1);
+  expect((await cliIn(a, ["status", "--spm", `127.0.0.1:7200`], plain)).code).toBe(1);
 
   await network.cleanup();
   expect(spm.proc.exitCode !== null || spm.proc.signalCode !== null).toBe(true);
@@ -111,7 +112,7 @@ test.skipIf(skip)("a runner that exits without cleanup leaves nothing: the exit 
     `import { makeHosts, startRoleIn } from ${JSON.stringify(hosts)};\n` +
       `const network = await makeHosts(["x", "y"]);\n` +
       `const x = network.host("x");\n` +
-      `const spm = await startRoleIn(x, ["spm", "--host", x.ip, "--port", "7200", "--data", ${JSON.stringify(join(dir, "spm"))}]);\n` +
+      `const spm = await startRoleIn(x, ["spm", "--host", x.ip, "--port", "7200", "--data", ${JSON.stringify(join(dir, "spm"))}, "--insecure"]);\n` +
       `console.log(JSON.stringify({ prefix: network.prefix, pid: spm.pid }));\n` +
       `process.exit(3);\n`,
   );

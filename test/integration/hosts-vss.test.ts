@@ -3,21 +3,28 @@
 // --advertise. The CLI runs on a seventh host, "client", as a user there would: put/get/ls/stat/
 // del through either router byte-exact, rf 2 on distinct hosts, a packet capture on a peer's
 // interface during a put, and a peer killed -9 on its host with its replicas still readable.
+// Every link is TLS with certificates of a CA made for the run, and the CLI proves an access key:
+// plaintext is refused on every port, a peer of another CA cannot register, a forged heartbeat
+// changes nothing, and keys get only what their grants say.
 // Skipped, saying why, where namespaces cannot be made (not root, no `ip`, EPERM).
 import { afterAll, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes, seededRandom } from "../support/random.ts";
-import { eventually, fastSpmArgs } from "../support/vss.ts";
+import { eventually, fastSpmArgs, tempDir } from "../support/vss.ts";
+import { initCa, issueNodeCertificate, nodeFiles } from "../../src/certs/certs.ts";
+import type { NodeRole } from "../../src/lib/node-identity.ts";
+import { commandIn } from "../support/hosts.ts";
 import { capture, captureHolds, cliIn, makeHosts, netnsUnavailable, sayWhySkipped, startRoleIn, tcpdumpUnavailable, type Host, type HostNetwork } from "../support/hosts.ts";
 import type { RoleProcess } from "../../src/local/process.ts";
+import { limits as limitsOf } from "../../src/lib/limits.ts";
 
 /**
- * Whether a put's bytes cross the network as they are. Without TLS they do, and the capture
- * test asserts the marker IS in the capture (which proves the capture sees the put). Once TLS
- * is on every link, flip this to false: the same test then asserts the marker is NOT there.
+ * Whether a put's bytes cross the network as they are: with TLS on every link they do not, and
+ * the capture test asserts the marker is NOT in the capture (while the capture is larger than
+ * the payload, so it did see the put). With `true` the same test shows a capture sees plaintext.
  */
-const plaintextOnTheWire = true;
+const plaintextOnTheWire = false;
 
 function expectMarkerOnTheWire(captured: Uint8Array, marker: string): void {
   expect(captureHolds(captured, marker)).toBe(plaintextOnTheWire);
@@ -36,9 +43,12 @@ interface HostsVss {
   spm: RoleProcess;
   routers: RoleProcess[];
   peers: Array<RoleProcess & { id: string; host: Host }>;
-  /** What the CLI on the client host is given: both routers, the SPM. */
+  /** What the CLI on the client host is given: both routers, the SPM, the admin key the SPM wrote. */
   env: Record<string, string>;
   dir: string;
+  /** The run's CA: issues certificates for the nodes (and for the attacker tests' own). */
+  caDir: string;
+  tlsArgs(role: NodeRole, id: string, host: Host): Promise<string[]>;
 }
 
 let started: Promise<HostsVss> | undefined;
@@ -54,9 +64,17 @@ async function startHostsVss(): Promise<HostsVss> {
   const network = await makeHosts(["spm", "router-0", "router-1", "peer-0", "peer-1", "peer-2", "client"]);
   const dir = network.dir; // removed with the network (kept with MICTLANX_KEEP=1, as its logs are)
   const host = (name: string) => network.host(name);
+  // A CA for the run; each node's certificate names its id and its host's address.
+  const caDir = join(dir, "ca");
+  await initCa(caDir);
+  const tlsArgs = async (role: NodeRole, id: string, on: Host) => {
+    await issueNodeCertificate({ dir: caDir, role, id, hosts: [on.ip] });
+    const files = nodeFiles(caDir, id);
+    return ["--tls-cert", files.certPath, "--tls-key", files.keyPath, "--tls-ca", files.caPath];
+  };
   // The SPM binds every address and advertises its own; peers and routers are given that.
   const spmHost = host("spm");
-  const spm = await startRoleIn(spmHost, ["spm", "--host", "0.0.0.0", "--advertise", `${spmHost.ip}:${ports.spm}`, "--port", String(ports.spm), "--data", join(dir, "spm"), ...fastSpmArgs]);
+  const spm = await startRoleIn(spmHost, ["spm", "--host", "0.0.0.0", "--advertise", `${spmHost.ip}:${ports.spm}`, "--port", String(ports.spm), "--data", join(dir, "spm"), ...fastSpmArgs, ...(await tlsArgs("spm", "spm", spmHost))]);
   expect(spm.address).toBe(`${spmHost.ip}:${ports.spm}`);
   // peer-0 binds its address; peer-1 0.0.0.0 advertising host:port; peer-2 0.0.0.0 advertising its host alone.
   const peerBinds = (peer: Host, index: number) =>
@@ -65,20 +83,21 @@ async function startHostsVss(): Promise<HostsVss> {
     [0, 1, 2].map(async (index) => {
       const peerHost = host(`peer-${index}`);
       const id = `peer-${index}`;
-      const role = await startRoleIn(peerHost, ["peer", ...peerBinds(peerHost, index), "--port", String(ports.peer), "--data", join(dir, id), "--id", id, "--spm", spm.address, "--capacity", "1GiB", "--shard-size", "64MiB"]);
+      const role = await startRoleIn(peerHost, ["peer", ...peerBinds(peerHost, index), "--port", String(ports.peer), "--data", join(dir, id), "--id", id, "--spm", spm.address, "--capacity", "1GiB", "--shard-size", "64MiB", ...(await tlsArgs("peer", id, peerHost))]);
       return Object.assign(role, { id, host: peerHost });
     }),
   );
   const routerBinds = (router: Host, index: number) => (index === 0 ? ["--host", router.ip] : ["--host", "0.0.0.0", "--advertise", `${router.ip}:${ports.router}`]);
   const routers = await Promise.all(
-    [0, 1].map((index) => {
+    [0, 1].map(async (index) => {
       const routerHost = host(`router-${index}`);
-      return startRoleIn(routerHost, ["router", ...routerBinds(routerHost, index), "--port", String(ports.router), "--spm", spm.address]);
+      return startRoleIn(routerHost, ["router", ...routerBinds(routerHost, index), "--port", String(ports.router), "--spm", spm.address, ...(await tlsArgs("router", `router-${index}`, routerHost))]);
     }),
   );
   const client = host("client");
-  const env = { MICTLANX_ROUTERS: routers.map((router) => router.address).join(","), MICTLANX_SPM: spm.address };
-  const vss: HostsVss = { network, client, spm, routers, peers, env, dir };
+  // The SPM wrote its first admin key, with its CA's path, at its first start.
+  const env = { MICTLANX_ROUTERS: routers.map((router) => router.address).join(","), MICTLANX_SPM: spm.address, MICTLANX_CREDENTIALS: join(dir, "spm", "credentials.json") };
+  const vss: HostsVss = { network, client, spm, routers, peers, env, dir, caDir, tlsArgs };
   await eventually("the SPM has all three peers up, each at its host's address", 20_000, async () => {
     const status = await statusOf(vss);
     const up = status.peers.filter((peer) => peer.state === "up").map((peer) => `${peer.id}@${peer.address}`).sort();
@@ -101,8 +120,8 @@ async function statusOf(vss: HostsVss): Promise<StatusJson> {
 }
 
 /** The CLI on the client host; fails the test with its stderr unless it exits as expected. */
-async function client(vss: HostsVss, args: string[], options: { stdin?: Uint8Array; code?: number } = {}) {
-  const result = await cliIn(vss.client, args, { env: vss.env, ...(options.stdin ? { stdin: options.stdin } : {}) });
+async function client(vss: HostsVss, args: string[], options: { stdin?: Uint8Array; code?: number; env?: Record<string, string> } = {}) {
+  const result = await cliIn(vss.client, args, { env: { ...vss.env, ...options.env }, ...(options.stdin ? { stdin: options.stdin } : {}) });
   if (result.code !== (options.code ?? 0)) throw new Error(`mictlanx ${args.join(" ")} exited ${result.code}, expected ${options.code ?? 0}: ${result.stderr.trim()}`);
   return result;
 }
@@ -160,7 +179,7 @@ test.skipIf(netnsUnavailable !== undefined)(`put/get/ls/stat/del through either 
   expect(left.map((ball) => ball.key)).toEqual(["file.bin"]);
 }, 60_000);
 
-test.skipIf(tcpdumpUnavailable !== undefined)("a capture on a peer's interface during a put of a marked file (plaintext until TLS lands)", async () => {
+test.skipIf(tcpdumpUnavailable !== undefined)("a capture on a peer's interface during a put of a marked file holds none of it: every link is TLS", async () => {
   const vss = await hostsVss();
   const marker = `MICTLANX-WIRE-MARKER-${Math.floor(random() * 2 ** 32).toString(16)}`;
   // The marker many times over, so some copy lies whole inside one packet whatever the segmenting.
@@ -202,4 +221,83 @@ test.skipIf(netnsUnavailable !== undefined)("a peer killed -9 on its host: every
     index += 1;
   }
   await eventually(`the SPM marks ${victim.id} down`, 15_000, async () => (await statusOf(vss)).peers.find((peer) => peer.id === victim.id)?.state === "down");
+}, 60_000);
+
+test.skipIf(netnsUnavailable !== undefined)("plaintext is refused on every port: a client without a key is told so, by the SPM, each router and each peer", async () => {
+  const vss = await hostsVss();
+  const nowhere = tempDir("hosts-no-credentials"); // a cwd with no .mictlanx/credentials.json
+  const plain = { MICTLANX_CREDENTIALS: "", MICTLANX_ACCESS_KEY: "", MICTLANX_SECRET_KEY: "", MICTLANX_CA: "" };
+  const addresses = [vss.spm.address, ...vss.routers.map((router) => router.address), ...vss.peers.map((peer) => peer.address)];
+  for (const address of addresses) {
+    // `status` speaks plain TCP to whatever --spm names (a peer or router too): each answers with TLS only.
+    const result = await cliIn(vss.client, ["status", "--spm", address], { env: { ...vss.env, ...plain }, cwd: nowhere });
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain(`no access key: spm ${address} speaks TLS`);
+  }
+  const ls = await cliIn(vss.client, ["ls", "hosts"], { env: { ...vss.env, ...plain }, cwd: nowhere });
+  expect(ls.code).toBe(3);
+  expect(ls.stderr).toContain("no access key");
+}, 60_000);
+
+test.skipIf(netnsUnavailable !== undefined)("a peer with a certificate of another CA cannot register", async () => {
+  const vss = await hostsVss();
+  const otherCa = join(vss.dir, "other-ca");
+  await initCa(otherCa);
+  await issueNodeCertificate({ dir: otherCa, role: "peer", id: "peer-x", hosts: [vss.client.ip] });
+  const files = nodeFiles(otherCa, "peer-x");
+  const log = join(vss.dir, "peer-x.log");
+  // It trusts the real CA (so it would take the SPM's certificate); its own is of another CA.
+  const stranger = await startRoleIn(vss.client, ["peer", "--host", vss.client.ip, "--port", String(ports.peer), "--data", join(vss.dir, "peer-x"), "--spm", vss.spm.address, "--tls-cert", files.certPath, "--tls-key", files.keyPath, "--tls-ca", join(vss.caDir, "ca.crt")], { name: "peer-x", logFile: log });
+  try {
+    await eventually("the stranger is told its certificate is refused", 15_000, () => readFileSync(log, "utf8").includes("certificate refused") || "not yet");
+    expect((await statusOf(vss)).peers.map((peer) => peer.id)).not.toContain("peer-x");
+  } finally {
+    process.kill(stranger.pid, "SIGKILL");
+    await stranger.exited;
+  }
+}, 60_000);
+
+test.skipIf(netnsUnavailable !== undefined)("a forged heartbeat for peer-1 from another host is refused; peer-1 keeps its address and its replicas", async () => {
+  const vss = await hostsVss();
+  await client(vss, ["put", "forged/ball", "-", "--rf", "3"], { stdin: randomBytes(random, 100_000) }); // a replica on every peer
+  const before = (await statusOf(vss)).peers.find((peer) => peer.id === "peer-1")!;
+  // The attacker holds a real certificate of this VSS, of another node (peer-9, on the client host).
+  await issueNodeCertificate({ dir: vss.caDir, role: "peer", id: "peer-9", hosts: [vss.client.ip] });
+  const files = nodeFiles(vss.caDir, "peer-9");
+  const script = join(import.meta.dir, "fixtures", "forge-heartbeat.ts");
+  const forger = Bun.spawn(commandIn(vss.client, [process.execPath, script, vss.spm.address, files.certPath, files.keyPath, files.caPath, "peer-1", `${vss.client.ip}:${ports.peer}`, "peer-9"]), { stdout: "pipe", stderr: "pipe" });
+  vss.network.processes.add(forger);
+  const [out, err] = await Promise.all([new Response(forger.stdout).text(), new Response(forger.stderr).text(), forger.exited]);
+  const outcome = JSON.parse(out.trim() || `{"stderr": ${JSON.stringify(err)}}`) as { ok: boolean; code?: string; message?: string };
+  expect(outcome.ok).toBe(false);
+  expect(outcome.code).toBe("forbidden");
+  expect(outcome.message).toContain("peer peer-9 may not speak for peer-1");
+  const after = (await statusOf(vss)).peers.find((peer) => peer.id === "peer-1")!;
+  expect(after.address).toBe(before.address);
+  expect(after.state).toBe("up");
+  const stat = JSON.parse((await client(vss, ["stat", "forged/ball", "--json"])).stdout) as { chunks: Array<{ peers: string[] }> };
+  for (const chunk of stat.chunks) expect(chunk.peers).toContain("peer-1");
+}, 60_000);
+
+test.skipIf(netnsUnavailable !== undefined)("keys get what their grants say: no write, no other bucket, no admin; a revoked key is refused within keyRevocationMs", async () => {
+  const vss = await hostsVss();
+  await client(vss, ["put", "bucket-b/secret.txt", "-"], { stdin: new TextEncoder().encode("b's data") });
+  const reader = JSON.parse((await client(vss, ["key", "create", "--bucket", "bucket-a", "--allow", "read,list", "--json"])).stdout) as { accessKey: string; secretKey: string };
+  const as = (key: { accessKey: string; secretKey: string }) => ({ MICTLANX_CREDENTIALS: "", MICTLANX_ACCESS_KEY: key.accessKey, MICTLANX_SECRET_KEY: key.secretKey, MICTLANX_CA: join(vss.caDir, "ca.crt") });
+  const put = await client(vss, ["put", "bucket-a/x.txt", "-"], { stdin: new TextEncoder().encode("x"), env: as(reader), code: 3 });
+  expect(put.stderr).toContain(`key ${reader.accessKey} may not write to bucket bucket-a`);
+  expect((await client(vss, ["get", "bucket-b/secret.txt", "-o", "-"], { env: as(reader), code: 3 })).stderr).toContain("may not read bucket bucket-b");
+  expect((await client(vss, ["ls", "bucket-b"], { env: as(reader), code: 3 })).stderr).toContain("may not list bucket bucket-b");
+  expect((await client(vss, ["ls"], { env: as(reader) })).stdout).not.toContain("bucket-b"); // the buckets it may not list are not shown
+  expect((await client(vss, ["peer", "drain", "peer-0"], { env: as(reader), code: 3 })).stderr).toContain("is not an admin key");
+  expect((await client(vss, ["key", "create"], { env: as(reader), code: 3 })).stderr).toContain("is not an admin key");
+  expect((await client(vss, ["ls", "bucket-a"], { env: as(reader) })).code).toBe(0);
+
+  await client(vss, ["key", "revoke", reader.accessKey]);
+  const revokedMs = performance.now();
+  await eventually("the revoked key is refused", limitsOf.keyRevocationMs + 10_000, async () => {
+    const result = await cliIn(vss.client, ["ls", "bucket-a"], { env: { ...vss.env, ...as(reader) } });
+    return (result.code === 3 && result.stderr.includes("was revoked")) || `exit ${result.code}`;
+  });
+  console.log(`[hosts-vss] a revoked key was refused ${Math.round(performance.now() - revokedMs)} ms after key revoke (bound: ${limitsOf.keyRevocationMs} ms)`);
 }, 60_000);

@@ -16,7 +16,9 @@ import { encodeFrame } from "../../src/protocol/frame.ts";
 import { encodeBody } from "../../src/protocol/codec.ts";
 import { limits } from "../../src/lib/limits.ts";
 import type { RoleProcess } from "../../src/local/process.ts";
-import { asSpm } from "../support/security.ts";
+import { asSpm, tlsArgs } from "../support/security.ts";
+import { clientTlsOptions } from "../../src/net/tls.ts";
+import type { Socket } from "bun";
 
 const { random, seed } = seededRandom("peer");
 const pool = new RpcPool({ role: "peer", ...asSpm });
@@ -30,7 +32,7 @@ afterAll(async () => {
 });
 
 async function startPeer(dir: string, extra: string[] = [], port = "0") {
-  const role = await startRole("peer", ["peer", "--port", port, "--data", dir, "--id", "p1", ...extra], undefined, programCommand());
+  const role = await startRole("peer", ["peer", "--port", port, "--data", dir, "--id", "p1", ...(await tlsArgs("peer", "p1")), ...extra], undefined, programCommand());
   started.push(role);
   return { role, peer: new ServiceClient(peerOps, pool, parseAddress(role.address)) };
 }
@@ -237,7 +239,7 @@ describe(`peer process (seed ${seed})`, () => {
     const dir = tempDir("peer-bad");
     dirs.push(dir);
     const { role, peer } = await startPeer(dir);
-    const connection = await RpcConnection.open(parseAddress(role.address), { role: "peer" });
+    const connection = await RpcConnection.open(parseAddress(role.address), { role: "peer", ...asSpm });
     // Wrong shapes.
     expect((await rejection(connection.call("chunk.put", { bucket: "b", ball: "x", index: -1, data: new Uint8Array(1) }))).code).toBe("bad_request");
     expect((await rejection(connection.call("chunk.get", { bucket: "", ball: "x", index: 0 }))).code).toBe("bad_request");
@@ -246,13 +248,19 @@ describe(`peer process (seed ${seed})`, () => {
     expect((await rejection(connection.call("chunk.put", { bucket: "b", ball: "x", index: 0, data: new Uint8Array(3), checksum: "0000000000000000" }))).code).toBe("corrupt");
     expect((await rejection(connection.call("no.such.op", {}))).code).toBe("bad_request");
     // An oversized frame: typed error, that connection closes, the peer lives on.
+    // Raw sockets over TLS (with the SPM-role test certificate): the bytes reach the frame decoder as written.
+    const port = parseAddress(role.address).port;
+    const rawTls = (onData: (data: Uint8Array) => void) =>
+      new Promise<Socket>((resolve, reject) => {
+        Bun.connect({ hostname: "127.0.0.1", port, tls: clientTlsOptions(asSpm.security.tls.current, "127.0.0.1"), socket: { handshake: (socket) => resolve(socket), data: (_s, data) => onData(data), error: (_s, error) => reject(error) } }).catch(reject);
+      });
     const replies: unknown[] = [];
-    const raw = await Bun.connect({ hostname: "127.0.0.1", port: parseAddress(role.address).port, socket: { data: (_s, data) => void replies.push(data) } });
+    const raw = await rawTls((data) => void replies.push(data));
     const header = new Uint8Array(4);
     new DataView(header.buffer).setUint32(0, limits.frameBytesMax + 1);
     raw.write(header);
     // Garbage that is not MessagePack on another connection.
-    const raw2 = await Bun.connect({ hostname: "127.0.0.1", port: parseAddress(role.address).port, socket: { data: () => {} } });
+    const raw2 = await rawTls(() => {});
     raw2.write(encodeFrame(new Uint8Array([0x92, 0x01]), limits.frameBytesMax));
     raw2.write(encodeFrame(encodeBody({ id: 1, op: "peer.health" }), limits.frameBytesMax));
     await Bun.sleep(200);

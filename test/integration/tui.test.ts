@@ -7,6 +7,7 @@ import { afterAll, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { eventually, kill9, programCommand, startTestVss } from "../support/vss.ts";
+import { sharedSecurity } from "../support/security.ts";
 
 const session = `mictlanx-tui-${process.pid}-${Date.now()}`;
 /** --down-after in fastSpmArgs (test/support/vss.ts). */
@@ -54,7 +55,9 @@ test("tui: 3 peers up, one killed shows down within the grace period + 2 s, deta
   // Ink draws on stdout; stderr goes to a file so a failure can say what the program said.
   // CI=true as CI machines set it: Ink then turns non-interactive unless told otherwise, and the
   // dashboard must still draw live (this is how the test once failed only in CI).
-  const script = `CI=true ${command} 2> ${shellQuote(stderrFile)}; echo EXIT:$? > ${shellQuote(exitFile)}; echo tui-has-exited; sleep 120`;
+  // The admin key, named in the command's own environment: tmux gives its panes the environment of its server, not ours.
+  const credentials = `MICTLANX_CREDENTIALS=${shellQuote(sharedSecurity.credentialsPath)}`;
+  const script = `CI=true ${credentials} ${command} 2> ${shellQuote(stderrFile)}; echo EXIT:$? > ${shellQuote(exitFile)}; echo tui-has-exited; sleep 120`;
   // The command as separate words: tmux runs it directly, not through the user's default
   // shell (which on some machines is unset or /usr/sbin/nologin, and the pane dies at once).
   tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", session, "/bin/sh", "-c", script);

@@ -10,6 +10,7 @@ import { parseAddress } from "../../src/net/address.ts";
 import { spmOps } from "../../src/protocol/spm.ts";
 import { readVssFile, type VssFile } from "../../src/local/vss.ts";
 import { alive, eventually, programCommand, tempDir } from "../support/vss.ts";
+import { clientSecurity, findCredentials } from "../../src/client/credentials.ts";
 
 interface RunningUp {
   dir: string;
@@ -56,8 +57,16 @@ async function collect(stream: ReadableStream<Uint8Array>, add: (text: string) =
 
 const allPids = (file: VssFile) => [file.spmPid, ...file.routerPids, ...file.peers.map((peer) => peer.pid)];
 
-async function peerStates(spm: string): Promise<Record<string, string>> {
-  const pool = new RpcPool({ role: "spm" });
+/** What a client of up's VSS connects with: up's own admin key (DIR/credentials.json) and CA. */
+function upCredentials(up: RunningUp) {
+  const credentials = findCredentials({ credentials: join(up.dir, "vss", "credentials.json") });
+  if (!credentials) throw new Error("up wrote no credentials");
+  return credentials;
+}
+
+async function peerStates(up: RunningUp, spm: string): Promise<Record<string, string>> {
+  const security = clientSecurity(upCredentials(up));
+  const pool = new RpcPool({ role: "spm", ...(security ? { security } : {}) });
   try {
     const { peers } = await new ServiceClient(spmOps, pool, parseAddress(spm)).call("peers.list", {});
     return Object.fromEntries(peers.map((peer) => [peer.id, peer.state]));
@@ -88,11 +97,11 @@ test("up restarts a peer and the SPM killed with kill -9: new pids in vss.json, 
   });
   expect(up.read().spm).toBe(before.spm);
   await eventually("both peers up at the restarted spm", 10_000, async () => {
-    const states = await peerStates(before.spm);
+    const states = await peerStates(up, before.spm);
     return (states["peer-0"] === "up" && states["peer-1"] === "up") || JSON.stringify(states);
   });
   // rf 2 on 2 peers: the put needs the restarted peer, the commit the restarted SPM.
-  const client = new Client({ routers: before.routers, cacheBytes: 0 });
+  const client = new Client({ ...upCredentials(up), routers: before.routers, cacheBytes: 0 });
   try {
     const data = new TextEncoder().encode("after the restarts");
     await client.put("supervise", "hello", data, { rf: 2 });
@@ -109,7 +118,7 @@ test("up --no-restart leaves a dead peer dead and says so", async () => {
   process.kill(peer.pid, "SIGKILL");
   await eventually("up reports the dead peer", 10_000, () => up.stderr().includes(`peer-0 (pid ${peer.pid}) was killed by SIGKILL`) || up.stderr());
   // Down comes 3 s after the last heartbeat; a restart would have been back within 250 ms.
-  await eventually("the spm sees peer-0 down", 15_000, async () => (await peerStates(up.read().spm))["peer-0"] === "down");
+  await eventually("the spm sees peer-0 down", 15_000, async () => (await peerStates(up, up.read().spm))["peer-0"] === "down");
   expect(up.read().peers[0]!.pid).toBe(peer.pid);
   expect(alive(peer.pid)).toBe(false);
   expect(up.stderr()).toContain("not restarting it (--no-restart)");

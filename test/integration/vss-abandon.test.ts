@@ -13,14 +13,14 @@ import { limits } from "../../src/lib/limits.ts";
 import { randomBytes, seededRandom } from "../support/random.ts";
 import { cli, eventually, fastSpmArgs, programCommand, spmStatus, startTestVss } from "../support/vss.ts";
 import { rejection } from "../support/errors.ts";
-import { testCredentials } from "../support/security.ts";
+import { asSpm, testCredentials } from "../support/security.ts";
 
 const { random, seed } = seededRandom("abandon");
 const KiB = 1024;
 const chunkSize = 64 * KiB;
 let vss: Awaited<ReturnType<typeof startTestVss>>;
 let env: Record<string, string>;
-const pool = new RpcPool({ role: "test" });
+const pool = new RpcPool({ role: "test", ...asSpm });
 const clients: Client[] = [];
 
 beforeAll(async () => {

@@ -8,7 +8,7 @@ import { RpcPool, ServiceClient } from "../../src/net/pool.ts";
 import { parseAddress } from "../../src/net/address.ts";
 import { peerOps } from "../../src/protocol/peer.ts";
 import { spmOps } from "../../src/protocol/spm.ts";
-import { asSpm } from "../support/security.ts";
+import { asRouter, asSpm } from "../support/security.ts";
 
 const { random, seed } = seededRandom("corrupt");
 let vss: Awaited<ReturnType<typeof startTestVss>> | undefined;
@@ -73,7 +73,7 @@ test(`a repair that fails drops the bad replica; no corrupt byte is copied or se
     expect(flipByteOnDisk(peer.data, needle)).toBe(true);
   }
 
-  const pool = new RpcPool({ role: "spm" });
+  const pool = new RpcPool({ role: "spm", ...asRouter });
   const spm = new ServiceClient(spmOps, pool, parseAddress(second.spm.address));
   const failuresBefore = (await spmStatus(second)).healing.failures;
   // What a router sends when a replica fails its checksum.

@@ -11,7 +11,7 @@ import { peerOps } from "../../src/protocol/peer.ts";
 import type { Client } from "../../src/client/client.ts";
 import type { RoleProcess } from "../../src/local/process.ts";
 import { readBackAll } from "../support/load.ts";
-import { asSpm } from "../support/security.ts";
+import { asSpm, sharedSecurity, tlsArgs } from "../support/security.ts";
 
 const { random, seed } = seededRandom("peer-identity");
 let vss: Awaited<ReturnType<typeof startTestVss>>;
@@ -71,7 +71,8 @@ describe(`peers that come back different (seed ${seed})`, () => {
     const log = join(twinDir, "twin.log");
     const twin = await startRole(
       "twin",
-      ["peer", "--port", "0", "--data", join(twinDir, "data"), "--id", original.id, "--spm", vss.spm.address],
+      // A copied data dir or a mistaken --id on another host: with the same certificate too.
+      ["peer", "--port", "0", "--data", join(twinDir, "data"), "--id", original.id, "--spm", vss.spm.address, ...(await tlsArgs("peer", original.id))],
       log,
       programCommand(),
     );
@@ -113,7 +114,7 @@ describe(`peers that come back different (seed ${seed})`, () => {
     await vss.spm.exited;
     const emptyDir = tempDir("empty-spm");
     const port = vss.spm.address.split(":")[1]!;
-    const impostor = await startRole("empty-spm", ["spm", "--port", port, "--data", emptyDir, ...fastSpmArgs], join(emptyDir, "spm.log"), programCommand());
+    const impostor = await startRole("empty-spm", ["spm", "--port", port, "--data", emptyDir, ...fastSpmArgs, ...(await tlsArgs("spm", "spm")), "--credentials", sharedSecurity.credentialsPath], join(emptyDir, "spm.log"), programCommand());
     extra.push(impostor);
     const pool = new RpcPool({ role: "spm" });
     await eventually("the empty SPM refuses every peer", 15_000, async () => {

@@ -97,10 +97,10 @@ test(`a peer's scrub finds a damaged replica nobody reads, and the SPM repairs i
 
 test("the scrub flags are checked: a bad rate or too short an interval is a usage error", async () => {
   const dir = tempDir("scrub-flags");
-  const rate = await cli(["peer", "--port", "0", "--data", dir, "--scrub-rate", "fast"]);
+  const rate = await cli(["peer", "--port", "0", "--data", dir, "--scrub-rate", "fast", "--insecure"]);
   expect(rate.code).toBe(2);
   expect(rate.stderr).toContain("is not a size");
-  const interval = await cli(["peer", "--port", "0", "--data", dir, "--scrub-interval", "10ms"]);
+  const interval = await cli(["peer", "--port", "0", "--data", dir, "--scrub-interval", "10ms", "--insecure"]);
   expect(interval.code).toBe(2);
   expect(interval.stderr).toContain("--scrub-interval must be at least 100ms");
   expect(readdirSync(dir)).toEqual([]); // refused before anything was written

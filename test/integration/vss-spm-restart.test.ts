@@ -8,6 +8,7 @@ import { cli, clientFor, kill9, startTestVss } from "../support/vss.ts";
 import { RpcPool, ServiceClient } from "../../src/net/pool.ts";
 import { parseAddress } from "../../src/net/address.ts";
 import { routerOps } from "../../src/protocol/router.ts";
+import { asAdmin } from "../support/security.ts";
 
 const { random, seed } = seededRandom("spm-restart");
 let vss: Awaited<ReturnType<typeof startTestVss>>;
@@ -46,7 +47,7 @@ describe(`an SPM restart (seed ${seed})`, () => {
   }, 60_000);
 
   test("a one-chunk put retried with its request id across an SPM restart is the same version", async () => {
-    const pool = new RpcPool({ role: "test" });
+    const pool = new RpcPool({ role: "test", ...asAdmin });
     const router = new ServiceClient(routerOps, pool, parseAddress(vss.routers[0]!.address));
     const data = randomBytes(random, 2_000);
     const put = { bucket: "rs", key: "once", size: data.byteLength, checksum: sha(data), contentType: "", tags: {}, rf: 2, chunkSize: 4096, data, requestId: crypto.randomUUID() };

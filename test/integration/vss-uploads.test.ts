@@ -10,17 +10,21 @@ import { routerOps } from "../../src/protocol/router.ts";
 import { peerOps } from "../../src/protocol/peer.ts";
 import { chunkChecksum, checksumHex } from "../../src/lib/checksum.ts";
 import { rejection } from "../support/errors.ts";
+import { asAdmin, asSpm } from "../support/security.ts";
 
 const { random, seed } = seededRandom("uploads");
 const ttlMs = 2_000;
 let vss: Awaited<ReturnType<typeof startTestVss>>;
-const pool = new RpcPool({ role: "test" });
+const pool = new RpcPool({ role: "test", ...asAdmin });
+/** To the peers, as the SPM would call them. */
+const peerPool = new RpcPool({ role: "test", ...asSpm });
 
 beforeAll(async () => {
   vss = await startTestVss({ label: "uploads", peers: 3, routers: 1, spmArgs: [...fastSpmArgs, "--upload-ttl", `${ttlMs}ms`] });
 });
 afterAll(async () => {
   pool.close();
+  peerPool.close();
   await vss?.cleanup();
 });
 
@@ -63,7 +67,7 @@ describe(`uploads that outlive the intent lifetime (seed ${seed})`, () => {
       router.call("ball.commit", { bucket: "up", key: "idle.bin", size: 2001, checksum: "0".repeat(64), contentType: "", tags: {}, rf: 2, chunkSize: 4096, objectId, chunks: written }),
     );
     expect(commit.code).toBe("conflict");
-    const peers = vss.peers.map((peer) => new ServiceClient(peerOps, pool, parseAddress(peer.address)));
+    const peers = vss.peers.map((peer) => new ServiceClient(peerOps, peerPool, parseAddress(peer.address)));
     await eventually("no chunk of the expired upload is left on any peer", 20_000, async () => {
       let left = 0;
       for (const peer of peers) left += (await peer.call("chunk.list", { bucket: "up", ballPrefix: objectId, limit: 100 })).chunks.length;

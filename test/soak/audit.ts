@@ -11,6 +11,7 @@ import { absent, describeAcceptable, describeState, matchState, type Attempt, ty
 import { soakPlan } from "./plan.ts";
 import type { LedgerFile } from "./protocol.ts";
 import { SystemFailure, type UpProcess } from "./up.ts";
+import { findCredentials } from "../../src/client/credentials.ts";
 
 export interface AuditResult {
   keysChecked: number;
@@ -68,7 +69,7 @@ const auditConcurrency = 8;
 
 export async function audit(up: UpProcess, ledgers: LedgerFile[], bucket: string, say: (line: string) => void): Promise<AuditResult> {
   const result: AuditResult = { keysChecked: 0, ballsChecked: 0, chunksChecked: 0, replicasChecked: 0, lost: [], wrong: [], unreadable: [], inventory: new Problems(), orphanChunks: 0, garbagePending: 0 };
-  const client = new Client({ routers: up.read().routers, cacheBytes: 0 });
+  const client = new Client({ ...findCredentials(), routers: up.read().routers, cacheBytes: 0 });
   try {
     try {
       await up.waitHealed("the end of the schedule", soakPlan.finalHealWaitMs);

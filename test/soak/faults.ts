@@ -137,7 +137,7 @@ export class FaultInjector {
     const logFile = join(this.dir, "twins", `${id}-${this.count}.log`);
     let twin: RoleProcess;
     try {
-      twin = await startRole(`twin of ${id}`, ["peer", "--port", "0", "--data", data, "--id", id, "--spm", file.spm], logFile, [this.binary]);
+      twin = await startRole(`twin of ${id}`, ["peer", "--port", "0", "--data", data, "--id", id, "--spm", file.spm, ...this.up.tlsArgs(id)], logFile, [this.binary]);
     } catch (error) {
       await this.up.waitHealed(`a refused twin of ${id}`, soakPlan.healWaitMs);
       return `twin of ${id} did not start: ${(error as Error).message}; its log: ${lastLogLine(logFile)}`;

@@ -10,6 +10,9 @@ import { peerOps } from "../../src/protocol/peer.ts";
 import { routerOps } from "../../src/protocol/router.ts";
 import { spmOps, type VssStatus } from "../../src/protocol/spm.ts";
 import { alive, eventually } from "../support/vss.ts";
+import { clientSecurity, findCredentials } from "../../src/client/credentials.ts";
+import { issueNodeCertificate, nodeFiles } from "../../src/certs/certs.ts";
+import { TlsSource } from "../../src/net/tls.ts";
 import { soakPlan } from "./plan.ts";
 
 /** A failure of the system under test (as opposed to a bug of the soak). */
@@ -53,7 +56,9 @@ export function signal(pid: number, name: "SIGKILL" | "SIGSTOP" | "SIGCONT" | "S
 }
 
 export class UpProcess {
-  readonly pool = new RpcPool({ role: "spm" });
+  /** To the SPM and the routers, with up's admin key; to the peers, as an SPM-role node of up's CA (set once up is up). */
+  private clientPool = new RpcPool({ role: "spm" });
+  private nodePool = new RpcPool({ role: "peer" });
   private stderrLines: string[] = [];
   /** Every pid vss.json ever named, so the end can make sure none is left. */
   private readonly seenPids = new Set<number>();
@@ -89,7 +94,29 @@ export class UpProcess {
     exited.catch(() => {});
     await Promise.race([eventually("up says the VSS is up", soakPlan.backWaitMs, () => banner.includes("VSS is up") || banner), exited]);
     up.read();
+    await up.secure();
     return up;
+  }
+
+  /** The VSS runs with TLS and keys, as users' do: ask it with up's admin key, and the peers with a certificate of up's CA. */
+  private async secure(): Promise<void> {
+    const credentialsPath = join(this.vssDir, "credentials.json");
+    process.env.MICTLANX_CREDENTIALS = credentialsPath; // the workers (spawned after this) find it
+    const credentials = findCredentials({ credentials: credentialsPath });
+    const security = clientSecurity(credentials);
+    if (!security) throw new SystemFailure(`up wrote no credentials in ${credentialsPath}`);
+    const certsDir = join(this.vssDir, "certs");
+    await issueNodeCertificate({ dir: certsDir, role: "spm", id: "soak-auditor", hosts: ["127.0.0.1"] });
+    this.clientPool.close();
+    this.nodePool.close();
+    this.clientPool = new RpcPool({ role: "spm", security });
+    this.nodePool = new RpcPool({ role: "peer", identity: { role: "spm", id: "soak-auditor" }, security: { tls: new TlsSource(nodeFiles(certsDir, "soak-auditor")) } });
+  }
+
+  /** A peer's --tls-* flags, from up's certificates (a twin copies its original's). */
+  tlsArgs(id: string): string[] {
+    const files = nodeFiles(join(this.vssDir, "certs"), id);
+    return ["--tls-cert", files.certPath, "--tls-key", files.keyPath, "--tls-ca", files.caPath];
   }
 
   private async follow(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
@@ -127,15 +154,15 @@ export class UpProcess {
   }
 
   spm(): ServiceClient<typeof spmOps> {
-    return new ServiceClient(spmOps, this.pool, parseAddress(this.read().spm));
+    return new ServiceClient(spmOps, this.clientPool, parseAddress(this.read().spm));
   }
 
   peer(address: string): ServiceClient<typeof peerOps> {
-    return new ServiceClient(peerOps, this.pool, parseAddress(address));
+    return new ServiceClient(peerOps, this.nodePool, parseAddress(address));
   }
 
   router(address: string): ServiceClient<typeof routerOps> {
-    return new ServiceClient(routerOps, this.pool, parseAddress(address));
+    return new ServiceClient(routerOps, this.clientPool, parseAddress(address));
   }
 
   status(): Promise<VssStatus> {
@@ -224,7 +251,8 @@ export class UpProcess {
         signal(pid, "SIGKILL");
       }
     }
-    this.pool.close();
+    this.clientPool.close();
+    this.nodePool.close();
     closeSync(this.logFd);
     return leftovers;
   }

@@ -12,6 +12,7 @@ import { firstDifference, payload, stateOf } from "./content.ts";
 import { absent, describeAcceptable, describeState, KeyLedger, matchState, type Attempt, type BallState } from "./ledger.ts";
 import { derivedSeed, soakPlan, type OpKind } from "./plan.ts";
 import { workerArgs, zeroCounts, type FailureKind, type LedgerFile, type WorkerLine } from "./protocol.ts";
+import { findCredentials } from "../../src/client/credentials.ts";
 
 const { values } = parseArgs({
   options: Object.fromEntries(["index", "seed", "routers", "bucket", "duration-ms", "ledger", "parent-pid"].map((name) => [name, { type: "string" as const }])),
@@ -93,7 +94,7 @@ class Lane {
   constructor(readonly lane: number) {
     this.random = mulberry32(derivedSeed(args.seed, worker, lane));
     // One client per lane and one op at a time on it: its retry counter says whether this op was retried.
-    this.client = new Client({ routers: args.routers, cacheBytes: 0, rf: soakPlan.rf });
+    this.client = new Client({ ...findCredentials(), routers: args.routers, cacheBytes: 0, rf: soakPlan.rf });
   }
 
   async run(): Promise<void> {

@@ -259,8 +259,9 @@ export async function startRoleIn(host: Host, args: string[], options: { name?: 
 }
 
 /** Run the CLI in a host as a user there would; exit code, stdout and stderr. */
-export async function cliIn(host: Host, args: string[], options: { env?: Record<string, string>; stdin?: Uint8Array } = {}) {
+export async function cliIn(host: Host, args: string[], options: { env?: Record<string, string>; stdin?: Uint8Array; cwd?: string } = {}) {
   const proc = Bun.spawn(commandIn(host, [...programCommand(), ...args]), {
+    ...(options.cwd ? { cwd: options.cwd } : {}),
     stdin: options.stdin ? new Blob([options.stdin]) : "ignore",
     stdout: "pipe",
     stderr: "pipe",

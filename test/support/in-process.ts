@@ -7,6 +7,7 @@ import { startSpm, type RunningSpm, type SpmOptions } from "../../src/roles/spm/
 import { startPeer, type RunningPeer } from "../../src/roles/peer/peer.ts";
 import { startRouter, type RunningRouter } from "../../src/roles/router/router.ts";
 import { eventually, tempDir } from "./vss.ts";
+import { roleTls, sharedSecurity } from "./security.ts";
 
 export interface InProcessVss {
   dir: string;
@@ -22,7 +23,9 @@ export interface InProcessVss {
 
 export async function startInProcessVss(label: string, peers: number, spm: Partial<SpmOptions> = {}): Promise<InProcessVss> {
   const dir = tempDir(label);
-  const spmOptions: SpmOptions = { host: "127.0.0.1", port: 0, dir: join(dir, "spm"), suspectAfterMs: 1_000, downAfterMs: 3_000, ...spm };
+  // With TLS and keys as every VSS: the test process's CA and admin key (test/support/security.ts).
+  const spmOptions: SpmOptions = { host: "127.0.0.1", port: 0, dir: join(dir, "spm"), suspectAfterMs: 1_000, downAfterMs: 3_000, security: await roleTls("spm", "spm"), credentialsPath: sharedSecurity.credentialsPath, ...spm };
+  const routerSecurity = await roleTls("router", "router-0");
   const vss: InProcessVss = {
     dir,
     spm: await startSpm(spmOptions),
@@ -33,7 +36,7 @@ export async function startInProcessVss(label: string, peers: number, spm: Parti
       await vss.router.stop();
       await vss.spm.stop();
       vss.spm = await startSpm({ ...vss.spmOptions, port: vss.spm.port, ...options });
-      vss.router = await startRouter({ host: "127.0.0.1", port: 0, spm: vss.spm.address });
+      vss.router = await startRouter({ host: "127.0.0.1", port: 0, spm: vss.spm.address, security: routerSecurity });
       await eventually("the peers are back", 15_000, () => vss.spm.status().peers.filter((peer) => peer.state === "up").length === peers);
     },
     stop: async () => {
@@ -43,8 +46,10 @@ export async function startInProcessVss(label: string, peers: number, spm: Parti
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  for (let i = 0; i < peers; i += 1) vss.peers.push(await startPeer({ host: "127.0.0.1", port: 0, dir: join(dir, `peer-${i}`), id: `peer-${i}`, spm: vss.spm.address }));
+  for (let i = 0; i < peers; i += 1) {
+    vss.peers.push(await startPeer({ host: "127.0.0.1", port: 0, dir: join(dir, `peer-${i}`), id: `peer-${i}`, spm: vss.spm.address, security: await roleTls("peer", `peer-${i}`) }));
+  }
   await eventually(`${peers} peers up`, 10_000, () => vss.spm.status().peers.filter((peer) => peer.state === "up").length === peers);
-  vss.router = await startRouter({ host: "127.0.0.1", port: 0, spm: vss.spm.address });
+  vss.router = await startRouter({ host: "127.0.0.1", port: 0, spm: vss.spm.address, security: routerSecurity });
   return vss;
 }

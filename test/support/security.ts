@@ -43,6 +43,12 @@ export async function nodeSecurity(role: NodeRole, id = `test-${role}`): Promise
   return { security: { tls: new TlsSource(files) }, identity: { role, id } };
 }
 
+/** A role's TLS, for a test that runs the role in its own process (its certificate issued once). */
+export async function roleTls(role: NodeRole, id: string): Promise<{ tls: TlsSource }> {
+  await tlsArgs(role, id);
+  return { tls: new TlsSource(nodeFiles(sharedSecurity.certsDir, id)) };
+}
+
 /** A role's --tls-* flags, for a test that starts a role by hand. */
 export async function tlsArgs(role: NodeRole, id: string): Promise<string[]> {
   return prepared.insecure ? ["--insecure"] : prepared.roleArgs(role, id);
