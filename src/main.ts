@@ -55,6 +55,7 @@ export function buildProgram(): Command {
       .option("--reconcile-every <time>", "check each peer's holdings against the catalog at least this often", "10m")
       .option("--orphan-grace <time>", "a chunk on a peer that no ball uses is deleted only once older than this", "1h")
       .option("--metrics-port <port>", "serve Prometheus metrics here: a port, 0 for any free one, or off (default: --port + 1000)")
+      .option("--metrics-host <host>", "the address metrics are served on (default 127.0.0.1: this host's scraper only; 0.0.0.0 for every address)")
       .option(
         "--credentials <file>",
         "the first admin key: on a catalog with no keys yet, imported from FILE if it holds { accessKey, secretKey }, else made and written there (mode 0600); never written again (default: DIR/credentials.json)",
@@ -84,6 +85,7 @@ export function buildProgram(): Command {
       .option("--scrub-rate <size>", "bytes per second the background scrub reads to verify stored chunks; 0 or off turns it off", scrubRateDefault)
       .option("--scrub-interval <time>", "start a scrub pass at most this often (a bigger store is scrubbed pass after pass)", scrubIntervalDefault)
       .option("--metrics-port <port>", "serve Prometheus metrics here: a port, 0 for any free one, or off (default: --port + 1000)")
+      .option("--metrics-host <host>", "the address metrics are served on (default 127.0.0.1: this host's scraper only; 0.0.0.0 for every address)")
       .option("--rebuild-index", "rebuild the index from the shards, then exit (refused for a dir with no shards)")
       .action(action(async (options: Record<string, unknown>) => {
         const { runPeerCommand } = await import("./commands/peer.ts");
@@ -149,6 +151,7 @@ export function buildProgram(): Command {
       .option("--tls-ca <file>", "the VSS's CA certificate (ca.crt): every other node and every client must be signed by it or trust it")
       .option("--insecure", "no TLS and no access keys: anyone who can reach the port can do anything (a quick look on one machine only)")
       .option("--metrics-port <port>", "serve Prometheus metrics here: a port, 0 for any free one, or off (default: --port + 1000)")
+      .option("--metrics-host <host>", "the address metrics are served on (default 127.0.0.1: this host's scraper only; 0.0.0.0 for every address)")
       .action(action(async (flags) => (await import("./commands/router.ts")).runRouterCommand(flags))),
     ["mictlanx router --port 7201 --spm 127.0.0.1:7200", "mictlanx router --port 7201 --spm 10.0.0.1:7200 --host 10.0.0.2"],
   );

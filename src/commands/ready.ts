@@ -12,12 +12,13 @@ export interface ReadyRole {
 
 /** `note`: what else a person should know at start (a role without TLS says so). */
 export function printReadyLine(name: string, role: ReadyRole, bindHost?: string, note = ""): void {
-  process.stdout.write(`${readyLine(name, role, bindHost)}${note}\n`);
+  process.stdout.write(`${readyLine(name, role, bindHost, note)}\n`);
 }
 
-export function readyLine(name: string, role: ReadyRole, bindHost?: string): string {
+/** The metrics URL stays last on the line: src/local/process.ts reads it from there. */
+export function readyLine(name: string, role: ReadyRole, bindHost?: string, note = ""): string {
   const bound = bindHost === undefined ? role.address : joinHostPort(bindHost, role.port);
   const binds = bound === role.address ? "" : ` (bound to ${bound})`;
   const metrics = role.metricsAddress ? ` (metrics on http://${role.metricsAddress}/metrics)` : "";
-  return `mictlanx ${name} listening on ${role.address}${binds}${metrics}`;
+  return `mictlanx ${name} listening on ${role.address}${binds}${note}${metrics}`;
 }

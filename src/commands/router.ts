@@ -7,7 +7,7 @@ import { printReadyLine } from "./ready.ts";
 import { metricsPortFor } from "../net/metrics-server.ts";
 import { resolveAdvertise } from "../lib/advertise.ts";
 
-export async function runRouterCommand(flags: { port: string; host: string; advertise?: string; spm?: string; metricsPort?: string } & TlsFlags): Promise<void> {
+export async function runRouterCommand(flags: { port: string; host: string; advertise?: string; spm?: string; metricsPort?: string; metricsHost?: string } & TlsFlags): Promise<void> {
   const spm = resolveSpm(flags.spm);
   parseAddress(spm); // a usage error now rather than on the first request
   const port = parsePort(flags.port);
@@ -20,6 +20,7 @@ export async function runRouterCommand(flags: { port: string; host: string; adve
     port,
     ...(advertise === undefined ? {} : { advertise }),
     ...(metricsPort === undefined ? {} : { metricsPort }),
+    ...(flags.metricsHost === undefined ? {} : { metricsHost: flags.metricsHost }),
     spm,
     ...(security ? { security } : {}),
     log: (line) => process.stderr.write(`router: ${line}\n`),

@@ -22,6 +22,7 @@ export interface SpmFlags extends TlsFlags {
   reconcileEvery?: string;
   orphanGrace?: string;
   metricsPort?: string;
+  metricsHost?: string;
   credentials?: string;
 }
 
@@ -36,6 +37,7 @@ export async function runSpmCommand(flags: SpmFlags): Promise<void> {
     port,
     ...(advertise === undefined ? {} : { advertise }),
     ...(metricsPort === undefined ? {} : { metricsPort }),
+    ...(flags.metricsHost === undefined ? {} : { metricsHost: flags.metricsHost }),
     dir: prepareDataDir(flags.data),
     ...(flags.downAfter === undefined ? {} : { downAfterMs: parseDuration(flags.downAfter) }),
     ...(flags.suspectAfter === undefined ? {} : { suspectAfterMs: parseDuration(flags.suspectAfter) }),

@@ -403,6 +403,8 @@ export const limits = {
   keyOfflineTrustMs: 60_000,
   /** Access keys a router keeps records of (the least recently used goes). */
   keyCacheEntriesMax: 4096,
+  /** Where a role serves its metrics unless --metrics-host says otherwise: loopback, not the world. */
+  metricsHostDefault: "127.0.0.1",
   /** An access key's id as a hello may carry it. */
   accessKeyIdBytesMax: 128,
   /** Bytes read of a --tls-cert / --tls-key / --tls-ca file (a PEM chain is a few KiB). */

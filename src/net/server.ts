@@ -16,6 +16,7 @@ import { decodeFrame, encodeMessage, messageBodyBytes, messagePieces, type Encod
 import { describeZodError, helloArgs, helloOp, keyHello, nodeIdentity, requestEnvelope, type HelloResult, type KeyHello, type NodeIdentity, type OpTable, type ParsedArgsOf, type ResultOf, type ServerRole } from "../protocol/envelope.ts";
 import type { AccessTable } from "../protocol/access.ts";
 import { limits } from "../lib/limits.ts";
+import type { MetricsRegistry } from "../lib/metrics.ts";
 import { assert } from "../lib/assert.ts";
 import { BadRequestError, ForbiddenError, MictlanxError, OverloadedError, TimeoutError, UnavailableError, toMictlanxError } from "../lib/errors.ts";
 import { BoundedWriter } from "./writer.ts";
@@ -677,6 +678,19 @@ export class RpcServer<T extends OpTable> {
       writeBlockedMs: state.writer.blockedForMs(now),
     };
   }
+}
+
+/** What a server refused because of who asked, by reason: `mictlanx_<role>_refused_total` (docs/security.md). */
+export function refusalMetrics(registry: MetricsRegistry, role: string, stats: ServerStats): void {
+  registry.counterFrom(
+    `mictlanx_${role}_refused_total`,
+    "Refused for who asked: certificate (not of this VSS's CA, expired), hello (an unknown or revoked key, a wrong proof, a node claiming another id), forbidden (a request its caller may not make).",
+    () => [
+      [{ reason: "certificate" }, stats.certificatesRefused],
+      [{ reason: "hello" }, stats.hellosRefused],
+      [{ reason: "forbidden" }, stats.requestsForbidden],
+    ],
+  );
 }
 
 function readId(decoded: unknown): number {

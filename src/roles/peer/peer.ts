@@ -3,14 +3,14 @@
 import { mkdirSync } from "node:fs";
 import pkg from "../../../package.json" with { type: "json" };
 import { ChunkStore, type ChunkMeta, type ChunkRef } from "../../storage/index.ts";
-import { RpcServer, type Handlers } from "../../net/server.ts";
+import { RpcServer, refusalMetrics, type Handlers } from "../../net/server.ts";
 import { checkOwnCertificate, type TlsSource } from "../../net/tls.ts";
 import { peerAccess } from "../../protocol/access.ts";
 import { RpcPool, ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
 import { peerOps, type ChunkMetaWire, type PeerHealth } from "../../protocol/peer.ts";
 import { spmOps } from "../../protocol/spm.ts";
-import { vssLimits, vssTimings } from "../../lib/limits.ts";
+import { limits, vssLimits, vssTimings } from "../../lib/limits.ts";
 import { GcPacer } from "../../lib/gc-pacer.ts";
 import { toMictlanxError } from "../../lib/errors.ts";
 import { checksumFromHex, checksumHex } from "../../lib/checksum.ts";
@@ -36,6 +36,8 @@ export interface PeerOptions {
   spm?: string;
   /** Serve Prometheus metrics on this port (0: any free port); none when undefined. */
   metricsPort?: number;
+  /** …on this address (default limits.metricsHostDefault, the loopback: metrics are for this host's scraper unless said otherwise). */
+  metricsHost?: string;
   /** Bytes per second the background scrub reads (default limits.scrubBytesPerSecDefault); 0 turns it off. */
   scrubBytesPerSec?: number;
   /** A scrub pass starts at most this often (default limits.scrubPassIntervalMsDefault). */
@@ -185,17 +187,18 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
     },
   });
   server.listen();
+  refusalMetrics(metrics.registry, "peer", server.stats);
   store.startBackgroundCompaction(options.compactionIntervalMs ?? compactionIntervalMsDefault);
   startScrub(store, options, { peerId: id, pool, remember }); // stopped by store.close()
   const address = advertisedAt(server.port);
-  const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.host, options.metricsPort, metrics.registry);
+  const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.metricsHost ?? limits.metricsHostDefault, options.metricsPort, metrics.registry);
   const heartbeats = options.spm ? startHeartbeats({ spmAddress: options.spm, address, identity, health, pool, ...(options.log ? { log: options.log } : {}) }) : undefined;
 
   return {
     id,
     port: server.port,
     address,
-    ...(metricsServer ? { metricsAddress: `${options.host}:${metricsServer.port}` } : {}),
+    ...(metricsServer ? { metricsAddress: `${options.metricsHost ?? limits.metricsHostDefault}:${metricsServer.port}` } : {}),
     store,
     health,
     reloadTls: () => {

@@ -3,7 +3,7 @@
 // end. Gets: each chunk is read from the least-busy live replica, its checksum verified, and
 // on an error or a mismatch the next replica is tried; a corrupt replica is reported for repair.
 // Whatever a router knows is a cache of the SPM's catalog; any router can serve any step.
-import { RpcServer, type Handlers, type RequestContext } from "../../net/server.ts";
+import { RpcServer, refusalMetrics, type Handlers, type RequestContext } from "../../net/server.ts";
 import { checkOwnCertificate, type TlsSource } from "../../net/tls.ts";
 import { bucketFilter } from "../../net/authorize.ts";
 import { routerAccess } from "../../protocol/access.ts";
@@ -14,7 +14,7 @@ import { parseAddress } from "../../net/address.ts";
 import { routerOps } from "../../protocol/router.ts";
 import { spmOps, type RouterCounters } from "../../protocol/spm.ts";
 import type { ChunkRecordWire, PeerLocation } from "../../protocol/ball.ts";
-import { vssLimits, vssTimings } from "../../lib/limits.ts";
+import { limits, vssLimits, vssTimings } from "../../lib/limits.ts";
 import { ByteBudget } from "../../lib/byte-budget.ts";
 import { GcPacer } from "../../lib/gc-pacer.ts";
 import { CorruptError, MictlanxError, toMictlanxError } from "../../lib/errors.ts";
@@ -37,6 +37,8 @@ export interface RouterOptions {
   spm: string;
   /** Serve Prometheus metrics on this port (0: any free port); none when undefined. */
   metricsPort?: number;
+  /** …on this address (default limits.metricsHostDefault, the loopback: metrics are for this host's scraper unless said otherwise). */
+  metricsHost?: string;
   /** TLS with the router's certificate, clients' access keys checked; plain TCP believing everyone without (--insecure). */
   security?: { tls: TlsSource };
   log?: (line: string) => void;
@@ -206,8 +208,9 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     onRequestDone: requestDone,
   });
   server.listen();
+  refusalMetrics(metrics, "router", server.stats);
   const address = advertisedAt(server.port);
-  const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.host, options.metricsPort, metrics);
+  const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.metricsHost ?? limits.metricsHostDefault, options.metricsPort, metrics);
 
   let stopped = false;
   const heartbeat = async () => {
@@ -227,7 +230,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   return {
     port: server.port,
     address,
-    ...(metricsServer ? { metricsAddress: `${options.host}:${metricsServer.port}` } : {}),
+    ...(metricsServer ? { metricsAddress: `${options.metricsHost ?? limits.metricsHostDefault}:${metricsServer.port}` } : {}),
     reloadTls: () => {
       if (!options.security) return;
       server.reloadTls();

@@ -10,7 +10,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Catalog, type CatalogOpenOptions } from "../../catalog/index.ts";
-import { RpcServer, type Handlers } from "../../net/server.ts";
+import { RpcServer, refusalMetrics, type Handlers } from "../../net/server.ts";
 import { RpcPool, ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
 import { peerOps } from "../../protocol/peer.ts";
@@ -57,6 +57,8 @@ export interface SpmOptions {
   orphanGraceMs?: number;
   /** Serve Prometheus metrics on this port (0: any free port); none when undefined. */
   metricsPort?: number;
+  /** …on this address (default limits.metricsHostDefault, the loopback: metrics are for this host's scraper unless said otherwise). */
+  metricsHost?: string;
   /** TLS with the SPM's certificate, and who may call what; plain TCP believing everyone without (--insecure). */
   security?: { tls: TlsSource };
   /** The first admin key's file (see keys.ts): imported when there, else written; default DIR/credentials.json. */
@@ -303,8 +305,9 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   // Before the first request: a VSS is never without an admin key.
   await bootstrapAdminKey({ catalog, writes, clock, path: options.credentialsPath ?? join(options.dir, "credentials.json"), ...(options.caPath === undefined ? {} : { caPath: options.caPath }), ...(options.log ? { log: options.log } : {}) });
   server.listen();
+  refusalMetrics(metrics.registry, "spm", server.stats);
   address = advertisedAt(server.port);
-  const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.host, options.metricsPort, metrics.registry);
+  const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.metricsHost ?? limits.metricsHostDefault, options.metricsPort, metrics.registry);
 
   // Before the first look at intents: uploads under way when the SPM stopped get a whole lifetime.
   await uploads.renewAll();
@@ -324,7 +327,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     port: server.port,
     address,
     vssId: catalog.vssId,
-    ...(metricsServer ? { metricsAddress: `${options.host}:${metricsServer.port}` } : {}),
+    ...(metricsServer ? { metricsAddress: `${options.metricsHost ?? limits.metricsHostDefault}:${metricsServer.port}` } : {}),
     status,
     reloadTls: () => {
       if (!options.security) return;
