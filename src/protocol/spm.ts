@@ -50,6 +50,8 @@ export const peerReport = z.object({
   chunks: byteCount,
   puts: byteCount,
   gets: byteCount,
+  /** When this peer's TLS certificate expires (status warns ahead of it); absent without TLS. */
+  certificateNotAfterMs: z.number().int().min(0).optional(),
 });
 
 export const peerStatus = z.object({
@@ -179,6 +181,10 @@ export const vssStatus = z.object({
   drains: z.array(drainStatus),
   reconcile: reconcileStatus,
   events: z.array(z.object({ atMs: z.number(), kind: z.string(), message: z.string() })),
+  /** The nodes' TLS certificates as they last reported them, soonest to expire first (none without TLS). */
+  certificates: z.array(z.object({ role: z.string(), id: z.string(), notAfterMs: z.number() })),
+  /** One line per certificate that expires within certificateExpiryWarnMs (30 days), or has. */
+  certificateWarnings: z.array(z.string()),
 });
 export type VssStatus = z.infer<typeof vssStatus>;
 
@@ -216,7 +222,7 @@ export const spmOps = defineOps({
   /** A peer reports in (first contact registers it); the reply says how often to come back and which VSS this is. */
   "peer.heartbeat": { args: peerReport, result: z.object({ heartbeatIntervalMs: z.number().int(), vssId }), replyBytesMax: limits.smallReplyBytesMax },
   "router.heartbeat": {
-    args: routerCounters.extend({ address }),
+    args: routerCounters.extend({ address, certificateNotAfterMs: z.number().int().min(0).optional() }),
     result: z.object({ heartbeatIntervalMs: z.number().int() }), replyBytesMax: limits.smallReplyBytesMax },
   /** Start a put: checks --if-absent and rf early, returns the new version's object id. */
   "ball.begin": {

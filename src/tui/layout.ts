@@ -32,7 +32,7 @@ export interface Layout {
 
 export function bannerText(state: DashboardState): string | null {
   const connection = state.connection;
-  if (connection.state === "up") return null;
+  if (connection.state === "up") return certificateBanner(state);
   if (connection.state === "connecting") return `connecting to SPM ${state.spm}…`;
   const stale = state.sampleAtMs === null ? "no data yet" : `showing data from ${age(state.nowMs - state.sampleAtMs)} ago`;
   const polls = connection.failures === 1 ? "1 failed poll" : `${connection.failures} failed polls`;
@@ -40,6 +40,14 @@ export function bannerText(state: DashboardState): string | null {
   const prefix = `spm ${state.spm} `;
   const error = connection.error.startsWith(prefix) ? connection.error.slice(prefix.length) : connection.error;
   return `SPM ${state.spm} unreachable: ${error} — retrying every ${intervalText(state.intervalMs)} (${polls}; ${stale})`;
+}
+
+/** The SPM's warnings of certificates about to expire (30 days ahead), shown in the banner while the SPM answers. */
+function certificateBanner(state: DashboardState): string | null {
+  const warnings = state.status?.certificateWarnings ?? [];
+  if (warnings.length === 0) return null;
+  const more = warnings.length > 1 ? ` (and ${warnings.length - 1} more: mictlanx status)` : "";
+  return `certificate: ${warnings[0]}${more}`;
 }
 
 export function computeLayout(state: DashboardState): Layout {

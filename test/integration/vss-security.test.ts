@@ -56,6 +56,13 @@ describe("certificates rotate", () => {
     expect((await cli(["get", "rotated/a.txt", "-o", "-"], { env })).stdout).toBe("after the renewal");
     const log = readFileSync(vss.logFile("router-0")!, "utf8");
     expect(log).toContain("SIGHUP: certificate files read again");
+    // Renewed for 7 days only: inside the 30 days of warning, which status says and the TUI shows.
+    await eventually("status warns of router-0's certificate", 10_000, async () => {
+      const status = JSON.parse((await cli(["status", "--json"], { env })).stdout) as { certificateWarnings: string[]; certificates: Array<{ role: string; id: string }> };
+      expect(status.certificates.map((entry) => `${entry.role} ${entry.id}`)).toEqual(expect.arrayContaining(["spm spm", "router router-0", "peer peer-0", "peer peer-1"]));
+      return status.certificateWarnings.some((line) => line.startsWith("router router-0: its certificate expires in 6 days")) || JSON.stringify(status.certificateWarnings);
+    });
+    expect((await cli(["status"], { env })).stdout).toContain("certificate  router router-0: its certificate expires in 6 days");
   }, 60_000);
 });
 

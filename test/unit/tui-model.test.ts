@@ -50,6 +50,8 @@ function status(overrides: Partial<VssStatus> = {}): VssStatus {
     pendingUploadBytes: 0,
     healing: { active: false, queued: 0, inFlight: 0, healedChunks: 0, healedBytes: 0, trimmedReplicas: 0, movedChunks: 0, repairedCorrupt: 0, failures: 0, bytesPerSec: 0 },
     events: [],
+    certificates: [],
+    certificateWarnings: [],
     ...overrides,
   };
 }
@@ -150,6 +152,17 @@ describe("history", () => {
     expect(gap.line.slice(-4)).toBe("▁ ▁█");
     // Older than a minute: not drawn.
     expect(sparkline([{ atMs: nowMs - 61_000, opsPerSec: 5, requestsPerSec: 0, bytesPerSec: 0 }], (point) => point.opsPerSec, nowMs, 30).line.trim()).toBe("");
+  });
+});
+
+describe("certificates", () => {
+  test("while the SPM answers, the banner shows the first certificate warning and how many more", () => {
+    const warnings = ["router router-0: its certificate expires in 6 days (2026-12-08T00:00:00.000Z); renew it with mictlanx certs issue and send it SIGHUP", "peer peer-1: its certificate expires in 20 days"];
+    const one = next(start(0), { type: "sample", status: status({ certificateWarnings: warnings.slice(0, 1) }) }, 0);
+    expect(bannerText(one)).toBe(`certificate: ${warnings[0]}`);
+    const two = next(start(0), { type: "sample", status: status({ certificateWarnings: warnings }) }, 0);
+    expect(bannerText(two)).toBe(`certificate: ${warnings[0]} (and 1 more: mictlanx status)`);
+    expect(computeLayout(two).banner).toBeGreaterThan(0);
   });
 });
 

@@ -192,7 +192,12 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
   startScrub(store, options, { peerId: id, pool, remember }); // stopped by store.close()
   const address = advertisedAt(server.port);
   const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.metricsHost ?? limits.metricsHostDefault, options.metricsPort, metrics.registry);
-  const heartbeats = options.spm ? startHeartbeats({ spmAddress: options.spm, address, identity, health, pool, ...(options.log ? { log: options.log } : {}) }) : undefined;
+  // Said with every heartbeat (read afresh: SIGHUP may have renewed it), for status's warnings.
+  const certificateExpiry = () => {
+    const notAfterMs = options.security?.tls.current.own?.notAfterMs;
+    return notAfterMs === undefined ? {} : { certificateNotAfterMs: notAfterMs };
+  };
+  const heartbeats = options.spm ? startHeartbeats({ spmAddress: options.spm, address, identity, health, pool, certificateExpiry, ...(options.log ? { log: options.log } : {}) }) : undefined;
 
   return {
     id,
@@ -238,6 +243,8 @@ interface HeartbeatOptions {
   identity: PeerIdentity;
   health: () => PeerHealth;
   pool: RpcPool;
+  /** The certificate's expiry to report, if the peer has one. */
+  certificateExpiry: () => { certificateNotAfterMs?: number };
   log?: (line: string) => void;
 }
 
@@ -246,7 +253,7 @@ interface HeartbeatOptions {
  * and once for each new reason it refuses this peer (a twin, another VSS): a refused peer keeps
  * serving what it holds and keeps asking, so it joins once the reason is gone.
  */
-function startHeartbeats({ spmAddress, address, identity, health, pool, log }: HeartbeatOptions) {
+function startHeartbeats({ spmAddress, address, identity, health, pool, log, certificateExpiry }: HeartbeatOptions) {
   const spm = new ServiceClient(spmOps, pool, parseAddress(spmAddress));
   let stopped = false;
   let intervalMs: number = vssTimings.heartbeatIntervalMs;
@@ -271,6 +278,7 @@ function startHeartbeats({ spmAddress, address, identity, health, pool, log }: H
           chunks: now.chunks,
           puts: now.puts,
           gets: now.gets,
+          ...certificateExpiry(),
         }, { timeoutMs: intervalMs * 3 });
         intervalMs = reply.heartbeatIntervalMs;
         identity.adoptVss(reply.vssId);

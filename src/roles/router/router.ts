@@ -218,7 +218,8 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       counters.requests = server.stats.requests;
       counters.errors = server.stats.errors;
       try {
-        await spm.call("router.heartbeat", { address, ...counters }, { timeoutMs: vssTimings.heartbeatIntervalMs * 3 });
+        const notAfterMs = options.security?.tls.current.own?.notAfterMs; // read afresh: SIGHUP may have renewed it
+        await spm.call("router.heartbeat", { address, ...counters, ...(notAfterMs === undefined ? {} : { certificateNotAfterMs: notAfterMs }) }, { timeoutMs: vssTimings.heartbeatIntervalMs * 3 });
       } catch {
         // The SPM is away; requests that need it fail with its name, and we keep trying.
       }

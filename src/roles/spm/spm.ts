@@ -16,6 +16,7 @@ import { parseAddress } from "../../net/address.ts";
 import { peerOps } from "../../protocol/peer.ts";
 import { checkOwnCertificate, type TlsSource } from "../../net/tls.ts";
 import { spmAccess } from "../../protocol/access.ts";
+import { CertificateExpiries } from "./certificates.ts";
 import type { KeyVerifier } from "../../net/authorize.ts";
 import { spmOps, type PeerStatus, type VssStatus } from "../../protocol/spm.ts";
 import { limits, vssLimits, vssTimings } from "../../lib/limits.ts";
@@ -161,7 +162,13 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       opsPerSec: peer.opsPerSec,
     }));
 
+  const certificates = new CertificateExpiries(clock);
+  const noteOwnCertificate = () => {
+    const own = options.security?.tls.current.own;
+    if (own?.node) certificates.note("spm", own.node.id, own.notAfterMs);
+  };
   const status = (): VssStatus => {
+    noteOwnCertificate();
     const stats = catalog.stats();
     return {
       spm: address,
@@ -182,6 +189,8 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       drains: maintenance.drainStatus(),
       reconcile: reconciler.status(),
       events: events.recent(50),
+      certificates: certificates.list(),
+      certificateWarnings: certificates.warnings(clock.wallMs()),
     };
   };
 
@@ -192,12 +201,14 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   };
 
   const handlers: Handlers<typeof spmOps> = {
-    "peer.heartbeat": async (report) => {
+    "peer.heartbeat": async ({ certificateNotAfterMs, ...report }) => {
       await registry.heartbeat(report);
+      certificates.note("peer", report.id, certificateNotAfterMs);
       return { heartbeatIntervalMs, vssId: catalog.vssId };
     },
-    "router.heartbeat": ({ address: routerAddress, ...counters }) => {
+    "router.heartbeat": ({ address: routerAddress, certificateNotAfterMs, ...counters }, context) => {
       routers.heartbeat(routerAddress, counters);
+      certificates.note("router", context.principal.kind === "node" ? context.principal.id : routerAddress, certificateNotAfterMs);
       return { heartbeatIntervalMs };
     },
     "ball.begin": async ({ bucket, key, rf, ifAbsent, chunkBytes }) => {
