@@ -8,10 +8,13 @@ import { closeSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, readFileSyn
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { startLocalVss, type LocalVss } from "../src/local/vss.ts";
-import { RpcConnection } from "../src/net/connection.ts";
+import { RpcConnection, type ClientSecurity } from "../src/net/connection.ts";
+import { TlsSource } from "../src/net/tls.ts";
+import { nodeFiles } from "../src/certs/certs.ts";
 import { parseAddress } from "../src/net/address.ts";
 import { peerOps } from "../src/protocol/peer.ts";
 import { chunkChecksum, checksumHex } from "../src/lib/checksum.ts";
+import type { PhaseResult } from "../src/bench/stats.ts";
 import pkg from "../package.json" with { type: "json" };
 
 const quick = process.argv.includes("--quick");
@@ -114,8 +117,15 @@ async function ratePerSecond(count: number, concurrency: number, op: (index: num
 }
 
 /** chunk.put straight to one peer process at a fixed concurrency: the data plane without router or SPM. */
-async function peerAlone(address: string, count: number, size: number, concurrency: number): Promise<number> {
-  const connection = await RpcConnection.open(parseAddress(address), { role: "peer" });
+/** How the baselines call a peer: as a router of this VSS would (its own certificate, issued for the bench), or plain TCP without TLS. */
+async function asRouterOf(vss: LocalVss): Promise<{ identity?: { role: string; id: string }; security?: ClientSecurity }> {
+  if (vss.security.insecure) return {};
+  await vss.security.roleArgs("router", "bench-router"); // issues it once, in the VSS's CA
+  return { identity: { role: "router", id: "bench-router" }, security: { tls: new TlsSource(nodeFiles(vss.security.certsDir, "bench-router")) } };
+}
+
+async function peerAlone(vss: LocalVss, address: string, count: number, size: number, concurrency: number): Promise<number> {
+  const connection = await RpcConnection.open(parseAddress(address), { role: "peer", ...(await asRouterOf(vss)) });
   const data = crypto.getRandomValues(new Uint8Array(Math.min(size, 65_536)));
   const payload = new Uint8Array(size);
   for (let at = 0; at < size; at += data.byteLength) payload.set(data.subarray(0, Math.min(data.byteLength, size - at)), at);
@@ -130,8 +140,8 @@ async function peerAlone(address: string, count: number, size: number, concurren
 }
 
 /** chunk.get straight from one peer of what peerAlone put: reads without router or SPM. */
-async function peerAloneGets(address: string, count: number, size: number, concurrency: number): Promise<number> {
-  const connection = await RpcConnection.open(parseAddress(address), { role: "peer" });
+async function peerAloneGets(vss: LocalVss, address: string, count: number, size: number, concurrency: number): Promise<number> {
+  const connection = await RpcConnection.open(parseAddress(address), { role: "peer", ...(await asRouterOf(vss)) });
   try {
     return await ratePerSecond(count, concurrency, async (index) => {
       // Parsed as the router parses it, so the baseline pays what a real reader pays.
@@ -145,18 +155,8 @@ async function peerAloneGets(address: string, count: number, size: number, concu
 
 // --- mictlanx through the VSS -----------------------------------------------------------------
 
-interface Phase {
-  op: string;
-  opsPerSec: number;
-  mbPerSec: number;
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-  errors: number;
-  count: number;
-  /** Ball size in bytes. */
-  size: number;
-}
+/** One line of `mictlanx bench --json`. */
+type Phase = PhaseResult;
 
 interface PhaseCpu {
   op: string;
@@ -194,7 +194,9 @@ function peakRssBytes(pid: number): number {
 async function bench(vss: LocalVss, args: string[], roles: Record<string, number>, watch: number[]): Promise<{ phases: Phase[]; cpu: PhaseCpu[]; rssMaxBytes: Map<number, number> }> {
   // --keep: deleting the balls after the last phase would make garbage that the peers collect
   // during the next measurement.
-  const proc = Bun.spawn([binary, "bench", "--router", vss.routers[0]!.address, "--json", "--keep", ...args], { stdout: "pipe", stderr: "inherit" });
+  // The VSS's admin key, as `mictlanx bench` finds it (none for an --insecure VSS).
+  const env = { ...process.env, MICTLANX_CREDENTIALS: vss.security.insecure ? "" : vss.security.credentialsPath };
+  const proc = Bun.spawn([binary, "bench", "--router", vss.routers[0]!.address, "--json", "--keep", ...args], { stdout: "pipe", stderr: "inherit", env });
   const pids: Record<string, number> = { client: proc.pid, ...roles };
   const snapshot = () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
   let last = snapshot();
@@ -302,9 +304,9 @@ async function main(): Promise<void> {
     const vss = await startLocalVss({ dir: join(work, "vss"), peers: 3, routers: 1, basePort: 0, command: [binary] });
     try {
       log("the peer alone…");
-      const peerSmall = await peerAlone(vss.peers[0]!.address, quick ? 3_000 : 20_000, 4 * KiB, 16);
-      const peerSmallGets = await peerAloneGets(vss.peers[0]!.address, quick ? 3_000 : 20_000, 4 * KiB, 16);
-      const peerBig = ((await peerAlone(vss.peers[0]!.address, quick ? 32 : 128, MiB, 4)) * MiB) / 1e6;
+      const peerSmall = await peerAlone(vss, vss.peers[0]!.address, quick ? 3_000 : 20_000, 4 * KiB, 16);
+      const peerSmallGets = await peerAloneGets(vss, vss.peers[0]!.address, quick ? 3_000 : 20_000, 4 * KiB, 16);
+      const peerBig = ((await peerAlone(vss, vss.peers[0]!.address, quick ? 32 : 128, MiB, 4)) * MiB) / 1e6;
       log("mictlanx 4 KiB put and get…");
       const roles: Record<string, number> = { spm: vss.spm.pid, router: vss.routers[0]!.pid, ...Object.fromEntries(vss.peers.map((peer) => [peer.id, peer.pid])) };
       const small = await bench(vss, ["--size", "4KiB", "--count", String(smallCount), "--concurrency", "16", "--rf", String(rf)], roles, []);

@@ -75,7 +75,7 @@ async function main(): Promise<void> {
     const vss = await startLocalVss({ dir: join(work, "vss"), peers: 3, routers: 1, basePort: 0, command: [binary] });
     const phases: Phase[] = [];
     try {
-      const env = { MICTLANX_ROUTERS: vss.routers.map((router) => router.address).join(",") };
+      const env = { MICTLANX_ROUTERS: vss.routers.map((router) => router.address).join(","), MICTLANX_CREDENTIALS: vss.security.insecure ? "" : vss.security.credentialsPath };
       log("put --recursive…");
       const put = await timed(["put", "tree", tree, "--recursive"], env);
       const stored = put.stdout.split("\n").filter((line) => line.startsWith("put ")).length;
