@@ -72,6 +72,7 @@ export function statusText(status: VssStatus): string {
   const lines = [
     `VSS ${printable(status.spm)}  up ${age(status.uptimeMs)}  ${peersSummary(status.peers)}  balls ${status.balls}  stored ${formatBytes(status.bytes)}`,
     ...(status.catalog.writable ? [] : [`catalog      NOT TAKING WRITES: ${printable(status.catalog.problem ?? "")}`]),
+    ...(status.insecure ? ["security     INSECURE: no TLS and no access keys (--insecure); anyone who can reach the ports can read, write and delete"] : []),
     ...status.certificateWarnings.map((warning) => `certificate  ${printable(warning)}`),
     "",
     "PEER        ADDRESS              STATE    USED / CAPACITY          CHUNKS   HEARTBEAT",

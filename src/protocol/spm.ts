@@ -181,6 +181,8 @@ export const vssStatus = z.object({
   drains: z.array(drainStatus),
   reconcile: reconcileStatus,
   events: z.array(z.object({ atMs: z.number(), kind: z.string(), message: z.string() })),
+  /** The SPM runs without TLS or access keys (--insecure): anyone who reaches it is believed. */
+  insecure: z.boolean(),
   /** The nodes' TLS certificates as they last reported them, soonest to expire first (none without TLS). */
   certificates: z.array(z.object({ role: z.string(), id: z.string(), notAfterMs: z.number() })),
   /** One line per certificate that expires within certificateExpiryWarnMs (30 days), or has. */

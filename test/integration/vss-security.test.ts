@@ -115,6 +115,18 @@ describe("where the CLI finds its key", () => {
   }, 60_000);
 });
 
+describe("--insecure", () => {
+  test("every role says so in its ready line", async () => {
+    const open = await startTestVss({ label: "security-ready", peers: 1, routers: 1, insecure: true });
+    try {
+      for (const role of [open.spm, ...open.routers, ...open.peers]) expect(role.readyLine).toContain("(insecure: no TLS, no access keys)");
+      for (const role of [vss.spm, ...vss.routers, ...vss.peers]) expect(role.readyLine).not.toContain("insecure");
+    } finally {
+      await open.cleanup();
+    }
+  }, 60_000);
+});
+
 describe("up --insecure", () => {
   test("says so in its banner, every role's ready line and vss.json; a client without a key works; one with a key is told there is no TLS", async () => {
     const dir = tempDir("security-insecure");
@@ -130,6 +142,9 @@ describe("up --insecure", () => {
       expect(file.insecure).toBe(true);
       for (const name of ["spm", "router-0", "peer-0"]) expect(readFileSync(join(dir, "vss", "logs", `${name}.log`), "utf8") + out).not.toContain("needs --tls-cert");
       const plain = { MICTLANX_ROUTERS: file.routers[0]!, MICTLANX_CREDENTIALS: "" };
+      const shown = await cli(["status", "--spm", file.spm], { env: plain });
+      expect(shown.stdout).toContain("security     INSECURE: no TLS and no access keys");
+      expect(JSON.parse((await cli(["status", "--json", "--spm", file.spm], { env: plain })).stdout).insecure).toBe(true);
       const nowhere = tempDir("security-nowhere");
       const put = Bun.spawn([...programCommand(), "put", "open/a.txt", "-", "--rf", "1"], { cwd: nowhere, env: { ...process.env, ...plain }, stdin: new TextEncoder().encode("open"), stdout: "pipe", stderr: "pipe" });
       expect(`${await put.exited} ${await new Response(put.stderr).text()}`).toBe("0 ");

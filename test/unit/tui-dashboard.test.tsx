@@ -111,6 +111,7 @@ function status(overrides: Partial<VssStatus> = {}): VssStatus {
       { atMs: 1_000_000, kind: "peer_joined", message: "peer peer-0 joined at 127.0.0.1:7210" },
       { atMs: 1_001_000, kind: "peer_down", message: "peer peer-1 is down (no heartbeat for 10 s)" },
     ],
+    insecure: false,
     certificates: [],
     certificateWarnings: [],
     ...overrides,

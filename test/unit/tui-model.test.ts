@@ -50,6 +50,7 @@ function status(overrides: Partial<VssStatus> = {}): VssStatus {
     pendingUploadBytes: 0,
     healing: { active: false, queued: 0, inFlight: 0, healedChunks: 0, healedBytes: 0, trimmedReplicas: 0, movedChunks: 0, repairedCorrupt: 0, failures: 0, bytesPerSec: 0 },
     events: [],
+    insecure: false,
     certificates: [],
     certificateWarnings: [],
     ...overrides,

@@ -189,6 +189,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       drains: maintenance.drainStatus(),
       reconcile: reconciler.status(),
       events: events.recent(50),
+      insecure: options.security === undefined,
       certificates: certificates.list(),
       certificateWarnings: certificates.warnings(clock.wallMs()),
     };
