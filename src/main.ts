@@ -31,7 +31,7 @@ export function buildProgram(): Command {
       "after",
       `\nA VSS (virtual storage space) is one SPM, its routers and its peers.\n` +
         `Start one locally with "mictlanx up", then use put/get/ls from another shell.\n` +
-        `Exit codes: 0 ok, 1 failure, 2 usage, 4 not found.\n`,
+        `Exit codes: 0 ok, 1 failure, 2 usage, 3 not allowed (no key, a grant missing), 4 not found.\n`,
     );
 
   example(

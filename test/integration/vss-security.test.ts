@@ -3,7 +3,7 @@
 // saying what it is everywhere, and where the CLI finds its key (flags over environment over file).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { X509Certificate } from "node:crypto";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { issueNodeCertificate, nodeFiles } from "../../src/certs/certs.ts";
 import { readVssFile } from "../../src/local/vss.ts";
@@ -25,16 +25,20 @@ afterAll(async () => {
 function servedSerial(address: string): Promise<string> {
   const [host, port] = address.split(":");
   return new Promise((resolve, reject) => {
+    // A handshake that never comes (a loaded box, the instant the listener is bound anew) is retried by the caller.
+    const timer = setTimeout(() => reject(new Error(`no TLS handshake with ${address} within 5 s`)), 5_000);
     Bun.connect({
       hostname: host!,
       port: Number(port),
       tls: { ca: readFileSync(testCredentials.ca, "utf8"), serverName: host! },
       socket: {
         handshake: (socket) => {
+          clearTimeout(timer);
           resolve(String(socket.getPeerCertificate().serialNumber).toLowerCase());
           socket.end();
         },
         data: () => {},
+        close: () => reject(new Error(`${address} closed the connection before the handshake`)),
         error: (_socket, error) => reject(error),
       },
     }).catch(reject);
@@ -43,13 +47,26 @@ function servedSerial(address: string): Promise<string> {
 
 describe("certificates rotate", () => {
   test("a renewed certificate is served after SIGHUP, without a restart; connections keep working", async () => {
+    try {
+      await renewedOnSighup();
+    } catch (error) {
+      // Say what the router said: a failure here is about a process the test cannot see into.
+      const log = existsSync(vss.logFile("router-0")!) ? readFileSync(vss.logFile("router-0")!, "utf8").split("\n").slice(-20).join("\n") : "(no log)";
+      throw new Error(`${(error as Error).message}\nrouter-0's log:\n${log}`);
+    }
+  }, 60_000);
+});
+
+async function renewedOnSighup(): Promise<void> {
+  {
     const router = vss.routers[0]!;
-    const before = await servedSerial(router.address);
+    let before = "";
+    await eventually("the router's certificate is read", 20_000, async () => (before = await servedSerial(router.address)).length > 0);
     await issueNodeCertificate({ dir: sharedSecurity.certsDir, role: "router", id: "router-0", hosts: ["127.0.0.1", "localhost"], days: 7 });
     const renewed = new X509Certificate(readFileSync(nodeFiles(sharedSecurity.certsDir, "router-0").certPath));
     expect(renewed.serialNumber.toLowerCase()).not.toBe(before);
     process.kill(router.pid, "SIGHUP");
-    await eventually("the router serves the renewed certificate", 10_000, async () => (await servedSerial(router.address)) === renewed.serialNumber.toLowerCase() || "the old one still");
+    await eventually("the router serves the renewed certificate", 20_000, async () => (await servedSerial(router.address)) === renewed.serialNumber.toLowerCase() || "the old one still");
     expect(router.proc.exitCode).toBeNull(); // the same process
     const put = await cli(["put", "rotated/a.txt", "-"], { env, stdin: new TextEncoder().encode("after the renewal") });
     expect(put.code).toBe(0);
@@ -63,8 +80,8 @@ describe("certificates rotate", () => {
       return status.certificateWarnings.some((line) => line.startsWith("router router-0: its certificate expires in 6 days")) || JSON.stringify(status.certificateWarnings);
     });
     expect((await cli(["status"], { env })).stdout).toContain("certificate  router router-0: its certificate expires in 6 days");
-  }, 60_000);
-});
+  }
+}
 
 describe("refusals are counted, and metrics stay on loopback", () => {
   test("a wrong secret moves mictlanx_router_refused_total{reason=hello}; a missing grant {reason=forbidden}", async () => {
