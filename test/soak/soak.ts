@@ -100,7 +100,9 @@ function startWorker(index: number, seed: number, dir: string, routers: string[]
   const ledgerPath = join(dir, `ledger-${index}.json`);
   const stderr = openSync(join(dir, `worker-${index}.stderr.log`), "a");
   const args = ["--index", index, "--seed", derivedSeed(seed, 1_000 + index), "--routers", routers.join(","), "--bucket", "soak", "--duration-ms", durationMs, "--ledger", ledgerPath, "--parent-pid", process.pid];
-  const proc = Bun.spawn([process.execPath, join(import.meta.dir, "worker.ts"), ...args.map(String)], { stdin: "ignore", stdout: "pipe", stderr });
+  // process.env spelled out: Bun.spawn's default is the environment this process started with,
+  // without MICTLANX_CREDENTIALS, which the soak set once up had made the VSS's admin key.
+  const proc = Bun.spawn([process.execPath, join(import.meta.dir, "worker.ts"), ...args.map(String)], { stdin: "ignore", stdout: "pipe", stderr, env: { ...process.env } });
   return new Worker(index, proc, ledgerPath, onFailure);
 }
 
