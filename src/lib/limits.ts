@@ -409,6 +409,18 @@ export const limits = {
   accessKeyIdBytesMax: 128,
   /** Bytes read of a --tls-cert / --tls-key / --tls-ca file (a PEM chain is a few KiB). */
   tlsFileBytesMax: 1024 * 1024,
+
+  // --- S3 gateway: AWS Signature V4 (issue 13; src/s3/sigv4.ts) ---------------------------
+  /** A signed request's X-Amz-Date may be this far from the gateway's clock, either way: S3's own 15 minutes. */
+  s3ClockSkewMsMax: 15 * 60_000,
+  /** A presigned URL's X-Amz-Expires at most, in seconds: S3's 7 days. */
+  s3PresignExpiresSecondsMax: 7 * 86_400,
+  /** An Authorization header (or X-Amz-SignedHeaders) we parse: a credential, dozens of signed header names, a signature. */
+  s3AuthorizationBytesMax: 8 * KiB,
+  /** An aws-chunked chunk header line without its CRLF: "hex;chunk-signature=<64 hex>" is at most 97 bytes; room for extensions. */
+  s3ChunkHeaderBytesMax: 1 * KiB,
+  /** An aws-chunked body's trailer section: a few x-amz-checksum-* lines and x-amz-trailer-signature. */
+  s3ChunkTrailerBytesMax: 16 * KiB,
 } as const;
 
 export type Limits = typeof limits;

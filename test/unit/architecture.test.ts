@@ -13,8 +13,9 @@ const allowed: Record<string, string[]> = {
   storage: ["lib"],
   catalog: ["lib"],
   certs: ["lib"],
+  s3: ["lib"],
   "roles/peer": ["lib", "protocol", "net", "storage"],
-  "roles/router": ["lib", "protocol", "net"],
+  "roles/router": ["lib", "protocol", "net", "s3"],
   "roles/spm": ["lib", "protocol", "net", "catalog"],
   client: ["lib", "protocol", "net"],
   local: ["lib", "protocol", "net", "certs"],
@@ -60,8 +61,8 @@ describe("architecture", () => {
     expect(violations).toEqual([]);
   });
 
-  test("src/protocol does no I/O", () => {
-    for (const file of sources(join(src, "protocol"))) {
+  test.each(["protocol", "s3"])("src/%s does no I/O", (area) => {
+    for (const file of sources(join(src, area))) {
       const text = readFileSync(file, "utf8");
       expect(text).not.toMatch(/from "node:(fs|net|child_process)"|Bun\.(listen|connect|file|write|spawn)/);
     }
