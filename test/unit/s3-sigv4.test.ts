@@ -407,9 +407,13 @@ describe("aws-chunked bodies", () => {
     expect(Buffer.concat(out).toString()).toBe("abc");
     expect(fits.end().payloadBytes).toBe(3);
     const over = new ChunkSignatureVerifier(stream);
-    const error = refusalSync(() => over.push(encoder.encode(header(limits.s3ChunkHeaderBytesMax + 3))));
+    const error = refusalSync(() => over.push(encoder.encode(`${header(limits.s3ChunkHeaderBytesMax + 1)}\r\n`)));
     expect(error.s3Code).toBe("InvalidRequest");
     expect(error.message).toContain(`longer than ${limits.s3ChunkHeaderBytesMax} bytes`);
+    // A header that never ends is refused once it cannot fit, not held until its end.
+    const endless = new ChunkSignatureVerifier(stream);
+    endless.push(encoder.encode(header(limits.s3ChunkHeaderBytesMax + 2)));
+    expect(refusalSync(() => endless.push(encoder.encode("x"))).message).toContain(`longer than ${limits.s3ChunkHeaderBytesMax} bytes`);
   });
 
   test(`a trailer section past ${limits.s3ChunkTrailerBytesMax} bytes is refused; a trailer not announced too`, () => {
