@@ -145,6 +145,16 @@ export async function startLocalVss(options: LocalVssOptions): Promise<LocalVss>
   const port = (address: string) => (options.basePort === 0 ? "0" : address.split(":")[1] ?? "0");
   /** A restarted role comes back on the port it had, so the others find it where they left it. */
   const portOf = (role: RoleProcess | undefined, planned: string) => (role ? (role.address.split(":")[1] ?? "0") : port(planned));
+  /**
+   * With free ports (basePort 0), a role restarted on its port must not take its metrics port
+   * from it (port + 1000, which the OS may have given another role meanwhile): it gets the one
+   * it had, or a free one. Flags a caller passes come after, and win.
+   */
+  const metricsOf = (role: RoleProcess | undefined): string[] => {
+    if (options.basePort !== 0) return [];
+    const previous = role?.metricsUrl ? /:(\d+)\/metrics$/.exec(role.metricsUrl)?.[1] : undefined;
+    return ["--metrics-port", previous ?? "0"];
+  };
   const log = (name: string) => (options.logs === false ? undefined : join(logsDir, `${name}.log`));
   const command = options.command;
 
@@ -154,20 +164,20 @@ export async function startLocalVss(options: LocalVssOptions): Promise<LocalVss>
   const credentialsArgs = security.insecure ? [] : ["--credentials", security.credentialsPath];
 
   const spawnSpm = async (previous?: RoleProcess) =>
-    startRole("spm", ["spm", "--port", portOf(previous, planned.spm), "--data", join(dir, "spm"), ...(await tlsArgs("spm", "spm")), ...credentialsArgs, ...(options.spmArgs ?? [])], log("spm"), command);
+    startRole("spm", ["spm", "--port", portOf(previous, planned.spm), ...metricsOf(previous), "--data", join(dir, "spm"), ...(await tlsArgs("spm", "spm")), ...credentialsArgs, ...(options.spmArgs ?? [])], log("spm"), command);
   const spm = await spawnSpm();
 
   const spawnPeer = async (index: number): Promise<PeerProcess> => {
     const id = `peer-${index}`;
     const data = join(dir, "peers", id);
     const port = portOf(vss.peers[index], planned.peers[index] ?? "0:0");
-    const role = await startRole(id, ["peer", "--port", port, "--data", data, "--id", id, "--spm", vss.spm.address, ...(await tlsArgs("peer", id)), ...(options.peerArgs ?? [])], log(id), command);
+    const role = await startRole(id, ["peer", "--port", port, ...metricsOf(vss.peers[index]), "--data", data, "--id", id, "--spm", vss.spm.address, ...(await tlsArgs("peer", id)), ...(options.peerArgs ?? [])], log(id), command);
     return { ...role, id, data };
   };
   const spawnRouter = async (index: number) => {
     const id = `router-${index}`;
     const port = portOf(vss.routers[index], planned.routers[index] ?? "0:0");
-    return startRole(id, ["router", "--port", port, "--spm", vss.spm.address, ...(await tlsArgs("router", id)), ...(options.routerArgs ?? [])], log(id), command);
+    return startRole(id, ["router", "--port", port, ...metricsOf(vss.routers[index]), "--spm", vss.spm.address, ...(await tlsArgs("router", id)), ...(options.routerArgs ?? [])], log(id), command);
   };
 
   const vss: LocalVss = {

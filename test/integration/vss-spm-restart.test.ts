@@ -37,13 +37,19 @@ describe(`an SPM restart (seed ${seed})`, () => {
       during.set(`during-${n}`, data);
     });
     const gets = [...before.keys()].map(async (key) => sha(await client.get("rs", key)) === sha(before.get(key)!));
-    await Bun.sleep(1_500);
-    await vss.startSpm(); // every peer starts as suspect: puts meet insufficient_peers for a moment
-    expect(await Promise.all(gets)).toEqual(gets.map(() => true));
-    await Promise.all(puts);
-    for (const [key, data] of during) expect(sha(await client.get("rs", key))).toBe(sha(data));
-    expect(during.size).toBe(30);
-    client.close();
+    // Settled before the test ends whatever happens below, so no put's rejection lands in a later test.
+    const settled = Promise.allSettled([...puts, ...gets]);
+    try {
+      await Bun.sleep(1_500);
+      await vss.startSpm(); // every peer starts as suspect: puts meet insufficient_peers for a moment
+      expect(await Promise.all(gets)).toEqual(gets.map(() => true));
+      await Promise.all(puts);
+      for (const [key, data] of during) expect(sha(await client.get("rs", key))).toBe(sha(data));
+      expect(during.size).toBe(30);
+    } finally {
+      await settled;
+      client.close();
+    }
   }, 60_000);
 
   test("a one-chunk put retried with its request id across an SPM restart is the same version", async () => {
