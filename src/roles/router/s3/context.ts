@@ -59,5 +59,16 @@ export async function requireBucket(s3: S3Request): Promise<void> {
   if (!(await bucketExists(s3))) throw s3Errors.noSuchBucket(s3.bucket);
 }
 
+/**
+ * A header value as its sender wrote it: HTTP carries bytes, which Bun hands over one character
+ * per byte (latin1); clients sign (and mean) UTF-8, as in x-amz-meta-* values with accents.
+ */
+export function utf8HeaderValue(value: string): string {
+  if (!/[\u0080-\u00ff]/.test(value)) return value;
+  const bytes = Buffer.from(value, "latin1");
+  const text = bytes.toString("utf8");
+  return Buffer.from(text, "utf8").equals(bytes) ? text : value;
+}
+
 /** The tag namespace the gateway keeps S3's own metadata in (protocol/ball.ts reserves it). */
 export { s3TagPrefix } from "../../../protocol/ball.ts";

@@ -10,7 +10,7 @@ import type { KeyRecord, KeyVerifier } from "../../../net/authorize.ts";
 import type { TlsSource } from "../../../net/tls.ts";
 import { verifyRequest, type PayloadMode, type VerifiedRequest } from "../../../s3/sigv4.ts";
 import { S3Error } from "../../../s3/errors.ts";
-import type { RouterCall, S3Request } from "./context.ts";
+import { utf8HeaderValue, type RouterCall, type S3Request } from "./context.ts";
 import { createBucket, deleteBucket, headBucket, listBuckets, listObjectsV2 } from "./buckets.ts";
 import { deleteObject, getObject, headObject, putObject } from "./objects.ts";
 import { errorBody, s3Errors, s3ReplyFor, S3Reply } from "./xml.ts";
@@ -107,7 +107,7 @@ async function authenticate(request: Request, url: URL, options: S3GatewayOption
   const keys = options.security.keys;
   let record: KeyRecord | undefined;
   const headers: Record<string, string> = {};
-  for (const [name, value] of request.headers) headers[name] = value;
+  for (const [name, value] of request.headers) headers[name] = utf8HeaderValue(value);
   const verified = await verifyRequest(
     { method: request.method, path: rawPathOf(request.url, url), query: rawQueryOf(request.url), headers },
     async (accessKey) => {

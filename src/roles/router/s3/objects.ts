@@ -11,7 +11,7 @@ import { limits } from "../../../lib/limits.ts";
 import { defaults } from "../../../lib/defaults.ts";
 import { assert } from "../../../lib/assert.ts";
 import type { BallMetaWire, ChunkRecordWire } from "../../../protocol/ball.ts";
-import { bucketExists, requireBucket, requireGrant, routerCall, s3TagPrefix, type S3Request } from "./context.ts";
+import { bucketExists, requireBucket, requireGrant, routerCall, s3TagPrefix, utf8HeaderValue, type S3Request } from "./context.ts";
 import { S3Reply, s3Errors } from "./xml.ts";
 
 const etagTag = `${s3TagPrefix}etag`;
@@ -48,7 +48,7 @@ function declaredSize(s3: S3Request): number {
 function userMetadata(s3: S3Request): Record<string, string> {
   const tags: Record<string, string> = {};
   for (const [name, value] of s3.request.headers) {
-    if (name.startsWith(amzMetaPrefix)) tags[`${metaTagPrefix}${name.slice(amzMetaPrefix.length)}`] = value;
+    if (name.startsWith(amzMetaPrefix)) tags[`${metaTagPrefix}${name.slice(amzMetaPrefix.length)}`] = utf8HeaderValue(value);
   }
   if (Object.keys(tags).length > limits.tagCountMax - 2) throw new S3Reply("MetadataTooLarge", 400, `at most ${limits.tagCountMax - 2} x-amz-meta-* headers are kept with an object`);
   const algorithm = s3.request.headers.get("x-amz-sdk-checksum-algorithm");
@@ -95,13 +95,16 @@ async function storeBody(s3: S3Request, size: number, tags: Record<string, strin
   let buffer = new Uint8Array(Math.min(chunkSize, Math.max(size, 1)));
   let filled = 0;
   let received = 0;
+  /** Bytes handed to chunks already written. */
+  let flushed = 0;
   let objectId: string | undefined;
   const records: ChunkRecordWire[] = [];
   const flush = async () => {
     if (objectId === undefined) objectId = (await routerCall(s3, "ball.begin", { bucket, key, rf, chunkBytes: chunkSize }, { bucket })).objectId;
     const data = buffer.subarray(0, filled);
     records.push(await routerCall(s3, "ball.putChunk", { bucket, key, objectId, index: records.length, rf, data, checksum: checksumHex(chunkChecksum(data)), chunksHint: Math.ceil(size / chunkSize) }, { bucket }));
-    buffer = new Uint8Array(Math.min(chunkSize, Math.max(size - received, 1)));
+    flushed += filled;
+    buffer = new Uint8Array(Math.min(chunkSize, Math.max(size - flushed, 1)));
     filled = 0;
   };
   try {
@@ -119,7 +122,7 @@ async function storeBody(s3: S3Request, size: number, tags: Record<string, strin
         buffer.set(piece.subarray(at, at + take), filled);
         filled += take;
         at += take;
-        if (filled === chunkSize && received < size) await flush();
+        if (filled === chunkSize && flushed + filled < size) await flush();
       }
       next = await body.next();
     }
@@ -178,7 +181,8 @@ export function etagOf(ball: Pick<BallMetaWire, "tags" | "checksum">): string {
   return `"${ball.tags[etagTag] ?? `${ball.checksum.slice(0, 32)}-1`}"`;
 }
 
-function objectHeaders(s3: S3Request, ball: BallMetaWire): Record<string, string> {
+/** `ranged`: a part of the body is sent, so the whole body's checksum is not (as S3 does). */
+function objectHeaders(s3: S3Request, ball: BallMetaWire, ranged: boolean): Record<string, string> {
   const headers: Record<string, string> = {
     ETag: etagOf(ball),
     "Last-Modified": new Date(ball.createdMs).toUTCString(),
@@ -189,7 +193,7 @@ function objectHeaders(s3: S3Request, ball: BallMetaWire): Record<string, string
     if (name.startsWith(metaTagPrefix)) headers[`${amzMetaPrefix}${name.slice(metaTagPrefix.length)}`] = value;
   }
   const crc = ball.tags[crc32Tag];
-  if (crc !== undefined && s3.request.headers.get("x-amz-checksum-mode")?.toUpperCase() === "ENABLED") headers["x-amz-checksum-crc32"] = crc;
+  if (crc !== undefined && !ranged && s3.request.headers.get("x-amz-checksum-mode")?.toUpperCase() === "ENABLED") headers["x-amz-checksum-crc32"] = crc;
   return headers;
 }
 
@@ -228,7 +232,7 @@ export async function headObject(s3: S3Request): Promise<Response> {
   const ball = await statObject(s3);
   const range = parseRange(s3.request.headers.get("range"), ball.size);
   const length = range ? range.end - range.start + 1 : ball.size;
-  return new Response(null, { status: range ? 206 : 200, headers: { ...objectHeaders(s3, ball), "Content-Length": String(length), ...(range ? { "Content-Range": `bytes ${range.start}-${range.end}/${ball.size}` } : {}) } });
+  return new Response(null, { status: range ? 206 : 200, headers: { ...objectHeaders(s3, ball, range !== undefined), "Content-Length": String(length), ...(range ? { "Content-Range": `bytes ${range.start}-${range.end}/${ball.size}` } : {}) } });
 }
 
 export async function getObject(s3: S3Request): Promise<Response> {
@@ -238,7 +242,7 @@ export async function getObject(s3: S3Request): Promise<Response> {
   const range = parseRange(s3.request.headers.get("range"), ball.size);
   const start = range?.start ?? 0;
   const end = range?.end ?? ball.size - 1; // -1 for an empty object: no chunk is read
-  const headers = { ...objectHeaders(s3, ball), "Content-Length": String(end - start + 1), ...(range ? { "Content-Range": `bytes ${start}-${end}/${ball.size}` } : {}) };
+  const headers = { ...objectHeaders(s3, ball, range !== undefined), "Content-Length": String(end - start + 1), ...(range ? { "Content-Range": `bytes ${start}-${end}/${ball.size}` } : {}) };
   if (end < start) return new Response(new Uint8Array(0), { status: 200, headers });
   assert(ball.chunkSize > 0, "a ball with bytes has a chunk size");
   let index = Math.floor(start / ball.chunkSize);
