@@ -90,7 +90,16 @@ describe("S3 through @aws-sdk/client-s3", () => {
 
   test("a streamed body (the SDK's aws-chunked STREAMING-UNSIGNED-PAYLOAD-TRAILER with its CRC32 trailer) is stored byte-exact", async () => {
     const body = new Uint8Array(randomBytes(3 * 1024 * 1024 + 17));
-    const put = await s3.send(new PutObjectCommand({ Bucket: "sdk", Key: "streamed", Body: Readable.from([body.subarray(0, 1000), body.subarray(1000)]), ContentLength: body.byteLength }));
+    const sent: string[] = [];
+    const watched = clientWith(testCredentials.accessKey, testCredentials.secretKey);
+    watched.middlewareStack.add((next) => async (args) => {
+      const request = args.request as { headers?: Record<string, string> };
+      sent.push(request.headers?.["x-amz-content-sha256"] ?? "");
+      return next(args);
+    }, { step: "finalizeRequest", priority: "low" });
+    const put = await watched.send(new PutObjectCommand({ Bucket: "sdk", Key: "streamed", Body: Readable.from([body.subarray(0, 1000), body.subarray(1000)]), ContentLength: body.byteLength }));
+    watched.destroy();
+    expect(sent).toEqual(["STREAMING-UNSIGNED-PAYLOAD-TRAILER"]);
     expect(put.ETag).toBe(`"${createHash("md5").update(body).digest("hex")}"`);
     expect(Buffer.from(await getBytes("streamed")).equals(Buffer.from(body))).toBe(true);
   }, 60_000);
