@@ -166,7 +166,7 @@ export function buildProgram(): Command {
       .option("--data <dir>", "where the VSS keeps its data", defaults.upDataDir)
       .option("--peers <n>", "number of peers", String(defaults.upPeers))
       .option("--routers <n>", "number of routers", String(defaults.upRouters))
-      .option("--port <base>", "SPM at BASE, routers at BASE+1…, peers at BASE+10…", String(defaults.upBasePort))
+      .option("--port <base>", "SPM at BASE, routers at BASE+1…, peers at BASE+10…, the routers' S3 endpoints at BASE+80… (docs/s3.md)", String(defaults.upBasePort))
       .option("--insecure", "no TLS and no access keys, for a quick look (every role says so); by default DIR gets a CA, certificates and an admin key in DIR/credentials.json")
       .option("--no-restart", "do not restart a child that dies (by default it is restarted with backoff, and one that keeps dying stops up)")
       .option("--suspect-after <time>", `passed to the spm: no heartbeat this long, peer suspect (default ${vssTimings.suspectAfterMs / 1000}s)`)
