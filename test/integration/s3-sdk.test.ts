@@ -20,6 +20,9 @@ import {
   S3ServiceException,
 } from "@aws-sdk/client-s3";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { Sha256 } from "@smithy/core/checksum";
+import { SignatureV4 } from "@smithy/signature-v4";
+import { limits } from "../../src/lib/limits.ts";
 import { cli, startTestVss } from "../support/vss.ts";
 import { testCredentials } from "../support/security.ts";
 
@@ -194,9 +197,63 @@ describe("S3 through @aws-sdk/client-s3", () => {
     expect(notBuilt.$metadata.httpStatusCode).toBe(501);
   }, 60_000);
 
+  /** A request signed by the admin key for `region`, sent as it is with fetch. */
+  async function signedFetch(method: string, path: string, headers: Record<string, string>, body: string, region = "us-east-1"): Promise<Response> {
+    const url = new URL(path, endpoint);
+    const signer = new SignatureV4({ credentials: { accessKeyId: testCredentials.accessKey, secretAccessKey: testCredentials.secretKey }, region, service: "s3", sha256: Sha256, uriEscapePath: false });
+    const query = Object.fromEntries(url.searchParams);
+    const signed = await signer.sign({ method, protocol: "https:", hostname: url.hostname, port: Number(url.port), path: url.pathname, query, headers: { host: url.host, ...headers }, body });
+    return fetch(url, { method, headers: signed.headers, body: method === "GET" || method === "HEAD" ? null : body, tls: { ca: caPem } });
+  }
+
+  test("a put declaring one byte over s3PutObjectBytesMax is EntityTooLarge before any byte is read; at the bound it is not refused for size", async () => {
+    const over = await signedFetch("PUT", "/sdk/huge", { "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "content-encoding": "aws-chunked", "x-amz-trailer": "x-amz-checksum-crc32", "x-amz-decoded-content-length": String(limits.s3PutObjectBytesMax + 1) }, "0\r\n\r\n");
+    expect(over.status).toBe(400);
+    expect(await over.text()).toContain("<Code>EntityTooLarge</Code>");
+    const at = await signedFetch("PUT", "/sdk/huge", { "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "content-encoding": "aws-chunked", "x-amz-trailer": "x-amz-checksum-crc32", "x-amz-decoded-content-length": String(limits.s3PutObjectBytesMax) }, "0\r\n\r\n");
+    expect(await at.text()).toContain("<Code>IncompleteBody</Code>"); // the body is cut short, not too large
+  }, 30_000);
+
+  test("a request signed for another region is refused with the region expected", async () => {
+    const response = await signedFetch("GET", "/sdk?list-type=2", { "x-amz-content-sha256": "UNSIGNED-PAYLOAD" }, "", "eu-west-1");
+    expect(response.status).toBe(400);
+    const body = await response.text();
+    expect(body).toContain("<Code>AuthorizationHeaderMalformed</Code>");
+    expect(body).toContain("<Region>us-east-1</Region>");
+  });
+
+  test("ListObjectsV2 max-keys above s3ListKeysMax is held to it", async () => {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: "sdk", MaxKeys: limits.s3ListKeysMax + 1 }));
+    expect(page.MaxKeys).toBe(limits.s3ListKeysMax);
+  });
+
   test("anonymous requests are AccessDenied", async () => {
     const response = await fetch(`${endpoint}/sdk?list-type=2`, { tls: { ca: caPem } });
     expect(response.status).toBe(403);
     expect(await response.text()).toContain("<Code>AccessDenied</Code>");
   });
+});
+
+describe("S3 on an --insecure router: plain HTTP, requests believed", () => {
+  let open: Awaited<ReturnType<typeof startTestVss>>;
+  beforeAll(async () => {
+    open = await startTestVss({ label: "s3-insecure", insecure: true, routerArgs: ["--s3-port", "0"] });
+  }, 60_000);
+  afterAll(async () => {
+    await open?.cleanup();
+  });
+
+  test("the SDK over http: create, streamed put, get byte-exact, list", async () => {
+    const url = open.routers[0]?.s3Url ?? "";
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const plain = new S3Client({ endpoint: url, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: "anyone", secretAccessKey: "anything" } });
+    await plain.send(new CreateBucketCommand({ Bucket: "open" }));
+    const body = new Uint8Array(randomBytes(1024 * 1024 + 5));
+    await plain.send(new PutObjectCommand({ Bucket: "open", Key: "k", Body: Readable.from([body]), ContentLength: body.byteLength }));
+    const got = await plain.send(new GetObjectCommand({ Bucket: "open", Key: "k" }));
+    expect(Buffer.from((await got.Body?.transformToByteArray()) ?? []).equals(Buffer.from(body))).toBe(true);
+    const listed = await plain.send(new ListObjectsV2Command({ Bucket: "open" }));
+    expect(listed.Contents?.map((entry) => entry.Key)).toEqual(["k"]);
+    plain.destroy();
+  }, 60_000);
 });
