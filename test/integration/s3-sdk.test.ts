@@ -124,6 +124,12 @@ describe("S3 through @aws-sdk/client-s3", () => {
     expect(stat.stdout).toContain('"s3:etag"');
   }, 30_000);
 
+  test("the native client may not set a tag in the gateway's s3: namespace", async () => {
+    const put = await cli(["put", "sdk/forged", "-", "--router", vss.routers.map((router) => router.address).join(","), "--tag", "s3:etag=forged"], { stdin: new TextEncoder().encode("x") });
+    expect(put.code).toBe(2);
+    expect(put.stderr).toContain("s3:");
+  }, 30_000);
+
   test("ranges: first bytes, middle across a chunk edge, suffix, open end; past the end is InvalidRange", async () => {
     const body = new Uint8Array(randomBytes(2 * 1024 * 1024 + 10));
     await s3.send(new PutObjectCommand({ Bucket: "sdk", Key: "ranges/big", Body: body }));
@@ -185,8 +191,10 @@ describe("S3 through @aws-sdk/client-s3", () => {
     const made = await cli(["key", "create", "--bucket", "sdk", "--allow", "read,list", "--json", "--spm", vss.spm.address]);
     expect(made.code).toBe(0);
     const reader = JSON.parse(made.stdout) as { accessKey: string; secretKey: string };
+    await s3.send(new CreateBucketCommand({ Bucket: "not-granted" }));
     const limited = clientWith(reader.accessKey, reader.secretKey);
     await limited.send(new ListObjectsV2Command({ Bucket: "sdk" })); // list is granted
+    expect((await limited.send(new ListBucketsCommand({}))).Buckets?.map((bucket) => bucket.Name)).toEqual(["sdk"]); // not the buckets it holds no grant on
     const denied = await errorOf(limited.send(new PutObjectCommand({ Bucket: "sdk", Key: "nope", Body: "b" })));
     expect(denied.name).toBe("AccessDenied");
     expect(denied.$metadata.httpStatusCode).toBe(403);
