@@ -23,7 +23,7 @@ import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { Sha256 } from "@smithy/core/checksum";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { limits } from "../../src/lib/limits.ts";
-import { cli, startTestVss } from "../support/vss.ts";
+import { cli, eventually, startTestVss } from "../support/vss.ts";
 import { testCredentials } from "../support/security.ts";
 
 let vss: Awaited<ReturnType<typeof startTestVss>>;
@@ -199,6 +199,11 @@ describe("S3 through @aws-sdk/client-s3", () => {
     expect(denied.name).toBe("AccessDenied");
     expect(denied.$metadata.httpStatusCode).toBe(403);
     expect((await errorOf(limited.send(new DeleteObjectCommand({ Bucket: "sdk", Key: "list/a" })))).name).toBe("AccessDenied");
+    expect((await cli(["key", "revoke", reader.accessKey, "--spm", vss.spm.address])).code).toBe(0);
+    await eventually("the revoked key is refused", 15_000, async () => {
+      const refused = await errorOf(limited.send(new ListObjectsV2Command({ Bucket: "sdk" })));
+      return refused.name === "AccessDenied" || refused.name;
+    });
     limited.destroy();
     const notBuilt = await errorOf(s3.send(new GetBucketAclCommand({ Bucket: "sdk" })));
     expect(notBuilt.name).toBe("NotImplemented");
