@@ -26,7 +26,7 @@ import { ballTags, codecFor, codecForBall, reservedTags, type ChunkCodec } from 
 import { ChunkCache, cacheLimits, type CacheStats } from "./cache.ts";
 import { ChunkDirectory } from "./chunk-directory.ts";
 import { mapBounded, type Outcome } from "./bounded.ts";
-import { defaultBallId, type BallLocated, type BallMetaWire, type ChunkRecordWire } from "../protocol/ball.ts";
+import { defaultBallId, s3TagPrefix, type BallLocated, type BallMetaWire, type ChunkRecordWire } from "../protocol/ball.ts";
 import { chunkChecksum, checksumHex } from "../lib/checksum.ts";
 import { chunkRecordWireBytes } from "../lib/wire-size.ts";
 import { formatBytes as formatSize } from "../lib/size.ts";
@@ -223,6 +223,9 @@ export class Client {
     const userTags = options.tags ?? {};
     for (const name of reservedTags) {
       if (name in userTags) throw new BadRequestError(`tag "${name}" is set by the client; choose another name${name === "compression" || name === "encryption" ? " (use the compress or key options)" : ""}`);
+    }
+    for (const name of Object.keys(userTags)) {
+      if (name.startsWith(s3TagPrefix)) throw new BadRequestError(`tag "${name}": names starting with ${s3TagPrefix} are the S3 gateway's (its ETag and x-amz-meta-*); choose another name`);
     }
     const rf = options.rf ?? this.rf;
     const source = openSource(data);

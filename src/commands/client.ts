@@ -15,7 +15,7 @@ import { formatBytes, parseChunkSizeFlag } from "../lib/size.ts";
 import { limits } from "../lib/limits.ts";
 import { MictlanxError, NotFoundError, UsageError } from "../lib/errors.ts";
 import { printable, terminalJson } from "../lib/names.ts";
-import type { BallLocated, BallMetaWire } from "../protocol/ball.ts";
+import { s3TagPrefix, type BallLocated, type BallMetaWire } from "../protocol/ball.ts";
 import { checkNewNames, parseBallPath, parseBucketPrefix, parseTags, parseTreeTarget, shown } from "./ball-path.ts";
 import { outputClosed } from "./pipes.ts";
 import { outputPathError } from "../lib/data-dir.ts";
@@ -94,6 +94,9 @@ export async function putCommand(target: string, file: string, flags: PutFlags):
   checkNewNames({ bucket, ...(key === "" ? {} : { key }), tags, ...(flags.ballId === undefined ? {} : { ballId: flags.ballId }), ...(flags.contentType === undefined ? {} : { contentType: flags.contentType }) });
   for (const name of reservedTags) {
     if (name in tags) throw new UsageError(`--tag ${name}=… is set by mictlanx itself; choose another name${name === "compression" ? " (use --compress)" : name === "encryption" ? " (use MICTLANX_KEY or --key-file)" : ""}`);
+  }
+  for (const name of Object.keys(tags)) {
+    if (name.startsWith(s3TagPrefix)) throw new UsageError(`--tag ${name}=…: names starting with ${s3TagPrefix} are the S3 gateway's (its ETag and x-amz-meta-*); choose another name`);
   }
   const options: PutOptions = {
     rf: parsePositiveInt(flags.rf, "--rf"),

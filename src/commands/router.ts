@@ -7,7 +7,7 @@ import { printReadyLine } from "./ready.ts";
 import { metricsPortFor } from "../net/metrics-server.ts";
 import { resolveAdvertise } from "../lib/advertise.ts";
 
-export async function runRouterCommand(flags: { port: string; host: string; advertise?: string; spm?: string; metricsPort?: string; metricsHost?: string } & TlsFlags): Promise<void> {
+export async function runRouterCommand(flags: { port: string; host: string; advertise?: string; spm?: string; metricsPort?: string; metricsHost?: string; s3Port?: string; s3Region?: string } & TlsFlags): Promise<void> {
   const spm = resolveSpm(flags.spm);
   parseAddress(spm); // a usage error now rather than on the first request
   const port = parsePort(flags.port);
@@ -15,6 +15,7 @@ export async function runRouterCommand(flags: { port: string; host: string; adve
   const security = nodeSecurity("router", flags);
   const { startRouter } = await import("../roles/router/router.ts");
   const metricsPort = metricsPortFor(flags.metricsPort, port);
+  const s3Port = flags.s3Port === undefined ? undefined : parsePort(flags.s3Port);
   const router = await startRouter({
     host: flags.host,
     port,
@@ -22,10 +23,12 @@ export async function runRouterCommand(flags: { port: string; host: string; adve
     ...(metricsPort === undefined ? {} : { metricsPort }),
     ...(flags.metricsHost === undefined ? {} : { metricsHost: flags.metricsHost }),
     spm,
+    ...(s3Port === undefined ? {} : { s3Port }),
+    ...(flags.s3Region === undefined ? {} : { s3Region: flags.s3Region }),
     ...(security ? { security } : {}),
     log: (line) => process.stderr.write(`router: ${line}\n`),
   });
-  printReadyLine("router", router, flags.host, securityNote(security));
+  printReadyLine("router", router, flags.host, `${securityNote(security)}${router.s3Url ? ` (s3 on ${router.s3Url})` : ""}`);
   const expiring = expiryWarning(security);
   if (expiring) process.stderr.write(`router: ${expiring}\n`);
   reloadOnSighup("router", () => router.reloadTls());

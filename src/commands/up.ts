@@ -36,7 +36,7 @@ export async function runUpCommand(flags: UpFlags): Promise<void> {
   const running = await runningVss(dir);
   if (running) throw alreadyRunning(dir, running);
   process.stderr.write(`starting a VSS in ${dir}: 1 spm, ${routers} router(s), ${peers} peer(s)…\n`);
-  const vss = await startLocalVss({ dir, peers, routers, basePort, spmArgs, insecure: flags.insecure === true }).catch((error: unknown) => {
+  const vss = await startLocalVss({ dir, peers, routers, basePort, spmArgs, insecure: flags.insecure === true, s3: true }).catch((error: unknown) => {
     // The VSS of this dir may be running and not answering (yet): say so with the start's error.
     const file = vssFileIn(dir);
     const alive = file ? alivePidsOf(file) : [];
@@ -93,7 +93,7 @@ function printBanner(vss: LocalVss, dir: string, restart: boolean): void {
     [
       `mictlanx VSS is up (data in ${dir}, logs in ${dir}/logs; ${restart ? "a child that dies is restarted" : "--no-restart: a child that dies stays dead"})`,
       `  spm      ${described.spm}  ${vss.spm.metricsUrl ?? ""}`,
-      ...vss.routers.map((router) => `  router   ${router.address}  ${router.metricsUrl ?? ""}`),
+      ...vss.routers.map((router) => `  router   ${router.address}  ${router.metricsUrl ?? ""}${router.s3Url ? `  s3 ${router.s3Url}` : ""}`),
       ...vss.peers.map((peer) => `  peer     ${peer.address}  ${peer.id}  ${peer.metricsUrl ?? ""}  ${peer.data}`),
       securityLine(described),
       ...tryLines(described),

@@ -421,6 +421,16 @@ export const limits = {
   s3ChunkHeaderBytesMax: 1 * KiB,
   /** An aws-chunked body's trailer section: a few x-amz-checksum-* lines and x-amz-trailer-signature. */
   s3ChunkTrailerBytesMax: 16 * KiB,
+  /** ListObjectsV2's max-keys at most (and its default): S3's 1000. */
+  s3ListKeysMax: 1000,
+  /** The SigV4 region a router's S3 endpoint signs for without --s3-region: what SDKs default to. */
+  s3RegionDefault: "us-east-1",
+  /** One PutObject's body at most: S3's own 5 GiB (larger objects are multipart uploads in S3). */
+  s3PutObjectBytesMax: 5 * 1024 * MiB,
+  /** The body of a bucket request (CreateBucket's CreateBucketConfiguration) read at most; it is not otherwise used. */
+  s3BucketBodyBytesMax: 64 * KiB,
+  /** How long the S3 listener waits for a request to go quiet before closing it, in seconds (Bun.serve's idleTimeout, 255 at most). */
+  s3IdleTimeoutSeconds: 120,
 } as const;
 
 export type Limits = typeof limits;

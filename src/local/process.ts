@@ -10,6 +10,8 @@ export interface RoleProcess {
   address: string;
   /** Where its Prometheus metrics are served, when it serves them. */
   metricsUrl?: string;
+  /** A router's S3 endpoint, when it serves one. */
+  s3Url?: string;
   /** The line it printed when it was ready (an insecure role says so there). */
   readyLine: string;
   args: string[];
@@ -45,8 +47,9 @@ export async function startRole(name: string, args: string[], logFile?: string, 
   const exited = proc.exited;
   const ready = await readReadyLine(name, proc, exited, logFile === undefined ? undefined : { path: logFile, start: logStart });
   const metricsUrl = /metrics on (http:\/\/\S+?)\)?$/m.exec(ready)?.[1];
+  const s3Url = /\(s3 on (https?:\/\/[^\s)]+)\)/.exec(ready)?.[1];
   const address = /listening on (\S+)/.exec(ready)?.[1] ?? "";
-  return { name, pid: proc.pid, address, ...(metricsUrl ? { metricsUrl } : {}), readyLine: ready.trim(), args, proc, exited };
+  return { name, pid: proc.pid, address, ...(metricsUrl ? { metricsUrl } : {}), ...(s3Url ? { s3Url } : {}), readyLine: ready.trim(), args, proc, exited };
 }
 
 /** A child's log, and where in it this start's lines begin (it is appended to across restarts). */

@@ -27,6 +27,8 @@ export interface LocalVssOptions {
   spmArgs?: string[];
   peerArgs?: string[];
   routerArgs?: string[];
+  /** Router i serves S3 on BASE+80+i (any free port when basePort is 0); `up` turns it on. */
+  s3?: boolean;
   /** Write each role's stderr to DIR/logs/NAME.log (default true). */
   logs?: boolean;
   command?: string[];
@@ -74,6 +76,10 @@ export const vssFileSchema = z.object({
   insecure: z.boolean().optional(),
   /** The admin key `up` made (DIR/credentials.json), unless insecure. */
   credentials: z.string().optional(),
+  /** Router 0's S3 endpoint (https://, or http:// when insecure), when the routers serve S3. */
+  s3: z.string().optional(),
+  /** Every router's S3 endpoint, in router order. */
+  s3Endpoints: z.array(z.string()).optional(),
 });
 export type VssFile = z.infer<typeof vssFileSchema>;
 
@@ -174,10 +180,14 @@ export async function startLocalVss(options: LocalVssOptions): Promise<LocalVss>
     const role = await startRole(id, ["peer", "--port", port, ...metricsOf(vss.peers[index]), "--data", data, "--id", id, "--spm", vss.spm.address, ...(await tlsArgs("peer", id)), ...(options.peerArgs ?? [])], log(id), command);
     return { ...role, id, data };
   };
+  /** Router i's S3 port: BASE+80+i, any free one with base 0; a restarted router keeps the one it had. */
+  const s3PortOf = (previous: RoleProcess | undefined, index: number) =>
+    previous?.s3Url !== undefined ? (new URL(previous.s3Url).port || "0") : options.basePort === 0 ? "0" : String(options.basePort + upS3PortOffset + index);
   const spawnRouter = async (index: number) => {
     const id = `router-${index}`;
     const port = portOf(vss.routers[index], planned.routers[index] ?? "0:0");
-    return startRole(id, ["router", "--port", port, ...metricsOf(vss.routers[index]), "--spm", vss.spm.address, ...(await tlsArgs("router", id)), ...(options.routerArgs ?? [])], log(id), command);
+    const s3Args = options.s3 ? ["--s3-port", s3PortOf(vss.routers[index], index)] : [];
+    return startRole(id, ["router", "--port", port, ...metricsOf(vss.routers[index]), "--spm", vss.spm.address, ...s3Args, ...(await tlsArgs("router", id)), ...(options.routerArgs ?? [])], log(id), command);
   };
 
   const vss: LocalVss = {
@@ -198,6 +208,7 @@ export async function startLocalVss(options: LocalVssOptions): Promise<LocalVss>
       ownerPid: process.pid,
       insecure: security.insecure,
       ...(security.insecure ? {} : { credentials: security.credentialsPath }),
+      ...s3Endpoints(vss.routers),
     }),
     startPeer: async (index) => {
       const peer = await spawnPeer(index);
@@ -258,4 +269,13 @@ export async function waitForPeersUp(spmAddress: string, count: number, timeoutM
     pool.close();
   }
   throw new MictlanxError("timeout", `only ${up} of ${count} peers reported to the SPM at ${spmAddress} within ${timeoutMs} ms`);
+}
+
+/** Router i's S3 port under `up` is BASE + this + i. */
+export const upS3PortOffset = 80;
+
+function s3Endpoints(routers: readonly RoleProcess[]): { s3?: string; s3Endpoints?: string[] } {
+  const endpoints = routers.flatMap((router) => (router.s3Url === undefined ? [] : [router.s3Url]));
+  const first = endpoints[0];
+  return first === undefined ? {} : { s3: first, s3Endpoints: endpoints };
 }

@@ -3,6 +3,12 @@ import { z } from "zod";
 import { ballIdName, ballKey, bucketName, byteCount, checksumHex, chunkIndex, newBallIdName, newBallKey, newBucketName, newContentType, newTags, peerId, sha256Hex, tags } from "./schemas.ts";
 import { limits } from "../lib/limits.ts";
 
+/**
+ * Tags whose names start with this are the S3 gateway's (its ETag, user metadata): the native
+ * client refuses to set them, so S3 metadata never collides with a user's tags or mictlanx's.
+ */
+export const s3TagPrefix = "s3:";
+
 export const rf = z.number().int().min(1).max(16);
 /** Chosen by the client once per put and sent again on every retry, so a retry is recognised. */
 export const requestId = z.string().regex(/^[0-9a-zA-Z-]{8,64}$/, "request id must be 8–64 letters, digits or dashes");

@@ -166,3 +166,18 @@ test("up started with MICTLANX_PARENT_PID stops its VSS when that process dies b
     rmSync(dir, { recursive: true, force: true });
   }
 }, 30_000);
+
+test("up starts each router's S3 endpoint and writes it to vss.json: https with TLS, http with --insecure", async () => {
+  for (const [extra, scheme] of [[[], "https"], [["--insecure"], "http"]] as const) {
+    const up = await startUp(`up-s3-${scheme}`, [...extra], 1);
+    const file = up.read();
+    expect(file.s3).toMatch(new RegExp(`^${scheme}://127\\.0\\.0\\.1:\\d+$`));
+    expect(file.s3Endpoints).toEqual([file.s3 ?? ""]);
+    const ca = scheme === "https" ? readFileSync(upCredentials(up).ca, "utf8") : undefined;
+    const response = await fetch(`${file.s3}/`, ca === undefined ? {} : { tls: { ca } });
+    const body = await response.text();
+    // With keys, an unsigned request is refused as S3 refuses it; without, it is believed (no buckets yet).
+    if (scheme === "https") expect([response.status, body]).toEqual([403, expect.stringContaining("<Code>AccessDenied</Code>")]);
+    else expect([response.status, body]).toEqual([200, expect.stringContaining("<ListAllMyBucketsResult")]);
+  }
+}, 60_000);

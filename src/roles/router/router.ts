@@ -27,6 +27,10 @@ import { PeerBatches, spmBatches } from "./batching.ts";
 import { MetricsRegistry, requestMetrics } from "../../lib/metrics.ts";
 import { serveMetrics } from "../../net/metrics-server.ts";
 import { advertisedAddressFor, type Advertise } from "../../lib/advertise.ts";
+import type { ArgsOf, ParsedArgsOf, ResultOf } from "../../protocol/envelope.ts";
+import type { RouterOps } from "../../protocol/router.ts";
+import type { KeyRecord } from "../../net/authorize.ts";
+import { startS3Gateway, type RunningS3Gateway } from "./s3/gateway.ts";
 
 export interface RouterOptions {
   /** What it binds; a wildcard (0.0.0.0, ::) needs `advertise`. */
@@ -41,6 +45,10 @@ export interface RouterOptions {
   metricsHost?: string;
   /** TLS with the router's certificate, clients' access keys checked; plain TCP believing everyone without (--insecure). */
   security?: { tls: TlsSource };
+  /** Serve S3 (path-style) on this port (0: any free one); none when undefined. */
+  s3Port?: number;
+  /** The SigV4 region the S3 endpoint signs for (default limits.s3RegionDefault). */
+  s3Region?: string;
   log?: (line: string) => void;
 }
 
@@ -48,6 +56,8 @@ export interface RunningRouter {
   port: number;
   address: string;
   metricsAddress?: string;
+  /** The S3 endpoint, https://host:port (http:// under --insecure), when it serves one. */
+  s3Url?: string;
   /** Read the certificate files again (SIGHUP): new connections, both ways, use them. */
   reloadTls(): void;
   stop(): Promise<void>;
@@ -210,6 +220,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   server.listen();
   refusalMetrics(metrics, "router", server.stats);
   const address = advertisedAt(server.port);
+  const s3 = options.s3Port === undefined ? undefined : startS3(options, handlers, keys);
   const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.metricsHost ?? limits.metricsHostDefault, options.metricsPort, metrics);
 
   let stopped = false;
@@ -231,6 +242,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   return {
     port: server.port,
     address,
+    ...(s3 ? { s3Url: s3.url } : {}),
     ...(metricsServer ? { metricsAddress: `${options.metricsHost ?? limits.metricsHostDefault}:${metricsServer.port}` } : {}),
     reloadTls: () => {
       if (!options.security) return;
@@ -240,9 +252,32 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     stop: async () => {
       stopped = true;
       metricsServer?.stop();
+      s3?.stop();
       server.stop();
       spmPool.close();
       peerPool.close();
     },
   };
+}
+
+/**
+ * The S3 endpoint, on the same handlers the RPC server runs: each S3 operation calls them in
+ * process with arguments parsed by the op's schema, as the key that signed the request.
+ */
+function startS3(options: RouterOptions, handlers: Handlers<typeof routerOps>, keys: RouterKeys): RunningS3Gateway {
+  const call = async <K extends keyof RouterOps>(op: K, args: ArgsOf<RouterOps, K>, record: KeyRecord | undefined): Promise<ResultOf<RouterOps, K>> => {
+    const parsed = routerOps[op].args.parse(args) as ParsedArgsOf<RouterOps, K>;
+    const principal = record === undefined ? { kind: "anonymous" as const } : { kind: "key" as const, accessKey: record.accessKey, record };
+    const context: RequestContext = { remote: "s3", principal, markNode: () => false };
+    const handler = handlers[op] as (args: ParsedArgsOf<RouterOps, K>, context: RequestContext) => Promise<ResultOf<RouterOps, K>> | ResultOf<RouterOps, K>;
+    return handler(parsed, context);
+  };
+  return startS3Gateway({
+    host: options.host,
+    port: options.s3Port ?? 0,
+    region: options.s3Region ?? limits.s3RegionDefault,
+    ...(options.security ? { security: { tls: options.security.tls, keys } } : {}),
+    call,
+    ...(options.log ? { log: options.log } : {}),
+  });
 }
