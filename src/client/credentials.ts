@@ -9,7 +9,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { UsageError } from "../lib/errors.ts";
-import { defaults } from "../lib/defaults.ts";
+import { defaults, nonEmpty } from "../lib/defaults.ts";
 import { readCredentialsFile } from "../lib/credentials-file.ts";
 import type { ClientSecurity } from "../net/connection.ts";
 import { TlsSource } from "../net/tls.ts";
@@ -59,8 +59,4 @@ export function clientSecurity(credentials: Credentials | undefined): ClientSecu
   if (!credentials) return undefined;
   const tls = credentials.ca.includes("-----BEGIN") ? new TlsSource({ caPem: credentials.ca }) : new TlsSource({ caPath: credentials.ca });
   return { tls, credentials: { accessKey: credentials.accessKey, secretKey: credentials.secretKey } };
-}
-
-function nonEmpty(value: string | undefined | null): string | undefined {
-  return value !== undefined && value !== null && value.trim().length > 0 ? value.trim() : undefined;
 }

@@ -7,8 +7,7 @@ import { limits } from "../lib/limits.ts";
 import { prepareDataDir } from "../lib/data-dir.ts";
 import { describeZodError } from "../protocol/envelope.ts";
 import { stopOnSignals } from "./signals.ts";
-import { expiryWarning, nodeSecurity, reloadOnSighup, securityNote } from "./security-flags.ts";
-import { printReadyLine } from "./ready.ts";
+import { announceRole, nodeSecurity } from "./security-flags.ts";
 import { metricsPortFor } from "../net/metrics-server.ts";
 import { resolveAdvertise } from "../lib/advertise.ts";
 
@@ -74,10 +73,7 @@ export async function runPeerCommand(raw: Record<string, unknown>): Promise<void
     ...(security ? { security } : {}),
     log: (line) => process.stderr.write(`peer: ${line}\n`),
   });
-  printReadyLine(`peer ${peer.id}`, peer, options.host, securityNote(security));
-  const expiring = expiryWarning(security);
-  if (expiring) process.stderr.write(`peer: ${expiring}\n`);
-  reloadOnSighup("peer", () => peer.reloadTls());
+  announceRole("peer", `peer ${peer.id}`, peer, options.host, security);
   await stopOnSignals(() => peer.stop());
 }
 

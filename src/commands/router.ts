@@ -2,8 +2,7 @@
 import { parsePort, resolveSpm } from "../lib/defaults.ts";
 import { parseAddress } from "../net/address.ts";
 import { stopOnSignals } from "./signals.ts";
-import { expiryWarning, nodeSecurity, reloadOnSighup, securityNote, type TlsFlags } from "./security-flags.ts";
-import { printReadyLine } from "./ready.ts";
+import { announceRole, nodeSecurity, type TlsFlags } from "./security-flags.ts";
 import { metricsPortFor } from "../net/metrics-server.ts";
 import { resolveAdvertise } from "../lib/advertise.ts";
 
@@ -28,9 +27,6 @@ export async function runRouterCommand(flags: { port: string; host: string; adve
     ...(security ? { security } : {}),
     log: (line) => process.stderr.write(`router: ${line}\n`),
   });
-  printReadyLine("router", router, flags.host, `${securityNote(security)}${router.s3Url ? ` (s3 on ${router.s3Url})` : ""}`);
-  const expiring = expiryWarning(security);
-  if (expiring) process.stderr.write(`router: ${expiring}\n`);
-  reloadOnSighup("router", () => router.reloadTls());
+  announceRole("router", "router", router, flags.host, security, router.s3Url ? ` (s3 on ${router.s3Url})` : "");
   await stopOnSignals(() => router.stop());
 }

@@ -5,6 +5,7 @@ import { UsageError } from "../lib/errors.ts";
 import { limits } from "../lib/limits.ts";
 import type { NodeRole } from "../lib/node-identity.ts";
 import { TlsSource, checkOwnCertificate } from "../net/tls.ts";
+import { printReadyLine, type ReadyRole } from "./ready.ts";
 
 export interface TlsFlags {
   tlsCert?: string | undefined;
@@ -59,4 +60,22 @@ export function reloadOnSighup(role: string, reload: () => Promise<void> | void)
         (error: unknown) => process.stderr.write(`${role}: SIGHUP: kept the old certificate: ${(error as Error).message}\n`),
       );
   });
+}
+
+/**
+ * A role is up: its ready line (saying so when it runs without TLS), a warning when its
+ * certificate expires within 30 days, and SIGHUP to read its certificate files again.
+ */
+export function announceRole(
+  role: NodeRole,
+  name: string,
+  running: ReadyRole & { reloadTls(): void },
+  bindHost: string,
+  security: NodeSecurity | undefined,
+  extraNote = "",
+): void {
+  printReadyLine(name, running, bindHost, `${securityNote(security)}${extraNote}`);
+  const expiring = expiryWarning(security);
+  if (expiring) process.stderr.write(`${role}: ${expiring}\n`);
+  reloadOnSighup(role, () => running.reloadTls());
 }

@@ -3,9 +3,8 @@ import { resolve } from "node:path";
 import { parsePort } from "../lib/defaults.ts";
 import { parseDuration, parseSize } from "../lib/size.ts";
 import { stopOnSignals } from "./signals.ts";
-import { expiryWarning, nodeSecurity, reloadOnSighup, securityNote, type TlsFlags } from "./security-flags.ts";
+import { announceRole, nodeSecurity, type TlsFlags } from "./security-flags.ts";
 import { prepareDataDir } from "../lib/data-dir.ts";
-import { printReadyLine } from "./ready.ts";
 import { metricsPortFor } from "../net/metrics-server.ts";
 import { resolveAdvertise } from "../lib/advertise.ts";
 
@@ -50,9 +49,6 @@ export async function runSpmCommand(flags: SpmFlags): Promise<void> {
     ...(flags.credentials === undefined ? {} : { credentialsPath: resolve(flags.credentials) }),
     log: (line) => process.stderr.write(`spm: ${line}\n`),
   });
-  printReadyLine("spm", spm, flags.host, securityNote(security));
-  const expiring = expiryWarning(security);
-  if (expiring) process.stderr.write(`spm: ${expiring}\n`);
-  reloadOnSighup("spm", () => spm.reloadTls());
+  announceRole("spm", "spm", spm, flags.host, security);
   await stopOnSignals(() => spm.stop());
 }

@@ -33,8 +33,9 @@ export function resolveSpm(flag: string | undefined, env = process.env): string 
   return nonEmpty(flag) ?? nonEmpty(env.MICTLANX_SPM) ?? upDefault.spm;
 }
 
-function nonEmpty(value: string | undefined): string | undefined {
-  return value !== undefined && value.trim().length > 0 ? value.trim() : undefined;
+/** A flag's or variable's value, trimmed; undefined when it is unset or blank. */
+export function nonEmpty(value: string | undefined | null): string | undefined {
+  return value !== undefined && value !== null && value.trim().length > 0 ? value.trim() : undefined;
 }
 
 export function parsePort(text: string): number {

@@ -545,6 +545,10 @@ export const vssLimits = {
   // --- trust nothing unchecked (issue 10) ---------------------------------------------------
   /** Routers the SPM keeps in its table (keyed by what they send; the least recently heard from goes). */
   routersTrackedMax: 1024,
+  /** Nodes whose certificate expiry the SPM keeps for `status` (every peer, every router tracked, itself)… */
+  certificatesTrackedMax: 4096 + 1024 + 1,
+  /** …forgetting a node not heard from for this long (removed, or renamed). */
+  certificateForgetMs: 10 * 60_000,
   /** Chunks one reconciliation step asks a peer about (one page of its list, or one chunk.statMany). */
   reconcilePageChunks: 512,
   /**
@@ -563,3 +567,5 @@ export const vssLimits = {
    */
   scrubReportsInFlightMax: 8,
 } as const;
+
+assert(vssLimits.certificatesTrackedMax >= limits.peersMax + vssLimits.routersTrackedMax + 1, "the SPM must be able to track every peer's and router's certificate, and its own");

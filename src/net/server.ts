@@ -232,7 +232,17 @@ export class RpcServer<T extends OpTable> {
     security.tls.reload(); // throws, changing nothing, on a bad file
     const port = this.listener.port;
     this.listener.stop(false);
-    this.listener = this.bind(port);
+    try {
+      this.listener = this.bind(port);
+    } catch (error) {
+      // The port was free an instant ago: one more try, then say that this node no longer listens.
+      try {
+        this.listener = this.bind(port);
+      } catch {
+        this.listener = null;
+        throw listenError(this.options.host, port, "--port", error);
+      }
+    }
   }
 
   stop(): void {
@@ -541,7 +551,8 @@ export class RpcServer<T extends OpTable> {
     const startedMs = performance.now();
     let outcome = "ok";
     try {
-      const principal = this.options.security ? await this.authorized(op, args, socket.data.principal) : socket.data.principal;
+      const checked = this.options.security ? this.authorized(op, args, socket.data.principal) : socket.data.principal;
+      const principal = checked instanceof Promise ? await checked : checked;
       const result = await handler(args, { remote: socket.data.remote, principal, markNode: () => this.markNode(socket) });
       this.sendResult(socket, id, op, result);
     } catch (error) {
@@ -562,16 +573,20 @@ export class RpcServer<T extends OpTable> {
   }
 
   /** The caller, checked against the op's access (src/protocol/access.ts); forbidden otherwise. */
-  private async authorized(op: string, args: unknown, principal: Principal): Promise<Principal> {
+  private authorized(op: string, args: unknown, principal: Principal): Principal | Promise<Principal> {
     const security = this.options.security;
     assert(security !== undefined, "authorization without security");
     const access = (security.access as Record<string, Parameters<typeof authorize>[1]>)[op];
     assert(access !== undefined, `${op} has no entry in its access table`);
-    try {
-      return await authorize(op, access, args, principal, security.keys);
-    } catch (error) {
+    const counted = (error: unknown): never => {
       if (error instanceof ForbiddenError) this.stats.requestsForbidden += 1;
       throw error;
+    };
+    try {
+      const checked = authorize(op, access, args, principal, security.keys);
+      return checked instanceof Promise ? checked.catch(counted) : checked;
+    } catch (error) {
+      return counted(error);
     }
   }
 

@@ -31,8 +31,6 @@ export interface TlsMaterial {
 /** The TLS files of a node or client, read now and again on `reload()`. */
 export class TlsSource {
   private material: TlsMaterial;
-  /** Bumped on every reload, so a listener knows to take the new certificate. */
-  generation = 0;
 
   constructor(readonly files: TlsFiles) {
     this.material = readMaterial(files);
@@ -42,10 +40,16 @@ export class TlsSource {
     return this.material;
   }
 
-  /** Read the files again; on an error the old material stays in use and the error is thrown. */
+  /**
+   * Read the files again (SIGHUP). A node's renewed certificate must name the same node and be
+   * valid now: otherwise, as on any read error, the old material stays in use and the error is
+   * thrown, so a mistaken copy never turns a running peer into another node.
+   */
   reload(): void {
-    this.material = readMaterial(this.files);
-    this.generation += 1;
+    const next = readMaterial(this.files);
+    const node = this.material.own?.node;
+    if (node) checkOwnMaterial(next, this.files.certPath, node.role, node.id);
+    this.material = next;
   }
 }
 
@@ -90,8 +94,11 @@ function readPem(path: string, flag: string, kind: string): string {
 
 /** The certificate must name this node, and be valid now (checked at start and again on each SIGHUP). */
 export function checkOwnCertificate(tls: TlsSource, role: NodeRole, id: string | undefined): CertifiedNode {
-  const path = tls.files.certPath;
-  const own = tls.current.own;
+  return checkOwnMaterial(tls.current, tls.files.certPath, role, id);
+}
+
+function checkOwnMaterial(material: TlsMaterial, path: string | undefined, role: NodeRole, id: string | undefined): CertifiedNode {
+  const own = material.own;
   if (!own?.node) throw new UsageError(`--tls-cert ${path} names no mictlanx node (issue one with mictlanx certs issue)`);
   const node = own.node;
   if (node.role !== role) throw new UsageError(`--tls-cert ${path} is a ${node.role}'s certificate (${node.id}), not a ${role}'s`);

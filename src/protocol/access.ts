@@ -37,10 +37,14 @@ export interface OpAccess<Args> {
 
 export type AccessTable<T extends OpTable> = { [K in keyof T]: OpAccess<ParsedArgsOf<T, K>> };
 
-const write = <A extends { bucket: string }>(): KeyNeed<A> => ({ action: "write", bucket: (args) => args.bucket });
-const read = <A extends { bucket: string }>(): KeyNeed<A> => ({ action: "read", bucket: (args) => args.bucket });
-const list = <A extends { bucket: string }>(): KeyNeed<A> => ({ action: "list", bucket: (args) => args.bucket });
-const remove = <A extends { bucket: string }>(): KeyNeed<A> => ({ action: "delete", bucket: (args) => args.bucket });
+/** The action on the bucket the arguments name. */
+const on =
+  (action: Action) =>
+  <A extends { bucket: string }>(): KeyNeed<A> => ({ action, bucket: (args) => args.bucket });
+const write = on("write");
+const read = on("read");
+const list = on("list");
+const remove = on("delete");
 
 /** Clients call routers; nothing else does. */
 export const routerAccess: AccessTable<typeof routerOps> = {

@@ -2,7 +2,7 @@
 // (src/certs): nodes are known by their certificates, clients by the access key they prove in
 // their hello, and every request is checked against the op's access line.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { RpcServer } from "../../src/net/server.ts";
@@ -14,7 +14,7 @@ import type { AccessTable } from "../../src/protocol/access.ts";
 import { defineOps, type ServerRole } from "../../src/protocol/envelope.ts";
 import { initCa, issueNodeCertificate, nodeFiles } from "../../src/certs/certs.ts";
 import type { NodeRole } from "../../src/lib/node-identity.ts";
-import { rejection } from "../support/errors.ts";
+import { rejection, thrown } from "../support/errors.ts";
 import { tempDir } from "../support/vss.ts";
 
 const ops = defineOps({
@@ -186,5 +186,27 @@ describe("the server, as the client checks it", () => {
     expect(plain.code).toBe("forbidden");
     expect(plain.message).toContain("no access key: spm 127.0.0.1");
     expect(plain.message).toContain("speaks TLS");
+  });
+});
+
+describe("a certificate read again (SIGHUP)", () => {
+  test("must name the same node: another node's files are refused and the old certificate stays in use", async () => {
+    const live = join(dir, "live");
+    mkdirSync(live, { recursive: true });
+    const put = (id: string) => {
+      copyFileSync(nodeFiles(dir, id).certPath, join(live, "node.crt"));
+      copyFileSync(nodeFiles(dir, id).keyPath, join(live, "node.key"));
+    };
+    put("peer-1");
+    const tls = new TlsSource({ certPath: join(live, "node.crt"), keyPath: join(live, "node.key"), caPath: join(dir, "ca.crt") });
+    put("router-1");
+    const error = thrown(() => tls.reload());
+    expect(error.code).toBe("usage");
+    expect(error.message).toContain("is a router's certificate (router-1), not a peer's");
+    expect(tls.current.own?.node).toEqual({ role: "peer", id: "peer-1" });
+    await issueNodeCertificate({ dir, role: "peer", id: "peer-1", hosts: ["127.0.0.1"] }); // a renewal
+    put("peer-1");
+    tls.reload();
+    expect(tls.current.cert).toBe(readFileSync(nodeFiles(dir, "peer-1").certPath, "utf8"));
   });
 });

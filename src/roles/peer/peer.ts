@@ -206,11 +206,7 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
     ...(metricsServer ? { metricsAddress: `${options.metricsHost ?? limits.metricsHostDefault}:${metricsServer.port}` } : {}),
     store,
     health,
-    reloadTls: () => {
-      if (!options.security) return;
-      server.reloadTls();
-      checkOwnCertificate(options.security.tls, "peer", id); // said on SIGHUP; the connections keep working either way
-    },
+    reloadTls: () => server.reloadTls(),
     stop: async () => {
       heartbeats?.stop();
       metricsServer?.stop();

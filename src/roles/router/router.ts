@@ -244,11 +244,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     address,
     ...(s3 ? { s3Url: s3.url } : {}),
     ...(metricsServer ? { metricsAddress: `${options.metricsHost ?? limits.metricsHostDefault}:${metricsServer.port}` } : {}),
-    reloadTls: () => {
-      if (!options.security) return;
-      server.reloadTls();
-      checkOwnCertificate(options.security.tls, "router", undefined);
-    },
+    reloadTls: () => server.reloadTls(),
     stop: async () => {
       stopped = true;
       metricsServer?.stop();

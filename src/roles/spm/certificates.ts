@@ -1,7 +1,7 @@
 // When each node's TLS certificate expires, as its heartbeats say (and the SPM's own), so that
 // `status` and the TUI warn certificateExpiryWarnMs (30 days) before one does. In memory only:
 // a node says it again every heartbeat. Bounded: a node not heard from for certificateForgetMs
-// is forgotten, and at most certificatesTrackedMax are kept.
+// is forgotten, and at most certificatesTrackedMax are kept (src/lib/limits.ts).
 import { limits, vssLimits } from "../../lib/limits.ts";
 import type { Clock } from "../../lib/clock.ts";
 
@@ -12,9 +12,7 @@ interface Entry {
   heardMonoMs: number;
 }
 
-const certificatesTrackedMax = limits.peersMax + vssLimits.routersTrackedMax + 1;
-/** A node silent this long is forgotten (it may have been removed, or renamed). */
-const certificateForgetMs = 10 * 60_000;
+const { certificatesTrackedMax, certificateForgetMs } = vssLimits;
 
 export class CertificateExpiries {
   private readonly entries = new Map<string, Entry>();

@@ -341,11 +341,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     vssId: catalog.vssId,
     ...(metricsServer ? { metricsAddress: `${options.metricsHost ?? limits.metricsHostDefault}:${metricsServer.port}` } : {}),
     status,
-    reloadTls: () => {
-      if (!options.security) return;
-      server.reloadTls();
-      checkOwnCertificate(options.security.tls, "spm", undefined);
-    },
+    reloadTls: () => server.reloadTls(),
     stop: async () => {
       clearInterval(timer);
       metricsServer?.stop();
