@@ -427,6 +427,8 @@ export const limits = {
   s3RegionDefault: "us-east-1",
   /** One PutObject's body at most: S3's own 5 GiB (larger objects are multipart uploads in S3). */
   s3PutObjectBytesMax: 5 * 1024 * MiB,
+  /** What aws-chunked framing (chunk headers, signatures, trailers) may add to the largest PutObject body in one request. */
+  s3ChunkedFramingBytesMax: 64 * MiB,
   /** The body of a bucket request (CreateBucket's CreateBucketConfiguration) read at most; it is not otherwise used. */
   s3BucketBodyBytesMax: 64 * KiB,
   /** How long the S3 listener waits for a request to go quiet before closing it, in seconds (Bun.serve's idleTimeout, 255 at most). */

@@ -43,7 +43,7 @@ export function startS3Gateway(options: S3GatewayOptions): RunningS3Gateway {
     hostname: options.host,
     port: options.port,
     idleTimeout: limits.s3IdleTimeoutSeconds,
-    maxRequestBodySize: limits.s3PutObjectBytesMax + 64 * 1024 * 1024, // aws-chunked framing on top of the largest body
+    maxRequestBodySize: limits.s3PutObjectBytesMax + limits.s3ChunkedFramingBytesMax,
     ...(tls?.cert !== undefined && tls.key !== undefined ? { tls: { cert: tls.cert, key: tls.key, ...(tls.ca === undefined ? {} : { ca: tls.ca }) } } : {}),
     fetch: (request) => serve(request, options),
     error: (error) => errorResponse(s3ReplyFor(error), "/", randomUUID()),
