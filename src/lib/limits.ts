@@ -433,6 +433,24 @@ export const limits = {
   s3BucketBodyBytesMax: 64 * KiB,
   /** How long the S3 listener waits for a request to go quiet before closing it, in seconds (Bun.serve's idleTimeout, 255 at most). */
   s3IdleTimeoutSeconds: 120,
+  /** How long a multipart upload lives from CreateMultipartUpload: past it, it and its parts are garbage (S3 keeps them until aborted; a week bounds what an abandoned one holds). */
+  s3MultipartUploadMsMax: 7 * 24 * 3_600_000,
+  /** The smallest part of a multipart upload but its last: S3's 5 MiB (EntityTooSmall at Complete). */
+  s3MultipartPartBytesMin: 5 * MiB,
+  /** The largest part (UploadPart's body): S3's 5 GiB. */
+  s3MultipartPartBytesMax: 5 * 1024 * MiB,
+  /** Part numbers run 1..this: S3's 10,000. */
+  s3MultipartPartsMax: 10_000,
+  /** A CompleteMultipartUpload body at most: 10,000 <Part> elements of about 120 bytes each, with room. */
+  s3CompleteBodyBytesMax: 2 * MiB,
+  /** While Complete copies the parts into the object, a space is sent this often so clients and proxies do not time out. */
+  s3CompleteKeepaliveMs: 5_000,
+  /** How often a router looks for multipart uploads past s3MultipartUploadMsMax. */
+  s3MultipartSweepMs: 60_000,
+  /** ListParts' max-parts and ListMultipartUploads' max-uploads at most (and their default): S3's 1000. */
+  s3ListPartsMax: 1000,
+  /** Multipart uploads of one bucket that ListMultipartUploads reads to sort them by key (the catalog keeps them by upload id). */
+  s3ListUploadsScanMax: 100_000,
 } as const;
 
 export type Limits = typeof limits;

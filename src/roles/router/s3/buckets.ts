@@ -6,6 +6,7 @@ import { limits } from "../../../lib/limits.ts";
 import { bucketExists, requireGrant, routerCall, type S3Request } from "./context.ts";
 import { element, s3Errors, s3Namespace, S3Reply, xmlHeader } from "./xml.ts";
 import { etagOf } from "./objects.ts";
+import { stagingBucket } from "./multipart.ts";
 
 const xmlHeaders = { "Content-Type": "application/xml" };
 
@@ -14,7 +15,7 @@ export async function listBuckets(s3: S3Request): Promise<Response> {
   let after: string | undefined;
   do {
     const page = await routerCall(s3, "bucket.list", { limit: limits.listPageMax, ...(after === undefined ? {} : { after }) });
-    shown.push(...page.buckets); // the router's bucket.list shows a key the buckets it may list
+    shown.push(...page.buckets.filter((bucket) => bucket.name !== stagingBucket)); // the router's bucket.list shows a key the buckets it may list; multipart's staging is no S3 bucket
     after = page.next;
   } while (after !== undefined);
   const owner = `<Owner>${element("ID", s3.record?.accessKey ?? "anonymous")}${element("DisplayName", s3.record?.accessKey ?? "anonymous")}</Owner>`;

@@ -35,7 +35,7 @@ export function requireGrant(s3: Pick<S3Request, "record" | "bucket">, action: A
 }
 
 /** A router call whose failure reads as S3 would say it: a schema refusal is InvalidArgument. */
-export async function routerCall<K extends keyof RouterOps>(s3: S3Request, op: K, args: ArgsOf<RouterOps, K>, target: { bucket?: string; key?: string } = {}): Promise<ResultOf<RouterOps, K>> {
+export async function routerCall<K extends keyof RouterOps>(s3: Pick<S3Request, "call" | "record">, op: K, args: ArgsOf<RouterOps, K>, target: { bucket?: string; key?: string } = {}): Promise<ResultOf<RouterOps, K>> {
   try {
     return await s3.call(op, args, s3.record);
   } catch (error) {

@@ -34,7 +34,7 @@ async function* payloadOf(s3: S3Request): AsyncGenerator<Uint8Array, Record<stri
   return chunked ? chunked.end().trailers : {};
 }
 
-function declaredSize(s3: S3Request): number {
+export function declaredSize(s3: S3Request): number {
   const decoded = s3.verified?.decodedContentLength;
   if (decoded !== undefined) return decoded;
   const length = s3.request.headers.get("content-length");
@@ -45,7 +45,7 @@ function declaredSize(s3: S3Request): number {
 }
 
 /** x-amz-meta-* and the checksums asked for, refused before any byte is stored when unsupported. */
-function userMetadata(s3: S3Request): Record<string, string> {
+export function userMetadata(s3: S3Request): Record<string, string> {
   const tags: Record<string, string> = {};
   for (const [name, value] of s3.request.headers) {
     if (name.startsWith(amzMetaPrefix)) tags[`${metaTagPrefix}${name.slice(amzMetaPrefix.length)}`] = utf8HeaderValue(value);
@@ -80,12 +80,12 @@ export async function putObject(s3: S3Request): Promise<Response> {
   return new Response(null, { status: 200, headers: { ETag: `"${stored.etag}"`, ...(stored.crc32 ? { "x-amz-checksum-crc32": stored.crc32 } : {}) } });
 }
 
-interface Stored {
+export interface Stored {
   etag: string;
   crc32: string | undefined;
 }
 
-async function storeBody(s3: S3Request, size: number, tags: Record<string, string>): Promise<Stored> {
+export async function storeBody(s3: S3Request, size: number, tags: Record<string, string>): Promise<Stored> {
   const { bucket, key } = s3;
   const rf = defaults.replicationFactor;
   const chunkSize = limits.chunkBytesDefault;
@@ -148,13 +148,13 @@ async function storeBody(s3: S3Request, size: number, tags: Record<string, strin
   }
 }
 
-function contentTypeOf(s3: S3Request): string {
+export function contentTypeOf(s3: S3Request): string {
   const type = s3.request.headers.get("content-type") ?? "";
   if (type.length > limits.contentTypeBytesMax) throw s3Errors.invalidArgument(`Content-Type is at most ${limits.contentTypeBytesMax} bytes`);
   return type;
 }
 
-async function commit(s3: S3Request, objectId: string, declaration: { bucket: string; key: string; size: number; checksum: string; contentType: string; tags: Record<string, string>; rf: number; chunkSize: number }, records: ChunkRecordWire[]): Promise<void> {
+export async function commit(s3: S3Request, objectId: string, declaration: { bucket: string; key: string; size: number; checksum: string; contentType: string; tags: Record<string, string>; rf: number; chunkSize: number }, records: ChunkRecordWire[]): Promise<void> {
   const pageMax = limits.chunkRecordsPageMax;
   let staged = 0;
   while (records.length - staged > pageMax) {

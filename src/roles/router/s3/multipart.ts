@@ -1,0 +1,500 @@
+// S3 multipart uploads: CreateMultipartUpload, UploadPart, CompleteMultipartUpload,
+// AbortMultipartUpload, ListParts, ListMultipartUploads.
+//
+// Where an upload lives: in the SPM's catalog, as balls of a staging bucket of its own
+// (`stagingBucket`, a name S3 cannot create: the underscore), so an upload survives router
+// restarts, is seen by every router, and every byte of it goes the way of any other ball's:
+//   u/<bucket>/<uploadId>   the upload: an empty ball whose tags hold the object's key, its
+//                           x-amz-meta-* and Content-Type (given at Create); createdMs is
+//                           when it began, and its lifetime runs from there.
+//   p/<uploadId>/<NNNNN>    part NNNNN: a ball written by PutObject's own streaming path
+//                           (chunks written as they arrive, rf replicas, fsync before ack),
+//                           its MD5 in s3:etag. A part uploaded again replaces the ball, and the
+//                           replaced version's chunks go through the catalog's garbage path.
+// Complete checks the list (order, ETags, sizes), then copies the parts, in order, through
+// the router's read path into one ball at the object's key, computing the sha256 the native
+// client checks on every get, and commits it: the object appears whole at once. Then the parts
+// and the upload are deleted (garbage path). Abort and the lifetime sweep delete them likewise.
+// The copy costs a second write of the bytes; in return the object is an ordinary ball (dense
+// chunk indices), so the native client, healing, scrub and GC need no change.
+import { createHash, randomUUID } from "node:crypto";
+import { z } from "zod";
+import { chunkChecksum, checksumHex } from "../../../lib/checksum.ts";
+import { defaults } from "../../../lib/defaults.ts";
+import { limits } from "../../../lib/limits.ts";
+import { assert } from "../../../lib/assert.ts";
+import { grantsAllow } from "../../../lib/grants.ts";
+import type { BallMetaWire, ChunkRecordWire } from "../../../protocol/ball.ts";
+import { requireBucket, requireGrant, routerCall, s3TagPrefix, type S3Request } from "./context.ts";
+import { commit, declaredSize, storeBody, userMetadata } from "./objects.ts";
+import { element, errorBody, s3Errors, s3Namespace, s3ReplyFor, S3Reply, xmlHeader } from "./xml.ts";
+
+/** The bucket uploads and their parts are kept in (not an S3 bucket name: S3 clients never see it). */
+export const stagingBucket = "_s3-multipart";
+const uploadKeyTag = `${s3TagPrefix}mpu-key`;
+const etagTag = `${s3TagPrefix}etag`;
+const xmlHeaders = { "Content-Type": "application/xml" };
+const uploadIdPattern = /^[0-9a-f]{32}$/;
+
+type Caller = Pick<S3Request, "call" | "record">;
+
+function uploadKey(bucket: string, uploadId: string): string {
+  return `u/${bucket}/${uploadId}`;
+}
+function partPrefix(uploadId: string): string {
+  return `p/${uploadId}/`;
+}
+function partKey(uploadId: string, partNumber: number): string {
+  return `${partPrefix(uploadId)}${String(partNumber).padStart(5, "0")}`;
+}
+function partNumberOf(key: string): number {
+  return Number(key.slice(key.lastIndexOf("/") + 1));
+}
+
+function noSuchUpload(uploadId: string): S3Reply {
+  return new S3Reply("NoSuchUpload", 404, `The specified multipart upload does not exist: ${uploadId} (it was completed, aborted, or is older than ${limits.s3MultipartUploadMsMax / 86_400_000} days)`, { UploadId: uploadId });
+}
+
+/** The upload `?uploadId=` names, of this bucket and key, not past its lifetime. */
+async function loadUpload(s3: S3Request): Promise<{ uploadId: string; record: BallMetaWire }> {
+  const uploadId = s3.query.get("uploadId") ?? "";
+  if (!uploadIdPattern.test(uploadId)) throw noSuchUpload(uploadId);
+  let record: BallMetaWire;
+  try {
+    record = await routerCall(s3, "ball.stat", { bucket: stagingBucket, key: uploadKey(s3.bucket, uploadId) });
+  } catch (error) {
+    if (error instanceof S3Reply && error.httpStatus === 404) throw noSuchUpload(uploadId);
+    throw error;
+  }
+  if (record.tags[uploadKeyTag] !== s3.key || record.createdMs + limits.s3MultipartUploadMsMax < Date.now()) throw noSuchUpload(uploadId);
+  return { uploadId, record };
+}
+
+async function ensureStagingBucket(s3: Caller): Promise<void> {
+  try {
+    await routerCall(s3, "bucket.create", { bucket: stagingBucket });
+  } catch (error) {
+    if (!(error instanceof S3Reply) || error.httpStatus !== 409) throw error; // 409: it is there
+  }
+}
+
+function emptySha256(): string {
+  return createHash("sha256").digest("hex");
+}
+
+// --- CreateMultipartUpload ----------------------------------------------------------------
+
+export async function createMultipartUpload(s3: S3Request): Promise<Response> {
+  requireGrant(s3, "write", "CreateMultipartUpload");
+  for (const header of ["x-amz-tagging", "x-amz-server-side-encryption", "x-amz-object-lock-mode"]) {
+    if (s3.request.headers.has(header)) throw s3Errors.notImplemented(`CreateMultipartUpload with ${header}`);
+  }
+  const acl = s3.request.headers.get("x-amz-acl");
+  if (acl !== null && acl !== "private") throw s3Errors.notImplemented(`the canned ACL ${acl} (objects are private)`);
+  const tags = userMetadata(s3);
+  const contentType = s3.request.headers.get("content-type") ?? "";
+  await requireBucket(s3);
+  await ensureStagingBucket(s3);
+  const uploadId = randomUUID().replaceAll("-", "");
+  await routerCall(s3, "ball.put", {
+    bucket: stagingBucket,
+    key: uploadKey(s3.bucket, uploadId),
+    size: 0,
+    checksum: emptySha256(),
+    contentType,
+    tags: { ...tags, [uploadKeyTag]: s3.key },
+    rf: defaults.replicationFactor,
+    chunkSize: limits.chunkBytesDefault,
+    data: new Uint8Array(0),
+  });
+  const body = `${xmlHeader}<InitiateMultipartUploadResult xmlns="${s3Namespace}">${element("Bucket", s3.bucket)}${element("Key", s3.key)}${element("UploadId", uploadId)}</InitiateMultipartUploadResult>`;
+  return new Response(body, { headers: xmlHeaders });
+}
+
+// --- UploadPart ---------------------------------------------------------------------------
+
+function parsePartNumber(text: string | null): number {
+  const parsed = z.coerce.number().int().min(1).max(limits.s3MultipartPartsMax).safeParse(text ?? "");
+  if (!parsed.success || !/^\d+$/.test(text ?? "")) throw s3Errors.invalidArgument(`Part number must be an integer between 1 and ${limits.s3MultipartPartsMax}, inclusive (got ${text ?? "none"})`);
+  return parsed.data;
+}
+
+export async function uploadPart(s3: S3Request): Promise<Response> {
+  requireGrant(s3, "write", "UploadPart");
+  if (s3.request.headers.has("x-amz-copy-source")) throw s3Errors.notImplemented("UploadPartCopy (x-amz-copy-source on UploadPart)");
+  const partNumber = parsePartNumber(s3.query.get("partNumber"));
+  // The checksum headers are refused or accepted here as PutObject does (userMetadata is the
+  // one hook: what it learns to check, parts check too); parts carry no metadata of their own.
+  userMetadata(s3);
+  const size = declaredSize(s3);
+  if (size > limits.s3MultipartPartBytesMax) throw new S3Reply("EntityTooLarge", 400, `Your proposed upload exceeds the maximum allowed size: a part is at most ${limits.s3MultipartPartBytesMax} bytes, this one ${size}`, { ProposedSize: String(size), MaxSizeAllowed: String(limits.s3MultipartPartBytesMax) });
+  const { uploadId } = await loadUpload(s3);
+  const key = partKey(uploadId, partNumber);
+  const stored = await storeBody({ ...s3, bucket: stagingBucket, key }, size, {});
+  // An Abort or Complete that ran while this part was arriving has already deleted the upload's
+  // parts: this one must not outlive it.
+  try {
+    await loadUpload(s3);
+  } catch (error) {
+    await routerCall(s3, "ball.delete", { bucket: stagingBucket, key }).catch(() => {});
+    throw error;
+  }
+  return new Response(null, { status: 200, headers: { ETag: `"${stored.etag}"`, ...(stored.crc32 ? { "x-amz-checksum-crc32": stored.crc32 } : {}) } });
+}
+
+// --- the parts of an upload ---------------------------------------------------------------
+
+/** Part balls of an upload in part-number order, after part `marker`, at most `limit` (undefined: all). */
+async function listPartBalls(s3: Caller, uploadId: string, marker: number, limit: number | undefined): Promise<{ parts: BallMetaWire[]; truncated: boolean }> {
+  const parts: BallMetaWire[] = [];
+  let after: string | undefined = marker > 0 ? partKey(uploadId, marker) : undefined;
+  for (;;) {
+    const page = await routerCall(s3, "ball.list", { bucket: stagingBucket, prefix: partPrefix(uploadId), limit: limits.listPageMax, ...(after === undefined ? {} : { after }) });
+    for (const ball of page.balls) {
+      if (limit !== undefined && parts.length === limit) return { parts, truncated: true };
+      parts.push(ball);
+    }
+    if (page.next === undefined) return { parts, truncated: false };
+    after = page.next;
+  }
+}
+
+/** Delete an upload's parts and then the upload (each through the catalog's garbage path). */
+async function deleteUpload(s3: Caller, bucket: string, uploadId: string): Promise<void> {
+  let after: string | undefined;
+  do {
+    const batch = await routerCall(s3, "ball.deletePrefix", { bucket: stagingBucket, prefix: partPrefix(uploadId), ...(after === undefined ? {} : { after }) });
+    after = batch.next;
+  } while (after !== undefined);
+  try {
+    await routerCall(s3, "ball.delete", { bucket: stagingBucket, key: uploadKey(bucket, uploadId) });
+  } catch (error) {
+    if (!(error instanceof S3Reply) || error.httpStatus !== 404) throw error; // gone already: another abort won
+  }
+}
+
+// --- AbortMultipartUpload -----------------------------------------------------------------
+
+export async function abortMultipartUpload(s3: S3Request): Promise<Response> {
+  // Abort deletes what the key wrote: `write` (S3's own rule) or `delete` suffices.
+  if (s3.record !== undefined && !grantsAllow(s3.record.grants, s3.bucket, "delete")) requireGrant(s3, "write", "AbortMultipartUpload");
+  const { uploadId } = await loadUpload(s3);
+  await deleteUpload(s3, s3.bucket, uploadId);
+  return new Response(null, { status: 204 });
+}
+
+/**
+ * Abort every multipart upload of `bucket` whose key starts with `keyPrefix`, begun before
+ * `beforeMs`; how many. For the lifecycle rule AbortIncompleteMultipartUpload, and the
+ * lifetime sweep (s3MultipartUploadMsMax).
+ */
+export async function abortUploadsBefore(s3: Caller, bucket: string | undefined, keyPrefix: string, beforeMs: number): Promise<number> {
+  let aborted = 0;
+  let after: string | undefined;
+  const prefix = bucket === undefined ? "u/" : `u/${bucket}/`;
+  do {
+    let page;
+    try {
+      page = await routerCall(s3, "ball.list", { bucket: stagingBucket, prefix, limit: limits.listPageMax, ...(after === undefined ? {} : { after }) });
+    } catch (error) {
+      if (error instanceof S3Reply && error.s3Code === "NoSuchBucket") return aborted; // no upload was ever made
+      throw error;
+    }
+    for (const record of page.balls) {
+      const key = record.tags[uploadKeyTag] ?? "";
+      if (record.createdMs >= beforeMs || !key.startsWith(keyPrefix)) continue;
+      const [, owner = "", uploadId = ""] = record.key.split("/");
+      await deleteUpload(s3, owner, uploadId);
+      aborted += 1;
+    }
+    after = page.next;
+  } while (after !== undefined);
+  return aborted;
+}
+
+/** Every `s3MultipartSweepMs`, abort the uploads past their lifetime. Returns the stopper. */
+export function startMultipartSweep(s3: Caller, log?: (line: string) => void): () => void {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    abortUploadsBefore(s3, undefined, "", Date.now() - limits.s3MultipartUploadMsMax)
+      .then((count) => {
+        if (count > 0) log?.(`s3: ${count} multipart upload(s) older than ${limits.s3MultipartUploadMsMax} ms aborted`);
+      })
+      .catch((error: unknown) => log?.(`s3: the multipart sweep failed: ${s3ReplyFor(error).message}`))
+      .finally(() => {
+        running = false;
+      });
+  }, limits.s3MultipartSweepMs);
+  return () => clearInterval(timer);
+}
+
+// --- CompleteMultipartUpload --------------------------------------------------------------
+
+const completeRequest = z.array(z.object({ partNumber: z.number().int().min(1).max(limits.s3MultipartPartsMax), etag: z.string().min(1).max(200) })).min(1).max(limits.s3MultipartPartsMax);
+
+async function readBounded(s3: S3Request, maxBytes: number): Promise<string> {
+  const pieces: Uint8Array[] = [];
+  let bytes = 0;
+  if (s3.request.body) {
+    for await (const piece of s3.request.body as AsyncIterable<Uint8Array>) {
+      bytes += piece.byteLength;
+      if (bytes > maxBytes) throw new S3Reply("MaxMessageLengthExceeded", 400, `A CompleteMultipartUpload body is at most ${maxBytes} bytes`);
+      pieces.push(piece);
+    }
+  }
+  return Buffer.concat(pieces).toString("utf8");
+}
+
+/** The <Part> list of a CompleteMultipartUpload body (other elements, as checksums, are not needed). */
+export function parseCompleteBody(text: string): { partNumber: number; etag: string }[] {
+  const parts: { partNumber: number; etag: string }[] = [];
+  for (const match of text.matchAll(/<Part>([\s\S]*?)<\/Part>/g)) {
+    const inner = match[1] ?? "";
+    const number = /<PartNumber>\s*(\d+)\s*<\/PartNumber>/.exec(inner)?.[1];
+    const etag = /<ETag>([\s\S]*?)<\/ETag>/.exec(inner)?.[1];
+    if (number === undefined || etag === undefined) throw new S3Reply("MalformedXML", 400, "Each <Part> of CompleteMultipartUpload needs a <PartNumber> and an <ETag>");
+    parts.push({ partNumber: Number(number), etag: normalEtag(etag) });
+  }
+  const parsed = completeRequest.safeParse(parts);
+  if (!parsed.success) throw new S3Reply("MalformedXML", 400, `The CompleteMultipartUpload body must list from 1 to ${limits.s3MultipartPartsMax} <Part> elements with part numbers 1..${limits.s3MultipartPartsMax}`);
+  return parsed.data;
+}
+
+function normalEtag(text: string): string {
+  return text.replaceAll("&quot;", "").replaceAll('"', "").trim().toLowerCase();
+}
+
+/** The stored parts the list names, checked as S3 checks them; the object's size. */
+function checkParts(asked: { partNumber: number; etag: string }[], stored: Map<number, BallMetaWire>): { parts: BallMetaWire[]; size: number } {
+  const parts: BallMetaWire[] = [];
+  let size = 0;
+  asked.forEach((part, position) => {
+    const previous = asked[position - 1];
+    if (previous !== undefined && part.partNumber <= previous.partNumber) throw new S3Reply("InvalidPartOrder", 400, `The list of parts was not in ascending order: part ${part.partNumber} follows part ${previous.partNumber}`);
+    const ball = stored.get(part.partNumber);
+    if (ball === undefined || ball.tags[etagTag] !== part.etag) throw new S3Reply("InvalidPart", 400, `One or more of the specified parts could not be found or its ETag did not match: part ${part.partNumber} ("${part.etag}")`, { PartNumber: String(part.partNumber), ETag: part.etag });
+    if (position < asked.length - 1 && ball.size < limits.s3MultipartPartBytesMin) throw new S3Reply("EntityTooSmall", 400, `Your proposed upload is smaller than the minimum allowed size: part ${part.partNumber} is ${ball.size} bytes; every part but the last must be at least ${limits.s3MultipartPartBytesMin}`, { PartNumber: String(part.partNumber), ProposedSize: String(ball.size), MinSizeAllowed: String(limits.s3MultipartPartBytesMin) });
+    parts.push(ball);
+    size += ball.size;
+  });
+  return { parts, size };
+}
+
+/** S3's multipart ETag: the MD5 of the parts' binary MD5s, then -N. */
+export function multipartEtag(partEtags: readonly string[]): string {
+  const md5 = createHash("md5");
+  for (const etag of partEtags) md5.update(Buffer.from(etag, "hex"));
+  return `${md5.digest("hex")}-${partEtags.length}`;
+}
+
+/** The largest object Complete makes: the catalog's chunk count at multipart's chunk size. */
+export const multipartObjectBytesMax = limits.ballChunksMax * limits.chunkBytesMax;
+
+export async function completeMultipartUpload(s3: S3Request): Promise<Response> {
+  requireGrant(s3, "write", "CompleteMultipartUpload");
+  const { uploadId, record } = await loadUpload(s3);
+  const asked = parseCompleteBody(await readBounded(s3, limits.s3CompleteBodyBytesMax));
+  const stored = new Map((await listPartBalls(s3, uploadId, 0, undefined)).parts.map((ball) => [partNumberOf(ball.key), ball] as const));
+  const { parts, size } = checkParts(asked, stored);
+  if (size > multipartObjectBytesMax) throw new S3Reply("EntityTooLarge", 400, `The object would be ${size} bytes; the largest this VSS holds is ${multipartObjectBytesMax}`, { ProposedSize: String(size), MaxSizeAllowed: String(multipartObjectBytesMax) });
+  const etag = multipartEtag(parts.map((ball) => ball.tags[etagTag] ?? ""));
+  const encoder = new TextEncoder();
+  // 200 at once, spaces while the parts are copied, then the result or an <Error> (as S3 does).
+  const body = new ReadableStream<Uint8Array>({
+    start: (controller) => {
+      controller.enqueue(encoder.encode(xmlHeader));
+      const timer = setInterval(() => controller.enqueue(encoder.encode(" ")), limits.s3CompleteKeepaliveMs);
+      assembleObject(s3, record, parts, size, etag)
+        .then(() => deleteUpload(s3, s3.bucket, uploadId).catch(() => {})) // else the sweep deletes them
+        .then(() => `<CompleteMultipartUploadResult xmlns="${s3Namespace}">${element("Location", `${s3.url.origin}/${s3.bucket}/${s3.key}`)}${element("Bucket", s3.bucket)}${element("Key", s3.key)}${element("ETag", `"${etag}"`)}</CompleteMultipartUploadResult>`)
+        .catch((error: unknown) => errorBody(s3ReplyFor(error, { bucket: s3.bucket }), s3.url.pathname, randomUUID()).slice(xmlHeader.length))
+        .then((text) => {
+          clearInterval(timer);
+          controller.enqueue(encoder.encode(text));
+          controller.close();
+        });
+    },
+  });
+  return new Response(body, { status: 200, headers: xmlHeaders });
+}
+
+/** The parts' bytes in order, read through the router's read path (each chunk checked there). */
+async function* partBytes(s3: S3Request, parts: readonly BallMetaWire[]): AsyncGenerator<Uint8Array> {
+  for (const part of parts) {
+    for (let index = 0; index < part.numChunks; index += 1) {
+      const chunk = await routerCall(s3, "ball.getChunk", { bucket: stagingBucket, objectId: part.objectId, index });
+      yield chunk.data;
+    }
+  }
+}
+
+/** Write the parts as one ball at the upload's key, and commit it: the object appears whole. */
+async function assembleObject(s3: S3Request, record: BallMetaWire, parts: readonly BallMetaWire[], size: number, etag: string): Promise<void> {
+  const { bucket, key } = s3;
+  const rf = defaults.replicationFactor;
+  const chunkSize = limits.chunkBytesMax; // the largest chunk: the catalog's chunk count then bounds the object least
+  const sha256 = createHash("sha256");
+  const records: ChunkRecordWire[] = [];
+  const tags: Record<string, string> = { ...record.tags, [etagTag]: etag };
+  delete tags[uploadKeyTag];
+  let objectId: string | undefined;
+  let buffer = new Uint8Array(Math.min(chunkSize, Math.max(size, 1)));
+  let filled = 0;
+  let written = 0;
+  const flush = async () => {
+    objectId ??= (await routerCall(s3, "ball.begin", { bucket, key, rf, chunkBytes: chunkSize }, { bucket })).objectId;
+    const data = buffer.subarray(0, filled);
+    records.push(await routerCall(s3, "ball.putChunk", { bucket, key, objectId, index: records.length, rf, data, checksum: checksumHex(chunkChecksum(data)), chunksHint: Math.ceil(size / chunkSize) }, { bucket }));
+    written += filled;
+    buffer = new Uint8Array(Math.min(chunkSize, Math.max(size - written, 1)));
+    filled = 0;
+  };
+  try {
+    for await (const piece of partBytes(s3, parts)) {
+      sha256.update(piece);
+      for (let at = 0; at < piece.byteLength; ) {
+        const take = Math.min(piece.byteLength - at, chunkSize - filled);
+        buffer.set(piece.subarray(at, at + take), filled);
+        filled += take;
+        at += take;
+        if (filled === chunkSize && written + filled < size) await flush();
+      }
+    }
+    assert(written + filled === size, "the parts hold the bytes their sizes say");
+    const declaration = { bucket, key, size, checksum: sha256.digest("hex"), contentType: record.contentType, tags, rf, chunkSize };
+    if (objectId === undefined) {
+      await routerCall(s3, "ball.put", { ...declaration, data: buffer.subarray(0, filled) }, { bucket });
+      return;
+    }
+    if (filled > 0) await flush();
+    await commit(s3, objectId, declaration, records);
+  } catch (error) {
+    if (objectId !== undefined) await routerCall(s3, "ball.abandon", { bucket, key, objectId }).catch(() => {}); // its chunks go now; else at expiry
+    throw error;
+  }
+}
+
+// --- ListParts ----------------------------------------------------------------------------
+
+function maxOf(s3: S3Request, name: string): number {
+  const text = s3.query.get(name);
+  if (text === null) return limits.s3ListPartsMax;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value)) throw s3Errors.invalidArgument(`${name} must be a whole number, got ${text}`);
+  return Math.min(value, limits.s3ListPartsMax);
+}
+
+function owner(s3: S3Request, element_: "Owner" | "Initiator"): string {
+  const id = s3.record?.accessKey ?? "anonymous";
+  return `<${element_}>${element("ID", id)}${element("DisplayName", id)}</${element_}>`;
+}
+
+export async function listParts(s3: S3Request): Promise<Response> {
+  requireGrant(s3, "list", "ListParts");
+  const { uploadId } = await loadUpload(s3);
+  const maxParts = maxOf(s3, "max-parts");
+  const markerText = s3.query.get("part-number-marker") ?? "0";
+  const marker = Number(markerText);
+  if (!/^\d+$/.test(markerText) || marker > limits.s3MultipartPartsMax) throw s3Errors.invalidArgument(`part-number-marker must be a part number, got ${markerText}`);
+  const { parts, truncated } = maxParts === 0 ? { parts: [], truncated: false } : await listPartBalls(s3, uploadId, marker, maxParts);
+  const last = parts.at(-1);
+  const items = parts
+    .map((ball) => `<Part>${element("PartNumber", partNumberOf(ball.key))}${element("LastModified", new Date(ball.createdMs).toISOString())}${element("ETag", `"${ball.tags[etagTag] ?? ""}"`)}${element("Size", ball.size)}</Part>`)
+    .join("");
+  const body =
+    `${xmlHeader}<ListPartsResult xmlns="${s3Namespace}">${element("Bucket", s3.bucket)}${element("Key", s3.key)}${element("UploadId", uploadId)}` +
+    `${owner(s3, "Initiator")}${owner(s3, "Owner")}${element("StorageClass", "STANDARD")}${element("PartNumberMarker", marker)}` +
+    `${element("NextPartNumberMarker", last === undefined ? marker : partNumberOf(last.key))}${element("MaxParts", maxParts)}${element("IsTruncated", truncated)}${items}</ListPartsResult>`;
+  return new Response(body, { headers: xmlHeaders });
+}
+
+// --- ListMultipartUploads -----------------------------------------------------------------
+
+interface UploadEntry {
+  key: string;
+  uploadId: string;
+  createdMs: number;
+}
+
+/** The bucket's live uploads, by key then upload id (the catalog keeps them by upload id: sorted here, bounded). */
+async function uploadsOf(s3: S3Request): Promise<UploadEntry[]> {
+  const found: UploadEntry[] = [];
+  const oldestMs = Date.now() - limits.s3MultipartUploadMsMax;
+  let after: string | undefined;
+  do {
+    let page;
+    try {
+      page = await routerCall(s3, "ball.list", { bucket: stagingBucket, prefix: `u/${s3.bucket}/`, limit: limits.listPageMax, ...(after === undefined ? {} : { after }) });
+    } catch (error) {
+      if (error instanceof S3Reply && error.s3Code === "NoSuchBucket") return []; // no upload was ever made
+      throw error;
+    }
+    for (const record of page.balls) {
+      const key = record.tags[uploadKeyTag];
+      if (key !== undefined && record.createdMs >= oldestMs) found.push({ key, uploadId: record.key.slice(record.key.lastIndexOf("/") + 1), createdMs: record.createdMs });
+    }
+    if (found.length > limits.s3ListUploadsScanMax) throw new S3Reply("ServiceUnavailable", 503, `bucket ${s3.bucket} has more than ${limits.s3ListUploadsScanMax} multipart uploads under way; complete or abort some`);
+    after = page.next;
+  } while (after !== undefined);
+  const bytes = (text: string) => Buffer.from(text, "utf8");
+  return found.sort((a, b) => Buffer.compare(bytes(a.key), bytes(b.key)) || (a.uploadId < b.uploadId ? -1 : a.uploadId > b.uploadId ? 1 : 0));
+}
+
+export async function listMultipartUploads(s3: S3Request): Promise<Response> {
+  requireGrant(s3, "list", "ListMultipartUploads");
+  await requireBucket(s3);
+  const prefix = s3.query.get("prefix") ?? "";
+  const delimiter = s3.query.get("delimiter") ?? "";
+  const keyMarker = s3.query.get("key-marker") ?? "";
+  const uploadIdMarker = s3.query.get("upload-id-marker") ?? "";
+  const maxUploads = maxOf(s3, "max-uploads");
+  const encode = s3.query.get("encoding-type") === "url";
+  const show = (text: string) => (encode ? encodeURIComponent(text).replaceAll("%2F", "/") : text);
+  const after = (entry: UploadEntry) => {
+    if (keyMarker === "") return true;
+    const order = Buffer.compare(Buffer.from(entry.key), Buffer.from(keyMarker));
+    return order > 0 || (order === 0 && uploadIdMarker !== "" && entry.uploadId > uploadIdMarker);
+  };
+  const uploads: UploadEntry[] = [];
+  const prefixes: string[] = [];
+  let truncated = false;
+  let last: { key: string; uploadId: string } | undefined;
+  for (const entry of await uploadsOf(s3)) {
+    if (!entry.key.startsWith(prefix) || !after(entry)) continue;
+    const cut = delimiter === "" ? -1 : entry.key.indexOf(delimiter, prefix.length);
+    const common = cut < 0 ? undefined : entry.key.slice(0, cut + delimiter.length);
+    if (common !== undefined && prefixes.at(-1) === common) continue;
+    if (uploads.length + prefixes.length === maxUploads) {
+      truncated = true;
+      break;
+    }
+    if (common !== undefined) prefixes.push(common);
+    else uploads.push(entry);
+    last = common !== undefined ? { key: common, uploadId: "" } : entry;
+  }
+  const items = uploads
+    .map((entry) => `<Upload>${element("Key", show(entry.key))}${element("UploadId", entry.uploadId)}${owner(s3, "Initiator")}${owner(s3, "Owner")}${element("StorageClass", "STANDARD")}${element("Initiated", new Date(entry.createdMs).toISOString())}</Upload>`)
+    .join("");
+  const common = prefixes.map((text) => `<CommonPrefixes>${element("Prefix", show(text))}</CommonPrefixes>`).join("");
+  const next = truncated && last !== undefined ? `${element("NextKeyMarker", show(last.key))}${element("NextUploadIdMarker", last.uploadId)}` : "";
+  const body =
+    `${xmlHeader}<ListMultipartUploadsResult xmlns="${s3Namespace}">${element("Bucket", s3.bucket)}${element("KeyMarker", show(keyMarker))}${element("UploadIdMarker", uploadIdMarker)}` +
+    `${next}${element("Prefix", show(prefix))}${delimiter === "" ? "" : element("Delimiter", show(delimiter))}${element("MaxUploads", maxUploads)}${element("IsTruncated", truncated)}${encode ? element("EncodingType", "url") : ""}${items}${common}</ListMultipartUploadsResult>`;
+  return new Response(body, { headers: xmlHeaders });
+}
+
+/** The multipart operation a request is, or undefined when it is none (gateway.ts's route asks first). */
+export function multipartRoute(s3: S3Request): Promise<Response> | undefined {
+  const method = s3.request.method;
+  const query = s3.query;
+  if (s3.key === "") return method === "GET" && query.has("uploads") ? listMultipartUploads(s3) : undefined;
+  if (method === "POST" && query.has("uploads")) return createMultipartUpload(s3);
+  if (!query.has("uploadId")) return undefined;
+  if (method === "PUT" && query.has("partNumber")) return uploadPart(s3);
+  if (method === "POST") return completeMultipartUpload(s3);
+  if (method === "DELETE") return abortMultipartUpload(s3);
+  if (method === "GET") return listParts(s3);
+  return undefined;
+}
