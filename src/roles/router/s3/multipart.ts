@@ -273,6 +273,8 @@ function checkParts(asked: { partNumber: number; etag: string }[], stored: Map<n
   asked.forEach((part, position) => {
     const previous = asked[position - 1];
     if (previous !== undefined && part.partNumber <= previous.partNumber) throw new S3Reply("InvalidPartOrder", 400, `The list of parts was not in ascending order: part ${part.partNumber} follows part ${previous.partNumber}`);
+  });
+  asked.forEach((part, position) => {
     const ball = stored.get(part.partNumber);
     if (ball === undefined || ball.tags[etagTag] !== part.etag) throw new S3Reply("InvalidPart", 400, `One or more of the specified parts could not be found or its ETag did not match: part ${part.partNumber} ("${part.etag}")`, { PartNumber: String(part.partNumber), ETag: part.etag });
     if (position < asked.length - 1 && ball.size < limits.s3MultipartPartBytesMin) throw new S3Reply("EntityTooSmall", 400, `Your proposed upload is smaller than the minimum allowed size: part ${part.partNumber} is ${ball.size} bytes; every part but the last must be at least ${limits.s3MultipartPartBytesMin}`, { PartNumber: String(part.partNumber), ProposedSize: String(ball.size), MinSizeAllowed: String(limits.s3MultipartPartBytesMin) });
