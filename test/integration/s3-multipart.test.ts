@@ -235,4 +235,23 @@ describe(`S3 multipart uploads (seed ${seed})`, () => {
     await client(0).send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: "restart/other/x", UploadId: other }));
     expect((await client(0).send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).toEqual([]);
   }, 90_000);
+
+  test("an upload past its lifetime (--s3-multipart-lifetime) is garbage-collected with its parts", async () => {
+    const before = await settledChunks();
+    const old = vss.routers[1];
+    if (old === undefined) throw new Error("no router 1");
+    kill9(old);
+    await old.exited;
+    const shortLived = await startRole(old.name, [...old.args, "--s3-multipart-lifetime", "2s"], undefined, programCommand());
+    vss.routers[1] = shortLived;
+    clients[1]?.destroy();
+    clients[1] = clientAt(shortLived.s3Url ?? "");
+    const expiring = "expiring/part";
+    const uploadId = await create(expiring, 1);
+    await upload(expiring, uploadId, 1, randomBytes(random, 2 * MiB), 0);
+    expect((await spmStatus(vss)).chunks).toBeGreaterThan(before);
+    await eventually("the expired upload is gone", 20_000, async () => ((await client(0).send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).length === 0);
+    expect((await errorOf(client(0).send(new ListPartsCommand({ Bucket: bucket, Key: expiring, UploadId: uploadId })))).name).toBe("NoSuchUpload");
+    expect(await settledChunks()).toBe(before);
+  }, 60_000);
 });

@@ -49,6 +49,8 @@ export interface RouterOptions {
   s3Port?: number;
   /** The SigV4 region the S3 endpoint signs for (default limits.s3RegionDefault). */
   s3Region?: string;
+  /** How long an S3 multipart upload lives (default and most: limits.s3MultipartUploadMsMax). */
+  s3MultipartUploadMs?: number;
   log?: (line: string) => void;
 }
 
@@ -272,6 +274,7 @@ function startS3(options: RouterOptions, handlers: Handlers<typeof routerOps>, k
     host: options.host,
     port: options.s3Port ?? 0,
     region: options.s3Region ?? limits.s3RegionDefault,
+    ...(options.s3MultipartUploadMs === undefined ? {} : { multipartUploadMs: options.s3MultipartUploadMs }),
     ...(options.security ? { security: { tls: options.security.tls, keys } } : {}),
     call,
     ...(options.log ? { log: options.log } : {}),

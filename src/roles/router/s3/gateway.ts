@@ -24,6 +24,8 @@ export interface S3GatewayOptions {
   /** TLS with the router's certificate and the VSS's keys; undefined: --insecure. */
   security?: { tls: TlsSource; keys: KeyVerifier };
   call: RouterCall;
+  /** How long a multipart upload lives (default and most: limits.s3MultipartUploadMsMax). */
+  multipartUploadMs?: number;
   log?: (line: string) => void;
 }
 
@@ -49,7 +51,7 @@ export function startS3Gateway(options: S3GatewayOptions): RunningS3Gateway {
     fetch: (request) => serve(request, options),
     error: (error) => errorResponse(s3ReplyFor(error), "/", randomUUID()),
   });
-  const stopSweep = startMultipartSweep({ call: options.call, record: undefined }, options.log);
+  const stopSweep = startMultipartSweep({ call: options.call, record: undefined }, options.multipartUploadMs ?? limits.s3MultipartUploadMsMax, options.log);
   const port = server.port ?? options.port;
   const url = `${options.security ? "https" : "http"}://${options.host.includes(":") ? `[${options.host}]` : options.host}:${port}`;
   return {

@@ -212,21 +212,22 @@ export async function abortUploadsBefore(s3: Caller, bucket: string | undefined,
   return aborted;
 }
 
-/** Every `s3MultipartSweepMs`, abort the uploads past their lifetime. Returns the stopper. */
-export function startMultipartSweep(s3: Caller, log?: (line: string) => void): () => void {
+/** Abort the uploads older than `lifetimeMs` every s3MultipartSweepMs (more often for a short lifetime). Returns the stopper. */
+export function startMultipartSweep(s3: Caller, lifetimeMs: number, log?: (line: string) => void): () => void {
+  assert(lifetimeMs > 0 && lifetimeMs <= limits.s3MultipartUploadMsMax, `a multipart upload lives from 1 ms to ${limits.s3MultipartUploadMsMax} ms`);
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
     running = true;
-    abortUploadsBefore(s3, undefined, "", Date.now() - limits.s3MultipartUploadMsMax)
+    abortUploadsBefore(s3, undefined, "", Date.now() - lifetimeMs)
       .then((count) => {
-        if (count > 0) log?.(`s3: ${count} multipart upload(s) older than ${limits.s3MultipartUploadMsMax} ms aborted`);
+        if (count > 0) log?.(`s3: ${count} multipart upload(s) older than ${lifetimeMs} ms aborted`);
       })
       .catch((error: unknown) => log?.(`s3: the multipart sweep failed: ${s3ReplyFor(error).message}`))
       .finally(() => {
         running = false;
       });
-  }, limits.s3MultipartSweepMs);
+  }, Math.max(1, Math.min(limits.s3MultipartSweepMs, Math.floor(lifetimeMs / 4))));
   return () => clearInterval(timer);
 }
 
