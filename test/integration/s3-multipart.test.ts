@@ -141,6 +141,17 @@ describe(`S3 multipart uploads (seed ${seed})`, () => {
     for (const [start, end] of [[5 * MiB - 10, 5 * MiB + 10], [MiB, 11 * MiB], [whole.byteLength - 1, whole.byteLength - 1]] as const) {
       expect(Buffer.from(await getBytes(key, { range: `bytes=${start}-${end}` })).equals(Buffer.from(whole.subarray(start, end + 1)))).toBe(true);
     }
+    // ?partNumber: each part's bytes, and how many there are.
+    let offset = 0;
+    for (const [i, part] of parts.entries()) {
+      const got = await client(i % 2).send(new GetObjectCommand({ Bucket: bucket, Key: key, PartNumber: i + 1 }));
+      expect([got.PartsCount, got.ContentRange]).toEqual([parts.length, `bytes ${offset}-${offset + part.byteLength - 1}/${whole.byteLength}`]);
+      expect(Buffer.from((await got.Body?.transformToByteArray()) ?? []).equals(Buffer.from(part))).toBe(true);
+      offset += part.byteLength;
+    }
+    const headPart = await client(0).send(new HeadObjectCommand({ Bucket: bucket, Key: key, PartNumber: 2 }));
+    expect([headPart.ContentLength, headPart.PartsCount]).toEqual([sizes[1], parts.length]);
+    expect((await errorOf(getBytes(key, { partNumber: parts.length + 1 }))).name).toBe("InvalidPartNumber");
     // The upload is gone, and so are its parts: only the object's chunks remain.
     expect((await errorOf(client(0).send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: uploadId })))).name).toBe("NoSuchUpload");
     const after = await settledChunks();

@@ -38,7 +38,7 @@ export interface RunningS3Gateway {
 
 /** Query parameters that name a subresource or an operation the gateway has not built. */
 const bucketSubresources = ["acl", "lifecycle", "uploads", "versioning", "versions", "location", "policy", "cors", "tagging", "delete", "website", "logging", "notification", "replication", "encryption", "object-lock", "accelerate", "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering", "ownershipControls", "publicAccessBlock", "policyStatus"];
-const objectSubresources = ["acl", "tagging", "uploads", "uploadId", "partNumber", "retention", "legal-hold", "torrent", "attributes", "restore", "select", "versionId"];
+const objectSubresources = ["acl", "tagging", "uploads", "uploadId", "retention", "legal-hold", "torrent", "attributes", "restore", "select", "versionId"];
 
 export function startS3Gateway(options: S3GatewayOptions): RunningS3Gateway {
   const tls = options.security?.tls.current;

@@ -32,6 +32,8 @@ import { element, errorBody, s3Errors, s3Namespace, s3ReplyFor, S3Reply, xmlHead
 /** The bucket uploads and their parts are kept in (not an S3 bucket name: S3 clients never see it). */
 export const stagingBucket = "_s3-multipart";
 const uploadKeyTag = `${s3TagPrefix}mpu-key`;
+/** A completed multipart object's part sizes, for GetObject/HeadObject ?partNumber (see partSizesText). */
+const partsTag = `${s3TagPrefix}parts`;
 const etagTag = `${s3TagPrefix}etag`;
 const xmlHeaders = { "Content-Type": "application/xml" };
 const uploadIdPattern = /^[0-9a-f]{32}$/;
@@ -340,7 +342,8 @@ async function assembleObject(s3: S3Request, record: BallMetaWire, parts: readon
   const chunkSize = limits.chunkBytesMax; // the largest chunk: the catalog's chunk count then bounds the object least
   const sha256 = createHash("sha256");
   const records: ChunkRecordWire[] = [];
-  const tags: Record<string, string> = { ...record.tags, [etagTag]: etag };
+  const sizesText = partSizesText(parts.map((part) => part.size));
+  const tags: Record<string, string> = { ...record.tags, [etagTag]: etag, ...(sizesText === undefined ? {} : { [partsTag]: sizesText }) };
   delete tags[uploadKeyTag];
   let objectId: string | undefined;
   let buffer = new Uint8Array(Math.min(chunkSize, Math.max(size, 1)));
@@ -377,6 +380,40 @@ async function assembleObject(s3: S3Request, record: BallMetaWire, parts: readon
     if (objectId !== undefined) await routerCall(s3, "ball.abandon", { bucket, key, objectId }).catch(() => {}); // its chunks go now; else at expiry
     throw error;
   }
+}
+
+// --- GetObject and HeadObject ?partNumber -------------------------------------------------
+
+/**
+ * Part sizes in a tag value: "COUNTxSIZE+LAST" when every part but the last has one size (what
+ * every SDK uploads), else the sizes joined by commas; undefined when that is longer than a tag
+ * may be (then ?partNumber is NotImplemented for that object).
+ */
+export function partSizesText(sizes: readonly number[]): string | undefined {
+  const first = sizes[0];
+  const last = sizes.at(-1);
+  assert(first !== undefined && last !== undefined, "a multipart object has a part");
+  if (sizes.slice(0, -1).every((size) => size === first)) return `${sizes.length}x${first}+${last}`;
+  const text = sizes.join(",");
+  return text.length <= limits.tagBytesMax ? text : undefined;
+}
+
+export function parsePartSizes(text: string): number[] {
+  const uniform = /^(\d+)x(\d+)\+(\d+)$/.exec(text);
+  if (uniform) return [...Array<number>(Number(uniform[1]) - 1).fill(Number(uniform[2])), Number(uniform[3])];
+  return text.split(",").map(Number);
+}
+
+/** The byte range of part `?partNumber=` of a ball, and how many parts it has (a ball not made by multipart is one part). */
+export function partRange(s3: S3Request, ball: Pick<BallMetaWire, "size" | "tags">): { start: number; end: number; count?: number } {
+  const partNumber = parsePartNumber(s3.query.get("partNumber"));
+  const text = ball.tags[partsTag];
+  const sizes = text === undefined ? (ball.tags[etagTag]?.includes("-") ? undefined : [ball.size]) : parsePartSizes(text);
+  if (sizes === undefined) throw s3Errors.notImplemented("?partNumber of a multipart object of more than a tag's worth of differently sized parts");
+  const size = sizes[partNumber - 1];
+  if (size === undefined) throw new S3Reply("InvalidPartNumber", 416, `The requested partnumber is not satisfiable: the object has ${sizes.length} part(s), not ${partNumber}`, { PartNumberRequested: String(partNumber), ActualPartCount: String(sizes.length) });
+  const start = sizes.slice(0, partNumber - 1).reduce((sum, each) => sum + each, 0);
+  return { start, end: start + size - 1, ...(text === undefined ? {} : { count: sizes.length }) }; // S3 counts parts of multipart objects only
 }
 
 // --- ListParts ----------------------------------------------------------------------------
@@ -493,6 +530,7 @@ export function multipartRoute(s3: S3Request): Promise<Response> | undefined {
   const method = s3.request.method;
   const query = s3.query;
   if (s3.key === "") return method === "GET" && query.has("uploads") ? listMultipartUploads(s3) : undefined;
+  if (query.has("partNumber") && !query.has("uploadId") && method !== "GET" && method !== "HEAD") throw s3Errors.notImplemented(`${method} with ?partNumber and no ?uploadId`);
   if (method === "POST" && query.has("uploads")) return createMultipartUpload(s3);
   if (!query.has("uploadId")) return undefined;
   if (method === "PUT" && query.has("partNumber")) return uploadPart(s3);

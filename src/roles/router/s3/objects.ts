@@ -13,6 +13,7 @@ import { assert } from "../../../lib/assert.ts";
 import type { BallMetaWire, ChunkRecordWire } from "../../../protocol/ball.ts";
 import { bucketExists, requireBucket, requireGrant, routerCall, s3TagPrefix, utf8HeaderValue, type S3Request } from "./context.ts";
 import { S3Reply, s3Errors } from "./xml.ts";
+import { partRange } from "./multipart.ts";
 
 const etagTag = `${s3TagPrefix}etag`;
 const crc32Tag = `${s3TagPrefix}crc32`;
@@ -227,22 +228,33 @@ export function parseRange(header: string | null, size: number): { start: number
   return range;
 }
 
+/** The Range asked for, or with ?partNumber that part's bytes (a Range beside it is refused, as S3 does). */
+function rangeOf(s3: S3Request, ball: BallMetaWire): { start: number; end: number; count?: number } | undefined {
+  if (!s3.query.has("partNumber")) return parseRange(s3.request.headers.get("range"), ball.size);
+  if (s3.request.headers.has("range")) throw s3Errors.invalidArgument("Cannot specify both Range header and partNumber query parameter");
+  const part = partRange(s3, ball);
+  return part.end < part.start ? undefined : part; // an empty object's one part: the whole, empty body
+}
+
+function partsCount(range: { count?: number } | undefined): Record<string, string> {
+  return range?.count === undefined ? {} : { "x-amz-mp-parts-count": String(range.count) };
+}
+
 export async function headObject(s3: S3Request): Promise<Response> {
   requireGrant(s3, "read", "HeadObject");
   const ball = await statObject(s3);
-  const range = parseRange(s3.request.headers.get("range"), ball.size);
+  const range = rangeOf(s3, ball);
   const length = range ? range.end - range.start + 1 : ball.size;
-  return new Response(null, { status: range ? 206 : 200, headers: { ...objectHeaders(s3, ball, range !== undefined), "Content-Length": String(length), ...(range ? { "Content-Range": `bytes ${range.start}-${range.end}/${ball.size}` } : {}) } });
+  return new Response(null, { status: range ? 206 : 200, headers: { ...objectHeaders(s3, ball, range !== undefined), "Content-Length": String(length), ...(range ? { "Content-Range": `bytes ${range.start}-${range.end}/${ball.size}` } : {}), ...partsCount(range) } });
 }
 
 export async function getObject(s3: S3Request): Promise<Response> {
   requireGrant(s3, "read", "GetObject");
-  if (s3.query.has("partNumber")) throw s3Errors.notImplemented("GetObject by partNumber");
   const ball = await statObject(s3);
-  const range = parseRange(s3.request.headers.get("range"), ball.size);
+  const range = rangeOf(s3, ball);
   const start = range?.start ?? 0;
   const end = range?.end ?? ball.size - 1; // -1 for an empty object: no chunk is read
-  const headers = { ...objectHeaders(s3, ball, range !== undefined), "Content-Length": String(end - start + 1), ...(range ? { "Content-Range": `bytes ${start}-${end}/${ball.size}` } : {}) };
+  const headers = { ...objectHeaders(s3, ball, range !== undefined), "Content-Length": String(end - start + 1), ...(range ? { "Content-Range": `bytes ${start}-${end}/${ball.size}` } : {}), ...partsCount(range) };
   if (end < start) return new Response(new Uint8Array(0), { status: 200, headers });
   assert(ball.chunkSize > 0, "a ball with bytes has a chunk size");
   let index = Math.floor(start / ball.chunkSize);
