@@ -270,7 +270,7 @@ function normalEtag(text: string): string {
 }
 
 /** The stored parts the list names, checked as S3 checks them; the object's size. */
-function checkParts(asked: { partNumber: number; etag: string }[], stored: Map<number, BallMetaWire>): { parts: BallMetaWire[]; size: number } {
+export function checkParts(asked: { partNumber: number; etag: string }[], stored: Map<number, BallMetaWire>): { parts: BallMetaWire[]; size: number } {
   const parts: BallMetaWire[] = [];
   let size = 0;
   asked.forEach((part, position) => {
