@@ -18,9 +18,11 @@ import {
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   ListPartsCommand,
+  PutObjectCommand,
   S3Client,
   S3ServiceException,
   UploadPartCommand,
+  UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { limits } from "../../src/lib/limits.ts";
@@ -164,6 +166,22 @@ describe(`S3 multipart uploads (seed ${seed})`, () => {
     expect(got.code).toBe(0);
     expect(Buffer.from(readFileSync(out)).equals(Buffer.from(whole))).toBe(true);
   }, 30_000);
+
+  test("UploadPartCopy: ranges of the multipart object (across its 8 MiB chunks) and a whole small object become parts", async () => {
+    const small = randomBytes(random, 1000);
+    await client(0).send(new PutObjectCommand({ Bucket: bucket, Key: "copy/source small", Body: small }));
+    const target = "copy/target";
+    const uploadId = await create(target);
+    const [from, to] = [4 * MiB + 5, 9 * MiB + 4]; // 5 MiB, over the 8 MiB chunk boundary
+    const copied = await client(1).send(new UploadPartCopyCommand({ Bucket: bucket, Key: target, UploadId: uploadId, PartNumber: 1, CopySource: `${bucket}/${encodeURIComponent(key)}`, CopySourceRange: `bytes=${from}-${to}` }));
+    const first = whole.subarray(from, to + 1);
+    expect(copied.CopyPartResult?.ETag).toBe(`"${md5Hex(first)}"`);
+    const second = await client(0).send(new UploadPartCopyCommand({ Bucket: bucket, Key: target, UploadId: uploadId, PartNumber: 2, CopySource: `/${bucket}/copy/source%20small` }));
+    expect(second.CopyPartResult?.ETag).toBe(`"${md5Hex(small)}"`);
+    expect((await errorOf(client(0).send(new UploadPartCopyCommand({ Bucket: bucket, Key: target, UploadId: uploadId, PartNumber: 3, CopySource: `${bucket}/copy/source%20small`, CopySourceRange: "bytes=0-1000" })))).name).toBe("InvalidRange");
+    await complete(target, uploadId, [{ PartNumber: 1, ETag: copied.CopyPartResult?.ETag ?? "" }, { PartNumber: 2, ETag: second.CopyPartResult?.ETag ?? "" }]);
+    expect(Buffer.from(await getBytes(target)).equals(Buffer.from(concat([first, small])))).toBe(true);
+  }, 60_000);
 
   test("Complete refuses: EntityTooSmall, InvalidPart, InvalidPartOrder, NoSuchUpload; the upload stays usable", async () => {
     const small = "refusals/small";

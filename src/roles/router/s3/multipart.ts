@@ -123,8 +123,9 @@ function parsePartNumber(text: string | null): number {
 
 export async function uploadPart(s3: S3Request): Promise<Response> {
   requireGrant(s3, "write", "UploadPart");
-  if (s3.request.headers.has("x-amz-copy-source")) throw s3Errors.notImplemented("UploadPartCopy (x-amz-copy-source on UploadPart)");
   const partNumber = parsePartNumber(s3.query.get("partNumber"));
+  const copySource = s3.request.headers.get("x-amz-copy-source");
+  if (copySource !== null) return uploadPartCopy(s3, partNumber, copySource);
   // The checksum headers are refused or accepted here as PutObject does (userMetadata is the
   // one hook: what it learns to check, parts check too); parts carry no metadata of their own.
   userMetadata(s3);
@@ -133,15 +134,21 @@ export async function uploadPart(s3: S3Request): Promise<Response> {
   const { uploadId } = await loadUpload(s3);
   const key = partKey(uploadId, partNumber);
   const stored = await storeBody({ ...s3, bucket: stagingBucket, key }, size, {});
-  // An Abort or Complete that ran while this part was arriving has already deleted the upload's
-  // parts: this one must not outlive it.
+  await dropIfUploadGone(s3, key);
+  return new Response(null, { status: 200, headers: { ETag: `"${stored.etag}"`, ...(stored.crc32 ? { "x-amz-checksum-crc32": stored.crc32 } : {}) } });
+}
+
+/**
+ * An Abort or Complete that ran while part `key` was arriving has already deleted the upload's
+ * parts: this one must not outlive it (NoSuchUpload, and the part deleted).
+ */
+async function dropIfUploadGone(s3: S3Request, key: string): Promise<void> {
   try {
     await loadUpload(s3);
   } catch (error) {
     await routerCall(s3, "ball.delete", { bucket: stagingBucket, key }).catch(() => {});
     throw error;
   }
-  return new Response(null, { status: 200, headers: { ETag: `"${stored.etag}"`, ...(stored.crc32 ? { "x-amz-checksum-crc32": stored.crc32 } : {}) } });
 }
 
 // --- the parts of an upload ---------------------------------------------------------------
@@ -337,14 +344,24 @@ async function* partBytes(s3: S3Request, parts: readonly BallMetaWire[]): AsyncG
 
 /** Write the parts as one ball at the upload's key, and commit it: the object appears whole. */
 async function assembleObject(s3: S3Request, record: BallMetaWire, parts: readonly BallMetaWire[], size: number, etag: string): Promise<void> {
-  const { bucket, key } = s3;
-  const rf = defaults.replicationFactor;
-  const chunkSize = limits.chunkBytesMax; // the largest chunk: the catalog's chunk count then bounds the object least
-  const sha256 = createHash("sha256");
-  const records: ChunkRecordWire[] = [];
   const sizesText = partSizesText(parts.map((part) => part.size));
   const tags: Record<string, string> = { ...record.tags, [etagTag]: etag, ...(sizesText === undefined ? {} : { [partsTag]: sizesText }) };
   delete tags[uploadKeyTag];
+  // The largest chunk: the catalog's chunk count then bounds the object least.
+  await writeBall(s3, { bucket: s3.bucket, key: s3.key }, size, limits.chunkBytesMax, partBytes(s3, parts), () => ({ contentType: record.contentType, tags }));
+}
+
+/**
+ * Write `size` bytes from `source` as the ball `target`, `chunkSize` at a time as they come
+ * (one chunk's buffer in memory), and commit it with the metadata `describe` gives from the
+ * bytes' MD5. On a failure the upload is given up (its chunks deleted). Returns the MD5 (hex).
+ */
+async function writeBall(s3: S3Request, target: { bucket: string; key: string }, size: number, chunkSize: number, source: AsyncIterable<Uint8Array>, describe: (md5Hex: string) => { contentType: string; tags: Record<string, string> }): Promise<string> {
+  const { bucket, key } = target;
+  const rf = defaults.replicationFactor;
+  const sha256 = createHash("sha256");
+  const md5 = createHash("md5");
+  const records: ChunkRecordWire[] = [];
   let objectId: string | undefined;
   let buffer = new Uint8Array(Math.min(chunkSize, Math.max(size, 1)));
   let filled = 0;
@@ -358,8 +375,10 @@ async function assembleObject(s3: S3Request, record: BallMetaWire, parts: readon
     filled = 0;
   };
   try {
-    for await (const piece of partBytes(s3, parts)) {
+    for await (const piece of source) {
+      assert(written + filled + piece.byteLength <= size, "the source holds no more bytes than its size says");
       sha256.update(piece);
+      md5.update(piece);
       for (let at = 0; at < piece.byteLength; ) {
         const take = Math.min(piece.byteLength - at, chunkSize - filled);
         buffer.set(piece.subarray(at, at + take), filled);
@@ -368,18 +387,77 @@ async function assembleObject(s3: S3Request, record: BallMetaWire, parts: readon
         if (filled === chunkSize && written + filled < size) await flush();
       }
     }
-    assert(written + filled === size, "the parts hold the bytes their sizes say");
-    const declaration = { bucket, key, size, checksum: sha256.digest("hex"), contentType: record.contentType, tags, rf, chunkSize };
+    assert(written + filled === size, "the source holds the bytes its size says");
+    const md5Hex = md5.digest("hex");
+    const declaration = { bucket, key, size, checksum: sha256.digest("hex"), ...describe(md5Hex), rf, chunkSize };
     if (objectId === undefined) {
       await routerCall(s3, "ball.put", { ...declaration, data: buffer.subarray(0, filled) }, { bucket });
-      return;
+      return md5Hex;
     }
     if (filled > 0) await flush();
-    await commit(s3, objectId, declaration, records);
+    await commit({ ...s3, bucket, key }, objectId, declaration, records);
+    return md5Hex;
   } catch (error) {
     if (objectId !== undefined) await routerCall(s3, "ball.abandon", { bucket, key, objectId }).catch(() => {}); // its chunks go now; else at expiry
     throw error;
   }
+}
+
+// --- UploadPartCopy -----------------------------------------------------------------------
+
+/** x-amz-copy-source: "bucket/key" or "/bucket/key", percent-encoded. */
+function copySourceOf(header: string): { bucket: string; key: string } {
+  const [path = "", query] = header.split("?", 2);
+  if (query !== undefined && query !== "") throw s3Errors.notImplemented("x-amz-copy-source with a versionId (objects have one version)");
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path.startsWith("/") ? path.slice(1) : path);
+  } catch {
+    throw s3Errors.invalidArgument("x-amz-copy-source is not valid percent-encoded UTF-8");
+  }
+  const slash = decoded.indexOf("/");
+  if (slash <= 0 || slash === decoded.length - 1) throw s3Errors.invalidArgument(`x-amz-copy-source must be bucket/key, got ${header}`);
+  return { bucket: decoded.slice(0, slash), key: decoded.slice(slash + 1) };
+}
+
+/** x-amz-copy-source-range: "bytes=first-last", both given, within the source (S3 takes no other form). */
+function copyRangeOf(header: string | null, size: number): { start: number; end: number } {
+  if (header === null) return { start: 0, end: size - 1 };
+  const match = /^bytes=(\d+)-(\d+)$/.exec(header.trim());
+  if (!match) throw s3Errors.invalidArgument(`x-amz-copy-source-range must be bytes=first-last, got ${header}`);
+  const start = Number(match[1]);
+  const end = Number(match[2]);
+  if (end < start || end >= size) throw new S3Reply("InvalidRange", 416, `The x-amz-copy-source-range ${header} is not within the source's ${size} bytes`, { RangeRequested: header, ActualObjectSize: String(size) });
+  return { start, end };
+}
+
+/** Bytes start..end of a stored ball (its chunks chunkSize each but the last), read through the router. */
+async function* ballBytes(s3: S3Request, ball: BallMetaWire, start: number, end: number): AsyncGenerator<Uint8Array> {
+  if (end < start) return;
+  for (let index = Math.floor(start / ball.chunkSize); index <= Math.floor(end / ball.chunkSize); index += 1) {
+    const chunk = await routerCall(s3, "ball.getChunk", { bucket: ball.bucket, objectId: ball.objectId, index }, { bucket: ball.bucket, key: ball.key });
+    const offset = index * ball.chunkSize;
+    yield chunk.data.subarray(Math.max(start - offset, 0), Math.min(end - offset + 1, chunk.data.byteLength));
+  }
+}
+
+async function uploadPartCopy(s3: S3Request, partNumber: number, header: string): Promise<Response> {
+  for (const name of ["x-amz-copy-source-if-match", "x-amz-copy-source-if-none-match", "x-amz-copy-source-if-modified-since", "x-amz-copy-source-if-unmodified-since"]) {
+    if (s3.request.headers.has(name)) throw s3Errors.notImplemented(`UploadPartCopy with ${name}`);
+  }
+  const source = copySourceOf(header);
+  requireGrant({ record: s3.record, bucket: source.bucket }, "read", "UploadPartCopy (of its source)");
+  const { uploadId } = await loadUpload(s3);
+  const ball = await routerCall(s3, "ball.stat", source, source);
+  if (ball.tags.encryption !== undefined || ball.tags.compression !== undefined) throw new S3Reply("InvalidRequest", 400, `${source.bucket}/${source.key} was stored encrypted or compressed by the mictlanx client; the gateway cannot copy it`);
+  const range = copyRangeOf(s3.request.headers.get("x-amz-copy-source-range"), ball.size);
+  const size = range.end - range.start + 1;
+  if (size > limits.s3MultipartPartBytesMax) throw new S3Reply("EntityTooLarge", 400, `a part is at most ${limits.s3MultipartPartBytesMax} bytes; the copy's range is ${size} (give x-amz-copy-source-range)`);
+  const key = partKey(uploadId, partNumber);
+  const etag = await writeBall(s3, { bucket: stagingBucket, key }, size, limits.chunkBytesDefault, ballBytes(s3, ball, range.start, range.end), (md5Hex) => ({ contentType: "", tags: { [etagTag]: md5Hex } }));
+  await dropIfUploadGone(s3, key);
+  const body = `${xmlHeader}<CopyPartResult xmlns="${s3Namespace}">${element("ETag", `"${etag}"`)}${element("LastModified", new Date().toISOString())}</CopyPartResult>`;
+  return new Response(body, { headers: xmlHeaders });
 }
 
 // --- GetObject and HeadObject ?partNumber -------------------------------------------------
