@@ -28,27 +28,22 @@ import type { BallMetaWire, ChunkRecordWire } from "../../../protocol/ball.ts";
 import { requireBucket, requireGrant, routerCall, s3TagPrefix, type S3Request } from "./context.ts";
 import { commit, declaredSize, storeBody, userMetadata } from "./objects.ts";
 import { element, errorBody, s3Errors, s3Namespace, s3ReplyFor, S3Reply, xmlHeader } from "./xml.ts";
+import { multipartPartKey, multipartPartPrefix, multipartStagingBucket, multipartUploadIdPattern, multipartUploadKey, multipartUploadKeyTag, multipartUploadOf, multipartUploadsPrefix } from "../../../lib/s3-multipart-layout.ts";
 
 /** The bucket uploads and their parts are kept in (not an S3 bucket name: S3 clients never see it). */
-export const stagingBucket = "_s3-multipart";
-const uploadKeyTag = `${s3TagPrefix}mpu-key`;
+export const stagingBucket = multipartStagingBucket;
+const uploadKeyTag = multipartUploadKeyTag;
 /** A completed multipart object's part sizes, for GetObject/HeadObject ?partNumber (see partSizesText). */
 const partsTag = `${s3TagPrefix}parts`;
 const etagTag = `${s3TagPrefix}etag`;
 const xmlHeaders = { "Content-Type": "application/xml" };
-const uploadIdPattern = /^[0-9a-f]{32}$/;
+const uploadIdPattern = multipartUploadIdPattern;
+const uploadKey = multipartUploadKey;
+const partPrefix = multipartPartPrefix;
+const partKey = multipartPartKey;
 
 type Caller = Pick<S3Request, "call" | "record">;
 
-function uploadKey(bucket: string, uploadId: string): string {
-  return `u/${bucket}/${uploadId}`;
-}
-function partPrefix(uploadId: string): string {
-  return `p/${uploadId}/`;
-}
-function partKey(uploadId: string, partNumber: number): string {
-  return `${partPrefix(uploadId)}${String(partNumber).padStart(5, "0")}`;
-}
 function partNumberOf(key: string): number {
   return Number(key.slice(key.lastIndexOf("/") + 1));
 }
@@ -200,7 +195,7 @@ export async function abortMultipartUpload(s3: S3Request): Promise<Response> {
 export async function abortUploadsBefore(s3: Caller, bucket: string | undefined, keyPrefix: string, beforeMs: number): Promise<number> {
   let aborted = 0;
   let after: string | undefined;
-  const prefix = bucket === undefined ? "u/" : `u/${bucket}/`;
+  const prefix = multipartUploadsPrefix(bucket);
   do {
     let page;
     try {
@@ -212,7 +207,7 @@ export async function abortUploadsBefore(s3: Caller, bucket: string | undefined,
     for (const record of page.balls) {
       const key = record.tags[uploadKeyTag] ?? "";
       if (record.createdMs >= beforeMs || !key.startsWith(keyPrefix)) continue;
-      const [, owner = "", uploadId = ""] = record.key.split("/");
+      const { bucket: owner, uploadId } = multipartUploadOf(record.key);
       await deleteUpload(s3, owner, uploadId);
       aborted += 1;
     }
@@ -544,7 +539,7 @@ async function uploadsOf(s3: S3Request): Promise<UploadEntry[]> {
   do {
     let page;
     try {
-      page = await routerCall(s3, "ball.list", { bucket: stagingBucket, prefix: `u/${s3.bucket}/`, limit: limits.listPageMax, ...(after === undefined ? {} : { after }) });
+      page = await routerCall(s3, "ball.list", { bucket: stagingBucket, prefix: multipartUploadsPrefix(s3.bucket), limit: limits.listPageMax, ...(after === undefined ? {} : { after }) });
     } catch (error) {
       if (error instanceof S3Reply && error.s3Code === "NoSuchBucket") return []; // no upload was ever made
       throw error;

@@ -1,0 +1,75 @@
+// abortMultipartUploadsBefore: the catalog's side of S3 multipart (the lifecycle rule
+// AbortIncompleteMultipartUpload calls it): uploads begun before a time, under a key prefix, of
+// one bucket or all, lose their parts and record; every chunk of theirs becomes garbage.
+import { afterEach, describe, expect, test } from "bun:test";
+import { abortMultipartUploadsBefore, type Catalog } from "../../src/catalog/index.ts";
+import { multipartPartKey, multipartStagingBucket, multipartUploadKey, multipartUploadKeyTag } from "../../src/lib/s3-multipart-layout.ts";
+import { ballOf, peerRecord, tempCatalog } from "./fixtures/catalog-records.ts";
+
+let cleanups: Array<() => void> = [];
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0)) cleanup();
+});
+
+function setup(): Catalog {
+  const temp = tempCatalog("catalog-multipart");
+  cleanups.push(() => {
+    try {
+      expect(temp.catalog.audit()).toEqual([]);
+    } finally {
+      temp.done();
+    }
+  });
+  for (const id of ["p1", "p2", "p3"]) temp.catalog.upsertPeer(peerRecord(id));
+  return temp.catalog;
+}
+
+let serial = 0;
+/** An upload of bucket/key begun at createdMs, with `parts` parts of two chunks each. */
+function addUpload(catalog: Catalog, bucket: string, key: string, createdMs: number, parts: number): string {
+  serial += 1;
+  const uploadId = serial.toString(16).padStart(32, "0");
+  const record = ballOf({ bucket: multipartStagingBucket, key: multipartUploadKey(bucket, uploadId), objectId: `u${serial}`, peers: [["p1", "p2"]], tags: { [multipartUploadKeyTag]: key } });
+  catalog.commitBall({ ...record.ball, createdMs }, record.chunks, {});
+  for (let n = 1; n <= parts; n += 1) {
+    const part = ballOf({ bucket: multipartStagingBucket, key: multipartPartKey(uploadId, n), objectId: `p${serial}-${n}`, peers: [["p1", "p2"], ["p2", "p3"]] });
+    catalog.commitBall(part.ball, part.chunks, {});
+  }
+  return uploadId;
+}
+
+describe("abortMultipartUploadsBefore", () => {
+  test("no staging bucket yet: nothing to abort", () => {
+    expect(abortMultipartUploadsBefore(setup(), { keyPrefix: "", beforeMs: Date.now() })).toBe(0);
+  });
+
+  test("only uploads begun before the time, under the prefix, of the bucket; their parts' chunks become garbage", () => {
+    const catalog = setup();
+    const old = addUpload(catalog, "photos", "logs/a", 1_000, 2);
+    const young = addUpload(catalog, "photos", "logs/b", 5_000, 1);
+    const otherPrefix = addUpload(catalog, "photos", "keep/c", 1_000, 1);
+    const otherBucket = addUpload(catalog, "photos-2", "logs/d", 1_000, 1);
+    const before = catalog.stats();
+    // beforeMs is exclusive: an upload begun at exactly 5000 stays.
+    expect(abortMultipartUploadsBefore(catalog, { bucket: "photos", keyPrefix: "logs/", beforeMs: 5_000 })).toBe(1);
+    expect(catalog.getBallMeta(multipartStagingBucket, multipartUploadKey("photos", old))).toBeUndefined();
+    expect(catalog.getBallMeta(multipartStagingBucket, multipartPartKey(old, 1))).toBeUndefined();
+    expect(catalog.getBallMeta(multipartStagingBucket, multipartPartKey(old, 2))).toBeUndefined();
+    for (const [bucket, uploadId] of [["photos", young], ["photos", otherPrefix], ["photos-2", otherBucket]] as const) {
+      expect(catalog.getBallMeta(multipartStagingBucket, multipartUploadKey(bucket, uploadId))).toBeDefined();
+      expect(catalog.getBallMeta(multipartStagingBucket, multipartPartKey(uploadId, 1))).toBeDefined();
+    }
+    const after = catalog.stats();
+    expect(before.balls - after.balls).toBe(3); // the record and two parts
+    expect(before.chunks - after.chunks).toBe(1 + 2 * 2);
+    expect(after.garbage - before.garbage).toBe(2 + 2 * 2 * 2); // every replica of every chunk
+  });
+
+  test("every bucket when none is named", () => {
+    const catalog = setup();
+    addUpload(catalog, "a-bucket", "x", 1_000, 1);
+    addUpload(catalog, "b-bucket", "y", 1_000, 1);
+    expect(abortMultipartUploadsBefore(catalog, { keyPrefix: "", beforeMs: 2_000 })).toBe(2);
+    expect(catalog.listBalls({ bucket: multipartStagingBucket, limit: 10 }).balls).toEqual([]);
+  });
+});
