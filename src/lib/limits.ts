@@ -445,6 +445,8 @@ export const limits = {
   s3CompleteBodyBytesMax: 2 * MiB,
   /** While Complete copies the parts into the object, a space is sent this often so clients and proxies do not time out. */
   s3CompleteKeepaliveMs: 5_000,
+  /** Chunks of the parts Complete reads ahead of the one it copies (memory: this many chunks of 1 MiB). */
+  s3CompleteReadAheadChunks: 4,
   /** How often a router looks for multipart uploads past s3MultipartUploadMsMax. */
   s3MultipartSweepMs: 60_000,
   /** ListParts' max-parts and ListMultipartUploads' max-uploads at most (and their default): S3's 1000. */

@@ -327,13 +327,31 @@ export async function completeMultipartUpload(s3: S3Request): Promise<Response> 
   return new Response(body, { status: 200, headers: xmlHeaders });
 }
 
-/** The parts' bytes in order, read through the router's read path (each chunk checked there). */
+/**
+ * The parts' bytes in order, read through the router's read path (each chunk checked there),
+ * s3CompleteReadAheadChunks chunks at a time so the copy is not one round trip per chunk.
+ */
 async function* partBytes(s3: S3Request, parts: readonly BallMetaWire[]): AsyncGenerator<Uint8Array> {
-  for (const part of parts) {
-    for (let index = 0; index < part.numChunks; index += 1) {
-      const chunk = await routerCall(s3, "ball.getChunk", { bucket: stagingBucket, objectId: part.objectId, index });
-      yield chunk.data;
+  const reads = (function* () {
+    for (const part of parts) {
+      for (let index = 0; index < part.numChunks; index += 1) yield () => routerCall(s3, "ball.getChunk", { bucket: stagingBucket, objectId: part.objectId, index });
     }
+  })();
+  const queue: Promise<{ data: Uint8Array }>[] = [];
+  const refill = () => {
+    while (queue.length < limits.s3CompleteReadAheadChunks) {
+      const next = reads.next();
+      if (next.done) return;
+      const read = next.value();
+      read.catch(() => {}); // awaited in turn below; a failure ahead of its turn is not unhandled
+      queue.push(read);
+    }
+  };
+  refill();
+  for (let read = queue.shift(); read !== undefined; read = queue.shift()) {
+    const chunk = await read;
+    refill();
+    yield chunk.data;
   }
 }
 
