@@ -202,6 +202,36 @@ describe(`S3 multipart uploads (seed ${seed})`, () => {
     expect(Buffer.from(await getBytes(small)).equals(Buffer.from(first))).toBe(true);
   }, 60_000);
 
+  test("grants: read,list may list uploads and parts but not create, upload, complete or abort; a part whose CRC32 is wrong is refused and not kept", async () => {
+    const made = await cli(["key", "create", "--bucket", bucket, "--allow", "read,list", "--json", "--spm", vss.spm.address]);
+    expect(made.code).toBe(0);
+    const reader = JSON.parse(made.stdout) as { accessKey: string; secretKey: string };
+    const limited = new S3Client({
+      endpoint: vss.routers[0]?.s3Url ?? "",
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: { accessKeyId: reader.accessKey, secretAccessKey: reader.secretKey },
+      requestHandler: new NodeHttpHandler({ httpsAgent: new Agent({ ca: caPem }) }),
+    });
+    try {
+      const grantKey = "grants/object";
+      expect((await errorOf(limited.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: grantKey })))).name).toBe("AccessDenied");
+      const uploadId = await create(grantKey);
+      expect((await errorOf(limited.send(new UploadPartCommand({ Bucket: bucket, Key: grantKey, UploadId: uploadId, PartNumber: 1, Body: new Uint8Array(3) })))).name).toBe("AccessDenied");
+      const bad = await errorOf(client(0).send(new UploadPartCommand({ Bucket: bucket, Key: grantKey, UploadId: uploadId, PartNumber: 1, Body: new Uint8Array([1, 2, 3]), ChecksumCRC32: "AAAAAA==" })));
+      expect(bad.name).toBe("BadDigest");
+      const etag = await upload(grantKey, uploadId, 2, new Uint8Array([4, 5, 6]));
+      const listed = await limited.send(new ListPartsCommand({ Bucket: bucket, Key: grantKey, UploadId: uploadId }));
+      expect(listed.Parts?.map((part) => part.PartNumber)).toEqual([2]); // the refused part 1 left nothing
+      expect((await limited.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: "grants/" }))).Uploads?.map((entry) => entry.UploadId)).toEqual([uploadId]);
+      expect((await errorOf(limited.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: grantKey, UploadId: uploadId, MultipartUpload: { Parts: [{ PartNumber: 2, ETag: etag }] } })))).name).toBe("AccessDenied");
+      expect((await errorOf(limited.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: grantKey, UploadId: uploadId })))).name).toBe("AccessDenied");
+      await client(0).send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: grantKey, UploadId: uploadId }));
+    } finally {
+      limited.destroy();
+    }
+  }, 30_000);
+
   test("part numbers are 1..10000", async () => {
     const uploadId = await create("refusals/numbers");
     for (const bad of [0, limits.s3MultipartPartsMax + 1]) {
