@@ -92,7 +92,7 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return new Uint8Array(Buffer.concat(parts));
 }
 
-async function create(key: string, router = 0, extra: { ContentType?: string; Metadata?: Record<string, string> } = {}): Promise<string> {
+async function create(key: string, router = 0, extra: { ContentType?: string; Metadata?: Record<string, string>; ChecksumAlgorithm?: "CRC32" | "SHA256" } = {}): Promise<string> {
   const made = await client(router).send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ...extra }));
   expect(made.UploadId).toBeString();
   return made.UploadId ?? "";
@@ -125,7 +125,7 @@ describe(`S3 multipart uploads (seed ${seed})`, () => {
 
   test("~18 MiB in four parts, out of order and in parallel across both routers, one replaced: byte-exact, ETag MD5-of-MD5s-4", async () => {
     const before = await settledChunks();
-    const uploadId = await create(key, 0, { ContentType: "application/x-test", Metadata: { origin: "multipart" } });
+    const uploadId = await create(key, 0, { ContentType: "application/x-test", Metadata: { origin: "multipart" }, ChecksumAlgorithm: "CRC32" }); // as aws-cli and boto3 now send it
     const wrong = randomBytes(random, 5 * MiB);
     await upload(key, uploadId, 2, wrong, 1); // replaced below: its chunks must go
     const order = [3, 1, 4, 2];
@@ -216,6 +216,7 @@ describe(`S3 multipart uploads (seed ${seed})`, () => {
     try {
       const grantKey = "grants/object";
       expect((await errorOf(limited.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: grantKey })))).name).toBe("AccessDenied");
+      expect((await errorOf(client(0).send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: grantKey, ChecksumAlgorithm: "SHA256" })))).name).toBe("NotImplemented"); // not checked yet: refused before anything is stored
       const uploadId = await create(grantKey);
       expect((await errorOf(limited.send(new UploadPartCommand({ Bucket: bucket, Key: grantKey, UploadId: uploadId, PartNumber: 1, Body: new Uint8Array(3) })))).name).toBe("AccessDenied");
       const bad = await errorOf(client(0).send(new UploadPartCommand({ Bucket: bucket, Key: grantKey, UploadId: uploadId, PartNumber: 1, Body: new Uint8Array([1, 2, 3]), ChecksumCRC32: "AAAAAA==" })));

@@ -54,8 +54,11 @@ export function userMetadata(s3: S3Request): Record<string, string> {
   if (Object.keys(tags).length > limits.tagCountMax - 2) throw new S3Reply("MetadataTooLarge", 400, `at most ${limits.tagCountMax - 2} x-amz-meta-* headers are kept with an object`);
   const algorithm = s3.request.headers.get("x-amz-sdk-checksum-algorithm");
   if (algorithm !== null && algorithm.toUpperCase() !== "CRC32") throw s3Errors.notImplemented(`the ${algorithm} checksum (only CRC32 is checked so far)`);
+  // CreateMultipartUpload names the parts' algorithm in x-amz-checksum-algorithm (SDKs send CRC32 by default).
+  const partsAlgorithm = s3.request.headers.get("x-amz-checksum-algorithm");
+  if (partsAlgorithm !== null && partsAlgorithm.toUpperCase() !== "CRC32") throw s3Errors.notImplemented(`the ${partsAlgorithm} checksum (only CRC32 is checked so far)`);
   for (const name of [...s3.request.headers.keys(), ...(s3.verified?.trailerNames ?? [])]) {
-    if (name.startsWith("x-amz-checksum-") && name !== "x-amz-checksum-crc32" && name !== "x-amz-checksum-type") throw s3Errors.notImplemented(`the ${name} checksum (only x-amz-checksum-crc32 is checked so far)`);
+    if (name.startsWith("x-amz-checksum-") && name !== "x-amz-checksum-crc32" && name !== "x-amz-checksum-type" && name !== "x-amz-checksum-algorithm") throw s3Errors.notImplemented(`the ${name} checksum (only x-amz-checksum-crc32 is checked so far)`);
   }
   return tags;
 }
