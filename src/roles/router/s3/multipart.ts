@@ -309,20 +309,34 @@ export async function completeMultipartUpload(s3: S3Request): Promise<Response> 
   const etag = multipartEtag(parts.map((ball) => ball.tags[etagTag] ?? ""));
   const encoder = new TextEncoder();
   // 200 at once, spaces while the parts are copied, then the result or an <Error> (as S3 does).
+  let timer: ReturnType<typeof setInterval> | undefined;
   const body = new ReadableStream<Uint8Array>({
     start: (controller) => {
-      controller.enqueue(encoder.encode(xmlHeader));
-      const timer = setInterval(() => controller.enqueue(encoder.encode(" ")), limits.s3CompleteKeepaliveMs);
+      // The client may hang up mid-copy (the copy still completes): nothing sent after that may throw.
+      const send = (text: string) => {
+        try {
+          controller.enqueue(encoder.encode(text));
+        } catch {
+          clearInterval(timer);
+        }
+      };
+      send(xmlHeader);
+      timer = setInterval(() => send(" "), limits.s3CompleteKeepaliveMs);
       assembleObject(s3, record, parts, size, etag)
         .then(() => deleteUpload(s3, s3.bucket, uploadId).catch(() => {})) // else the sweep deletes them
         .then(() => `<CompleteMultipartUploadResult xmlns="${s3Namespace}">${element("Location", `${s3.url.origin}/${s3.bucket}/${s3.key}`)}${element("Bucket", s3.bucket)}${element("Key", s3.key)}${element("ETag", `"${etag}"`)}</CompleteMultipartUploadResult>`)
         .catch((error: unknown) => errorBody(s3ReplyFor(error, { bucket: s3.bucket }), s3.url.pathname, randomUUID()).slice(xmlHeader.length))
         .then((text) => {
           clearInterval(timer);
-          controller.enqueue(encoder.encode(text));
-          controller.close();
+          send(text);
+          try {
+            controller.close();
+          } catch {
+            // cancelled by the client: there is no one to tell
+          }
         });
     },
+    cancel: () => clearInterval(timer),
   });
   return new Response(body, { status: 200, headers: xmlHeaders });
 }
