@@ -314,4 +314,31 @@ describe(`S3 multipart uploads (seed ${seed})`, () => {
     expect((await errorOf(client(0).send(new ListPartsCommand({ Bucket: bucket, Key: expiring, UploadId: uploadId })))).name).toBe("NoSuchUpload");
     expect(await settledChunks()).toBe(before);
   }, 60_000);
+
+  // Last: it stops every peer.
+  test("a Complete whose copy fails answers 200 with an S3 <Error> body, which the SDK raises; the upload stays", async () => {
+    const failing = "failing/copy";
+    const uploadId = await create(failing);
+    const etag = await upload(failing, uploadId, 1, randomBytes(random, 3 * MiB));
+    for (const peer of vss.peers) kill9(peer);
+    await Promise.all(vss.peers.map((peer) => peer.exited));
+    // A client whose transport records the statuses as they came, before the SDK reads the body.
+    const handler = new NodeHttpHandler({ httpsAgent: new Agent({ ca: caPem }) });
+    const statuses: number[] = [];
+    const handle = handler.handle.bind(handler);
+    handler.handle = async (...args) => {
+      const out = await handle(...args);
+      statuses.push(out.response.statusCode);
+      return out;
+    };
+    const watched = new S3Client({ endpoint: vss.routers[0]?.s3Url ?? "", region: "us-east-1", forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: testCredentials.accessKey, secretAccessKey: testCredentials.secretKey }, requestHandler: handler });
+    const refused = await errorOf(watched.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: failing, UploadId: uploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: etag }] } })));
+    watched.destroy();
+    expect(statuses).toEqual([200]);
+    expect(refused.$metadata.httpStatusCode).toBe(503); // how the SDK marks a 200 whose body is an <Error>
+    expect(refused.name).toBe("ServiceUnavailable");
+    expect((await errorOf(getBytes(failing))).name).toBe("NoSuchKey");
+    const listed = await client(0).send(new ListPartsCommand({ Bucket: bucket, Key: failing, UploadId: uploadId }));
+    expect(listed.Parts?.map((part) => part.PartNumber)).toEqual([1]);
+  }, 60_000);
 });
