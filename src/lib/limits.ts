@@ -458,6 +458,8 @@ export const limits = {
 export type Limits = typeof limits;
 
 // Relationships between the bounds of connections and memory, checked when this module loads.
+assert(limits.s3MultipartPartBytesMax <= limits.s3PutObjectBytesMax, "the S3 listener's body bound (from PutObject's) must hold the largest part");
+assert(limits.s3MultipartPartBytesMin <= limits.s3MultipartPartBytesMax && limits.s3MultipartSweepMs < limits.s3MultipartUploadMsMax, "multipart bounds out of order");
 assert(limits.replyBytesInFlightMax >= limits.frameBytesMax, "one connection's reply bytes must hold a reply of a whole frame");
 assert(limits.serverNodeConnectionsMax >= limits.peersMax * limits.connectionsPerAddressMax, "every peer of a full VSS must be able to hold a full pool to one server");
 assert(limits.poolConnectionIdleMs < limits.connectionIdleTimeoutMs, "pools must close idle connections before servers do");
