@@ -447,6 +447,8 @@ export const limits = {
   s3CompleteKeepaliveMs: 5_000,
   /** Chunks of the parts Complete reads ahead of the one it copies (memory: this many chunks of 1 MiB). */
   s3CompleteReadAheadChunks: 4,
+  /** How long a completed upload's record stays, so a retried CompleteMultipartUpload (its reply was lost) succeeds again. */
+  s3CompletedUploadKeepMs: 15 * 60_000,
   /** How often a router looks for multipart uploads past s3MultipartUploadMsMax. */
   s3MultipartSweepMs: 60_000,
   /** ListParts' max-parts and ListMultipartUploads' max-uploads at most (and their default): S3's 1000. */

@@ -3,10 +3,13 @@
 // cannot create (the underscore), so no S3 client ever sees or writes it.
 //   u/<bucket>/<uploadId>   the upload: an empty ball; tag `s3:mpu-key` holds the object's key,
 //                           createdMs is when it began (its lifetime runs from there)
+//                           (once completed: only `s3:mpu-done`, the ETag, until it is swept)
 //   p/<uploadId>/<NNNNN>    part NNNNN (five digits, so the catalog's key order is part order)
 
 export const multipartStagingBucket = "_s3-multipart";
 export const multipartUploadKeyTag = "s3:mpu-key";
+/** On a completed upload's record (its parts deleted): the object's ETag, so a retried Complete succeeds again. */
+export const multipartDoneTag = "s3:mpu-done";
 /** An upload id: 32 lowercase hex digits (a random UUID without its dashes). */
 export const multipartUploadIdPattern = /^[0-9a-f]{32}$/;
 

@@ -135,6 +135,9 @@ describe(`S3 multipart uploads (seed ${seed})`, () => {
     expect(listed.Parts?.map((part) => [part.PartNumber, part.Size, part.ETag])).toEqual(byNumber.map((part, i) => [part.PartNumber, sizes[i], part.ETag]));
     const done = await complete(key, uploadId, byNumber);
     expect(done.ETag).toBe(multipartEtag(parts));
+    // A retried Complete (its reply lost) succeeds again with the same list, through any router; another list does not.
+    expect((await complete(key, uploadId, byNumber, 1)).ETag).toBe(multipartEtag(parts));
+    expect((await errorOf(complete(key, uploadId, byNumber.slice(0, 2)))).name).toBe("NoSuchUpload");
     expect(Buffer.from(await getBytes(key)).equals(Buffer.from(whole))).toBe(true);
     expect(Buffer.from(await getBytes(key, { router: 1 })).equals(Buffer.from(whole))).toBe(true);
     const head = await client(0).send(new HeadObjectCommand({ Bucket: bucket, Key: key }));

@@ -28,7 +28,7 @@ import type { BallMetaWire, ChunkRecordWire } from "../../../protocol/ball.ts";
 import { requireBucket, requireGrant, routerCall, s3TagPrefix, type S3Request } from "./context.ts";
 import { commit, declaredSize, storeBody, userMetadata } from "./objects.ts";
 import { element, errorBody, s3Errors, s3Namespace, s3ReplyFor, S3Reply, xmlHeader } from "./xml.ts";
-import { multipartPartKey, multipartPartPrefix, multipartStagingBucket, multipartUploadIdPattern, multipartUploadKey, multipartUploadKeyTag, multipartUploadOf, multipartUploadsPrefix } from "../../../lib/s3-multipart-layout.ts";
+import { multipartDoneTag, multipartPartKey, multipartPartPrefix, multipartStagingBucket, multipartUploadIdPattern, multipartUploadKey, multipartUploadKeyTag, multipartUploadOf, multipartUploadsPrefix } from "../../../lib/s3-multipart-layout.ts";
 
 /** The bucket uploads and their parts are kept in (not an S3 bucket name: S3 clients never see it). */
 export const stagingBucket = multipartStagingBucket;
@@ -53,7 +53,7 @@ function noSuchUpload(uploadId: string): S3Reply {
 }
 
 /** The upload `?uploadId=` names, of this bucket and key, not past its lifetime. */
-async function loadUpload(s3: S3Request): Promise<{ uploadId: string; record: BallMetaWire }> {
+async function loadUpload(s3: S3Request, completed: "completed too" | "under way" = "under way"): Promise<{ uploadId: string; record: BallMetaWire }> {
   const uploadId = s3.query.get("uploadId") ?? "";
   if (!uploadIdPattern.test(uploadId)) throw noSuchUpload(uploadId);
   let record: BallMetaWire;
@@ -64,6 +64,7 @@ async function loadUpload(s3: S3Request): Promise<{ uploadId: string; record: Ba
     throw error;
   }
   if (record.tags[uploadKeyTag] !== s3.key || record.createdMs + limits.s3MultipartUploadMsMax < Date.now()) throw noSuchUpload(uploadId);
+  if (record.tags[multipartDoneTag] !== undefined && completed === "under way") throw noSuchUpload(uploadId);
   return { uploadId, record };
 }
 
@@ -165,16 +166,26 @@ async function listPartBalls(s3: Caller, uploadId: string, marker: number, limit
 
 /** Delete an upload's parts and then the upload (each through the catalog's garbage path). */
 async function deleteUpload(s3: Caller, bucket: string, uploadId: string): Promise<void> {
-  let after: string | undefined;
-  do {
-    const batch = await routerCall(s3, "ball.deletePrefix", { bucket: stagingBucket, prefix: partPrefix(uploadId), ...(after === undefined ? {} : { after }) });
-    after = batch.next;
-  } while (after !== undefined);
+  await deleteParts(s3, uploadId);
   try {
     await routerCall(s3, "ball.delete", { bucket: stagingBucket, key: uploadKey(bucket, uploadId) });
   } catch (error) {
     if (!(error instanceof S3Reply) || error.httpStatus !== 404) throw error; // gone already: another abort won
   }
+}
+
+async function deleteParts(s3: Caller, uploadId: string): Promise<void> {
+  let after: string | undefined;
+  do {
+    const batch = await routerCall(s3, "ball.deletePrefix", { bucket: stagingBucket, prefix: partPrefix(uploadId), ...(after === undefined ? {} : { after }) });
+    after = batch.next;
+  } while (after !== undefined);
+}
+
+/** A completed upload: its record says so (and keeps the ETag a retried Complete answers with), its parts go. */
+async function markCompleted(s3: S3Request, uploadId: string, record: BallMetaWire, etag: string): Promise<void> {
+  await routerCall(s3, "ball.put", { bucket: stagingBucket, key: record.key, size: 0, checksum: emptySha256(), contentType: "", tags: { [uploadKeyTag]: s3.key, [multipartDoneTag]: etag }, rf: record.rf, chunkSize: limits.chunkBytesDefault, data: new Uint8Array(0) });
+  await deleteParts(s3, uploadId);
 }
 
 // --- AbortMultipartUpload -----------------------------------------------------------------
@@ -206,7 +217,8 @@ export async function abortUploadsBefore(s3: Caller, bucket: string | undefined,
     }
     for (const record of page.balls) {
       const key = record.tags[uploadKeyTag] ?? "";
-      if (record.createdMs >= beforeMs || !key.startsWith(keyPrefix)) continue;
+      const completedLongAgo = record.tags[multipartDoneTag] !== undefined && record.createdMs < Date.now() - limits.s3CompletedUploadKeepMs;
+      if ((record.createdMs >= beforeMs && !completedLongAgo) || !key.startsWith(keyPrefix)) continue;
       const { bucket: owner, uploadId } = multipartUploadOf(record.key);
       await deleteUpload(s3, owner, uploadId);
       aborted += 1;
@@ -301,8 +313,14 @@ export const multipartObjectBytesMax = limits.ballChunksMax * limits.chunkBytesM
 
 export async function completeMultipartUpload(s3: S3Request): Promise<Response> {
   requireGrant(s3, "write", "CompleteMultipartUpload");
-  const { uploadId, record } = await loadUpload(s3);
+  const { uploadId, record } = await loadUpload(s3, "completed too");
   const asked = parseCompleteBody(await readBounded(s3, limits.s3CompleteBodyBytesMax));
+  const done = record.tags[multipartDoneTag];
+  if (done !== undefined) {
+    // A retry of a Complete that succeeded (its reply was lost): the same list is the same object.
+    if (multipartEtag(asked.map((part) => part.etag)) !== done) throw noSuchUpload(uploadId);
+    return new Response(`${xmlHeader}${completeResult(s3, done)}`, { headers: xmlHeaders });
+  }
   const stored = new Map((await listPartBalls(s3, uploadId, 0, undefined)).parts.map((ball) => [partNumberOf(ball.key), ball] as const));
   const { parts, size } = checkParts(asked, stored);
   if (size > multipartObjectBytesMax) throw new S3Reply("EntityTooLarge", 400, `The object would be ${size} bytes; the largest this VSS holds is ${multipartObjectBytesMax}`, { ProposedSize: String(size), MaxSizeAllowed: String(multipartObjectBytesMax) });
@@ -323,8 +341,8 @@ export async function completeMultipartUpload(s3: S3Request): Promise<Response> 
       send(xmlHeader);
       timer = setInterval(() => send(" "), limits.s3CompleteKeepaliveMs);
       assembleObject(s3, record, parts, size, etag)
-        .then(() => deleteUpload(s3, s3.bucket, uploadId).catch(() => {})) // else the sweep deletes them
-        .then(() => `<CompleteMultipartUploadResult xmlns="${s3Namespace}">${element("Location", `${s3.url.origin}/${s3.bucket}/${s3.key}`)}${element("Bucket", s3.bucket)}${element("Key", s3.key)}${element("ETag", `"${etag}"`)}</CompleteMultipartUploadResult>`)
+        .then(() => markCompleted(s3, uploadId, record, etag).catch(() => {})) // else the sweep deletes the parts
+        .then(() => completeResult(s3, etag))
         .catch((error: unknown) => errorBody(s3ReplyFor(error, { bucket: s3.bucket }), s3.url.pathname, randomUUID()).slice(xmlHeader.length))
         .then((text) => {
           clearInterval(timer);
@@ -339,6 +357,10 @@ export async function completeMultipartUpload(s3: S3Request): Promise<Response> 
     cancel: () => clearInterval(timer),
   });
   return new Response(body, { status: 200, headers: xmlHeaders });
+}
+
+function completeResult(s3: S3Request, etag: string): string {
+  return `<CompleteMultipartUploadResult xmlns="${s3Namespace}">${element("Location", `${s3.url.origin}/${s3.bucket}/${s3.key}`)}${element("Bucket", s3.bucket)}${element("Key", s3.key)}${element("ETag", `"${etag}"`)}</CompleteMultipartUploadResult>`;
 }
 
 /**
@@ -578,7 +600,7 @@ async function uploadsOf(s3: S3Request): Promise<UploadEntry[]> {
     }
     for (const record of page.balls) {
       const key = record.tags[uploadKeyTag];
-      if (key !== undefined && record.createdMs >= oldestMs) found.push({ key, uploadId: record.key.slice(record.key.lastIndexOf("/") + 1), createdMs: record.createdMs });
+      if (key !== undefined && record.createdMs >= oldestMs && record.tags[multipartDoneTag] === undefined) found.push({ key, uploadId: record.key.slice(record.key.lastIndexOf("/") + 1), createdMs: record.createdMs });
     }
     if (found.length > limits.s3ListUploadsScanMax) throw new S3Reply("ServiceUnavailable", 503, `bucket ${s3.bucket} has more than ${limits.s3ListUploadsScanMax} multipart uploads under way; complete or abort some`);
     after = page.next;
