@@ -4,7 +4,7 @@
 // parts and records are retired as any deleted ball is: their chunks go the garbage path.
 import { limits } from "../lib/limits.ts";
 import { assert } from "../lib/assert.ts";
-import { multipartPartPrefix, multipartStagingBucket, multipartUploadKeyTag, multipartUploadOf, multipartUploadsPrefix } from "../lib/s3-multipart-layout.ts";
+import { multipartDoneTag, multipartPartPrefix, multipartStagingBucket, multipartUploadKeyTag, multipartUploadOf, multipartUploadsPrefix } from "../lib/s3-multipart-layout.ts";
 import type { Catalog } from "./catalog.ts";
 import type { RetireTiming } from "./types.ts";
 
@@ -17,7 +17,7 @@ export interface AbortUploadsQuery {
   beforeMs: number;
 }
 
-/** Abort the uploads the query names: each one's parts, then its record. Returns how many. */
+/** Abort the uploads the query names: each one's parts, then its record. Returns how many (a completed upload's record, also dropped, is not counted). */
 export function abortMultipartUploadsBefore(catalog: Catalog, q: AbortUploadsQuery, when: RetireTiming = {}): number {
   if (catalog.getBucket(multipartStagingBucket) === undefined) return 0; // no upload was ever made
   let aborted = 0;
@@ -28,7 +28,7 @@ export function abortMultipartUploadsBefore(catalog: Catalog, q: AbortUploadsQue
       const key = record.tags[multipartUploadKeyTag];
       if (key === undefined || record.createdMs >= q.beforeMs || !key.startsWith(q.keyPrefix)) continue;
       abortUpload(catalog, record.key, when);
-      aborted += 1;
+      if (record.tags[multipartDoneTag] === undefined) aborted += 1;
     }
     after = page.next;
   } while (after !== undefined);

@@ -3,7 +3,7 @@
 // one bucket or all, lose their parts and record; every chunk of theirs becomes garbage.
 import { afterEach, describe, expect, test } from "bun:test";
 import { abortMultipartUploadsBefore, type Catalog } from "../../src/catalog/index.ts";
-import { multipartPartKey, multipartStagingBucket, multipartUploadKey, multipartUploadKeyTag } from "../../src/lib/s3-multipart-layout.ts";
+import { multipartDoneTag, multipartPartKey, multipartStagingBucket, multipartUploadKey, multipartUploadKeyTag } from "../../src/lib/s3-multipart-layout.ts";
 import { ballOf, peerRecord, tempCatalog } from "./fixtures/catalog-records.ts";
 
 let cleanups: Array<() => void> = [];
@@ -65,8 +65,10 @@ describe("abortMultipartUploadsBefore", () => {
     expect(after.garbage - before.garbage).toBe(2 + 2 * 2 * 2); // every replica of every chunk
   });
 
-  test("every bucket when none is named", () => {
+  test("every bucket when none is named; a completed upload's record goes too, uncounted", () => {
     const catalog = setup();
+    const done = ballOf({ bucket: multipartStagingBucket, key: multipartUploadKey("c-bucket", "f".repeat(32)), objectId: "done", peers: [["p1", "p2"]], tags: { [multipartUploadKeyTag]: "z", [multipartDoneTag]: "e-1" } });
+    catalog.commitBall({ ...done.ball, createdMs: 1_000 }, done.chunks, {});
     addUpload(catalog, "a-bucket", "x", 1_000, 1);
     addUpload(catalog, "b-bucket", "y", 1_000, 1);
     expect(abortMultipartUploadsBefore(catalog, { keyPrefix: "", beforeMs: 2_000 })).toBe(2);
