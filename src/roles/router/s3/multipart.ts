@@ -1,5 +1,6 @@
-// S3 multipart uploads: CreateMultipartUpload, UploadPart, CompleteMultipartUpload,
-// AbortMultipartUpload, ListParts, ListMultipartUploads.
+// S3 multipart uploads: CreateMultipartUpload, UploadPart, UploadPartCopy,
+// CompleteMultipartUpload, AbortMultipartUpload, ListParts, ListMultipartUploads, and the part
+// ranges GetObject/HeadObject ?partNumber read. Layout: src/lib/s3-multipart-layout.ts.
 //
 // Where an upload lives: in the SPM's catalog, as balls of a staging bucket of its own
 // (`stagingBucket`, a name S3 cannot create: the underscore), so an upload survives router
@@ -14,7 +15,8 @@
 // Complete checks the list (order, ETags, sizes), then copies the parts, in order, through
 // the router's read path into one ball at the object's key, computing the sha256 the native
 // client checks on every get, and commits it: the object appears whole at once. Then the parts
-// and the upload are deleted (garbage path). Abort and the lifetime sweep delete them likewise.
+// are deleted (garbage path) and the upload's record marked completed (a retried Complete
+// answers again), until the sweep drops it. Abort and the lifetime sweep delete uploads whole.
 // The copy costs a second write of the bytes; in return the object is an ordinary ball (dense
 // chunk indices), so the native client, healing, scrub and GC need no change.
 import { createHash, randomUUID } from "node:crypto";
