@@ -36,6 +36,7 @@ import { serveMetrics } from "../../net/metrics-server.ts";
 import { advertisedAddressFor, type Advertise } from "../../lib/advertise.ts";
 import { AuditTrail, auditHandlers, actorOf, deleteActorOf } from "./audit.ts";
 import { bootstrapAdminKey, keyHandlers } from "./keys.ts";
+import { bucketSettingHandlers } from "./bucket-settings.ts";
 
 export interface SpmOptions {
   /** What it binds; a wildcard (0.0.0.0, ::) needs `advertise`. */
@@ -301,6 +302,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     },
     ...keyHandlers({ catalog, audit, clock }),
     ...auditHandlers(catalog),
+    ...bucketSettingHandlers({ catalog, writes }),
   };
 
   const metrics = spmMetrics(status);

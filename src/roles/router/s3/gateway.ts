@@ -1,7 +1,8 @@
 // The router's S3 endpoint (issue 13): the S3 REST API, path-style (`/bucket/key`), over HTTPS
 // with the router's own certificate (plain HTTP when the router runs --insecure), on Bun.serve.
 // Every request is signed with AWS Signature V4 by an access key of this VSS (src/s3/sigv4.ts)
-// and its grants checked per operation; anonymous requests are AccessDenied. With --insecure
+// and its grants checked per operation; an anonymous request may only read a public-read object
+// or list a public-read bucket (acl.ts). With --insecure
 // there are no keys: requests are believed, signed or not, as on the native port.
 // What is not built answers NotImplemented (501) in S3 XML, never a silent success.
 import { randomUUID } from "node:crypto";
@@ -14,6 +15,8 @@ import { utf8HeaderValue, type RouterCall, type S3Request } from "./context.ts";
 import { createBucket, deleteBucket, headBucket, listBuckets, listObjectsV2 } from "./buckets.ts";
 import { deleteObject, getObject, headObject, putObject } from "./objects.ts";
 import { errorBody, s3Errors, s3ReplyFor, S3Reply } from "./xml.ts";
+import { bucketAclRequest, objectAclRequest, routeAnonymous } from "./acl.ts";
+import { bucketLifecycleRequest } from "./lifecycle.ts";
 
 export interface S3GatewayOptions {
   host: string;
@@ -34,8 +37,8 @@ export interface RunningS3Gateway {
 }
 
 /** Query parameters that name a subresource or an operation the gateway has not built. */
-const bucketSubresources = ["acl", "lifecycle", "uploads", "versioning", "versions", "location", "policy", "cors", "tagging", "delete", "website", "logging", "notification", "replication", "encryption", "object-lock", "accelerate", "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering", "ownershipControls", "publicAccessBlock", "policyStatus"];
-const objectSubresources = ["acl", "tagging", "uploads", "uploadId", "partNumber", "retention", "legal-hold", "torrent", "attributes", "restore", "select", "versionId"];
+const bucketSubresources = ["uploads", "versioning", "versions", "location", "policy", "cors", "tagging", "delete", "website", "logging", "notification", "replication", "encryption", "object-lock", "accelerate", "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering", "ownershipControls", "publicAccessBlock", "policyStatus"];
+const objectSubresources = ["tagging", "uploads", "uploadId", "partNumber", "retention", "legal-hold", "torrent", "attributes", "restore", "select", "versionId"];
 
 export function startS3Gateway(options: S3GatewayOptions): RunningS3Gateway {
   const tls = options.security?.tls.current;
@@ -63,7 +66,7 @@ async function serve(request: Request, options: S3GatewayOptions): Promise<Respo
   const url = new URL(request.url);
   try {
     const s3 = await authenticate(request, url, options);
-    const response = await route(s3);
+    const response = s3.anonymous === true ? await routeAnonymous(s3, route) : await route(s3);
     response.headers.set("x-amz-request-id", requestId);
     return response;
   } catch (error) {
@@ -104,6 +107,8 @@ async function authenticate(request: Request, url: URL, options: S3GatewayOption
   const { bucket, key } = splitPath(url.pathname);
   const base = { request, url, bucket, key, query: url.searchParams, call: options.call };
   if (!options.security) return { ...base, record: undefined, verified: insecurePayload(request) };
+  // Unsigned: only what a public-read ACL opens (acl.ts routeAnonymous), else AccessDenied.
+  if (!request.headers.has("authorization") && !url.searchParams.has("X-Amz-Signature")) return { ...base, record: undefined, verified: undefined, anonymous: true };
   const keys = options.security.keys;
   let record: KeyRecord | undefined;
   const headers: Record<string, string> = {};
@@ -159,6 +164,8 @@ async function route(s3: S3Request): Promise<Response> {
     throw s3Errors.notImplemented(`${method} /`);
   }
   if (s3.key === "") {
+    if (s3.query.has("acl")) return bucketAclRequest(s3);
+    if (s3.query.has("lifecycle")) return bucketLifecycleRequest(s3);
     notBuilt(s3, bucketSubresources, `${method} /${s3.bucket}`);
     if (method === "PUT") return createBucket(s3);
     if (method === "DELETE") return deleteBucket(s3);
@@ -169,6 +176,7 @@ async function route(s3: S3Request): Promise<Response> {
     }
     throw s3Errors.notImplemented(`${method} on a bucket`);
   }
+  if (s3.query.has("acl")) return objectAclRequest(s3);
   notBuilt(s3, objectSubresources, `${method} /${s3.bucket}/…`);
   if (method === "PUT") return putObject(s3);
   if (method === "GET") return getObject(s3);

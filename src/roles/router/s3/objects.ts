@@ -13,6 +13,7 @@ import { assert } from "../../../lib/assert.ts";
 import type { BallMetaWire, ChunkRecordWire } from "../../../protocol/ball.ts";
 import { bucketExists, requireBucket, requireGrant, routerCall, s3TagPrefix, utf8HeaderValue, type S3Request } from "./context.ts";
 import { S3Reply, s3Errors } from "./xml.ts";
+import { cannedAclOf, objectAclTags } from "./acl.ts";
 
 const etagTag = `${s3TagPrefix}etag`;
 const crc32Tag = `${s3TagPrefix}crc32`;
@@ -50,7 +51,8 @@ function userMetadata(s3: S3Request): Record<string, string> {
   for (const [name, value] of s3.request.headers) {
     if (name.startsWith(amzMetaPrefix)) tags[`${metaTagPrefix}${name.slice(amzMetaPrefix.length)}`] = utf8HeaderValue(value);
   }
-  if (Object.keys(tags).length > limits.tagCountMax - 2) throw new S3Reply("MetadataTooLarge", 400, `at most ${limits.tagCountMax - 2} x-amz-meta-* headers are kept with an object`);
+  // The gateway's own tags beside them: the ETag, the CRC32 and the canned ACL.
+  if (Object.keys(tags).length > limits.tagCountMax - 3) throw new S3Reply("MetadataTooLarge", 400, `at most ${limits.tagCountMax - 3} x-amz-meta-* headers are kept with an object`);
   const algorithm = s3.request.headers.get("x-amz-sdk-checksum-algorithm");
   if (algorithm !== null && algorithm.toUpperCase() !== "CRC32") throw s3Errors.notImplemented(`the ${algorithm} checksum (only CRC32 is checked so far)`);
   for (const name of [...s3.request.headers.keys(), ...(s3.verified?.trailerNames ?? [])]) {
@@ -70,11 +72,10 @@ export async function putObject(s3: S3Request): Promise<Response> {
   for (const header of ["x-amz-copy-source", "if-match", "if-none-match", "x-amz-tagging", "x-amz-server-side-encryption", "x-amz-object-lock-mode"]) {
     if (s3.request.headers.has(header)) throw s3Errors.notImplemented(`PutObject with ${header}`);
   }
-  const acl = s3.request.headers.get("x-amz-acl");
-  if (acl !== null && acl !== "private") throw s3Errors.notImplemented(`the canned ACL ${acl} (objects are private)`);
+  const aclTags = objectAclTags(cannedAclOf(s3.request.headers));
   const size = declaredSize(s3);
   if (size > limits.s3PutObjectBytesMax) throw new S3Reply("EntityTooLarge", 400, `Your proposed upload exceeds the maximum allowed size: ${size} bytes, over ${limits.s3PutObjectBytesMax} for one PutObject`, { ProposedSize: String(size), MaxSizeAllowed: String(limits.s3PutObjectBytesMax) });
-  const tags = userMetadata(s3);
+  const tags = { ...userMetadata(s3), ...aclTags };
   await requireBucket(s3);
   const stored = await storeBody(s3, size, tags);
   return new Response(null, { status: 200, headers: { ETag: `"${stored.etag}"`, ...(stored.crc32 ? { "x-amz-checksum-crc32": stored.crc32 } : {}) } });
