@@ -25,7 +25,7 @@ export class BucketSettings {
   private readonly put: Statement<unknown, [{ bucket: string; name: string; value: string }]>;
   private readonly remove: Statement<unknown, [{ bucket: string; name: string }]>;
   private readonly removeAll: Statement<unknown, [{ bucket: string }]>;
-  private readonly page: Statement<{ bucket: string; value: string }, [{ name: string; after: string; limit: number }]>;
+  private readonly page: Statement<{ bucket: string; value: string }, [{ name: string; from: string; limit: number }]>;
   private readonly bucketExists: Statement<{ one: number }, [{ name: string }]>;
   private readonly ballTags: Statement<{ object_id: string; tags: string }, [{ bucket: string; key: string }]>;
   private readonly setTags: Statement<unknown, [{ object_id: string; tags: string }]>;
@@ -35,7 +35,7 @@ export class BucketSettings {
     this.put = db.prepare("INSERT OR REPLACE INTO bucket_settings (bucket, name, value) VALUES ($bucket, $name, $value)");
     this.remove = db.prepare("DELETE FROM bucket_settings WHERE bucket = $bucket AND name = $name");
     this.removeAll = db.prepare("DELETE FROM bucket_settings WHERE bucket = $bucket");
-    this.page = db.prepare("SELECT bucket, value FROM bucket_settings WHERE name = $name AND bucket > $after ORDER BY bucket LIMIT $limit");
+    this.page = db.prepare("SELECT bucket, value FROM bucket_settings WHERE name = $name AND bucket >= $from ORDER BY bucket LIMIT $limit");
     this.bucketExists = db.prepare("SELECT 1 AS one FROM buckets WHERE name = $name");
     this.ballTags = db.prepare("SELECT object_id, tags FROM balls WHERE bucket = $bucket AND key = $key"); // balls_key
     this.setTags = db.prepare("UPDATE balls SET tags = $tags WHERE object_id = $object_id"); // balls_object
@@ -70,11 +70,11 @@ export class BucketSettings {
     this.removeAll.run({ bucket });
   }
 
-  /** A page of the buckets that hold setting `name`, in name order after `after`. */
-  bucketsWith(name: BucketSettingName, after: string, limit: number): Array<{ bucket: string; value: string }> {
+  /** A page of the buckets that hold setting `name`, in name order from `from` (itself included). */
+  bucketsWith(name: BucketSettingName, from: string, limit: number): Array<{ bucket: string; value: string }> {
     checkName(name);
     assert(Number.isInteger(limit) && limit >= 1 && limit <= limits.listPageMax, `bucketsWith limit ${limit}`);
-    return this.page.all({ name, after, limit });
+    return this.page.all({ name, from, limit });
   }
 
   /**

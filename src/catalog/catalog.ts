@@ -516,9 +516,9 @@ export class Catalog {
   setBucketSetting(bucket: string, name: BucketSettingName, value: string | undefined): boolean {
     return this.write(() => this.settings.write(bucket, name, value));
   }
-  /** A page of the buckets holding setting `name`, after the bucket `after` ("" for the first). */
-  bucketsWithSetting(name: BucketSettingName, after: string, limit: number): Array<{ bucket: string; value: string }> {
-    return this.settings.bucketsWith(name, after, limit);
+  /** A page of the buckets holding setting `name`, in name order from the bucket `from` ("" for the first), itself included. */
+  bucketsWithSetting(name: BucketSettingName, from: string, limit: number): Array<{ bucket: string; value: string }> {
+    return this.settings.bucketsWith(name, from, limit);
   }
   /**
    * Set or remove (undefined) one tag of a key's live version (of version `objectId` only, when
