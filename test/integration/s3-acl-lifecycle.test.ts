@@ -21,7 +21,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { limits } from "../../src/lib/limits.ts";
-import { cli, eventually, fastSpmArgs, startTestVss } from "../support/vss.ts";
+import { cli, eventually, fastSpmArgs, kill9, startTestVss } from "../support/vss.ts";
 import { testCredentials } from "../support/security.ts";
 
 let vss: Awaited<ReturnType<typeof startTestVss>>;
@@ -35,7 +35,7 @@ function clientWith(accessKeyId: string, secretAccessKey: string): S3Client {
 }
 
 beforeAll(async () => {
-  vss = await startTestVss({ label: "s3-acl", spmArgs: [...fastSpmArgs, "--lifecycle-every", "300ms"], routerArgs: ["--s3-port", "0"] });
+  vss = await startTestVss({ label: "s3-acl", routers: 2, spmArgs: [...fastSpmArgs, "--lifecycle-every", "300ms"], routerArgs: ["--s3-port", "0"] });
   const url = vss.routers[0]?.s3Url;
   if (url === undefined) throw new Error(`the router printed no S3 endpoint: ${vss.routers[0]?.readyLine}`);
   endpoint = url;
@@ -56,9 +56,9 @@ async function errorOf(work: Promise<unknown>): Promise<S3ServiceException> {
   throw new Error("the request succeeded; it should have been refused");
 }
 
-/** A request with no Authorization and no X-Amz-Signature: anonymous. */
-function anonymous(method: string, path: string, body?: string): Promise<Response> {
-  return fetch(new URL(path, endpoint), { method, ...(body === undefined ? {} : { body }), tls: { ca: caPem } });
+/** A request with no Authorization and no X-Amz-Signature: anonymous (to router 0, or the one given). */
+function anonymous(method: string, path: string, body?: string, at: string = endpoint): Promise<Response> {
+  return fetch(new URL(path, at), { method, ...(body === undefined ? {} : { body }), tls: { ca: caPem } });
 }
 
 async function expectDenied(response: Response): Promise<void> {
@@ -171,6 +171,32 @@ describe("canned ACLs", () => {
     limited.destroy();
     await expectDenied(await anonymous("GET", "/granted?list-type=2"));
   }, 30_000);
+});
+
+describe("ACLs on every router", () => {
+  test("set through one router, seen by the other: an object's at once, a bucket's within s3BucketAclCacheMs; kept across an SPM restart", async () => {
+    const other = vss.routers[1]?.s3Url;
+    if (other === undefined) throw new Error("the second router printed no S3 endpoint");
+    await s3.send(new CreateBucketCommand({ Bucket: "shared", ACL: "public-read" }));
+    await s3.send(new PutObjectCommand({ Bucket: "shared", Key: "k", Body: "shared body", ACL: "public-read" }));
+    expect((await anonymous("GET", "/shared?list-type=2", undefined, other)).status).toBe(200); // router 1 caches "public-read" now
+    const read = await anonymous("GET", "/shared/k", undefined, other);
+    expect(await read.text()).toBe("shared body");
+    await s3.send(new PutObjectAclCommand({ Bucket: "shared", Key: "k", ACL: "private" }));
+    await expectDenied(await anonymous("GET", "/shared/k", undefined, other)); // objects' ACLs are never cached
+    const closedAt = Date.now();
+    await s3.send(new PutBucketAclCommand({ Bucket: "shared", ACL: "private" }));
+    await eventually("router 1 refuses the anonymous listing", limits.s3BucketAclCacheMs + 3_000, async () => (await anonymous("GET", "/shared?list-type=2", undefined, other)).status === 403);
+    expect(Date.now() - closedAt).toBeLessThanOrEqual(limits.s3BucketAclCacheMs + 3_000);
+    await s3.send(new PutBucketAclCommand({ Bucket: "shared", ACL: "public-read" }));
+    await s3.send(new PutObjectAclCommand({ Bucket: "shared", Key: "k", ACL: "public-read" }));
+    kill9(vss.spm);
+    await vss.spm.exited;
+    await vss.startSpm();
+    await eventually("after the SPM's restart the object is still public-read", 30_000, async () => (await anonymous("GET", "/shared/k")).status === 200);
+    const acl = await s3.send(new GetBucketAclCommand({ Bucket: "shared" }));
+    expect(acl.Grants?.some((grant) => grant.Grantee?.URI === allUsers)).toBe(true);
+  }, 60_000);
 });
 
 describe("lifecycle rules", () => {
