@@ -20,6 +20,8 @@ import {
   S3ServiceException,
 } from "@aws-sdk/client-s3";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { Sha256 } from "@smithy/core/checksum";
+import { SignatureV4 } from "@smithy/signature-v4";
 import { limits } from "../../src/lib/limits.ts";
 import { cli, eventually, fastSpmArgs, kill9, startTestVss } from "../support/vss.ts";
 import { testCredentials } from "../support/security.ts";
@@ -59,6 +61,15 @@ async function errorOf(work: Promise<unknown>): Promise<S3ServiceException> {
 /** A request with no Authorization and no X-Amz-Signature: anonymous (to router 0, or the one given). */
 function anonymous(method: string, path: string, body?: string, at: string = endpoint): Promise<Response> {
   return fetch(new URL(path, at), { method, ...(body === undefined ? {} : { body }), tls: { ca: caPem } });
+}
+
+/** A request signed by the admin key (its payload's sha256 signed), sent as it is with fetch. */
+async function signedFetch(method: string, path: string, headers: Record<string, string>, body: string): Promise<Response> {
+  const url = new URL(path, endpoint);
+  const signer = new SignatureV4({ credentials: { accessKeyId: testCredentials.accessKey, secretAccessKey: testCredentials.secretKey }, region: "us-east-1", service: "s3", sha256: Sha256, uriEscapePath: false });
+  const query = Object.fromEntries(url.searchParams);
+  const signed = await signer.sign({ method, protocol: "https:", hostname: url.hostname, port: Number(url.port), path: url.pathname, query, headers: { host: url.host, ...headers }, body });
+  return fetch(url, { method, headers: signed.headers, body, tls: { ca: caPem } });
 }
 
 async function expectDenied(response: Response): Promise<void> {
@@ -151,6 +162,25 @@ describe("canned ACLs", () => {
     expect((await errorOf(s3.send(new CreateBucketCommand({ Bucket: "authenticated", ACL: "authenticated-read" })))).name).toBe("NotImplemented");
     expect((await errorOf(s3.send(new PutObjectCommand({ Bucket: "policies", Key: "k", Body: "b", ACL: "public-read-write" })))).name).toBe("NotImplemented");
     expect((await errorOf(s3.send(new GetBucketAclCommand({ Bucket: "no-such-bucket" })))).name).toBe("NoSuchBucket");
+  }, 30_000);
+
+  test("a PutBucketAcl body of s3SettingsBodyBytesMax bytes is read, one byte more is refused; a body whose Content-MD5 differs is BadDigest", async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: "bodies" }));
+    const grants = `<Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser"><ID>o</ID></Grantee><Permission>FULL_CONTROL</Permission></Grant><Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="Group"><URI>${allUsers}</URI></Grantee><Permission>READ</Permission></Grant>`;
+    const document = `<AccessControlPolicy><Owner><ID>o</ID></Owner><AccessControlList>${grants}</AccessControlList></AccessControlPolicy>`;
+    const padded = (bytes: number) => `${document}${" ".repeat(bytes - document.length)}`;
+    const atBound = await signedFetch("PUT", "/bodies?acl", { "content-type": "application/xml" }, padded(limits.s3SettingsBodyBytesMax));
+    expect(atBound.status).toBe(200);
+    expect((await anonymous("GET", "/bodies?list-type=2")).status).toBe(200);
+    const over = await signedFetch("PUT", "/bodies?acl", { "content-type": "application/xml" }, padded(limits.s3SettingsBodyBytesMax + 1));
+    expect(over.status).toBe(400);
+    expect(await over.text()).toContain("<Code>MaxMessageLengthExceeded</Code>");
+    const privateDocument = document.replace(/<Grant><Grantee [^>]*xsi:type="Group">.*?<\/Grant>/, "");
+    expect(privateDocument).not.toContain(allUsers);
+    const badDigest = await signedFetch("PUT", "/bodies?acl", { "content-type": "application/xml", "content-md5": "1B2M2Y8AsgTpgAmY7PhCfg==" }, privateDocument);
+    expect(badDigest.status).toBe(400);
+    expect(await badDigest.text()).toContain("<Code>BadDigest</Code>");
+    expect((await anonymous("GET", "/bodies?list-type=2")).status).toBe(200); // nothing changed
   }, 30_000);
 
   test("PutBucketAcl and PutObjectAcl need write, GetBucketAcl and GetObjectAcl read", async () => {

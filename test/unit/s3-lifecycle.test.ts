@@ -195,6 +195,21 @@ describe("the SPM's lifecycle pass", () => {
     expect(keys("bulk")).not.toContain("keep/zzz-last");
   }, 30_000);
 
+  test("a pass deletes at most lifecycleBallsDeletedPerPassMax balls; the next deletes the rest", async () => {
+    const clock = new SteppedClock(Date.UTC(2026, 5, 1));
+    const { catalog, pass, put, keys } = setUp(clock);
+    const count = limits.lifecycleBallsDeletedPerPassMax + 3;
+    catalog.batch(() => {
+      for (let i = 0; i < count; i += 1) put("many", `old/${String(i).padStart(6, "0")}`, `object-old-${i}`);
+    });
+    put("many", "stays", "object-stays");
+    catalog.setBucketSetting("many", "lifecycle", JSON.stringify({ rules: [{ id: "past", enabled: true, prefix: "old/", expiration: { dateMs: Date.UTC(2026, 0, 1) } }] }));
+    expect((await pass.pass(clock.wallMs())).expired).toBe(limits.lifecycleBallsDeletedPerPassMax);
+    expect(keys("many").length).toBe(4);
+    expect((await pass.pass(clock.wallMs())).expired).toBe(3);
+    expect(keys("many")).toEqual(["stays"]);
+  }, 30_000);
+
   test("a key put again after it was listed keeps its new version (only the version that expired is deleted)", async () => {
     const clock = new SteppedClock(Date.UTC(2026, 5, 1));
     const { catalog, pass, put } = setUp(clock);
