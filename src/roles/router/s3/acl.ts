@@ -9,6 +9,7 @@
 // `s3:acl` tag, per version: a new version of a key starts private unless its put says otherwise.
 // A router caches bucket ACLs for limits.s3BucketAclCacheMs, for anonymous listings only.
 import { limits } from "../../../lib/limits.ts";
+import { Lru } from "../../../lib/lru.ts";
 import { aclPolicyXml, cannedAclOf, cannedAclOfPolicy, type CannedAcl } from "../../../s3/acl.ts";
 import { objectAclTag } from "../../../protocol/bucket-settings.ts";
 import { requireGrant, routerCall, type RouterCall, type S3Request } from "./context.ts";
@@ -34,21 +35,18 @@ function ownerOf(s3: S3Request): string {
 const xmlHeaders = { "Content-Type": "application/xml" };
 
 // --- the bucket ACL cache (anonymous listings) -------------------------------------------------
-type AclCache = Map<string, { acl: CannedAcl; atMs: number }>;
+type AclCache = Lru<string, { acl: CannedAcl; atMs: number }>;
 /** One cache per gateway (its `call`), so gateways in one process never share answers. */
 const caches = new WeakMap<RouterCall, AclCache>();
 
 function cacheOf(s3: S3Request): AclCache {
   let cache = caches.get(s3.call);
-  if (!cache) caches.set(s3.call, (cache = new Map()));
+  if (!cache) caches.set(s3.call, (cache = new Lru(limits.s3BucketAclCacheEntriesMax)));
   return cache;
 }
 
 function remember(s3: S3Request, acl: CannedAcl): void {
-  const cache = cacheOf(s3);
-  cache.delete(s3.bucket);
-  cache.set(s3.bucket, { acl, atMs: Date.now() });
-  if (cache.size > limits.s3BucketAclCacheEntriesMax) cache.delete(cache.keys().next().value ?? "");
+  cacheOf(s3).set(s3.bucket, { acl, atMs: Date.now() }); // the least recently used goes past s3BucketAclCacheEntriesMax
 }
 
 async function bucketAcl(s3: S3Request, options: { cached: boolean }): Promise<CannedAcl> {
