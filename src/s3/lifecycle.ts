@@ -39,10 +39,11 @@ function positiveDays(text: string | undefined, what: string): number {
   return days;
 }
 
-/** S3 takes an Expiration Date only at midnight UTC (ISO 8601). */
+/** S3 takes an Expiration Date only at midnight UTC (ISO 8601); a time without a zone is UTC, never the SPM's local time. */
 function midnightDate(text: string): number {
-  const ms = Date.parse(text);
-  if (!/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]00:?00)?)?$/.test(text) || Number.isNaN(ms)) throw new S3Error("InvalidArgument", `Expiration Date ${JSON.stringify(text)} is not an ISO 8601 date`);
+  const form = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]00:?00)?)?$/.exec(text);
+  const ms = Date.parse(form?.[1] !== undefined && form[2] === undefined ? `${text}Z` : text);
+  if (!form || Number.isNaN(ms)) throw new S3Error("InvalidArgument", `Expiration Date ${JSON.stringify(text)} is not an ISO 8601 date`);
   if (ms % dayMs !== 0) throw new S3Error("InvalidArgument", `Expiration Date ${text} must be at midnight UTC (e.g. 2026-01-01T00:00:00Z)`);
   return ms;
 }

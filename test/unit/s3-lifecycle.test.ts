@@ -42,6 +42,14 @@ describe("parsing", () => {
     expect(parseLifecycleXml(lifecycleXml(parsed))).toEqual(parsed);
   });
 
+  test("an Expiration Date without a zone, or a date alone, is midnight UTC whatever the local time zone", () => {
+    for (const text of ["2026-03-01", "2026-03-01T00:00:00", "2026-03-01T00:00:00.000Z", "2026-03-01T00:00:00+00:00"]) {
+      const parsed = parseLifecycleXml(config(rule(`<ID>t</ID><Status>Enabled</Status><Expiration><Date>${text}</Date></Expiration>`)));
+      expect(parsed.rules[0]?.expiration).toEqual({ dateMs: Date.UTC(2026, 2, 1) });
+    }
+    expect(s3CodeOf(() => parseLifecycleXml(config(rule("<ID>t</ID><Status>Enabled</Status><Expiration><Date>March 1</Date></Expiration>"))))).toBe("InvalidArgument");
+  });
+
   test("a rule without an ID gets one made", () => {
     expect(parseLifecycleXml(config(rule("<Status>Enabled</Status><Expiration><Days>1</Days></Expiration>")), () => "made").rules[0]?.id).toBe("made");
   });
