@@ -110,6 +110,7 @@ export class LifecyclePass {
         budget.scanned += page.balls.length;
         const expired = page.balls.filter((ball) => isExpired(config, ball.key, ball.createdMs, nowMs)).slice(0, limits.lifecycleBallsDeletedPerPassMax - budget.expired);
         budget.expired += await this.expire(bucket, prefix, expired);
+        assert(budget.scanned <= limits.lifecycleBallsScannedPerPassMax && budget.expired <= limits.lifecycleBallsDeletedPerPassMax, `a lifecycle pass went past its bounds (${budget.scanned} scanned, ${budget.expired} expired)`);
         const last = page.balls[page.balls.length - 1];
         if (page.next === undefined || last === undefined) break;
         after = last.key;
@@ -123,13 +124,15 @@ export class LifecyclePass {
     if (balls.length === 0) return 0;
     const timing = this.deps.retireNow(); // once: the batcher may run the write again
     const entry = { actor: { accessKey: null, remote: "spm lifecycle" }, action: "lifecycle.expire", target: `${bucket}/${prefix}*` };
-    return this.deps.audit.write(entry, () => {
-      let deleted = 0;
+    const deleted = await this.deps.audit.write(entry, () => {
+      let count = 0;
       for (const ball of balls) {
         if (this.deps.catalog.getBallMeta(bucket, ball.key)?.objectId !== ball.objectId) continue;
-        if (this.deps.catalog.deleteBall(bucket, ball.key, timing)) deleted += 1;
+        if (this.deps.catalog.deleteBall(bucket, ball.key, timing)) count += 1;
       }
-      return deleted;
+      return count;
     });
+    assert(deleted >= 0 && deleted <= balls.length, `lifecycle deleted ${deleted} of ${balls.length} balls`);
+    return deleted;
   }
 }
