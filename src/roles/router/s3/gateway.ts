@@ -13,6 +13,7 @@ import { S3Error } from "../../../s3/errors.ts";
 import { utf8HeaderValue, type RouterCall, type S3Request } from "./context.ts";
 import { createBucket, deleteBucket, getBucketLocation, headBucket, listBuckets, listObjectsV2 } from "./buckets.ts";
 import { listObjectsV1, listObjectVersions, nullVersionId } from "./listing.ts";
+import { authenticatePost, isPostObject, postObject } from "./post-object.ts";
 import { deleteObject, getObject, headObject, putObject } from "./objects.ts";
 import { errorBody, s3Errors, s3ReplyFor, S3Reply } from "./xml.ts";
 
@@ -120,6 +121,7 @@ async function authenticate(request: Request, url: URL, options: S3GatewayOption
   // Virtual-hosted: the whole path is the key (the signature still covers the path as sent).
   const { bucket, key } = hosted === undefined ? splitPath(url.pathname) : { bucket: hosted, key: splitPath(`/_${url.pathname}`).key };
   const base = { request, url, bucket, key, query: url.searchParams, call: options.call, region: options.region };
+  if (isPostObject(request, bucket, key)) return authenticatePost(base, options.security?.keys); // signed by its form's policy
   if (!options.security) return { ...base, record: undefined, verified: insecurePayload(request) };
   const keys = options.security.keys;
   let record: KeyRecord | undefined;
@@ -178,6 +180,7 @@ async function route(s3: S3Request): Promise<Response> {
   if (s3.key === "") {
     if (method === "GET" && s3.query.has("location")) return getBucketLocation(s3);
     if (method === "GET" && s3.query.has("versions")) return listObjectVersions(s3);
+    if (isPostObject(s3.request, s3.bucket, s3.key)) return postObject(s3);
     notBuilt(s3, bucketSubresources, `${method} /${s3.bucket}`);
     if (method === "PUT") return createBucket(s3);
     if (method === "DELETE") return deleteBucket(s3);

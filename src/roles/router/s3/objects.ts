@@ -45,7 +45,7 @@ function declaredSize(s3: S3Request): number {
 }
 
 /** x-amz-meta-* and the checksums asked for, refused before any byte is stored when unsupported. */
-function userMetadata(s3: S3Request): Record<string, string> {
+export function userMetadata(s3: S3Request): Record<string, string> {
   const tags: Record<string, string> = {};
   for (const [name, value] of s3.request.headers) {
     if (name.startsWith(amzMetaPrefix)) tags[`${metaTagPrefix}${name.slice(amzMetaPrefix.length)}`] = utf8HeaderValue(value);
@@ -85,7 +85,8 @@ interface Stored {
   crc32: string | undefined;
 }
 
-async function storeBody(s3: S3Request, size: number, tags: Record<string, string>): Promise<Stored> {
+/** `source`: the payload when it is not the request's body (PostObject's file part). */
+export async function storeBody(s3: S3Request, size: number, tags: Record<string, string>, source?: AsyncGenerator<Uint8Array, Record<string, string>>): Promise<Stored> {
   const { bucket, key } = s3;
   const rf = defaults.replicationFactor;
   const chunkSize = limits.chunkBytesDefault;
@@ -108,7 +109,7 @@ async function storeBody(s3: S3Request, size: number, tags: Record<string, strin
     filled = 0;
   };
   try {
-    const body = payloadOf(s3);
+    const body = source ?? payloadOf(s3);
     let next = await body.next();
     while (!next.done) {
       const piece = next.value;
