@@ -24,8 +24,9 @@ import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import type { HttpHandlerOptions } from "@smithy/types";
 import type { HttpRequest } from "@smithy/core/transport";
-import { cli, eventually, kill9, startTestVss } from "../support/vss.ts";
-import { testCredentials } from "../support/security.ts";
+import { cli, eventually, kill9, programCommand, startRole, startTestVss } from "../support/vss.ts";
+import { testCredentials, tlsArgs } from "../support/security.ts";
+import { join } from "node:path";
 import { randomBytes, seededRandom } from "../support/random.ts";
 import { amzDateOf, deriveSigningKey, hmacHex } from "../../src/s3/sigv4.ts";
 import { createHash } from "node:crypto";
@@ -202,6 +203,24 @@ describe("S3 location and region", () => {
     expect(head.BucketRegion).toBe("us-east-1");
     expect((await errorOf(s3.send(new GetBucketLocationCommand({ Bucket: "no-such-bucket" })))).name).toBe("NoSuchBucket");
   }, 30_000);
+
+  test("a router with --s3-region eu-central-1 answers it in GetBucketLocation and HeadBucket, and refuses us-east-1 signatures", async () => {
+    const router = await startRole("router-eu", ["router", "--port", "0", "--metrics-port", "off", "--spm", vss.spm.address, "--s3-port", "0", "--s3-region", "eu-central-1", ...(await tlsArgs("router", "router-eu"))], join(vss.dir, "logs", "router-eu.log"), programCommand());
+    try {
+      if (router.s3Url === undefined) throw new Error("router-eu serves no S3");
+      const europe = new S3Client({ endpoint: router.s3Url, region: "eu-central-1", forcePathStyle: true, credentials: { accessKeyId: testCredentials.accessKey, secretAccessKey: testCredentials.secretKey }, requestHandler: new NodeHttpHandler({ httpsAgent: new Agent({ ca: caPem }) }) });
+      clients.push(europe);
+      expect((await europe.send(new GetBucketLocationCommand({ Bucket: bucket }))).LocationConstraint).toBe("eu-central-1");
+      expect((await europe.send(new HeadBucketCommand({ Bucket: bucket }))).BucketRegion).toBe("eu-central-1");
+      const american = new S3Client({ endpoint: router.s3Url, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: testCredentials.accessKey, secretAccessKey: testCredentials.secretKey }, requestHandler: new NodeHttpHandler({ httpsAgent: new Agent({ ca: caPem }) }) });
+      clients.push(american);
+      const refused = await errorOf(american.send(new ListObjectsCommand({ Bucket: bucket, MaxKeys: 1 })));
+      expect(refused.message).toContain("the region 'us-east-1' is wrong; expecting 'eu-central-1'");
+    } finally {
+      kill9(router);
+      await router.exited;
+    }
+  }, 60_000);
 
   test("a request signed for another region is AuthorizationHeaderMalformed naming the region expected; a presigned URL too", async () => {
     const elsewhere = clientWith(testCredentials.accessKey, testCredentials.secretKey, "eu-west-1");
