@@ -82,14 +82,16 @@ export interface ChecksumAsked {
 export function checksumAsked(s3: S3Request): ChecksumAsked | undefined {
   const named = new Set<ChecksumAlgorithm>();
   let value: string | undefined;
-  const declared = s3.request.headers.get("x-amz-sdk-checksum-algorithm");
-  if (declared !== null) {
+  // x-amz-checksum-algorithm is how CopyObject (and CreateMultipartUpload) name one; a put says x-amz-sdk-checksum-algorithm.
+  for (const header of ["x-amz-sdk-checksum-algorithm", "x-amz-checksum-algorithm"]) {
+    const declared = s3.request.headers.get(header);
+    if (declared === null) continue;
     const algorithm = checksumAlgorithmOf(declared);
-    if (algorithm === undefined) throw s3Errors.invalidArgument(`x-amz-sdk-checksum-algorithm ${declared} is not one of ${checksumAlgorithms.join(", ").toUpperCase()}`);
+    if (algorithm === undefined) throw s3Errors.invalidArgument(`${header} ${declared} is not one of ${checksumAlgorithms.join(", ").toUpperCase()}`);
     named.add(algorithm);
   }
   for (const name of [...s3.request.headers.keys(), ...(s3.verified?.trailerNames ?? [])]) {
-    if (!name.startsWith("x-amz-checksum-") || name === "x-amz-checksum-type" || name === "x-amz-checksum-mode") continue;
+    if (!name.startsWith("x-amz-checksum-") || ["x-amz-checksum-type", "x-amz-checksum-mode", "x-amz-checksum-algorithm"].includes(name)) continue;
     const algorithm = checksumAlgorithmOf(name.slice("x-amz-checksum-".length));
     if (algorithm === undefined) throw s3Errors.invalidArgument(`${name} is not a checksum S3 defines (${checksumAlgorithms.map(checksumHeader).join(", ")})`);
     named.add(algorithm);
