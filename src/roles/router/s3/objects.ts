@@ -1,8 +1,9 @@
 // PutObject, GetObject, HeadObject, DeleteObject over the router's own write and read paths.
 // A put streams: the body is cut into chunks as it arrives and each is written to its replicas;
 // only when the whole body is in and checked (its signature or chunk signatures, its sha256,
-// Content-MD5, CRC32) is the ball committed, so a bad body leaves nothing visible (its chunks
-// are abandoned). The ETag is the body's MD5, kept in the ball's `s3:etag` tag.
+// Content-MD5, its flexible checksum: src/s3/checksums.ts) is the ball committed, so a bad body
+// leaves nothing visible (its chunks are abandoned). The ETag is the body's MD5, kept in the
+// ball's `s3:etag` tag. CopyObject (copy.ts) writes through the same storeBody.
 import { createHash } from "node:crypto";
 import { ChunkSignatureVerifier } from "../../../s3/chunked.ts";
 import { checksumAlgorithmOf, checksumAlgorithms, checksumDigestBytes, checksumHeader, createChecksum, type ChecksumAlgorithm } from "../../../s3/checksums.ts";
