@@ -57,7 +57,7 @@ function failed(condition: string): S3Reply {
 }
 
 /** S3's precedence over the four conditions for the object `ball` with ETag `etag`. Throws 412. */
-export function evaluateConditions(s3: S3Request, ball: Pick<BallMetaWire, "createdMs">, etag: string, names: ConditionHeaders): ConditionOutcome {
+export function evaluateConditions(s3: Pick<S3Request, "request">, ball: Pick<BallMetaWire, "createdMs">, etag: string, names: ConditionHeaders): ConditionOutcome {
   const headers = s3.request.headers;
   const modified = lastModifiedSeconds(ball);
   const ifMatch = headers.get(names.ifMatch);
@@ -75,7 +75,7 @@ export function evaluateConditions(s3: S3Request, ball: Pick<BallMetaWire, "crea
 }
 
 /** For a copy source a "not modified" is a failed precondition too. */
-export function requireCopySourceConditions(s3: S3Request, ball: Pick<BallMetaWire, "createdMs">, etag: string): void {
+export function requireCopySourceConditions(s3: Pick<S3Request, "request">, ball: Pick<BallMetaWire, "createdMs">, etag: string): void {
   if (evaluateConditions(s3, ball, etag, copySourceConditions) === "not-modified") {
     throw failed(s3.request.headers.has(copySourceConditions.ifNoneMatch) ? copySourceConditions.ifNoneMatch : copySourceConditions.ifModifiedSince);
   }

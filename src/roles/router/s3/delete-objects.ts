@@ -55,8 +55,11 @@ const entities: Readonly<Record<string, string>> = { amp: "&", lt: "<", gt: ">",
 /** XML text with its five entities and character references resolved. */
 function xmlUnescape(text: string): string {
   return text.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-z]+);/g, (whole, name: string) => {
-    if (name.startsWith("#x")) return String.fromCodePoint(Number.parseInt(name.slice(2), 16));
-    if (name.startsWith("#")) return String.fromCodePoint(Number.parseInt(name.slice(1), 10));
+    if (name.startsWith("#")) {
+      const code = name.startsWith("#x") ? Number.parseInt(name.slice(2), 16) : Number.parseInt(name.slice(1), 10);
+      if (!(code >= 0 && code <= 0x10ffff)) throw malformed(`${whole} is not a character`);
+      return String.fromCodePoint(code);
+    }
     const value = entities[name];
     if (value === undefined) throw malformed(`the entity ${whole} is not one XML defines`);
     return value;
