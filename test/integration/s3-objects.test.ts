@@ -336,6 +336,23 @@ describe("DeleteObjects", () => {
     expect(await badMd5.text()).toContain("<Code>BadDigest</Code>");
     expect(await getBytes("del/kept")).toHaveLength(5);
   }, 60_000);
+  test("a body of s3DeleteObjectsBodyBytesMax bytes is read; one byte more is MaxMessageLengthExceeded", async () => {
+    await put("del/edge", randomBytes(5));
+    const document = (bytes: number) => {
+      const open = "<Delete>";
+      const close = "<Object><Key>del/edge</Key></Object></Delete>";
+      return `${open}${" ".repeat(bytes - open.length - close.length)}${close}`;
+    };
+    const send = (xml: string) => signedFetch("POST", `/${bucket}?delete`, { "x-amz-content-sha256": createHash("sha256").update(xml).digest("hex"), "content-md5": createHash("md5").update(xml).digest("base64") }, xml);
+    const over = await send(document(limits.s3DeleteObjectsBodyBytesMax + 1));
+    expect(over.status).toBe(400);
+    expect(await over.text()).toContain("<Code>MaxMessageLengthExceeded</Code>");
+    expect(await getBytes("del/edge")).toHaveLength(5);
+    const at = await send(document(limits.s3DeleteObjectsBodyBytesMax));
+    expect(at.status).toBe(200);
+    expect(await at.text()).toContain("<Deleted><Key>del/edge</Key></Deleted>");
+    expect((await errorOf(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: "del/edge" })))).name).toBe("NotFound");
+  }, 30_000);
 });
 
 describe("native balls and keys", () => {
