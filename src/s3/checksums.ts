@@ -3,8 +3,8 @@
 // big-endian digest in base64. Pure and incremental (update as bytes arrive, digest at the end),
 // so a put checks a body it never holds whole; UploadPart uses the same interface.
 // CRC32 is zlib's (native). CRC32C and CRC64NVME have no native implementation in Bun or Node,
-// so they are table-driven here (reflected, one table lookup per byte); CRC64 is kept as two
-// 32-bit halves because BigInt arithmetic per byte would be far too slow for large bodies.
+// so they are table-driven here (reflected, slicing-by-8: eight lookups per eight bytes); CRC64
+// is kept as two 32-bit halves because BigInt arithmetic per byte would be far too slow.
 import { createHash, type Hash } from "node:crypto";
 import { crc32 } from "node:zlib";
 
@@ -71,25 +71,63 @@ class Crc32Checksum implements IncrementalChecksum {
   }
 }
 
-/** CRC-32C (Castagnoli): reflected polynomial 0x82F63B78, init and final xor 0xFFFFFFFF. */
-const crc32cTable = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n += 1) {
-    let c = n;
-    for (let k = 0; k < 8; k += 1) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
-    table[n] = c >>> 0;
+/**
+ * Slicing-by-8 tables for a reflected CRC: table k (entries k*256 … k*256+255) is the CRC of a
+ * byte followed by k zero bytes, so eight input bytes cost eight lookups and no per-bit work.
+ */
+function slicingTables(first: (n: number) => [number, number], width: 32 | 64): { hi: Uint32Array; lo: Uint32Array } {
+  const hi = new Uint32Array(8 * 256);
+  const lo = new Uint32Array(8 * 256);
+  for (let n = 0; n < 256; n += 1) [hi[n], lo[n]] = first(n);
+  for (let k = 1; k < 8; k += 1) {
+    for (let n = 0; n < 256; n += 1) {
+      const prevHi = hi[(k - 1) * 256 + n] as number;
+      const prevLo = lo[(k - 1) * 256 + n] as number;
+      const index = prevLo & 0xff;
+      // (prev >> 8) ^ table0[prev & 0xff], on the two halves (a 32-bit CRC has hi = 0).
+      const shiftedLo = width === 64 ? ((prevLo >>> 8) | (prevHi << 24)) >>> 0 : prevLo >>> 8;
+      hi[k * 256 + n] = ((prevHi >>> 8) ^ (hi[index] as number)) >>> 0;
+      lo[k * 256 + n] = (shiftedLo ^ (lo[index] as number)) >>> 0;
+    }
   }
-  return table;
-})();
+  return { hi, lo };
+}
+
+/** The CRC of one byte `n` by the bit-at-a-time definition, for a reflected polynomial split in halves. */
+function bitwise(n: number, polyHi: number, polyLo: number, width: 32 | 64): [number, number] {
+  let h = 0;
+  let l = n;
+  for (let k = 0; k < 8; k += 1) {
+    const odd = l & 1;
+    l = width === 64 ? ((l >>> 1) | ((h & 1) << 31)) >>> 0 : l >>> 1;
+    h = h >>> 1;
+    if (odd) {
+      h = (h ^ polyHi) >>> 0;
+      l = (l ^ polyLo) >>> 0;
+    }
+  }
+  return [h, l];
+}
+
+/** CRC-32C (Castagnoli): reflected polynomial 0x82F63B78, init and final xor 0xFFFFFFFF. */
+const crc32cTable = slicingTables((n) => bitwise(n, 0, 0x82f63b78, 32), 32).lo;
 
 class Crc32cChecksum implements IncrementalChecksum {
   readonly algorithm = "crc32c";
   private crc = 0xffffffff;
   update(bytes: Uint8Array): void {
     let crc = this.crc;
-    const table = crc32cTable;
-    for (let i = 0; i < bytes.length; i += 1) crc = (table[(crc ^ (bytes[i] as number)) & 0xff] as number) ^ (crc >>> 8);
-    this.crc = crc;
+    const t = crc32cTable;
+    const length = bytes.length;
+    let i = 0;
+    for (; i + 8 <= length; i += 8) {
+      crc ^= (bytes[i] as number) | ((bytes[i + 1] as number) << 8) | ((bytes[i + 2] as number) << 16) | ((bytes[i + 3] as number) << 24);
+      crc =
+        (t[1792 + (crc & 0xff)] as number) ^ (t[1536 + ((crc >>> 8) & 0xff)] as number) ^ (t[1280 + ((crc >>> 16) & 0xff)] as number) ^ (t[1024 + (crc >>> 24)] as number) ^
+        (t[768 + (bytes[i + 4] as number)] as number) ^ (t[512 + (bytes[i + 5] as number)] as number) ^ (t[256 + (bytes[i + 6] as number)] as number) ^ (t[bytes[i + 7] as number] as number);
+    }
+    for (; i < length; i += 1) crc = (t[(crc ^ (bytes[i] as number)) & 0xff] as number) ^ (crc >>> 8);
+    this.crc = crc >>> 0;
   }
   digestBase64(): string {
     return uint32Base64(this.crc ^ 0xffffffff);
@@ -98,30 +136,9 @@ class Crc32cChecksum implements IncrementalChecksum {
 
 /**
  * CRC-64/NVME: reflected polynomial 0x9A6C9329AC4BC9B5 (0xAD93D23594C935A9 forward), init and
- * final xor all ones. The table's entries and the register are split into high and low words.
+ * final xor all ones. The tables' entries and the register are split into high and low words.
  */
-const crc64Tables = (() => {
-  const hi = new Uint32Array(256);
-  const lo = new Uint32Array(256);
-  const polyHi = 0x9a6c9329;
-  const polyLo = 0xac4bc9b5;
-  for (let n = 0; n < 256; n += 1) {
-    let h = 0;
-    let l = n;
-    for (let k = 0; k < 8; k += 1) {
-      const odd = l & 1;
-      l = ((l >>> 1) | ((h & 1) << 31)) >>> 0;
-      h = h >>> 1;
-      if (odd) {
-        h = (h ^ polyHi) >>> 0;
-        l = (l ^ polyLo) >>> 0;
-      }
-    }
-    hi[n] = h;
-    lo[n] = l;
-  }
-  return { hi, lo };
-})();
+const crc64Tables = slicingTables((n) => bitwise(n, 0x9a6c9329, 0xac4bc9b5, 64), 64);
 
 class Crc64NvmeChecksum implements IncrementalChecksum {
   readonly algorithm = "crc64nvme";
@@ -130,12 +147,22 @@ class Crc64NvmeChecksum implements IncrementalChecksum {
   update(bytes: Uint8Array): void {
     let hi = this.hi;
     let lo = this.lo;
-    const tableHi = crc64Tables.hi;
-    const tableLo = crc64Tables.lo;
-    for (let i = 0; i < bytes.length; i += 1) {
+    const th = crc64Tables.hi;
+    const tl = crc64Tables.lo;
+    const length = bytes.length;
+    let i = 0;
+    for (; i + 8 <= length; i += 8) {
+      const l = lo ^ ((bytes[i] as number) | ((bytes[i + 1] as number) << 8) | ((bytes[i + 2] as number) << 16) | ((bytes[i + 3] as number) << 24));
+      const h = hi ^ ((bytes[i + 4] as number) | ((bytes[i + 5] as number) << 8) | ((bytes[i + 6] as number) << 16) | ((bytes[i + 7] as number) << 24));
+      const i7 = 1792 + (l & 0xff), i6 = 1536 + ((l >>> 8) & 0xff), i5 = 1280 + ((l >>> 16) & 0xff), i4 = 1024 + (l >>> 24);
+      const i3 = 768 + (h & 0xff), i2 = 512 + ((h >>> 8) & 0xff), i1 = 256 + ((h >>> 16) & 0xff), i0 = h >>> 24;
+      lo = ((tl[i7] as number) ^ (tl[i6] as number) ^ (tl[i5] as number) ^ (tl[i4] as number) ^ (tl[i3] as number) ^ (tl[i2] as number) ^ (tl[i1] as number) ^ (tl[i0] as number)) >>> 0;
+      hi = ((th[i7] as number) ^ (th[i6] as number) ^ (th[i5] as number) ^ (th[i4] as number) ^ (th[i3] as number) ^ (th[i2] as number) ^ (th[i1] as number) ^ (th[i0] as number)) >>> 0;
+    }
+    for (; i < length; i += 1) {
       const index = (lo ^ (bytes[i] as number)) & 0xff;
-      lo = (((lo >>> 8) | (hi << 24)) ^ (tableLo[index] as number)) >>> 0;
-      hi = ((hi >>> 8) ^ (tableHi[index] as number)) >>> 0;
+      lo = (((lo >>> 8) | (hi << 24)) ^ (tl[index] as number)) >>> 0;
+      hi = ((hi >>> 8) ^ (th[index] as number)) >>> 0;
     }
     this.hi = hi;
     this.lo = lo;
