@@ -13,6 +13,8 @@ import { S3Error } from "../../../s3/errors.ts";
 import { utf8HeaderValue, type RouterCall, type S3Request } from "./context.ts";
 import { createBucket, deleteBucket, headBucket, listBuckets, listObjectsV2 } from "./buckets.ts";
 import { deleteObject, getObject, headObject, putObject } from "./objects.ts";
+import { copyObject } from "./copy.ts";
+import { deleteObjects } from "./delete-objects.ts";
 import { errorBody, s3Errors, s3ReplyFor, S3Reply } from "./xml.ts";
 
 export interface S3GatewayOptions {
@@ -159,6 +161,7 @@ async function route(s3: S3Request): Promise<Response> {
     throw s3Errors.notImplemented(`${method} /`);
   }
   if (s3.key === "") {
+    if (method === "POST" && s3.query.has("delete")) return deleteObjects(s3);
     notBuilt(s3, bucketSubresources, `${method} /${s3.bucket}`);
     if (method === "PUT") return createBucket(s3);
     if (method === "DELETE") return deleteBucket(s3);
@@ -170,7 +173,7 @@ async function route(s3: S3Request): Promise<Response> {
     throw s3Errors.notImplemented(`${method} on a bucket`);
   }
   notBuilt(s3, objectSubresources, `${method} /${s3.bucket}/…`);
-  if (method === "PUT") return putObject(s3);
+  if (method === "PUT") return s3.request.headers.has("x-amz-copy-source") ? copyObject(s3) : putObject(s3);
   if (method === "GET") return getObject(s3);
   if (method === "HEAD") return headObject(s3);
   if (method === "DELETE") return deleteObject(s3);
