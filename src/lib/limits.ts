@@ -439,6 +439,14 @@ export const limits = {
   s3PostFieldsMax: 64,
   /** PostObject: one part's header block (Content-Disposition, Content-Type). */
   s3PostPartHeaderBytesMax: 4 * KiB,
+  /** CopyObject's source at most: S3's own 5 GiB (larger objects are copied by UploadPartCopy). */
+  s3CopyObjectBytesMax: 5 * 1024 * MiB,
+  /** Keys one DeleteObjects names at most: S3's 1000. */
+  s3DeleteObjectsKeysMax: 1000,
+  /** A DeleteObjects XML body at most: 1000 keys of 1 KiB each, escaped, with room for the markup. */
+  s3DeleteObjectsBodyBytesMax: 2 * MiB,
+  /** Keys of one DeleteObjects deleted at once (each is one SPM round trip). */
+  s3DeleteObjectsConcurrencyMax: 16,
 } as const;
 
 export type Limits = typeof limits;

@@ -340,13 +340,14 @@ describe("PostObject (browser form uploads)", () => {
       { "x-amz-date": amzDate },
       ["starts-with", "$Content-Type", ""],
       ["starts-with", "$x-amz-meta-colour", ""],
+      ["eq", "$Cache-Control", "max-age=60"],
       ["eq", "$success_action_status", options.status ?? "201"],
       ...(options.lengthRange ? [["content-length-range", ...options.lengthRange]] : []),
     ];
     const policy = Buffer.from(JSON.stringify({ expiration: new Date(Date.now() + (options.expiresInMs ?? 60_000)).toISOString(), conditions })).toString("base64");
     const signature = hmacHex(deriveSigningKey(testCredentials.secretKey, amzDate.slice(0, 8), "us-east-1", "s3"), policy);
     const form = new FormData();
-    const fields = { key: options.key ?? "posted/${filename}", "x-amz-algorithm": "AWS4-HMAC-SHA256", "x-amz-credential": credential, "x-amz-date": amzDate, policy, "x-amz-signature": signature, "Content-Type": "image/png", "x-amz-meta-colour": "azul é", success_action_status: options.status ?? "201" };
+    const fields = { key: options.key ?? "posted/${filename}", "x-amz-algorithm": "AWS4-HMAC-SHA256", "x-amz-credential": credential, "x-amz-date": amzDate, policy, "x-amz-signature": signature, "Content-Type": "image/png", "x-amz-meta-colour": "azul é", "Cache-Control": "max-age=60", success_action_status: options.status ?? "201" };
     for (const [name, value] of Object.entries(fields)) form.append(name, value);
     form.append("file", new Blob([file]), "photo é.png");
     return form;
@@ -368,6 +369,7 @@ describe("PostObject (browser form uploads)", () => {
     const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "posted/photo é.png" }));
     expect(got.ContentType).toBe("image/png");
     expect(got.Metadata).toEqual({ colour: "azul é" });
+    expect(got.CacheControl).toBe("max-age=60");
     expect(got.ETag).toBe(`"${md5}"`);
     expect(Buffer.from((await got.Body?.transformToByteArray()) ?? []).equals(Buffer.from(file))).toBe(true);
     const plain = await post(postForm(new TextEncoder().encode("small"), { status: "204", key: "posted/small" }));

@@ -15,6 +15,8 @@ import { createBucket, deleteBucket, getBucketLocation, headBucket, listBuckets,
 import { listObjectsV1, listObjectVersions, nullVersionId } from "./listing.ts";
 import { authenticatePost, isPostObject, postObject } from "./post-object.ts";
 import { deleteObject, getObject, headObject, putObject } from "./objects.ts";
+import { copyObject } from "./copy.ts";
+import { deleteObjects } from "./delete-objects.ts";
 import { errorBody, s3Errors, s3ReplyFor, S3Reply } from "./xml.ts";
 
 export interface S3GatewayOptions {
@@ -178,6 +180,7 @@ async function route(s3: S3Request): Promise<Response> {
     throw s3Errors.notImplemented(`${method} /`);
   }
   if (s3.key === "") {
+    if (method === "POST" && s3.query.has("delete")) return deleteObjects(s3);
     if (method === "GET" && s3.query.has("location")) return getBucketLocation(s3);
     if (method === "GET" && s3.query.has("versions")) return listObjectVersions(s3);
     if (isPostObject(s3.request, s3.bucket, s3.key)) return postObject(s3);
@@ -194,7 +197,7 @@ async function route(s3: S3Request): Promise<Response> {
   // versionId=null names the current object (ListObjectVersions lists every object so): as if absent.
   if (s3.query.get("versionId") === nullVersionId && method !== "PUT") s3.query.delete("versionId");
   notBuilt(s3, objectSubresources, `${method} /${s3.bucket}/…`);
-  if (method === "PUT") return putObject(s3);
+  if (method === "PUT") return s3.request.headers.has("x-amz-copy-source") ? copyObject(s3) : putObject(s3);
   if (method === "GET") return getObject(s3);
   if (method === "HEAD") return headObject(s3);
   if (method === "DELETE") return deleteObject(s3);

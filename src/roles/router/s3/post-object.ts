@@ -15,7 +15,7 @@ import { FormDataParser, formBoundary, type FormEvent } from "../../../s3/form-d
 import { verifyPostPolicy, type VerifiedPolicy } from "../../../s3/post-policy.ts";
 import { S3Error } from "../../../s3/errors.ts";
 import { requireBucket, requireGrant, type S3Request } from "./context.ts";
-import { storeBody, userMetadata } from "./objects.ts";
+import { checksumAsked, storeBody, userMetadata } from "./objects.ts";
 import { element, S3Reply, s3Errors, s3Namespace, xmlHeader } from "./xml.ts";
 
 /** Whether a request is a PostObject: a form POSTed to a bucket. */
@@ -37,7 +37,9 @@ interface PostForm {
 const forms = new WeakMap<Request, PostForm>();
 
 /** Fields that name something the gateway does not keep yet: refused rather than dropped. */
-const unsupportedFields = ["success_action_redirect", "redirect", "tagging", "x-amz-server-side-encryption", "x-amz-storage-class", "cache-control", "content-disposition", "content-encoding", "expires", "x-amz-website-redirect-location"];
+const unsupportedFields = ["success_action_redirect", "redirect", "tagging", "x-amz-server-side-encryption", "x-amz-storage-class", "x-amz-website-redirect-location"];
+/** Fields PutObject takes as headers: passed to its path as such. */
+const headerFields = ["cache-control", "content-disposition", "content-encoding", "content-language", "expires"];
 
 /**
  * Reads the form's fields, checks its policy and signature (keys undefined: --insecure, believed),
@@ -105,14 +107,17 @@ export async function postObject(s3: S3Request): Promise<Response> {
   checkSize(form);
   // PutObject's path reads Content-Type, x-amz-meta-* and checksums from headers: the form's, as headers.
   const headers = new Headers({ "content-type": form.fields.get("content-type") ?? form.file.contentType });
-  for (const [name, value] of form.fields) if (name.startsWith("x-amz-meta-") || name.startsWith("x-amz-checksum-")) headers.set(name, Buffer.from(value, "utf8").toString("latin1"));
+  for (const [name, value] of form.fields) {
+    if (name.startsWith("x-amz-meta-") || name.startsWith("x-amz-checksum-") || headerFields.includes(name)) headers.set(name, Buffer.from(value, "utf8").toString("latin1"));
+  }
   const asPut = { ...target, request: new Request(s3.request.url, { method: "PUT", headers }) };
   const tags = userMetadata(asPut);
+  const checksum = checksumAsked(asPut);
   await requireBucket(target);
-  const stored = await storeBody(asPut, form.size, tags, form.data);
+  const stored = await storeBody(asPut, form.size, tags, { body: form.data, checksum });
   const etag = `"${stored.etag}"`;
   const location = `/${encodeURIComponent(s3.bucket)}/${key.split("/").map(encodeURIComponent).join("/")}`;
-  const replyHeaders = { ETag: etag, Location: location };
+  const replyHeaders = { ETag: etag, Location: location, ...stored.checksumHeaders };
   if (status === "201") {
     const body = `${xmlHeader}<PostResponse xmlns="${s3Namespace}">${element("Location", location)}${element("Bucket", s3.bucket)}${element("Key", key)}${element("ETag", etag)}</PostResponse>`;
     return new Response(body, { status: 201, headers: { ...replyHeaders, "Content-Type": "application/xml" } });
