@@ -398,7 +398,16 @@ describe("PostObject (browser form uploads)", () => {
     const refused = await post(anonymous);
     expect(refused.status).toBe(403);
     expect(await refused.text()).toContain("<Code>AccessDenied</Code>");
-    for (const key of ["posted/late", "posted/big", "posted/empty", "posted/tampered", "posted/anon"]) {
+    // The file's size is reckoned from Content-Length: a form that does not end with CRLF after its closing boundary is refused.
+    const encoded = new Response(postForm(new TextEncoder().encode("no crlf"), { key: "posted/no-crlf" }));
+    const contentType = encoded.headers.get("content-type") ?? ""; // Bun drops it once the body is read
+    const bytes = new Uint8Array(await encoded.arrayBuffer());
+    expect(Buffer.from(bytes.subarray(-2)).toString()).toBe("\r\n");
+    const cut = await fetch(`${endpoint}/${bucket}`, { method: "POST", body: bytes.subarray(0, -2), headers: { "content-type": contentType }, tls: { ca: caPem } });
+    const cutText = await cut.text();
+    expect(cutText).toContain("<Code>MalformedPOSTRequest</Code>");
+    expect(cut.status).toBe(400);
+    for (const key of ["posted/late", "posted/big", "posted/empty", "posted/tampered", "posted/anon", "posted/no-crlf"]) {
       expect((await errorOf(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })))).$metadata.httpStatusCode).toBe(404);
     }
   }, 60_000);

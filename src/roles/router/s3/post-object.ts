@@ -82,11 +82,15 @@ async function* formEvents(request: Request, parser: FormDataParser): AsyncGener
 
 /** The file's bytes; refused when the form does not end where the file's size was reckoned. */
 async function* fileData(events: AsyncGenerator<FormEvent>, size: number): AsyncGenerator<Uint8Array, Record<string, string>> {
+  const misshapen = (got: string) => new S3Reply("MalformedPOSTRequest", 400, `The body of your POST request is not well-formed multipart/form-data: the file must be the last field and the form end with --BOUNDARY--CRLF (the file was ${got} bytes, where the body's length left ${size}); nothing was stored`);
+  let sent = 0;
   for await (const event of events) {
-    if (event.kind === "data") yield event.data;
-    if (event.kind === "fileEnd" && event.size !== size) {
-      throw new S3Reply("MalformedPOSTRequest", 400, `The body of your POST request is not well-formed multipart/form-data: the file must be the last field and the form end with --BOUNDARY--CRLF (the file was ${event.size} bytes, the rest of the body made it ${size}); nothing was stored`);
+    if (event.kind === "data") {
+      sent += event.data.byteLength;
+      if (sent > size) throw misshapen(`more than ${size}`); // before PutObject's path would take the bytes
+      yield event.data;
     }
+    if (event.kind === "fileEnd" && event.size !== size) throw misshapen(String(event.size));
   }
   return {};
 }
