@@ -433,6 +433,12 @@ export const limits = {
   s3BucketBodyBytesMax: 64 * KiB,
   /** How long the S3 listener waits for a request to go quiet before closing it, in seconds (Bun.serve's idleTimeout, 255 at most). */
   s3IdleTimeoutSeconds: 120,
+  /** PostObject: the form's fields (all but the file) together, names and values, as S3 bounds them. */
+  s3PostFieldsBytesMax: 20 * KiB,
+  /** PostObject: fields before the file part. */
+  s3PostFieldsMax: 64,
+  /** PostObject: one part's header block (Content-Disposition, Content-Type). */
+  s3PostPartHeaderBytesMax: 4 * KiB,
   /** CopyObject's source at most: S3's own 5 GiB (larger objects are copied by UploadPartCopy). */
   s3CopyObjectBytesMax: 5 * 1024 * MiB,
   /** Keys one DeleteObjects names at most: S3's 1000. */
