@@ -433,6 +433,20 @@ export const limits = {
   s3BucketBodyBytesMax: 64 * KiB,
   /** How long the S3 listener waits for a request to go quiet before closing it, in seconds (Bun.serve's idleTimeout, 255 at most). */
   s3IdleTimeoutSeconds: 120,
+  /** PostObject: the form's fields (all but the file) together, names and values, as S3 bounds them. */
+  s3PostFieldsBytesMax: 20 * KiB,
+  /** PostObject: fields before the file part. */
+  s3PostFieldsMax: 64,
+  /** PostObject: one part's header block (Content-Disposition, Content-Type). */
+  s3PostPartHeaderBytesMax: 4 * KiB,
+  /** CopyObject's source at most: S3's own 5 GiB (larger objects are copied by UploadPartCopy). */
+  s3CopyObjectBytesMax: 5 * 1024 * MiB,
+  /** Keys one DeleteObjects names at most: S3's 1000. */
+  s3DeleteObjectsKeysMax: 1000,
+  /** A DeleteObjects XML body at most: 1000 keys of 1 KiB each, escaped, with room for the markup. */
+  s3DeleteObjectsBodyBytesMax: 2 * MiB,
+  /** Keys of one DeleteObjects deleted at once (each is one SPM round trip). */
+  s3DeleteObjectsConcurrencyMax: 16,
 
   // --- S3 canned ACLs and lifecycle rules (issue 13; src/s3/acl.ts, src/s3/lifecycle.ts) ------
   /** How old a bucket's ACL a router may answer an anonymous request with: a PutBucketAcl to private closes anonymous listing within this. */

@@ -49,6 +49,8 @@ export interface RouterOptions {
   s3Port?: number;
   /** The SigV4 region the S3 endpoint signs for (default limits.s3RegionDefault). */
   s3Region?: string;
+  /** Virtual-hosted-style S3: a Host of `bucket.s3Domain` names the bucket; path-style only when undefined. */
+  s3Domain?: string;
   log?: (line: string) => void;
 }
 
@@ -275,6 +277,7 @@ function startS3(options: RouterOptions, handlers: Handlers<typeof routerOps>, k
     host: options.host,
     port: options.s3Port ?? 0,
     region: options.s3Region ?? limits.s3RegionDefault,
+    ...(options.s3Domain === undefined ? {} : { domain: options.s3Domain }),
     ...(options.security ? { security: { tls: options.security.tls, keys } } : {}),
     call,
     ...(options.log ? { log: options.log } : {}),
