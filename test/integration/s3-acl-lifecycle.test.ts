@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Agent } from "node:https";
 import {
+  CopyObjectCommand,
   CreateBucketCommand,
   DeleteBucketLifecycleCommand,
   GetBucketAclCommand,
@@ -128,6 +129,16 @@ describe("canned ACLs", () => {
     await s3.send(new PutObjectCommand({ Bucket: "objects", Key: "toggled", Body: "v2" })); // no ACL: private
     await expectDenied(await anonymous("GET", "/objects/toggled"));
     expect((await errorOf(s3.send(new PutObjectAclCommand({ Bucket: "objects", Key: "not-there", ACL: "public-read" })))).name).toBe("NoSuchKey");
+  }, 30_000);
+
+  test("CopyObject takes x-amz-acl; a copy without one is private even from a public-read source", async () => {
+    await s3.send(new PutObjectCommand({ Bucket: "objects", Key: "copy-source", Body: "copied bytes", ACL: "public-read" }));
+    await s3.send(new CopyObjectCommand({ Bucket: "objects", Key: "copy-plain", CopySource: "objects/copy-source" }));
+    await expectDenied(await anonymous("GET", "/objects/copy-plain"));
+    await s3.send(new CopyObjectCommand({ Bucket: "objects", Key: "copy-open", CopySource: "objects/copy-source", ACL: "public-read" }));
+    const open = await anonymous("GET", "/objects/copy-open");
+    expect(open.status).toBe(200);
+    expect(await open.text()).toBe("copied bytes");
   }, 30_000);
 
   test("a public-read bucket may be listed anonymously, not read or written; PutBucketAcl private closes it within s3BucketAclCacheMs", async () => {
