@@ -147,6 +147,10 @@ describe("canned ACLs", () => {
     const listing = await anonymous("GET", "/listed?list-type=2&prefix=dir/");
     expect(listing.status).toBe(200);
     expect(await listing.text()).toContain("<Key>dir/one</Key>");
+    const v1 = await anonymous("GET", "/listed?prefix=dir/&delimiter=/");
+    expect(v1.status).toBe(200);
+    expect(await v1.text()).toContain("<Prefix>dir/</Prefix>");
+    await expectDenied(await anonymous("GET", "/listed?versions")); // only ListObjects V1 and V2 are opened
     await expectDenied(await anonymous("GET", "/listed/dir/one")); // the bucket's ACL opens listing only
     await expectDenied(await anonymous("PUT", "/listed/dir/two", "2"));
     await expectDenied(await anonymous("DELETE", "/listed"));
@@ -237,6 +241,15 @@ describe("ACLs on every router", () => {
     await eventually("after the SPM's restart the object is still public-read", 30_000, async () => (await anonymous("GET", "/shared/k")).status === 200);
     const acl = await s3.send(new GetBucketAclCommand({ Bucket: "shared" }));
     expect(acl.Grants?.some((grant) => grant.Grantee?.URI === allUsers)).toBe(true);
+    // The tests after this one write: wait until the peers have reported to the new SPM.
+    await eventually("the peers are back with the restarted SPM", 30_000, async () => {
+      try {
+        await s3.send(new PutObjectCommand({ Bucket: "shared", Key: "after-restart", Body: "x" }));
+        return true;
+      } catch (error) {
+        return error instanceof Error ? error.message : String(error);
+      }
+    });
   }, 60_000);
 });
 
