@@ -161,6 +161,15 @@ export function uploadAbortAtMs(config: LifecycleConfiguration, key: string, ini
   return soonest;
 }
 
+/**
+ * The rule "abort after `days`" as a cut-off: an upload begun at `initiatedMs` is due at `nowMs`
+ * (daysDeadlineMs(initiatedMs, days) <= nowMs) exactly when initiatedMs < the returned time. For
+ * a sweep that takes "uploads begun before T" (the multipart catalog code's query).
+ */
+export function uploadsBegunBeforeMs(days: number, nowMs: number): number {
+  return (Math.floor(nowMs / dayMs) - days) * dayMs + 1;
+}
+
 /** The prefixes whose keys may expire: the lifecycle pass lists only these ranges. Overlapping ones are folded. */
 export function expiringPrefixes(config: LifecycleConfiguration): string[] {
   const prefixes = [...new Set(config.rules.filter((rule) => rule.enabled && rule.expiration !== undefined).map((rule) => rule.prefix))].sort();

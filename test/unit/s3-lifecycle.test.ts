@@ -6,7 +6,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { limits } from "../../src/lib/limits.ts";
 import { SteppedClock } from "../../src/lib/clock.ts";
 import { S3Error } from "../../src/s3/errors.ts";
-import { daysDeadlineMs, expiringPrefixes, expiresAtMs, isExpired, lifecycleXml, parseLifecycleXml, uploadAbortAtMs, type LifecycleConfiguration } from "../../src/s3/lifecycle.ts";
+import { daysDeadlineMs, expiringPrefixes, expiresAtMs, isExpired, lifecycleXml, parseLifecycleXml, uploadAbortAtMs, uploadsBegunBeforeMs, type LifecycleConfiguration } from "../../src/s3/lifecycle.ts";
 import { AuditTrail } from "../../src/roles/spm/audit.ts";
 import { LifecyclePass } from "../../src/roles/spm/lifecycle.ts";
 import { WriteBatcher } from "../../src/roles/spm/write-batcher.ts";
@@ -127,6 +127,23 @@ describe("evaluation at a given time", () => {
   test("AbortIncompleteMultipartUpload: uploads under its prefix are due days after they began", () => {
     expect(uploadAbortAtMs(rules, "up/big", created)).toBe(Date.UTC(2026, 0, 18));
     expect(uploadAbortAtMs(rules, "logs/big", created)).toBeUndefined();
+  });
+
+  test("uploadsBegunBeforeMs is the cut-off of uploadAbortAtMs: due exactly when begun before it (2,000 times from seed 13)", () => {
+    const seed = 13;
+    let state = seed;
+    const next = () => (state = (state * 1_103_515_245 + 12_345) % 2 ** 31);
+    for (let i = 0; i < 2_000; i += 1) {
+      const days = 1 + (next() % 30);
+      const initiatedMs = Date.UTC(2026, 0, 1) + (next() % 60) * dayMs + (next() % dayMs);
+      const nowMs = initiatedMs + (next() % (40 * dayMs));
+      const due = daysDeadlineMs(initiatedMs, days) <= nowMs;
+      expect({ seed, i, due: initiatedMs < uploadsBegunBeforeMs(days, nowMs) }).toEqual({ seed, i, due });
+    }
+    for (const initiatedMs of [Date.UTC(2026, 0, 1), Date.UTC(2026, 0, 1) - 1]) {
+      const nowMs = Date.UTC(2026, 0, 3);
+      expect(initiatedMs < uploadsBegunBeforeMs(2, nowMs)).toBe(daysDeadlineMs(initiatedMs, 2) <= nowMs);
+    }
   });
 
   test("the pass lists only the prefixes that may expire, overlapping ones folded", () => {

@@ -329,7 +329,8 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   // Before the first look at intents: uploads under way when the SPM stopped get a whole lifetime.
   await uploads.renewAll();
   const healIntervalMs = options.healIntervalMs ?? vssTimings.healIntervalMs;
-  // AbortIncompleteMultipartUpload: the multipart uploads' catalog code passes abortIncompleteUploads here.
+  // AbortIncompleteMultipartUpload: the multipart uploads' catalog code passes abortIncompleteUploads here
+  // (each enabled rule's uploads begun before uploadsBegunBeforeMs(rule.abortIncompleteDays, now), under its prefix).
   const lifecycle = new LifecyclePass({ catalog, audit, clock, retireNow, event, intervalMs: options.lifecycleIntervalMs ?? limits.lifecycleIntervalMsDefault });
   let lastReconcileMonoMs = clock.monoMs();
   const timer = setInterval(() => {
