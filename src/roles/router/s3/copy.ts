@@ -58,7 +58,7 @@ export async function copyObject(s3: S3Request): Promise<Response> {
   }
   const aclTags = objectAclTags(cannedAclOf(s3.request.headers)); // as S3: the copy is private unless it says otherwise
   const source = parseCopySource(s3.request.headers.get("x-amz-copy-source") ?? "");
-  requireGrant({ record: s3.record, bucket: source.bucket }, "read", "CopyObject's source");
+  requireGrant({ ...s3, bucket: source.bucket }, "read", "CopyObject's source"); // an anonymous caller stays anonymous
   requireGrant(s3, "write", "CopyObject");
   const directive = directiveOf(s3);
   if (source.bucket === s3.bucket && source.key === s3.key && directive === "COPY") {
