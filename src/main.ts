@@ -54,6 +54,7 @@ export function buildProgram(): Command {
       .option("--upload-ttl <time>", "an upload that makes no progress for this long is abandoned and its chunks collected", "10m")
       .option("--reconcile-every <time>", "check each peer's holdings against the catalog at least this often", "10m")
       .option("--orphan-grace <time>", "a chunk on a peer that no ball uses is deleted only once older than this", "1h")
+      .option("--lifecycle-every <time>", "apply the buckets' S3 lifecycle rules (expiration) at most this often", "10m")
       .option("--metrics-port <port>", "serve Prometheus metrics here: a port, 0 for any free one, or off (default: --port + 1000)")
       .option("--metrics-host <host>", "the address metrics are served on (default 127.0.0.1: this host's scraper only; 0.0.0.0 for every address)")
       .option(

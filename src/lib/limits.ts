@@ -447,6 +447,26 @@ export const limits = {
   s3DeleteObjectsBodyBytesMax: 2 * MiB,
   /** Keys of one DeleteObjects deleted at once (each is one SPM round trip). */
   s3DeleteObjectsConcurrencyMax: 16,
+
+  // --- S3 canned ACLs and lifecycle rules (issue 13; src/s3/acl.ts, src/s3/lifecycle.ts) ------
+  /** How old a bucket's ACL a router may answer an anonymous request with: a PutBucketAcl to private closes anonymous listing within this. */
+  s3BucketAclCacheMs: 5_000,
+  /** Buckets whose ACL one router caches at most (the oldest is dropped first). */
+  s3BucketAclCacheEntriesMax: 1024,
+  /** The body of a PutBucketAcl, PutObjectAcl or PutBucketLifecycleConfiguration read at most. */
+  s3SettingsBodyBytesMax: 256 * KiB,
+  /** Rules in one lifecycle configuration at most: S3's 1000. */
+  s3LifecycleRulesMax: 1000,
+  /** A lifecycle rule's ID at most, in bytes: S3's 255. */
+  s3LifecycleRuleIdBytesMax: 255,
+  /** One bucket setting's stored value (a lifecycle configuration as JSON) at most. */
+  bucketSettingBytesMax: 512 * KiB,
+  /** How often the SPM applies lifecycle rules without `spm --lifecycle-every` (S3 itself does once a day). */
+  lifecycleIntervalMsDefault: 10 * 60_000,
+  /** Balls one lifecycle pass looks at at most (it goes on where it stopped the next pass). */
+  lifecycleBallsScannedPerPassMax: 10_000,
+  /** Balls one lifecycle pass deletes at most, in transactions of deleteBatchBallsMax. */
+  lifecycleBallsDeletedPerPassMax: 1_000,
 } as const;
 
 export type Limits = typeof limits;

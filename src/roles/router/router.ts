@@ -200,6 +200,9 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     "bucket.delete": (args, context) => spm.call("bucket.delete", { ...args, actor: actorFor(context) }),
     "ball.count": (args) => spm.call("ball.count", args),
     "ball.deletePrefix": (args, context) => spm.call("ball.deletePrefix", { ...args, actor: actorFor(context) }),
+    "bucket.getSetting": (args) => spm.call("bucket.getSetting", args),
+    "bucket.setSetting": (args) => spm.call("bucket.setSetting", args),
+    "ball.setAcl": (args) => spm.call("ball.setAcl", args),
     "router.health": () => ({ address, spm: options.spm, uptimeMs: Date.now() - startedMs, ...counters }),
   };
 

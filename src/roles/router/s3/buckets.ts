@@ -6,6 +6,7 @@ import { limits } from "../../../lib/limits.ts";
 import { bucketExists, hasAnyGrant, requireGrant, routerCall, type S3Request } from "./context.ts";
 import { element, s3Errors, s3Namespace, S3Reply, xmlHeader, xmlText } from "./xml.ts";
 import { commonPrefixesXml, encoderOf, listingHeadXml, listParams, objectsXml, walkListing } from "./listing.ts";
+import { applyBucketAcl, cannedAclOf } from "./acl.ts";
 
 const xmlHeaders = { "Content-Type": "application/xml" };
 
@@ -36,8 +37,7 @@ export async function createBucket(s3: S3Request): Promise<Response> {
   if (!s3BucketName.test(s3.bucket) || s3.bucket.includes("..")) {
     throw new S3Reply("InvalidBucketName", 400, `The specified bucket is not valid: ${s3.bucket} (3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit)`, { BucketName: s3.bucket });
   }
-  const acl = s3.request.headers.get("x-amz-acl");
-  if (acl !== null && acl !== "private") throw s3Errors.notImplemented(`the canned ACL ${acl} (buckets are private)`);
+  const acl = cannedAclOf(s3.request.headers);
   await drainBounded(s3.request); // a CreateBucketConfiguration (LocationConstraint): there is one region
   try {
     await routerCall(s3, "bucket.create", { bucket: s3.bucket }, { bucket: s3.bucket });
@@ -45,6 +45,7 @@ export async function createBucket(s3: S3Request): Promise<Response> {
     if (error instanceof S3Reply && error.httpStatus === 409) throw new S3Reply("BucketAlreadyOwnedByYou", 409, `Your previous request to create the named bucket succeeded and you already own it: ${s3.bucket}`, { BucketName: s3.bucket });
     throw error;
   }
+  await applyBucketAcl(s3, acl);
   return new Response(null, { status: 200, headers: { Location: `/${s3.bucket}` } });
 }
 

@@ -11,6 +11,7 @@ import type { BallMetaWire } from "../../../protocol/ball.ts";
 import { requireBucket, requireGrant, routerCall, s3TagPrefix, type S3Request } from "./context.ts";
 import { requireCopySourceConditions, writeCondition } from "./conditions.ts";
 import { checksumAsked, etagOf, isMetadataTag, plainChunk, statObject, storeBody, userMetadata } from "./objects.ts";
+import { cannedAclOf, objectAclTags } from "./acl.ts";
 import { S3Reply, element, s3Errors, s3Namespace, xmlHeader } from "./xml.ts";
 
 /** The bucket and key x-amz-copy-source names, decoded. */
@@ -55,10 +56,9 @@ export async function copyObject(s3: S3Request): Promise<Response> {
   for (const header of ["x-amz-tagging-directive", "x-amz-tagging", "x-amz-server-side-encryption", "x-amz-copy-source-range", "x-amz-object-lock-mode"]) {
     if (s3.request.headers.has(header)) throw s3Errors.notImplemented(`CopyObject with ${header}`);
   }
-  const acl = s3.request.headers.get("x-amz-acl");
-  if (acl !== null && acl !== "private") throw s3Errors.notImplemented(`the canned ACL ${acl} (objects are private)`);
+  const aclTags = objectAclTags(cannedAclOf(s3.request.headers)); // as S3: the copy is private unless it says otherwise
   const source = parseCopySource(s3.request.headers.get("x-amz-copy-source") ?? "");
-  requireGrant({ record: s3.record, bucket: source.bucket }, "read", "CopyObject's source");
+  requireGrant({ ...s3, bucket: source.bucket }, "read", "CopyObject's source"); // an anonymous caller stays anonymous
   requireGrant(s3, "write", "CopyObject");
   const directive = directiveOf(s3);
   if (source.bucket === s3.bucket && source.key === s3.key && directive === "COPY") {
@@ -70,7 +70,7 @@ export async function copyObject(s3: S3Request): Promise<Response> {
     throw new S3Reply("InvalidRequest", 400, `The specified copy source is larger than the maximum allowable size for a copy source: ${limits.s3CopyObjectBytesMax} (${ball.size} bytes; copy it with UploadPartCopy)`);
   }
   const replace = directive === "REPLACE";
-  const tags = replace ? userMetadata(s3) : Object.fromEntries(Object.entries(ball.tags).filter(([name]) => isMetadataTag(name)));
+  const tags = { ...(replace ? userMetadata(s3) : Object.fromEntries(Object.entries(ball.tags).filter(([name]) => isMetadataTag(name)))), ...aclTags };
   const contentType = replace ? (s3.request.headers.get("content-type") ?? "") : ball.contentType;
   const asked = replace ? checksumAsked(s3) : undefined;
   const algorithm = asked?.algorithm ?? sourceChecksum(ball);

@@ -1,7 +1,8 @@
 // The router's S3 endpoint (issue 13): the S3 REST API, path-style (`/bucket/key`), over HTTPS
 // with the router's own certificate (plain HTTP when the router runs --insecure), on Bun.serve.
 // Every request is signed with AWS Signature V4 by an access key of this VSS (src/s3/sigv4.ts)
-// and its grants checked per operation; anonymous requests are AccessDenied. With --insecure
+// and its grants checked per operation; an anonymous request may only read a public-read object
+// or list a public-read bucket (acl.ts). With --insecure
 // there are no keys: requests are believed, signed or not, as on the native port.
 // What is not built answers NotImplemented (501) in S3 XML, never a silent success.
 import { randomUUID } from "node:crypto";
@@ -18,6 +19,8 @@ import { deleteObject, getObject, headObject, putObject } from "./objects.ts";
 import { copyObject } from "./copy.ts";
 import { deleteObjects } from "./delete-objects.ts";
 import { errorBody, s3Errors, s3ReplyFor, S3Reply } from "./xml.ts";
+import { bucketAclRequest, objectAclRequest, routeAnonymous } from "./acl.ts";
+import { bucketLifecycleRequest } from "./lifecycle.ts";
 
 export interface S3GatewayOptions {
   host: string;
@@ -40,8 +43,8 @@ export interface RunningS3Gateway {
 }
 
 /** Query parameters that name a subresource or an operation the gateway has not built. */
-const bucketSubresources = ["acl", "lifecycle", "uploads", "versioning", "versions", "location", "policy", "cors", "tagging", "delete", "website", "logging", "notification", "replication", "encryption", "object-lock", "accelerate", "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering", "ownershipControls", "publicAccessBlock", "policyStatus"];
-const objectSubresources = ["acl", "tagging", "uploads", "uploadId", "partNumber", "retention", "legal-hold", "torrent", "attributes", "restore", "select", "versionId"];
+const bucketSubresources = ["uploads", "versioning", "versions", "location", "policy", "cors", "tagging", "delete", "website", "logging", "notification", "replication", "encryption", "object-lock", "accelerate", "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering", "ownershipControls", "publicAccessBlock", "policyStatus"];
+const objectSubresources = ["tagging", "uploads", "uploadId", "partNumber", "retention", "legal-hold", "torrent", "attributes", "restore", "select", "versionId"];
 
 export function startS3Gateway(options: S3GatewayOptions): RunningS3Gateway {
   const tls = options.security?.tls.current;
@@ -69,7 +72,7 @@ async function serve(request: Request, options: S3GatewayOptions): Promise<Respo
   const url = new URL(request.url);
   try {
     const s3 = await authenticate(request, url, options);
-    const response = await route(s3);
+    const response = s3.anonymous === true ? await routeAnonymous(s3, route) : await route(s3);
     response.headers.set("x-amz-request-id", requestId);
     return response;
   } catch (error) {
@@ -125,6 +128,8 @@ async function authenticate(request: Request, url: URL, options: S3GatewayOption
   const base = { request, url, bucket, key, query: url.searchParams, call: options.call, region: options.region };
   if (isPostObject(request, bucket, key)) return authenticatePost(base, options.security?.keys); // signed by its form's policy
   if (!options.security) return { ...base, record: undefined, verified: insecurePayload(request) };
+  // Unsigned: only what a public-read ACL opens (acl.ts routeAnonymous), else AccessDenied.
+  if (!request.headers.has("authorization") && !url.searchParams.has("X-Amz-Signature")) return { ...base, record: undefined, verified: undefined, anonymous: true };
   const keys = options.security.keys;
   let record: KeyRecord | undefined;
   const headers: Record<string, string> = {};
@@ -184,6 +189,8 @@ async function route(s3: S3Request): Promise<Response> {
     if (method === "GET" && s3.query.has("location")) return getBucketLocation(s3);
     if (method === "GET" && s3.query.has("versions")) return listObjectVersions(s3);
     if (isPostObject(s3.request, s3.bucket, s3.key)) return postObject(s3);
+    if (s3.query.has("acl")) return bucketAclRequest(s3);
+    if (s3.query.has("lifecycle")) return bucketLifecycleRequest(s3);
     notBuilt(s3, bucketSubresources, `${method} /${s3.bucket}`);
     if (method === "PUT") return createBucket(s3);
     if (method === "DELETE") return deleteBucket(s3);
@@ -196,6 +203,7 @@ async function route(s3: S3Request): Promise<Response> {
   }
   // versionId=null names the current object (ListObjectVersions lists every object so): as if absent.
   if (s3.query.get("versionId") === nullVersionId && method !== "PUT") s3.query.delete("versionId");
+  if (s3.query.has("acl")) return objectAclRequest(s3);
   notBuilt(s3, objectSubresources, `${method} /${s3.bucket}/…`);
   if (method === "PUT") return s3.request.headers.has("x-amz-copy-source") ? copyObject(s3) : putObject(s3);
   if (method === "GET") return getObject(s3);

@@ -19,6 +19,7 @@ import { evaluateConditions, readConditions, writeCondition } from "./conditions
 
 /** The `compression` tag of a ball the mictlanx client put compressed (src/client/compress.ts). */
 const compressionTag = compression.tag;
+import { cannedAclOf, objectAclTags } from "./acl.ts";
 
 const etagTag = `${s3TagPrefix}etag`;
 /** The checksum a put was sent with, per algorithm: `s3:crc32`, `s3:crc32c`, … (base64, as S3 returns it). */
@@ -66,7 +67,8 @@ export function userMetadata(s3: S3Request): Record<string, string> {
     const value = s3.request.headers.get(name);
     if (value !== null) tags[headerTag(name)] = utf8HeaderValue(value);
   }
-  if (Object.keys(tags).length > limits.tagCountMax - 2) throw new S3Reply("MetadataTooLarge", 400, `at most ${limits.tagCountMax - 2} x-amz-meta-* and Content-Encoding/-Disposition/-Language, Cache-Control, Expires headers are kept with an object`);
+  // The gateway's own tags beside them: the ETag, the checksum and the canned ACL.
+  if (Object.keys(tags).length > limits.tagCountMax - 3) throw new S3Reply("MetadataTooLarge", 400, `at most ${limits.tagCountMax - 3} x-amz-meta-* and Content-Encoding/-Disposition/-Language, Cache-Control, Expires headers are kept with an object`);
   return tags;
 }
 
@@ -116,11 +118,10 @@ export async function putObject(s3: S3Request): Promise<Response> {
   for (const header of ["x-amz-tagging", "x-amz-server-side-encryption", "x-amz-object-lock-mode"]) {
     if (s3.request.headers.has(header)) throw s3Errors.notImplemented(`PutObject with ${header}`);
   }
-  const acl = s3.request.headers.get("x-amz-acl");
-  if (acl !== null && acl !== "private") throw s3Errors.notImplemented(`the canned ACL ${acl} (objects are private)`);
+  const aclTags = objectAclTags(cannedAclOf(s3.request.headers));
   const size = declaredSize(s3);
   if (size > limits.s3PutObjectBytesMax) throw new S3Reply("EntityTooLarge", 400, `Your proposed upload exceeds the maximum allowed size: ${size} bytes, over ${limits.s3PutObjectBytesMax} for one PutObject`, { ProposedSize: String(size), MaxSizeAllowed: String(limits.s3PutObjectBytesMax) });
-  const tags = userMetadata(s3);
+  const tags = { ...userMetadata(s3), ...aclTags };
   const checksum = checksumAsked(s3);
   await requireBucket(s3);
   const condition = await writeCondition(s3, (ball) => etagOf(ball));

@@ -16,6 +16,7 @@ import { verifyPostPolicy, type VerifiedPolicy } from "../../../s3/post-policy.t
 import { S3Error } from "../../../s3/errors.ts";
 import { requireBucket, requireGrant, type S3Request } from "./context.ts";
 import { checksumAsked, storeBody, userMetadata } from "./objects.ts";
+import { cannedAclOf, objectAclTags } from "./acl.ts";
 import { element, S3Reply, s3Errors, s3Namespace, xmlHeader } from "./xml.ts";
 
 /** Whether a request is a PostObject: a form POSTed to a bucket. */
@@ -105,7 +106,7 @@ export async function postObject(s3: S3Request): Promise<Response> {
   requireGrant(target, "write", "PostObject");
   for (const name of unsupportedFields) if (form.fields.has(name)) throw s3Errors.notImplemented(`PostObject with the ${name} field`);
   const acl = form.fields.get("acl");
-  if (acl !== undefined && acl !== "private") throw s3Errors.notImplemented(`the canned ACL ${acl} (objects are private)`);
+  const aclTags = objectAclTags(cannedAclOf(new Headers(acl === undefined ? {} : { "x-amz-acl": acl })));
   const status = form.fields.get("success_action_status") ?? "204";
   if (!["200", "201", "204"].includes(status)) throw s3Errors.invalidArgument(`success_action_status must be 200, 201 or 204, not ${status}`);
   checkSize(form);
@@ -115,7 +116,7 @@ export async function postObject(s3: S3Request): Promise<Response> {
     if (name.startsWith("x-amz-meta-") || name.startsWith("x-amz-checksum-") || headerFields.includes(name)) headers.set(name, Buffer.from(value, "utf8").toString("latin1"));
   }
   const asPut = { ...target, request: new Request(s3.request.url, { method: "PUT", headers }) };
-  const tags = userMetadata(asPut);
+  const tags = { ...userMetadata(asPut), ...aclTags };
   const checksum = checksumAsked(asPut);
   await requireBucket(target);
   const stored = await storeBody(asPut, form.size, tags, { body: form.data, checksum });
