@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { ChunkSignatureVerifier } from "../../../s3/chunked.ts";
 import { checksumAlgorithmOf, checksumAlgorithms, checksumDigestBytes, checksumHeader, createChecksum, type ChecksumAlgorithm } from "../../../s3/checksums.ts";
-import { compression, decompressChunk } from "../../../client/compress.ts";
+import { compression, decompressChunk } from "../../../lib/compress.ts";
 import { chunkChecksum, checksumHex } from "../../../lib/checksum.ts";
 import { limits } from "../../../lib/limits.ts";
 import { defaults } from "../../../lib/defaults.ts";
@@ -17,7 +17,7 @@ import { bucketExists, requireBucket, requireGrant, routerCall, s3TagPrefix, utf
 import { S3Reply, s3Errors } from "./xml.ts";
 import { evaluateConditions, readConditions, writeCondition } from "./conditions.ts";
 
-/** The `compression` tag of a ball the mictlanx client put compressed (src/client/compress.ts). */
+/** The `compression` tag of a ball the mictlanx client put compressed (src/lib/compress.ts). */
 const compressionTag = compression.tag;
 import { cannedAclOf, objectAclTags } from "./acl.ts";
 
