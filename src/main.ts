@@ -54,6 +54,7 @@ export function buildProgram(): Command {
       .option("--upload-ttl <time>", "an upload that makes no progress for this long is abandoned and its chunks collected", "10m")
       .option("--reconcile-every <time>", "check each peer's holdings against the catalog at least this often", "10m")
       .option("--orphan-grace <time>", "a chunk on a peer that no ball uses is deleted only once older than this", "1h")
+      .option("--lifecycle-every <time>", "apply the buckets' S3 lifecycle rules (expiration) at most this often", "10m")
       .option("--metrics-port <port>", "serve Prometheus metrics here: a port, 0 for any free one, or off (default: --port + 1000)")
       .option("--metrics-host <host>", "the address metrics are served on (default 127.0.0.1: this host's scraper only; 0.0.0.0 for every address)")
       .option(
@@ -154,6 +155,7 @@ export function buildProgram(): Command {
       .option("--metrics-host <host>", "the address metrics are served on (default 127.0.0.1: this host's scraper only; 0.0.0.0 for every address)")
       .option("--s3-port <port>", "also serve the S3 API (path-style, SigV4 with this VSS's access keys; HTTPS with the router's certificate, HTTP with --insecure) on this port, 0 for any free one (default: off; docs/s3.md)")
       .option("--s3-region <region>", "the region S3 clients sign for", limits.s3RegionDefault)
+      .option("--s3-domain <domain>", "also take virtual-hosted-style S3 requests: a Host of BUCKET.DOMAIN names the bucket (path-style works always)")
       .option("--s3-multipart-lifetime <time>", `how long an S3 multipart upload lives before it and its parts are deleted (default ${limits.s3MultipartUploadMsMax / 86_400_000}d, the most)`)
       .action(action(async (flags) => (await import("./commands/router.ts")).runRouterCommand(flags))),
     ["mictlanx router --port 7201 --spm 127.0.0.1:7200", "mictlanx router --port 7201 --spm 10.0.0.1:7200 --host 10.0.0.2", "mictlanx router --port 7201 --spm 127.0.0.1:7200 --s3-port 7280"],
@@ -169,6 +171,7 @@ export function buildProgram(): Command {
       .option("--routers <n>", "number of routers", String(defaults.upRouters))
       .option("--port <base>", "SPM at BASE, routers at BASE+1…, peers at BASE+10…, the routers' S3 endpoints at BASE+80… (docs/s3.md)", String(defaults.upBasePort))
       .option("--insecure", "no TLS and no access keys, for a quick look (every role says so); by default DIR gets a CA, certificates and an admin key in DIR/credentials.json")
+      .option("--s3-domain <domain>", "passed to the routers: virtual-hosted-style S3, a Host of BUCKET.DOMAIN names the bucket (docs/s3.md)")
       .option("--no-restart", "do not restart a child that dies (by default it is restarted with backoff, and one that keeps dying stops up)")
       .option("--suspect-after <time>", `passed to the spm: no heartbeat this long, peer suspect (default ${vssTimings.suspectAfterMs / 1000}s)`)
       .option("--down-after <time>", `passed to the spm: no heartbeat this long, peer down and healing starts (default ${vssTimings.downAfterMs / 1000}s)`)

@@ -81,6 +81,9 @@
 //                       AES-256-GCM with the master key in secrets.key beside the catalog, the
 //                       id as associated data (secrets.ts); revoked_ms is NULL while valid.
 //
+//   bucket_settings(bucket, name, value)  per-bucket settings (the S3 ACL and lifecycle
+//                       configuration): see bucket-settings.ts.
+//
 //   audit_log(seq INTEGER PK, at_ms, access_key, remote, action, target, outcome)
 //     seq               append order; pages read newest first (`seq < before` DESC). Only the
 //                       oldest rows are ever deleted (trimmed to auditRecordsMax by the append),
@@ -99,6 +102,7 @@ import { limits } from "../lib/limits.ts";
 import * as accessKeys from "./access-keys.ts";
 import * as auditLog from "./audit-log.ts";
 import * as balls from "./balls.ts";
+import { BucketSettings, type BucketSettingName } from "./bucket-settings.ts";
 import * as garbage from "./garbage.ts";
 import * as peers from "./peers.ts";
 import * as replication from "./replication.ts";
@@ -167,6 +171,7 @@ export interface CatalogOpenOptions {
 export class Catalog {
   private readonly s: Statements;
   private readonly lister: balls.BallLister;
+  private readonly settings: BucketSettings;
   private readonly tx: { immediate: <T>(fn: () => T) => T };
   private readonly deferredSync: boolean;
   private readonly walSync: (handle: FileHandle) => Promise<void>;
@@ -193,6 +198,7 @@ export class Catalog {
     applySchema(db, { deferredSync: this.deferredSync });
     this.s = prepareStatements(db);
     this.lister = new balls.BallLister(db);
+    this.settings = new BucketSettings(db);
     const run = db.transaction((fn: () => unknown) => fn());
     this.tx = { immediate: <T>(fn: () => T) => run.immediate(fn) as T };
     this.vssId = this.loadOrMakeVssId();
@@ -496,8 +502,30 @@ export class Catalog {
       const row = this.s.bucketGet.get({ name });
       if (row === null) return false;
       if (row.balls > 0) throw new ConflictError(`bucket ${name} holds ${row.balls} balls; delete them first`);
+      this.settings.removeBucket(name);
       return this.s.bucketDelete.run({ name }).changes === 1;
     });
+  }
+
+  // --- bucket settings (the S3 gateway's ACLs and lifecycle rules; bucket-settings.ts) -----
+  /** A bucket's setting, or undefined when it has none (or there is no such bucket). */
+  getBucketSetting(bucket: string, name: BucketSettingName): string | undefined {
+    return this.settings.read(bucket, name);
+  }
+  /** Set (a string) or remove (undefined) a bucket's setting; false when there is no such bucket. */
+  setBucketSetting(bucket: string, name: BucketSettingName, value: string | undefined): boolean {
+    return this.write(() => this.settings.write(bucket, name, value));
+  }
+  /** A page of the buckets holding setting `name`, in name order from the bucket `from` ("" for the first), itself included. */
+  bucketsWithSetting(name: BucketSettingName, from: string, limit: number): Array<{ bucket: string; value: string }> {
+    return this.settings.bucketsWith(name, from, limit);
+  }
+  /**
+   * Set or remove (undefined) one tag of a key's live version (of version `objectId` only, when
+   * given: ConflictError if the key holds another now). The new tags, or undefined when there is no ball.
+   */
+  setBallTag(bucket: string, key: string, tag: string, value: string | undefined, objectId?: string): Record<string, string> | undefined {
+    return this.write(() => this.settings.setBallTag(bucket, key, tag, value, objectId));
   }
 
   // --- replicas ---------------------------------------------------------------------------

@@ -170,6 +170,13 @@ CREATE TABLE IF NOT EXISTS audit_log (
   target TEXT NOT NULL,
   outcome TEXT NOT NULL
 );
+
+CREATE TABLE IF NOT EXISTS bucket_settings (
+  bucket TEXT NOT NULL REFERENCES buckets (name),
+  name TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (bucket, name)
+) WITHOUT ROWID;
 `;
 
 /** Triggers keep `totals` and the per-bucket counts exact in the same transaction as the change. */

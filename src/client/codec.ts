@@ -10,7 +10,7 @@
 // older version of the same key, at the same index, opens with the same key but changes it).
 // Balls encrypted before `checksum_of` existed keep a plaintext sha256, and are read with it.
 import { BadRequestError, MictlanxError } from "../lib/errors.ts";
-import { compressChunk, compression, decompressChunk } from "./compress.ts";
+import { compressChunk, compression, decompressChunk } from "../lib/compress.ts";
 import { extensionOf } from "./content-type.ts";
 import { KeyRequiredError, openChunk, sealChunk, sealing, type ChunkPlace } from "./seal.ts";
 

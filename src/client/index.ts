@@ -15,6 +15,6 @@ export {
 } from "./client.ts";
 export type { ByteSource } from "./chunker.ts";
 export { KeyRequiredError, DecryptError, keyFromHex, keyFromFile } from "./seal.ts";
-export { DecompressError } from "./compress.ts";
+export { DecompressError } from "../lib/compress.ts";
 export type { BallMetaWire as BallMeta, BallLocated } from "../protocol/ball.ts";
 export { MictlanxError, CorruptError, NotFoundError, ConflictError, errorCodes, type ErrorCode } from "../lib/errors.ts";

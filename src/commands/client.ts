@@ -7,7 +7,7 @@ import { fstatSync, statSync } from "node:fs";
 import { Client, type PutOptions, type PutResult } from "../client/client.ts";
 import { findCredentials, type CredentialFlags } from "../client/credentials.ts";
 import { keyFromFile, keyFromHex } from "../client/seal.ts";
-import { compression } from "../client/compress.ts";
+import { compression } from "../lib/compress.ts";
 import { reservedTags } from "../client/codec.ts";
 import { sealing } from "../client/seal.ts";
 import { resolveRouters, parsePositiveInt } from "../lib/defaults.ts";

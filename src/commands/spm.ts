@@ -20,6 +20,7 @@ export interface SpmFlags extends TlsFlags {
   uploadTtl?: string;
   reconcileEvery?: string;
   orphanGrace?: string;
+  lifecycleEvery?: string;
   metricsPort?: string;
   metricsHost?: string;
   credentials?: string;
@@ -45,6 +46,7 @@ export async function runSpmCommand(flags: SpmFlags): Promise<void> {
     ...(flags.uploadTtl === undefined ? {} : { intentTtlMs: parseDuration(flags.uploadTtl) }),
     ...(flags.reconcileEvery === undefined ? {} : { reconcileIntervalMs: parseDuration(flags.reconcileEvery) }),
     ...(flags.orphanGrace === undefined ? {} : { orphanGraceMs: parseDuration(flags.orphanGrace) }),
+    ...(flags.lifecycleEvery === undefined ? {} : { lifecycleIntervalMs: parseDuration(flags.lifecycleEvery) }),
     ...(security ? { security, caPath: resolve(security.tls.files.caPath ?? "") } : {}),
     ...(flags.credentials === undefined ? {} : { credentialsPath: resolve(flags.credentials) }),
     log: (line) => process.stderr.write(`spm: ${line}\n`),

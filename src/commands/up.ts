@@ -23,6 +23,8 @@ export interface UpFlags {
   downAfter?: string;
   /** No TLS and no access keys: a quick look on one machine. */
   insecure?: boolean;
+  /** Passed to every router: virtual-hosted-style S3 under this domain. */
+  s3Domain?: string;
 }
 
 export async function runUpCommand(flags: UpFlags): Promise<void> {
@@ -36,7 +38,7 @@ export async function runUpCommand(flags: UpFlags): Promise<void> {
   const running = await runningVss(dir);
   if (running) throw alreadyRunning(dir, running);
   process.stderr.write(`starting a VSS in ${dir}: 1 spm, ${routers} router(s), ${peers} peer(s)…\n`);
-  const vss = await startLocalVss({ dir, peers, routers, basePort, spmArgs, insecure: flags.insecure === true, s3: true }).catch((error: unknown) => {
+  const vss = await startLocalVss({ dir, peers, routers, basePort, spmArgs, insecure: flags.insecure === true, s3: true, ...(flags.s3Domain === undefined ? {} : { routerArgs: ["--s3-domain", flags.s3Domain] }) }).catch((error: unknown) => {
     // The VSS of this dir may be running and not answering (yet): say so with the start's error.
     const file = vssFileIn(dir);
     const alive = file ? alivePidsOf(file) : [];

@@ -433,6 +433,42 @@ export const limits = {
   s3BucketBodyBytesMax: 64 * KiB,
   /** How long the S3 listener waits for a request to go quiet before closing it, in seconds (Bun.serve's idleTimeout, 255 at most). */
   s3IdleTimeoutSeconds: 120,
+  /** PostObject: the form's fields (all but the file) together, names and values, as S3 bounds them. */
+  s3PostFieldsBytesMax: 20 * KiB,
+  /** PostObject: fields before the file part. */
+  s3PostFieldsMax: 64,
+  /** PostObject: one part's header block (Content-Disposition, Content-Type). */
+  s3PostPartHeaderBytesMax: 4 * KiB,
+  /** CopyObject's source at most: S3's own 5 GiB (larger objects are copied by UploadPartCopy). */
+  s3CopyObjectBytesMax: 5 * 1024 * MiB,
+  /** Keys one DeleteObjects names at most: S3's 1000. */
+  s3DeleteObjectsKeysMax: 1000,
+  /** A DeleteObjects XML body at most: 1000 keys of 1 KiB each, escaped, with room for the markup. */
+  s3DeleteObjectsBodyBytesMax: 2 * MiB,
+  /** Keys of one DeleteObjects deleted at once (each is one SPM round trip). */
+  s3DeleteObjectsConcurrencyMax: 16,
+
+  // --- S3 canned ACLs and lifecycle rules (issue 13; src/s3/acl.ts, src/s3/lifecycle.ts) ------
+  /** How old a bucket's ACL a router may answer an anonymous request with: a PutBucketAcl to private closes anonymous listing within this. */
+  s3BucketAclCacheMs: 5_000,
+  /** Buckets whose ACL one router caches at most (the oldest is dropped first). */
+  s3BucketAclCacheEntriesMax: 1024,
+  /** The body of a PutBucketAcl, PutObjectAcl or PutBucketLifecycleConfiguration read at most. */
+  s3SettingsBodyBytesMax: 256 * KiB,
+  /** Rules in one lifecycle configuration at most: S3's 1000. */
+  s3LifecycleRulesMax: 1000,
+  /** A lifecycle rule's ID at most, in bytes: S3's 255. */
+  s3LifecycleRuleIdBytesMax: 255,
+  /** One bucket setting's stored value (a lifecycle configuration as JSON) at most. */
+  bucketSettingBytesMax: 512 * KiB,
+  /** How often the SPM applies lifecycle rules without `spm --lifecycle-every` (S3 itself does once a day). */
+  lifecycleIntervalMsDefault: 10 * 60_000,
+  /** Balls one lifecycle pass looks at at most (it goes on where it stopped the next pass). */
+  lifecycleBallsScannedPerPassMax: 10_000,
+  /** Balls one lifecycle pass deletes at most, in transactions of deleteBatchBallsMax. */
+  lifecycleBallsDeletedPerPassMax: 1_000,
+
+  // --- S3 multipart uploads (src/roles/router/s3/multipart.ts) -------------------------------
   /** How long a multipart upload lives from CreateMultipartUpload: past it, it and its parts are garbage (S3 keeps them until aborted; a week bounds what an abandoned one holds). */
   s3MultipartUploadMsMax: 7 * 24 * 3_600_000,
   /** The smallest part of a multipart upload but its last: S3's 5 MiB (EntityTooSmall at Complete). */

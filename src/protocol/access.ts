@@ -65,6 +65,9 @@ export const routerAccess: AccessTable<typeof routerOps> = {
   "bucket.create": { callers: ["key"], key: write() },
   "bucket.delete": { callers: ["key"], key: remove() },
   "ball.deletePrefix": { callers: ["key"], key: remove() },
+  "bucket.getSetting": { callers: ["key"], key: read() },
+  "bucket.setSetting": { callers: ["key"], key: write() },
+  "ball.setAcl": { callers: ["key"], key: write() },
   "router.health": { callers: ["key", "spm"], key: "any" },
 };
 
@@ -125,4 +128,7 @@ export const spmAccess: AccessTable<typeof spmOps> = {
   /** A key with its secret: for routers only, over their mTLS link (src/roles/router/keys.ts). */
   "key.lookup": { callers: ["router"] },
   "audit.list": { callers: ["key"], key: "admin" },
+  "bucket.getSetting": { callers: routers },
+  "bucket.setSetting": { callers: routers },
+  "ball.setAcl": { callers: routers },
 };

@@ -132,4 +132,6 @@ export const ballDeclaration = z.object({
   rf,
   chunkSize: byteCount.max(limits.chunkBytesMax),
   ifAbsent: z.boolean().optional(),
+  /** Compare-and-swap: commit only while the key still holds this version (S3's If-Match on a write). */
+  expectedObjectId: objectId.optional(),
 });

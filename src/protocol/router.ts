@@ -25,6 +25,7 @@ import {
   uploadChunkBytes,
 } from "./ball.ts";
 import { limits } from "../lib/limits.ts";
+import { bucketSettingOps } from "./bucket-settings.ts";
 
 const ballRef = z.object({ bucket: bucketName, key: ballKey });
 
@@ -75,6 +76,8 @@ export const routerOps = defineOps({
   "bucket.list": { args: listBucketsArgs, result: listBucketsResult },
   /** Buckets and bulk deletes, passed to the SPM as they are. */
   ...bucketOps,
+  /** The S3 gateway's bucket settings and object ACLs, passed to the SPM as they are. */
+  ...bucketSettingOps,
   "router.health": {
     args: z.object({}),
     result: z.object({ address: z.string(), spm: z.string(), uptimeMs: z.number(), requests: byteCount, errors: byteCount }),

@@ -27,6 +27,7 @@ import {
 import { limits, vssLimits } from "../lib/limits.ts";
 import { peerHealth } from "./peer.ts";
 import { auditActor, auditedBucketOps, keyOps } from "./keys.ts";
+import { bucketSettingOps } from "./bucket-settings.ts";
 
 export const peerState = z.enum(["up", "suspect", "down"]);
 export type PeerState = z.infer<typeof peerState>;
@@ -295,5 +296,6 @@ export const spmOps = defineOps({
   /** A peer's own health, asked of it by the SPM for an admin (the TUI's detail pane): peers take no clients. */
   "peer.healthOf": { args: z.object({ id: peerId }), result: peerHealth },
   ...keyOps,
+  ...bucketSettingOps,
 });
 export type SpmOps = typeof spmOps;

@@ -17,6 +17,9 @@ export const s3ErrorStatus = {
   IncompleteBody: 400,
   XAmzContentSHA256Mismatch: 400,
   MissingContentLength: 411,
+  MalformedXML: 400,
+  MalformedACLError: 400,
+  NotImplemented: 501,
 } as const;
 export type S3ErrorCode = keyof typeof s3ErrorStatus;
 

@@ -9,7 +9,7 @@ import {
   CreateBucketCommand,
   DeleteBucketCommand,
   DeleteObjectCommand,
-  GetBucketAclCommand,
+  GetBucketPolicyCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
@@ -205,7 +205,7 @@ describe("S3 through @aws-sdk/client-s3", () => {
       return refused.name === "AccessDenied" || refused.name;
     });
     limited.destroy();
-    const notBuilt = await errorOf(s3.send(new GetBucketAclCommand({ Bucket: "sdk" })));
+    const notBuilt = await errorOf(s3.send(new GetBucketPolicyCommand({ Bucket: "sdk" })));
     expect(notBuilt.name).toBe("NotImplemented");
     expect(notBuilt.$metadata.httpStatusCode).toBe(501);
   }, 60_000);

@@ -16,7 +16,7 @@ const allowed: Record<string, string[]> = {
   s3: ["lib"],
   "roles/peer": ["lib", "protocol", "net", "storage"],
   "roles/router": ["lib", "protocol", "net", "s3"],
-  "roles/spm": ["lib", "protocol", "net", "catalog"],
+  "roles/spm": ["lib", "protocol", "net", "catalog", "s3"],
   client: ["lib", "protocol", "net"],
   local: ["lib", "protocol", "net", "certs"],
   tui: ["lib", "protocol", "net"],

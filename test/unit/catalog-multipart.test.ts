@@ -5,6 +5,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { abortMultipartUploadsBefore, type Catalog } from "../../src/catalog/index.ts";
 import { multipartDoneTag, multipartPartKey, multipartStagingBucket, multipartUploadKey, multipartUploadKeyTag } from "../../src/lib/s3-multipart-layout.ts";
 import { ballOf, peerRecord, tempCatalog } from "./fixtures/catalog-records.ts";
+import { abortIncompleteUploadsIn } from "../../src/roles/spm/multipart.ts";
 
 let cleanups: Array<() => void> = [];
 afterEach(() => {
@@ -73,5 +74,26 @@ describe("abortMultipartUploadsBefore", () => {
     addUpload(catalog, "b-bucket", "y", 1_000, 1);
     expect(abortMultipartUploadsBefore(catalog, { keyPrefix: "", beforeMs: 2_000 })).toBe(2);
     expect(catalog.listBalls({ bucket: multipartStagingBucket, limit: 10 }).balls).toEqual([]);
+  });
+});
+
+describe("the lifecycle rule AbortIncompleteMultipartUpload (the SPM's lifecycle pass)", () => {
+  const dayMs = 86_400_000;
+  test("each enabled rule aborts the uploads under its prefix begun DaysAfterInitiation days before; disabled rules and other prefixes keep theirs", async () => {
+    const catalog = setup();
+    const beganMs = 10 * dayMs + 3_600_000; // day 10, 01:00 UTC
+    const due = addUpload(catalog, "logs-bucket", "tmp/a", beganMs, 1);
+    const otherPrefix = addUpload(catalog, "logs-bucket", "keep/b", beganMs, 1);
+    const abort = abortIncompleteUploadsIn(catalog, () => ({}));
+    const rules = [
+      { id: "tmp", enabled: true, prefix: "tmp/", abortIncompleteDays: 2 },
+      { id: "off", enabled: false, prefix: "keep/", abortIncompleteDays: 1 },
+    ];
+    // S3 counts days to the next midnight UTC: begun on day 10, 2 days are up at the start of day 13.
+    expect(await abort("logs-bucket", { rules }, 13 * dayMs - 1)).toBe(0);
+    expect(await abort("logs-bucket", { rules }, 13 * dayMs)).toBe(1);
+    expect(catalog.getBallMeta(multipartStagingBucket, multipartUploadKey("logs-bucket", due))).toBeUndefined();
+    expect(catalog.getBallMeta(multipartStagingBucket, multipartUploadKey("logs-bucket", otherPrefix))).toBeDefined();
+    expect(await abort("logs-bucket", { rules }, 100 * dayMs)).toBe(0);
   });
 });

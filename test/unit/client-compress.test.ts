@@ -2,7 +2,7 @@
 // (undeclared size, a size over the chunk size, a lying size, extra frames) refused before they
 // can inflate.
 import { describe, expect, test } from "bun:test";
-import { compressChunk, decompressChunk, DecompressError, zstdFrameContentSize } from "../../src/client/compress.ts";
+import { compressChunk, decompressChunk, DecompressError, zstdFrameContentSize } from "../../src/lib/compress.ts";
 import { randomBytes, seededRandom } from "../support/random.ts";
 
 const { random, seed } = seededRandom("client-compress");

@@ -245,6 +245,16 @@ describe("presigned URLs, made by @aws-sdk/s3-request-presigner", () => {
     expect(wrongSecret.fields.CanonicalRequest).toEndWith("\nhost\nUNSIGNED-PAYLOAD");
     expect((await refusal(verifyRequest({ ...request, headers: { ...request.headers, "x-amz-acl": "public-read" } }, lookup, options))).s3Code).toBe("AccessDenied");
   });
+
+  test("a URL presigned for another region names the region expected, as header auth does, before the key is looked up", async () => {
+    const request = await presigned(new GetObjectCommand({ Bucket: "photos", Key: "cat.jpg" }), 3600);
+    const gateway = { ...options, region: "ap-south-1" };
+    const error = await refusal(verifyRequest(request, async () => { throw new Error("the secret must not be looked up for a request of another region"); }, gateway));
+    expect(error.s3Code).toBe("AuthorizationQueryParametersError");
+    expect(error.httpStatus).toBe(400);
+    expect(error.message).toContain("the region 'us-east-1' is wrong; expecting 'ap-south-1'");
+    expect(error.fields.Region).toBe("ap-south-1");
+  });
 });
 
 describe("canonical forms", () => {

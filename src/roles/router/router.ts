@@ -49,6 +49,8 @@ export interface RouterOptions {
   s3Port?: number;
   /** The SigV4 region the S3 endpoint signs for (default limits.s3RegionDefault). */
   s3Region?: string;
+  /** Virtual-hosted-style S3: a Host of `bucket.s3Domain` names the bucket; path-style only when undefined. */
+  s3Domain?: string;
   /** How long an S3 multipart upload lives (default and most: limits.s3MultipartUploadMsMax). */
   s3MultipartUploadMs?: number;
   log?: (line: string) => void;
@@ -200,6 +202,9 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     "bucket.delete": (args, context) => spm.call("bucket.delete", { ...args, actor: actorFor(context) }),
     "ball.count": (args) => spm.call("ball.count", args),
     "ball.deletePrefix": (args, context) => spm.call("ball.deletePrefix", { ...args, actor: actorFor(context) }),
+    "bucket.getSetting": (args) => spm.call("bucket.getSetting", args),
+    "bucket.setSetting": (args) => spm.call("bucket.setSetting", args),
+    "ball.setAcl": (args) => spm.call("ball.setAcl", args),
     "router.health": () => ({ address, spm: options.spm, uptimeMs: Date.now() - startedMs, ...counters }),
   };
 
@@ -274,6 +279,7 @@ function startS3(options: RouterOptions, handlers: Handlers<typeof routerOps>, k
     host: options.host,
     port: options.s3Port ?? 0,
     region: options.s3Region ?? limits.s3RegionDefault,
+    ...(options.s3Domain === undefined ? {} : { domain: options.s3Domain }),
     ...(options.s3MultipartUploadMs === undefined ? {} : { multipartUploadMs: options.s3MultipartUploadMs }),
     ...(options.security ? { security: { tls: options.security.tls, keys } } : {}),
     call,

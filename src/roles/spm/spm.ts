@@ -36,6 +36,9 @@ import { serveMetrics } from "../../net/metrics-server.ts";
 import { advertisedAddressFor, type Advertise } from "../../lib/advertise.ts";
 import { AuditTrail, auditHandlers, actorOf, deleteActorOf } from "./audit.ts";
 import { bootstrapAdminKey, keyHandlers } from "./keys.ts";
+import { bucketSettingHandlers } from "./bucket-settings.ts";
+import { LifecyclePass } from "./lifecycle.ts";
+import { abortIncompleteUploadsIn } from "./multipart.ts";
 
 export interface SpmOptions {
   /** What it binds; a wildcard (0.0.0.0, ::) needs `advertise`. */
@@ -56,6 +59,8 @@ export interface SpmOptions {
   reconcileIntervalMs?: number;
   /** Chunks no ball uses are collected only once older than this. */
   orphanGraceMs?: number;
+  /** S3 lifecycle rules are applied at most this often (limits: lifecycleIntervalMsDefault). */
+  lifecycleIntervalMs?: number;
   /** Serve Prometheus metrics on this port (0: any free port); none when undefined. */
   metricsPort?: number;
   /** …on this address (default limits.metricsHostDefault, the loopback: metrics are for this host's scraper unless said otherwise). */
@@ -301,6 +306,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     },
     ...keyHandlers({ catalog, audit, clock }),
     ...auditHandlers(catalog),
+    ...bucketSettingHandlers({ catalog, writes }),
   };
 
   const metrics = spmMetrics(status);
@@ -324,11 +330,15 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   // Before the first look at intents: uploads under way when the SPM stopped get a whole lifetime.
   await uploads.renewAll();
   const healIntervalMs = options.healIntervalMs ?? vssTimings.healIntervalMs;
+  // AbortIncompleteMultipartUpload: each enabled rule's uploads begun before uploadsBegunBeforeMs(rule.abortIncompleteDays, now), under its prefix.
+  const abortIncompleteUploads = abortIncompleteUploadsIn(catalog, retireNow);
+  const lifecycle = new LifecyclePass({ catalog, audit, clock, retireNow, event, intervalMs: options.lifecycleIntervalMs ?? limits.lifecycleIntervalMsDefault, abortIncompleteUploads });
   let lastReconcileMonoMs = clock.monoMs();
   const timer = setInterval(() => {
     // None throws (each counts and reports its own errors); the catch is for a bug.
     registry.tick().catch((error) => event("internal_error", `peer state tick: ${toMictlanxError(error).message}`));
     maintenance.pass(clock.monoMs(), deadlineNowMs()).catch((error) => event("internal_error", `maintenance: ${toMictlanxError(error).message}`));
+    void lifecycle.tick(); // never throws; paced by its own interval
     if (clock.monoMs() - lastReconcileMonoMs >= vssTimings.slowPassIntervalMs) {
       lastReconcileMonoMs = clock.monoMs();
       reconciler.step().catch((error) => event("internal_error", `reconciliation: ${toMictlanxError(error).message}`));

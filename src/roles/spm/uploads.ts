@@ -136,7 +136,7 @@ export class Uploads {
    * checks the whole description (chunks 0..n-1 in order, each on rf distinct peers the SPM
    * placed it on, sizes that fit and add up) inside the same transaction.
    */
-  async commit({ objectId, chunks, ifAbsent, stagedChunks, ...declaration }: CommitArgs): Promise<{ version: number; replacedObjectId?: string }> {
+  async commit({ objectId, chunks, ifAbsent, expectedObjectId, stagedChunks, ...declaration }: CommitArgs): Promise<{ version: number; replacedObjectId?: string }> {
     const ball = {
       bucket: declaration.bucket,
       key: declaration.key,
@@ -153,6 +153,7 @@ export class Uploads {
     };
     const options = {
       ifAbsent: ifAbsent ?? false,
+      ...(expectedObjectId === undefined ? {} : { expectedObjectId }),
       retire: this.o.retireNow(),
       requirePlacements: true,
       replicasMin: ball.rf,

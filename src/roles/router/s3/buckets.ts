@@ -1,21 +1,28 @@
-// ListBuckets, CreateBucket, DeleteBucket, HeadBucket and ListObjectsV2, on the router's bucket
-// and listing operations. Listing walks the catalog's pages in key order (byte order of UTF-8)
-// and folds keys under a delimiter into CommonPrefixes; a continuation token says where the
-// walk stopped and which common prefix it last returned, so a page never repeats one.
+// ListBuckets, CreateBucket, DeleteBucket, HeadBucket, GetBucketLocation and ListObjectsV2, on
+// the router's bucket and listing operations. The walk in key order (byte order of UTF-8) that
+// folds keys under a delimiter into CommonPrefixes is listing.ts's; V2's continuation token says
+// where it stopped and which common prefix it last returned, so a page never repeats one.
 import { limits } from "../../../lib/limits.ts";
-import { bucketExists, requireGrant, routerCall, type S3Request } from "./context.ts";
-import { element, s3Errors, s3Namespace, S3Reply, xmlHeader } from "./xml.ts";
-import { etagOf } from "./objects.ts";
+import { bucketExists, hasAnyGrant, requireGrant, routerCall, type S3Request } from "./context.ts";
+import { element, s3Errors, s3Namespace, S3Reply, xmlHeader, xmlText } from "./xml.ts";
+import { commonPrefixesXml, encoderOf, listingHeadXml, listParams, objectsXml, walkListing } from "./listing.ts";
+import { applyBucketAcl, cannedAclOf } from "./acl.ts";
 import { stagingBucket } from "./multipart.ts";
 
 const xmlHeaders = { "Content-Type": "application/xml" };
 
+/**
+ * ListBuckets: the buckets the key holds any grant on (read, list, write or delete), as the
+ * issue asks, not only those it may list. The router's bucket.list shows a key only the buckets
+ * it may list, so the gateway asks it as an in-process caller that is no key (every bucket) and
+ * filters by the key's grants itself.
+ */
 export async function listBuckets(s3: S3Request): Promise<Response> {
   const shown: { name: string; createdMs: number }[] = [];
   let after: string | undefined;
   do {
-    const page = await routerCall(s3, "bucket.list", { limit: limits.listPageMax, ...(after === undefined ? {} : { after }) });
-    shown.push(...page.buckets.filter((bucket) => bucket.name !== stagingBucket)); // the router's bucket.list shows a key the buckets it may list; multipart's staging is no S3 bucket
+    const page = await routerCall({ ...s3, record: undefined }, "bucket.list", { limit: limits.listPageMax, ...(after === undefined ? {} : { after }) });
+    shown.push(...page.buckets.filter((bucket) => bucket.name !== stagingBucket && hasAnyGrant({ record: s3.record, bucket: bucket.name }))); // multipart's staging bucket is no S3 bucket;
     after = page.next;
   } while (after !== undefined);
   const owner = `<Owner>${element("ID", s3.record?.accessKey ?? "anonymous")}${element("DisplayName", s3.record?.accessKey ?? "anonymous")}</Owner>`;
@@ -31,8 +38,7 @@ export async function createBucket(s3: S3Request): Promise<Response> {
   if (!s3BucketName.test(s3.bucket) || s3.bucket.includes("..")) {
     throw new S3Reply("InvalidBucketName", 400, `The specified bucket is not valid: ${s3.bucket} (3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit)`, { BucketName: s3.bucket });
   }
-  const acl = s3.request.headers.get("x-amz-acl");
-  if (acl !== null && acl !== "private") throw s3Errors.notImplemented(`the canned ACL ${acl} (buckets are private)`);
+  const acl = cannedAclOf(s3.request.headers);
   await drainBounded(s3.request); // a CreateBucketConfiguration (LocationConstraint): there is one region
   try {
     await routerCall(s3, "bucket.create", { bucket: s3.bucket }, { bucket: s3.bucket });
@@ -40,6 +46,7 @@ export async function createBucket(s3: S3Request): Promise<Response> {
     if (error instanceof S3Reply && error.httpStatus === 409) throw new S3Reply("BucketAlreadyOwnedByYou", 409, `Your previous request to create the named bucket succeeded and you already own it: ${s3.bucket}`, { BucketName: s3.bucket });
     throw error;
   }
+  await applyBucketAcl(s3, acl);
   return new Response(null, { status: 200, headers: { Location: `/${s3.bucket}` } });
 }
 
@@ -66,7 +73,15 @@ export async function deleteBucket(s3: S3Request): Promise<Response> {
 export async function headBucket(s3: S3Request): Promise<Response> {
   requireGrant(s3, "list", "HeadBucket");
   if (!(await bucketExists(s3))) throw s3Errors.noSuchBucket(s3.bucket);
-  return new Response(null, { status: 200, headers: { "x-amz-bucket-region": "us-east-1" } });
+  return new Response(null, { status: 200, headers: { "x-amz-bucket-region": s3.region } });
+}
+
+/** GetBucketLocation: S3 answers an empty LocationConstraint for us-east-1, else the region's name. Any grant on the bucket may ask. */
+export async function getBucketLocation(s3: S3Request): Promise<Response> {
+  if (!hasAnyGrant(s3)) requireGrant(s3, "list", "GetBucketLocation");
+  if (!(await bucketExists(s3))) throw s3Errors.noSuchBucket(s3.bucket);
+  const constraint = s3.region === "us-east-1" ? "" : xmlText(s3.region);
+  return new Response(`${xmlHeader}<LocationConstraint xmlns="${s3Namespace}">${constraint}</LocationConstraint>`, { headers: xmlHeaders });
 }
 
 interface Token {
@@ -88,61 +103,23 @@ function parseToken(text: string): Token {
   throw s3Errors.invalidArgument("The continuation token provided is incorrect (pass NextContinuationToken as it came)");
 }
 
-/** S3's encoding-type=url: each byte percent-encoded except unreserved characters and '/'. */
-function urlEncodeKey(key: string): string {
-  return encodeURIComponent(key).replace(/%2F/g, "/").replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-
 export async function listObjectsV2(s3: S3Request): Promise<Response> {
   requireGrant(s3, "list", "ListObjectsV2");
   const q = s3.query;
-  const prefix = q.get("prefix") ?? "";
-  const delimiter = q.get("delimiter") ?? "";
-  const maxKeysText = q.get("max-keys");
-  const maxKeys = maxKeysText === null ? limits.s3ListKeysMax : Math.min(Number(maxKeysText), limits.s3ListKeysMax);
-  if (!Number.isInteger(maxKeys) || maxKeys < 0) throw s3Errors.invalidArgument(`max-keys must be a whole number from 0; got ${maxKeysText}`);
-  const encoding = q.get("encoding-type");
-  if (encoding !== null && encoding !== "url") throw s3Errors.invalidArgument(`Invalid Encoding Method specified in Request: ${encoding}`);
-  const encode = encoding === "url" ? urlEncodeKey : (text: string) => text;
+  const params = listParams(s3);
+  const encode = encoderOf(params);
   const tokenText = q.get("continuation-token");
   const startAfter = q.get("start-after") ?? "";
   const token = tokenText === null ? { a: startAfter } : parseToken(tokenText);
-  const contents: string[] = [];
-  const prefixes: string[] = [];
-  let skipPrefix = token.p;
-  let after = token.a === "" ? undefined : token.a;
-  let truncated = false;
-  let lastEntry: Token | undefined;
-  walk: for (;;) {
-    const page = await routerCall(s3, "ball.list", { bucket: s3.bucket, limit: limits.listPageMax, ...(prefix === "" ? {} : { prefix }), ...(after === undefined ? {} : { after }) }, { bucket: s3.bucket });
-    for (const ball of page.balls) {
-      if (skipPrefix !== undefined && ball.key.startsWith(skipPrefix)) continue;
-      const cut = delimiter === "" ? -1 : ball.key.indexOf(delimiter, prefix.length);
-      if (contents.length + prefixes.length >= maxKeys) {
-        truncated = true;
-        break walk;
-      }
-      if (cut >= 0) {
-        const common = ball.key.slice(0, cut + delimiter.length);
-        prefixes.push(`<CommonPrefixes>${element("Prefix", encode(common))}</CommonPrefixes>`);
-        skipPrefix = common;
-        lastEntry = { a: ball.key, p: common };
-      } else {
-        contents.push(`<Contents>${element("Key", encode(ball.key))}${element("LastModified", new Date(ball.createdMs).toISOString())}${element("ETag", etagOf(ball))}${element("Size", ball.size)}${element("StorageClass", "STANDARD")}</Contents>`);
-        lastEntry = { a: ball.key };
-      }
-    }
-    if (page.next === undefined) break;
-    after = page.next;
-  }
-  const next = truncated && lastEntry ? element("NextContinuationToken", Buffer.from(JSON.stringify(lastEntry)).toString("base64url")) : "";
+  const walked = await walkListing(s3, params, { after: token.a, skipPrefix: token.p });
+  const last = walked.next;
+  const next = walked.truncated && last ? element("NextContinuationToken", Buffer.from(JSON.stringify({ a: last.after, ...(last.skipPrefix === undefined ? {} : { p: last.skipPrefix }) })).toString("base64url")) : "";
   const body =
-    `${xmlHeader}<ListBucketResult xmlns="${s3Namespace}">${element("Name", s3.bucket)}${element("Prefix", encode(prefix))}` +
-    (delimiter === "" ? "" : element("Delimiter", encode(delimiter))) +
-    `${element("MaxKeys", maxKeys)}${element("KeyCount", contents.length + prefixes.length)}${element("IsTruncated", truncated)}` +
+    `${xmlHeader}<ListBucketResult xmlns="${s3Namespace}">${listingHeadXml(s3, params)}` +
+    `${element("MaxKeys", params.maxKeys)}${element("KeyCount", walked.entries.length)}${element("IsTruncated", walked.truncated)}` +
     (tokenText === null ? "" : element("ContinuationToken", tokenText)) +
     (q.has("start-after") ? element("StartAfter", encode(startAfter)) : "") +
-    (encoding === null ? "" : element("EncodingType", encoding)) +
-    `${next}${contents.join("")}${prefixes.join("")}</ListBucketResult>`;
+    (params.urlEncoded ? element("EncodingType", "url") : "") +
+    `${next}${objectsXml(walked, encode, false)}${commonPrefixesXml(walked, encode)}</ListBucketResult>`;
   return new Response(body, { headers: xmlHeaders });
 }

@@ -5,7 +5,7 @@ import type { ArgsOf, ResultOf } from "../../../protocol/envelope.ts";
 import type { RouterOps } from "../../../protocol/router.ts";
 import type { KeyRecord } from "../../../net/authorize.ts";
 import type { VerifiedRequest } from "../../../s3/sigv4.ts";
-import { grantsAllow, type Action } from "../../../lib/grants.ts";
+import { actions, grantsAllow, type Action } from "../../../lib/grants.ts";
 import { s3Errors, s3ReplyFor, S3Reply } from "./xml.ts";
 
 /** One of the router's operations, run here as its RPC handler runs it, for the key (undefined: --insecure). */
@@ -23,15 +23,32 @@ export interface S3Request {
   /** How the body is framed and checked; undefined without a signature (--insecure). */
   verified: VerifiedRequest | undefined;
   call: RouterCall;
+  /** The region the gateway signs for (--s3-region): what GetBucketLocation and HeadBucket name. */
+  region: string;
+  /**
+   * No Authorization header and no X-Amz-Signature, on a VSS with keys (src/roles/router/s3/acl.ts).
+   * Such a request may do only `publicAction`, which a public-read ACL opened; nothing without one.
+   */
+  anonymous?: boolean;
+  publicAction?: Action;
 }
 
 /** AccessDenied unless the request's key may do `action` on its bucket (--insecure: everyone may). */
-export function requireGrant(s3: Pick<S3Request, "record" | "bucket">, action: Action, operation: string): void {
+export function requireGrant(s3: Pick<S3Request, "record" | "bucket" | "anonymous" | "publicAction">, action: Action, operation: string): void {
   const record = s3.record;
-  if (record === undefined) return;
+  if (record === undefined) {
+    if (s3.anonymous === true && s3.publicAction !== action) throw s3Errors.accessDenied(`${operation} is refused to anonymous requests: sign it with an access key (mictlanx key create --bucket ${s3.bucket} --allow ${action})`);
+    return; // --insecure: everyone may
+  }
   if (!grantsAllow(record.grants, s3.bucket, action)) {
     throw s3Errors.accessDenied(`access key ${record.accessKey} may not ${action} bucket ${s3.bucket}, which ${operation} needs (mictlanx key create --bucket ${s3.bucket} --allow ${action})`);
   }
+}
+
+/** Whether the request's key holds any grant (read, list, write or delete) on its bucket (--insecure: yes). */
+export function hasAnyGrant(s3: Pick<S3Request, "record" | "bucket">): boolean {
+  const record = s3.record;
+  return record === undefined || actions.some((action) => grantsAllow(record.grants, s3.bucket, action));
 }
 
 /** A router call whose failure reads as S3 would say it: a schema refusal is InvalidArgument. */

@@ -1,7 +1,8 @@
 // The router's S3 endpoint (issue 13): the S3 REST API, path-style (`/bucket/key`), over HTTPS
 // with the router's own certificate (plain HTTP when the router runs --insecure), on Bun.serve.
 // Every request is signed with AWS Signature V4 by an access key of this VSS (src/s3/sigv4.ts)
-// and its grants checked per operation; anonymous requests are AccessDenied. With --insecure
+// and its grants checked per operation; an anonymous request may only read a public-read object
+// or list a public-read bucket (acl.ts). With --insecure
 // there are no keys: requests are believed, signed or not, as on the native port.
 // What is not built answers NotImplemented (501) in S3 XML, never a silent success.
 import { randomUUID } from "node:crypto";
@@ -11,9 +12,15 @@ import type { TlsSource } from "../../../net/tls.ts";
 import { verifyRequest, type PayloadMode, type VerifiedRequest } from "../../../s3/sigv4.ts";
 import { S3Error } from "../../../s3/errors.ts";
 import { utf8HeaderValue, type RouterCall, type S3Request } from "./context.ts";
-import { createBucket, deleteBucket, headBucket, listBuckets, listObjectsV2 } from "./buckets.ts";
+import { createBucket, deleteBucket, getBucketLocation, headBucket, listBuckets, listObjectsV2 } from "./buckets.ts";
+import { listObjectsV1, listObjectVersions, nullVersionId } from "./listing.ts";
+import { authenticatePost, isPostObject, postObject } from "./post-object.ts";
 import { deleteObject, getObject, headObject, putObject } from "./objects.ts";
+import { copyObject } from "./copy.ts";
+import { deleteObjects } from "./delete-objects.ts";
 import { errorBody, s3Errors, s3ReplyFor, S3Reply } from "./xml.ts";
+import { bucketAclRequest, objectAclRequest, routeAnonymous } from "./acl.ts";
+import { bucketLifecycleRequest } from "./lifecycle.ts";
 import { multipartRoute, startMultipartSweep } from "./multipart.ts";
 
 export interface S3GatewayOptions {
@@ -21,6 +28,8 @@ export interface S3GatewayOptions {
   /** 0: any free port. */
   port: number;
   region: string;
+  /** --s3-domain: a Host of `bucket.DOMAIN[:port]` names the bucket (virtual-hosted style); undefined: path-style only. */
+  domain?: string;
   /** TLS with the router's certificate and the VSS's keys; undefined: --insecure. */
   security?: { tls: TlsSource; keys: KeyVerifier };
   call: RouterCall;
@@ -37,8 +46,8 @@ export interface RunningS3Gateway {
 }
 
 /** Query parameters that name a subresource or an operation the gateway has not built. */
-const bucketSubresources = ["acl", "lifecycle", "uploads", "versioning", "versions", "location", "policy", "cors", "tagging", "delete", "website", "logging", "notification", "replication", "encryption", "object-lock", "accelerate", "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering", "ownershipControls", "publicAccessBlock", "policyStatus"];
-const objectSubresources = ["acl", "tagging", "uploads", "uploadId", "retention", "legal-hold", "torrent", "attributes", "restore", "select", "versionId"];
+const bucketSubresources = ["uploads", "versioning", "versions", "location", "policy", "cors", "tagging", "delete", "website", "logging", "notification", "replication", "encryption", "object-lock", "accelerate", "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering", "ownershipControls", "publicAccessBlock", "policyStatus"];
+const objectSubresources = ["tagging", "uploads", "uploadId", "retention", "legal-hold", "torrent", "attributes", "restore", "select", "versionId"];
 
 export function startS3Gateway(options: S3GatewayOptions): RunningS3Gateway {
   const tls = options.security?.tls.current;
@@ -74,7 +83,7 @@ async function serve(request: Request, options: S3GatewayOptions): Promise<Respo
   const url = new URL(request.url);
   try {
     const s3 = await authenticate(request, url, options);
-    const response = await route(s3);
+    const response = s3.anonymous === true ? await routeAnonymous(s3, route) : await route(s3);
     response.headers.set("x-amz-request-id", requestId);
     return response;
   } catch (error) {
@@ -111,10 +120,27 @@ function rawPathOf(requestUrl: string, url: URL): string {
   return pathStart < 0 ? url.pathname : requestUrl.slice(pathStart, end < 0 ? undefined : end);
 }
 
+/**
+ * The bucket a virtual-hosted request names in its Host (`bucket.DOMAIN[:port]`), or undefined
+ * for a path-style one (no --s3-domain, or a Host that is not under it).
+ */
+export function virtualHostBucket(host: string | null, domain: string | undefined): string | undefined {
+  if (host === null || domain === undefined || domain === "") return undefined;
+  const name = (host.startsWith("[") ? host : host.replace(/:[0-9]*$/, "")).toLowerCase();
+  const suffix = `.${domain.toLowerCase().replace(/\.$/, "")}`;
+  if (!name.endsWith(suffix) || name.length === suffix.length) return undefined;
+  return name.slice(0, -suffix.length);
+}
+
 async function authenticate(request: Request, url: URL, options: S3GatewayOptions): Promise<S3Request> {
-  const { bucket, key } = splitPath(url.pathname);
-  const base = { request, url, bucket, key, query: url.searchParams, call: options.call };
+  const hosted = virtualHostBucket(request.headers.get("host"), options.domain);
+  // Virtual-hosted: the whole path is the key (the signature still covers the path as sent).
+  const { bucket, key } = hosted === undefined ? splitPath(url.pathname) : { bucket: hosted, key: splitPath(`/_${url.pathname}`).key };
+  const base = { request, url, bucket, key, query: url.searchParams, call: options.call, region: options.region };
+  if (isPostObject(request, bucket, key)) return authenticatePost(base, options.security?.keys); // signed by its form's policy
   if (!options.security) return { ...base, record: undefined, verified: insecurePayload(request) };
+  // Unsigned: only what a public-read ACL opens (acl.ts routeAnonymous), else AccessDenied.
+  if (!request.headers.has("authorization") && !url.searchParams.has("X-Amz-Signature")) return { ...base, record: undefined, verified: undefined, anonymous: true };
   const keys = options.security.keys;
   let record: KeyRecord | undefined;
   const headers: Record<string, string> = {};
@@ -172,18 +198,27 @@ async function route(s3: S3Request): Promise<Response> {
   const multipart = multipartRoute(s3); // the names in the lists below it does not take stay NotImplemented
   if (multipart) return multipart;
   if (s3.key === "") {
+    if (method === "POST" && s3.query.has("delete")) return deleteObjects(s3);
+    if (method === "GET" && s3.query.has("location")) return getBucketLocation(s3);
+    if (method === "GET" && s3.query.has("versions")) return listObjectVersions(s3);
+    if (isPostObject(s3.request, s3.bucket, s3.key)) return postObject(s3);
+    if (s3.query.has("acl")) return bucketAclRequest(s3);
+    if (s3.query.has("lifecycle")) return bucketLifecycleRequest(s3);
     notBuilt(s3, bucketSubresources, `${method} /${s3.bucket}`);
     if (method === "PUT") return createBucket(s3);
     if (method === "DELETE") return deleteBucket(s3);
     if (method === "HEAD") return headBucket(s3);
     if (method === "GET") {
       if (s3.query.get("list-type") === "2") return listObjectsV2(s3);
-      throw s3Errors.notImplemented("ListObjects (version 1; ListObjectsV2, list-type=2, is supported)");
+      return listObjectsV1(s3);
     }
     throw s3Errors.notImplemented(`${method} on a bucket`);
   }
+  // versionId=null names the current object (ListObjectVersions lists every object so): as if absent.
+  if (s3.query.get("versionId") === nullVersionId && method !== "PUT") s3.query.delete("versionId");
+  if (s3.query.has("acl")) return objectAclRequest(s3);
   notBuilt(s3, objectSubresources, `${method} /${s3.bucket}/…`);
-  if (method === "PUT") return putObject(s3);
+  if (method === "PUT") return s3.request.headers.has("x-amz-copy-source") ? copyObject(s3) : putObject(s3);
   if (method === "GET") return getObject(s3);
   if (method === "HEAD") return headObject(s3);
   if (method === "DELETE") return deleteObject(s3);

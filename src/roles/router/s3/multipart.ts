@@ -28,7 +28,8 @@ import { assert } from "../../../lib/assert.ts";
 import { grantsAllow } from "../../../lib/grants.ts";
 import type { BallMetaWire, ChunkRecordWire } from "../../../protocol/ball.ts";
 import { requireBucket, requireGrant, routerCall, s3TagPrefix, type S3Request } from "./context.ts";
-import { commit, declaredSize, storeBody, userMetadata } from "./objects.ts";
+import { checksumAsked, commit, declaredSize, storeBody, userMetadata } from "./objects.ts";
+import { cannedAclOf, objectAclTags } from "./acl.ts";
 import { element, errorBody, s3Errors, s3Namespace, s3ReplyFor, S3Reply, xmlHeader } from "./xml.ts";
 import { multipartDoneTag, multipartPartKey, multipartPartPrefix, multipartStagingBucket, multipartUploadIdPattern, multipartUploadKey, multipartUploadKeyTag, multipartUploadOf, multipartUploadsPrefix } from "../../../lib/s3-multipart-layout.ts";
 
@@ -89,9 +90,9 @@ export async function createMultipartUpload(s3: S3Request): Promise<Response> {
   for (const header of ["x-amz-tagging", "x-amz-server-side-encryption", "x-amz-object-lock-mode"]) {
     if (s3.request.headers.has(header)) throw s3Errors.notImplemented(`CreateMultipartUpload with ${header}`);
   }
-  const acl = s3.request.headers.get("x-amz-acl");
-  if (acl !== null && acl !== "private") throw s3Errors.notImplemented(`the canned ACL ${acl} (objects are private)`);
-  const tags = userMetadata(s3);
+  // The object's canned ACL (x-amz-acl) and metadata are given here and kept on the upload's record until Complete.
+  const tags = { ...userMetadata(s3), ...objectAclTags(cannedAclOf(s3.request.headers)) };
+  checksumAsked(s3); // an algorithm named for the parts is one S3 defines
   const contentType = s3.request.headers.get("content-type") ?? "";
   await requireBucket(s3);
   await ensureStagingBucket(s3);
@@ -124,16 +125,15 @@ export async function uploadPart(s3: S3Request): Promise<Response> {
   const partNumber = parsePartNumber(s3.query.get("partNumber"));
   const copySource = s3.request.headers.get("x-amz-copy-source");
   if (copySource !== null) return uploadPartCopy(s3, partNumber, copySource);
-  // The checksum headers are refused or accepted here as PutObject does (userMetadata is the
-  // one hook: what it learns to check, parts check too); parts carry no metadata of their own.
-  userMetadata(s3);
+  // The flexible checksums as PutObject takes them (one hook: what it learns to check, parts check too).
+  const checksum = checksumAsked(s3);
   const size = declaredSize(s3);
   if (size > limits.s3MultipartPartBytesMax) throw new S3Reply("EntityTooLarge", 400, `Your proposed upload exceeds the maximum allowed size: a part is at most ${limits.s3MultipartPartBytesMax} bytes, this one ${size}`, { ProposedSize: String(size), MaxSizeAllowed: String(limits.s3MultipartPartBytesMax) });
   const { uploadId } = await loadUpload(s3);
   const key = partKey(uploadId, partNumber);
-  const stored = await storeBody({ ...s3, bucket: stagingBucket, key }, size, {});
+  const stored = await storeBody({ ...s3, bucket: stagingBucket, key }, size, {}, { checksum });
   await dropIfUploadGone(s3, key);
-  return new Response(null, { status: 200, headers: { ETag: `"${stored.etag}"`, ...(stored.crc32 ? { "x-amz-checksum-crc32": stored.crc32 } : {}) } });
+  return new Response(null, { status: 200, headers: { ETag: `"${stored.etag}"`, ...stored.checksumHeaders } });
 }
 
 /**

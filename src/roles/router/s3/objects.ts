@@ -1,11 +1,13 @@
 // PutObject, GetObject, HeadObject, DeleteObject over the router's own write and read paths.
 // A put streams: the body is cut into chunks as it arrives and each is written to its replicas;
 // only when the whole body is in and checked (its signature or chunk signatures, its sha256,
-// Content-MD5, CRC32) is the ball committed, so a bad body leaves nothing visible (its chunks
-// are abandoned). The ETag is the body's MD5, kept in the ball's `s3:etag` tag.
+// Content-MD5, its flexible checksum: src/s3/checksums.ts) is the ball committed, so a bad body
+// leaves nothing visible (its chunks are abandoned). The ETag is the body's MD5, kept in the
+// ball's `s3:etag` tag. CopyObject (copy.ts) writes through the same storeBody.
 import { createHash } from "node:crypto";
-import { crc32 } from "node:zlib";
 import { ChunkSignatureVerifier } from "../../../s3/chunked.ts";
+import { checksumAlgorithmOf, checksumAlgorithms, checksumDigestBytes, checksumHeader, createChecksum, type ChecksumAlgorithm } from "../../../s3/checksums.ts";
+import { compression, decompressChunk } from "../../../lib/compress.ts";
 import { chunkChecksum, checksumHex } from "../../../lib/checksum.ts";
 import { limits } from "../../../lib/limits.ts";
 import { defaults } from "../../../lib/defaults.ts";
@@ -13,17 +15,28 @@ import { assert } from "../../../lib/assert.ts";
 import type { BallMetaWire, ChunkRecordWire } from "../../../protocol/ball.ts";
 import { bucketExists, requireBucket, requireGrant, routerCall, s3TagPrefix, utf8HeaderValue, type S3Request } from "./context.ts";
 import { S3Reply, s3Errors } from "./xml.ts";
+import { evaluateConditions, readConditions, writeCondition } from "./conditions.ts";
+
+/** The `compression` tag of a ball the mictlanx client put compressed (src/lib/compress.ts). */
+const compressionTag = compression.tag;
+import { cannedAclOf, objectAclTags } from "./acl.ts";
 import { partRange } from "./multipart.ts";
 
 const etagTag = `${s3TagPrefix}etag`;
-const crc32Tag = `${s3TagPrefix}crc32`;
+/** The checksum a put was sent with, per algorithm: `s3:crc32`, `s3:crc32c`, … (base64, as S3 returns it). */
+const checksumTag = (algorithm: ChecksumAlgorithm) => `${s3TagPrefix}${algorithm}`;
 const metaTagPrefix = `${s3TagPrefix}meta:`;
+/** The HTTP headers S3 keeps with an object and returns as they were sent, each in an `s3:h:<name>` tag. */
+const storedHeaders = ["content-encoding", "content-disposition", "cache-control", "expires", "content-language"] as const;
+const headerTag = (name: string) => `${s3TagPrefix}h:${name}`;
+/** Tags that are the object's metadata (what CopyObject's COPY directive carries over). */
+export const isMetadataTag = (name: string) => name.startsWith(metaTagPrefix) || name.startsWith(`${s3TagPrefix}h:`);
 const amzMetaPrefix = "x-amz-meta-";
 /** What S3 answers as the Content-Type of an object stored without one. */
 const defaultContentType = "binary/octet-stream";
 
 /** A put's body as payload bytes, checked by its framing (aws-chunked) as it goes. */
-async function* payloadOf(s3: S3Request): AsyncGenerator<Uint8Array, Record<string, string>> {
+export async function* payloadOf(s3: S3Request): AsyncGenerator<Uint8Array, Record<string, string>> {
   const body = s3.request.body;
   const chunked = s3.verified?.payload.startsWith("streaming-") ? new ChunkSignatureVerifier(s3.verified) : undefined;
   if (body) {
@@ -45,57 +58,105 @@ export function declaredSize(s3: S3Request): number {
   return size;
 }
 
-/** x-amz-meta-* and the checksums asked for, refused before any byte is stored when unsupported. */
+/** x-amz-meta-* and the headers S3 keeps (Content-Encoding, …), refused before any byte is stored when too many. */
 export function userMetadata(s3: S3Request): Record<string, string> {
   const tags: Record<string, string> = {};
   for (const [name, value] of s3.request.headers) {
     if (name.startsWith(amzMetaPrefix)) tags[`${metaTagPrefix}${name.slice(amzMetaPrefix.length)}`] = utf8HeaderValue(value);
   }
-  if (Object.keys(tags).length > limits.tagCountMax - 2) throw new S3Reply("MetadataTooLarge", 400, `at most ${limits.tagCountMax - 2} x-amz-meta-* headers are kept with an object`);
-  const algorithm = s3.request.headers.get("x-amz-sdk-checksum-algorithm");
-  if (algorithm !== null && algorithm.toUpperCase() !== "CRC32") throw s3Errors.notImplemented(`the ${algorithm} checksum (only CRC32 is checked so far)`);
-  // CreateMultipartUpload names the parts' algorithm in x-amz-checksum-algorithm (SDKs send CRC32 by default).
-  const partsAlgorithm = s3.request.headers.get("x-amz-checksum-algorithm");
-  if (partsAlgorithm !== null && partsAlgorithm.toUpperCase() !== "CRC32") throw s3Errors.notImplemented(`the ${partsAlgorithm} checksum (only CRC32 is checked so far)`);
-  for (const name of [...s3.request.headers.keys(), ...(s3.verified?.trailerNames ?? [])]) {
-    if (name.startsWith("x-amz-checksum-") && name !== "x-amz-checksum-crc32" && name !== "x-amz-checksum-type" && name !== "x-amz-checksum-algorithm") throw s3Errors.notImplemented(`the ${name} checksum (only x-amz-checksum-crc32 is checked so far)`);
+  for (const name of storedHeaders) {
+    const value = s3.request.headers.get(name);
+    if (value !== null) tags[headerTag(name)] = utf8HeaderValue(value);
   }
+  // The gateway's own tags beside them: the ETag, the checksum and the canned ACL.
+  if (Object.keys(tags).length > limits.tagCountMax - 3) throw new S3Reply("MetadataTooLarge", 400, `at most ${limits.tagCountMax - 3} x-amz-meta-* and Content-Encoding/-Disposition/-Language, Cache-Control, Expires headers are kept with an object`);
   return tags;
 }
 
-function crc32Base64(value: number): string {
-  const bytes = new Uint8Array(4);
-  new DataView(bytes.buffer).setUint32(0, value >>> 0);
-  return Buffer.from(bytes).toString("base64");
+/** A flexible checksum a put asks for, and the value it sent (a header's now, a trailer's at the end). */
+export interface ChecksumAsked {
+  algorithm: ChecksumAlgorithm;
+  value: string | undefined;
+}
+
+/**
+ * The flexible checksum a put asks for: x-amz-checksum-<alg> as a header or an announced
+ * trailer, or x-amz-sdk-checksum-algorithm alone. Two algorithms at once are refused, as S3 does.
+ */
+export function checksumAsked(s3: S3Request): ChecksumAsked | undefined {
+  const named = new Set<ChecksumAlgorithm>();
+  let value: string | undefined;
+  // x-amz-checksum-algorithm is how CopyObject (and CreateMultipartUpload) name one; a put says x-amz-sdk-checksum-algorithm.
+  for (const header of ["x-amz-sdk-checksum-algorithm", "x-amz-checksum-algorithm"]) {
+    const declared = s3.request.headers.get(header);
+    if (declared === null) continue;
+    const algorithm = checksumAlgorithmOf(declared);
+    if (algorithm === undefined) throw s3Errors.invalidArgument(`${header} ${declared} is not one of ${checksumAlgorithms.join(", ").toUpperCase()}`);
+    named.add(algorithm);
+  }
+  for (const name of [...s3.request.headers.keys(), ...(s3.verified?.trailerNames ?? [])]) {
+    if (!name.startsWith("x-amz-checksum-") || ["x-amz-checksum-type", "x-amz-checksum-mode", "x-amz-checksum-algorithm"].includes(name)) continue;
+    const algorithm = checksumAlgorithmOf(name.slice("x-amz-checksum-".length));
+    if (algorithm === undefined) throw s3Errors.invalidArgument(`${name} is not a checksum S3 defines (${checksumAlgorithms.map(checksumHeader).join(", ")})`);
+    named.add(algorithm);
+    value = s3.request.headers.get(name) ?? value;
+  }
+  if (named.size > 1) throw new S3Reply("InvalidRequest", 400, `Expecting a single x-amz-checksum- header; the request names ${[...named].join(" and ")}`);
+  const [algorithm] = named;
+  if (algorithm === undefined) return undefined;
+  if (value !== undefined) checkChecksumShape(algorithm, value);
+  return { algorithm, value };
+}
+
+function checkChecksumShape(algorithm: ChecksumAlgorithm, value: string): void {
+  if (Buffer.from(value, "base64").byteLength !== checksumDigestBytes[algorithm]) {
+    throw new S3Reply("InvalidRequest", 400, `Value for ${checksumHeader(algorithm)} is invalid: ${JSON.stringify(value.slice(0, 100))} is not ${checksumDigestBytes[algorithm]} bytes in base64`);
+  }
 }
 
 export async function putObject(s3: S3Request): Promise<Response> {
   requireGrant(s3, "write", "PutObject");
-  for (const header of ["x-amz-copy-source", "if-match", "if-none-match", "x-amz-tagging", "x-amz-server-side-encryption", "x-amz-object-lock-mode"]) {
+  for (const header of ["x-amz-tagging", "x-amz-server-side-encryption", "x-amz-object-lock-mode"]) {
     if (s3.request.headers.has(header)) throw s3Errors.notImplemented(`PutObject with ${header}`);
   }
-  const acl = s3.request.headers.get("x-amz-acl");
-  if (acl !== null && acl !== "private") throw s3Errors.notImplemented(`the canned ACL ${acl} (objects are private)`);
+  const aclTags = objectAclTags(cannedAclOf(s3.request.headers));
   const size = declaredSize(s3);
   if (size > limits.s3PutObjectBytesMax) throw new S3Reply("EntityTooLarge", 400, `Your proposed upload exceeds the maximum allowed size: ${size} bytes, over ${limits.s3PutObjectBytesMax} for one PutObject`, { ProposedSize: String(size), MaxSizeAllowed: String(limits.s3PutObjectBytesMax) });
-  const tags = userMetadata(s3);
+  const tags = { ...userMetadata(s3), ...aclTags };
+  const checksum = checksumAsked(s3);
   await requireBucket(s3);
-  const stored = await storeBody(s3, size, tags);
-  return new Response(null, { status: 200, headers: { ETag: `"${stored.etag}"`, ...(stored.crc32 ? { "x-amz-checksum-crc32": stored.crc32 } : {}) } });
+  const condition = await writeCondition(s3, (ball) => etagOf(ball));
+  const stored = await storeBody(s3, size, tags, { checksum, ...condition });
+  return new Response(null, { status: 200, headers: { ETag: `"${stored.etag}"`, ...stored.checksumHeaders } });
+}
+
+/** How a body is stored: where its bytes come from, what it must match, and the commit's precondition. */
+export interface StoreOptions {
+  /** The bytes (default: the request's body, unframed); its return value is the trailers. */
+  body?: AsyncGenerator<Uint8Array, Record<string, string>>;
+  /** Check the body against the request's own digests (signed sha256, Content-MD5, checksum): not for a copy's source bytes. */
+  requestDigests?: boolean;
+  checksum?: ChecksumAsked | undefined;
+  contentType?: string;
+  /** Commit only when the key holds no ball (If-None-Match: *). */
+  ifAbsent?: boolean;
+  /** Commit only when the key still holds this version (If-Match): checked in the SPM's commit transaction. */
+  expectedObjectId?: string;
 }
 
 export interface Stored {
   etag: string;
-  crc32: string | undefined;
+  /** x-amz-checksum-<alg> for the reply, when a checksum was asked for. */
+  checksumHeaders: Record<string, string>;
 }
 
-export async function storeBody(s3: S3Request, size: number, tags: Record<string, string>): Promise<Stored> {
+export async function storeBody(s3: S3Request, size: number, tags: Record<string, string>, options: StoreOptions = {}): Promise<Stored> {
   const { bucket, key } = s3;
   const rf = defaults.replicationFactor;
   const chunkSize = limits.chunkBytesDefault;
   const md5 = createHash("md5");
   const sha256 = createHash("sha256");
-  let crc = 0;
+  const flexible = options.checksum ? createChecksum(options.checksum.algorithm) : undefined;
   let buffer = new Uint8Array(Math.min(chunkSize, Math.max(size, 1)));
   let filled = 0;
   let received = 0;
@@ -103,8 +164,9 @@ export async function storeBody(s3: S3Request, size: number, tags: Record<string
   let flushed = 0;
   let objectId: string | undefined;
   const records: ChunkRecordWire[] = [];
+  const precondition = { ...(options.ifAbsent ? { ifAbsent: true } : {}), ...(options.expectedObjectId === undefined ? {} : { expectedObjectId: options.expectedObjectId }) };
   const flush = async () => {
-    if (objectId === undefined) objectId = (await routerCall(s3, "ball.begin", { bucket, key, rf, chunkBytes: chunkSize }, { bucket })).objectId;
+    if (objectId === undefined) objectId = (await routerCall(s3, "ball.begin", { bucket, key, rf, chunkBytes: chunkSize, ...(options.ifAbsent ? { ifAbsent: true } : {}) }, { bucket })).objectId;
     const data = buffer.subarray(0, filled);
     records.push(await routerCall(s3, "ball.putChunk", { bucket, key, objectId, index: records.length, rf, data, checksum: checksumHex(chunkChecksum(data)), chunksHint: Math.ceil(size / chunkSize) }, { bucket }));
     flushed += filled;
@@ -112,7 +174,7 @@ export async function storeBody(s3: S3Request, size: number, tags: Record<string
     filled = 0;
   };
   try {
-    const body = payloadOf(s3);
+    const body = options.body ?? payloadOf(s3);
     let next = await body.next();
     while (!next.done) {
       const piece = next.value;
@@ -120,7 +182,7 @@ export async function storeBody(s3: S3Request, size: number, tags: Record<string
       if (received > size) throw new S3Reply("IncompleteBody", 400, `The body is longer than the ${size} bytes its length said`);
       md5.update(piece);
       sha256.update(piece);
-      crc = crc32(piece, crc);
+      flexible?.update(piece);
       for (let at = 0; at < piece.byteLength; ) {
         const take = Math.min(piece.byteLength - at, chunkSize - filled);
         buffer.set(piece.subarray(at, at + take), filled);
@@ -131,25 +193,46 @@ export async function storeBody(s3: S3Request, size: number, tags: Record<string
       next = await body.next();
     }
     if (received !== size) throw new S3Reply("IncompleteBody", 400, `You did not provide the number of bytes specified by the Content-Length HTTP header: ${received} of ${size}`);
-    const crc32Text = crc32Base64(crc);
     const shaHex = sha256.digest("hex");
     const md5Bytes = md5.digest();
-    checkDigests(s3, { shaHex, md5Base64: md5Bytes.toString("base64"), crc32Text, trailers: next.value });
+    const flexibleValue = flexible?.digestBase64();
+    if (options.requestDigests !== false) checkDigests(s3, { shaHex, md5Base64: md5Bytes.toString("base64"), trailers: next.value });
+    if (options.checksum && flexibleValue !== undefined) checkFlexible(options.checksum, flexibleValue, next.value);
     const etag = md5Bytes.toString("hex");
-    const asked = s3.request.headers.has("x-amz-checksum-crc32") || "x-amz-checksum-crc32" in next.value;
-    const allTags = { ...tags, [etagTag]: etag, ...(asked ? { [crc32Tag]: crc32Text } : {}) };
-    const declaration = { bucket, key, size, checksum: shaHex, contentType: contentTypeOf(s3), tags: allTags, rf, chunkSize };
-    if (objectId === undefined) {
-      await routerCall(s3, "ball.put", { ...declaration, data: buffer.subarray(0, filled) }, { bucket });
-    } else {
-      if (filled > 0) await flush();
-      await commit(s3, objectId, declaration, records);
+    const checksumTags = options.checksum && flexibleValue !== undefined ? { [checksumTag(options.checksum.algorithm)]: flexibleValue } : {};
+    const allTags = { ...tags, [etagTag]: etag, ...checksumTags };
+    const declaration = { bucket, key, size, checksum: shaHex, contentType: options.contentType ?? contentTypeOf(s3), tags: allTags, rf, chunkSize, ...precondition };
+    try {
+      if (objectId === undefined) {
+        await routerCall(s3, "ball.put", { ...declaration, data: buffer.subarray(0, filled) }, { bucket });
+      } else {
+        if (filled > 0) await flush();
+        await commit(s3, objectId, declaration, records);
+      }
+    } catch (error) {
+      throw preconditionFailed(error, options);
     }
-    return { etag, crc32: asked ? crc32Text : undefined };
+    return { etag, checksumHeaders: options.checksum && flexibleValue !== undefined ? { [checksumHeader(options.checksum.algorithm)]: flexibleValue } : {} };
   } catch (error) {
     if (objectId !== undefined) await routerCall(s3, "ball.abandon", { bucket, key, objectId }).catch(() => {}); // its chunks go now; else at expiry
-    throw error;
+    throw error instanceof S3Reply && error.s3Code === "OperationAborted" ? preconditionFailed(error, options) : error;
   }
+}
+
+/** A commit the SPM refused for its precondition (the key exists; it is not the version If-Match named) is S3's 412. */
+function preconditionFailed(error: unknown, options: StoreOptions): unknown {
+  const conditional = options.ifAbsent === true || options.expectedObjectId !== undefined;
+  if (!conditional || !(error instanceof S3Reply) || error.s3Code !== "OperationAborted") return error;
+  return new S3Reply("PreconditionFailed", 412, `At least one of the pre-conditions you specified did not hold: ${error.message}`, { Condition: options.ifAbsent ? "If-None-Match" : "If-Match" });
+}
+
+/** The flexible checksum computed over the body against the one sent (header, or trailer at the end). */
+function checkFlexible(asked: ChecksumAsked, computed: string, trailers: Record<string, string>): void {
+  const header = checksumHeader(asked.algorithm);
+  const sent = asked.value ?? trailers[header];
+  if (sent === undefined) return; // x-amz-sdk-checksum-algorithm alone: computed and kept, nothing to compare
+  checkChecksumShape(asked.algorithm, sent);
+  if (sent !== computed) throw new S3Reply("BadDigest", 400, `The ${asked.algorithm.toUpperCase()} you specified did not match the calculated checksum (${computed}); nothing was stored`);
 }
 
 export function contentTypeOf(s3: S3Request): string {
@@ -168,16 +251,14 @@ export async function commit(s3: S3Request, objectId: string, declaration: { buc
   await routerCall(s3, "ball.commit", { ...declaration, objectId, chunks: records.slice(staged), ...(staged > 0 ? { stagedChunks: staged } : {}) }, { bucket: s3.bucket });
 }
 
-/** The body's digests against what the request promised: its signed sha256, Content-MD5, CRC32 header or trailer. */
-function checkDigests(s3: S3Request, got: { shaHex: string; md5Base64: string; crc32Text: string; trailers: Record<string, string> }): void {
+/** The body's digests against what the request promised: its signed sha256, Content-MD5 (flexible checksums: checkFlexible). */
+function checkDigests(s3: S3Request, got: { shaHex: string; md5Base64: string; trailers: Record<string, string> }): void {
   const verified = s3.verified;
   if (verified?.payload === "signed" && verified.payloadSha256 !== got.shaHex) {
     throw new S3Reply("XAmzContentSHA256Mismatch", 400, "The provided 'x-amz-content-sha256' header does not match what was computed.", { ClientComputedContentSHA256: verified.payloadSha256 ?? "", S3ComputedContentSHA256: got.shaHex });
   }
   const md5 = s3.request.headers.get("content-md5");
   if (md5 !== null && md5 !== got.md5Base64) throw new S3Reply("BadDigest", 400, `The Content-MD5 you specified did not match what we received (${got.md5Base64})`);
-  const crc = s3.request.headers.get("x-amz-checksum-crc32") ?? got.trailers["x-amz-checksum-crc32"];
-  if (crc !== undefined && crc !== got.crc32Text) throw new S3Reply("BadDigest", 400, `The CRC32 you specified did not match the calculated checksum (${got.crc32Text}); nothing was stored`);
 }
 
 /** The ETag of a ball: the MD5 the gateway stored, or for a ball put natively one derived from its sha256 (marked -1: not an MD5). */
@@ -196,23 +277,49 @@ function objectHeaders(s3: S3Request, ball: BallMetaWire, ranged: boolean): Reco
   for (const [name, value] of Object.entries(ball.tags)) {
     if (name.startsWith(metaTagPrefix)) headers[`${amzMetaPrefix}${name.slice(metaTagPrefix.length)}`] = value;
   }
-  const crc = ball.tags[crc32Tag];
-  if (crc !== undefined && !ranged && s3.request.headers.get("x-amz-checksum-mode")?.toUpperCase() === "ENABLED") headers["x-amz-checksum-crc32"] = crc;
+  for (const name of storedHeaders) {
+    const value = ball.tags[headerTag(name)];
+    if (value !== undefined) headers[name] = value;
+  }
+  if (!ranged && s3.request.headers.get("x-amz-checksum-mode")?.toUpperCase() === "ENABLED") {
+    for (const algorithm of checksumAlgorithms) {
+      const value = ball.tags[checksumTag(algorithm)];
+      if (value !== undefined) headers[checksumHeader(algorithm)] = value;
+    }
+  }
+  return { ...headers, ...responseOverrides(s3) };
+}
+
+/** GetObject's response-* query parameters: the header each one sets in the reply, whatever the object holds. */
+const responseOverrideHeaders: Readonly<Record<string, string>> = {
+  "response-content-type": "Content-Type",
+  "response-content-language": "content-language",
+  "response-expires": "expires",
+  "response-cache-control": "cache-control",
+  "response-content-disposition": "content-disposition",
+  "response-content-encoding": "content-encoding",
+};
+
+function responseOverrides(s3: S3Request): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of s3.query) {
+    if (!name.startsWith("response-")) continue;
+    const header = responseOverrideHeaders[name];
+    if (header === undefined) throw s3Errors.invalidArgument(`${name} is not a response override S3 defines (${Object.keys(responseOverrideHeaders).join(", ")})`);
+    headers[header] = value;
+  }
   return headers;
 }
 
-async function statObject(s3: S3Request): Promise<BallMetaWire> {
-  for (const header of ["if-match", "if-none-match", "if-modified-since", "if-unmodified-since"]) {
-    if (s3.request.headers.has(header)) throw s3Errors.notImplemented(`the conditional header ${header}`);
-  }
-  for (const name of s3.query.keys()) if (name.startsWith("response-")) throw s3Errors.notImplemented(`the ${name} override`);
+/** The object to read (the request's, or `target`, a copy's source): refused when the gateway cannot give its bytes. */
+export async function statObject(s3: S3Request, target: { bucket: string; key: string } = s3): Promise<BallMetaWire> {
   try {
-    const ball = await routerCall(s3, "ball.stat", { bucket: s3.bucket, key: s3.key }, { bucket: s3.bucket, key: s3.key });
-    if (ball.tags.encryption !== undefined) throw new S3Reply("InvalidRequest", 400, `${s3.bucket}/${s3.key} was stored encrypted by the mictlanx client; the gateway cannot open it: use mictlanx get --key-file`);
-    if (ball.tags.compression !== undefined) throw s3Errors.notImplemented(`reading ${s3.bucket}/${s3.key}, stored compressed by the mictlanx client (use mictlanx get)`);
+    const ball = await routerCall(s3, "ball.stat", { bucket: target.bucket, key: target.key }, { bucket: target.bucket, key: target.key });
+    if (ball.tags.encryption !== undefined) throw new S3Reply("InvalidRequest", 400, `${target.bucket}/${target.key} was stored encrypted by the mictlanx client; the gateway cannot open it: use mictlanx get --key-file`);
+    if (ball.tags.compression !== undefined && ball.tags.compression !== compressionTag) throw s3Errors.notImplemented(`reading ${target.bucket}/${target.key}, compressed with ${ball.tags.compression} (use mictlanx get)`);
     return ball;
   } catch (error) {
-    if (error instanceof S3Reply && error.httpStatus === 404 && !(await bucketExists(s3))) throw s3Errors.noSuchBucket(s3.bucket);
+    if (error instanceof S3Reply && error.httpStatus === 404 && !(await bucketExists({ ...s3, bucket: target.bucket }))) throw s3Errors.noSuchBucket(target.bucket);
     throw error;
   }
 }
@@ -243,9 +350,15 @@ function partsCount(range: { count?: number } | undefined): Record<string, strin
   return range?.count === undefined ? {} : { "x-amz-mp-parts-count": String(range.count) };
 }
 
+/** 304 Not Modified, with the validators a cache needs (S3 sends ETag and Last-Modified). */
+function notModified(ball: BallMetaWire): Response {
+  return new Response(null, { status: 304, headers: { ETag: etagOf(ball), "Last-Modified": new Date(ball.createdMs).toUTCString() } });
+}
+
 export async function headObject(s3: S3Request): Promise<Response> {
   requireGrant(s3, "read", "HeadObject");
   const ball = await statObject(s3);
+  if (evaluateConditions(s3, ball, etagOf(ball), readConditions) === "not-modified") return notModified(ball);
   const range = rangeOf(s3, ball);
   const length = range ? range.end - range.start + 1 : ball.size;
   return new Response(null, { status: range ? 206 : 200, headers: { ...objectHeaders(s3, ball, range !== undefined), "Content-Length": String(length), ...(range ? { "Content-Range": `bytes ${range.start}-${range.end}/${ball.size}` } : {}), ...partsCount(range) } });
@@ -254,6 +367,7 @@ export async function headObject(s3: S3Request): Promise<Response> {
 export async function getObject(s3: S3Request): Promise<Response> {
   requireGrant(s3, "read", "GetObject");
   const ball = await statObject(s3);
+  if (evaluateConditions(s3, ball, etagOf(ball), readConditions) === "not-modified") return notModified(ball);
   const range = rangeOf(s3, ball);
   const start = range?.start ?? 0;
   const end = range?.end ?? ball.size - 1; // -1 for an empty object: no chunk is read
@@ -266,10 +380,11 @@ export async function getObject(s3: S3Request): Promise<Response> {
     pull: async (controller) => {
       try {
         const chunk = await routerCall(s3, "ball.getChunk", { bucket: s3.bucket, objectId: ball.objectId, index }, { bucket: s3.bucket, key: s3.key });
+        const data = plainChunk(ball, index, chunk.data);
         const offset = index * ball.chunkSize;
         const from = Math.max(start - offset, 0);
-        const to = Math.min(end - offset + 1, chunk.data.byteLength);
-        controller.enqueue(chunk.data.subarray(from, to));
+        const to = Math.min(end - offset + 1, data.byteLength);
+        controller.enqueue(data.subarray(from, to));
         index += 1;
         if (index > lastIndex) controller.close();
       } catch (error) {
@@ -278,6 +393,15 @@ export async function getObject(s3: S3Request): Promise<Response> {
     },
   });
   return new Response(body, { status: range ? 206 : 200, headers });
+}
+
+/**
+ * A chunk's bytes as the object holds them: a ball the mictlanx client put compressed has each
+ * chunk a zstd frame of chunkSize plain bytes (the last fewer), so offsets stay plain offsets.
+ */
+export function plainChunk(ball: Pick<BallMetaWire, "tags" | "chunkSize" | "bucket" | "key">, index: number, stored: Uint8Array): Uint8Array {
+  if (ball.tags.compression === undefined) return stored;
+  return decompressChunk(stored, ball.chunkSize, `chunk ${index} of ${ball.bucket}/${ball.key}`);
 }
 
 export async function deleteObject(s3: S3Request): Promise<Response> {

@@ -1,6 +1,6 @@
 // S3's XML: the error body every refusal carries, and the few result documents the gateway
-// answers with. Only writing: the gateway parses no XML body (the operations that take one
-// answer NotImplemented).
+// answers with. Only writing: the one XML body read so far, DeleteObjects', has its own strict
+// reader in delete-objects.ts.
 import { MictlanxError, toMictlanxError } from "../../../lib/errors.ts";
 import { S3Error } from "../../../s3/errors.ts";
 
