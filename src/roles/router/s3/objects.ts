@@ -144,7 +144,7 @@ export interface StoreOptions {
   expectedObjectId?: string;
 }
 
-export interface Stored {
+interface Stored {
   etag: string;
   /** x-amz-checksum-<alg> for the reply, when a checksum was asked for. */
   checksumHeaders: Record<string, string>;
@@ -235,7 +235,7 @@ function checkFlexible(asked: ChecksumAsked, computed: string, trailers: Record<
   if (sent !== computed) throw new S3Reply("BadDigest", 400, `The ${asked.algorithm.toUpperCase()} you specified did not match the calculated checksum (${computed}); nothing was stored`);
 }
 
-export function contentTypeOf(s3: S3Request): string {
+function contentTypeOf(s3: S3Request): string {
   const type = s3.request.headers.get("content-type") ?? "";
   if (type.length > limits.contentTypeBytesMax) throw s3Errors.invalidArgument(`Content-Type is at most ${limits.contentTypeBytesMax} bytes`);
   return type;
