@@ -156,6 +156,7 @@ export function buildProgram(): Command {
       .option("--s3-port <port>", "also serve the S3 API (path-style, SigV4 with this VSS's access keys; HTTPS with the router's certificate, HTTP with --insecure) on this port, 0 for any free one (default: off; docs/s3.md)")
       .option("--s3-region <region>", "the region S3 clients sign for", limits.s3RegionDefault)
       .option("--s3-domain <domain>", "also take virtual-hosted-style S3 requests: a Host of BUCKET.DOMAIN names the bucket (path-style works always)")
+      .option("--s3-multipart-lifetime <time>", `how long an S3 multipart upload lives before it and its parts are deleted (default ${limits.s3MultipartUploadMsMax / 86_400_000}d, the most)`)
       .action(action(async (flags) => (await import("./commands/router.ts")).runRouterCommand(flags))),
     ["mictlanx router --port 7201 --spm 127.0.0.1:7200", "mictlanx router --port 7201 --spm 10.0.0.1:7200 --host 10.0.0.2", "mictlanx router --port 7201 --spm 127.0.0.1:7200 --s3-port 7280"],
   );

@@ -5,6 +5,7 @@ export { Catalog, secretsKeyFile, type CatalogOpenOptions } from "./catalog.ts";
 export type CatalogApi = { [K in keyof Catalog]: Catalog[K] };
 export { compareUtf8, prefixEnd } from "./cursor.ts";
 export { bucketSettingNames, type BucketSettingName } from "./bucket-settings.ts";
+export { abortMultipartUploadsBefore, type AbortUploadsQuery } from "./multipart.ts";
 export { peerStates } from "./types.ts";
 export type { Holding } from "./replication.ts";
 export type {

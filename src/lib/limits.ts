@@ -467,11 +467,37 @@ export const limits = {
   lifecycleBallsScannedPerPassMax: 10_000,
   /** Balls one lifecycle pass deletes at most, in transactions of deleteBatchBallsMax. */
   lifecycleBallsDeletedPerPassMax: 1_000,
+
+  // --- S3 multipart uploads (src/roles/router/s3/multipart.ts) -------------------------------
+  /** How long a multipart upload lives from CreateMultipartUpload: past it, it and its parts are garbage (S3 keeps them until aborted; a week bounds what an abandoned one holds). */
+  s3MultipartUploadMsMax: 7 * 24 * 3_600_000,
+  /** The smallest part of a multipart upload but its last: S3's 5 MiB (EntityTooSmall at Complete). */
+  s3MultipartPartBytesMin: 5 * MiB,
+  /** The largest part (UploadPart's body): S3's 5 GiB. */
+  s3MultipartPartBytesMax: 5 * 1024 * MiB,
+  /** Part numbers run 1..this: S3's 10,000. */
+  s3MultipartPartsMax: 10_000,
+  /** A CompleteMultipartUpload body at most: 10,000 <Part> elements of about 120 bytes each, with room. */
+  s3CompleteBodyBytesMax: 2 * MiB,
+  /** While Complete copies the parts into the object, a space is sent this often so clients and proxies do not time out. */
+  s3CompleteKeepaliveMs: 5_000,
+  /** Chunks of the parts Complete reads ahead of the one it copies (memory: this many chunks of 1 MiB). */
+  s3CompleteReadAheadChunks: 4,
+  /** How long a completed upload's record stays, so a retried CompleteMultipartUpload (its reply was lost) succeeds again. */
+  s3CompletedUploadKeepMs: 15 * 60_000,
+  /** How often a router looks for multipart uploads past s3MultipartUploadMsMax. */
+  s3MultipartSweepMs: 60_000,
+  /** ListParts' max-parts and ListMultipartUploads' max-uploads at most (and their default): S3's 1000. */
+  s3ListPartsMax: 1000,
+  /** Multipart uploads of one bucket that ListMultipartUploads reads to sort them by key (the catalog keeps them by upload id). */
+  s3ListUploadsScanMax: 100_000,
 } as const;
 
 export type Limits = typeof limits;
 
 // Relationships between the bounds of connections and memory, checked when this module loads.
+assert(limits.s3MultipartPartBytesMax <= limits.s3PutObjectBytesMax, "the S3 listener's body bound (from PutObject's) must hold the largest part");
+assert(limits.s3MultipartPartBytesMin <= limits.s3MultipartPartBytesMax && limits.s3MultipartSweepMs < limits.s3MultipartUploadMsMax, "multipart bounds out of order");
 assert(limits.replyBytesInFlightMax >= limits.frameBytesMax, "one connection's reply bytes must hold a reply of a whole frame");
 assert(limits.serverNodeConnectionsMax >= limits.peersMax * limits.connectionsPerAddressMax, "every peer of a full VSS must be able to hold a full pool to one server");
 assert(limits.poolConnectionIdleMs < limits.connectionIdleTimeoutMs, "pools must close idle connections before servers do");

@@ -51,6 +51,8 @@ export interface RouterOptions {
   s3Region?: string;
   /** Virtual-hosted-style S3: a Host of `bucket.s3Domain` names the bucket; path-style only when undefined. */
   s3Domain?: string;
+  /** How long an S3 multipart upload lives (default and most: limits.s3MultipartUploadMsMax). */
+  s3MultipartUploadMs?: number;
   log?: (line: string) => void;
 }
 
@@ -278,6 +280,7 @@ function startS3(options: RouterOptions, handlers: Handlers<typeof routerOps>, k
     port: options.s3Port ?? 0,
     region: options.s3Region ?? limits.s3RegionDefault,
     ...(options.s3Domain === undefined ? {} : { domain: options.s3Domain }),
+    ...(options.s3MultipartUploadMs === undefined ? {} : { multipartUploadMs: options.s3MultipartUploadMs }),
     ...(options.security ? { security: { tls: options.security.tls, keys } } : {}),
     call,
     ...(options.log ? { log: options.log } : {}),

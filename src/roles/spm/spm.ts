@@ -38,6 +38,7 @@ import { AuditTrail, auditHandlers, actorOf, deleteActorOf } from "./audit.ts";
 import { bootstrapAdminKey, keyHandlers } from "./keys.ts";
 import { bucketSettingHandlers } from "./bucket-settings.ts";
 import { LifecyclePass } from "./lifecycle.ts";
+import { abortIncompleteUploadsIn } from "./multipart.ts";
 
 export interface SpmOptions {
   /** What it binds; a wildcard (0.0.0.0, ::) needs `advertise`. */
@@ -329,9 +330,9 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   // Before the first look at intents: uploads under way when the SPM stopped get a whole lifetime.
   await uploads.renewAll();
   const healIntervalMs = options.healIntervalMs ?? vssTimings.healIntervalMs;
-  // AbortIncompleteMultipartUpload: the multipart uploads' catalog code passes abortIncompleteUploads here
-  // (each enabled rule's uploads begun before uploadsBegunBeforeMs(rule.abortIncompleteDays, now), under its prefix).
-  const lifecycle = new LifecyclePass({ catalog, audit, clock, retireNow, event, intervalMs: options.lifecycleIntervalMs ?? limits.lifecycleIntervalMsDefault });
+  // AbortIncompleteMultipartUpload: each enabled rule's uploads begun before uploadsBegunBeforeMs(rule.abortIncompleteDays, now), under its prefix.
+  const abortIncompleteUploads = abortIncompleteUploadsIn(catalog, retireNow);
+  const lifecycle = new LifecyclePass({ catalog, audit, clock, retireNow, event, intervalMs: options.lifecycleIntervalMs ?? limits.lifecycleIntervalMsDefault, abortIncompleteUploads });
   let lastReconcileMonoMs = clock.monoMs();
   const timer = setInterval(() => {
     // None throws (each counts and reports its own errors); the catch is for a bug.

@@ -7,6 +7,7 @@ import { bucketExists, hasAnyGrant, requireGrant, routerCall, type S3Request } f
 import { element, s3Errors, s3Namespace, S3Reply, xmlHeader, xmlText } from "./xml.ts";
 import { commonPrefixesXml, encoderOf, listingHeadXml, listParams, objectsXml, walkListing } from "./listing.ts";
 import { applyBucketAcl, cannedAclOf } from "./acl.ts";
+import { stagingBucket } from "./multipart.ts";
 
 const xmlHeaders = { "Content-Type": "application/xml" };
 
@@ -21,7 +22,7 @@ export async function listBuckets(s3: S3Request): Promise<Response> {
   let after: string | undefined;
   do {
     const page = await routerCall({ ...s3, record: undefined }, "bucket.list", { limit: limits.listPageMax, ...(after === undefined ? {} : { after }) });
-    shown.push(...page.buckets.filter((bucket) => hasAnyGrant({ record: s3.record, bucket: bucket.name })));
+    shown.push(...page.buckets.filter((bucket) => bucket.name !== stagingBucket && hasAnyGrant({ record: s3.record, bucket: bucket.name }))); // multipart's staging bucket is no S3 bucket;
     after = page.next;
   } while (after !== undefined);
   const owner = `<Owner>${element("ID", s3.record?.accessKey ?? "anonymous")}${element("DisplayName", s3.record?.accessKey ?? "anonymous")}</Owner>`;

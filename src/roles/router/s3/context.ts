@@ -52,7 +52,7 @@ export function hasAnyGrant(s3: Pick<S3Request, "record" | "bucket">): boolean {
 }
 
 /** A router call whose failure reads as S3 would say it: a schema refusal is InvalidArgument. */
-export async function routerCall<K extends keyof RouterOps>(s3: S3Request, op: K, args: ArgsOf<RouterOps, K>, target: { bucket?: string; key?: string } = {}): Promise<ResultOf<RouterOps, K>> {
+export async function routerCall<K extends keyof RouterOps>(s3: Pick<S3Request, "call" | "record">, op: K, args: ArgsOf<RouterOps, K>, target: { bucket?: string; key?: string } = {}): Promise<ResultOf<RouterOps, K>> {
   try {
     return await s3.call(op, args, s3.record);
   } catch (error) {

@@ -20,6 +20,7 @@ import { evaluateConditions, readConditions, writeCondition } from "./conditions
 /** The `compression` tag of a ball the mictlanx client put compressed (src/lib/compress.ts). */
 const compressionTag = compression.tag;
 import { cannedAclOf, objectAclTags } from "./acl.ts";
+import { partRange } from "./multipart.ts";
 
 const etagTag = `${s3TagPrefix}etag`;
 /** The checksum a put was sent with, per algorithm: `s3:crc32`, `s3:crc32c`, … (base64, as S3 returns it). */
@@ -47,7 +48,7 @@ export async function* payloadOf(s3: S3Request): AsyncGenerator<Uint8Array, Reco
   return chunked ? chunked.end().trailers : {};
 }
 
-function declaredSize(s3: S3Request): number {
+export function declaredSize(s3: S3Request): number {
   const decoded = s3.verified?.decodedContentLength;
   if (decoded !== undefined) return decoded;
   const length = s3.request.headers.get("content-length");
@@ -240,7 +241,7 @@ function contentTypeOf(s3: S3Request): string {
   return type;
 }
 
-async function commit(s3: S3Request, objectId: string, declaration: { bucket: string; key: string; size: number; checksum: string; contentType: string; tags: Record<string, string>; rf: number; chunkSize: number }, records: ChunkRecordWire[]): Promise<void> {
+export async function commit(s3: S3Request, objectId: string, declaration: { bucket: string; key: string; size: number; checksum: string; contentType: string; tags: Record<string, string>; rf: number; chunkSize: number }, records: ChunkRecordWire[]): Promise<void> {
   const pageMax = limits.chunkRecordsPageMax;
   let staged = 0;
   while (records.length - staged > pageMax) {
@@ -337,6 +338,18 @@ export function parseRange(header: string | null, size: number): { start: number
   return range;
 }
 
+/** The Range asked for, or with ?partNumber that part's bytes (a Range beside it is refused, as S3 does). */
+function rangeOf(s3: S3Request, ball: BallMetaWire): { start: number; end: number; count?: number } | undefined {
+  if (!s3.query.has("partNumber")) return parseRange(s3.request.headers.get("range"), ball.size);
+  if (s3.request.headers.has("range")) throw s3Errors.invalidArgument("Cannot specify both Range header and partNumber query parameter");
+  const part = partRange(s3, ball);
+  return part.end < part.start ? undefined : part; // an empty object's one part: the whole, empty body
+}
+
+function partsCount(range: { count?: number } | undefined): Record<string, string> {
+  return range?.count === undefined ? {} : { "x-amz-mp-parts-count": String(range.count) };
+}
+
 /** 304 Not Modified, with the validators a cache needs (S3 sends ETag and Last-Modified). */
 function notModified(ball: BallMetaWire): Response {
   return new Response(null, { status: 304, headers: { ETag: etagOf(ball), "Last-Modified": new Date(ball.createdMs).toUTCString() } });
@@ -346,20 +359,19 @@ export async function headObject(s3: S3Request): Promise<Response> {
   requireGrant(s3, "read", "HeadObject");
   const ball = await statObject(s3);
   if (evaluateConditions(s3, ball, etagOf(ball), readConditions) === "not-modified") return notModified(ball);
-  const range = parseRange(s3.request.headers.get("range"), ball.size);
+  const range = rangeOf(s3, ball);
   const length = range ? range.end - range.start + 1 : ball.size;
-  return new Response(null, { status: range ? 206 : 200, headers: { ...objectHeaders(s3, ball, range !== undefined), "Content-Length": String(length), ...(range ? { "Content-Range": `bytes ${range.start}-${range.end}/${ball.size}` } : {}) } });
+  return new Response(null, { status: range ? 206 : 200, headers: { ...objectHeaders(s3, ball, range !== undefined), "Content-Length": String(length), ...(range ? { "Content-Range": `bytes ${range.start}-${range.end}/${ball.size}` } : {}), ...partsCount(range) } });
 }
 
 export async function getObject(s3: S3Request): Promise<Response> {
   requireGrant(s3, "read", "GetObject");
-  if (s3.query.has("partNumber")) throw s3Errors.notImplemented("GetObject by partNumber");
   const ball = await statObject(s3);
   if (evaluateConditions(s3, ball, etagOf(ball), readConditions) === "not-modified") return notModified(ball);
-  const range = parseRange(s3.request.headers.get("range"), ball.size);
+  const range = rangeOf(s3, ball);
   const start = range?.start ?? 0;
   const end = range?.end ?? ball.size - 1; // -1 for an empty object: no chunk is read
-  const headers = { ...objectHeaders(s3, ball, range !== undefined), "Content-Length": String(end - start + 1), ...(range ? { "Content-Range": `bytes ${start}-${end}/${ball.size}` } : {}) };
+  const headers = { ...objectHeaders(s3, ball, range !== undefined), "Content-Length": String(end - start + 1), ...(range ? { "Content-Range": `bytes ${start}-${end}/${ball.size}` } : {}), ...partsCount(range) };
   if (end < start) return new Response(new Uint8Array(0), { status: 200, headers });
   assert(ball.chunkSize > 0, "a ball with bytes has a chunk size");
   let index = Math.floor(start / ball.chunkSize);

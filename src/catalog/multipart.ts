@@ -1,0 +1,47 @@
+// S3 multipart uploads as the catalog holds them (layout: src/lib/s3-multipart-layout.ts), for
+// work that runs beside the catalog: the lifecycle rule AbortIncompleteMultipartUpload (and any
+// sweep by age) aborts uploads begun before a time, under a key prefix, here in the SPM. Their
+// parts and records are retired as any deleted ball is: their chunks go the garbage path.
+import { limits } from "../lib/limits.ts";
+import { assert } from "../lib/assert.ts";
+import { multipartDoneTag, multipartPartPrefix, multipartStagingBucket, multipartUploadKeyTag, multipartUploadOf, multipartUploadsPrefix } from "../lib/s3-multipart-layout.ts";
+import type { Catalog } from "./catalog.ts";
+import type { RetireTiming } from "./types.ts";
+
+export interface AbortUploadsQuery {
+  /** The uploads of this S3 bucket; undefined: of every bucket. */
+  bucket?: string;
+  /** Only uploads of keys starting with this ("" for all). */
+  keyPrefix: string;
+  /** Only uploads begun (CreateMultipartUpload) before this time. */
+  beforeMs: number;
+}
+
+/** Abort the uploads the query names: each one's parts, then its record. Returns how many (a completed upload's record, also dropped, is not counted). */
+export function abortMultipartUploadsBefore(catalog: Catalog, q: AbortUploadsQuery, when: RetireTiming = {}): number {
+  if (catalog.getBucket(multipartStagingBucket) === undefined) return 0; // no upload was ever made
+  let aborted = 0;
+  let after: string | undefined;
+  do {
+    const page = catalog.listBalls({ bucket: multipartStagingBucket, prefix: multipartUploadsPrefix(q.bucket), limit: limits.listPageMax, ...(after === undefined ? {} : { after }) });
+    for (const record of page.balls) {
+      const key = record.tags[multipartUploadKeyTag];
+      if (key === undefined || record.createdMs >= q.beforeMs || !key.startsWith(q.keyPrefix)) continue;
+      abortUpload(catalog, record.key, when);
+      if (record.tags[multipartDoneTag] === undefined) aborted += 1;
+    }
+    after = page.next;
+  } while (after !== undefined);
+  return aborted;
+}
+
+function abortUpload(catalog: Catalog, uploadKey: string, when: RetireTiming): void {
+  const { uploadId } = multipartUploadOf(uploadKey);
+  assert(uploadId !== "", `an upload record's key names its upload: ${uploadKey}`);
+  let after: string | undefined;
+  do {
+    const batch = catalog.deleteBalls({ bucket: multipartStagingBucket, prefix: multipartPartPrefix(uploadId), limit: limits.deleteBatchBallsMax, chunksMax: limits.deleteBatchChunksMax, ...(after === undefined ? {} : { after }) }, when);
+    after = batch?.next;
+  } while (after !== undefined);
+  catalog.deleteBall(multipartStagingBucket, uploadKey, when);
+}
