@@ -14,7 +14,7 @@ import { parsePrometheus } from "../support/prometheus.ts";
 let vss: Awaited<ReturnType<typeof startTestVss>>;
 let env: Record<string, string>;
 beforeAll(async () => {
-  vss = await startTestVss({ label: "security", peers: 2, routers: 1 });
+  vss = await startTestVss({ label: "security", peers: 2, routers: 1, routerArgs: ["--s3-port", "0"] });
   env = { MICTLANX_ROUTERS: vss.routers[0]!.address, MICTLANX_SPM: vss.spm.address };
 });
 afterAll(async () => {
@@ -67,6 +67,10 @@ async function renewedOnSighup(): Promise<void> {
     expect(renewed.serialNumber.toLowerCase()).not.toBe(before);
     process.kill(router.pid, "SIGHUP");
     await eventually("the router serves the renewed certificate", 20_000, async () => (await servedSerial(router.address)) === renewed.serialNumber.toLowerCase() || "the old one still");
+    // Its S3 endpoint too (a listener of its own, bound again with the new certificate).
+    const s3Address = new URL(router.s3Url!).host;
+    await eventually("the S3 endpoint serves the renewed certificate", 20_000, async () => (await servedSerial(s3Address)) === renewed.serialNumber.toLowerCase() || "the old one still");
+    expect((await fetch(`${router.s3Url}/`, { tls: { ca: readFileSync(testCredentials.ca, "utf8") } })).status).toBe(403); // served, and anonymous: refused
     expect(router.proc.exitCode).toBeNull(); // the same process
     const put = await cli(["put", "rotated/a.txt", "-"], { env, stdin: new TextEncoder().encode("after the renewal") });
     expect(put.code).toBe(0);

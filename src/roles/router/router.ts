@@ -251,7 +251,10 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     address,
     ...(s3 ? { s3Url: s3.url } : {}),
     ...(metricsServer ? { metricsAddress: `${options.metricsHost ?? limits.metricsHostDefault}:${metricsServer.port}` } : {}),
-    reloadTls: () => server.reloadTls(),
+    reloadTls: () => {
+      server.reloadTls(); // reads and checks the files; throws, changing nothing, on a bad one
+      s3?.reloadTls();
+    },
     stop: async () => {
       stopped = true;
       metricsServer?.stop();

@@ -6,6 +6,7 @@
 // there are no keys: requests are believed, signed or not, as on the native port.
 // What is not built answers NotImplemented (501) in S3 XML, never a silent success.
 import { randomUUID } from "node:crypto";
+import { listenError } from "../../../net/listen-error.ts";
 import { limits } from "../../../lib/limits.ts";
 import type { KeyRecord, KeyVerifier } from "../../../net/authorize.ts";
 import type { TlsSource } from "../../../net/tls.ts";
@@ -42,6 +43,8 @@ export interface RunningS3Gateway {
   port: number;
   /** https://host:port, or http:// under --insecure. */
   url: string;
+  /** SIGHUP: serve the certificate the router's TlsSource has just read. */
+  reloadTls(): void;
   stop(): void;
 }
 
@@ -50,27 +53,47 @@ const bucketSubresources = ["uploads", "versioning", "versions", "location", "po
 const objectSubresources = ["tagging", "uploads", "uploadId", "retention", "legal-hold", "torrent", "attributes", "restore", "select", "versionId"];
 
 export function startS3Gateway(options: S3GatewayOptions): RunningS3Gateway {
+  let server = bind(options, options.port);
+  const port = server.port ?? options.port;
+  const stopSweep = startMultipartSweep({ call: options.call, record: undefined }, options.multipartUploadMs ?? limits.s3MultipartUploadMsMax, options.log);
+  const url = `${options.security ? "https" : "http"}://${options.host.includes(":") ? `[${options.host}]` : options.host}:${port}`;
+  return {
+    port,
+    url,
+    reloadTls: () => {
+      // Bun.serve keeps the certificate it was started with: bind the port again with the one
+      // the router's TlsSource now holds (it was read and checked by the router's own reload).
+      // Requests in flight finish on the old listener; new ones get the new certificate.
+      if (!options.security) return;
+      void server.stop(false);
+      try {
+        server = bind(options, port);
+      } catch (error) {
+        try {
+          server = bind(options, port); // the port was free an instant ago: one more try
+        } catch {
+          throw listenError(options.host, port, "--s3-port", error);
+        }
+      }
+    },
+    stop: () => {
+      stopSweep();
+      void server.stop(true);
+    },
+  };
+}
+
+function bind(options: S3GatewayOptions, port: number): ReturnType<typeof Bun.serve> {
   const tls = options.security?.tls.current;
-  const server = Bun.serve({
+  return Bun.serve({
     hostname: options.host,
-    port: options.port,
+    port,
     idleTimeout: limits.s3IdleTimeoutSeconds,
     maxRequestBodySize: limits.s3PutObjectBytesMax + limits.s3ChunkedFramingBytesMax,
     ...(tls?.cert !== undefined && tls.key !== undefined ? { tls: { cert: tls.cert, key: tls.key, ...(tls.ca === undefined ? {} : { ca: tls.ca }) } } : {}),
     fetch: (request) => serve(request, options),
     error: (error) => errorResponse(s3ReplyFor(error), "/", randomUUID()),
   });
-  const stopSweep = startMultipartSweep({ call: options.call, record: undefined }, options.multipartUploadMs ?? limits.s3MultipartUploadMsMax, options.log);
-  const port = server.port ?? options.port;
-  const url = `${options.security ? "https" : "http"}://${options.host.includes(":") ? `[${options.host}]` : options.host}:${port}`;
-  return {
-    port,
-    url,
-    stop: () => {
-      stopSweep();
-      void server.stop(true);
-    },
-  };
 }
 
 function errorResponse(reply: S3Reply, resource: string, requestId: string, head = false): Response {
