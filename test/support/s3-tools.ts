@@ -4,6 +4,8 @@
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
+import { Sha256 } from "@smithy/core/checksum";
+import { SignatureV4 } from "@smithy/signature-v4";
 
 /** What one tool run printed and how it ended. */
 export interface ToolRun {
@@ -93,4 +95,13 @@ export function treeDigest(root: string): Record<string, string> {
   };
   walk(root);
   return out;
+}
+
+/** A request signed (SigV4, header auth) with the target's key, sent as it is with fetch: for what a tool cannot send. */
+export async function signedFetch(target: S3Target, method: string, path: string, headers: Record<string, string>, body: string, region = "us-east-1"): Promise<Response> {
+  const url = new URL(path, target.endpoint);
+  const signer = new SignatureV4({ credentials: { accessKeyId: target.accessKey, secretAccessKey: target.secretKey }, region, service: "s3", sha256: Sha256, uriEscapePath: false });
+  const query = Object.fromEntries(url.searchParams);
+  const signed = await signer.sign({ method, protocol: url.protocol, hostname: url.hostname, port: Number(url.port), path: url.pathname, query, headers: { host: url.host, ...headers }, body });
+  return fetch(url, { method, headers: signed.headers, body: method === "GET" || method === "HEAD" ? null : body, tls: { ca: readFileSync(target.caFile, "utf8") } });
 }
