@@ -64,9 +64,15 @@ export function awsCli(target: S3Target, extraConfig: string[] = []) {
 /** rclone with a remote `vss` (provider Other) in its own config file. */
 export function rclone(target: S3Target) {
   const config = join(target.dir, "rclone.conf");
-  writeFileSync(config, ["[vss]", "type = s3", "provider = Other", "env_auth = false", `access_key_id = ${target.accessKey}`, `secret_access_key = ${target.secretKey}`, `endpoint = ${target.endpoint}`, "region = us-east-1", "force_path_style = true", ""].join("\n"));
-  const command = (args: string[]) => ["/usr/bin/rclone", "--config", config, "--ca-cert", target.caFile, "--retries", "1", "--low-level-retries", "1", ...args];
-  return { run: (args: string[]) => runTool(command(args), {}), must: (args: string[]) => mustRun(command(args), {}) };
+  writeFileSync(config, ["[vss]", "type = s3", "provider = Other", "env_auth = false", `access_key_id = ${target.accessKey}`, `secret_access_key = ${target.secretKey}`, `endpoint = ${target.endpoint}`, "region = us-east-1", "force_path_style = true", "list_version = 2", ""].join("\n"));
+  // rclone 1.60's --ca-cert fails on its s3 backend ("LoadCustomCABundleError: … unsupported
+  // transport"): Go reads the trusted roots from SSL_CERT_FILE instead, so the CA is still checked.
+  // list_version 2: rclone's default for provider Other is ListObjects V1, which s3cmd covers.
+  // TZ=UTC: lsl prints mtimes in local time.
+  // An AWS_CA_BUNDLE inherited from the environment hits the same rclone bug: blanked.
+  const env = { SSL_CERT_FILE: target.caFile, AWS_CA_BUNDLE: "", TZ: "UTC" };
+  const command = (args: string[]) => ["/usr/bin/rclone", "--config", config, "--retries", "1", "--low-level-retries", "1", ...args];
+  return { run: (args: string[]) => runTool(command(args), env), must: (args: string[]) => mustRun(command(args), env) };
 }
 
 /** s3cmd with its own config file (path-style: host_bucket is the endpoint itself). */
