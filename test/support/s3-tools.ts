@@ -103,11 +103,17 @@ export function treeDigest(root: string): Record<string, string> {
   return out;
 }
 
-/** A request signed (SigV4, header auth) with the target's key, sent as it is with fetch: for what a tool cannot send. */
-export async function signedFetch(target: S3Target, method: string, path: string, headers: Record<string, string>, body: string, region = "us-east-1"): Promise<Response> {
+/**
+ * A request signed (SigV4, header auth) with the target's key, sent as it is with fetch: for what
+ * a tool cannot send. With `signOnly`, nothing is sent: a Response carrying the signed headers.
+ */
+export async function signedFetch(target: S3Target, method: string, path: string, headers: Record<string, string>, body: string, region = "us-east-1", options: { signOnly?: boolean } = {}): Promise<Response> {
   const url = new URL(path, target.endpoint);
   const signer = new SignatureV4({ credentials: { accessKeyId: target.accessKey, secretAccessKey: target.secretKey }, region, service: "s3", sha256: Sha256, uriEscapePath: false });
   const query = Object.fromEntries(url.searchParams);
-  const signed = await signer.sign({ method, protocol: url.protocol, hostname: url.hostname, port: Number(url.port), path: url.pathname, query, headers: { host: url.host, ...headers }, body });
+  const date = headers["x-amz-date"];
+  const signingDate = date === undefined ? new Date() : new Date(`${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}T${date.slice(9, 11)}:${date.slice(11, 13)}:${date.slice(13, 15)}Z`);
+  const signed = await signer.sign({ method, protocol: url.protocol, hostname: url.hostname, port: Number(url.port), path: url.pathname, query, headers: { host: url.host, ...headers }, body }, { signingDate });
+  if (options.signOnly) return new Response(null, { headers: signed.headers });
   return fetch(url, { method, headers: signed.headers, body: method === "GET" || method === "HEAD" ? null : body, tls: { ca: readFileSync(target.caFile, "utf8") } });
 }
