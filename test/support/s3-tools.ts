@@ -32,7 +32,7 @@ export async function runTool(command: string[], env: Record<string, string>, op
 /** Like runTool, but a non-zero exit throws with the command and what it printed. */
 export async function mustRun(command: string[], env: Record<string, string>, options: { timeoutMs?: number; cwd?: string } = {}): Promise<ToolRun> {
   const run = await runTool(command, env, options);
-  if (run.code !== 0) throw new Error(`\`${command.join(" ")}\` exited ${run.code}\nstderr: ${run.stderr.slice(-4000)}\nstdout: ${run.stdout.slice(-2000)}`);
+  if (run.code !== 0) throw new Error(`\`${command.join(" ")}\` exited ${run.code}\nstderr: ${run.stderr.slice(-6000)}\nstdout: ${run.stdout.slice(-2000)}`);
   return run;
 }
 
