@@ -2,7 +2,7 @@
 // VSS's CA, its config in the test's temp dir. Every download compared byte-exact.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { startTestVss, tempDir } from "../support/vss.ts";
 import { testCredentials } from "../support/security.ts";
@@ -30,6 +30,8 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await vss?.cleanup();
+  const files = dir;
+  if (files && !process.env.MICTLANX_KEEP) rmSync(files, { recursive: true, force: true });
 });
 
 function writeRandom(path: string, size: number): string {

@@ -3,7 +3,7 @@
 // prints JSON. Plus a tampered aws-chunked chunk signature, sent from Bun (boto3 does not sign chunks).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash, createHmac } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { Agent } from "node:https";
 import { resolve } from "node:path";
 import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
@@ -28,6 +28,8 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await vss?.cleanup();
+  const files = target?.dir;
+  if (files && !process.env.MICTLANX_KEEP) rmSync(files, { recursive: true, force: true });
 });
 
 function sdk(): S3Client {

@@ -1,7 +1,7 @@
 // rclone (provider Other) and s3cmd against the router's S3 endpoint over HTTPS with the test
 // VSS's CA, each with its own config file in the test's temp dir. Downloads compared byte-exact.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdirSync, utimesSync, writeFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { startTestVss, tempDir } from "../support/vss.ts";
 import { testCredentials } from "../support/security.ts";
@@ -23,6 +23,8 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await vss?.cleanup();
+  const files = dir;
+  if (files && !process.env.MICTLANX_KEEP) rmSync(files, { recursive: true, force: true });
 });
 
 /** A small nested tree with fixed, old mtimes (so a round trip that loses them shows). */
