@@ -121,7 +121,7 @@ describe("aws-cli", () => {
   }, 30_000);
 
   test("a conditional put (If-None-Match: *) on an existing key is 412 PreconditionFailed", async () => {
-    // This aws-cli (1.45) has no --if-none-match on put-object: the same request, signed, by fetch.
+    // Debian's aws-cli 2.9 has no --if-none-match on put-object: the same request, signed, by fetch.
     const help = await aws.run(["s3api", "put-object", "help"]);
     expect(help.stdout.replace(/.\x08/g, "")).not.toContain("--if-none-match");
     const first = await signedFetch("PUT", "/cli/api/cond", { "if-none-match": "*", "x-amz-content-sha256": "UNSIGNED-PAYLOAD" }, "first");

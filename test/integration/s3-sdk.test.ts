@@ -84,6 +84,10 @@ describe("S3 through @aws-sdk/client-s3", () => {
     const got = await getBytes(key);
     expect(got.byteLength).toBe(size);
     expect(Buffer.from(got).equals(Buffer.from(body))).toBe(true);
+    // The GET says its length (streamed chunk by chunk, yet not chunked-framed: s3cmd needs it).
+    const reply = await s3.send(new GetObjectCommand({ Bucket: "sdk", Key: key }));
+    expect(reply.ContentLength).toBe(size);
+    await reply.Body?.transformToByteArray();
     const head = await s3.send(new HeadObjectCommand({ Bucket: "sdk", Key: key }));
     expect(head.ContentLength).toBe(size);
     expect(head.ETag).toBe(`"${md5}"`);

@@ -227,7 +227,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   server.listen();
   refusalMetrics(metrics, "router", server.stats);
   const address = advertisedAt(server.port);
-  const s3 = options.s3Port === undefined ? undefined : startS3(options, handlers, keys);
+  const s3 = options.s3Port === undefined ? undefined : await startS3(options, handlers, keys);
   const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.metricsHost ?? limits.metricsHostDefault, options.metricsPort, metrics);
 
   let stopped = false;
@@ -270,7 +270,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
  * The S3 endpoint, on the same handlers the RPC server runs: each S3 operation calls them in
  * process with arguments parsed by the op's schema, as the key that signed the request.
  */
-function startS3(options: RouterOptions, handlers: Handlers<typeof routerOps>, keys: RouterKeys): RunningS3Gateway {
+function startS3(options: RouterOptions, handlers: Handlers<typeof routerOps>, keys: RouterKeys): Promise<RunningS3Gateway> {
   const call = async <K extends keyof RouterOps>(op: K, args: ArgsOf<RouterOps, K>, record: KeyRecord | undefined): Promise<ResultOf<RouterOps, K>> => {
     const parsed = routerOps[op].args.parse(args) as ParsedArgsOf<RouterOps, K>;
     const principal = record === undefined ? { kind: "anonymous" as const } : { kind: "key" as const, accessKey: record.accessKey, record };

@@ -7,6 +7,7 @@
 // What is not built answers NotImplemented (501) in S3 XML, never a silent success.
 import { randomUUID } from "node:crypto";
 import { listenError } from "../../../net/listen-error.ts";
+import { listenS3, type TlsPair } from "./http-server.ts";
 import { limits } from "../../../lib/limits.ts";
 import type { KeyRecord, KeyVerifier } from "../../../net/authorize.ts";
 import type { TlsSource } from "../../../net/tls.ts";
@@ -52,48 +53,35 @@ export interface RunningS3Gateway {
 const bucketSubresources = ["uploads", "versioning", "versions", "location", "policy", "cors", "tagging", "delete", "website", "logging", "notification", "replication", "encryption", "object-lock", "accelerate", "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering", "ownershipControls", "publicAccessBlock", "policyStatus"];
 const objectSubresources = ["tagging", "uploads", "uploadId", "retention", "legal-hold", "torrent", "attributes", "restore", "select", "versionId"];
 
-export function startS3Gateway(options: S3GatewayOptions): RunningS3Gateway {
-  let server = bind(options, options.port);
-  const port = server.port ?? options.port;
+export async function startS3Gateway(options: S3GatewayOptions): Promise<RunningS3Gateway> {
+  const server = await listenS3(options.host, options.port, certificateOf(options), (request) => serve(request, options), (error) => errorResponse(s3ReplyFor(error), "/", randomUUID())).catch((error: unknown) => {
+    throw listenError(options.host, options.port, "--s3-port", error);
+  });
+  const port = server.port;
   const stopSweep = startMultipartSweep({ call: options.call, record: undefined }, options.multipartUploadMs ?? limits.s3MultipartUploadMsMax, options.log);
   const url = `${options.security ? "https" : "http"}://${options.host.includes(":") ? `[${options.host}]` : options.host}:${port}`;
   return {
     port,
     url,
     reloadTls: () => {
-      // Bun.serve keeps the certificate it was started with: bind the port again with the one
-      // the router's TlsSource now holds (it was read and checked by the router's own reload).
-      // Requests in flight finish on the old listener; new ones get the new certificate.
-      if (!options.security) return;
-      void server.stop(false);
-      try {
-        server = bind(options, port);
-      } catch (error) {
-        try {
-          server = bind(options, port); // the port was free an instant ago: one more try
-        } catch {
-          throw listenError(options.host, port, "--s3-port", error);
-        }
+      // The router's TlsSource has read and checked the files: new connections get them.
+      const pair = certificateOf(options);
+      if (pair) {
+        server.setCertificate(pair).catch((error: unknown) => {
+          options.log?.(`SIGHUP: the S3 endpoint could not bind ${options.host}:${port} again, so it no longer listens: ${listenError(options.host, port, "--s3-port", error).message}`);
+        });
       }
     },
     stop: () => {
       stopSweep();
-      void server.stop(true);
+      void server.stop();
     },
   };
 }
 
-function bind(options: S3GatewayOptions, port: number): ReturnType<typeof Bun.serve> {
+function certificateOf(options: S3GatewayOptions): TlsPair | undefined {
   const tls = options.security?.tls.current;
-  return Bun.serve({
-    hostname: options.host,
-    port,
-    idleTimeout: limits.s3IdleTimeoutSeconds,
-    maxRequestBodySize: limits.s3PutObjectBytesMax + limits.s3ChunkedFramingBytesMax,
-    ...(tls?.cert !== undefined && tls.key !== undefined ? { tls: { cert: tls.cert, key: tls.key, ...(tls.ca === undefined ? {} : { ca: tls.ca }) } } : {}),
-    fetch: (request) => serve(request, options),
-    error: (error) => errorResponse(s3ReplyFor(error), "/", randomUUID()),
-  });
+  return tls?.cert !== undefined && tls.key !== undefined ? { cert: tls.cert, key: tls.key } : undefined;
 }
 
 function errorResponse(reply: S3Reply, resource: string, requestId: string, head = false): Response {
