@@ -71,7 +71,7 @@ async function bind(host: string, port: number, tls: TlsPair | undefined, onRequ
       resolve();
     });
   });
-  server.on("error", () => {}); // after listening, errors are per connection (answered in `answer`)
+  server.on("error", (error) => console.error(`s3 endpoint ${host}:${port}: ${error.message}`)); // a connection's own errors are not these
   return server;
 }
 

@@ -358,7 +358,8 @@ export async function completeMultipartUpload(s3: S3Request): Promise<Response> 
     },
     cancel: () => clearInterval(timer),
   });
-  return new Response(body, { status: 200, headers: xmlHeaders });
+  // Chunked: sent as it comes (the listener would otherwise wait for the whole reply to give its length).
+  return new Response(body, { status: 200, headers: { ...xmlHeaders, "Transfer-Encoding": "chunked" } });
 }
 
 function completeResult(s3: S3Request, etag: string): string {
