@@ -4,7 +4,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { Agent } from "node:https";
 import {
   CopyObjectCommand,
   CreateBucketCommand,
@@ -18,14 +17,13 @@ import {
   PutObjectAclCommand,
   PutObjectCommand,
   S3Client,
-  S3ServiceException,
 } from "@aws-sdk/client-s3";
-import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { Sha256 } from "@smithy/core/checksum";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { limits } from "../../src/lib/limits.ts";
 import { cli, eventually, fastSpmArgs, kill9, startTestVss } from "../support/vss.ts";
 import { testCredentials } from "../support/security.ts";
+import { s3ErrorOf, s3SdkClient } from "../support/s3-sdk.ts";
 
 let vss: Awaited<ReturnType<typeof startTestVss>>;
 let endpoint: string;
@@ -34,7 +32,7 @@ const caPem = readFileSync(testCredentials.ca, "utf8");
 const allUsers = "http://acs.amazonaws.com/groups/global/AllUsers";
 
 function clientWith(accessKeyId: string, secretAccessKey: string): S3Client {
-  return new S3Client({ endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId, secretAccessKey }, requestHandler: new NodeHttpHandler({ httpsAgent: new Agent({ ca: caPem }) }) });
+  return s3SdkClient(endpoint, accessKeyId, secretAccessKey);
 }
 
 beforeAll(async () => {
@@ -49,15 +47,7 @@ afterAll(async () => {
   await vss?.cleanup();
 });
 
-async function errorOf(work: Promise<unknown>): Promise<S3ServiceException> {
-  try {
-    await work;
-  } catch (error) {
-    if (error instanceof S3ServiceException) return error;
-    throw error;
-  }
-  throw new Error("the request succeeded; it should have been refused");
-}
+const errorOf = s3ErrorOf;
 
 /** A request with no Authorization and no X-Amz-Signature: anonymous (to router 0, or the one given). */
 function anonymous(method: string, path: string, body?: string, at: string = endpoint): Promise<Response> {

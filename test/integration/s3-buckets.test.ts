@@ -30,6 +30,7 @@ import { join } from "node:path";
 import { randomBytes, seededRandom } from "../support/random.ts";
 import { amzDateOf, deriveSigningKey, hmacHex } from "../../src/s3/sigv4.ts";
 import { createHash } from "node:crypto";
+import { s3ErrorOf, s3SdkClient } from "../support/s3-sdk.ts";
 
 let vss: Awaited<ReturnType<typeof startTestVss>>;
 let endpoint: string;
@@ -37,7 +38,7 @@ const caPem = readFileSync(testCredentials.ca, "utf8");
 const clients: S3Client[] = [];
 
 function clientWith(accessKeyId: string, secretAccessKey: string, region = "us-east-1"): S3Client {
-  const client = new S3Client({ endpoint, region, forcePathStyle: true, credentials: { accessKeyId, secretAccessKey }, requestHandler: new NodeHttpHandler({ httpsAgent: new Agent({ ca: caPem }) }) });
+  const client = s3SdkClient(endpoint, accessKeyId, secretAccessKey, region);
   clients.push(client);
   return client;
 }
@@ -103,15 +104,7 @@ function expectedListing(prefix: string, delimiter: string): { keys: string[]; p
   return out;
 }
 
-async function errorOf(work: Promise<unknown>): Promise<S3ServiceException> {
-  try {
-    await work;
-  } catch (error) {
-    if (error instanceof S3ServiceException) return error;
-    throw error;
-  }
-  throw new Error("the request succeeded; it should have been refused");
-}
+const errorOf = s3ErrorOf;
 
 describe("S3 listings", () => {
   test.each([

@@ -20,7 +20,6 @@ import {
   ListPartsCommand,
   PutObjectCommand,
   S3Client,
-  S3ServiceException,
   UploadPartCommand,
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
@@ -29,6 +28,7 @@ import { limits } from "../../src/lib/limits.ts";
 import { cli, eventually, kill9, programCommand, spmStatus, startRole, startTestVss, tempDir } from "../support/vss.ts";
 import { testCredentials } from "../support/security.ts";
 import { randomBytes, seededRandom } from "../support/random.ts";
+import { s3ErrorOf } from "../support/s3-sdk.ts";
 
 const { random, seed } = seededRandom("s3-multipart");
 const MiB = 1024 * 1024;
@@ -65,15 +65,7 @@ afterAll(async () => {
   await vss?.cleanup();
 });
 
-async function errorOf(work: Promise<unknown>): Promise<S3ServiceException> {
-  try {
-    await work;
-  } catch (error) {
-    if (error instanceof S3ServiceException) return error;
-    throw error;
-  }
-  throw new Error("the request succeeded; it should have been refused");
-}
+const errorOf = s3ErrorOf;
 
 async function getBytes(key: string, options: { range?: string; partNumber?: number; router?: number } = {}): Promise<Uint8Array> {
   const got = await client(options.router ?? 0).send(new GetObjectCommand({ Bucket: bucket, Key: key, ...(options.range ? { Range: options.range } : {}), ...(options.partNumber ? { PartNumber: options.partNumber } : {}) }));

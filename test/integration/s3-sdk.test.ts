@@ -3,7 +3,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { Agent } from "node:https";
 import { Readable } from "node:stream";
 import {
   CreateBucketCommand,
@@ -17,26 +16,19 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
-  S3ServiceException,
 } from "@aws-sdk/client-s3";
-import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { Sha256 } from "@smithy/core/checksum";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { limits } from "../../src/lib/limits.ts";
 import { cli, eventually, startTestVss } from "../support/vss.ts";
 import { testCredentials } from "../support/security.ts";
+import { s3ErrorOf, s3SdkClient } from "../support/s3-sdk.ts";
 
 let vss: Awaited<ReturnType<typeof startTestVss>>;
 let endpoint: string;
 
 function clientWith(accessKeyId: string, secretAccessKey: string): S3Client {
-  return new S3Client({
-    endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials: { accessKeyId, secretAccessKey },
-    requestHandler: new NodeHttpHandler({ httpsAgent: new Agent({ ca: caPem }) }),
-  });
+  return s3SdkClient(endpoint, accessKeyId, secretAccessKey);
 }
 let s3: S3Client;
 /** The VSS's CA certificate (credentials name its file). */
@@ -55,15 +47,7 @@ afterAll(async () => {
   await vss?.cleanup();
 });
 
-async function errorOf(work: Promise<unknown>): Promise<S3ServiceException> {
-  try {
-    await work;
-  } catch (error) {
-    if (error instanceof S3ServiceException) return error;
-    throw error;
-  }
-  throw new Error("the request succeeded; it should have been refused");
-}
+const errorOf = s3ErrorOf;
 
 async function getBytes(key: string, range?: string): Promise<Uint8Array> {
   const got = await s3.send(new GetObjectCommand({ Bucket: "sdk", Key: key, ...(range ? { Range: range } : {}) }));
