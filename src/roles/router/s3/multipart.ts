@@ -19,6 +19,7 @@
 // answers again), until the sweep drops it. Abort and the lifetime sweep delete uploads whole.
 // The copy costs a second write of the bytes; in return the object is an ordinary ball (dense
 // chunk indices), so the native client, healing, scrub and GC need no change.
+import { parseCopySource } from "./copy.ts";
 import { createHash, randomUUID } from "node:crypto";
 import { z } from "zod";
 import { chunkChecksum, checksumHex } from "../../../lib/checksum.ts";
@@ -144,6 +145,8 @@ async function dropIfUploadGone(s3: S3Request, key: string): Promise<void> {
   try {
     await loadUpload(s3);
   } catch (error) {
+    // Best effort: the caller is told NoSuchUpload either way. If this delete fails too, the part
+    // stays in the staging bucket (its upload record is gone, so the sweep does not see it).
     await routerCall(s3, "ball.delete", { bucket: stagingBucket, key }).catch(() => {});
     throw error;
   }
@@ -457,20 +460,6 @@ async function writeBall(s3: S3Request, target: { bucket: string; key: string },
 
 // --- UploadPartCopy -----------------------------------------------------------------------
 
-/** x-amz-copy-source: "bucket/key" or "/bucket/key", percent-encoded. */
-function copySourceOf(header: string): { bucket: string; key: string } {
-  const [path = "", query] = header.split("?", 2);
-  if (query !== undefined && query !== "") throw s3Errors.notImplemented("x-amz-copy-source with a versionId (objects have one version)");
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(path.startsWith("/") ? path.slice(1) : path);
-  } catch {
-    throw s3Errors.invalidArgument("x-amz-copy-source is not valid percent-encoded UTF-8");
-  }
-  const slash = decoded.indexOf("/");
-  if (slash <= 0 || slash === decoded.length - 1) throw s3Errors.invalidArgument(`x-amz-copy-source must be bucket/key, got ${header}`);
-  return { bucket: decoded.slice(0, slash), key: decoded.slice(slash + 1) };
-}
 
 /** x-amz-copy-source-range: "bytes=first-last", both given, within the source (S3 takes no other form). */
 function copyRangeOf(header: string | null, size: number): { start: number; end: number } {
@@ -497,7 +486,7 @@ async function uploadPartCopy(s3: S3Request, partNumber: number, header: string)
   for (const name of ["x-amz-copy-source-if-match", "x-amz-copy-source-if-none-match", "x-amz-copy-source-if-modified-since", "x-amz-copy-source-if-unmodified-since"]) {
     if (s3.request.headers.has(name)) throw s3Errors.notImplemented(`UploadPartCopy with ${name}`);
   }
-  const source = copySourceOf(header);
+  const source = parseCopySource(header);
   requireGrant({ record: s3.record, bucket: source.bucket }, "read", "UploadPartCopy (of its source)");
   const { uploadId } = await loadUpload(s3);
   const ball = await routerCall(s3, "ball.stat", source, source);
