@@ -64,9 +64,9 @@ describe(`a tree in, back and out (seed ${seed})`, () => {
     const tree = join(dir, "tree");
     const built = buildTree(tree, random, { files: 300, dirs: 40, emptyDirs: 3, bytesMax: 48 * 1024 });
     // A link to a file and a link to a directory: with --follow-symlinks both come back as what they lead to.
-    symlinkSync(join(tree, readdirSync(tree).find((name) => name.startsWith("f"))!), join(tree, "link-to-file"));
     mkdirSync(join(tree, "real-dir"));
     writeFileSync(join(tree, "real-dir", "inside.txt"), randomBytes(random, 1000));
+    symlinkSync(join(tree, "real-dir", "inside.txt"), join(tree, "link-to-file"));
     symlinkSync(join(tree, "real-dir"), join(tree, "link-to-dir"));
 
     const put = await run(["put", "tree", tree, "--recursive", "--follow-symlinks"]);
@@ -109,7 +109,11 @@ describe(`a tree in, back and out (seed ${seed})`, () => {
     const tree = join(dir, "small");
     buildTree(tree, random, { files: 12, dirs: 3, emptyDirs: 1, bytesMax: 4096 });
     for (const prefix of ["runs/run-1", "runs/run-10", "runs/run-1-old/"]) expect((await run(["put", `p/${prefix}`, tree, "--recursive"])).code).toBe(0);
-    expect((await run(["put", "p/runs/run-1", join(tree, readdirSync(tree).find((name) => name.startsWith("f"))!)])).code).toBe(0); // a ball named like the prefix itself
+    // A ball named like the prefix itself, from a file outside the tree: a seeded tree may hold
+    // no file at its top.
+    const lone = join(dir, "lone.bin");
+    writeFileSync(lone, randomBytes(random, 100));
+    expect((await run(["put", "p/runs/run-1", lone])).code).toBe(0);
     const out = join(dir, "run-1");
     const get = await run(["get", "p/runs/run-1", "--recursive", "-o", out]);
     expect(get.code).toBe(0);
