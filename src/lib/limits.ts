@@ -597,6 +597,13 @@ export const vssLimits = {
   /** Ball metadata a router caches by object id (versions are immutable). */
   routerBallCacheEntries: 4096,
   /**
+   * Bytes of ball metadata (with its first page of chunk locations) a router keeps of what it
+   * served last, weighed as the wire carries it: gets of these balls go on while no SPM answers.
+   */
+  routerBallCacheBytesMax: 32 * MiB,
+  /** Bytes of further chunk pages (`ball.chunks`) kept the same way, for big balls. */
+  routerChunkPageCacheBytesMax: 32 * MiB,
+  /**
    * The most chunk placements a router asks for in one `ball.place` ahead of an upload's
    * chunks (runs of 1, 2, 4, … up to this). Unused ones become garbage the SPM collects.
    */

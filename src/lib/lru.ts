@@ -45,6 +45,11 @@ export class Lru<K, V> {
     this.map.delete(key);
   }
 
+  /** The keys, least recently used first (a copy: deleting while walking it is safe). */
+  keys(): K[] {
+    return [...this.map.keys()];
+  }
+
   clear(): void {
     this.map.clear();
     this.sizeTotal = 0;

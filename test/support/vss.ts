@@ -64,7 +64,7 @@ export function kill9(role: RoleProcess): void {
 }
 
 /** A client of the test VSS with no cache, so every read-back really comes from the peers. */
-export function clientFor(vss: LocalVss, options: { routers?: string[]; chunkSize?: number; concurrency?: number; cacheBytes?: number } = {}): Client {
+export function clientFor(vss: LocalVss, options: { routers?: string[]; chunkSize?: number; concurrency?: number; cacheBytes?: number; retryWindowMs?: number } = {}): Client {
   return new Client({ routers: options.routers ?? vss.routers.map((router) => router.address), cacheBytes: 0, ...credentialsOf(vss), ...options });
 }
 

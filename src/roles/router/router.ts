@@ -13,13 +13,14 @@ import { RpcPool, ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
 import { routerOps } from "../../protocol/router.ts";
 import { spmOps, type RouterCounters } from "../../protocol/spm.ts";
-import type { ChunkRecordWire, PeerLocation } from "../../protocol/ball.ts";
+import type { BallLocated, ChunkRecordWire, PeerLocation } from "../../protocol/ball.ts";
 import { limits, vssLimits, vssTimings } from "../../lib/limits.ts";
 import { ByteBudget } from "../../lib/byte-budget.ts";
 import { GcPacer } from "../../lib/gc-pacer.ts";
 import { CorruptError, MictlanxError, toMictlanxError } from "../../lib/errors.ts";
 import { chunkChecksum, checksumHex } from "../../lib/checksum.ts";
 import { ChunkReader } from "./reader.ts";
+import { BallCache, spmUnreachable } from "./ball-cache.ts";
 import { ChunkWriter, type ChunkWrite } from "./writer.ts";
 import { PlacementsAhead } from "./placements-ahead.ts";
 import { UploadLeases } from "./upload-leases.ts";
@@ -90,12 +91,15 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const ahead = new PlacementsAhead(spm, (objectId, intentTtlMs) => leases.renewed(objectId, intentTtlMs));
   const writer = new ChunkWriter(spm, peerPool, budget, peerBatches, ahead, leases);
   const reader = new ChunkReader(spm, peerPool, peerBatches, options.log);
+  const served = new BallCache();
   const counters: RouterCounters = { requests: 0, errors: 0, puts: 0, gets: 0, bytesIn: 0, bytesOut: 0 };
   const gcPacer = new GcPacer(vssLimits.gcEveryBytes);
   const metrics = new MetricsRegistry();
   const requestDone = requestMetrics(metrics, "router");
   const bytes = metrics.counter("mictlanx_router_bytes_total", "Chunk bytes through this router, by direction (in: from clients, out: to clients).");
   metrics.gauge("mictlanx_router_write_bytes_in_flight", "Chunk bytes being written to peers now.", () => budget.inUse);
+  metrics.gauge("mictlanx_router_served_cache_bytes", "Bytes of ball metadata and chunk pages held to serve gets while no SPM answers.", () => served.bytes);
+  const offline = metrics.counter("mictlanx_router_offline_lookups_total", "Ball and chunk-page lookups answered from what this router served last, because no SPM could be reached.");
 
   const putChunk = async (chunk: ChunkWrite, placed?: PeerLocation[]): Promise<ChunkRecordWire> => {
     const { index, data, checksum, rf } = chunk;
@@ -126,6 +130,25 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     }
   };
 
+  /**
+   * A ball's metadata from the SPM, held as what this router served last; when the SPM cannot
+   * be reached, what was held (ball-cache.ts says why that is safe). A not_found forgets it.
+   */
+  const locate = async (ref: { bucket: string; key: string }, ask: () => Promise<BallLocated>): Promise<BallLocated> => {
+    try {
+      const ball = await ask();
+      served.remember(ball);
+      return ball;
+    } catch (error) {
+      const typed = toMictlanxError(error);
+      if (typed.code === "not_found") served.forget(ref.bucket, ref.key);
+      const held = spmUnreachable(typed) ? served.lookup(ref.bucket, ref.key) : undefined;
+      if (!held) throw error;
+      offline.inc({}, 1);
+      return held;
+    }
+  };
+
   const handlers: Handlers<typeof routerOps> = {
     "ball.begin": (args) => spm.call("ball.begin", args),
     "ball.putChunk": ({ key: _key, ...chunk }) => putChunk(chunk),
@@ -137,11 +160,13 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     "ball.commit": async ({ objectId, ...rest }) => {
       ahead.forget(objectId);
       leases.forget(objectId);
+      served.forget(rest.bucket, rest.key); // whatever the outcome: the next get asks the SPM
       const committed = await batches.commit.call({ objectId, ...rest });
       counters.puts += 1;
       return { version: committed.version, objectId };
     },
     "ball.put": async ({ data, requestId, ...declaration }) => {
+      served.forget(declaration.bucket, declaration.key);
       // One SPM round trip for the object id and the chunk's placement.
       const count = data.byteLength === 0 ? 0 : 1;
       const { objectId, placements, committed: done } = await batches.reserve.call({
@@ -161,13 +186,22 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       return { version: committed.version, objectId };
     },
     "ball.stat": async (ref) => {
-      const ball = await spm.call("ball.get", ref);
+      const ball = await locate(ref, () => spm.call("ball.get", ref));
       reader.remember(ball);
       return ball;
     },
     "ball.chunks": async (args) => {
-      const page = await spm.call("ball.chunks", args);
+      let page;
+      try {
+        page = await spm.call("ball.chunks", args);
+      } catch (error) {
+        const held = spmUnreachable(toMictlanxError(error)) ? served.page(args.objectId, args.fromIndex, args.limit) : undefined;
+        if (!held) throw error;
+        offline.inc({}, 1);
+        return held;
+      }
       reader.rememberChunks(args.objectId, page);
+      served.rememberPage(args.objectId, args.fromIndex, args.limit, page);
       return page;
     },
     "ball.stageChunks": ({ objectId, chunks, bucket }) => spm.call("ball.stageChunks", { objectId, chunks, bucket }),
@@ -179,7 +213,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       return chunk;
     },
     "ball.get": async ({ cachedObjectId, ...ref }) => {
-      const ball = await batches.get.call(ref);
+      const ball = await locate(ref, () => batches.get.call(ref));
       reader.remember(ball);
       const { chunks, peers: _peers, chunksNext, ...meta } = ball;
       counters.gets += 1;
@@ -190,7 +224,10 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       counters.bytesOut += chunk.size;
       return { meta, chunks, data: chunk.data };
     },
-    "ball.delete": (ref, context) => spm.call("ball.delete", { ...ref, actor: actorFor(context) }),
+    "ball.delete": (ref, context) => {
+      served.forget(ref.bucket, ref.key);
+      return spm.call("ball.delete", { ...ref, actor: actorFor(context) });
+    },
     "ball.list": (query) => spm.call("ball.list", query),
     "bucket.list": async (query, context) => {
       // A key sees the buckets it may list; `next` still walks the whole list, page by page.
@@ -199,9 +236,15 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       return { ...page, buckets: page.buckets.filter((bucket) => shown(bucket.name)) };
     },
     "bucket.create": (args) => spm.call("bucket.create", args),
-    "bucket.delete": (args, context) => spm.call("bucket.delete", { ...args, actor: actorFor(context) }),
+    "bucket.delete": (args, context) => {
+      served.forgetPrefix(args.bucket, "");
+      return spm.call("bucket.delete", { ...args, actor: actorFor(context) });
+    },
     "ball.count": (args) => spm.call("ball.count", args),
-    "ball.deletePrefix": (args, context) => spm.call("ball.deletePrefix", { ...args, actor: actorFor(context) }),
+    "ball.deletePrefix": (args, context) => {
+      served.forgetPrefix(args.bucket, args.prefix ?? "");
+      return spm.call("ball.deletePrefix", { ...args, actor: actorFor(context) });
+    },
     "bucket.getSetting": (args) => spm.call("bucket.getSetting", args),
     "bucket.setSetting": (args) => spm.call("bucket.setSetting", args),
     "ball.setAcl": (args) => spm.call("ball.setAcl", args),
