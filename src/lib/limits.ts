@@ -511,6 +511,12 @@ assert(limits.auditTargetBytesMax >= limits.bucketNameBytesMax + 1 + limits.keyB
 export const vssTimings = {
   /** How often peers and routers report to the SPM. */
   heartbeatIntervalMs: 1_000,
+  /**
+   * After the SPM could not be reached, a router answers lookups it holds an answer for from
+   * that answer for this long without dialling the SPM again (each dial of a dead address costs
+   * its connect retries, ~0.2-0.5 s); past it the next lookup asks the SPM again.
+   */
+  spmAwayRecheckMs: 1_000,
   /** No heartbeat for this long: the peer is suspect (not used for new placements). */
   suspectAfterMs: 3_000,
   /** No heartbeat for this long: the peer is down, and healing of its chunks begins (the grace period). */

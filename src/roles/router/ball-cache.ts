@@ -16,7 +16,7 @@
 // - Bounded by entries and by bytes (each weighed as the wire would carry it), least recently
 //   used first out; one ball or page heavier than its bound alone is never held.
 import type { BallLocated } from "../../protocol/ball.ts";
-import { vssLimits } from "../../lib/limits.ts";
+import { vssLimits, vssTimings } from "../../lib/limits.ts";
 import { Lru } from "../../lib/lru.ts";
 import { ballMetaWireBytes, chunkRecordWireBytes, stringWireBytes } from "../../lib/wire-size.ts";
 import type { MictlanxError } from "../../lib/errors.ts";
@@ -27,9 +27,25 @@ export interface ChunksPage {
   next?: number;
 }
 
-/** The errors that mean "the SPM could not be asked", after which a held answer is served. */
-export function spmUnreachable(error: MictlanxError): boolean {
-  return error.code === "unavailable" || error.code === "timeout";
+/**
+ * Whether the SPM was just found unreachable. An error that means "the SPM could not be asked"
+ * (`unavailable`, `timeout`, from this side of the link) starts a spell of
+ * vssTimings.spmAwayRecheckMs in which held answers are served without dialling it again.
+ */
+export class SpmAway {
+  private untilMs = 0;
+
+  /** True when `error` means the SPM could not be asked (a held answer may be served). */
+  noted(error: MictlanxError): boolean {
+    const unreachable = error.code === "unavailable" || error.code === "timeout";
+    if (unreachable && !error.remote) this.untilMs = performance.now() + vssTimings.spmAwayRecheckMs;
+    return unreachable;
+  }
+
+  /** Within a spell: serve what is held at once. */
+  now(): boolean {
+    return performance.now() < this.untilMs;
+  }
 }
 
 export class BallCache {

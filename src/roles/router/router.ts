@@ -20,7 +20,7 @@ import { GcPacer } from "../../lib/gc-pacer.ts";
 import { CorruptError, MictlanxError, toMictlanxError } from "../../lib/errors.ts";
 import { chunkChecksum, checksumHex } from "../../lib/checksum.ts";
 import { ChunkReader } from "./reader.ts";
-import { BallCache, spmUnreachable } from "./ball-cache.ts";
+import { BallCache, SpmAway } from "./ball-cache.ts";
 import { ChunkWriter, type ChunkWrite } from "./writer.ts";
 import { PlacementsAhead } from "./placements-ahead.ts";
 import { UploadLeases } from "./upload-leases.ts";
@@ -92,6 +92,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const writer = new ChunkWriter(spm, peerPool, budget, peerBatches, ahead, leases);
   const reader = new ChunkReader(spm, peerPool, peerBatches, options.log);
   const served = new BallCache();
+  const spmAway = new SpmAway();
   const counters: RouterCounters = { requests: 0, errors: 0, puts: 0, gets: 0, bytesIn: 0, bytesOut: 0 };
   const gcPacer = new GcPacer(vssLimits.gcEveryBytes);
   const metrics = new MetricsRegistry();
@@ -135,6 +136,11 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
    * be reached, what was held (ball-cache.ts says why that is safe). A not_found forgets it.
    */
   const locate = async (ref: { bucket: string; key: string }, ask: () => Promise<BallLocated>): Promise<BallLocated> => {
+    const heldNow = spmAway.now() ? served.lookup(ref.bucket, ref.key) : undefined;
+    if (heldNow) {
+      offline.inc({}, 1);
+      return heldNow;
+    }
     try {
       const ball = await ask();
       served.remember(ball);
@@ -142,7 +148,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     } catch (error) {
       const typed = toMictlanxError(error);
       if (typed.code === "not_found") served.forget(ref.bucket, ref.key);
-      const held = spmUnreachable(typed) ? served.lookup(ref.bucket, ref.key) : undefined;
+      const held = spmAway.noted(typed) ? served.lookup(ref.bucket, ref.key) : undefined;
       if (!held) throw error;
       offline.inc({}, 1);
       return held;
@@ -191,11 +197,16 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       return ball;
     },
     "ball.chunks": async (args) => {
+      const heldNow = spmAway.now() ? served.page(args.objectId, args.fromIndex, args.limit) : undefined;
+      if (heldNow) {
+        offline.inc({}, 1);
+        return heldNow;
+      }
       let page;
       try {
         page = await spm.call("ball.chunks", args);
       } catch (error) {
-        const held = spmUnreachable(toMictlanxError(error)) ? served.page(args.objectId, args.fromIndex, args.limit) : undefined;
+        const held = spmAway.noted(toMictlanxError(error)) ? served.page(args.objectId, args.fromIndex, args.limit) : undefined;
         if (!held) throw error;
         offline.inc({}, 1);
         return held;
