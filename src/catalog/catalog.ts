@@ -337,6 +337,46 @@ export class Catalog {
     }
   }
 
+  /**
+   * A transaction opened by hand, for a group whose writes are async calls (sqlite-store.ts):
+   * writes inside run without transactions of their own until `endGroup`. The store keeps
+   * every other call out while it is open.
+   */
+  beginGroup(): void {
+    assert(this.flatDepth === 0 && !this.db.inTransaction, "a group does not nest");
+    this.checkWritable();
+    try {
+      this.db.run("BEGIN IMMEDIATE");
+    } catch (error) {
+      throw this.storageError(error);
+    }
+    this.flatDepth += 1;
+  }
+
+  /** Commit (or roll back) the group's transaction. */
+  endGroup(commit: boolean): void {
+    assert(this.flatDepth === 1, "endGroup without beginGroup");
+    this.flatDepth -= 1;
+    try {
+      if (commit) this.db.run("COMMIT");
+      else if (this.db.inTransaction) this.db.run("ROLLBACK");
+    } catch (error) {
+      if (this.db.inTransaction) this.db.run("ROLLBACK");
+      throw this.storageError(error);
+    }
+  }
+
+  /** Inside a group: a savepoint a write runs in, released or rolled back to after it. */
+  savepoint(step: "begin" | "release" | "rollback"): void {
+    assert(this.flatDepth === 1 && this.db.inTransaction, "a savepoint outside a group");
+    if (step === "begin") this.db.run("SAVEPOINT group_write");
+    else if (step === "release") this.db.run("RELEASE group_write");
+    else {
+      this.db.run("ROLLBACK TO group_write");
+      this.db.run("RELEASE group_write");
+    }
+  }
+
   // --- peers ------------------------------------------------------------------------------
   upsertPeer(peer: PeerRecord): void {
     this.write(() => peers.upsertPeer(this.s, peer));

@@ -1,8 +1,7 @@
 // The catalog's public face. The SPM uses only what is exported here; no SQL leaves src/catalog.
-import type { Catalog } from "./catalog.ts";
 export { Catalog, secretsKeyFile, type CatalogOpenOptions } from "./catalog.ts";
-/** The catalog as an interface: what another engine behind the SPM would implement. */
-export type CatalogApi = { [K in keyof Catalog]: Catalog[K] };
+export { catalogCallNames, type CatalogCalls, type CatalogEngineName, type CatalogStore, type GroupOutcome, type GroupWrite } from "./api.ts";
+export { SqliteStore } from "./sqlite-store.ts";
 export { compareUtf8, prefixEnd } from "./cursor.ts";
 export { bucketSettingNames, type BucketSettingName } from "./bucket-settings.ts";
 export { abortMultipartUploadsBefore, type AbortUploadsQuery } from "./multipart.ts";
