@@ -4,8 +4,10 @@
 // their meaning are the sqlite Catalog's (catalog.ts documents each), so the two engines pass
 // the same unit suite.
 //
-// Transactions: each call is one transaction of its own, durable when it resolves, except the
-// writes of a `group`: those share one transaction and one flush (the SPM's group commit). A
+// Transactions: each call is one transaction of its own, committed when it resolves — and
+// durable then on PostgreSQL, at the next `flush` (or group) on sqlite, whose WAL is fsynced
+// off the event loop — except the writes of a `group`: those share one transaction, durable
+// when the group resolves (the SPM's group commit). A
 // group first runs all-or-nothing; if a write throws, it rolls back whole and runs again with
 // each write in a savepoint of its own, so only the failing writes fail. So a group write must
 // call only `tx` (never the store itself, never anything else that waits): run again, it does
@@ -56,6 +58,8 @@ export interface CatalogStore extends CatalogCalls {
    * and then none of the writes is known to be durable.
    */
   group(writes: readonly GroupWrite[]): Promise<GroupOutcome[]>;
+  /** Make every write committed so far durable (sqlite: one fdatasync of the WAL; PostgreSQL: nothing to do). */
+  flush(): Promise<void>;
   /** Whether it takes writes, and why not. */
   health(): Promise<{ writable: boolean; problem?: string }>;
   /** Recount everything kept by triggers or counters; the problems found, [] if none. O(catalog). */

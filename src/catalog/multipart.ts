@@ -5,7 +5,7 @@
 import { limits } from "../lib/limits.ts";
 import { assert } from "../lib/assert.ts";
 import { multipartDoneTag, multipartPartPrefix, multipartStagingBucket, multipartUploadKeyTag, multipartUploadOf, multipartUploadsPrefix } from "../lib/s3-multipart-layout.ts";
-import type { Catalog } from "./catalog.ts";
+import type { CatalogCalls } from "./api.ts";
 import type { RetireTiming } from "./types.ts";
 
 export interface AbortUploadsQuery {
@@ -18,16 +18,16 @@ export interface AbortUploadsQuery {
 }
 
 /** Abort the uploads the query names: each one's parts, then its record. Returns how many (a completed upload's record, also dropped, is not counted). */
-export function abortMultipartUploadsBefore(catalog: Catalog, q: AbortUploadsQuery, when: RetireTiming = {}): number {
-  if (catalog.getBucket(multipartStagingBucket) === undefined) return 0; // no upload was ever made
+export async function abortMultipartUploadsBefore(catalog: CatalogCalls, q: AbortUploadsQuery, when: RetireTiming = {}): Promise<number> {
+  if ((await catalog.getBucket(multipartStagingBucket)) === undefined) return 0; // no upload was ever made
   let aborted = 0;
   let after: string | undefined;
   do {
-    const page = catalog.listBalls({ bucket: multipartStagingBucket, prefix: multipartUploadsPrefix(q.bucket), limit: limits.listPageMax, ...(after === undefined ? {} : { after }) });
+    const page = await catalog.listBalls({ bucket: multipartStagingBucket, prefix: multipartUploadsPrefix(q.bucket), limit: limits.listPageMax, ...(after === undefined ? {} : { after }) });
     for (const record of page.balls) {
       const key = record.tags[multipartUploadKeyTag];
       if (key === undefined || record.createdMs >= q.beforeMs || !key.startsWith(q.keyPrefix)) continue;
-      abortUpload(catalog, record.key, when);
+      await abortUpload(catalog, record.key, when);
       if (record.tags[multipartDoneTag] === undefined) aborted += 1;
     }
     after = page.next;
@@ -35,13 +35,13 @@ export function abortMultipartUploadsBefore(catalog: Catalog, q: AbortUploadsQue
   return aborted;
 }
 
-function abortUpload(catalog: Catalog, uploadKey: string, when: RetireTiming): void {
+async function abortUpload(catalog: CatalogCalls, uploadKey: string, when: RetireTiming): Promise<void> {
   const { uploadId } = multipartUploadOf(uploadKey);
   assert(uploadId !== "", `an upload record's key names its upload: ${uploadKey}`);
   let after: string | undefined;
   do {
-    const batch = catalog.deleteBalls({ bucket: multipartStagingBucket, prefix: multipartPartPrefix(uploadId), limit: limits.deleteBatchBallsMax, chunksMax: limits.deleteBatchChunksMax, ...(after === undefined ? {} : { after }) }, when);
+    const batch = await catalog.deleteBalls({ bucket: multipartStagingBucket, prefix: multipartPartPrefix(uploadId), limit: limits.deleteBatchBallsMax, chunksMax: limits.deleteBatchChunksMax, ...(after === undefined ? {} : { after }) }, when);
     after = batch?.next;
   } while (after !== undefined);
-  catalog.deleteBall(multipartStagingBucket, uploadKey, when);
+  await catalog.deleteBall(multipartStagingBucket, uploadKey, when);
 }

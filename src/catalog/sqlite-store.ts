@@ -86,6 +86,10 @@ export class SqliteStore {
     return outcomes;
   }
 
+  flush(): Promise<void> {
+    return this.gated(() => this.catalog.syncWal()).then((sync) => sync);
+  }
+
   health(): Promise<{ writable: boolean; problem?: string }> {
     return this.gated(() => this.catalog.health());
   }
@@ -98,6 +102,11 @@ export class SqliteStore {
     while (this.gate !== undefined) await this.gate;
     this.catalog.close();
   }
+}
+
+/** The calls of a sync Catalog run at once, as promises, with no gate (tests, and tools that own the catalog alone). */
+export function catalogCalls(catalog: Catalog): CatalogCalls {
+  return callsOf(catalog, now);
 }
 
 /** Run a sync call now; its result or its throw as a promise. */
@@ -113,8 +122,8 @@ function now<T>(call: () => T): Promise<T> {
 function callsOf(catalog: Catalog, run: <T>(call: () => T) => Promise<T>): CatalogCalls {
   const calls: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
   for (const name of catalogCallNames) {
-    const method = catalog[name] as (...args: unknown[]) => unknown;
-    calls[name] = (...args) => run(() => method.apply(catalog, args));
+    // Looked up at each call, not bound once: a test may replace a method to inject a fault.
+    calls[name] = (...args) => run(() => (catalog[name] as (...args: unknown[]) => unknown).apply(catalog, args));
   }
   return calls as unknown as CatalogCalls;
 }

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pack as encode } from "msgpackr";
-import { Catalog, type AuditInput } from "../../src/catalog/index.ts";
+import { Catalog, SqliteStore, type AuditInput, type CatalogStore } from "../../src/catalog/index.ts";
 import { SteppedClock } from "../../src/lib/clock.ts";
 import { ConflictError } from "../../src/lib/errors.ts";
 import { limits } from "../../src/lib/limits.ts";
@@ -131,12 +131,15 @@ describe("who is recorded", () => {
 
 describe("the audit trail on the SPM", () => {
   function trail() {
-    const catalog = openCatalog();
+    const dir = mkdtempSync(join(tmpdir(), "mictlanx-audit-"));
+    dirs.push(dir);
+    const store = SqliteStore.open(join(dir, "catalog.sqlite")) as SqliteStore & CatalogStore;
+    const catalog = store.catalog; // the same connection, called directly to set up and to look
     for (const id of ["p1", "p2"]) catalog.upsertPeer(peerRecord(id));
     const events: string[] = [];
-    const writes = new WriteBatcher(catalog);
+    const writes = new WriteBatcher(store);
     const clock = new SteppedClock(5_000);
-    return { catalog, writes, events, audit: new AuditTrail({ catalog, writes, clock, event: (kind, message) => events.push(`${kind}: ${message}`) }) };
+    return { catalog, writes, events, audit: new AuditTrail({ catalog: store, writes, clock, event: (kind, message) => events.push(`${kind}: ${message}`) }) };
   }
   const actor = { accessKey: key, remote: "10.0.0.3" };
 
@@ -144,9 +147,9 @@ describe("the audit trail on the SPM", () => {
     const { catalog, writes, audit } = trail();
     const { ball, chunks } = ballOf({ key: "k", objectId: "o1", peers: [["p1", "p2"]] });
     catalog.commitBall(ball, chunks, {});
-    const deleted = await audit.write({ actor, action: "ball.delete", target: "bucket/k" }, () => catalog.deleteBall("bucket", "k"), (found) => (found ? "ok" : "not_found"));
+    const deleted = await audit.write({ actor, action: "ball.delete", target: "bucket/k" }, (tx) => tx.deleteBall("bucket", "k"), (found) => (found ? "ok" : "not_found"));
     expect(deleted?.objectId).toBe("o1");
-    const missing = await audit.write({ actor, action: "ball.delete", target: "bucket/k" }, () => catalog.deleteBall("bucket", "k"), (found) => (found ? "ok" : "not_found"));
+    const missing = await audit.write({ actor, action: "ball.delete", target: "bucket/k" }, (tx) => tx.deleteBall("bucket", "k"), (found) => (found ? "ok" : "not_found"));
     expect(missing).toBeUndefined();
     expect(catalog.listAudit({ limit: 10 }).records).toEqual([
       { seq: 2, atMs: 5_000, accessKey: key, remote: "10.0.0.3", action: "ball.delete", target: "bucket/k", outcome: "not_found" },
@@ -159,8 +162,8 @@ describe("the audit trail on the SPM", () => {
   test("a write that throws is rolled back with its record, and the failure is recorded on its own", async () => {
     const { catalog, audit } = trail();
     const error = await rejection(
-      audit.write({ actor, action: "bucket.delete", target: "full" }, () => {
-        catalog.createBucket("made-then-undone", 1);
+      audit.write({ actor, action: "bucket.delete", target: "full" }, async (tx) => {
+        await tx.createBucket("made-then-undone", 1);
         throw new ConflictError("bucket full holds 3 balls");
       }),
     );

@@ -2,7 +2,7 @@
 // AbortIncompleteMultipartUpload calls it): uploads begun before a time, under a key prefix, of
 // one bucket or all, lose their parts and record; every chunk of theirs becomes garbage.
 import { afterEach, describe, expect, test } from "bun:test";
-import { abortMultipartUploadsBefore, type Catalog } from "../../src/catalog/index.ts";
+import { abortMultipartUploadsBefore, catalogCalls, type Catalog } from "../../src/catalog/index.ts";
 import { multipartDoneTag, multipartPartKey, multipartStagingBucket, multipartUploadKey, multipartUploadKeyTag } from "../../src/lib/s3-multipart-layout.ts";
 import { ballOf, peerRecord, tempCatalog } from "./fixtures/catalog-records.ts";
 import { abortIncompleteUploadsIn } from "../../src/roles/spm/multipart.ts";
@@ -40,11 +40,11 @@ function addUpload(catalog: Catalog, bucket: string, key: string, createdMs: num
 }
 
 describe("abortMultipartUploadsBefore", () => {
-  test("no staging bucket yet: nothing to abort", () => {
-    expect(abortMultipartUploadsBefore(setup(), { keyPrefix: "", beforeMs: Date.now() })).toBe(0);
+  test("no staging bucket yet: nothing to abort", async () => {
+    expect(await abortMultipartUploadsBefore(catalogCalls(setup()), { keyPrefix: "", beforeMs: Date.now() })).toBe(0);
   });
 
-  test("only uploads begun before the time, under the prefix, of the bucket; their parts' chunks become garbage", () => {
+  test("only uploads begun before the time, under the prefix, of the bucket; their parts' chunks become garbage", async () => {
     const catalog = setup();
     const old = addUpload(catalog, "photos", "logs/a", 1_000, 2);
     const young = addUpload(catalog, "photos", "logs/b", 5_000, 1);
@@ -52,7 +52,7 @@ describe("abortMultipartUploadsBefore", () => {
     const otherBucket = addUpload(catalog, "photos-2", "logs/d", 1_000, 1);
     const before = catalog.stats();
     // beforeMs is exclusive: an upload begun at exactly 5000 stays.
-    expect(abortMultipartUploadsBefore(catalog, { bucket: "photos", keyPrefix: "logs/", beforeMs: 5_000 })).toBe(1);
+    expect(await abortMultipartUploadsBefore(catalogCalls(catalog), { bucket: "photos", keyPrefix: "logs/", beforeMs: 5_000 })).toBe(1);
     expect(catalog.getBallMeta(multipartStagingBucket, multipartUploadKey("photos", old))).toBeUndefined();
     expect(catalog.getBallMeta(multipartStagingBucket, multipartPartKey(old, 1))).toBeUndefined();
     expect(catalog.getBallMeta(multipartStagingBucket, multipartPartKey(old, 2))).toBeUndefined();
@@ -66,13 +66,13 @@ describe("abortMultipartUploadsBefore", () => {
     expect(after.garbage - before.garbage).toBe(2 + 2 * 2 * 2); // every replica of every chunk
   });
 
-  test("every bucket when none is named; a completed upload's record goes too, uncounted", () => {
+  test("every bucket when none is named; a completed upload's record goes too, uncounted", async () => {
     const catalog = setup();
     const done = ballOf({ bucket: multipartStagingBucket, key: multipartUploadKey("c-bucket", "f".repeat(32)), objectId: "done", peers: [["p1", "p2"]], tags: { [multipartUploadKeyTag]: "z", [multipartDoneTag]: "e-1" } });
     catalog.commitBall({ ...done.ball, createdMs: 1_000 }, done.chunks, {});
     addUpload(catalog, "a-bucket", "x", 1_000, 1);
     addUpload(catalog, "b-bucket", "y", 1_000, 1);
-    expect(abortMultipartUploadsBefore(catalog, { keyPrefix: "", beforeMs: 2_000 })).toBe(2);
+    expect(await abortMultipartUploadsBefore(catalogCalls(catalog), { keyPrefix: "", beforeMs: 2_000 })).toBe(2);
     expect(catalog.listBalls({ bucket: multipartStagingBucket, limit: 10 }).balls).toEqual([]);
   });
 });
@@ -84,7 +84,7 @@ describe("the lifecycle rule AbortIncompleteMultipartUpload (the SPM's lifecycle
     const beganMs = 10 * dayMs + 3_600_000; // day 10, 01:00 UTC
     const due = addUpload(catalog, "logs-bucket", "tmp/a", beganMs, 1);
     const otherPrefix = addUpload(catalog, "logs-bucket", "keep/b", beganMs, 1);
-    const abort = abortIncompleteUploadsIn(catalog, () => ({}));
+    const abort = abortIncompleteUploadsIn(catalogCalls(catalog), () => ({}));
     const rules = [
       { id: "tmp", enabled: true, prefix: "tmp/", abortIncompleteDays: 2 },
       { id: "off", enabled: false, prefix: "keep/", abortIncompleteDays: 1 },

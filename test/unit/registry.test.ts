@@ -5,7 +5,7 @@ import { Registry, type PeerReportIn, type RegistryEvent } from "../../src/roles
 import { SteppedClock } from "../../src/lib/clock.ts";
 import { FullError } from "../../src/lib/errors.ts";
 import { ballOf, tempCatalog } from "./fixtures/catalog-records.ts";
-import type { Catalog } from "../../src/catalog/index.ts";
+import { catalogCalls, type Catalog, type CatalogCalls, type GroupWrite } from "../../src/catalog/index.ts";
 import { rejection } from "../support/errors.ts";
 
 const timings = { suspectAfterMs: 3_000, downAfterMs: 10_000 };
@@ -15,7 +15,7 @@ afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup();
 });
 
-function setup(options: { persist?: <T>(write: () => T) => Promise<T> } = {}) {
+function setup(options: { persist?: <T>(write: GroupWrite<T>, calls: CatalogCalls) => Promise<T> } = {}) {
   const temp = tempCatalog("registry");
   cleanups.push(() => {
     expect(temp.catalog.audit()).toEqual([]);
@@ -24,15 +24,17 @@ function setup(options: { persist?: <T>(write: () => T) => Promise<T> } = {}) {
   const clock = new SteppedClock();
   const events: RegistryEvent[] = [];
   const arrivals: string[] = [];
+  const calls = catalogCalls(temp.catalog);
   const registry = new Registry({
     catalog: temp.catalog,
+    known: temp.catalog.listPeers(),
     timings,
     clock,
-    persist: options.persist ?? (async (write) => write()),
+    persist: (write) => (options.persist ? options.persist(write, calls) : write(calls)),
     emit: (event) => events.push(event),
     onArrival: (id, why) => arrivals.push(`${id}:${why}`),
   });
-  return { catalog: temp.catalog, clock, events, arrivals, registry };
+  return { catalog: temp.catalog, calls, clock, events, arrivals, registry };
 }
 
 function report(id: string, overrides: Partial<PeerReportIn> = {}): PeerReportIn {
@@ -107,7 +109,7 @@ describe("twins and replaced disks", () => {
   test("after an SPM restart a new instance waits out the down grace: the old one may only be slow to report back", async () => {
     const s = setup();
     await s.registry.heartbeat(report("p1"));
-    const restarted = new Registry({ catalog: s.catalog, timings, clock: s.clock, persist: async (write) => write(), emit: () => {} });
+    const restarted = new Registry({ catalog: s.catalog, known: s.catalog.listPeers(), timings, clock: s.clock, persist: (write) => write(s.calls), emit: () => {} });
     expect((await rejection(restarted.heartbeat(report("p1", { instanceId: "instance-other" })))).code).toBe("conflict");
     s.clock.advance(timings.suspectAfterMs);
     expect((await rejection(restarted.heartbeat(report("p1", { instanceId: "instance-other" })))).code).toBe("conflict");
@@ -120,7 +122,7 @@ describe("twins and replaced disks", () => {
     const s = setup();
     await withBall(s, s.catalog);
     s.catalog.upsertPeer({ ...s.catalog.getPeer("p1")!, instanceId: undefined });
-    const restarted = new Registry({ catalog: s.catalog, timings, clock: s.clock, persist: async (write) => write(), emit: () => {} });
+    const restarted = new Registry({ catalog: s.catalog, known: s.catalog.listPeers(), timings, clock: s.clock, persist: (write) => write(s.calls), emit: () => {} });
     await restarted.heartbeat(report("p1"));
     expect(s.catalog.getPeer("p1")?.instanceId).toBe("instance-p1");
     expect(s.catalog.getBall("bucket", "k")?.chunks.map((chunk) => chunk.peers)).toEqual([["p1", "p2"], ["p1", "p3"]]);
@@ -162,12 +164,12 @@ describe("durable before memory", () => {
   test("a registration whose catalog write fails leaves no trace; the next heartbeat registers the peer", async () => {
     let failNext = true;
     const s = setup({
-      persist: async (write) => {
+      persist: async (write, calls) => {
         if (failNext) {
           failNext = false;
           throw new FullError("the catalog's disk is full");
         }
-        return write();
+        return write(calls);
       },
     });
     expect((await rejection(s.registry.heartbeat(report("p1")))).code).toBe("full");
@@ -180,9 +182,9 @@ describe("durable before memory", () => {
   test("a state change whose write fails is not taken in memory, the tick says why, and the next tick retries", async () => {
     let failing = false;
     const s = setup({
-      persist: async (write) => {
+      persist: async (write, calls) => {
         if (failing) throw new FullError("the catalog's disk is full");
-        return write();
+        return write(calls);
       },
     });
     await s.registry.heartbeat(report("p1"));

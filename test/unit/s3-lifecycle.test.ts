@@ -10,7 +10,7 @@ import { daysDeadlineMs, expiringPrefixes, expiresAtMs, isExpired, lifecycleXml,
 import { AuditTrail } from "../../src/roles/spm/audit.ts";
 import { LifecyclePass } from "../../src/roles/spm/lifecycle.ts";
 import { WriteBatcher } from "../../src/roles/spm/write-batcher.ts";
-import { ballOf, peerRecord, tempCatalog } from "./fixtures/catalog-records.ts";
+import { ballOf, peerRecord, tempStore } from "./fixtures/catalog-records.ts";
 
 const dayMs = 86_400_000;
 
@@ -153,20 +153,20 @@ describe("evaluation at a given time", () => {
 });
 
 describe("the SPM's lifecycle pass", () => {
-  const temps: Array<ReturnType<typeof tempCatalog>> = [];
+  const temps: Array<ReturnType<typeof tempStore>> = [];
   afterEach(() => {
     for (const temp of temps.splice(0)) temp.done();
   });
 
   function setUp(clock: SteppedClock) {
-    const temp = tempCatalog("lifecycle-pass");
+    const temp = tempStore("lifecycle-pass");
     temps.push(temp);
-    const { catalog } = temp;
+    const { catalog, store } = temp;
     for (const id of ["p1", "p2"]) catalog.upsertPeer(peerRecord(id));
-    const writes = new WriteBatcher(catalog);
+    const writes = new WriteBatcher(store);
     const events: string[] = [];
-    const audit = new AuditTrail({ catalog, writes, clock, event: (kind) => events.push(kind) });
-    const pass = new LifecyclePass({ catalog, audit, clock, retireNow: () => ({ atMs: clock.wallMs(), readerGraceMs: 0 }), intervalMs: 1000, event: (kind) => events.push(kind) });
+    const audit = new AuditTrail({ catalog: store, writes, clock, event: (kind) => events.push(kind) });
+    const pass = new LifecyclePass({ catalog: store, audit, clock, retireNow: () => ({ atMs: clock.wallMs(), readerGraceMs: 0 }), intervalMs: 1000, event: (kind) => events.push(kind) });
     const put = (bucket: string, key: string, objectId: string) => {
       const { ball, chunks } = ballOf({ bucket, key, objectId, peers: [["p1", "p2"]] });
       catalog.commitBall(ball, chunks, {});

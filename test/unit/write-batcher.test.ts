@@ -1,10 +1,10 @@
 // Group commit at the SPM: concurrent writes share a transaction, fail alone, and are durable
-// when they resolve.
+// when they resolve; while a group is open no other call of the store sees it (sqlite-store.ts).
 import { afterEach, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Catalog } from "../../src/catalog/index.ts";
+import { Catalog, SqliteStore } from "../../src/catalog/index.ts";
 import { WriteBatcher } from "../../src/roles/spm/write-batcher.ts";
 
 const dirs: string[] = [];
@@ -12,112 +12,126 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-function openCatalog(): { catalog: Catalog; path: string } {
+/** A sqlite store in a temp dir; `syncs` counts the WAL's fdatasyncs, `slowSync` holds the next one until released. */
+function openStore() {
   const dir = mkdtempSync(join(tmpdir(), "mictlanx-batcher-"));
   dirs.push(dir);
   const path = join(dir, "catalog.sqlite");
-  return { catalog: Catalog.open(path), path };
+  const sync = { count: 0, hold: undefined as Promise<void> | undefined };
+  const store = SqliteStore.open(path, {
+    walSync: async (handle) => {
+      sync.count += 1;
+      await sync.hold;
+      await handle.datasync();
+    },
+  }) as SqliteStore & Awaited<ReturnType<typeof SqliteStore.open>>;
+  return { store, path, sync };
 }
 
-test("writes in one turn share one flush; each resolves with its own result", async () => {
-  const { catalog, path } = openCatalog();
-  const batcher = new WriteBatcher(catalog);
-  const writes = Array.from({ length: 50 }, (_, i) => batcher.submit(() => (catalog.setMeta(`k${i}`, `v${i}`), i)));
+test("writes in one turn share one group and one fdatasync; each resolves with its own result once durable", async () => {
+  const { store, path, sync } = openStore();
+  const batcher = new WriteBatcher(store);
+  const writes = Array.from({ length: 50 }, (_, i) => batcher.submit(async (tx) => (await tx.setMeta(`k${i}`, `v${i}`), i)));
   expect(await Promise.all(writes)).toEqual(Array.from({ length: 50 }, (_, i) => i));
   expect(batcher.stats.flushes).toBe(1);
-  catalog.close();
+  expect(sync.count).toBe(1);
+  await store.close();
   const reopened = Catalog.open(path);
   for (let i = 0; i < 50; i += 1) expect(reopened.getMeta(`k${i}`)).toBe(`v${i}`);
   reopened.close();
 });
 
-test("a write that throws fails alone; the others in its batch commit", async () => {
-  const { catalog } = openCatalog();
-  const batcher = new WriteBatcher(catalog);
-  const good = batcher.submit(() => catalog.setMeta("good", "yes"));
-  const bad = batcher.submit(() => {
-    catalog.setMeta("bad", "half");
+test("a write that throws fails alone; the others in its group commit, and its own changes are rolled back", async () => {
+  const { store } = openStore();
+  const batcher = new WriteBatcher(store);
+  const good = batcher.submit((tx) => tx.setMeta("good", "yes"));
+  const bad = batcher.submit(async (tx) => {
+    await tx.setMeta("bad", "half");
     throw new Error("no");
   });
-  const after = batcher.submit(() => catalog.setMeta("after", "yes"));
+  const after = batcher.submit((tx) => tx.setMeta("after", "yes"));
   await good;
   await after;
-  expect(bad).rejects.toThrow("no");
-  await bad.catch(() => {});
-  expect(catalog.getMeta("good")).toBe("yes");
-  expect(catalog.getMeta("after")).toBe("yes");
-  expect(catalog.getMeta("bad")).toBeUndefined(); // rolled back to its savepoint
-  expect(batcher.stats).toMatchObject({ flushes: 1, writes: 3, replays: 1 }); // all-or-nothing failed, then write by write
-  catalog.close();
-});
-
-test("a group without failures runs once, with no replay", async () => {
-  const { catalog } = openCatalog();
-  const batcher = new WriteBatcher(catalog);
-  await Promise.all(Array.from({ length: 5 }, (_, i) => batcher.submit(() => catalog.setMeta(`ok${i}`, "1"))));
-  expect(batcher.stats).toMatchObject({ flushes: 1, writes: 5, replays: 0 });
-  catalog.close();
+  expect(await bad.then(() => "resolved", (error: Error) => error.message)).toBe("no");
+  expect(await store.getMeta("good")).toBe("yes");
+  expect(await store.getMeta("after")).toBe("yes");
+  expect(await store.getMeta("bad")).toBeUndefined(); // rolled back to its savepoint
+  expect(batcher.stats).toMatchObject({ flushes: 1, writes: 3, failed: 1 });
+  await store.close();
 });
 
 test("one group in flight: writes that arrive during its fsync go together as the next group", async () => {
-  const { catalog } = openCatalog();
-  const batcher = new WriteBatcher(catalog);
+  const { store, sync } = openStore();
+  const batcher = new WriteBatcher(store);
   let releaseSync: () => void = () => {};
-  let syncs = 0;
-  const original = catalog.syncWal.bind(catalog);
-  catalog.syncWal = async () => {
-    syncs += 1;
-    if (syncs === 1) await new Promise<void>((resolve) => (releaseSync = resolve)); // the disk is slow once
-    await original();
-  };
-  const first = batcher.submit(() => catalog.setMeta("first", "1"));
-  while (syncs === 0) await Bun.sleep(1); // the first group is now waiting on its fsync
+  sync.hold = new Promise<void>((resolve) => (releaseSync = resolve)); // the disk is slow once
+  const first = batcher.submit((tx) => tx.setMeta("first", "1"));
+  while (sync.count === 0) await Bun.sleep(1); // the first group is now waiting on its fsync
+  sync.hold = undefined;
   let laterDone = 0;
-  const later = Array.from({ length: 30 }, (_, i) => batcher.submit(() => catalog.setMeta(`later${i}`, "1")).then(() => (laterDone += 1)));
+  const later = Array.from({ length: 30 }, (_, i) => batcher.submit((tx) => tx.setMeta(`later${i}`, "1")).then(() => (laterDone += 1)));
   await Bun.sleep(20);
-  expect(syncs).toBe(1); // no second transaction while the first is in flight
+  expect(sync.count).toBe(1); // no second transaction while the first is in flight
   expect(laterDone).toBe(0);
   releaseSync();
   await first;
   await Promise.all(later);
   expect(batcher.stats).toMatchObject({ flushes: 2, writes: 31 });
-  catalog.close();
+  await store.close();
 });
 
-test("a group that cannot commit fails every write in it, and the next group still runs", async () => {
-  const { catalog } = openCatalog();
-  const batcher = new WriteBatcher(catalog);
-  const original = catalog.syncWal.bind(catalog);
+test("while a group is open, other calls of the store wait for it and never see its uncommitted writes", async () => {
+  const { store } = openStore();
+  let inside: () => void = () => {};
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const group = store.group([
+    async (tx) => {
+      await tx.setMeta("grouped", "1");
+      inside();
+      await held; // a write that waits (tests only): the group stays open
+      throw new Error("rolled back");
+    },
+  ]);
+  await new Promise<void>((resolve) => (inside = resolve));
+  let read: string | undefined | "pending" = "pending";
+  const reading = store.getMeta("grouped").then((value) => (read = value));
+  await Bun.sleep(20);
+  expect(read).toBe("pending"); // held at the gate
+  release();
+  const outcomes = await group;
+  expect(outcomes.map((outcome) => outcome.ok)).toEqual([false]);
+  await reading;
+  expect(read).toBeUndefined(); // the group's write was rolled back before the read ran
+  await store.close();
+});
+
+test("a group whose flush fails fails every write in it, and the next group still runs", async () => {
+  const { store } = openStore();
+  const batcher = new WriteBatcher(store);
+  const original = store.catalog.syncWal.bind(store.catalog);
   let failNext = true;
-  catalog.syncWal = async () => {
+  store.catalog.syncWal = async () => {
     if (failNext) {
       failNext = false;
       throw new Error("disk went away");
     }
     await original();
   };
-  const failed = await Promise.allSettled([batcher.submit(() => catalog.setMeta("x", "1")), batcher.submit(() => catalog.setMeta("y", "1"))]);
+  const failed = await Promise.allSettled([batcher.submit((tx) => tx.setMeta("x", "1")), batcher.submit((tx) => tx.setMeta("y", "1"))]);
   expect(failed.map((result) => result.status)).toEqual(["rejected", "rejected"]);
-  expect(await batcher.submit(() => (catalog.setMeta("z", "1"), "ok"))).toBe("ok");
-  catalog.close();
+  expect(await batcher.submit(async (tx) => (await tx.setMeta("z", "1"), "ok"))).toBe("ok");
+  await store.close();
 });
 
-test("deferred sync: commits skip the inline fsync; syncWal makes them durable off the event loop", async () => {
+test("a failed fdatasync stops writes until a restart: the catalog says why, reads go on", async () => {
   const dir = mkdtempSync(join(tmpdir(), "mictlanx-batcher-"));
   dirs.push(dir);
-  const path = join(dir, "catalog.sqlite");
-  const catalog = Catalog.open(path, { deferredSync: true });
-  const batcher = new WriteBatcher(catalog);
-  let synced = 0;
-  const original = catalog.syncWal.bind(catalog);
-  catalog.syncWal = async () => {
-    synced += 1;
-    await original();
-  };
-  await Promise.all(Array.from({ length: 10 }, (_, i) => batcher.submit(() => catalog.setMeta(`d${i}`, "x"))));
-  expect(synced).toBe(1); // one WAL fsync for the whole batch, awaited before the writes resolved
-  catalog.close();
-  const reopened = Catalog.open(path);
-  expect(reopened.getMeta("d9")).toBe("x");
-  reopened.close();
+  const store = SqliteStore.open(join(dir, "catalog.sqlite"), { walSync: async () => Promise.reject(new Error("EIO")) });
+  const batcher = new WriteBatcher(store);
+  expect(await batcher.submit((tx) => tx.setMeta("a", "1")).then(() => "ok", (error: Error) => error.message)).toContain("fsync");
+  expect((await store.health()).writable).toBe(false);
+  expect(await batcher.submit((tx) => tx.setMeta("b", "1")).then(() => "ok", (error: Error) => error.message)).toContain("stopped taking writes");
+  expect(await store.getMeta("b")).toBeUndefined();
+  await store.close();
 });

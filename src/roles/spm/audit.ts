@@ -3,7 +3,7 @@
 // commit (`write`); an op that writes through another part (the registry's drain and remove)
 // has its record appended once it is done, before the reply (`around`). A failed op is
 // recorded too, with its error code, in a write of its own.
-import type { Catalog } from "../../catalog/index.ts";
+import type { CatalogStore, GroupWrite } from "../../catalog/index.ts";
 import type { Handlers } from "../../net/server.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { toMictlanxError } from "../../lib/errors.ts";
@@ -53,7 +53,7 @@ export interface AuditEntry {
 export class AuditTrail {
   constructor(
     private readonly deps: {
-      catalog: Catalog;
+      catalog: CatalogStore;
       writes: WriteBatcher;
       clock: Clock;
       /** A record that could not be written is said in the event log, never dropped silently. */
@@ -66,12 +66,12 @@ export class AuditTrail {
    * its outcome from what it returned (`outcomeOf`: e.g. not_found for a delete of nothing).
    * If it throws, it is rolled back and the failure is recorded in a write of its own.
    */
-  async write<T>(entry: AuditEntry, write: () => T, outcomeOf: (value: T) => string = () => "ok"): Promise<T> {
+  async write<T>(entry: AuditEntry, write: GroupWrite<T>, outcomeOf: (value: T) => string = () => "ok"): Promise<T> {
     const atMs = this.deps.clock.wallMs(); // taken once: the batcher may run the write again
     try {
-      return await this.deps.writes.submit(() => {
-        const value = write();
-        this.deps.catalog.appendAudit(recordOf(entry, atMs, outcomeOf(value)));
+      return await this.deps.writes.submit(async (tx) => {
+        const value = await write(tx);
+        await tx.appendAudit(recordOf(entry, atMs, outcomeOf(value)));
         return value;
       });
     } catch (error) {
@@ -97,7 +97,7 @@ export class AuditTrail {
   /** A record on its own. The op has happened (or failed) already, so a record that cannot be written is an event, not the op's error. */
   private async append(entry: AuditEntry, atMs: number, outcome: string): Promise<void> {
     try {
-      await this.deps.writes.submit(() => this.deps.catalog.appendAudit(recordOf(entry, atMs, outcome)));
+      await this.deps.writes.submit((tx) => tx.appendAudit(recordOf(entry, atMs, outcome)));
     } catch (error) {
       this.deps.event("audit_lost", `the audit record of ${entry.action} ${entry.target} (${outcome}) could not be written: ${toMictlanxError(error).message}`);
     }
@@ -109,7 +109,7 @@ function recordOf(entry: AuditEntry, atMs: number, outcome: string) {
 }
 
 /** `audit.list`: a page of the log, newest first. Needs admin (enforced by the net layer). */
-export function auditHandlers(catalog: Catalog): Pick<Handlers<SpmOps>, "audit.list"> {
+export function auditHandlers(catalog: CatalogStore): Pick<Handlers<SpmOps>, "audit.list"> {
   return {
     "audit.list": ({ before, limit }) => catalog.listAudit({ ...(before === undefined ? {} : { before }), limit: limit ?? limits.auditPageMax }),
   };

@@ -1,7 +1,7 @@
 // The SPM's side of the S3 gateway's bucket settings (canned ACL, lifecycle configuration) and
 // object ACLs: kept in the catalog, so they survive restarts and every router sees the same.
 // Writes go through the write batcher: durable before the reply, like every other write.
-import type { Catalog } from "../../catalog/index.ts";
+import type { CatalogStore } from "../../catalog/index.ts";
 import type { Handlers } from "../../net/server.ts";
 import { NotFoundError } from "../../lib/errors.ts";
 import { objectAclTag } from "../../protocol/bucket-settings.ts";
@@ -14,22 +14,22 @@ function noSuchBucket(bucket: string): NotFoundError {
   return new NotFoundError(`no such bucket ${bucket}; mictlanx ls lists the buckets, mictlanx mb ${bucket} makes it`);
 }
 
-export function bucketSettingHandlers(deps: { catalog: Catalog; writes: WriteBatcher }): SettingHandlers {
+export function bucketSettingHandlers(deps: { catalog: CatalogStore; writes: WriteBatcher }): SettingHandlers {
   const { catalog, writes } = deps;
   return {
-    "bucket.getSetting": ({ bucket, name }) => {
-      if (catalog.getBucket(bucket) === undefined) throw noSuchBucket(bucket);
-      const value = catalog.getBucketSetting(bucket, name);
+    "bucket.getSetting": async ({ bucket, name }) => {
+      if ((await catalog.getBucket(bucket)) === undefined) throw noSuchBucket(bucket);
+      const value = await catalog.getBucketSetting(bucket, name);
       return value === undefined ? {} : { value };
     },
     "bucket.setSetting": async ({ bucket, name, value }) => {
-      if (!(await writes.submit(() => catalog.setBucketSetting(bucket, name, value)))) throw noSuchBucket(bucket);
+      if (!(await writes.submit((tx) => tx.setBucketSetting(bucket, name, value)))) throw noSuchBucket(bucket);
       return { bucket };
     },
     "ball.setAcl": async ({ bucket, key, acl, objectId }) => {
       // private is the default: no tag, so a ball read back looks as it would had it never been set.
-      const tags = await writes.submit(() => catalog.setBallTag(bucket, key, objectAclTag, acl === "private" ? undefined : acl, objectId));
-      if (tags === undefined) throw new NotFoundError(catalog.getBucket(bucket) === undefined ? `no such bucket ${bucket}` : `${bucket}/${key} does not exist`);
+      const tags = await writes.submit((tx) => tx.setBallTag(bucket, key, objectAclTag, acl === "private" ? undefined : acl, objectId));
+      if (tags === undefined) throw new NotFoundError((await catalog.getBucket(bucket)) === undefined ? `no such bucket ${bucket}` : `${bucket}/${key} does not exist`);
       return { bucket, key };
     },
   };

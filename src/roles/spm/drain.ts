@@ -41,10 +41,10 @@ export class DrainTracker {
   }
 
   /** The cursor for this pass's page of the peer's chunks; a walk's start recounts what is left. */
-  cursor(peerId: string, countReplicas: () => number): string | undefined {
+  async cursor(peerId: string, countReplicas: () => Promise<number>): Promise<string | undefined> {
     const state = this.state(peerId);
     if (state.cursor === undefined) {
-      state.remaining = countReplicas();
+      state.remaining = await countReplicas();
       if (state.remaining > 0) state.saidDrained = false; // it holds chunks (again): say it when they are gone
     }
     return state.cursor;

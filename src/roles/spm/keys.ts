@@ -18,7 +18,7 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { z } from "zod";
-import type { Catalog } from "../../catalog/index.ts";
+import type { CatalogStore } from "../../catalog/index.ts";
 import type { Handlers } from "../../net/server.ts";
 import { newAccessKeyId, newSecretKey } from "../../lib/access-keys.ts";
 import type { Clock } from "../../lib/clock.ts";
@@ -36,28 +36,28 @@ export const adminGrants: Grant[] = [{ bucket: "*", allow: [...actions] }];
 
 type KeyOp = "key.create" | "key.list" | "key.revoke" | "key.lookup";
 
-export function keyHandlers(deps: { catalog: Catalog; audit: AuditTrail; clock: Clock }): Pick<Handlers<SpmOps>, KeyOp> {
+export function keyHandlers(deps: { catalog: CatalogStore; audit: AuditTrail; clock: Clock }): Pick<Handlers<SpmOps>, KeyOp> {
   const { catalog, audit, clock } = deps;
   return {
     "key.create": async ({ grants, admin }, context) => {
       const key = { accessKey: newAccessKeyId(), secretKey: newSecretKey(), grants: normalizeGrants(grants), admin, createdMs: clock.wallMs() };
-      const made = await audit.write({ actor: actorOf(context), action: "key.create", target: key.accessKey }, () => catalog.createAccessKey(key));
+      const made = await audit.write({ actor: actorOf(context), action: "key.create", target: key.accessKey }, (tx) => tx.createAccessKey(key));
       return { accessKey: made.accessKey, secretKey: key.secretKey, grants: made.grants, admin: made.admin, createdMs: made.createdMs };
     },
-    "key.list": ({ after, limit }) => {
-      const page = catalog.listAccessKeys({ ...(after === undefined ? {} : { after }), limit: limit ?? limits.accessKeysPageMax });
+    "key.list": async ({ after, limit }) => {
+      const page = await catalog.listAccessKeys({ ...(after === undefined ? {} : { after }), limit: limit ?? limits.accessKeysPageMax });
       const keys = page.keys.map(({ accessKey, grants, admin, createdMs, revokedMs }) => ({ accessKey, grants, admin, createdMs, revoked: revokedMs !== undefined }));
       return page.next === undefined ? { keys } : { keys, next: page.next };
     },
     "key.revoke": async ({ accessKey }, context) => {
       const revokedMs = clock.wallMs();
       const entry = { actor: actorOf(context), action: "key.revoke", target: accessKey };
-      const revoked = await audit.write(entry, () => catalog.revokeAccessKey(accessKey, revokedMs), (found) => (found ? "ok" : "not_found"));
+      const revoked = await audit.write(entry, (tx) => tx.revokeAccessKey(accessKey, revokedMs), (found) => (found ? "ok" : "not_found"));
       if (!revoked) throw new NotFoundError(`no access key ${accessKey}; mictlanx key ls lists them`);
       return { accessKey, revoked: true as const };
     },
-    "key.lookup": ({ accessKey }) => {
-      const key = catalog.getAccessKey(accessKey);
+    "key.lookup": async ({ accessKey }) => {
+      const key = await catalog.getAccessKey(accessKey);
       if (!key) return { found: false as const };
       return { found: true as const, accessKey, secretKey: key.secretKey, grants: key.grants, admin: key.admin, revoked: key.revokedMs !== undefined };
     },
@@ -68,7 +68,7 @@ export function keyHandlers(deps: { catalog: Catalog; audit: AuditTrail; clock: 
 const givenCredentials = z.object({ accessKey: accessKeyId, secretKey });
 
 export interface BootstrapOptions {
-  catalog: Catalog;
+  catalog: CatalogStore;
   writes: WriteBatcher;
   clock: Clock;
   /** The credentials file: read when it is there, else written (`{ accessKey, secretKey, ca }`, mode 0600). */
@@ -81,7 +81,7 @@ export interface BootstrapOptions {
 /** The first admin key of a catalog that holds none (see the top of this file); nothing when it holds any. */
 export async function bootstrapAdminKey(options: BootstrapOptions): Promise<void> {
   const { catalog, path } = options;
-  if (catalog.countAccessKeys() > 0) return;
+  if ((await catalog.countAccessKeys()) > 0) return;
   const given = readGivenCredentials(path);
   const key = given ?? { accessKey: newAccessKeyId(), secretKey: newSecretKey() };
   if (!given) {
@@ -89,9 +89,9 @@ export async function bootstrapAdminKey(options: BootstrapOptions): Promise<void
     writeFileDurable(path, `${JSON.stringify({ accessKey: key.accessKey, secretKey: key.secretKey, ca: options.caPath ?? null }, null, 2)}\n`, { mode: 0o600 });
   }
   const createdMs = options.clock.wallMs();
-  await options.writes.submit(() => {
-    catalog.createAccessKey({ ...key, grants: adminGrants, admin: true, createdMs });
-    catalog.appendAudit({ atMs: createdMs, accessKey: null, remote: "local", action: "key.create", target: key.accessKey, outcome: "ok" });
+  await options.writes.submit(async (tx) => {
+    await tx.createAccessKey({ ...key, grants: adminGrants, admin: true, createdMs });
+    await tx.appendAudit({ atMs: createdMs, accessKey: null, remote: "local", action: "key.create", target: key.accessKey, outcome: "ok" });
   });
   options.log?.(given ? `imported the first admin key ${key.accessKey} from ${path}` : `made the first admin key ${key.accessKey}; its secret is in ${path} (mode 0600, shown nowhere else)`);
 }

@@ -6,7 +6,7 @@
 // chunks are garbage-collected as a DeleteObject's are. One pass looks at no more than
 // lifecycleBallsScannedPerPassMax balls and deletes no more than lifecycleBallsDeletedPerPassMax,
 // and the next one goes on where it stopped.
-import type { Catalog } from "../../catalog/index.ts";
+import type { CatalogStore } from "../../catalog/index.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { assert } from "../../lib/assert.ts";
 import { toMictlanxError } from "../../lib/errors.ts";
@@ -23,7 +23,7 @@ import type { AuditTrail } from "./audit.ts";
 export type AbortIncompleteUploads = (bucket: string, config: LifecycleConfiguration, nowMs: number) => Promise<number>;
 
 export interface LifecycleDeps {
-  catalog: Catalog;
+  catalog: CatalogStore;
   audit: AuditTrail;
   clock: Clock;
   retireNow: () => RetireTiming;
@@ -71,7 +71,7 @@ export class LifecyclePass {
     let from = this.cursor?.bucket ?? "";
     let seen: string | undefined;
     for (;;) {
-      const page = this.deps.catalog.bucketsWithSetting("lifecycle", from, limits.listPageMax);
+      const page = await this.deps.catalog.bucketsWithSetting("lifecycle", from, limits.listPageMax);
       for (const { bucket, value } of page) {
         if (bucket === seen) continue; // the page starts at the last bucket of the one before
         const config = lifecycleConfiguration.parse(JSON.parse(value));
@@ -106,7 +106,7 @@ export class LifecyclePass {
           return false;
         }
         const room = Math.min(limits.deleteBatchBallsMax, limits.lifecycleBallsScannedPerPassMax - budget.scanned);
-        const page = this.deps.catalog.listBalls({ bucket, ...(prefix === "" ? {} : { prefix }), ...(after === undefined ? {} : { after }), limit: room });
+        const page = await this.deps.catalog.listBalls({ bucket, ...(prefix === "" ? {} : { prefix }), ...(after === undefined ? {} : { after }), limit: room });
         budget.scanned += page.balls.length;
         const expired = page.balls.filter((ball) => isExpired(config, ball.key, ball.createdMs, nowMs)).slice(0, limits.lifecycleBallsDeletedPerPassMax - budget.expired);
         budget.expired += await this.expire(bucket, prefix, expired);
@@ -124,11 +124,11 @@ export class LifecyclePass {
     if (balls.length === 0) return 0;
     const timing = this.deps.retireNow(); // once: the batcher may run the write again
     const entry = { actor: { accessKey: null, remote: "spm lifecycle" }, action: "lifecycle.expire", target: `${bucket}/${prefix}*` };
-    const deleted = await this.deps.audit.write(entry, () => {
+    const deleted = await this.deps.audit.write(entry, async (tx) => {
       let count = 0;
       for (const ball of balls) {
-        if (this.deps.catalog.getBallMeta(bucket, ball.key)?.objectId !== ball.objectId) continue;
-        if (this.deps.catalog.deleteBall(bucket, ball.key, timing)) count += 1;
+        if ((await tx.getBallMeta(bucket, ball.key))?.objectId !== ball.objectId) continue;
+        if (await tx.deleteBall(bucket, ball.key, timing)) count += 1;
       }
       return count;
     });

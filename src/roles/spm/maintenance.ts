@@ -13,7 +13,7 @@
 // "under-replicated": healing leaves those to the drain (while the draining peer is not down),
 // so that what a drain copies counts as moved, not healed, and a drain that cannot finish is
 // reported as blocked rather than as a healing failure a pass.
-import type { Catalog } from "../../catalog/index.ts";
+import type { CatalogStore } from "../../catalog/index.ts";
 import { RpcPool, ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
 import { peerOps } from "../../protocol/peer.ts";
@@ -63,7 +63,7 @@ export class Maintenance {
   private lastSlowPassMs = 0;
 
   constructor(
-    private readonly catalog: Catalog,
+    private readonly catalog: CatalogStore,
     private readonly registry: Registry,
     private readonly options: MaintenanceOptions,
   ) {
@@ -110,7 +110,7 @@ export class Maintenance {
       // The rest changes slowly; looking every pass would only spend the catalog's time.
       if (nowMs - this.lastSlowPassMs >= slowPassIntervalMs) {
         this.lastSlowPassMs = nowMs;
-        this.catalog.expireIntents(deadlineNowMs);
+        await this.catalog.expireIntents(deadlineNowMs);
         await this.trim();
         await this.rebalance();
       }
@@ -125,9 +125,9 @@ export class Maintenance {
   // --- heal ---------------------------------------------------------------------------------
 
   private async heal(): Promise<void> {
-    this.queued = this.catalog.countUnderReplicated();
+    this.queued = await this.catalog.countUnderReplicated();
     if (this.queued === 0) return;
-    const page = this.catalog.underReplicated({ limit: vssLimits.healPageChunks, ...(this.healCursor ? { after: this.healCursor } : {}) });
+    const page = await this.catalog.underReplicated({ limit: vssLimits.healPageChunks, ...(this.healCursor ? { after: this.healCursor } : {}) });
     this.healCursor = page.next;
     const work: Promise<unknown>[] = [];
     for (const chunk of page.chunks) {
@@ -173,7 +173,7 @@ export class Maintenance {
           if (typed.code === "corrupt" || typed.code === "not_found") badSource = { id: source.id, detail: `a ${why} copy from it failed: ${typed.message}` };
           throw error;
         }
-        this.catalog.addReplica(chunk.objectId, chunk.index, target.id);
+        await this.catalog.addReplica(chunk.objectId, chunk.index, target.id);
         added.push(target.id);
         if (why === "heal") {
           this.counters.healedChunks += 1;
@@ -211,8 +211,8 @@ export class Maintenance {
     const draining = this.registry.all().filter((candidate) => candidate.draining);
     this.drains.keepOnly(new Set(draining.map((peer) => peer.id)));
     for (const peer of draining) {
-      const after = this.drains.cursor(peer.id, () => this.catalog.countReplicasOnPeer(peer.id));
-      const page = this.catalog.chunksOnPeer(peer.id, { limit: vssLimits.healPageChunks, ...(after === undefined ? {} : { after }) });
+      const after = await this.drains.cursor(peer.id, () => this.catalog.countReplicasOnPeer(peer.id));
+      const page = await this.catalog.chunksOnPeer(peer.id, { limit: vssLimits.healPageChunks, ...(after === undefined ? {} : { after }) });
       await Promise.all(page.chunks.map((chunk) => this.drainChunk(peer.id, chunk)));
       if (this.drains.pageDone(peer.id, page.next, (reason, tally) => this.describeBlock(reason, tally))) {
         this.options.event("peer_drained", `peer ${peer.id} is drained: it holds no chunks; stop it and forget it with mictlanx peer remove ${peer.id}`);
@@ -234,7 +234,7 @@ export class Maintenance {
       const added = await this.copyTo(chunk, sources, new Set(chunk.peers), needed, "drain");
       if (added.length < needed) return; // the failure is counted; the next walk tries again
     }
-    if (this.dropReplica(chunk.objectId, chunk.index, peerId)) this.drains.moved(peerId);
+    if (await this.dropReplica(chunk.objectId, chunk.index, peerId)) this.drains.moved(peerId);
   }
 
   /** Why a chunk of a draining peer that needs `needed` more replicas cannot get them now, if it cannot. */
@@ -266,14 +266,14 @@ export class Maintenance {
   // --- trim ---------------------------------------------------------------------------------
 
   private async trim(): Promise<void> {
-    const page = this.catalog.overReplicated({ limit: vssLimits.healPageChunks });
+    const page = await this.catalog.overReplicated({ limit: vssLimits.healPageChunks });
     for (const chunk of page.chunks) {
       const live = chunk.peers.filter((id) => this.isLive(id));
       if (live.length <= chunk.rf) continue;
       // Keep the replicas on the emptiest peers; drop the rest.
       const ordered = [...live].sort((a, b) => this.fullness(a) - this.fullness(b));
       for (const id of ordered.slice(chunk.rf)) {
-        if (this.dropReplica(chunk.objectId, chunk.index, id)) this.counters.trimmedReplicas += 1;
+        if (await this.dropReplica(chunk.objectId, chunk.index, id)) this.counters.trimmedReplicas += 1;
       }
     }
   }
@@ -292,12 +292,12 @@ export class Maintenance {
     const mean = ratios.reduce((sum, entry) => sum + entry.ratio, 0) / ratios.length;
     if (mean === 0 || (fullest.ratio - emptiest.ratio) / mean <= vssLimits.rebalanceSpreadMax) return;
     if ((fullest.ratio - emptiest.ratio) * fullest.peer.capacityBytes < vssLimits.rebalanceSlackBytes) return;
-    const page = this.catalog.chunksOnPeer(fullest.peer.id, { limit: vssLimits.healPageChunks });
+    const page = await this.catalog.chunksOnPeer(fullest.peer.id, { limit: vssLimits.healPageChunks });
     let moved = 0;
     for (const chunk of page.chunks) {
       if (moved >= vssLimits.rebalanceChunksPerPass) break;
       if (chunk.peers.includes(emptiest.peer.id)) continue;
-      const located = this.catalog.findChunk(chunk.objectId, chunk.index);
+      const located = await this.catalog.findChunk(chunk.objectId, chunk.index);
       if (!located) continue;
       const key = chunkKey(chunk.objectId, chunk.index);
       if (this.busy.has(key)) continue;
@@ -314,7 +314,7 @@ export class Maintenance {
     this.busy.add(key);
     try {
       await this.pull({ ...chunk, bucket }, from.address, to.address);
-      this.catalog.addReplica(chunk.objectId, chunk.index, toId);
+      await this.catalog.addReplica(chunk.objectId, chunk.index, toId);
       this.registry.noteMove(fromId, toId, chunk.size);
       this.counters.movedChunks += 1;
     } catch (error) {
@@ -323,7 +323,7 @@ export class Maintenance {
     } finally {
       this.busy.delete(key);
     }
-    this.dropReplica(chunk.objectId, chunk.index, fromId);
+    await this.dropReplica(chunk.objectId, chunk.index, fromId);
     return true;
   }
 
@@ -332,10 +332,10 @@ export class Maintenance {
   private async collect(deadlineNowMs: number): Promise<void> {
     const upIds = this.registry.all().filter((peer) => peer.state === "up").map((peer) => peer.id);
     if (upIds.length === 0) return;
-    const items = this.catalog.takeGarbage({ peerIds: upIds, limit: vssLimits.gcPageChunks, nowMs: deadlineNowMs });
+    const items = await this.catalog.takeGarbage({ peerIds: upIds, limit: vssLimits.gcPageChunks, nowMs: deadlineNowMs });
     if (items.length === 0) return;
     // The catalog changes that made these replicas garbage must be durable before any bytes go.
-    await this.catalog.syncWal();
+    await this.catalog.flush();
     const done: typeof items = [];
     await Promise.all(
       items.map(async (item) => {
@@ -343,7 +343,7 @@ export class Maintenance {
         if (this.busy.has(key)) return;
         const peer = this.registry.get(item.peerId);
         if (!peer) return;
-        if (this.catalog.findChunk(item.objectId, item.index)?.peers.includes(item.peerId)) {
+        if ((await this.catalog.findChunk(item.objectId, item.index))?.peers.includes(item.peerId)) {
           done.push(item); // the replica is live again (re-added by healing): keep the bytes
           return;
         }
@@ -360,14 +360,14 @@ export class Maintenance {
         }
       }),
     );
-    if (done.length > 0) this.catalog.ackGarbage(done);
+    if (done.length > 0) await this.catalog.ackGarbage(done);
   }
 
   // --- corrupt replicas ---------------------------------------------------------------------
 
   /** Overwrite a corrupt replica with a good copy from another replica of the same chunk. */
   async repairCorrupt(objectId: string, index: number, peerId: string, detail: string): Promise<boolean> {
-    const located = this.catalog.findChunk(objectId, index);
+    const located = await this.catalog.findChunk(objectId, index);
     if (!located || !located.peers.includes(peerId)) return false;
     const key = chunkKey(objectId, index);
     if (this.busy.has(key)) return false;
@@ -389,7 +389,7 @@ export class Maintenance {
     }
     // Could not overwrite it in place: drop the bad replica (now that the chunk is no longer
     // busy, which dropReplica refuses) and healing makes a new one elsewhere.
-    if (!repaired) this.dropReplica(objectId, index, peerId);
+    if (!repaired) await this.dropReplica(objectId, index, peerId);
     return repaired;
   }
 
@@ -410,10 +410,10 @@ export class Maintenance {
   }
 
   /** Drop one replica; the catalog queues its bytes as garbage. Never the last replica. */
-  private dropReplica(objectId: string, index: number, peerId: string): boolean {
+  private async dropReplica(objectId: string, index: number, peerId: string): Promise<boolean> {
     if (this.busy.has(chunkKey(objectId, index))) return false;
     try {
-      return this.catalog.removeReplica(objectId, index, peerId);
+      return await this.catalog.removeReplica(objectId, index, peerId);
     } catch (error) {
       this.fail(error); // ConflictError: it was the last replica, keep it
       return false;

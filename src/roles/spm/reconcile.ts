@@ -18,7 +18,7 @@
 //             batches (chunk.statMany): a replica the peer does not hold is forgotten (healing
 //             copies it back) unless it is the chunk's last record; one with other bytes is
 //             repaired like a corrupt one.
-import type { Catalog, GarbageInput, Holding, PeerChunk } from "../../catalog/index.ts";
+import type { CatalogStore, GarbageInput, GroupWrite, Holding, PeerChunk } from "../../catalog/index.ts";
 import { RpcPool, ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
 import { peerOps, type ChunkMetaWire } from "../../protocol/peer.ts";
@@ -33,7 +33,7 @@ import type { Registry } from "./registry.ts";
 export interface ReconcilerOptions {
   /** The SPM's connections to its peers (with its certificate, under TLS). */
   pool: RpcPool;
-  catalog: Catalog;
+  catalog: CatalogStore;
   registry: Registry;
   clock: Clock;
   /** A full check of every up peer at least this often. */
@@ -41,7 +41,7 @@ export interface ReconcilerOptions {
   /** A chunk the catalog does not want is collected only when it is older than this (its writer may still be about to record it). */
   orphanGraceMs: number;
   /** Durable catalog writes (the SPM's write batcher). */
-  persist: <T>(write: () => T) => Promise<T>;
+  persist: <T>(write: GroupWrite<T>) => Promise<T>;
   /** Chunks another task (heal, drain, GC) is working on right now: left alone. */
   isBusy: (objectId: string, index: number) => boolean;
   /** Rewrite a replica whose bytes are wrong or gone from a good one. */
@@ -185,14 +185,14 @@ export class Reconciler {
       if (this.o.isBusy(chunk.ball, chunk.index)) continue;
       const ageMs = nowWallMs - chunk.createdMs;
       if (ageMs < Math.min(this.o.orphanGraceMs, vssTimings.extraCopyGraceMs)) continue;
-      const holding: Holding = this.o.catalog.classifyHolding(chunk.ball, chunk.index, peerId);
+      const holding: Holding = await this.o.catalog.classifyHolding(chunk.ball, chunk.index, peerId);
       if (holding !== "extra" && ageMs < this.o.orphanGraceMs) continue;
       if (unknownWalk) {
         if (holding === "unknown") collect.push(garbageOf(chunk, peerId));
       } else if (holding === "unknown") {
         check.unknown += 1;
       } else if (holding === "extra") {
-        if (this.underReplicatedMatch(chunk)) adopt.push(chunk);
+        if (await this.underReplicatedMatch(chunk)) adopt.push(chunk);
         else collect.push(garbageOf(chunk, peerId));
       } else if (holding === "retired") {
         collect.push(garbageOf(chunk, peerId));
@@ -201,11 +201,13 @@ export class Reconciler {
     const verified = await this.verifiedCopies(adopt, client);
     for (const chunk of adopt) if (!verified.includes(chunk)) collect.push(garbageOf(chunk, peerId)); // bad bytes: not worth keeping
     if (verified.length > 0) {
-      await this.o.persist(() => verified.forEach((chunk) => this.o.catalog.addReplica(chunk.ball, chunk.index, peerId)));
+      await this.o.persist(async (tx) => {
+        for (const chunk of verified) await tx.addReplica(chunk.ball, chunk.index, peerId);
+      });
       this.counters.adoptedReplicas += verified.length;
     }
     if (collect.length > 0) {
-      await this.o.persist(() => this.o.catalog.addGarbage(collect));
+      await this.o.persist((tx) => tx.addGarbage(collect));
       this.counters.orphansCollected += collect.length;
       this.o.event("orphans_collected", `${collect.length} chunks on ${peerId} that no ball uses are queued for deletion`);
     }
@@ -227,8 +229,8 @@ export class Reconciler {
   }
 
   /** An unrecorded copy with the catalog's size and checksum, of a chunk that lacks replicas: worth keeping if its bytes check out. */
-  private underReplicatedMatch(chunk: ChunkMetaWire): boolean {
-    const found = this.o.catalog.findChunk(chunk.ball, chunk.index);
+  private async underReplicatedMatch(chunk: ChunkMetaWire): Promise<boolean> {
+    const found = await this.o.catalog.findChunk(chunk.ball, chunk.index);
     if (!found || found.size !== chunk.size || found.checksum !== chunk.checksum) return false;
     const counting = found.peers.filter((id) => {
       const peer = this.o.registry.get(id);
@@ -239,7 +241,7 @@ export class Reconciler {
 
   /** Ask the peer for a page of the replicas the catalog records on it; returns the next cursor. */
   private async recordsPage(peerId: string, check: Check, client: ServiceClient<typeof peerOps>): Promise<string | undefined> {
-    const page = this.o.catalog.chunksOnPeer(peerId, { limit: vssLimits.reconcilePageChunks, ...(check.cursor === undefined ? {} : { after: check.cursor }) });
+    const page = await this.o.catalog.chunksOnPeer(peerId, { limit: vssLimits.reconcilePageChunks, ...(check.cursor === undefined ? {} : { after: check.cursor }) });
     if (page.chunks.length === 0) return undefined;
     const refs = page.chunks.map((chunk) => ({ bucket: chunk.bucket, ball: chunk.objectId, index: chunk.index }));
     const { results } = await client.call("chunk.statMany", { refs });
@@ -260,14 +262,14 @@ export class Reconciler {
 
   /** Replicas the peer does not hold: forgotten, so healing copies them back; a chunk's last record stays. */
   private async forget(peerId: string, missing: PeerChunk[]): Promise<void> {
-    const outcome = await this.o.persist(() => {
+    const outcome = await this.o.persist(async (tx) => {
       let forgotten = 0;
       let lost = 0;
       for (const chunk of missing) {
-        const found = this.o.catalog.findChunk(chunk.objectId, chunk.index);
+        const found = await tx.findChunk(chunk.objectId, chunk.index);
         if (!found?.peers.includes(peerId)) continue; // gone meanwhile (moved, overwritten)
         if (found.peers.length === 1) lost += 1; // the last record stays: it says where the data was
-        else if (this.o.catalog.removeReplica(chunk.objectId, chunk.index, peerId, { garbage: false })) forgotten += 1;
+        else if (await tx.removeReplica(chunk.objectId, chunk.index, peerId, { garbage: false })) forgotten += 1;
       }
       return { forgotten, lost };
     });

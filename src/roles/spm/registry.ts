@@ -15,7 +15,7 @@
 // Every change the catalog must keep (a new peer, its address, its state, its instance, drain)
 // is durable before memory changes, so the registry never says what the catalog does not; and
 // the changes for one peer run one at a time (heartbeats, the tick and drain), in order.
-import type { Catalog, PeerRecord } from "../../catalog/index.ts";
+import type { CatalogStore, GroupWrite, PeerRecord } from "../../catalog/index.ts";
 import type { PeerState } from "../../protocol/spm.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { ConflictError, NotFoundError, toMictlanxError } from "../../lib/errors.ts";
@@ -60,11 +60,13 @@ export type RegistryEventKind = "peer_up" | "peer_down" | "peer_suspect" | "peer
 export type RegistryEvent = { kind: RegistryEventKind; peerId: string; message: string };
 
 export interface RegistryOptions {
-  catalog: Catalog;
+  catalog: Pick<CatalogStore, "vssId">;
+  /** The peers the catalog holds (listPeers), read before the registry is made. */
+  known: readonly PeerRecord[];
   timings: RegistryTimings;
   clock: Clock;
   /** Make a catalog write durable (the SPM's write batcher); memory changes only once it resolves. */
-  persist: <T>(write: () => T) => Promise<T>;
+  persist: <T>(write: GroupWrite<T>) => Promise<T>;
   emit: (event: RegistryEvent) => void;
   /** A peer whose holdings the SPM should check against the catalog: it joined, came back, or was replaced. */
   onArrival?: (peerId: string, why: "joined" | "replaced" | "returned") => void;
@@ -85,7 +87,7 @@ export class Registry {
 
   constructor(private readonly options: RegistryOptions) {
     const nowMonoMs = options.clock.monoMs();
-    for (const record of options.catalog.listPeers()) {
+    for (const record of options.known) {
       const state: PeerState = record.state === "down" ? "down" : "suspect";
       this.peers.set(record.id, { record: { ...record, state }, lastSeenMonoMs: nowMonoMs, seenSinceStart: false, opsTotal: 0, opsPerSec: 0, liveBytes: 0, recentPlacements: 0 });
     }
@@ -120,11 +122,11 @@ export class Registry {
     const durableChange =
       !known || arrival !== "same" || known.record.state === "down" || known.record.address !== report.address || known.record.instanceId !== report.instanceId;
     if (arrival === "replaced") {
-      const { forgotten, kept } = await this.options.persist(() => catalog.replacePeerInstance(record));
+      const { forgotten, kept } = await this.options.persist((tx) => tx.replacePeerInstance(record));
       const lost = kept > 0 ? `; ${kept} chunks had no other replica and are lost` : "";
       this.emit("peer_replaced", report.id, `peer ${report.id} came back at ${report.address} with another data dir: ${forgotten} replicas its old disk held are forgotten and healed from other peers${lost}`);
     } else if (durableChange) {
-      await this.options.persist(() => catalog.upsertPeer(record));
+      await this.options.persist((tx) => tx.upsertPeer(record));
     }
     this.remember(known, record, report, nowMonoMs);
     this.lastRefusal.delete(refusalKey(report));
@@ -188,7 +190,7 @@ export class Registry {
     const state: PeerState = ageMs >= downAfterMs ? "down" : ageMs >= suspectAfterMs || !live.seenSinceStart ? "suspect" : "up";
     if (state === live.record.state) return;
     if (state === "suspect" && live.record.state === "down") return; // down stays down until a heartbeat
-    if (state === "down") await this.options.persist(() => this.options.catalog.setPeerState(id, state));
+    if (state === "down") await this.options.persist((tx) => tx.setPeerState(id, state));
     live.record = { ...live.record, state };
     if (state === "down") this.emit("peer_down", id, `peer ${id} is down (no heartbeat for ${Math.round(ageMs / 1000)} s)`);
     if (state === "suspect") this.emit("peer_suspect", id, `peer ${id} is suspect`);
@@ -200,7 +202,7 @@ export class Registry {
       const live = this.peers.get(id);
       if (!live) throw new NotFoundError(`no peer "${id}" is registered; see mictlanx status`);
       if (live.record.draining === draining) return;
-      await this.options.persist(() => this.options.catalog.setDraining(id, draining));
+      await this.options.persist((tx) => tx.setDraining(id, draining));
       live.record = { ...live.record, draining };
     });
   }
@@ -212,7 +214,7 @@ export class Registry {
   remove(id: string): Promise<void> {
     return this.serially(id, async () => {
       if (!this.peers.has(id)) throw new NotFoundError(`no peer "${id}" is registered; see mictlanx status`);
-      await this.options.persist(() => this.options.catalog.removePeer(id, { forgetReplicas: true }));
+      await this.options.persist((tx) => tx.removePeer(id, { forgetReplicas: true }));
       this.peers.delete(id);
     });
   }

@@ -9,7 +9,7 @@
 // delete, a drain, a peer's new state) is fsynced first: all writes go through the batcher.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { Catalog, type CatalogOpenOptions } from "../../catalog/index.ts";
+import { SqliteStore, type CatalogCalls, type CatalogOpenOptions, type CatalogStats, type CatalogStore } from "../../catalog/index.ts";
 import { RpcServer, refusalMetrics, type Handlers } from "../../net/server.ts";
 import { RpcPool, ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
@@ -98,7 +98,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   const random = options.random ?? Math.random;
   const deadlineNowMs = anchoredWallMs(clock);
   // Deferred sync: the write batcher fsyncs the WAL off the event loop before it acknowledges.
-  const catalog = Catalog.open(join(options.dir, "catalog.sqlite"), { ...options.catalogOptions, deferredSync: true });
+  const catalog = SqliteStore.open(join(options.dir, "catalog.sqlite"), { ...(options.catalogOptions ?? {}) });
   const startedMonoMs = clock.monoMs();
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? vssTimings.heartbeatIntervalMs;
   const timings = { suspectAfterMs: options.suspectAfterMs ?? vssTimings.suspectAfterMs, downAfterMs: options.downAfterMs ?? vssTimings.downAfterMs };
@@ -108,6 +108,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   const audit = new AuditTrail({ catalog, writes, clock, event });
   const registry = new Registry({
     catalog,
+    known: await catalog.listPeers(),
     timings,
     clock,
     persist: (write) => writes.submit(write),
@@ -172,14 +173,20 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     const own = options.security?.tls.current.own;
     if (own?.node) certificates.note("spm", own.node.id, own.notAfterMs);
   };
+  // The catalog's counts and health as of the last tick (status() is read by every metrics
+  // gauge, synchronously); `vss.status` reads them afresh first.
+  let catalogNow: { stats: CatalogStats; health: { writable: boolean; problem?: string } } = { stats: await catalog.stats(), health: await catalog.health() };
+  const readCatalogNow = async () => {
+    catalogNow = { stats: await catalog.stats(), health: await catalog.health() };
+  };
   const status = (): VssStatus => {
     noteOwnCertificate();
-    const stats = catalog.stats();
+    const stats = catalogNow.stats;
     return {
       spm: address,
       uptimeMs: Math.round(clock.monoMs() - startedMonoMs),
       vssId: catalog.vssId,
-      catalog: catalog.health(),
+      catalog: catalogNow.health,
       peers: peerStatuses(),
       routers: routers.status(),
       balls: stats.balls,
@@ -200,8 +207,8 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     };
   };
 
-  const locate = (bucket: string, key: string) => {
-    const head = catalog.getBallHead(bucket, key);
+  const locate = async (bucket: string, key: string) => {
+    const head = await catalog.getBallHead(bucket, key);
     if (!head) throw new NotFoundError(`${bucket}/${key} does not exist`);
     return locateBall(head, registry);
   };
@@ -229,45 +236,45 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     "ball.commitMany": async ({ items }) => ({ results: await Promise.all(items.map((item) => settle(() => uploads.commit(item)))) }),
     "ball.reserveMany": async ({ items }) => ({ results: await Promise.all(items.map((item) => settle(() => uploads.reserve(item)))) }),
     "ball.get": ({ bucket, key }) => locate(bucket, key),
-    "ball.getMany": ({ items }) => ({ results: withinBatchBytes(items.map((item) => settleNow(() => locate(item.bucket, item.key))), ballLocatedWireBytes) }),
-    "ball.chunks": ({ objectId, fromIndex, limit, bucket }) => {
-      checkObjectBucket(catalog, objectId, bucket);
+    "ball.getMany": async ({ items }) => ({ results: withinBatchBytes(await Promise.all(items.map((item) => settle(() => locate(item.bucket, item.key)))), ballLocatedWireBytes) }),
+    "ball.chunks": async ({ objectId, fromIndex, limit, bucket }) => {
+      await checkObjectBucket(catalog, objectId, bucket);
       return chunksOf(catalog, registry, objectId, fromIndex, limit, readerGraceMs);
     },
-    "ball.stageChunks": ({ objectId, chunks, bucket }) => {
-      checkObjectBucket(catalog, objectId, bucket);
+    "ball.stageChunks": async ({ objectId, chunks, bucket }) => {
+      await checkObjectBucket(catalog, objectId, bucket);
       return uploads.stage(objectId, chunks);
     },
     "chunk.locate": ({ objectId, index }) => locateChunk(catalog, registry, objectId, index, readerGraceMs),
     "ball.delete": async ({ bucket, key, actor }, context) => {
       const entry = { actor: deleteActorOf(context, actor), action: "ball.delete", target: `${bucket}/${key}` };
-      const ball = await audit.write(entry, () => catalog.deleteBall(bucket, key, retireNow()), (deleted) => (deleted ? "ok" : "not_found"));
+      const ball = await audit.write(entry, (tx) => tx.deleteBall(bucket, key, retireNow()), (deleted) => (deleted ? "ok" : "not_found"));
       if (!ball) throw new NotFoundError(`${bucket}/${key} does not exist`);
       return ballToWire(ball);
     },
-    "ball.list": (query) => {
-      const page = catalog.listBalls(query);
+    "ball.list": async (query) => {
+      const page = await catalog.listBalls(query);
       // An empty page of a bucket that is not there says so (exit 4), not "no balls".
-      if (page.balls.length === 0 && catalog.getBucket(query.bucket) === undefined) throw noSuchBucket(query.bucket);
+      if (page.balls.length === 0 && (await catalog.getBucket(query.bucket)) === undefined) throw noSuchBucket(query.bucket);
       return { balls: page.balls.map(ballToWire), ...(page.next === undefined ? {} : { next: page.next }) };
     },
     "bucket.list": (query) => catalog.listBuckets(query),
     "bucket.create": async ({ bucket }) => {
       const createdMs = clock.wallMs();
-      if (!(await writes.submit(() => catalog.createBucket(bucket, createdMs)))) throw new ConflictError(`bucket ${bucket} already exists`);
+      if (!(await writes.submit((tx) => tx.createBucket(bucket, createdMs)))) throw new ConflictError(`bucket ${bucket} already exists`);
       return { name: bucket, balls: 0, bytes: 0, createdMs };
     },
     "bucket.delete": async ({ bucket, actor }, context) => {
       const entry = { actor: deleteActorOf(context, actor), action: "bucket.delete", target: bucket };
-      if (!(await audit.write(entry, () => catalog.deleteBucket(bucket), (deleted) => (deleted ? "ok" : "not_found")))) throw noSuchBucket(bucket);
+      if (!(await audit.write(entry, (tx) => tx.deleteBucket(bucket), (deleted) => (deleted ? "ok" : "not_found")))) throw noSuchBucket(bucket);
       return { bucket };
     },
-    "ball.count": ({ bucket, prefix }) => catalog.countBalls(bucket, prefix, limits.ballCountMax) ?? throwNoSuchBucket(bucket),
+    "ball.count": async ({ bucket, prefix }) => (await catalog.countBalls(bucket, prefix, limits.ballCountMax)) ?? throwNoSuchBucket(bucket),
     "ball.deletePrefix": async ({ bucket, prefix, after, limit, actor }, context) => {
       const query = { bucket, ...(prefix === undefined ? {} : { prefix }), ...(after === undefined ? {} : { after }), limit: limit ?? limits.deleteBatchBallsMax, chunksMax: limits.deleteBatchChunksMax };
       const timing = retireNow(); // computed once: the same if the batcher runs the write again
       const entry = { actor: deleteActorOf(context, actor), action: "ball.deletePrefix", target: `${bucket}/${prefix ?? ""}*` };
-      return (await audit.write(entry, () => catalog.deleteBalls(query, timing), (batch) => (batch ? "ok" : "not_found"))) ?? throwNoSuchBucket(bucket);
+      return (await audit.write(entry, (tx) => tx.deleteBalls(query, timing), (batch) => (batch ? "ok" : "not_found"))) ?? throwNoSuchBucket(bucket);
     },
     "replica.corrupt": async ({ objectId, index, peerId, detail, problem }) => {
       const what = problem === "missing" ? "missing" : "corrupt";
@@ -276,9 +283,9 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     },
     "peers.list": () => ({ peers: peerStatuses() }),
     "peer.drain": ({ id }, context) => audit.around({ actor: actorOf(context), action: "peer.drain", target: id }, async () => {
-      checkDrainCanFinish(catalog, registry, id);
+      await checkDrainCanFinish(catalog, registry, id);
       await registry.setDraining(id, true);
-      const chunks = catalog.countReplicasOnPeer(id);
+      const chunks = await catalog.countReplicasOnPeer(id);
       event("peer_draining", `peer ${id} is draining; its chunks move to other peers`);
       return { id, chunks };
     }),
@@ -293,12 +300,15 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       if (peer.state === "up" && !peer.draining) {
         throw new ConflictError(`peer ${id} is up and takes data; drain it first (mictlanx peer drain ${id}), or stop it, then remove it`);
       }
-      const replicas = catalog.chunksOnPeer(id, { limit: limits.listPageMax }).chunks.length;
+      const replicas = (await catalog.chunksOnPeer(id, { limit: limits.listPageMax })).chunks.length;
       await registry.remove(id);
       event("peer_removed", `peer ${id} was removed${replicas > 0 ? `; the replicas it held are healed from other peers` : ""}`);
       return { id, replicas };
     }),
-    "vss.status": () => status(),
+    "vss.status": async () => {
+      await readCatalogNow();
+      return status();
+    },
     "peer.healthOf": async ({ id }) => {
       const peer = registry.get(id);
       if (!peer) throw new NotFoundError(`no peer ${id} is registered; mictlanx status lists them`);
@@ -337,6 +347,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   const timer = setInterval(() => {
     // None throws (each counts and reports its own errors); the catch is for a bug.
     registry.tick().catch((error) => event("internal_error", `peer state tick: ${toMictlanxError(error).message}`));
+    readCatalogNow().catch((error) => event("catalog_error", `reading the catalog's counts: ${toMictlanxError(error).message}`));
     maintenance.pass(clock.monoMs(), deadlineNowMs()).catch((error) => event("internal_error", `maintenance: ${toMictlanxError(error).message}`));
     void lifecycle.tick(); // never throws; paced by its own interval
     if (clock.monoMs() - lastReconcileMonoMs >= vssTimings.slowPassIntervalMs) {
@@ -358,7 +369,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       server.stop();
       maintenance.close();
       reconciler.close();
-      catalog.close();
+      await catalog.close();
     },
   };
 }
@@ -372,9 +383,9 @@ function throwNoSuchBucket(bucket: string): never {
 }
 
 /** A drain that could never finish is refused up front: the other peers must hold every chunk at its rf. */
-function checkDrainCanFinish(catalog: Catalog, registry: Registry, id: string): void {
+async function checkDrainCanFinish(catalog: CatalogCalls, registry: Registry, id: string): Promise<void> {
   if (!registry.get(id)) throw new NotFoundError(`no peer "${id}" is registered; see mictlanx status`);
-  const needed = catalog.maxRfOnPeer(id);
+  const needed = await catalog.maxRfOnPeer(id);
   const others = registry.candidates().filter((peer) => peer.id !== id).length;
   if (needed > others) {
     throw new ConflictError(
@@ -388,15 +399,15 @@ function checkDrainCanFinish(catalog: Catalog, registry: Registry, id: string): 
  * streams it is still found while its replicas wait out the readers' grace; after that the
  * reader is told the version was replaced, not that a ball it can see does not exist.
  */
-function locateChunk(catalog: Catalog, registry: Registry, objectId: string, index: number, readerGraceMs: number) {
+async function locateChunk(catalog: CatalogCalls, registry: Registry, objectId: string, index: number, readerGraceMs: number) {
   const where = (ids: string[]) =>
     ids.flatMap((id) => {
       const peer = registry.get(id);
       return peer ? [{ id, address: peer.address, state: peer.state }] : [];
     });
-  const chunk = catalog.findChunk(objectId, index) ?? catalog.findRetiredChunk(objectId, index);
+  const chunk = (await catalog.findChunk(objectId, index)) ?? (await catalog.findRetiredChunk(objectId, index));
   if (chunk) return { size: chunk.size, checksum: chunk.checksum, peers: where(chunk.peers) };
-  const retired = catalog.retiredObject(objectId);
+  const retired = await catalog.retiredObject(objectId);
   if (retired && retired.reason !== "abandoned") {
     throw new ConflictError(
       `the version being read (object ${objectId}) was ${retired.reason} ${new Date(retired.retiredMs).toISOString()} and its chunks are gone ` +
@@ -408,39 +419,29 @@ function locateChunk(catalog: Catalog, registry: Registry, objectId: string, ind
 
 /** A page of a version's chunks: a live one's, or a retired one's during the readers' grace. */
 /** The SPM checks clients' keys (admins running the VSS) against its own catalog, always current. */
-function catalogKeys(catalog: Catalog): KeyVerifier {
+function catalogKeys(catalog: CatalogCalls): KeyVerifier {
   return {
     lookup: async (accessKey) => {
-      const key = catalog.getAccessKey(accessKey);
+      const key = await catalog.getAccessKey(accessKey);
       return key && { accessKey, secretKey: key.secretKey, grants: key.grants, admin: key.admin, revoked: key.revokedMs !== undefined };
     },
   };
 }
 
 /** An object named by id alone must be of the bucket the caller named (when it named one); told as not found otherwise. */
-function checkObjectBucket(catalog: Catalog, objectId: string, bucket: string | undefined): void {
+async function checkObjectBucket(catalog: CatalogCalls, objectId: string, bucket: string | undefined): Promise<void> {
   if (bucket === undefined) return;
-  const actual = catalog.bucketOfObject(objectId);
+  const actual = await catalog.bucketOfObject(objectId);
   if (actual !== undefined && actual !== bucket) throw new NotFoundError(`object ${objectId} is not in bucket ${bucket}`);
 }
 
-function chunksOf(catalog: Catalog, registry: Registry, objectId: string, fromIndex: number, limit: number | undefined, readerGraceMs: number) {
-  const page = catalog.chunksPage(objectId, fromIndex, limit) ?? catalog.retiredChunksPage(objectId, fromIndex, limit);
+async function chunksOf(catalog: CatalogCalls, registry: Registry, objectId: string, fromIndex: number, limit: number | undefined, readerGraceMs: number) {
+  const page = (await catalog.chunksPage(objectId, fromIndex, limit)) ?? (await catalog.retiredChunksPage(objectId, fromIndex, limit));
   if (!page) {
-    locateChunk(catalog, registry, objectId, fromIndex, readerGraceMs); // throws the error that says why
+    await locateChunk(catalog, registry, objectId, fromIndex, readerGraceMs); // throws the error that says why
     throw new NotFoundError(`chunk ${fromIndex} of object ${objectId} does not exist`);
   }
   return { ...locateChunks(page.chunks, registry), ...(page.next === undefined ? {} : { next: page.next }) };
-}
-
-/** One item of a batch, settled now (the work is synchronous). */
-function settleNow<T>(work: () => T): { ok: true; value: T } | { ok: false; code: string; message: string } {
-  try {
-    return { ok: true, value: work() };
-  } catch (error) {
-    const typed = toMictlanxError(error);
-    return { ok: false, code: typed.code, message: typed.message };
-  }
 }
 
 /**

@@ -4,7 +4,7 @@
 // visible in one catalog write, group-committed with its neighbours; `abandon` ends an upload
 // its client gave up, its chunks garbage at once. A retried put (same request id) gets its
 // first try's reservation back, unless that was abandoned.
-import type { Catalog, RetireTiming } from "../../catalog/index.ts";
+import type { CatalogStore, RetireTiming } from "../../catalog/index.ts";
 import type { spmOps } from "../../protocol/spm.ts";
 import type { ParsedArgsOf, ResultOf } from "../../protocol/envelope.ts";
 import { defaultBallId, type ChunkRecordWire } from "../../protocol/ball.ts";
@@ -22,7 +22,7 @@ export type ReserveArgs = ParsedArgsOf<typeof spmOps, "ball.reserve">;
 export type PlaceArgs = ParsedArgsOf<typeof spmOps, "ball.place">;
 
 export interface UploadsOptions {
-  catalog: Catalog;
+  catalog: CatalogStore;
   registry: Registry;
   writes: WriteBatcher;
   clock: Clock;
@@ -48,23 +48,23 @@ export class Uploads {
     const earlier = requestId === undefined ? undefined : this.reservations.get(requestId);
     if (earlier && earlier.bucket === bucket && earlier.key === key && earlier.expiresMonoMs > nowMonoMs) {
       // A retry. If its first try committed, the ball there is our own: not an --if-absent conflict.
-      const current = ifAbsent ? catalog.getBallMeta(bucket, key) : undefined;
+      const current = ifAbsent ? await catalog.getBallMeta(bucket, key) : undefined;
       if (current && current.objectId !== earlier.reserved.objectId) throw new ConflictError(`${bucket}/${key} already exists (--if-absent)`);
       return earlier.reserved;
     }
     // Not in memory (the SPM restarted since the first try, say): the catalog remembers it.
-    const known = requestId === undefined ? undefined : this.retryFromCatalog(requestId, bucket, key);
+    const known = requestId === undefined ? undefined : await this.retryFromCatalog(requestId, bucket, key);
     if (known) return known;
     checkEnoughPeers(registry, rf);
-    if (ifAbsent && catalog.getBallMeta(bucket, key)) throw new ConflictError(`${bucket}/${key} already exists (--if-absent)`);
+    if (ifAbsent && (await catalog.getBallMeta(bucket, key))) throw new ConflictError(`${bucket}/${key} already exists (--if-absent)`);
     // Time-ordered (UUIDv7): the catalog's and the peers' indexes keyed by object id then grow
     // at their right edge, so a group commit dirties a few pages instead of one per put.
     const objectId = Bun.randomUUIDv7();
     const placements = this.choose(0, count, rf, new Set());
     const createdMs = this.o.deadlineNowMs();
     const expiresMs = createdMs + this.o.intentTtlMs;
-    await this.o.writes.submit(() =>
-      catalog.addIntent({
+    await this.o.writes.submit((tx) =>
+      tx.addIntent({
         objectId, bucket, key, createdMs, expiresMs, placements: placements.map(intentPlacement),
         ...(requestId === undefined ? {} : { requestId }),
         ...(chunkBytes === undefined ? {} : { chunkBytes }),
@@ -77,8 +77,8 @@ export class Uploads {
   }
 
   /** A put retried with a request id the catalog knows: its upload under way, or its commit. */
-  private retryFromCatalog(requestId: string, bucket: string, key: string): Reservation | undefined {
-    const found = this.o.catalog.findRequest(requestId);
+  private async retryFromCatalog(requestId: string, bucket: string, key: string): Promise<Reservation | undefined> {
+    const found = await this.o.catalog.findRequest(requestId);
     if (found === undefined) return undefined;
     if ("committed" in found) return { objectId: found.committed.objectId, placements: [], committed: { version: found.committed.version } };
     const intent = found.uploading;
@@ -97,20 +97,20 @@ export class Uploads {
   async place({ objectId, fromIndex, count, rf, exclude }: PlaceArgs): Promise<{ placements: Reservation["placements"]; intentTtlMs: number }> {
     const placements = this.choose(fromIndex, count, rf, new Set(exclude ?? []));
     const expiresMs = this.o.deadlineNowMs() + this.o.intentTtlMs;
-    await this.o.writes.submit(() => this.o.catalog.addIntentPlacements(objectId, placements.map(intentPlacement), expiresMs));
+    await this.o.writes.submit((tx) => tx.addIntentPlacements(objectId, placements.map(intentPlacement), expiresMs));
     return { placements, intentTtlMs: this.o.intentTtlMs };
   }
 
   /** A page of the upload's chunk records ahead of its commit; progress, so the upload lives on. */
   async stage(objectId: string, chunks: ChunkRecordWire[]): Promise<{ staged: number }> {
     const expiresMs = this.o.deadlineNowMs() + this.o.intentTtlMs;
-    return { staged: await this.o.writes.submit(() => this.o.catalog.stageChunks(objectId, chunks, expiresMs)) };
+    return { staged: await this.o.writes.submit((tx) => tx.stageChunks(objectId, chunks, expiresMs)) };
   }
 
   /** The upload is making progress (a router is writing its chunks): it lives another intentTtlMs. */
   async touch(objectId: string): Promise<{ intentTtlMs: number }> {
     const expiresMs = this.o.deadlineNowMs() + this.o.intentTtlMs;
-    await this.o.writes.submit(() => this.o.catalog.touchIntent(objectId, expiresMs));
+    await this.o.writes.submit((tx) => tx.touchIntent(objectId, expiresMs));
     return { intentTtlMs: this.o.intentTtlMs };
   }
 
@@ -120,7 +120,7 @@ export class Uploads {
    * than writing to one being deleted). Idempotent; ConflictError when it had committed.
    */
   async abandon(objectId: string): Promise<{ replicas: number }> {
-    const given = await this.o.writes.submit(() => this.o.catalog.abandonIntent(objectId, this.o.deadlineNowMs()));
+    const given = await this.o.writes.submit((tx) => tx.abandonIntent(objectId, this.o.deadlineNowMs()));
     if (given.requestId !== undefined) this.reservations.delete(given.requestId);
     return { replicas: given.replicas };
   }
@@ -128,7 +128,7 @@ export class Uploads {
   /** After a restart: every upload under way gets a whole lifetime again (the SPM was away, not they). */
   async renewAll(): Promise<void> {
     const expiresMs = this.o.deadlineNowMs() + this.o.intentTtlMs;
-    await this.o.writes.submit(() => this.o.catalog.extendAllIntents(expiresMs));
+    await this.o.writes.submit((tx) => tx.extendAllIntents(expiresMs));
   }
 
   /**
@@ -159,7 +159,7 @@ export class Uploads {
       replicasMin: ball.rf,
       ...(stagedChunks === undefined ? {} : { stagedChunks }),
     };
-    const result = await this.o.writes.submit(() => this.o.catalog.commitBall(ball, chunks, options));
+    const result = await this.o.writes.submit((tx) => tx.commitBall(ball, chunks, options));
     return { version: result.version, ...(result.replacedObjectId ? { replacedObjectId: result.replacedObjectId } : {}) };
   }
 

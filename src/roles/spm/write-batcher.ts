@@ -1,44 +1,39 @@
 // Group commit for the catalog: writes queued while the previous group is being written and
-// fsynced go together as the next group, in one transaction and one fsync of the WAL (done in
-// the thread pool, so the SPM keeps serving while the disk flushes). One group is in flight at
-// a time: under load the groups grow by themselves instead of the disk seeing many small
-// transactions, and a lone write never waits for company. Each write still succeeds or fails
-// on its own, and none is answered before the transaction that holds it is durable.
-//
-// A group is first run all-or-nothing, without a savepoint per write (a savepoint journals
-// every page it touches, which costs more than the write). If a write throws, that
-// transaction rolls back whole and the group runs again with each write in its own savepoint,
-// so only the failing writes fail. Writes are closures over catalog calls only, so running
-// one again after a rollback does the same thing.
-import type { Catalog } from "../../catalog/index.ts";
+// made durable go together as the next group, in one transaction and one flush (for sqlite one
+// fsync of the WAL, done in the thread pool, so the SPM keeps serving while the disk flushes;
+// for PostgreSQL one COMMIT). One group is in flight at a time: under load the groups grow by
+// themselves instead of the disk seeing many small transactions, and a lone write never waits
+// for company. Each write still succeeds or fails on its own, and none is answered before the
+// transaction that holds it is durable. How a failing write is kept from taking the others
+// with it is the store's (`group` in src/catalog/api.ts): writes are catalog calls on `tx`
+// only, so running one again after a rollback does the same thing.
+import type { CatalogStore, GroupWrite } from "../../catalog/index.ts";
 import { toMictlanxError } from "../../lib/errors.ts";
 import { vssLimits } from "../../lib/limits.ts";
 
 const writeBatchMax = vssLimits.spmWriteBatchMax;
 
 interface Pending {
-  write: () => unknown;
+  write: GroupWrite;
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
 }
-
-type Outcome = { ok: true; value: unknown } | { ok: false; error: Error };
 
 export class WriteBatcher {
   private queue: Pending[] = [];
   private scheduled = false;
   private flushing = false;
-  /** flushes: groups written; writes: writes in them; replays: groups run again write by write. */
-  readonly stats = { flushes: 0, writes: 0, replays: 0 };
+  /** flushes: groups written; writes: writes in them; failed: writes that failed alone. */
+  readonly stats = { flushes: 0, writes: 0, failed: 0 };
 
   /** `onGroup`: told the size of each group once it is durable (a metric). */
   constructor(
-    private readonly catalog: Catalog,
+    private readonly store: CatalogStore,
     private readonly onGroup?: (writes: number) => void,
   ) {}
 
   /** Run `write` in the next group transaction; resolves with its result once that is durable. */
-  submit<T>(write: () => T): Promise<T> {
+  submit<T>(write: GroupWrite<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ write, resolve: resolve as (value: unknown) => void, reject });
       this.kick();
@@ -57,42 +52,25 @@ export class WriteBatcher {
     this.flushing = true;
     const batch = this.queue.splice(0, writeBatchMax);
     try {
-      const outcomes = this.apply(batch);
-      await this.catalog.syncWal(); // durable before anyone hears "done"
+      const outcomes = await this.store.group(batch.map((pending) => pending.write));
       this.stats.flushes += 1;
       this.stats.writes += batch.length;
       this.onGroup?.(batch.length);
       batch.forEach((pending, i) => {
         const outcome = outcomes[i];
         if (outcome?.ok) pending.resolve(outcome.value);
-        else pending.reject(outcome?.error ?? new Error("write lost its outcome"));
+        else {
+          this.stats.failed += 1;
+          pending.reject(outcome?.error ?? new Error("write lost its outcome"));
+        }
       });
     } catch (error) {
-      // The transaction or its fsync failed: nothing in it is known to be durable.
+      // The transaction or its flush failed: nothing in it is known to be durable.
       const failure = toMictlanxError(error);
       for (const pending of batch) pending.reject(failure);
     } finally {
       this.flushing = false;
       this.kick();
-    }
-  }
-
-  /** The group's outcomes, in order; throws only when the transaction itself could not commit. */
-  private apply(batch: Pending[]): Outcome[] {
-    try {
-      return this.catalog.batchAllOrNothing(() => batch.map((pending): Outcome => ({ ok: true, value: pending.write() })));
-    } catch {
-      // Some write failed and took the group's transaction with it: run it again write by write.
-      this.stats.replays += 1;
-      return this.catalog.batch(() =>
-        batch.map((pending): Outcome => {
-          try {
-            return { ok: true, value: this.catalog.batch(pending.write) };
-          } catch (error) {
-            return { ok: false, error: toMictlanxError(error) };
-          }
-        }),
-      );
     }
   }
 }
