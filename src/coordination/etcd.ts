@@ -388,7 +388,7 @@ function allFailed(path: string, failures: EtcdError[], budgetMs: number): EtcdE
   const last = failures.at(-1);
   if (last === undefined) return new EtcdError("timeout", "", `etcd call ${path} had no time left in its budget of ${budgetMs} ms`, { retryable: true, remote: false });
   if (failures.length === 1) return last;
-  const tried = failures.map((failure) => failure.message).join("; ");
+  const tried = [...new Set(failures.map((failure) => failure.message))].join("; ");
   return new EtcdError(last.code, last.endpoint, `etcd ${path} failed ${failures.length} times: ${tried}`, { retryable: true, remote: last.remote });
 }
 
