@@ -123,7 +123,7 @@ export class LeaderElection {
     checkOptions(this.ttlMs, this.value);
   }
 
-  /** Begins campaigning (again, after a resign). */
+  /** Begins campaigning (again, once a resign() has resolved). */
   start(): void {
     if (this.running) return;
     assert(this.loop === undefined && this.tenure === undefined, "a stopped election holds nothing");
@@ -240,6 +240,8 @@ export class LeaderElection {
 
   /** Holds the lease: a keepalive every TTL/keepalivesPerTtl until demoted. */
   private async lead(tenure: Tenure): Promise<void> {
+    if (!this.running) return this.rememberStale(tenure.leaseId); // resigned while the win came in
+    assert(this.tenure === undefined, "one tenure at a time");
     this.tenure = tenure;
     this.armDeadline(tenure);
     this.setObserved({ ...this.candidate, term: tenure.term });
