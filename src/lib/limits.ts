@@ -644,3 +644,51 @@ export const vssLimits = {
 } as const;
 
 assert(vssLimits.certificatesTrackedMax >= limits.peersMax + vssLimits.routersTrackedMax + 1, "the SPM must be able to track every peer's and router's certificate, and its own");
+
+// --- coordination on etcd (issue 14: several SPMs, one leader; src/coordination) ------------
+export const coordinationLimits = {
+  /** Endpoints in one `etcd://h1:2379,h2:2379` list (a cluster is 3 or 5 members; room to spare). */
+  etcdEndpointsMax: 16,
+  /** One request to etcd's JSON gateway gets no answer in this long: the next endpoint is asked. */
+  etcdRequestTimeoutMs: 2_000,
+  /**
+   * Attempts of one call, rotating over the endpoints, after a failure that says nothing was done
+   * (refused, reset, timed out, or etcd's own "unavailable": no raft leader, a request timeout).
+   */
+  etcdAttemptsMax: 3,
+  /** Pause after every endpoint has failed once before they are asked again. */
+  etcdRetryBackoffMs: 100,
+  /** Bytes of one reply read from the gateway; the client ranges single small keys, so more is refused. */
+  etcdReplyBytesMax: 256 * KiB,
+  /** Bytes of one newline-delimited message of a watch stream. */
+  etcdWatchLineBytesMax: 256 * KiB,
+  /** etcd leases are whole seconds and etcd grants none shorter than 1 s (2 s with its default timings: it answers the larger TTL). */
+  leaseTtlMsMin: 1_000,
+  /** A longer lease only makes failover slower; past a minute it is a typo. */
+  leaseTtlMsMax: 60_000,
+  /** The SPM leader's lease: failover takes about this long after a leader dies. */
+  leaseTtlMsDefault: 5_000,
+  /** Keepalives a leader sends per lease TTL (every TTL/3, the period etcd's own clients use). */
+  leaseKeepalivesPerTtl: 3,
+  /**
+   * The share of the TTL a leader gives up before etcd could expire its lease (see
+   * src/coordination/election.ts): the time its event loop has to notice and stop acting.
+   */
+  leaseSafetyMarginShare: 0.2,
+  /** Bytes of a candidate's id and address as stored in the leader key. */
+  electionValueBytesMax: 1 * KiB,
+  /** A candidate whose step failed (etcd unreachable, a race) tries again after this long. */
+  electionRetryMs: 250,
+  /** Leases a demoted leader still means to revoke once etcd answers (older ones expire by themselves). */
+  electionStaleLeasesMax: 16,
+} as const;
+
+assert(
+  coordinationLimits.leaseSafetyMarginShare > 0 && coordinationLimits.leaseSafetyMarginShare < 1 - 2 / coordinationLimits.leaseKeepalivesPerTtl,
+  "a leader must get at least two keepalive attempts in before it gives up the lease",
+);
+assert(
+  coordinationLimits.leaseTtlMsMin <= coordinationLimits.leaseTtlMsDefault && coordinationLimits.leaseTtlMsDefault <= coordinationLimits.leaseTtlMsMax && coordinationLimits.leaseTtlMsDefault % 1_000 === 0,
+  "lease TTLs out of order, or a default etcd cannot grant (whole seconds)",
+);
+assert(coordinationLimits.electionValueBytesMax * 2 < coordinationLimits.etcdReplyBytesMax, "a reply must hold the leader key, base64 and all");

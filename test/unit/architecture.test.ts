@@ -14,6 +14,7 @@ const allowed: Record<string, string[]> = {
   catalog: ["lib"],
   certs: ["lib"],
   s3: ["lib"],
+  coordination: ["lib"],
   "roles/peer": ["lib", "protocol", "net", "storage"],
   "roles/router": ["lib", "protocol", "net", "s3"],
   "roles/spm": ["lib", "protocol", "net", "catalog", "s3"],
