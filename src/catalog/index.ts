@@ -1,6 +1,7 @@
 // The catalog's public face. The SPM uses only what is exported here; no SQL leaves src/catalog.
 import type { Catalog } from "./catalog.ts";
 export { Catalog, secretsKeyFile, type CatalogOpenOptions } from "./catalog.ts";
+export { backupCatalog, backupKeySuffix, type BackupOptions, type BackupResult } from "./backup.ts";
 /** The catalog as an interface: what another engine behind the SPM would implement. */
 export type CatalogApi = { [K in keyof Catalog]: Catalog[K] };
 export { compareUtf8, prefixEnd } from "./cursor.ts";
