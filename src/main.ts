@@ -397,6 +397,37 @@ export function buildProgram(): Command {
     ["mictlanx audit", "mictlanx audit --limit 500 --json | jq '.[] | select(.action == \"ball.delete\")'"],
   );
 
+  const catalogCommand = program
+    .command("catalog")
+    .summary("the SPM's catalog itself: backup")
+    .description("Work on the SPM's catalog file directly (not through a running SPM). See docs/formats.md.");
+  example(
+    catalogCommand
+      .command("backup")
+      .summary("a consistent copy of a SQLite catalog (with its secrets.key), safe while the SPM runs")
+      .description(
+        "Copy the SQLite catalog to FILE as of one moment, while the SPM keeps running and writing (SQLite's VACUUM INTO in one read transaction: " +
+          "the SPM is never blocked), check the copy, fsync it and rename it into place. The catalog's access-key secrets are sealed under secrets.key, " +
+          "which goes to FILE.secrets.key (mode 0600): the backup opens only with it, so keep the two together (and as safe as the live ones). " +
+          "A catalog holding keys whose secrets.key is missing or wrong is refused, unless --no-secrets-key says you keep the key elsewhere. " +
+          "To restore: stop the SPM, remove DIR/catalog.sqlite-wal and DIR/catalog.sqlite-shm, copy FILE to DIR/catalog.sqlite and FILE.secrets.key to DIR/secrets.key, start it. " +
+          "A PostgreSQL catalog is backed up with pg_dump instead (docs/formats.md).",
+      )
+      .argument("<file>", "where the copy goes (its directory must exist); FILE.secrets.key goes beside it")
+      .option("--data-dir <dir>", "the SPM's --data directory (holding catalog.sqlite); default: ./.mictlanx/spm, where mictlanx up keeps it")
+      .option("--catalog <sqlite:dir>", "the same as sqlite:DIR; postgres://… is refused with how to use pg_dump")
+      .option("--force", "replace FILE and FILE.secrets.key if they exist")
+      .option("--no-secrets-key", "do not copy secrets.key (you keep it elsewhere); the backup's access keys open only with that key")
+      .option("--json", 'print { "file", "bytes", "schemaVersion", "balls", "buckets", "accessKeys", "secretsKey", "tookMs" }')
+      .action(action(async (file, flags) => (await import("./commands/catalog.ts")).catalogBackupCommand(file, flags))),
+    [
+      "mictlanx catalog backup /backups/catalog-$(date +%F).sqlite                 # the catalog of mictlanx up in ./.mictlanx",
+      "mictlanx catalog backup /backups/catalog.sqlite --data-dir /var/lib/mictlanx/spm --force",
+      "mictlanx catalog backup /backups/catalog.sqlite --no-secrets-key           # secrets.key is kept in a vault",
+    ],
+    "0 ok, 1 failure (the catalog unreadable, its secrets.key missing or wrong), 2 usage (a bad flag, FILE exists, a PostgreSQL URL)",
+  );
+
   example(
     program
       .command("tui")
@@ -429,8 +460,8 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** The roles and commands that are not a VSS's clients (they take --tls-* or make certificates). */
-const notClients = new Set(["spm", "peer", "router", "up", "certs", "init", "issue"]);
+/** The roles and commands that are not a VSS's clients (they take --tls-*, make certificates, or read the catalog's file: catalog backup). */
+const notClients = new Set(["spm", "peer", "router", "up", "certs", "init", "issue", "backup"]);
 
 /**
  * Every command that talks to a VSS as a client takes the same credentials, found in this order:

@@ -195,7 +195,7 @@ export class Catalog {
   ) {
     this.deferredSync = options.deferredSync === true;
     this.walSync = options.walSync ?? ((handle) => handle.datasync());
-    applySchema(db, { deferredSync: this.deferredSync });
+    applySchema(db, { deferredSync: this.deferredSync, name: path });
     this.s = prepareStatements(db);
     this.lister = new balls.BallLister(db);
     this.settings = new BucketSettings(db);

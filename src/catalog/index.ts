@@ -2,6 +2,7 @@
 export { Catalog, secretsKeyFile, type CatalogOpenOptions } from "./catalog.ts";
 export { catalogCallNames, type CatalogCalls, type CatalogEngineName, type CatalogStore, type GroupOutcome, type GroupWrite } from "./api.ts";
 export { SqliteStore, catalogCalls } from "./sqlite-store.ts";
+export { backupCatalog, backupKeySuffix, type BackupOptions, type BackupResult } from "./backup.ts";
 export { compareUtf8, prefixEnd } from "./cursor.ts";
 export { bucketSettingNames, type BucketSettingName } from "./bucket-settings.ts";
 export { abortMultipartUploadsBefore, type AbortUploadsQuery } from "./multipart.ts";

@@ -1,11 +1,21 @@
 // The catalog's SQLite schema. Why each table and index exists is written at the top of
 // src/catalog/catalog.ts; keep the two in step.
+//
+// Versions (docs/formats.md): meta `schema_version` names the layout a catalog has. A build
+// opens every older version by migrating it forward, step by step, in the transaction that
+// opens it (a crash midway leaves the old version whole), and refuses a newer one before it
+// writes a byte: a catalog is never migrated down nor read by a build that does not know its
+// layout. Change the layout only with a new version and a step in `migrations`, and add the
+// old layout to test/unit/fixtures/catalog-vN.sql (test/unit/catalog-schema.test.ts checks that
+// every one of them migrates to exactly what a new catalog is).
 import type { Database } from "bun:sqlite";
-import { MictlanxError } from "../lib/errors.ts";
+import { IncompatibleError, MictlanxError } from "../lib/errors.ts";
 import { limits } from "../lib/limits.ts";
 
 /** The layout this build writes; older catalogs are migrated at open (see `migrations`). */
 export const schemaVersion = 4;
+/** The oldest layout this build migrates from: every version there ever was. */
+export const schemaVersionMin = 1;
 
 const pragmas = [
   "PRAGMA journal_mode = WAL",
@@ -238,8 +248,9 @@ END;
  * Each step takes a catalog of the version before it to its own version, in the transaction
  * that opens it; `tables` then adds whatever new tables and indexes the latest layout has.
  * A step only adds (columns with defaults, tables, indexes) or moves data: never a lossy change.
+ * A step is SQL, or code where what it finds decides what it does.
  */
-const migrations: Record<number, string> = {
+const migrations: Record<number, string | ((db: Database) => void)> = {
   // 2: peer instances (a data dir's identity), garbage kept for readers until a time (and what
   //    a reader needs to find it), put request ids remembered across restarts.
   2: `
@@ -252,18 +263,54 @@ const migrations: Record<number, string> = {
   `,
   // 3: the bytes uploads under way have placed (status: pending uploads). Intents begun before
   //    count 0 bytes: the chunk size they would need was not recorded.
-  3: `
-    ALTER TABLE intents ADD COLUMN chunk_bytes INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE intents ADD COLUMN placed_bytes INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE totals ADD COLUMN intent_bytes INTEGER NOT NULL DEFAULT 0;
-  `,
+  3: (db) => {
+    db.run(`
+      ALTER TABLE intents ADD COLUMN chunk_bytes INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE intents ADD COLUMN placed_bytes INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE totals ADD COLUMN intent_bytes INTEGER NOT NULL DEFAULT 0;
+    `);
+    addRequestVersions(db);
+  },
   // 4: access keys (secrets sealed under DIR/secrets.key) and the audit log: new tables only,
   //    which `tables` creates; a catalog from before holds no keys, so the SPM makes the first.
   4: "SELECT 1",
 };
 
+/**
+ * Schema 2 had two layouts: builds from 18c5bf4 to before 95a095f kept put request ids without
+ * the version they were given, and said 2 all the same. Such a catalog gets the column here,
+ * each row's version from the ball its object id names (rows of versions since replaced, which
+ * a retry can no longer be answered from, are dropped: the retry makes a new version).
+ */
+function addRequestVersions(db: Database): void {
+  const columns = db.query<{ name: string }, []>("SELECT name FROM pragma_table_info('requests')").all();
+  if (columns.length === 0 || columns.some((column) => column.name === "version")) return; // none yet (schema 1), or the later layout
+  db.run(`
+    ALTER TABLE requests ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+    UPDATE requests SET version = COALESCE((SELECT balls.version FROM balls WHERE balls.object_id = requests.object_id), 0);
+    DELETE FROM requests WHERE version = 0;
+  `);
+}
+
+/**
+ * Refuse a catalog this build cannot read, before anything (a pragma included) writes to it.
+ * `name` is for messages: the catalog's path.
+ */
+export function checkSchemaVersion(db: Database, name: string): number | undefined {
+  const found = storedVersion(db, name);
+  if (found !== undefined && found > schemaVersion) {
+    throw new IncompatibleError(
+      `the catalog ${name} has schema version ${found}, written by a newer mictlanx; this build reads versions ${schemaVersionMin} to ${schemaVersion} and never migrates a catalog down: ` +
+        "run a newer mictlanx (the build that wrote it, or a later one), or restore a backup made before that upgrade (docs/formats.md)",
+    );
+  }
+  return found;
+}
+
 /** Set the pragmas, migrate an older catalog, create whatever is missing; refuses a newer one. */
-export function applySchema(db: Database, options: { deferredSync?: boolean } = {}): void {
+export function applySchema(db: Database, options: { deferredSync?: boolean; name?: string } = {}): void {
+  const name = options.name ?? "(unnamed)";
+  checkSchemaVersion(db, name);
   for (const pragma of pragmas) db.run(pragma);
   // Deferred: commits reach the OS (a kill -9 keeps them) and the caller makes them durable
   // against power loss with Catalog.syncWal() — off the event loop — before it acknowledges.
@@ -271,7 +318,8 @@ export function applySchema(db: Database, options: { deferredSync?: boolean } = 
   const mode = db.query<{ journal_mode: string }, []>("PRAGMA journal_mode").get();
   if (mode?.journal_mode !== "wal") throw new MictlanxError("internal", `catalog could not switch to WAL (got ${mode?.journal_mode})`);
   db.transaction(() => {
-    const found = storedVersion(db);
+    // Again inside the write lock: another process may have opened it since the check above.
+    const found = checkSchemaVersion(db, name);
     if (found !== undefined) migrate(db, found);
     db.run(tables);
     db.run(triggers);
@@ -279,24 +327,30 @@ export function applySchema(db: Database, options: { deferredSync?: boolean } = 
   }).immediate();
 }
 
-/** The catalog's layout version, or undefined for a new, empty file. */
-function storedVersion(db: Database): number | undefined {
-  const hasMeta = db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get() !== null;
-  if (!hasMeta) return undefined;
-  const row = db.query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'schema_version'").get();
-  if (row === null) return undefined;
+/**
+ * The catalog's layout version, or undefined for a new, empty file. A file with tables but no
+ * version is not a catalog (every build wrote one from its first start): refused, not adopted.
+ */
+function storedVersion(db: Database, name: string): number | undefined {
+  const tables = db.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table'").all();
+  if (tables.length === 0) return undefined;
+  const hasMeta = tables.some((table) => table.name === "meta");
+  const row = hasMeta ? db.query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'schema_version'").get() : null;
+  if (row === null) {
+    throw new IncompatibleError(`${name} holds tables (${tables.slice(0, 3).map((table) => table.name).join(", ")}…) but no catalog schema version: it is not a mictlanx catalog; give the SPM its own --data directory`);
+  }
   const version = Number(row.value);
-  if (!Number.isSafeInteger(version) || version < 1) throw new MictlanxError("internal", `catalog schema version "${row.value}" is not a version this build knows`);
+  if (!Number.isSafeInteger(version) || version < schemaVersionMin) {
+    throw new IncompatibleError(`the catalog ${name} says schema version ${JSON.stringify(row.value)}, which no mictlanx wrote; restore it from a backup`);
+  }
   return version;
 }
 
 function migrate(db: Database, from: number): void {
-  if (from > schemaVersion) {
-    throw new MictlanxError("internal", `catalog schema version ${from} is newer than this build's ${schemaVersion}; run a newer mictlanx`);
-  }
   for (let version = from + 1; version <= schemaVersion; version += 1) {
     const step = migrations[version];
     if (step === undefined) throw new MictlanxError("internal", `no migration to catalog schema version ${version}`);
-    db.run(step);
+    if (typeof step === "string") db.run(step);
+    else step(db);
   }
 }

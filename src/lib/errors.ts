@@ -15,6 +15,7 @@ export const errorCodes = [
   "not_implemented", // a subcommand or operation this build does not have yet
   "usage", // bad command-line input
   "forbidden", // no access key, a wrong secret, a revoked key, a missing grant, a certificate refused
+  "incompatible", // the far end speaks a wire version, or a file holds a format, this build cannot read (docs/formats.md)
   "internal", // a bug: an assertion failed or something unexpected was thrown
 ] as const;
 export type ErrorCode = (typeof errorCodes)[number];
@@ -88,6 +89,16 @@ export class UsageError extends MictlanxError {
 export class ForbiddenError extends MictlanxError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("forbidden", message, options);
+  }
+}
+
+/**
+ * Another mictlanx version is at the far end (its wire version is outside what this build
+ * speaks), or a file was written by a newer build: nothing is read or written past the check.
+ */
+export class IncompatibleError extends MictlanxError {
+  constructor(message: string) {
+    super("incompatible", message);
   }
 }
 

@@ -271,6 +271,8 @@ export const limits = {
   serverNodeConnectionsMax: 4096 * 4,
   /** A node identity's role and id in a hello (an id is a peer id or an address). */
   nodeIdentityBytesMax: 256,
+  /** The highest wire version a hello may state (src/protocol/envelope.ts): a u16, room for decades of bumps. */
+  wireVersionMax: 0xffff,
   /** Addresses a pool keeps connections to; the least recently used is closed past this
    *  (routers call whatever peer addresses the SPM hands out). */
   poolAddressesMax: 1024,

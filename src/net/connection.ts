@@ -1,16 +1,32 @@
 // One client connection: requests go out with ids, replies come back in any order and are
 // matched by id. In-flight requests are bounded (callers past the bound wait their turn), every
 // request has a timeout, and every failure names the far end ("router 127.0.0.1:7200 …").
-// A node's connection says who it is in its first frame (a hello), so the server never evicts
-// it for a client. A request the server never read fails with RequestNotRunError, which a pool
+// A connection's first frame is a hello (every role's and client's): it states the wire versions this build speaks
+// (the reply states the server's, and builds with none in common stop there, naming both), and
+// a node's says who it is, so the server never evicts it for a client. A request the server never read fails with RequestNotRunError, which a pool
 // sends again on a fresh connection (the server closed this one idle, or evicted it).
 import type { Socket } from "bun";
 import { FrameDecoder, type Frame } from "../protocol/frame.ts";
 import { decodeFrame, encodeMessage, messageBodyBytes, messagePieces, peekEnvelopeId } from "../protocol/codec.ts";
-import { describeZodError, helloOp, helloResult, replyEnvelope, requestIdMax, type KeyHello, type NodeIdentity, type ServerRole } from "../protocol/envelope.ts";
+import {
+  describeZodError,
+  helloOp,
+  helloResult,
+  replyEnvelope,
+  requestIdMax,
+  thisBuildWire,
+  unstatedWire,
+  wireVersionUnstated,
+  wireMismatch,
+  wireOverlaps,
+  type KeyHello,
+  type NodeIdentity,
+  type ServerRole,
+  type WireVersions,
+} from "../protocol/envelope.ts";
 import { limits } from "../lib/limits.ts";
 import { Semaphore } from "../lib/semaphore.ts";
-import { BadRequestError, ForbiddenError, MictlanxError, OverloadedError, TimeoutError, UnavailableError, UsageError, errorFromWire } from "../lib/errors.ts";
+import { BadRequestError, ForbiddenError, IncompatibleError, MictlanxError, OverloadedError, TimeoutError, UnavailableError, UsageError, errorFromWire } from "../lib/errors.ts";
 import { BoundedWriter } from "./writer.ts";
 import { formatAddress, type Address } from "./address.ts";
 import { certifiedNodeOfSocket, clientTlsOptions, keyProof, sessionBinding, type TlsSource } from "./tls.ts";
@@ -38,6 +54,8 @@ export interface ConnectionOptions {
   expectRole?: ServerRole;
   /** TLS (and an access key); plain TCP without it. */
   security?: ClientSecurity;
+  /** @internal The wire versions this side speaks (default this build's): a test's stand-in for another build. */
+  wire?: WireVersions;
 }
 
 /** The address given is another kind of server: a usage error (exit 2), naming what it is. */
@@ -166,27 +184,38 @@ export class RpcConnection {
     const connection = new RpcConnection(socket, address, options);
     holder.connection = connection;
     const credentials = security?.credentials;
-    if (credentials) connection.hello({ accessKey: credentials.accessKey, proof: keyProof(credentials.secretKey, sessionBinding(socket)) });
-    else if (options.identity || options.expectRole || security) connection.hello(options.identity);
+    // Every role and client of this build sends one (each expects a role or is a node); a
+    // connection of a test's that does neither goes without, and servers take it as version 1.
+    const hello = credentials
+      ? connection.hello({ accessKey: credentials.accessKey, proof: keyProof(credentials.secretKey, sessionBinding(socket)) })
+      : options.identity || options.expectRole || security || options.wire
+        ? connection.hello(options.identity)
+        : Promise.resolve();
+    // A build from before versions runs whatever follows its hello without checking versions:
+    // a side that no longer speaks version 1 must hear the server's before its first call.
+    if (connection.wire.min > wireVersionUnstated) await hello;
     return connection;
   }
 
   /**
-   * The first frame, written before any call can be: who this node is, or (a client's, `{}`)
-   * only the question who the server is. Not awaited (it costs no round trip): the server
-   * answers it before it starts anything sent after it, so a wrong role fails every call here
-   * before their own replies arrive. A refused node hello leaves a connection that works as a
-   * client's, and is kept.
+   * The first frame, written before any call can be: the wire versions this side speaks, and who
+   * this node is, or (a client's, `{}`) only the question who the server is. Not awaited (it
+   * costs no round trip): the server answers it before it starts anything sent after it, so a
+   * wrong role or wire version fails every call here before their own replies arrive. A refused
+   * node hello leaves a connection that works as a client's, and is kept. Settles when answered.
    */
-  private hello(args: NodeIdentity | KeyHello | undefined): void {
+  private hello(args: NodeIdentity | KeyHello | undefined): Promise<void> {
     const timeoutMs = limits.requestTimeoutMsDefault;
     this.helloId = this.takeId();
     this.helloProvesKey = args !== undefined && "accessKey" in args;
     // The reply is handled in onReply, synchronously: a promise's callback would run only after
     // the replies read with it (an "unknown operation" for each call behind it).
-    this.sendAs(this.helloId, helloOp, args ?? {}, timeoutMs, timeoutMs, undefined).catch((error: unknown) => {
-      this.helloRefusal ??= error instanceof MictlanxError ? error : describeSocketError(this.name, error);
-    });
+    return this.sendAs(this.helloId, helloOp, args ?? {}, timeoutMs, timeoutMs, undefined, this.wire).then(
+      () => {},
+      (error: unknown) => {
+        this.helloRefusal ??= error instanceof MictlanxError ? error : describeSocketError(this.name, error);
+      },
+    );
   }
 
   private onHello(raw: unknown): void {
@@ -196,6 +225,12 @@ export class RpcConnection {
       return;
     }
     const { role, refused } = parsed.data;
+    // A server from before versions says none: it speaks 1.
+    const far = parsed.data.wire ?? unstatedWire;
+    if (!wireOverlaps(far, this.wire)) {
+      this.fail(new IncompatibleError(wireMismatch({ name: this.name, wire: far }, { name: `this ${this.options.identity?.role ?? "client"}`, wire: this.wire })));
+      return;
+    }
     if (refused !== undefined) this.helloRefusal = new OverloadedError(refused);
     // A server that says no role (one a test stands up in place of a role) is taken at its word:
     // every role of this build says its own.
@@ -204,12 +239,19 @@ export class RpcConnection {
   }
 
   /**
-   * A node's hello served as a client's is kept (it works, only unmarked); a refused key or a
-   * refused node hello (forbidden) fails the connection, so every call on it says why.
+   * A node's hello served as a client's is kept (it works, only unmarked), and so is a hello a
+   * server too old to know it answered "unknown operation" (it speaks version 1); a refused key,
+   * a refused node hello (forbidden) or no wire version in common fails the connection, so every
+   * call on it says why.
    */
   private onHelloRefused(error: MictlanxError): void {
     this.helloRefusal = error;
-    if (this.helloProvesKey || error.code === "forbidden") this.fail(error);
+    if (this.helloProvesKey || error.code === "forbidden" || error.code === "incompatible") this.fail(error);
+  }
+
+  /** The wire versions this side speaks. */
+  get wire(): WireVersions {
+    return this.options.wire ?? thisBuildWire;
   }
 
   /** Close this connection for good: every call waiting on it, and any made later, fails with `error`. */
@@ -257,9 +299,9 @@ export class RpcConnection {
     }
   }
 
-  /** Why a call was not sent; a wrong role stays itself (sending it elsewhere is no cure). */
+  /** Why a call was not sent; a wrong role or wire version stays itself (sending it elsewhere is no cure). */
   private notSent(op: string, cause: unknown): MictlanxError {
-    if (cause instanceof WrongRoleError) return cause;
+    if (cause instanceof WrongRoleError || (cause instanceof MictlanxError && cause.code === "incompatible")) return cause;
     const why = cause instanceof Error ? cause.message : String(cause);
     return new RequestNotRunError(`${op} was not sent: ${why}`, { cause });
   }
@@ -274,8 +316,9 @@ export class RpcConnection {
     return this.sendAs(this.takeId(), op, args, remainingMs, timeoutMs, into);
   }
 
-  private sendAs(id: number, op: string, args: unknown, remainingMs: number, timeoutMs: number, into: Uint8Array | undefined): Promise<unknown> {
-    const message = encodeMessage({ id, op, args });
+  /** `wire` goes beside the args of a hello (see helloRequestEnvelope). */
+  private sendAs(id: number, op: string, args: unknown, remainingMs: number, timeoutMs: number, into: Uint8Array | undefined, wire?: WireVersions): Promise<unknown> {
+    const message = encodeMessage(wire === undefined ? { id, op, args } : { id, op, args, wire });
     const bodyBytes = messageBodyBytes(message);
     if (bodyBytes > this.frameBytesMax) {
       throw new BadRequestError(`${op} request of ${bodyBytes} bytes is over the frame limit of ${this.frameBytesMax} bytes`);
@@ -328,7 +371,11 @@ export class RpcConnection {
     try {
       frames = this.decoder.push(data);
     } catch (error) {
-      this.onClose(new UnavailableError(`${this.name} sent a broken frame: ${(error as Error).message}`));
+      if (error instanceof IncompatibleError) {
+        this.onClose(new IncompatibleError(`${this.name} is not a mictlanx ${this.options.role}: ${error.message}; check the address`));
+      } else {
+        this.onClose(new UnavailableError(`${this.name} sent a broken frame: ${(error as Error).message}`));
+      }
       this.socket.terminate();
       return;
     }

@@ -13,12 +13,32 @@ import type { Socket, TCPSocketListener } from "bun";
 import { z } from "zod";
 import { FrameDecoder, frameHeaderBytes, type Frame } from "../protocol/frame.ts";
 import { decodeFrame, encodeMessage, messageBodyBytes, messagePieces, type EncodedMessage } from "../protocol/codec.ts";
-import { describeZodError, helloArgs, helloOp, keyHello, nodeIdentity, requestEnvelope, type HelloResult, type KeyHello, type NodeIdentity, type OpTable, type ParsedArgsOf, type ResultOf, type ServerRole } from "../protocol/envelope.ts";
+import {
+  describeZodError,
+  helloArgs,
+  helloOp,
+  helloRequestEnvelope,
+  keyHello,
+  nodeIdentity,
+  requestEnvelope,
+  thisBuildWire,
+  unstatedWire,
+  wireMismatch,
+  wireOverlaps,
+  type HelloResult,
+  type KeyHello,
+  type NodeIdentity,
+  type OpTable,
+  type ParsedArgsOf,
+  type ResultOf,
+  type ServerRole,
+  type WireVersions,
+} from "../protocol/envelope.ts";
 import type { AccessTable } from "../protocol/access.ts";
 import { limits } from "../lib/limits.ts";
 import type { MetricsRegistry } from "../lib/metrics.ts";
 import { assert } from "../lib/assert.ts";
-import { BadRequestError, ForbiddenError, MictlanxError, OverloadedError, TimeoutError, UnavailableError, toMictlanxError } from "../lib/errors.ts";
+import { BadRequestError, ForbiddenError, IncompatibleError, MictlanxError, OverloadedError, TimeoutError, UnavailableError, toMictlanxError } from "../lib/errors.ts";
 import { BoundedWriter } from "./writer.ts";
 import { listenError } from "./listen-error.ts";
 import { ReplyEstimates, overdue, pickEvictee, quiet, replyRoom, type ConnectionView, type Overdue } from "./connection-policy.ts";
@@ -75,12 +95,16 @@ export interface ServerOptions<T extends OpTable> {
   onHandlerError?: (error: MictlanxError, op: string) => void;
   /** Called when a request finishes: its op, "ok" or the error code, and how long it took. */
   onRequestDone?: (op: string, outcome: string, seconds: number) => void;
+  /** @internal The wire versions this server speaks (default this build's): a test's stand-in for another build. */
+  wire?: WireVersions;
 }
 
 interface ParsedRequest {
   id: number;
   op: string;
   args: unknown;
+  /** A hello's: the wire versions its sender speaks (none stated: version 1). */
+  wire?: WireVersions | undefined;
 }
 
 interface ConnectionState {
@@ -102,6 +126,8 @@ interface ConnectionState {
   principal: Principal;
   /** A key's hello is being checked: nothing behind it starts until it is. */
   helloPending: boolean;
+  /** The wire versions the far end speaks: from its hello, or version 1 once a request comes without one. */
+  wire: WireVersions | undefined;
   /** TLS: the handshake is done (nothing is read before it). */
   handshaken: boolean;
   remote: string;
@@ -130,6 +156,8 @@ export interface ServerStats {
   hellosRefused: number;
   /** Requests refused as not allowed: the caller's role, its key's grants, or a node speaking for another. */
   requestsForbidden: number;
+  /** Connections refused because the far end speaks no wire version this server does (another mictlanx version). */
+  wireRefused: number;
 }
 
 /** One connection as `connectionList()` shows it. */
@@ -158,7 +186,7 @@ export class RpcServer<T extends OpTable> {
   private readonly closing = new Set<ServerSocket>();
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
   private readonly estimates: ReplyEstimates;
-  readonly stats: ServerStats = { connections: 0, nodeConnections: 0, requests: 0, errors: 0, evicted: 0, closedIdle: 0, closedStalled: 0, repliesWithheld: 0, nodesRefused: 0, certificatesRefused: 0, hellosRefused: 0, requestsForbidden: 0 };
+  readonly stats: ServerStats = { connections: 0, nodeConnections: 0, requests: 0, errors: 0, evicted: 0, closedIdle: 0, closedStalled: 0, repliesWithheld: 0, nodesRefused: 0, certificatesRefused: 0, hellosRefused: 0, requestsForbidden: 0, wireRefused: 0 };
 
   constructor(private readonly options: ServerOptions<T>) {
     assert(!Object.hasOwn(options.ops, helloOp), `${helloOp} is the server's own operation`);
@@ -296,6 +324,7 @@ export class RpcServer<T extends OpTable> {
       identity: undefined,
       principal: { kind: "anonymous" },
       helloPending: false,
+      wire: undefined,
       handshaken: this.options.security === undefined,
       remote: `${socket.remoteAddress}`,
       lastActiveMs: now,
@@ -361,9 +390,9 @@ export class RpcServer<T extends OpTable> {
     try {
       frames = state.decoder.push(data);
     } catch (error) {
-      // The length prefix is over the bound (or a split frame's head length does not fit it):
-      // the framing is lost, so say why and close.
-      this.closeWithNotice(socket, toMictlanxError(error), false);
+      // The length prefix is over the bound (or a split frame's head length does not fit it), or
+      // another program is talking: the framing is lost, so say why and close.
+      this.closeWithNotice(socket, error instanceof IncompatibleError ? notMictlanx(error) : toMictlanxError(error), false);
       return;
     }
     for (const frame of frames) state.backlog.push(frame);
@@ -411,6 +440,7 @@ export class RpcServer<T extends OpTable> {
       this.stats.requests += 1;
       const request = this.parse(socket, frame);
       if (request === undefined) continue;
+      if (!this.speaksWith(socket, request)) return undefined;
       if (request.op !== helloOp) return request;
       this.hello(socket, request);
       if (socket.data.helloPending) return undefined; // a key's proof is being checked
@@ -433,7 +463,7 @@ export class RpcServer<T extends OpTable> {
       return undefined;
     }
     const { id, op, args } = envelope.data;
-    if (op === helloOp) return envelope.data;
+    if (op === helloOp) return this.parseHello(socket, decoded);
     const spec = Object.hasOwn(this.options.ops, op) ? this.options.ops[op] : undefined;
     if (!spec) {
       this.sendError(socket, id, new BadRequestError(`unknown operation "${op}"`));
@@ -447,6 +477,33 @@ export class RpcServer<T extends OpTable> {
     return { id, op, args: parsed.data };
   }
 
+  /** A hello's envelope, with the wire versions beside its args; an error reply for a bad one. */
+  private parseHello(socket: ServerSocket, decoded: unknown): ParsedRequest | undefined {
+    const hello = helloRequestEnvelope.safeParse(decoded);
+    if (hello.success) return hello.data;
+    this.sendError(socket, readId(decoded), new BadRequestError(`malformed ${helloOp}: ${describeZodError(hello.error)}`));
+    return undefined;
+  }
+
+  /**
+   * The far end's wire versions are known at its hello, or at a first request without one (a
+   * build before versions: 1). Ranges that do not overlap close the connection with a notice
+   * naming both, before the request is run: another build's frames are never misread.
+   */
+  private speaksWith(socket: ServerSocket, request: ParsedRequest): boolean {
+    const state = socket.data;
+    if (request.op === helloOp) state.wire = request.wire ?? unstatedWire;
+    else state.wire ??= unstatedWire;
+    const near = this.options.wire ?? thisBuildWire;
+    if (wireOverlaps(state.wire, near)) return true;
+    this.stats.wireRefused += 1;
+    const caller = request.op === helloOp ? nodeIdentity.safeParse(request.args) : undefined;
+    const farName = caller?.success ? `${caller.data.role} ${caller.data.id} at ${state.remote}` : `the client at ${state.remote}`;
+    const message = wireMismatch({ name: farName, wire: state.wire }, { name: `this ${this.options.role ?? "server"}`, wire: near });
+    this.closeWithNotice(socket, new IncompatibleError(message), false);
+    return false;
+  }
+
   /**
    * A connection's first frame: a node's says who it is (its connection is marked, unless the
    * server holds its most node connections); a client's asks only who this server is. The reply
@@ -458,12 +515,13 @@ export class RpcServer<T extends OpTable> {
       this.sendError(socket, request.id, new BadRequestError(`bad arguments for ${helloOp}: ${describeZodError(parsed.error)}`));
       return;
     }
-    const role = this.options.role === undefined ? {} : { role: this.options.role };
+    // What this server is and speaks, in every hello reply.
+    const server = { ...(this.options.role === undefined ? {} : { role: this.options.role }), wire: this.options.wire ?? thisBuildWire };
     const reply = (result: HelloResult) => this.write(socket, encodeMessage({ id: request.id, ok: true, result }));
     const key = keyHello.safeParse(parsed.data);
-    if (key.success) return this.keyHello(socket, request.id, key.data, () => reply({ node: false, ...role }));
+    if (key.success) return this.keyHello(socket, request.id, key.data, () => reply({ node: false, ...server }));
     const identity = nodeIdentity.safeParse(parsed.data);
-    if (!identity.success) return reply({ node: false, ...role });
+    if (!identity.success) return reply({ node: false, ...server });
     const refusal = this.nodeHelloRefusal(socket.data.principal, identity.data);
     if (refusal) {
       this.stats.hellosRefused += 1;
@@ -472,9 +530,9 @@ export class RpcServer<T extends OpTable> {
     }
     socket.data.identity = identity.data;
     if (!this.options.security) socket.data.principal = { kind: "node", role: identity.data.role, id: identity.data.id, verified: false };
-    if (this.markNode(socket)) return reply({ node: true, ...role });
+    if (this.markNode(socket)) return reply({ node: true, ...server });
     const nodesMax = this.options.nodeConnectionsMax ?? limits.serverNodeConnectionsMax;
-    reply({ node: false, ...role, refused: `this server keeps ${nodesMax} node connections; this one is served as a client's` });
+    reply({ node: false, ...server, refused: `this server keeps ${nodesMax} node connections; this one is served as a client's` });
   }
 
   /** With TLS a node is who its certificate says; a hello claiming otherwise is refused. */
@@ -699,13 +757,19 @@ export class RpcServer<T extends OpTable> {
 export function refusalMetrics(registry: MetricsRegistry, role: string, stats: ServerStats): void {
   registry.counterFrom(
     `mictlanx_${role}_refused_total`,
-    "Refused for who asked: certificate (not of this VSS's CA, expired), hello (an unknown or revoked key, a wrong proof, a node claiming another id), forbidden (a request its caller may not make).",
+    "Refused for who asked: certificate (not of this VSS's CA, expired), hello (an unknown or revoked key, a wrong proof, a node claiming another id), forbidden (a request its caller may not make), wire (another mictlanx version: no wire version in common).",
     () => [
       [{ reason: "certificate" }, stats.certificatesRefused],
       [{ reason: "hello" }, stats.hellosRefused],
       [{ reason: "forbidden" }, stats.requestsForbidden],
+      [{ reason: "wire" }, stats.wireRefused],
     ],
   );
+}
+
+/** Another program's bytes at a mictlanx port: what to do instead. */
+function notMictlanx(error: IncompatibleError): IncompatibleError {
+  return new IncompatibleError(`${error.message}; this port speaks mictlanx's own protocol (framed MessagePack, with TLS unless the node runs --insecure): use the mictlanx CLI or library, and S3 clients the router's --s3-port`);
 }
 
 function readId(decoded: unknown): number {

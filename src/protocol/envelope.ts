@@ -11,8 +11,11 @@
 // frame); `unread: true` on it says the server read nothing after the replies it sent, so a
 // request still waiting for its reply was not run and may be sent again on a new connection.
 //
-// A connection from one of the VSS's own nodes starts with a hello (`rpc.hello`, handled by the
-// server itself, not by a role's op table): the server then never evicts it for a client.
+// Every connection of this build starts with a hello (`rpc.hello`, handled by the server
+// itself, not by a role's op table). It says which wire versions the sender speaks and the reply
+// says the server's, so two builds that cannot understand each other stop there, with both
+// versions named, before any other frame is read (docs/formats.md). A node's hello also says
+// who it is: the server then never evicts its connection for a client.
 import { z } from "zod";
 import { limits } from "../lib/limits.ts";
 
@@ -39,6 +42,51 @@ export const errorReplyEnvelope = z.object({
 });
 export const replyEnvelope = z.discriminatedUnion("ok", [okReplyEnvelope, errorReplyEnvelope]);
 export type ReplyEnvelope = z.infer<typeof replyEnvelope>;
+
+/**
+ * The wire protocol this build speaks: frames, envelopes, hellos and every op's shape. Bump it
+ * for any change an older build would misread or refuse; raise `wireVersionMin` when this build
+ * stops speaking an older one. 1 is every build from before hellos said a version (they send
+ * none); 2 adds only that, so 1 and 2 understand each other.
+ */
+export const wireVersion = 2;
+/** The oldest wire version this build still speaks. */
+export const wireVersionMin = 1;
+/** What a hello that states no version, or a connection that sends no hello, is taken to speak. */
+export const wireVersionUnstated = 1;
+
+/** The versions a side speaks: its own (`version`, the newest) down to `min`. */
+export const wireVersions = z
+  .object({
+    version: z.number().int().min(1).max(limits.wireVersionMax),
+    min: z.number().int().min(1).max(limits.wireVersionMax),
+  })
+  .refine((wire) => wire.min <= wire.version, "a wire range's min is above its version");
+export type WireVersions = z.infer<typeof wireVersions>;
+export const thisBuildWire: WireVersions = { version: wireVersion, min: wireVersionMin };
+export const unstatedWire: WireVersions = { version: wireVersionUnstated, min: wireVersionUnstated };
+
+/**
+ * Two sides talk when each speaks the other's version or a newer one speaks down to it: their
+ * ranges overlap. They then speak the lower of their two versions (the newer side must, having
+ * promised it by its min).
+ */
+export function wireOverlaps(a: WireVersions, b: WireVersions): boolean {
+  return a.min <= b.version && b.min <= a.version;
+}
+
+/** Why two sides cannot talk, naming both versions and what to do; "peer 127.0.0.1:7101 speaks …, this router speaks …". */
+export function wireMismatch(far: { name: string; wire: WireVersions }, near: { name: string; wire: WireVersions }): string {
+  const speaks = (wire: WireVersions) => (wire.min === wire.version ? `wire version ${wire.version}` : `wire versions ${wire.min} to ${wire.version}`);
+  return `${far.name} speaks ${speaks(far.wire)}, ${near.name} speaks ${speaks(near.wire)}: run the same mictlanx version on every node (and client) of a VSS; docs/formats.md says which versions talk`;
+}
+
+/**
+ * The hello's envelope: a request with the sender's wire versions beside its args. Beside, not
+ * inside: builds before versions parse hello args strictly and would refuse an unknown field,
+ * but drop unknown envelope fields, so a hello of this build still reaches them as it did.
+ */
+export const helloRequestEnvelope = requestEnvelope.extend({ wire: wireVersions.optional() });
 
 /**
  * The first request of a connection that says who it is (a node: for the server's connection
@@ -74,6 +122,8 @@ export const helloResult = z.object({
   role: z.enum(serverRoles).optional(),
   /** Why a node's hello was served as a client's (the server holds its most node connections). */
   refused: z.string().max(1024).optional(),
+  /** The wire versions the server speaks; absent from a build before versions (version 1). */
+  wire: wireVersions.optional(),
 });
 export type HelloResult = z.infer<typeof helloResult>;
 

@@ -22,7 +22,7 @@
 // frame's buffer grows with the bytes that arrive for it, not with what its prefix declares
 // (a prefix of 9 MiB followed by 10 bytes holds 64 KiB, not 9 MiB).
 import { assert } from "../lib/assert.ts";
-import { BadRequestError, FrameTooLargeError } from "../lib/errors.ts";
+import { BadRequestError, FrameTooLargeError, IncompatibleError } from "../lib/errors.ts";
 import { limits } from "../lib/limits.ts";
 
 export const frameHeaderBytes = 4;
@@ -31,6 +31,17 @@ export const frameSplitFlag = 0x8000_0000;
 /** A split frame's body starts with the head's length (u32 big-endian). */
 export const splitHeadLengthBytes = 4;
 const lengthMask = 0x7fff_ffff;
+
+/**
+ * No mictlanx frame declares 16 MiB or more (frameBytesMax is 9 MiB), so a stream whose first
+ * prefix does is another program's bytes, not a frame too large: text (an HTTP request, "GET "
+ * is 1.2 GB as a length), a TLS record (0x16 0x03: 369 MiB), SSH. It is refused as such
+ * (IncompatibleError, saying what it looks like), never read as a length. Below this, an
+ * oversized prefix is a frame too large, as it always was.
+ */
+export const foreignPrefixLengthMin = 1 << 24;
+/** Bytes of a foreign stream's start quoted in the refusal. */
+const foreignQuoteBytes = 24;
 
 /**
  * One decoded frame. A plain frame is its MessagePack body (`head`) and no payload; a split
@@ -119,7 +130,8 @@ const empty = new Uint8Array(0);
  * them. Memory held is at most one partial frame (≤ frameBytesMax) plus one partial prefix,
  * and for a partial frame at most frameBufferGrowStartBytes or 1/frameBufferWholeAfterRatio
  * times the bytes that have arrived for it, whichever is more (see `grow`).
- * After a FrameTooLargeError (or a split frame whose head length does not fit it) the stream is
+ * After a FrameTooLargeError (or an IncompatibleError for a stream that starts with another
+ * program's bytes, or a split frame whose head length does not fit it) the stream is
  * unusable (the framing is lost): close the connection.
  *
  * push() may return views of the buffer it was given (a large body or payload that arrived
@@ -144,6 +156,8 @@ export class FrameDecoder {
   /** The payload goes to a target that was abandoned: count its bytes, keep none, yield nothing. */
   private discarding = false;
   private broken = false;
+  /** No frame has started yet: the next prefix is the stream's first bytes. */
+  private atStreamStart = true;
 
   constructor(frameBytesMax: number, options: { payloadTarget?: PayloadTarget } = {}) {
     assert(frameBytesMax > 0 && frameBytesMax <= lengthMask, "frameBytesMax must be positive and fit in 31 bits");
@@ -191,20 +205,25 @@ export class FrameDecoder {
         case State.Prefix: {
           if (at === end) return frames;
           let word: number;
+          let prefix: Uint8Array;
           if (this.wordFilled === 0 && end - at >= 4) {
             word = readU32(bytes, at);
+            prefix = bytes.subarray(at, at + 4);
             at += 4;
           } else {
             at = this.fillWord(bytes, at);
             if (this.wordFilled < 4) return frames;
             word = readU32(this.word, 0);
+            prefix = this.word;
             this.wordFilled = 0;
           }
           const length = word & lengthMask;
           if (length > this.frameBytesMax) {
             this.broken = true;
+            if (this.atStreamStart && length >= foreignPrefixLengthMin) throw foreignStream(prefix, bytes.subarray(at, at + foreignQuoteBytes), length, this.frameBytesMax);
             throw new FrameTooLargeError(length, this.frameBytesMax);
           }
+          this.atStreamStart = false;
           if (word >= frameSplitFlag) {
             if (length < splitHeadLengthBytes) this.fail(`split frame of ${length} bytes has no head length`);
             this.splitBytes = length;
@@ -337,6 +356,27 @@ export class FrameDecoder {
     this.broken = true;
     throw new BadRequestError(`${message}; the stream cannot be read further`);
   }
+}
+
+/** The refusal of a stream that does not start with a frame: what it looks like, and why it is not read. */
+function foreignStream(prefix: Uint8Array, after: Uint8Array, length: number, frameBytesMax: number): IncompatibleError {
+  const start = new Uint8Array(prefix.byteLength + after.byteLength);
+  start.set(prefix);
+  start.set(after, prefix.byteLength);
+  const looks = describeForeignStart(start.subarray(0, foreignQuoteBytes));
+  return new IncompatibleError(`the stream does not start with a mictlanx frame: it looks like ${looks}, and as a length prefix its first bytes would declare ${length} bytes (a frame has at most ${frameBytesMax})`);
+}
+
+/** What a stream's first bytes look like, in words: an HTTP request or reply, TLS, SSH, text, else their hex. */
+export function describeForeignStart(start: Uint8Array): string {
+  if (start.byteLength >= 2 && (start[0] === 0x15 || start[0] === 0x16) && start[1] === 0x03) return "a TLS record (a TLS client or server)";
+  const printable = start.every((byte) => (byte >= 0x20 && byte < 0x7f) || byte === 0x0d || byte === 0x0a || byte === 0x09);
+  const quoted = JSON.stringify(new TextDecoder().decode(start));
+  if (!printable) return `binary bytes ${Buffer.from(start).toString("hex")}`;
+  if (/^(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE) /.test(quoted.slice(1))) return `an HTTP request (${quoted})`;
+  if (quoted.startsWith('"HTTP/')) return `an HTTP reply (${quoted})`;
+  if (quoted.startsWith('"SSH-')) return `an SSH greeting (${quoted})`;
+  return `text (${quoted})`;
 }
 
 function readU32(bytes: Uint8Array, at: number): number {

@@ -7,7 +7,7 @@ import { z } from "zod";
 import { RpcServer } from "../../src/net/server.ts";
 import { WrongRoleError } from "../../src/net/connection.ts";
 import { RpcPool, ServiceClient } from "../../src/net/pool.ts";
-import { defineOps, type ServerRole } from "../../src/protocol/envelope.ts";
+import { defineOps, thisBuildWire, type ServerRole } from "../../src/protocol/envelope.ts";
 import { rejection } from "../support/errors.ts";
 import { rawClient } from "../support/raw-client.ts";
 
@@ -73,7 +73,7 @@ describe("hello: the server's role", () => {
     raw.request(1, "rpc.hello", {});
     raw.request(2, "rpc.hello", { role: "router", id: "r-1" });
     for (let i = 0; i < 200 && raw.replies.length < 2; i += 1) await Bun.sleep(10);
-    expect(raw.replies[0]).toEqual({ id: 1, ok: true, result: { node: false, role: "spm" } });
-    expect(raw.replies[1]).toEqual({ id: 2, ok: true, result: { node: true, role: "spm" } });
+    expect(raw.replies[0]).toEqual({ id: 1, ok: true, result: { node: false, role: "spm", wire: thisBuildWire } });
+    expect(raw.replies[1]).toEqual({ id: 2, ok: true, result: { node: true, role: "spm", wire: thisBuildWire } });
   });
 });
