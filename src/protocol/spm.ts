@@ -158,8 +158,21 @@ export const drainStatus = z.object({
 });
 export type DrainStatus = z.infer<typeof drainStatus>;
 
+/**
+ * An SPM's part among several (`spm --coordination`): the leader runs everything that writes on
+ * its own initiative and takes writes; a standby serves reads and forwards writes to the leader.
+ * An SPM without coordination is always the leader, with no term.
+ */
+export const spmRole = z.enum(["leader", "standby"]);
+export type SpmRole = z.infer<typeof spmRole>;
+/** Who leads, as an SPM knows it: the leader's address and term (the etcd create_revision of its key). */
+export const spmLeadership = z.object({ role: spmRole, term: z.number().int().min(1).optional(), leader: z.string().optional() });
+export type SpmLeadership = z.infer<typeof spmLeadership>;
+
 export const vssStatus = z.object({
   spm: z.string(),
+  /** This SPM's part: leader or standby, its term, and the leader's address when known. */
+  leadership: spmLeadership.optional(),
   uptimeMs: z.number(),
   /** This VSS's identity (made with its catalog). */
   vssId: z.string(),
@@ -223,10 +236,10 @@ const ballRefArgs = z.object({ bucket: bucketName, key: ballKey });
 
 export const spmOps = defineOps({
   /** A peer reports in (first contact registers it); the reply says how often to come back and which VSS this is. */
-  "peer.heartbeat": { args: peerReport, result: z.object({ heartbeatIntervalMs: z.number().int(), vssId }), replyBytesMax: limits.smallReplyBytesMax },
+  "peer.heartbeat": { args: peerReport, result: z.object({ heartbeatIntervalMs: z.number().int(), vssId, leadership: spmLeadership.optional() }), replyBytesMax: limits.smallReplyBytesMax },
   "router.heartbeat": {
     args: routerCounters.extend({ address, certificateNotAfterMs: z.number().int().min(0).optional() }),
-    result: z.object({ heartbeatIntervalMs: z.number().int() }), replyBytesMax: limits.smallReplyBytesMax },
+    result: z.object({ heartbeatIntervalMs: z.number().int(), leadership: spmLeadership.optional() }), replyBytesMax: limits.smallReplyBytesMax },
   /** Start a put: checks --if-absent and rf early, returns the new version's object id. */
   "ball.begin": {
     args: z.object({ bucket: newBucketName, key: newBallKey, rf, ifAbsent: z.boolean().optional(), chunkBytes: uploadChunkBytes.optional() }),
