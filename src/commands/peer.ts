@@ -1,7 +1,8 @@
 // `mictlanx peer`: parse flags, run the peer role until SIGINT/SIGTERM.
 import { z } from "zod";
 import { parseDuration, parseSize } from "../lib/size.ts";
-import { parsePort } from "../lib/defaults.ts";
+import { parsePort, parseSpmList } from "../lib/defaults.ts";
+import { parseAddress } from "../net/address.ts";
 import { UsageError } from "../lib/errors.ts";
 import { limits } from "../lib/limits.ts";
 import { prepareDataDir } from "../lib/data-dir.ts";
@@ -48,6 +49,7 @@ export async function runPeerCommand(raw: Record<string, unknown>): Promise<void
     return;
   }
   if (options.port === undefined) throw new UsageError("peer needs --port P (0 picks a free port)");
+  for (const address of options.spm === undefined ? [] : parseSpmList(options.spm)) parseAddress(address); // a usage error before anything starts
   const port = parsePort(options.port);
   const advertise = resolveAdvertise("peer", options.host, options.advertise, port);
   const security = nodeSecurity("peer", options, options.id);
@@ -69,7 +71,7 @@ export async function runPeerCommand(raw: Record<string, unknown>): Promise<void
     scrubBytesPerSec,
     scrubPassIntervalMs,
     ...(options.id === undefined ? {} : { id: options.id }),
-    ...(options.spm === undefined ? {} : { spm: options.spm }),
+    ...(options.spm === undefined ? {} : { spm: parseSpmList(options.spm) }),
     ...(security ? { security } : {}),
     log: (line) => process.stderr.write(`peer: ${line}\n`),
   });

@@ -11,7 +11,7 @@ import { resolveAdvertise } from "../lib/advertise.ts";
 
 export async function runRouterCommand(flags: { port: string; host: string; advertise?: string; spm?: string; metricsPort?: string; metricsHost?: string; s3Port?: string; s3Region?: string; s3Domain?: string; s3MultipartLifetime?: string } & TlsFlags): Promise<void> {
   const spm = resolveSpm(flags.spm);
-  parseAddress(spm); // a usage error now rather than on the first request
+  for (const address of spm) parseAddress(address); // a usage error now rather than on the first request
   const port = parsePort(flags.port);
   const advertise = resolveAdvertise("router", flags.host, flags.advertise, port);
   const security = nodeSecurity("router", flags);

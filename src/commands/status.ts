@@ -1,29 +1,54 @@
-// `mictlanx status` and `mictlanx peer drain`: ask the SPM directly.
-import { RpcPool, ServiceClient } from "../net/pool.ts";
-import { parseAddress } from "../net/address.ts";
-import { spmOps, type VssStatus } from "../protocol/spm.ts";
-import { resolveSpm } from "../lib/defaults.ts";
+// `mictlanx status` and `mictlanx peer drain`: ask the SPMs directly (`--spm a,b,c`, several
+// sharing one catalog): status asks each, the admin commands whichever answers (a standby
+// forwards writes to the leader).
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { RpcPool } from "../net/pool.ts";
+import { SpmSet, type ServiceCaller } from "../net/spm-set.ts";
+import { statusOfSpms, type SpmEntry } from "../net/spm-status.ts";
+import { limits } from "../lib/limits.ts";
+import type { SpmOps, VssStatus } from "../protocol/spm.ts";
+import { defaults, nonEmpty, resolveSpm } from "../lib/defaults.ts";
 import { clientSecurity, findCredentials, type CredentialFlags } from "../client/credentials.ts";
 import { formatBytes } from "../lib/size.ts";
 import { printable, terminalJson } from "../lib/names.ts";
 
-/** One call (or a few) to the SPM of `--spm` / MICTLANX_SPM, its pool closed after. */
-/** Where the SPM is (--spm, MICTLANX_SPM, the `up` default) and the key to prove there. */
+/** Where the SPMs are (--spm, MICTLANX_SPM, the `up` default) and the key to prove there. */
 export type SpmClientFlags = { spm?: string | undefined } & CredentialFlags;
 
-export async function withSpm<T>(flags: SpmClientFlags, work: (spm: ServiceClient<typeof spmOps>) => Promise<T>): Promise<T> {
+/**
+ * The SPMs to ask: --spm, else MICTLANX_SPM, else those of a VSS `up --ha` started in
+ * ./.mictlanx (its vss.json lists them), else the SPM `up` starts by default.
+ */
+export async function spmAddressesFor(flag: string | undefined, env = process.env, dir = defaults.upDataDir): Promise<string[]> {
+  if (nonEmpty(flag) === undefined && nonEmpty(env.MICTLANX_SPM) === undefined && existsSync(join(dir, "vss.json"))) {
+    const { vssFileIn } = await import("../local/vss.ts");
+    const listed = vssFileIn(dir)?.spms?.map((spm) => spm.address) ?? [];
+    if (listed.length > 1) return listed.slice(0, limits.spmAddressesMax);
+  }
+  return resolveSpm(flag, env);
+}
+
+/** A pool to the SPMs of these flags, closed after `work`. */
+async function withSpmPool<T>(flags: SpmClientFlags, work: (pool: RpcPool, addresses: string[]) => Promise<T>): Promise<T> {
+  const addresses = await spmAddressesFor(flags.spm);
   const security = clientSecurity(findCredentials(flags));
   const pool = new RpcPool({ role: "spm", expectRole: "spm", connectAttempts: 2, ...(security ? { security } : {}) });
   try {
-    return await work(new ServiceClient(spmOps, pool, parseAddress(resolveSpm(flags.spm))));
+    return await work(pool, addresses);
   } finally {
     pool.close();
   }
 }
 
+/** One call (or a few) to the SPMs of `--spm` / MICTLANX_SPM: whichever answers. */
+export function withSpm<T>(flags: SpmClientFlags, work: (spm: ServiceCaller<SpmOps>) => Promise<T>): Promise<T> {
+  return withSpmPool(flags, (pool, addresses) => work(new SpmSet(pool, addresses)));
+}
+
 export async function statusCommand(flags: SpmClientFlags & { json?: boolean }): Promise<void> {
-  const status = await withSpm(flags, (spm) => spm.call("vss.status", {}));
-  process.stdout.write(flags.json ? `${terminalJson(status)}\n` : statusText(status));
+  const { status, spms } = await withSpmPool(flags, (pool, addresses) => statusOfSpms(pool, addresses));
+  process.stdout.write(flags.json ? `${terminalJson({ ...status, spms })}\n` : statusText(status, spms));
 }
 
 export async function drainCommand(id: string, flags: SpmClientFlags & { json?: boolean }): Promise<void> {
@@ -61,16 +86,25 @@ export function drainLines(drain: VssStatus["drains"][number]): string[] {
   return [head, ...drain.blocked.map((entry) => `             blocked: ${printable(entry.message)}`)];
 }
 
+/** "spms  a leader (term 7)  b standby  c DOWN": who leads, and which SPMs cannot be reached. */
+export function spmsLine(spms: SpmEntry[]): string {
+  const parts = spms.map((spm) => `${printable(spm.address)} ${spm.role === "down" ? "DOWN" : spm.role}${spm.term === undefined ? "" : ` (term ${spm.term})`}`);
+  const leaders = spms.filter((spm) => spm.role === "leader").length;
+  const note = leaders === 0 ? "  (no leader: an election is under way, writes wait for it)" : "";
+  return `spms         ${parts.join("  ")}${note}`;
+}
+
 function age(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
 
 /** Peer ids, addresses and messages (which quote keys and buckets) go through `printable`: never raw to a terminal. */
-export function statusText(status: VssStatus): string {
+export function statusText(status: VssStatus, spms: SpmEntry[] = []): string {
   const healing = status.healing;
   const reconcile = status.reconcile;
   const lines = [
     `VSS ${printable(status.spm)}  up ${age(status.uptimeMs)}  ${peersSummary(status.peers)}  balls ${status.balls}  stored ${formatBytes(status.bytes)}`,
+    ...(spms.length > 1 ? [spmsLine(spms)] : []),
     ...(status.catalog.writable ? [] : [`catalog      NOT TAKING WRITES: ${printable(status.catalog.problem ?? "")}`]),
     ...(status.insecure ? ["security     INSECURE: no TLS and no access keys (--insecure); anyone who can reach the ports can read, write and delete"] : []),
     ...status.certificateWarnings.map((warning) => `certificate  ${printable(warning)}`),

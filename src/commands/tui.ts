@@ -1,7 +1,6 @@
 // `mictlanx tui`: the live dashboard. Ink and React load only here, and only once the flags are
 // good and there is a terminal to draw on.
 import { UsageError } from "../lib/errors.ts";
-import { resolveSpm } from "../lib/defaults.ts";
 import { parseDuration } from "../lib/size.ts";
 import { formatAddress, parseAddress } from "../net/address.ts";
 import { forceColorFor } from "../tui/terminal-env.ts";
@@ -12,7 +11,8 @@ const intervalMsMin = 100;
 const intervalMsMax = 60_000;
 
 export async function runTuiCommand(flags: { spm?: string; interval: string } & CredentialFlags): Promise<void> {
-  const spm = formatAddress(parseAddress(resolveSpm(flags.spm)));
+  const { spmAddressesFor } = await import("./status.ts");
+  const spms = (await spmAddressesFor(flags.spm)).map((address) => formatAddress(parseAddress(address)));
   const intervalMs = parseDuration(flags.interval);
   if (intervalMs < intervalMsMin || intervalMs > intervalMsMax) {
     throw new UsageError(`--interval must be between ${intervalMsMin}ms and ${intervalMsMax / 1000}s, got "${flags.interval}"`);
@@ -24,5 +24,5 @@ export async function runTuiCommand(flags: { spm?: string; interval: string } & 
   if (forceColor !== undefined) process.env.FORCE_COLOR = forceColor;
   const security = clientSecurity(findCredentials(flags)); // a bad credentials file is said before the screen is taken
   const { runTui } = await import("../tui/app.tsx");
-  await runTui({ spm, intervalMs, ...(security ? { security } : {}) });
+  await runTui({ spms, intervalMs, ...(security ? { security } : {}) });
 }

@@ -1,6 +1,7 @@
 // Where things are when nobody says: the addresses `mictlanx up` uses by default are the ones
 // the client commands try with no flags, so `mictlanx up` then `mictlanx put` just works.
 import { UsageError } from "./errors.ts";
+import { limits } from "./limits.ts";
 
 export const defaults = {
   host: "127.0.0.1",
@@ -21,6 +22,23 @@ export function upAddresses(basePort: number, routers: number, peers: number) {
   };
 }
 
+/**
+ * `mictlanx up --ha --port BASE`: the SPMs at BASE+100…, etcd's client port at BASE+110 and its
+ * peer port at BASE+112, PostgreSQL at BASE+111 (all on 127.0.0.1). Routers and peers stay where
+ * upAddresses puts them.
+ */
+export function upHaAddresses(basePort: number, spms: number) {
+  const host = defaults.host;
+  return {
+    spms: Array.from({ length: spms }, (_, i) => `${host}:${basePort + upHaPortOffsets.spm + i}`),
+    etcd: { host, port: basePort + upHaPortOffsets.etcdClient },
+    etcdPeer: { host, port: basePort + upHaPortOffsets.etcdPeer },
+    postgres: { host, port: basePort + upHaPortOffsets.postgres },
+  };
+}
+
+export const upHaPortOffsets = { spm: 100, etcdClient: 110, postgres: 111, etcdPeer: 112 } as const;
+
 const upDefault = upAddresses(defaults.upBasePort, defaults.upRouters, defaults.upPeers);
 
 /** --router flag, else MICTLANX_ROUTERS, else the router `mictlanx up` starts by default. */
@@ -28,9 +46,26 @@ export function resolveRouters(flag: string | undefined, env = process.env): str
   return nonEmpty(flag) ?? nonEmpty(env.MICTLANX_ROUTERS) ?? upDefault.routers.join(",");
 }
 
-/** --spm flag, else MICTLANX_SPM, else the SPM `mictlanx up` starts by default. */
-export function resolveSpm(flag: string | undefined, env = process.env): string {
-  return nonEmpty(flag) ?? nonEmpty(env.MICTLANX_SPM) ?? upDefault.spm;
+/**
+ * --spm flag, else MICTLANX_SPM, else the SPM `mictlanx up` starts by default: a list, since
+ * several SPMs may share one catalog (`a,b,c`; see parseSpmList).
+ */
+export function resolveSpm(flag: string | undefined, env = process.env): string[] {
+  return parseSpmList(nonEmpty(flag) ?? nonEmpty(env.MICTLANX_SPM) ?? upDefault.spm);
+}
+
+/**
+ * `a,b,c` as the SPM addresses it names: trimmed, blanks dropped, each named once (in the order
+ * first given), at most limits.spmAddressesMax. Each must still be parsed as an address (src/net
+ * does that, with its own usage error for a bad one).
+ */
+export function parseSpmList(text: string): string[] {
+  const distinct = [...new Set(text.split(",").map((part) => part.trim()).filter((part) => part.length > 0))];
+  if (distinct.length === 0) throw new UsageError(`--spm needs at least one host:port address, got "${text}"`);
+  if (distinct.length > limits.spmAddressesMax) {
+    throw new UsageError(`--spm names ${distinct.length} SPMs; at most ${limits.spmAddressesMax} are taken (a VSS runs 3 or 5)`);
+  }
+  return distinct;
 }
 
 /** A flag's or variable's value, trimmed; undefined when it is unset or blank. */

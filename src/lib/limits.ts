@@ -277,6 +277,14 @@ export const limits = {
    *  (routers call whatever peer addresses the SPM hands out). */
   poolAddressesMax: 1024,
   /**
+   * Distinct SPM addresses in one `--spm a,b,c` (or MICTLANX_SPM) list: several SPMs share one
+   * catalog and elect one leader, so 3 or 5 is the usual count; 7 leaves room to grow and keeps
+   * a heartbeat round (one call to each) and a failover walk (each tried once) short.
+   */
+  spmAddressesMax: 7,
+  /** Connection attempts to one SPM of several before the next is asked (one SPM alone gets connectAttemptsMax). */
+  spmSetConnectAttempts: 2,
+  /**
    * A pool closes a connection unused for this long, and forgets an address with none: well
    * under connectionIdleTimeoutMs, so between roles it is the caller that closes an idle
    * connection, never the server under a request just sent.
@@ -308,6 +316,15 @@ export const limits = {
   upLogTailLines: 20,
   /** …read from at most this many bytes at the end of the log (a log can be large). */
   upLogTailBytesMax: 64 * KiB,
+  /**
+   * `up --ha`: PostgreSQL (initdb on a first start, then its recovery) and etcd must answer
+   * within this long. A cold initdb takes 2-5 s on a slow disk; a minute is for a loaded CI box.
+   */
+  upServiceReadyTimeoutMs: 60_000,
+  /** PostgreSQL and etcd get this long to stop after SIGINT / SIGTERM before SIGKILL (a fast shutdown takes well under a second). */
+  upServiceStopGraceMs: 10_000,
+  /** SPMs `up --ha` starts: a leader and two standbys, so one can fail and a standby still takes over. */
+  upHaSpms: 3,
 
   // --- interrupted uploads (issue 11: a put that stops tells the SPM, src/client/client.ts) ---
   /**
@@ -503,6 +520,7 @@ assert(limits.s3MultipartPartBytesMin <= limits.s3MultipartPartBytesMax && limit
 assert(limits.replyBytesInFlightMax >= limits.frameBytesMax, "one connection's reply bytes must hold a reply of a whole frame");
 assert(limits.serverNodeConnectionsMax >= limits.peersMax * limits.connectionsPerAddressMax, "every peer of a full VSS must be able to hold a full pool to one server");
 assert(limits.poolConnectionIdleMs < limits.connectionIdleTimeoutMs, "pools must close idle connections before servers do");
+assert(limits.spmAddressesMax >= 3 && limits.spmAddressesMax < limits.poolAddressesMax, "an SPM list must hold at least a 3-SPM set, and a pool must hold every SPM of it besides its peers");
 assert(limits.abandonInFlightWaitMs + limits.abandonCallMsMax < limits.interruptStopMsMax, "an interrupted put must have time to abandon its upload before the CLI exits anyway");
 assert(limits.keyRefreshAfterMs < limits.keyRevocationMs && limits.keyRevocationMs < limits.keyOfflineTrustMs, "a key is refreshed before it must be, and trusted offline longer than it is fresh");
 assert(limits.frameBufferGrowStartBytes <= limits.frameBytesMax && limits.frameBufferWholeAfterRatio > 0 && limits.frameBufferWholeAfterRatio <= 1, "frame buffer growth out of range");

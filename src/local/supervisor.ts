@@ -12,7 +12,7 @@ import type { RoleProcess } from "./process.ts";
 import type { LocalVss } from "./vss.ts";
 
 /** Where a role sits in the VSS: what `restart` starts again. */
-export type RoleSlot = { kind: "spm" } | { kind: "router"; index: number } | { kind: "peer"; index: number };
+export type RoleSlot = { kind: "spm"; index: number } | { kind: "router"; index: number } | { kind: "peer"; index: number };
 
 export interface SupervisorOptions {
   /** false (`up --no-restart`): a dead child is only reported. */
@@ -100,7 +100,7 @@ export function superviseVss(vss: LocalVss, options: SupervisorOptions): Supervi
     }
   };
 
-  watch({ kind: "spm" }, vss.spm, []);
+  vss.spms.forEach((spm, index) => watch({ kind: "spm", index }, spm, []));
   vss.routers.forEach((router, index) => watch({ kind: "router", index }, router, []));
   vss.peers.forEach((peer, index) => watch({ kind: "peer", index }, peer, []));
 
@@ -124,7 +124,7 @@ export function restartBackoffMs(deaths: number): number {
 function restartSlot(vss: LocalVss, slot: RoleSlot): Promise<RoleProcess> {
   switch (slot.kind) {
     case "spm":
-      return vss.startSpm();
+      return vss.startSpm(slot.index);
     case "router":
       return vss.startRouter(slot.index);
     case "peer":

@@ -1,17 +1,21 @@
 // A whole VSS on this machine: one SPM, its peers and routers as separate processes. Used by
 // `mictlanx up`, the integration tests and bench/. Data lives under one directory, so starting
 // again on the same directory brings back the same data (peer ids are fixed: peer-0, peer-1…).
+// With `ha` (`up --ha`): PostgreSQL and etcd first (ha-services.ts), then upHaSpms SPMs sharing
+// the catalog in PostgreSQL and electing a leader on etcd (DIR/spm-0…, ports BASE+100…), and
+// the routers and peers given every SPM (`--spm a,b,c`).
 import { mkdirSync, readFileSync } from "node:fs";
 import { z } from "zod";
 import { join } from "node:path";
 import { writeFileDurable } from "../lib/durable-file.ts";
-import { upAddresses } from "../lib/defaults.ts";
+import { upAddresses, upHaAddresses } from "../lib/defaults.ts";
 import { MictlanxError } from "../lib/errors.ts";
 import { limits } from "../lib/limits.ts";
 import { RpcPool, ServiceClient } from "../net/pool.ts";
 import { parseAddress } from "../net/address.ts";
 import { spmOps } from "../protocol/spm.ts";
 import { startRole, stopRole, type RoleProcess } from "./process.ts";
+import { freePort, startHaServices, type HaServices } from "./ha-services.ts";
 import { clientSecurityFrom, prepareLocalSecurity, type LocalSecurity, type SharedSecurity } from "./security.ts";
 import { readCredentialsFile } from "../lib/credentials-file.ts";
 import type { ClientSecurity } from "../net/connection.ts";
@@ -36,6 +40,8 @@ export interface LocalVssOptions {
   insecure?: boolean;
   /** Take the CA, certificates and admin key from here instead of DIR (tests: one set for all their VSSs). */
   sharedSecurity?: SharedSecurity;
+  /** Several SPMs on PostgreSQL and etcd (`up --ha`), started from the machine's packages under DIR. */
+  ha?: boolean;
 }
 
 export interface PeerProcess extends RoleProcess {
@@ -45,7 +51,12 @@ export interface PeerProcess extends RoleProcess {
 
 export interface LocalVss {
   dir: string;
+  /** The first SPM (spms[0]): the one SPM without `ha`. */
   spm: RoleProcess;
+  /** Every SPM, in the order routers and peers are given them. */
+  spms: RoleProcess[];
+  /** PostgreSQL and etcd, with `ha`. */
+  services?: HaServices;
   routers: RoleProcess[];
   peers: PeerProcess[];
   options: LocalVssOptions;
@@ -58,7 +69,8 @@ export interface LocalVss {
   /** Where a role's stderr goes (DIR/logs/NAME.log), unless logs are off. */
   logFile(name: string): string | undefined;
   startPeer(index: number): Promise<PeerProcess>;
-  startSpm(): Promise<RoleProcess>;
+  /** Start SPM `index` (default 0) again, on the port it had. */
+  startSpm(index?: number): Promise<RoleProcess>;
   startRouter(index: number): Promise<RoleProcess>;
   stop(): Promise<void>;
 }
@@ -69,6 +81,10 @@ export const vssFileSchema = z.object({
   routers: z.array(z.string()),
   peers: z.array(z.object({ id: z.string(), address: z.string(), pid: z.number().int(), data: z.string() })),
   spmPid: z.number().int(),
+  /** Every SPM with its pid (the first is `spm`); absent in files written before several SPMs. */
+  spms: z.array(z.object({ address: z.string(), pid: z.number().int() })).optional(),
+  /** PostgreSQL and etcd under `up --ha`. */
+  services: z.object({ postgres: z.object({ address: z.string(), pid: z.number().int() }), etcd: z.object({ address: z.string(), pid: z.number().int() }) }).optional(),
   routerPids: z.array(z.number().int()),
   /** The process that started the VSS (`mictlanx up`, a test); absent in files written before it was kept. */
   ownerPid: z.number().int().optional(),
@@ -130,7 +146,7 @@ export function vssFileIn(dir: string): VssFile | undefined {
 
 /** The pids a vss.json names that are alive (maybe its VSS, maybe programs that took them since). */
 export function alivePidsOf(file: VssFile): number[] {
-  const pids = [file.spmPid, ...file.routerPids, ...file.peers.map((peer) => peer.pid), ...(file.ownerPid === undefined ? [] : [file.ownerPid])];
+  const pids = [file.spmPid, ...(file.spms ?? []).map((spm) => spm.pid), ...(file.services ? [file.services.postgres.pid, file.services.etcd.pid] : []), ...file.routerPids, ...file.peers.map((peer) => peer.pid), ...(file.ownerPid === undefined ? [] : [file.ownerPid])];
   return pids.filter(isAlive);
 }
 
@@ -169,15 +185,35 @@ export async function startLocalVss(options: LocalVssOptions): Promise<LocalVss>
   // The SPM imports the admin key `up` wrote when it makes its catalog: one key, one file.
   const credentialsArgs = security.insecure ? [] : ["--credentials", security.credentialsPath];
 
-  const spawnSpm = async (previous?: RoleProcess) =>
-    startRole("spm", ["spm", "--port", portOf(previous, planned.spm), ...metricsOf(previous), "--data", join(dir, "spm"), ...(await tlsArgs("spm", "spm")), ...credentialsArgs, ...(options.spmArgs ?? [])], log("spm"), command);
-  const spm = await spawnSpm();
+  const ha = options.ha === true;
+  const spmPlanned = ha ? upHaAddresses(options.basePort, limits.upHaSpms).spms : [planned.spm];
+  const services = ha ? await startServices(options.basePort, dir, logsDir) : undefined;
+  const haArgs = services ? ["--catalog", services.catalogUrl, "--coordination", services.coordinationUrl] : [];
+  /** One SPM is `spm` (DIR/spm, its certificate's id); several are spm-0, spm-1… */
+  const spmName = (index: number) => (ha ? `spm-${index}` : "spm");
+  const spawnSpm = async (index: number, previous?: RoleProcess) => {
+    const name = spmName(index);
+    const port = portOf(previous, spmPlanned[index] ?? "0:0");
+    return startRole(name, ["spm", "--port", port, ...metricsOf(previous), "--data", join(dir, name), ...(await tlsArgs("spm", name)), ...credentialsArgs, ...haArgs, ...(options.spmArgs ?? [])], log(name), command);
+  };
+  const spms: RoleProcess[] = [];
+  try {
+    // The first alone (it makes the catalog, and imports the admin key into it), then the others.
+    spms.push(await spawnSpm(0));
+    spms.push(...(await Promise.all(spmPlanned.slice(1).map((_, i) => spawnSpm(i + 1)))));
+  } catch (error) {
+    await Promise.all(spms.map((role) => stopRole(role)));
+    await services?.stop();
+    throw error;
+  }
+  /** What routers and peers are given: every SPM (`--spm a,b,c`). */
+  const spmList = () => vss.spms.map((role) => role.address).join(",");
 
   const spawnPeer = async (index: number): Promise<PeerProcess> => {
     const id = `peer-${index}`;
     const data = join(dir, "peers", id);
     const port = portOf(vss.peers[index], planned.peers[index] ?? "0:0");
-    const role = await startRole(id, ["peer", "--port", port, ...metricsOf(vss.peers[index]), "--data", data, "--id", id, "--spm", vss.spm.address, ...(await tlsArgs("peer", id)), ...(options.peerArgs ?? [])], log(id), command);
+    const role = await startRole(id, ["peer", "--port", port, ...metricsOf(vss.peers[index]), "--data", data, "--id", id, "--spm", spmList(), ...(await tlsArgs("peer", id)), ...(options.peerArgs ?? [])], log(id), command);
     return { ...role, id, data };
   };
   /** Router i's S3 port: BASE+80+i, any free one with base 0; a restarted router keeps the one it had. */
@@ -187,12 +223,14 @@ export async function startLocalVss(options: LocalVssOptions): Promise<LocalVss>
     const id = `router-${index}`;
     const port = portOf(vss.routers[index], planned.routers[index] ?? "0:0");
     const s3Args = options.s3 ? ["--s3-port", s3PortOf(vss.routers[index], index)] : [];
-    return startRole(id, ["router", "--port", port, ...metricsOf(vss.routers[index]), "--spm", vss.spm.address, ...s3Args, ...(await tlsArgs("router", id)), ...(options.routerArgs ?? [])], log(id), command);
+    return startRole(id, ["router", "--port", port, ...metricsOf(vss.routers[index]), "--spm", spmList(), ...s3Args, ...(await tlsArgs("router", id)), ...(options.routerArgs ?? [])], log(id), command);
   };
 
   const vss: LocalVss = {
     dir,
-    spm,
+    spm: spms[0] as RoleProcess,
+    spms,
+    ...(services ? { services } : {}),
     routers: [],
     peers: [],
     options,
@@ -204,6 +242,8 @@ export async function startLocalVss(options: LocalVssOptions): Promise<LocalVss>
       routers: vss.routers.map((router) => router.address),
       peers: vss.peers.map((peer) => ({ id: peer.id, address: peer.address, pid: peer.pid, data: peer.data })),
       spmPid: vss.spm.pid,
+      spms: vss.spms.map((role) => ({ address: role.address, pid: role.pid })),
+      ...(services ? { services: { postgres: { address: services.postgres.address, pid: services.postgres.pid }, etcd: { address: services.etcd.address, pid: services.etcd.pid } } } : {}),
       routerPids: vss.routers.map((router) => router.pid),
       ownerPid: process.pid,
       insecure: security.insecure,
@@ -216,10 +256,12 @@ export async function startLocalVss(options: LocalVssOptions): Promise<LocalVss>
       writeVssFile(vss);
       return peer;
     },
-    startSpm: async () => {
-      vss.spm = await spawnSpm(vss.spm);
+    startSpm: async (index = 0) => {
+      const spm = await spawnSpm(index, vss.spms[index]);
+      vss.spms[index] = spm;
+      vss.spm = vss.spms[0] as RoleProcess;
       writeVssFile(vss);
-      return vss.spm;
+      return spm;
     },
     startRouter: async (index) => {
       const router = await spawnRouter(index);
@@ -229,7 +271,8 @@ export async function startLocalVss(options: LocalVssOptions): Promise<LocalVss>
     },
     stop: async () => {
       await Promise.all([...vss.routers, ...vss.peers].map((role) => stopRole(role)));
-      await stopRole(vss.spm);
+      await Promise.all(vss.spms.map((role) => stopRole(role)));
+      await vss.services?.stop();
     },
   };
   try {
@@ -269,6 +312,13 @@ export async function waitForPeersUp(spmAddress: string, count: number, timeoutM
     pool.close();
   }
   throw new MictlanxError("timeout", `only ${up} of ${count} peers reported to the SPM at ${spmAddress} within ${timeoutMs} ms`);
+}
+
+/** PostgreSQL and etcd on their `up --ha` ports (BASE+110…), or on free ones with base 0. */
+async function startServices(basePort: number, dir: string, logsDir: string): Promise<HaServices> {
+  const planned = upHaAddresses(basePort, limits.upHaSpms);
+  const port = async (wanted: number) => (basePort === 0 ? freePort() : wanted);
+  return startHaServices({ dir, logsDir, postgresPort: await port(planned.postgres.port), etcdPort: await port(planned.etcd.port), etcdPeerPort: await port(planned.etcdPeer.port) });
 }
 
 /** Router i's S3 port under `up` is BASE + this + i. */

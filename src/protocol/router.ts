@@ -80,7 +80,18 @@ export const routerOps = defineOps({
   ...bucketSettingOps,
   "router.health": {
     args: z.object({}),
-    result: z.object({ address: z.string(), spm: z.string(), uptimeMs: z.number(), requests: byteCount, errors: byteCount }),
+    result: z.object({
+      address: z.string(),
+      /** The SPMs this router asks, comma-separated (as --spm takes them). */
+      spm: z.string(),
+      /** The same, a list (absent from routers before several SPMs). */
+      spms: z.array(z.string()).optional(),
+      /** The SPM it asks first, when it knows which leads. */
+      spmLeader: z.string().optional(),
+      uptimeMs: z.number(),
+      requests: byteCount,
+      errors: byteCount,
+    }),
   },
 });
 export type RouterOps = typeof routerOps;

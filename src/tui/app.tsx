@@ -68,7 +68,8 @@ export function App({ source, spm, intervalMs }: AppProps) {
 }
 
 export interface RunOptions {
-  spm: string;
+  /** The SPMs to ask (several sharing one catalog: the leader's status is shown, and each one's part). */
+  spms: string[];
   intervalMs: number;
   /** TLS and the admin key to prove at the SPM (none: plain TCP, an --insecure VSS). */
   security?: ClientSecurity;
@@ -81,12 +82,12 @@ export interface RunOptions {
 export async function runTui(options: RunOptions): Promise<void> {
   const source =
     options.source ??
-    rpcSource(options.spm, {
+    rpcSource(options.spms, {
       connectTimeoutMs: 1000,
       // A hung SPM shows as unreachable within a couple of intervals, not after 30 s.
       requestTimeoutMs: Math.min(10_000, Math.max(2000, 2 * options.intervalMs)),
     }, options.security);
-  const instance = render(<App source={source} spm={options.spm} intervalMs={options.intervalMs} />, {
+  const instance = render(<App source={source} spm={options.spms.join(",")} intervalMs={options.intervalMs} />, {
     alternateScreen: true,
     // Ink goes non-interactive when the environment says CI=true and then draws only the last
     // frame, at exit: a blank screen for a live dashboard. The command has already checked that

@@ -4,6 +4,7 @@ import type { ReactNode } from "react";
 import { Box, Text } from "ink";
 import type { PeerHealth } from "../protocol/peer.ts";
 import type { PeerStatus, VssStatus } from "../protocol/spm.ts";
+import type { SpmEntry } from "../net/spm-status.ts";
 import { healProgress, sparkline, type DashboardState, type HistoryPoint, type PeerDetail } from "./model.ts";
 import { bannerText, computeLayout, peerColumns, stateText, usedText, type Layout, type PeerColumns } from "./layout.ts";
 import { age, bar, bytesPerSec, count, duration, fit, formatBytes, intervalText, perSec, printable, scrubSummary } from "./format.ts";
@@ -66,6 +67,30 @@ function Header({ state }: { state: DashboardState }) {
         {`put ${perSec(rates.putsPerSec)}/s ${bytesPerSec(rates.putBytesPerSec)}  get ${perSec(rates.getsPerSec)}/s ${bytesPerSec(rates.getBytesPerSec)}  chunk ops ${perSec(rates.peerOpsPerSec)}/s  healing ${bytesPerSec(rates.healBytesPerSec)}`}
       </Line>
     </Box>
+  );
+}
+
+const spmRoleColour: Record<SpmEntry["role"], Colour> = { leader: "green", standby: "cyan", down: "red" };
+
+/** Several SPMs: each one's part, the leader green, standbys cyan, those that cannot be reached red. */
+export function Spms({ state, rows }: { state: DashboardState; rows: number }) {
+  if (rows === 0) return null;
+  const stale = state.connection.state !== "up";
+  const leaders = state.spms.filter((spm) => spm.role === "leader").length;
+  return (
+    <Line dim={stale}>
+      {"SPMs"}
+      {state.spms.map((spm) => (
+        <Text key={spm.address}>
+          {`  ${printable(spm.address)} `}
+          <Text color={spmRoleColour[spm.role]} bold={spm.role !== "standby"}>
+            {spm.role}
+          </Text>
+          {spm.term === undefined ? "" : ` (term ${spm.term})`}
+        </Text>
+      ))}
+      {leaders === 0 ? <Text color="yellow">{"  no leader: an election is under way"}</Text> : null}
+    </Line>
   );
 }
 
@@ -392,6 +417,7 @@ export function Dashboard({ state }: { state: DashboardState }) {
     <Box flexDirection="column" width={columns} height={rows} overflow="hidden">
       <Header state={state} />
       <Banner state={state} rows={layout.banner} />
+      <Spms state={state} rows={layout.spms} />
       <PeersTable state={state} layout={layout} />
       {state.detail ? (
         <DetailPane detail={state.detail} peer={peer} state={state} rows={layout.detail} />

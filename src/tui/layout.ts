@@ -15,6 +15,8 @@ const detailRowsMin = 6;
 
 export interface Layout {
   banner: number;
+  /** 1: the SPMs line (several SPMs, the leader and standbys), 0: one SPM, or no room. */
+  spms: number;
   /** Peer lines shown (not counting the title and column names) and the first one shown. */
   peerLines: number;
   peerFirst: number;
@@ -54,6 +56,9 @@ export function computeLayout(state: DashboardState): Layout {
   const { columns, rows } = state.size;
   const banner = bannerRows(bannerText(state), columns);
   let left = Math.max(0, rows - headerRows - footerRows - banner);
+  // Who leads among several SPMs comes before the peers, unless it would cost the table its last row.
+  const spms = state.spms.length > 1 && left > peersOverhead + 1 ? 1 : 0;
+  left -= spms;
   const peers = state.status?.peers ?? [];
   const peerLinesWanted = Math.max(1, peers.length);
   const take = (wanted: number): number => {
@@ -114,7 +119,7 @@ export function computeLayout(state: DashboardState): Layout {
   }
 
   const peerFirst = scrollWindow(state.selected, peers.length, peerLines);
-  return { banner, peerLines, peerFirst, peersTitle, detail, replication, routers, throughput, events };
+  return { banner, spms, peerLines, peerFirst, peersTitle, detail, replication, routers, throughput, events };
 }
 
 function bannerRows(text: string | null, columns: number): number {

@@ -4,6 +4,10 @@
 // the last minute; the connection state says whether the numbers are live or stale.
 import type { PeerHealth } from "../protocol/peer.ts";
 import type { PeerStatus, VssStatus } from "../protocol/spm.ts";
+import type { SpmEntry } from "../net/spm-status.ts";
+
+/** One poll's answer: the status, and with several SPMs what part each plays. */
+export type Sample = VssStatus & { spms?: SpmEntry[] };
 
 /** How much throughput history the sparkline shows. */
 export const historyWindowMs = 60_000;
@@ -84,6 +88,8 @@ export interface DashboardState {
   connection: Connection;
   /** The last good answer, peers sorted by id; stale while the connection is down. */
   status: VssStatus | null;
+  /** With several SPMs: each one's part (leader, standby, down), from the last good answer; empty with one. */
+  spms: SpmEntry[];
   sampleAtMs: number | null;
   rates: Rates;
   /** Requests per second per router address (see `routerRate`). */
@@ -98,7 +104,7 @@ export interface DashboardState {
 }
 
 export type Action =
-  | { type: "sample"; status: VssStatus }
+  | { type: "sample"; status: Sample }
   | { type: "error"; message: string }
   | { type: "move"; delta: number }
   | { type: "open" }
@@ -117,6 +123,7 @@ export function initialState(options: { spm: string; intervalMs: number; size: S
     nowMs: options.nowMs,
     connection: { state: "connecting", sinceMs: options.nowMs },
     status: null,
+    spms: [],
     sampleAtMs: null,
     rates: zeroRates,
     routerRates: {},
@@ -161,7 +168,8 @@ export function next(state: DashboardState, action: Action, nowMs: number): Dash
   }
 }
 
-function onSample(state: DashboardState, raw: VssStatus, nowMs: number): DashboardState {
+function onSample(state: DashboardState, sample: Sample, nowMs: number): DashboardState {
+  const { spms, ...raw } = sample;
   const status: VssStatus = { ...raw, peers: [...raw.peers].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)) };
   const previous = state.status;
   // Counters restart with the SPM (or a different SPM answered): no deltas across that.
@@ -203,6 +211,7 @@ function onSample(state: DashboardState, raw: VssStatus, nowMs: number): Dashboa
     ...state,
     connection: state.connection.state === "up" ? state.connection : { state: "up", sinceMs: nowMs },
     status,
+    spms: spms ?? [],
     sampleAtMs: nowMs,
     rates,
     routerRates,

@@ -1,13 +1,15 @@
 // Where the dashboard's data comes from: `vss.status` from the SPM and `peer.health` from a peer,
 // over the usual RPC pool, and a loop that asks again every interval without overlapping.
-import { RpcPool, ServiceClient } from "../net/pool.ts";
-import { parseAddress } from "../net/address.ts";
-import { spmOps, type VssStatus } from "../protocol/spm.ts";
+import { RpcPool } from "../net/pool.ts";
+import { SpmSet } from "../net/spm-set.ts";
+import { statusOfSpms } from "../net/spm-status.ts";
 import type { PeerHealth } from "../protocol/peer.ts";
 import type { ClientSecurity } from "../net/connection.ts";
+import type { Sample } from "./model.ts";
 
 export interface StatusSource {
-  status(): Promise<VssStatus>;
+  /** The leader's status (else any SPM's), and with several SPMs what part each plays. */
+  status(): Promise<Sample>;
   /** A peer's health, asked of it by the SPM (peers take no clients). */
   peerHealth(peerId: string): Promise<PeerHealth>;
   close(): void;
@@ -20,13 +22,18 @@ export interface SourceTimings {
   requestTimeoutMs: number;
 }
 
-export function rpcSource(spm: string, timings: SourceTimings, security?: ClientSecurity): StatusSource {
+export function rpcSource(spms: readonly string[], timings: SourceTimings, security?: ClientSecurity): StatusSource {
   const options = { connectAttempts: 1, connectionsPerAddress: 1, connectTimeoutMs: timings.connectTimeoutMs, ...(security ? { security } : {}) };
   const spmPool = new RpcPool({ role: "spm", expectRole: "spm", ...options });
-  const client = new ServiceClient(spmOps, spmPool, parseAddress(spm));
+  const client = new SpmSet(spmPool, spms);
   const call = { timeoutMs: timings.requestTimeoutMs };
   return {
-    status: () => client.call("vss.status", {}, call),
+    // One SPM: its status as it is. Several: each asked, for the SPMs line.
+    status: async () => {
+      if (client.addresses.length === 1) return client.call("vss.status", {}, call);
+      const { status, spms: entries } = await statusOfSpms(spmPool, client.addresses, call);
+      return { ...status, spms: entries };
+    },
     peerHealth: (peerId) => client.call("peer.healthOf", { id: peerId }, call),
     close: () => spmPool.close(),
   };
@@ -58,7 +65,7 @@ export function every(intervalMs: number, task: () => Promise<void>): Loop {
   };
 }
 
-export type PollResult = { type: "sample"; status: VssStatus } | { type: "error"; message: string };
+export type PollResult = { type: "sample"; status: Sample } | { type: "error"; message: string };
 
 /** Ask the SPM for its status every interval; each answer or failure goes to `report`. */
 export function pollStatus(source: StatusSource, intervalMs: number, report: (result: PollResult) => void): Loop {

@@ -36,7 +36,7 @@ export async function startInProcessVss(label: string, peers: number, spm: Parti
       await vss.router.stop();
       await vss.spm.stop();
       vss.spm = await startSpm({ ...vss.spmOptions, port: vss.spm.port, ...options });
-      vss.router = await startRouter({ host: "127.0.0.1", port: 0, spm: vss.spm.address, security: routerSecurity });
+      vss.router = await startRouter({ host: "127.0.0.1", port: 0, spm: [vss.spm.address], security: routerSecurity });
       await eventually("the peers are back", 15_000, () => vss.spm.status().peers.filter((peer) => peer.state === "up").length === peers);
     },
     stop: async () => {
@@ -47,9 +47,9 @@ export async function startInProcessVss(label: string, peers: number, spm: Parti
     },
   };
   for (let i = 0; i < peers; i += 1) {
-    vss.peers.push(await startPeer({ host: "127.0.0.1", port: 0, dir: join(dir, `peer-${i}`), id: `peer-${i}`, spm: vss.spm.address, security: await roleTls("peer", `peer-${i}`) }));
+    vss.peers.push(await startPeer({ host: "127.0.0.1", port: 0, dir: join(dir, `peer-${i}`), id: `peer-${i}`, spm: [vss.spm.address], security: await roleTls("peer", `peer-${i}`) }));
   }
   await eventually(`${peers} peers up`, 10_000, () => vss.spm.status().peers.filter((peer) => peer.state === "up").length === peers);
-  vss.router = await startRouter({ host: "127.0.0.1", port: 0, spm: vss.spm.address, security: routerSecurity });
+  vss.router = await startRouter({ host: "127.0.0.1", port: 0, spm: [vss.spm.address], security: routerSecurity });
   return vss;
 }

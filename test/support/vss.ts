@@ -41,8 +41,9 @@ export async function startTestVss(options: Partial<LocalVssOptions> & { label: 
   });
   return Object.assign(vss, {
     cleanup: async () => {
-      for (const role of [vss.spm, ...vss.routers, ...vss.peers]) kill9(role);
-      await Promise.all([vss.spm, ...vss.routers, ...vss.peers].map((role) => role.exited));
+      for (const role of [...vss.spms, ...vss.routers, ...vss.peers]) kill9(role);
+      await Promise.all([...vss.spms, ...vss.routers, ...vss.peers].map((role) => role.exited));
+      await vss.services?.kill();
       if (!process.env.MICTLANX_KEEP) rmSync(dir, { recursive: true, force: true });
     },
   });

@@ -60,8 +60,9 @@ describe("addresses and defaults", () => {
     expect(resolveRouters("x:1", { MICTLANX_ROUTERS: "y:2" })).toBe("x:1");
     expect(resolveRouters(undefined, { MICTLANX_ROUTERS: "y:2" })).toBe("y:2");
     expect(resolveRouters(undefined, {})).toBe(up.routers.join(","));
-    expect(resolveSpm(undefined, { MICTLANX_SPM: "s:3" })).toBe("s:3");
-    expect(resolveSpm(undefined, {})).toBe(up.spm);
+    expect(resolveSpm(undefined, { MICTLANX_SPM: "s:3" })).toEqual(["s:3"]);
+    expect(resolveSpm("a:1, b:2,a:1", { MICTLANX_SPM: "s:3" })).toEqual(["a:1", "b:2"]);
+    expect(resolveSpm(undefined, {})).toEqual([up.spm]);
     expect(up).toEqual({ spm: "127.0.0.1:7200", routers: ["127.0.0.1:7201"], peers: ["127.0.0.1:7210", "127.0.0.1:7211", "127.0.0.1:7212"] });
   });
 });

@@ -6,6 +6,7 @@ import { afterAll, expect, test } from "bun:test";
 import { vssLimits } from "../../src/lib/limits.ts";
 import { RpcServer } from "../../src/net/server.ts";
 import { RpcPool } from "../../src/net/pool.ts";
+import { SpmSet } from "../../src/net/spm-set.ts";
 import { defineOps } from "../../src/protocol/envelope.ts";
 import { spmOps } from "../../src/protocol/spm.ts";
 import { scrubReporter } from "../../src/roles/peer/scrub-reports.ts";
@@ -56,8 +57,8 @@ test("reports are bounded in flight; each finding is remembered; the rest wait f
   const logs: string[] = [];
   const remembered: string[] = [];
   const report = scrubReporter(
-    { spm: `127.0.0.1:${server.port}`, log: (line) => logs.push(line) },
-    { peerId: "peer-7", pool, remember: (op, code, message) => remembered.push(`${op} ${code}: ${message}`) },
+    { log: (line) => logs.push(line) },
+    { peerId: "peer-7", pool, spm: new SpmSet(pool, [`127.0.0.1:${server.port}`]), remember: (op, code, message) => remembered.push(`${op} ${code}: ${message}`) },
   );
   const over = 5;
   for (let i = 0; i < vssLimits.scrubReportsInFlightMax + over; i += 1) report(finding(i));

@@ -9,8 +9,9 @@ import { peerAccess } from "../../protocol/access.ts";
 import { RpcPool, ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
 import { peerOps, type ChunkMetaWire, type PeerHealth } from "../../protocol/peer.ts";
-import { spmOps } from "../../protocol/spm.ts";
-import { limits, vssLimits, vssTimings } from "../../lib/limits.ts";
+import { SpmSet } from "../../net/spm-set.ts";
+import { leaderLine, startHeartbeats } from "./heartbeats.ts";
+import { limits, vssLimits } from "../../lib/limits.ts";
 import { GcPacer } from "../../lib/gc-pacer.ts";
 import { toMictlanxError } from "../../lib/errors.ts";
 import { checksumFromHex, checksumHex } from "../../lib/checksum.ts";
@@ -32,8 +33,8 @@ export interface PeerOptions {
   capacityBytes?: number;
   shardBytes?: number;
   compactionIntervalMs?: number;
-  /** Register with this SPM and send it heartbeats. */
-  spm?: string;
+  /** Register with these SPMs (`--spm a,b,c`: several share one catalog) and send each its heartbeats. */
+  spm?: string[];
   /** Serve Prometheus metrics on this port (0: any free port); none when undefined. */
   metricsPort?: number;
   /** …on this address (default limits.metricsHostDefault, the loopback: metrics are for this host's scraper unless said otherwise). */
@@ -189,7 +190,9 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
   server.listen();
   refusalMetrics(metrics.registry, "peer", server.stats);
   store.startBackgroundCompaction(options.compactionIntervalMs ?? compactionIntervalMsDefault);
-  startScrub(store, options, { peerId: id, pool, remember }); // stopped by store.close()
+  // Scrub reports and heartbeats share one view of the SPMs: reports go to the leader heartbeats learn of.
+  const spms = options.spm ? new SpmSet(pool, options.spm, { onLeaderChanged: (leader, term) => options.log?.(leaderLine(leader, term)) }) : undefined;
+  startScrub(store, options, { peerId: id, pool, remember, ...(spms ? { spm: spms } : {}) }); // stopped by store.close()
   const address = advertisedAt(server.port);
   const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.metricsHost ?? limits.metricsHostDefault, options.metricsPort, metrics.registry);
   // Said with every heartbeat (read afresh: SIGHUP may have renewed it), for status's warnings.
@@ -197,7 +200,7 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
     const notAfterMs = options.security?.tls.current.own?.notAfterMs;
     return notAfterMs === undefined ? {} : { certificateNotAfterMs: notAfterMs };
   };
-  const heartbeats = options.spm ? startHeartbeats({ spmAddress: options.spm, address, identity, health, pool, certificateExpiry, ...(options.log ? { log: options.log } : {}) }) : undefined;
+  const heartbeats = spms ? startHeartbeats({ spms, address, identity, health, certificateExpiry, ...(options.log ? { log: options.log } : {}) }) : undefined;
 
   return {
     id,
@@ -231,70 +234,4 @@ function metaToWire(meta: ChunkMeta): ChunkMetaWire {
 
 function describe(ref: ChunkRef): string {
   return `chunk ${ref.bucket}/${ref.ball}_${ref.index}`;
-}
-
-interface HeartbeatOptions {
-  spmAddress: string;
-  address: string;
-  identity: PeerIdentity;
-  health: () => PeerHealth;
-  pool: RpcPool;
-  /** The certificate's expiry to report, if the peer has one. */
-  certificateExpiry: () => { certificateNotAfterMs?: number };
-  log?: (line: string) => void;
-}
-
-/**
- * Report to the SPM every heartbeat interval; log once when it goes away, once when it is back,
- * and once for each new reason it refuses this peer (a twin, another VSS): a refused peer keeps
- * serving what it holds and keeps asking, so it joins once the reason is gone.
- */
-function startHeartbeats({ spmAddress, address, identity, health, pool, log, certificateExpiry }: HeartbeatOptions) {
-  const spm = new ServiceClient(spmOps, pool, parseAddress(spmAddress));
-  let stopped = false;
-  let intervalMs: number = vssTimings.heartbeatIntervalMs;
-  let reachable = true;
-  let refusal: string | undefined;
-  const loop = async () => {
-    while (!stopped) {
-      // A steady cadence: the next heartbeat is due an interval after this one started, not
-      // after its reply, so a slow reply does not stretch the gap the SPM measures.
-      const startedMs = performance.now();
-      const now = health();
-      try {
-        const reply = await spm.call("peer.heartbeat", {
-          id: now.id,
-          address,
-          instanceId: identity.instanceId,
-          ...(identity.vssId === undefined ? {} : { vssId: identity.vssId }),
-          capacityBytes: now.capacityBytes,
-          usedBytes: now.usedBytes,
-          freeBytes: now.freeBytes,
-          liveBytes: now.liveBytes,
-          chunks: now.chunks,
-          puts: now.puts,
-          gets: now.gets,
-          ...certificateExpiry(),
-        }, { timeoutMs: intervalMs * 3 });
-        intervalMs = reply.heartbeatIntervalMs;
-        identity.adoptVss(reply.vssId);
-        if (!reachable) log?.(`SPM ${spmAddress} is reachable again`);
-        if (refusal !== undefined) log?.(`SPM ${spmAddress} accepted this peer`);
-        reachable = true;
-        refusal = undefined;
-      } catch (error) {
-        const typed = toMictlanxError(error);
-        if (typed.code === "conflict") {
-          if (refusal !== typed.message) log?.(`the SPM refused this peer: ${typed.message}; still serving, asking again`);
-          refusal = typed.message;
-        } else {
-          if (reachable) log?.(`cannot reach the SPM: ${typed.message}; still serving, retrying`);
-          reachable = false;
-        }
-      }
-      await Bun.sleep(Math.max(0, intervalMs - (performance.now() - startedMs)));
-    }
-  };
-  void loop();
-  return { stop: () => (stopped = true) };
 }

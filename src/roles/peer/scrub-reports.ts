@@ -7,9 +7,9 @@
 import { limits, vssLimits } from "../../lib/limits.ts";
 import { toMictlanxError } from "../../lib/errors.ts";
 import { objectId } from "../../protocol/ball.ts";
-import { spmOps } from "../../protocol/spm.ts";
-import { parseAddress } from "../../net/address.ts";
-import { ServiceClient, type RpcPool } from "../../net/pool.ts";
+import type { SpmOps } from "../../protocol/spm.ts";
+import type { RpcPool } from "../../net/pool.ts";
+import type { ServiceCaller } from "../../net/spm-set.ts";
 import { refLabel, type ChunkStore, type ScrubFinding } from "../../storage/index.ts";
 
 /** The peer's options the scrub reads (PeerOptions has them). */
@@ -17,8 +17,6 @@ export interface PeerScrubFlags {
   /** Bytes per second (default limits.scrubBytesPerSecDefault); 0 turns the scrub off. */
   scrubBytesPerSec?: number;
   scrubPassIntervalMs?: number;
-  /** The SPM to report to; without one, findings are only logged and kept. */
-  spm?: string;
   log?: (line: string) => void;
 }
 
@@ -27,6 +25,8 @@ export interface PeerScrubContext {
   pool: RpcPool;
   /** Add to the peer's recent errors. */
   remember: (op: string, code: string, message: string) => void;
+  /** The SPMs to report to (the leader first, when heartbeats have said which); without, findings are only logged and kept. */
+  spm?: ServiceCaller<SpmOps>;
 }
 
 /** replica.corrupt takes a detail of at most 1024 characters. */
@@ -44,7 +44,7 @@ export function startScrub(store: ChunkStore, flags: PeerScrubFlags, peer: PeerS
 
 /** What happens to each finding (exported for its test). */
 export function scrubReporter(flags: PeerScrubFlags, peer: PeerScrubContext): (finding: ScrubFinding) => void {
-  const spm = flags.spm === undefined ? undefined : new ServiceClient(spmOps, peer.pool, parseAddress(flags.spm));
+  const spm = peer.spm;
   const log = flags.log ?? (() => undefined);
   let inFlight = 0;
   return (finding) => {

@@ -1,11 +1,12 @@
 // The router's coalesced calls: concurrent requests of one turn go to the SPM as one batched
 // call (reserveMany, commitMany, getMany) and small chunks go to a peer as one putMany or
 // getMany. Each caller still gets its own result or its own typed error.
-import type { ServiceClient, RpcPool } from "../../net/pool.ts";
+import type { RpcPool } from "../../net/pool.ts";
 import { ServiceClient as Service } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
 import { peerOps } from "../../protocol/peer.ts";
 import type { SpmOps } from "../../protocol/spm.ts";
+import type { ServiceCaller } from "../../net/spm-set.ts";
 import { limits, vssLimits, vssTimings } from "../../lib/limits.ts";
 import { ballMetaWireBytes, chunkRecordWireBytes } from "../../lib/wire-size.ts";
 import { batchFullMessage } from "../../protocol/spm.ts";
@@ -23,7 +24,7 @@ function outcome<T>(item: Wire<T>): BatchOutcome<T> {
   return item.ok ? { ok: true, value: item.value } : { ok: false, error: errorFromWire(item.code, item.message) };
 }
 
-export function spmBatches(spm: ServiceClient<SpmOps>) {
+export function spmBatches(spm: ServiceCaller<SpmOps>) {
   return {
     reserve: new Coalescer<ArgsOf<SpmOps, "ball.reserve">, ResultOf<SpmOps, "ball.reserve">>(
       async (items) => (await spm.call("ball.reserveMany", { items })).results.map(outcome),

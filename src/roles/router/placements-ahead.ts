@@ -8,8 +8,8 @@
 // run goes past the last; otherwise the last run may overshoot, and the SPM turns placements a
 // ball did not use into garbage at its commit (deleting a chunk never written is a no-op).
 // A chunk sent again (a retry) whose run was asked already gets a placement of its own.
-import type { ServiceClient } from "../../net/pool.ts";
 import type { SpmOps } from "../../protocol/spm.ts";
+import type { ServiceCaller } from "../../net/spm-set.ts";
 import type { PeerLocation } from "../../protocol/ball.ts";
 import { vssLimits } from "../../lib/limits.ts";
 import { assert } from "../../lib/assert.ts";
@@ -43,7 +43,7 @@ export class PlacementsAhead {
   private readonly uploads = new Lru<string, Upload>(vssLimits.placeAheadUploadsMax);
 
   constructor(
-    private readonly spm: ServiceClient<SpmOps>,
+    private readonly spm: ServiceCaller<SpmOps>,
     /** Told when the SPM placed chunks of an upload (which extends its intent). */
     private readonly onPlaced: (objectId: string, intentTtlMs: number) => void = () => {},
   ) {}

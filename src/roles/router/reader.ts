@@ -8,6 +8,7 @@ import { ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
 import { peerOps } from "../../protocol/peer.ts";
 import type { SpmOps } from "../../protocol/spm.ts";
+import type { ServiceCaller } from "../../net/spm-set.ts";
 import type { BallLocated } from "../../protocol/ball.ts";
 import { limits, vssLimits, vssTimings } from "../../lib/limits.ts";
 import { Lru } from "../../lib/lru.ts";
@@ -33,7 +34,7 @@ export class ChunkReader {
   private readonly slow = new Lru<string, number>(limits.poolAddressesMax);
 
   constructor(
-    private readonly spm: ServiceClient<SpmOps>,
+    private readonly spm: ServiceCaller<SpmOps>,
     private readonly peers: RpcPool,
     private readonly batches: PeerBatches,
     private readonly log?: (line: string) => void,

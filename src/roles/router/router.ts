@@ -9,10 +9,10 @@ import { bucketFilter } from "../../net/authorize.ts";
 import { routerAccess } from "../../protocol/access.ts";
 import { RouterKeys } from "./keys.ts";
 import { accessKeyIdPattern } from "../../lib/access-keys.ts";
-import { RpcPool, ServiceClient } from "../../net/pool.ts";
-import { parseAddress } from "../../net/address.ts";
+import { RpcPool } from "../../net/pool.ts";
+import { SpmSet } from "../../net/spm-set.ts";
 import { routerOps } from "../../protocol/router.ts";
-import { spmOps, type RouterCounters } from "../../protocol/spm.ts";
+import type { RouterCounters } from "../../protocol/spm.ts";
 import type { BallLocated, ChunkRecordWire, PeerLocation } from "../../protocol/ball.ts";
 import { limits, vssLimits, vssTimings } from "../../lib/limits.ts";
 import { ByteBudget } from "../../lib/byte-budget.ts";
@@ -39,7 +39,8 @@ export interface RouterOptions {
   port: number;
   /** What clients dial and what it heartbeats to the SPM (default host:port). */
   advertise?: Advertise;
-  spm: string;
+  /** The SPMs of this VSS (`--spm a,b,c`): calls go to the leader when known, the others when it cannot be reached; heartbeats go to each. */
+  spm: string[];
   /** Serve Prometheus metrics on this port (0: any free port); none when undefined. */
   metricsPort?: number;
   /** …on this address (default limits.metricsHostDefault, the loopback: metrics are for this host's scraper unless said otherwise). */
@@ -81,9 +82,11 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   // Under TLS a router is the router its certificate names; without, its pid tells it apart.
   const identity = { role: "router", id: options.security?.tls.current.own?.node?.id ?? `pid ${process.pid}` };
   const nodeSecurity = options.security ? { security: { tls: options.security.tls } } : {};
-  const spmPool = new RpcPool({ role: "spm", expectRole: "spm", identity, ...nodeSecurity });
+  // With several SPMs an unreachable one is passed over after one backoff, not four: the next may answer.
+  const spmConnectAttempts = options.spm.length > 1 ? limits.spmSetConnectAttempts : limits.connectAttemptsMax;
+  const spmPool = new RpcPool({ role: "spm", expectRole: "spm", identity, connectAttempts: spmConnectAttempts, ...nodeSecurity });
   const peerPool = new RpcPool({ role: "peer", expectRole: "peer", connectAttempts: 2, identity, ...nodeSecurity });
-  const spm = new ServiceClient(spmOps, spmPool, parseAddress(options.spm));
+  const spm = new SpmSet(spmPool, options.spm, { onLeaderChanged: (leader, term) => options.log?.(leaderLine(leader, term)) });
   const budget = new ByteBudget(vssLimits.routerInFlightBytesMax);
   const batches = spmBatches(spm);
   const peerBatches = new PeerBatches(peerPool);
@@ -259,7 +262,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     "bucket.getSetting": (args) => spm.call("bucket.getSetting", args),
     "bucket.setSetting": (args) => spm.call("bucket.setSetting", args),
     "ball.setAcl": (args) => spm.call("ball.setAcl", args),
-    "router.health": () => ({ address, spm: options.spm, uptimeMs: Date.now() - startedMs, ...counters }),
+    "router.health": () => ({ address, spm: spm.addresses.join(","), spms: [...spm.addresses], ...(spm.leader === undefined ? {} : { spmLeader: spm.leader }), uptimeMs: Date.now() - startedMs, ...counters }),
   };
 
   // Access keys from the SPM, over this router's mTLS link; kept in memory only.
@@ -285,16 +288,19 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.metricsHost ?? limits.metricsHostDefault, options.metricsPort, metrics);
 
   let stopped = false;
+  // Every SPM keeps its own router table (for its status): each gets every heartbeat, and each
+  // reply says who leads, which is where the set learns whom to ask first.
+  const heartbeatTo = async (spmAddress: string) => {
+    counters.requests = server.stats.requests;
+    counters.errors = server.stats.errors;
+    const notAfterMs = options.security?.tls.current.own?.notAfterMs; // read afresh: SIGHUP may have renewed it
+    const reply = await spm.at(spmAddress).call("router.heartbeat", { address, ...counters, ...(notAfterMs === undefined ? {} : { certificateNotAfterMs: notAfterMs }) }, { timeoutMs: vssTimings.heartbeatIntervalMs * 3 });
+    spm.noteLeadership(spmAddress, reply.leadership);
+  };
   const heartbeat = async () => {
     while (!stopped) {
-      counters.requests = server.stats.requests;
-      counters.errors = server.stats.errors;
-      try {
-        const notAfterMs = options.security?.tls.current.own?.notAfterMs; // read afresh: SIGHUP may have renewed it
-        await spm.call("router.heartbeat", { address, ...counters, ...(notAfterMs === undefined ? {} : { certificateNotAfterMs: notAfterMs }) }, { timeoutMs: vssTimings.heartbeatIntervalMs * 3 });
-      } catch {
-        // The SPM is away; requests that need it fail with its name, and we keep trying.
-      }
+      // An SPM that is away is passed over quietly; requests that need one fail naming those tried.
+      await Promise.allSettled(spm.addresses.map(heartbeatTo));
       await Bun.sleep(vssTimings.heartbeatIntervalMs);
     }
   };
@@ -318,6 +324,12 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       peerPool.close();
     },
   };
+}
+
+/** The router's log line when the SPM it asks first changes. */
+function leaderLine(leader: string | undefined, term: number | undefined): string {
+  if (leader === undefined) return "no leader SPM known now: asking the SPMs in turn";
+  return `the leader SPM is ${leader}${term === undefined ? "" : ` (term ${term})`}: asking it first`;
 }
 
 /**

@@ -4,8 +4,8 @@
 // writing a chunk the router touches the intent when nothing has extended it for a quarter of
 // its lifetime. A touch that finds the upload gone (it expired, idle) refuses the chunk before
 // any byte goes to a peer, with the SPM's reason.
-import type { ServiceClient } from "../../net/pool.ts";
 import type { SpmOps } from "../../protocol/spm.ts";
+import type { ServiceCaller } from "../../net/spm-set.ts";
 import { systemClock, type Clock } from "../../lib/clock.ts";
 import { vssLimits, vssTimings } from "../../lib/limits.ts";
 import { Lru } from "../../lib/lru.ts";
@@ -21,7 +21,7 @@ export class UploadLeases {
   private ttlMs: number = vssTimings.intentTtlMs;
 
   constructor(
-    private readonly spm: ServiceClient<SpmOps>,
+    private readonly spm: ServiceCaller<SpmOps>,
     private readonly clock: Pick<Clock, "monoMs"> = systemClock,
   ) {}
 

@@ -5,6 +5,7 @@ import { ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
 import { peerOps } from "../../protocol/peer.ts";
 import type { SpmOps } from "../../protocol/spm.ts";
+import type { ServiceCaller } from "../../net/spm-set.ts";
 import type { ChunkRecordWire, PeerLocation } from "../../protocol/ball.ts";
 import { vssLimits } from "../../lib/limits.ts";
 import type { ByteBudget } from "../../lib/byte-budget.ts";
@@ -27,7 +28,7 @@ export interface ChunkWrite {
 
 export class ChunkWriter {
   constructor(
-    private readonly spm: ServiceClient<SpmOps>,
+    private readonly spm: ServiceCaller<SpmOps>,
     private readonly peers: RpcPool,
     private readonly budget: ByteBudget,
     private readonly batches: PeerBatches,
