@@ -81,7 +81,7 @@ export function buildProgram(): Command {
       .option("--insecure", "no TLS and no access keys: anyone who can reach the port can do anything (a quick look on one machine only)")
       .option("--capacity <size>", "bytes this peer may store, e.g. 100GiB", "100GiB")
       .option("--shard-size <size>", "roll the active shard to read-only at this size", "1GiB")
-      .option("--spm <host:port>", "register with this SPM and send heartbeats")
+      .option("--spm <host:port,...>", "register with these SPMs (several sharing one catalog: each gets heartbeats) and send heartbeats")
       .option("--compaction-interval <time>", "how often to look for shards worth compacting", "30s")
       .option("--scrub-rate <size>", "bytes per second the background scrub reads to verify stored chunks; 0 or off turns it off", scrubRateDefault)
       .option("--scrub-interval <time>", "start a scrub pass at most this often (a bigger store is scrubbed pass after pass)", scrubIntervalDefault)
@@ -105,7 +105,7 @@ export function buildProgram(): Command {
             "`mictlanx status` shows the chunks left and moved off, and what keeps any there (too few other peers for their rf, no room, no replica up to copy from).",
         )
         .argument("<id>", "the peer's id (see mictlanx status)")
-        .addOption(new Option("--spm <host:port>", "the SPM (default: MICTLANX_SPM, else the `up` default)"))
+        .addOption(new Option("--spm <host:port,...>", "the SPMs, several sharing one catalog (default: MICTLANX_SPM, else those of ./.mictlanx/vss.json after up --ha, else the `up` default)"))
         .option("--json", "print JSON")
         // `peer` has its own --spm, so commander may give the flag to it: read both levels.
         .action(action(async (id, _flags, command: Command) => (await import("./commands/status.ts")).drainCommand(id, command.optsWithGlobals()))),
@@ -117,7 +117,7 @@ export function buildProgram(): Command {
         .summary("cancel a drain: the peer takes new data again")
         .description("Cancel a drain. Chunks already moved stay where they are; the peer takes new placements again.")
         .argument("<id>", "the peer's id (see mictlanx status)")
-        .addOption(new Option("--spm <host:port>", "the SPM (default: MICTLANX_SPM, else the `up` default)"))
+        .addOption(new Option("--spm <host:port,...>", "the SPMs, several sharing one catalog (default: MICTLANX_SPM, else those of ./.mictlanx/vss.json after up --ha, else the `up` default)"))
         .option("--json", "print JSON")
         .action(action(async (id, _flags, command: Command) => (await import("./commands/status.ts")).undrainCommand(id, command.optsWithGlobals()))),
       ["mictlanx peer undrain peer-1"],
@@ -131,7 +131,7 @@ export function buildProgram(): Command {
             "Refused while it holds the only replica of any chunk.",
         )
         .argument("<id>", "the peer's id (see mictlanx status)")
-        .addOption(new Option("--spm <host:port>", "the SPM (default: MICTLANX_SPM, else the `up` default)"))
+        .addOption(new Option("--spm <host:port,...>", "the SPMs, several sharing one catalog (default: MICTLANX_SPM, else those of ./.mictlanx/vss.json after up --ha, else the `up` default)"))
         .option("--json", "print JSON")
         .action(action(async (id, _flags, command: Command) => (await import("./commands/status.ts")).removeCommand(id, command.optsWithGlobals()))),
       ["mictlanx peer drain peer-3 && mictlanx status   # wait until it holds nothing", "mictlanx peer remove peer-3"],
@@ -144,7 +144,7 @@ export function buildProgram(): Command {
       .summary("run a gateway: placement, replicas, failover")
       .description("Run a stateless router that clients talk to.")
       .requiredOption("--port <port>", "TCP port to listen on")
-      .option("--spm <host:port>", "the SPM of this VSS (default: MICTLANX_SPM, else the `up` default)")
+      .option("--spm <host:port,...>", "the SPMs of this VSS, several sharing one catalog: the leader is asked first, the others when it cannot be reached, and each gets heartbeats (default: MICTLANX_SPM, else the `up` default)")
       .option("--host <host>", "address to listen on", defaults.host)
       .option("--advertise <host:port>", "the address clients (their --router / MICTLANX_ROUTERS) dial, if not --host: needed with --host 0.0.0.0 or a forwarded port; :PORT left out is the port it listens on")
       .option("--tls-cert <file>", "this node's certificate (PEM), from mictlanx certs issue; it must name this node")
@@ -158,7 +158,7 @@ export function buildProgram(): Command {
       .option("--s3-domain <domain>", "also take virtual-hosted-style S3 requests: a Host of BUCKET.DOMAIN names the bucket (path-style works always)")
       .option("--s3-multipart-lifetime <time>", `how long an S3 multipart upload lives before it and its parts are deleted (default ${limits.s3MultipartUploadMsMax / 86_400_000}d, the most)`)
       .action(action(async (flags) => (await import("./commands/router.ts")).runRouterCommand(flags))),
-    ["mictlanx router --port 7201 --spm 127.0.0.1:7200", "mictlanx router --port 7201 --spm 10.0.0.1:7200 --host 10.0.0.2", "mictlanx router --port 7201 --spm 127.0.0.1:7200 --s3-port 7280"],
+    ["mictlanx router --port 7201 --spm 127.0.0.1:7200", "mictlanx router --port 7201 --spm 10.0.0.1:7200,10.0.0.2:7200,10.0.0.3:7200", "mictlanx router --port 7201 --spm 10.0.0.1:7200 --host 10.0.0.2", "mictlanx router --port 7201 --spm 127.0.0.1:7200 --s3-port 7280"],
   );
 
   example(
@@ -171,16 +171,17 @@ export function buildProgram(): Command {
       .option("--routers <n>", "number of routers", String(defaults.upRouters))
       .option("--port <base>", "SPM at BASE, routers at BASE+1…, peers at BASE+10…, the routers' S3 endpoints at BASE+80… (docs/s3.md)", String(defaults.upBasePort))
       .option("--insecure", "no TLS and no access keys, for a quick look (every role says so); by default DIR gets a CA, certificates and an admin key in DIR/credentials.json")
+      .option("--ha", "3 SPMs sharing a PostgreSQL catalog, electing a leader on etcd (both from this machine's packages, under DIR): SPMs at BASE+100…102, etcd at BASE+110 (peer port BASE+112), PostgreSQL at BASE+111 (docs/ha.md)")
       .option("--s3-domain <domain>", "passed to the routers: virtual-hosted-style S3, a Host of BUCKET.DOMAIN names the bucket (docs/s3.md)")
       .option("--no-restart", "do not restart a child that dies (by default it is restarted with backoff, and one that keeps dying stops up)")
       .option("--suspect-after <time>", `passed to the spm: no heartbeat this long, peer suspect (default ${vssTimings.suspectAfterMs / 1000}s)`)
       .option("--down-after <time>", `passed to the spm: no heartbeat this long, peer down and healing starts (default ${vssTimings.downAfterMs / 1000}s)`)
       .action(action(async (flags) => (await import("./commands/up.ts")).runUpCommand(flags))),
-    ["mictlanx up", "mictlanx up --data /tmp/vss --peers 5 --routers 2 --port 8000", "mictlanx up --port 0 --no-restart --suspect-after 1s --down-after 3s"],
+    ["mictlanx up", "mictlanx up --ha   # 3 SPMs on PostgreSQL and etcd", "mictlanx up --data /tmp/vss --peers 5 --routers 2 --port 8000", "mictlanx up --port 0 --no-restart --suspect-after 1s --down-after 3s"],
   );
 
   const routerOption = () => new Option("--router <host:port,...>", "routers to use (default: MICTLANX_ROUTERS, else the `up` default)");
-  const spmOption = () => new Option("--spm <host:port>", "the SPM (default: MICTLANX_SPM, else the `up` default)");
+  const spmOption = () => new Option("--spm <host:port,...>", "the SPMs, several sharing one catalog (default: MICTLANX_SPM, else those of ./.mictlanx/vss.json after up --ha, else the `up` default)");
 
   example(
     program

@@ -25,6 +25,8 @@ export interface UpFlags {
   insecure?: boolean;
   /** Passed to every router: virtual-hosted-style S3 under this domain. */
   s3Domain?: string;
+  /** Several SPMs on PostgreSQL and etcd from this machine's packages (docs/ha.md). */
+  ha?: boolean;
 }
 
 export async function runUpCommand(flags: UpFlags): Promise<void> {
@@ -37,8 +39,10 @@ export async function runUpCommand(flags: UpFlags): Promise<void> {
   const dir = prepareDataDir(flags.data);
   const running = await runningVss(dir);
   if (running) throw alreadyRunning(dir, running);
-  process.stderr.write(`starting a VSS in ${dir}: 1 spm, ${routers} router(s), ${peers} peer(s)…\n`);
-  const vss = await startLocalVss({ dir, peers, routers, basePort, spmArgs, insecure: flags.insecure === true, s3: true, ...(flags.s3Domain === undefined ? {} : { routerArgs: ["--s3-domain", flags.s3Domain] }) }).catch((error: unknown) => {
+  const ha = flags.ha === true;
+  const spms = ha ? `${limits.upHaSpms} spms on PostgreSQL and etcd` : "1 spm";
+  process.stderr.write(`starting a VSS in ${dir}: ${spms}, ${routers} router(s), ${peers} peer(s)…\n`);
+  const vss = await startLocalVss({ dir, peers, routers, basePort, spmArgs, insecure: flags.insecure === true, s3: true, ha, ...(flags.s3Domain === undefined ? {} : { routerArgs: ["--s3-domain", flags.s3Domain] }) }).catch((error: unknown) => {
     // The VSS of this dir may be running and not answering (yet): say so with the start's error.
     const file = vssFileIn(dir);
     const alive = file ? alivePidsOf(file) : [];
@@ -94,7 +98,8 @@ function printBanner(vss: LocalVss, dir: string, restart: boolean): void {
   process.stdout.write(
     [
       `mictlanx VSS is up (data in ${dir}, logs in ${dir}/logs; ${restart ? "a child that dies is restarted" : "--no-restart: a child that dies stays dead"})`,
-      `  spm      ${described.spm}  ${vss.spm.metricsUrl ?? ""}`,
+      ...vss.spms.map((spm) => `  spm      ${spm.address}  ${spm.metricsUrl ?? ""}`),
+      ...(vss.services ? [`  postgres ${vss.services.postgres.address}  pid ${vss.services.postgres.pid}  ${vss.services.catalogUrl}`, `  etcd     ${vss.services.etcd.address}  pid ${vss.services.etcd.pid}  ${vss.services.coordinationUrl}`] : []),
       ...vss.routers.map((router) => `  router   ${router.address}  ${router.metricsUrl ?? ""}${router.s3Url ? `  s3 ${router.s3Url}` : ""}`),
       ...vss.peers.map((peer) => `  peer     ${peer.address}  ${peer.id}  ${peer.metricsUrl ?? ""}  ${peer.data}`),
       securityLine(described),
@@ -109,16 +114,20 @@ function printBanner(vss: LocalVss, dir: string, restart: boolean): void {
  * anywhere else (--port 0, another --port) the lines carry --router and --spm, and say how to
  * set them once for the shell.
  */
-export function tryLines(described: { spm: string; routers: string[]; credentials?: string | undefined }): string[] {
+export function tryLines(described: { spm: string; spms?: { address: string }[] | undefined; routers: string[]; credentials?: string | undefined }): string[] {
   const standard = upAddresses(defaultsOf.upBasePort, described.routers.length, 0);
   const routers = described.routers.join(",");
-  const atDefaults = described.spm === standard.spm && routers === standard.routers.join(",");
-  const router = atDefaults ? "" : ` --router ${routers}`;
-  const spm = atDefaults ? "" : ` --spm ${described.spm}`;
+  // Several SPMs (up --ha): every one, so the client finds whichever leads.
+  const spms = described.spms !== undefined && described.spms.length > 1 ? described.spms.map((spm) => spm.address).join(",") : described.spm;
+  const routersAtDefault = routers === standard.routers.join(",");
+  const spmAtDefault = spms === standard.spm;
+  const atDefaults = routersAtDefault && spmAtDefault;
+  const router = routersAtDefault ? "" : ` --router ${routers}`;
+  const spm = spmAtDefault ? "" : ` --spm ${spms}`;
   // The CLI finds ./.mictlanx/credentials.json by itself; a VSS elsewhere needs it named.
   const found = described.credentials === undefined || resolve(described.credentials) === defaultCredentialsPath();
   const credentials = found ? "" : ` MICTLANX_CREDENTIALS=${described.credentials}`;
-  const exports = atDefaults ? credentials : ` MICTLANX_ROUTERS=${routers} MICTLANX_SPM=${described.spm}${credentials}`;
+  const exports = `${routersAtDefault ? "" : ` MICTLANX_ROUTERS=${routers}`}${spmAtDefault ? "" : ` MICTLANX_SPM=${spms}`}${credentials}`;
   return [
     `try:  mictlanx put${router} demo/hello.txt ./README.md && mictlanx get${router} demo/hello.txt -o -`,
     `      mictlanx status${spm}      (Ctrl-C here stops the VSS)`,

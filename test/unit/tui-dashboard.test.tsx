@@ -271,10 +271,34 @@ describe("dashboard from fixed states", () => {
     expect(lines.join("\n")).toContain("q quit");
   });
 
+  test("several SPMs: a line with each one's part, the leader green, a down one red; one SPM shows none", async () => {
+    const spms = [
+      { address: "127.0.0.1:7300", role: "standby" as const, term: 7 },
+      { address: "127.0.0.1:7301", role: "leader" as const, term: 7 },
+      { address: "127.0.0.1:7302", role: "down" as const, error: "refused" },
+    ];
+    const frame = await frameOf(stateAt({ columns: 120, rows: 40 }, [{ type: "sample", status: { ...status(), spms } }]));
+    const row = frame.split("\n").find((line) => plain(line).startsWith("SPMs"));
+    expect(row).toBeDefined();
+    expect(plain(row ?? "")).toBe("SPMs  127.0.0.1:7300 standby (term 7)  127.0.0.1:7301 leader (term 7)  127.0.0.1:7302 down");
+    expect(row).toMatch(new RegExp(`${escape(green)}(\\u001B\\[[0-9;]*m)*leader`));
+    expect(row).toMatch(new RegExp(`${escape(red)}(\\u001B\\[[0-9;]*m)*down`));
+    // Between elections nobody leads: the line says so.
+    const electing = spms.map((spm) => (spm.role === "leader" ? { ...spm, role: "standby" as const } : spm));
+    const noLeader = plain(await frameOf(stateAt({ columns: 160, rows: 40 }, [{ type: "sample", status: { ...status(), spms: electing } }])));
+    expect(noLeader).toContain("no leader: an election is under way");
+    const single = plain(await frameOf(stateAt({ columns: 120, rows: 40 }, [{ type: "sample", status: { ...status(), spms: [spms[1]!] } }])));
+    expect(single).not.toContain("SPMs");
+    const alone = plain(await frameOf(stateAt({ columns: 120, rows: 40 }, [{ type: "sample", status: status() }])));
+    expect(alone).not.toContain("SPMs");
+  });
+
   test("any terminal size, panel or banner: the frame fits the rows and columns", async () => {
     const base: Action[] = [{ type: "sample", status: status({ peers: Array.from({ length: 12 }, (_, i) => peer(`peer-${i}`)) }) }];
+    const spms = ["leader", "standby", "down"].map((role, i) => ({ address: `127.0.0.1:${7300 + i}`, role: role as "leader" | "standby" | "down", term: 3 }));
     const variants: Array<[string, Action[]]> = [
       ["plain", base],
+      ["several SPMs", [{ type: "sample", status: { ...status({ peers: Array.from({ length: 12 }, (_, i) => peer(`peer-${i}`)) }), spms } }]],
       ["banner", [...base, { type: "error", message: "spm 127.0.0.1:7200 did not answer vss.status within 2000 ms" }]],
       ["detail", [...base, { type: "open" }, { type: "peerHealthError", peerId: "peer-0", message: "refused" }]],
       ["no data", [{ type: "error", message: "refused" }]],
