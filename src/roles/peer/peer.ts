@@ -191,7 +191,8 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
   refusalMetrics(metrics.registry, "peer", server.stats);
   store.startBackgroundCompaction(options.compactionIntervalMs ?? compactionIntervalMsDefault);
   // Scrub reports and heartbeats share one view of the SPMs: reports go to the leader heartbeats learn of.
-  const spms = options.spm ? new SpmSet(pool, options.spm, { onLeaderChanged: (leader, term) => options.log?.(leaderLine(leader, term)) }) : undefined;
+  const spmPool = new RpcPool({ role: "spm", expectRole: "spm", identity: { role: "peer", id }, ...(options.security ? { security: { tls: options.security.tls } } : {}) });
+  const spms = options.spm ? new SpmSet(spmPool, options.spm, { onLeaderChanged: (leader, term) => options.log?.(leaderLine(leader, term)) }) : undefined;
   startScrub(store, options, { peerId: id, pool, remember, ...(spms ? { spm: spms } : {}) }); // stopped by store.close()
   const address = advertisedAt(server.port);
   const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.metricsHost ?? limits.metricsHostDefault, options.metricsPort, metrics.registry);
@@ -215,6 +216,7 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
       metricsServer?.stop();
       server.stop();
       pool.close();
+      spmPool.close();
       await store.close();
     },
   };
