@@ -157,8 +157,3 @@ export class SpmSet<T extends OpTable = SpmOps> implements ServiceCaller<T> {
 export function unreachable(error: unknown): error is MictlanxError {
   return error instanceof MictlanxError && !error.remote && (error.code === "unavailable" || error.code === "timeout");
 }
-
-/** A message naming the SPMs when there are several ("SPMs a, b"), or the one. */
-export function describeSpms(addresses: readonly string[]): string {
-  return addresses.length === 1 ? `SPM ${addresses[0]}` : `SPMs ${addresses.join(", ")}`;
-}
