@@ -9,17 +9,24 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { findEtcd, findPostgres } from "../../src/local/ha-services.ts";
+import { upHaPortOffsets } from "../../src/lib/defaults.ts";
 import { readVssFile, type VssFile } from "../../src/local/vss.ts";
 import { alive, cli, eventually, programCommand, tempDir } from "../support/vss.ts";
 import { randomBytes, seededRandom } from "../support/random.ts";
 
-function whyNot(): string | undefined {
+function servicesMissing(): string | undefined {
   try {
     findPostgres();
     findEtcd();
+    return undefined;
   } catch (error) {
     return (error as Error).message;
   }
+}
+const noServices = servicesMissing();
+
+function whyNot(): string | undefined {
+  if (noServices) return noServices;
   const help = Bun.spawnSync([...programCommand(), "spm", "--help"], { stdout: "pipe", stderr: "pipe" }).stdout.toString();
   if (!help.includes("--coordination") || !help.includes("--catalog")) return "this build's SPM has no --catalog / --coordination yet (the SPM side of issue 14)";
   return undefined;
@@ -29,6 +36,7 @@ if (skipped) console.log(`[up-ha] skipped: ${skipped}`);
 
 const { random, seed } = seededRandom("up-ha");
 const dir = tempDir("up-ha");
+const failedDir = tempDir("up-ha-failed");
 let up: Bun.Subprocess<"ignore", "pipe", "pipe"> | undefined;
 afterAll(async () => {
   // A failed test must not leave the VSS running: SIGINT (up stops everything), then -9 by pid.
@@ -37,7 +45,7 @@ afterAll(async () => {
     await Promise.race([up.exited, Bun.sleep(30_000)]);
     if (up.exitCode === null) up.kill("SIGKILL");
   }
-  if (!process.env.MICTLANX_KEEP) rmSync(dir, { recursive: true, force: true });
+  if (!process.env.MICTLANX_KEEP) for (const path of [dir, failedDir]) rmSync(path, { recursive: true, force: true });
 });
 
 /** Processes whose command line names the VSS's DIR (every role, postgres and its backends, etcd). */
@@ -104,4 +112,25 @@ describe.skipIf(skipped !== undefined)(`up --ha (seed ${seed})`, () => {
     await eventually("no process of the VSS's DIR is left", 10_000, () => processesIn(dir).length === 0 || `still running: ${processesIn(dir).join(", ")}`);
     expect(existsSync(join(dir, "postgres", "PG_VERSION"))).toBe(true);
   }, 240_000);
+});
+
+describe.skipIf(noServices !== undefined)("up --ha that cannot start an SPM", () => {
+  test("exits 1 naming it, having started PostgreSQL and etcd and stopped them again: no process left", async () => {
+    // The first SPM's port is taken (held here), so up fails after PostgreSQL and etcd are up,
+    // whatever this build's SPM takes.
+    const blocker = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const base = blocker.port - upHaPortOffsets.spm;
+      const failed = Bun.spawn([...programCommand(), "up", "--ha", "--port", String(base), "--data", failedDir, "--no-restart"], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+      const [code, stderr] = await Promise.all([failed.exited, new Response(failed.stderr).text()]);
+      expect(code).not.toBe(0);
+      expect(stderr).toContain("spm-0");
+      expect(readFileSync(join(failedDir, "logs", "postgres.log"), "utf8")).toContain("database system is ready to accept connections");
+      expect(readFileSync(join(failedDir, "logs", "postgres.log"), "utf8")).toContain("database system is shut down");
+      expect(readFileSync(join(failedDir, "logs", "etcd.log"), "utf8")).toContain("ready to serve client requests");
+      await eventually("no process of the VSS's DIR is left", 10_000, () => processesIn(failedDir).length === 0 || `still running: ${processesIn(failedDir).join(", ")}`);
+    } finally {
+      blocker.stop(true);
+    }
+  }, 120_000);
 });
