@@ -192,7 +192,9 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
   store.startBackgroundCompaction(options.compactionIntervalMs ?? compactionIntervalMsDefault);
   // Scrub reports and heartbeats share one view of the SPMs: reports go to the leader heartbeats learn of.
   const spmPool = new RpcPool({ role: "spm", expectRole: "spm", identity: { role: "peer", id }, ...(options.security ? { security: { tls: options.security.tls } } : {}) });
-  const spms = options.spm ? new SpmSet(spmPool, options.spm, { onLeaderChanged: (leader, term) => options.log?.(leaderLine(leader, term)) }) : undefined;
+  // With one SPM there is no choosing, so nothing to log.
+  const several = (options.spm?.length ?? 0) > 1;
+  const spms = options.spm ? new SpmSet(spmPool, options.spm, several ? { onLeaderChanged: (leader, term) => options.log?.(leaderLine(leader, term)) } : {}) : undefined;
   startScrub(store, options, { peerId: id, pool, remember, ...(spms ? { spm: spms } : {}) }); // stopped by store.close()
   const address = advertisedAt(server.port);
   const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.metricsHost ?? limits.metricsHostDefault, options.metricsPort, metrics.registry);

@@ -86,7 +86,8 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const spmConnectAttempts = options.spm.length > 1 ? limits.spmSetConnectAttempts : limits.connectAttemptsMax;
   const spmPool = new RpcPool({ role: "spm", expectRole: "spm", identity, connectAttempts: spmConnectAttempts, ...nodeSecurity });
   const peerPool = new RpcPool({ role: "peer", expectRole: "peer", connectAttempts: 2, identity, ...nodeSecurity });
-  const spm = new SpmSet(spmPool, options.spm, { onLeaderChanged: (leader, term) => options.log?.(leaderLine(leader, term)) });
+  // With one SPM there is no choosing, so nothing to log.
+  const spm = new SpmSet(spmPool, options.spm, options.spm.length > 1 ? { onLeaderChanged: (leader, term) => options.log?.(leaderLine(leader, term)) } : {});
   const budget = new ByteBudget(vssLimits.routerInFlightBytesMax);
   const batches = spmBatches(spm);
   const peerBatches = new PeerBatches(peerPool);
