@@ -55,6 +55,9 @@ export function buildProgram(): Command {
       .option("--reconcile-every <time>", "check each peer's holdings against the catalog at least this often", "10m")
       .option("--orphan-grace <time>", "a chunk on a peer that no ball uses is deleted only once older than this", "1h")
       .option("--lifecycle-every <time>", "apply the buckets' S3 lifecycle rules (expiration) at most this often", "10m")
+      .option("--catalog <url>", "where the catalog is: sqlite:DIR (default: the data dir's catalog.sqlite)")
+      .option("--coordination <url>", "several SPMs of one VSS: elect one leader on etcd at etcd://host:2379[,host:2379…]; the others serve reads as standbys (docs/ha.md)")
+      .option("--lease-ttl <time>", "with --coordination: the leader's etcd lease; a dead leader is replaced about this long after (whole seconds)", "5s")
       .option("--metrics-port <port>", "serve Prometheus metrics here: a port, 0 for any free one, or off (default: --port + 1000)")
       .option("--metrics-host <host>", "the address metrics are served on (default 127.0.0.1: this host's scraper only; 0.0.0.0 for every address)")
       .option(

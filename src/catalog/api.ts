@@ -40,6 +40,18 @@ type Unlisted = Exclude<keyof CatalogCalls, (typeof catalogCallNames)[number]>;
 const everyCallListed: [Unlisted] extends [never] ? true : Unlisted = true;
 void everyCallListed;
 
+/**
+ * Fencing (several SPMs, docs/ha.md): a group run with `term` first checks, in its own
+ * transaction, the newest leader term the catalog has seen (meta `leaderTermKey`). An older
+ * term fails the whole group with `unavailable` and changes nothing; a newer one is recorded.
+ * So an old leader that was paused or cut off while a new one was elected cannot change the
+ * catalog after the new one's first write (it claims its term with an empty group at once).
+ */
+export interface GroupOptions {
+  term?: number;
+}
+export const leaderTermKey = "leader_term";
+
 /** One write of a group: catalog calls on `tx` only (it may run twice: see above). */
 export type GroupWrite<T = unknown> = (tx: CatalogCalls) => Promise<T>;
 export type GroupOutcome = { ok: true; value: unknown } | { ok: false; error: MictlanxError };
@@ -57,7 +69,7 @@ export interface CatalogStore extends CatalogCalls {
    * resolves; each write's outcome in order. Rejects only when the transaction itself failed,
    * and then none of the writes is known to be durable.
    */
-  group(writes: readonly GroupWrite[]): Promise<GroupOutcome[]>;
+  group(writes: readonly GroupWrite[], options?: GroupOptions): Promise<GroupOutcome[]>;
   /** Make every write committed so far durable (sqlite: one fdatasync of the WAL; PostgreSQL: nothing to do). */
   flush(): Promise<void>;
   /** Whether it takes writes, and why not. */

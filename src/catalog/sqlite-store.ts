@@ -3,9 +3,9 @@
 // runs its writes in it; while it is open every other call waits at the gate, so nothing
 // outside the group sees its uncommitted writes or joins its transaction by accident. Then one
 // fdatasync of the WAL, in the thread pool, makes the group durable (deferredSync).
-import { toMictlanxError } from "../lib/errors.ts";
+import { UnavailableError, toMictlanxError } from "../lib/errors.ts";
 import { assert } from "../lib/assert.ts";
-import { catalogCallNames, type CatalogCalls, type CatalogStore, type GroupOutcome, type GroupWrite } from "./api.ts";
+import { catalogCallNames, leaderTermKey, type CatalogCalls, type CatalogStore, type GroupOptions, type GroupOutcome, type GroupWrite } from "./api.ts";
 import { Catalog, type CatalogOpenOptions } from "./catalog.ts";
 
 export class SqliteStore {
@@ -34,12 +34,12 @@ export class SqliteStore {
     return this.gate === undefined ? now(call) : this.gate.then(() => this.gated(call));
   }
 
-  async group(writes: readonly GroupWrite[]): Promise<GroupOutcome[]> {
+  async group(writes: readonly GroupWrite[], options: GroupOptions = {}): Promise<GroupOutcome[]> {
     while (this.gate !== undefined) await this.gate;
     let open!: () => void;
     this.gate = new Promise<void>((resolve) => (open = resolve));
     try {
-      const outcomes = (await this.allOrNothing(writes)) ?? (await this.oneByOne(writes));
+      const outcomes = (await this.allOrNothing(writes, options.term)) ?? (await this.oneByOne(writes, options.term));
       await this.catalog.syncWal(); // durable before anyone hears "done"
       return outcomes;
     } finally {
@@ -49,8 +49,9 @@ export class SqliteStore {
   }
 
   /** The writes in one transaction without savepoints; undefined (rolled back) if one threw. */
-  private async allOrNothing(writes: readonly GroupWrite[]): Promise<GroupOutcome[] | undefined> {
+  private async allOrNothing(writes: readonly GroupWrite[], term: number | undefined): Promise<GroupOutcome[] | undefined> {
     this.catalog.beginGroup();
+    this.fenced(term);
     const outcomes: GroupOutcome[] = [];
     try {
       for (const write of writes) outcomes.push({ ok: true, value: await write(this.inside) });
@@ -63,8 +64,9 @@ export class SqliteStore {
   }
 
   /** Again, each write in a savepoint: the ones that throw are rolled back alone. */
-  private async oneByOne(writes: readonly GroupWrite[]): Promise<GroupOutcome[]> {
+  private async oneByOne(writes: readonly GroupWrite[], term: number | undefined): Promise<GroupOutcome[]> {
     this.catalog.beginGroup();
+    this.fenced(term);
     const outcomes: GroupOutcome[] = [];
     try {
       for (const write of writes) {
@@ -84,6 +86,21 @@ export class SqliteStore {
     this.catalog.endGroup(true);
     assert(outcomes.length === writes.length, "a group lost an outcome");
     return outcomes;
+  }
+
+  /**
+   * Inside the group's transaction, before its writes: refuse (rolling the transaction back)
+   * a term older than the newest the catalog has seen; record a newer one.
+   */
+  private fenced(term: number | undefined): void {
+    if (term === undefined) return;
+    assert(Number.isSafeInteger(term) && term > 0, `a leader term is a positive integer, got ${term}`);
+    const newest = Number(this.catalog.getMeta(leaderTermKey) ?? "0");
+    if (term < newest) {
+      this.catalog.endGroup(false);
+      throw fencedOut(term, newest, this.location);
+    }
+    if (term > newest) this.catalog.setMeta(leaderTermKey, String(term));
   }
 
   flush(): Promise<void> {
@@ -107,6 +124,13 @@ export class SqliteStore {
 /** The calls of a sync Catalog run at once, as promises, with no gate (tests, and tools that own the catalog alone). */
 export function catalogCalls(catalog: Catalog): CatalogCalls {
   return callsOf(catalog, now);
+}
+
+/** The error of a write by a leader whose term is over (both engines say it alike). */
+export function fencedOut(term: number, newest: number, location: string): UnavailableError {
+  return new UnavailableError(
+    `this SPM led at term ${term}, but the catalog ${location} has seen term ${newest}: another SPM leads now, so this write is refused and nothing changed; ask the leader`,
+  );
 }
 
 /** Run a sync call now; its result or its throw as a promise. */

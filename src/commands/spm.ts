@@ -24,6 +24,9 @@ export interface SpmFlags extends TlsFlags {
   metricsPort?: string;
   metricsHost?: string;
   credentials?: string;
+  catalog?: string;
+  coordination?: string;
+  leaseTtl?: string;
 }
 
 export async function runSpmCommand(flags: SpmFlags): Promise<void> {
@@ -49,6 +52,8 @@ export async function runSpmCommand(flags: SpmFlags): Promise<void> {
     ...(flags.lifecycleEvery === undefined ? {} : { lifecycleIntervalMs: parseDuration(flags.lifecycleEvery) }),
     ...(security ? { security, caPath: resolve(security.tls.files.caPath ?? "") } : {}),
     ...(flags.credentials === undefined ? {} : { credentialsPath: resolve(flags.credentials) }),
+    ...(flags.catalog === undefined ? {} : { catalog: flags.catalog }),
+    ...(flags.coordination === undefined ? {} : { coordination: flags.coordination, leaseTtlMs: parseDuration(flags.leaseTtl ?? "5s") }),
     log: (line) => process.stderr.write(`spm: ${line}\n`),
   });
   announceRole("spm", "spm", spm, flags.host, security);

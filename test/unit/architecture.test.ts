@@ -17,7 +17,7 @@ const allowed: Record<string, string[]> = {
   coordination: ["lib"],
   "roles/peer": ["lib", "protocol", "net", "storage"],
   "roles/router": ["lib", "protocol", "net", "s3"],
-  "roles/spm": ["lib", "protocol", "net", "catalog", "s3"],
+  "roles/spm": ["lib", "protocol", "net", "catalog", "s3", "coordination"],
   client: ["lib", "protocol", "net"],
   local: ["lib", "protocol", "net", "certs"],
   tui: ["lib", "protocol", "net"],

@@ -84,7 +84,7 @@ describe("the lifecycle rule AbortIncompleteMultipartUpload (the SPM's lifecycle
     const beganMs = 10 * dayMs + 3_600_000; // day 10, 01:00 UTC
     const due = addUpload(catalog, "logs-bucket", "tmp/a", beganMs, 1);
     const otherPrefix = addUpload(catalog, "logs-bucket", "keep/b", beganMs, 1);
-    const abort = abortIncompleteUploadsIn(catalogCalls(catalog), () => ({}));
+    const abort = abortIncompleteUploadsIn((write) => write(catalogCalls(catalog)), () => ({}));
     const rules = [
       { id: "tmp", enabled: true, prefix: "tmp/", abortIncompleteDays: 2 },
       { id: "off", enabled: false, prefix: "keep/", abortIncompleteDays: 1 },

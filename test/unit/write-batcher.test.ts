@@ -4,7 +4,7 @@ import { afterEach, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Catalog, SqliteStore } from "../../src/catalog/index.ts";
+import { Catalog, SqliteStore, leaderTermKey } from "../../src/catalog/index.ts";
 import { WriteBatcher } from "../../src/roles/spm/write-batcher.ts";
 
 const dirs: string[] = [];
@@ -133,5 +133,28 @@ test("a failed fdatasync stops writes until a restart: the catalog says why, rea
   expect((await store.health()).writable).toBe(false);
   expect(await batcher.submit((tx) => tx.setMeta("b", "1")).then(() => "ok", (error: Error) => error.message)).toContain("stopped taking writes");
   expect(await store.getMeta("b")).toBeUndefined();
+  await store.close();
+});
+
+test("fencing: a group under an older leader term than the catalog has seen changes nothing; a newer term is recorded", async () => {
+  const { store } = openStore();
+  let term = 5;
+  const batcher = new WriteBatcher(store, undefined, () => term);
+  await batcher.submit((tx) => tx.setMeta("by-5", "1"));
+  expect(await store.getMeta(leaderTermKey)).toBe("5");
+  term = 7; // a new leader's first group
+  await batcher.submit((tx) => tx.setMeta("by-7", "1"));
+  expect(await store.getMeta(leaderTermKey)).toBe("7");
+  // The old leader (term 5) comes back and writes: refused, nothing of it kept.
+  const old = new WriteBatcher(store, undefined, () => 5);
+  const refused = await old.submit((tx) => tx.setMeta("by-5-late", "1")).then(() => "written", (error: Error & { code?: string }) => `${error.code}: ${error.message}`);
+  expect(refused).toStartWith("unavailable: this SPM led at term 5, but the catalog sqlite:");
+  expect(refused).toContain("has seen term 7");
+  expect(await store.getMeta("by-5-late")).toBeUndefined();
+  expect(await store.getMeta(leaderTermKey)).toBe("7");
+  // The same term again, and no term at all (a single SPM), both write.
+  await batcher.submit((tx) => tx.setMeta("by-7-again", "1"));
+  await new WriteBatcher(store).submit((tx) => tx.setMeta("unfenced", "1"));
+  expect(await store.getMeta("by-7-again")).toBe("1");
   await store.close();
 });

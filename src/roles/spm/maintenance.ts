@@ -13,7 +13,7 @@
 // "under-replicated": healing leaves those to the drain (while the draining peer is not down),
 // so that what a drain copies counts as moved, not healed, and a drain that cannot finish is
 // reported as blocked rather than as a healing failure a pass.
-import type { CatalogStore } from "../../catalog/index.ts";
+import type { CatalogStore, GroupWrite } from "../../catalog/index.ts";
 import { RpcPool, ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
 import { peerOps } from "../../protocol/peer.ts";
@@ -36,6 +36,11 @@ export interface MaintenanceOptions {
   random: () => number;
   clock: Clock;
   event: (kind: string, message: string) => void;
+  /**
+   * Every catalog change this loop makes goes here (the SPM's write batcher), so it carries the
+   * leader's term and is fenced with it (several SPMs: docs/ha.md); reads go to the catalog.
+   */
+  persist: <T>(write: GroupWrite<T>) => Promise<T>;
 }
 
 const slowPassIntervalMs = vssTimings.slowPassIntervalMs;
@@ -110,7 +115,7 @@ export class Maintenance {
       // The rest changes slowly; looking every pass would only spend the catalog's time.
       if (nowMs - this.lastSlowPassMs >= slowPassIntervalMs) {
         this.lastSlowPassMs = nowMs;
-        await this.catalog.expireIntents(deadlineNowMs);
+        await this.options.persist((tx) => tx.expireIntents(deadlineNowMs));
         await this.trim();
         await this.rebalance();
       }
@@ -173,7 +178,7 @@ export class Maintenance {
           if (typed.code === "corrupt" || typed.code === "not_found") badSource = { id: source.id, detail: `a ${why} copy from it failed: ${typed.message}` };
           throw error;
         }
-        await this.catalog.addReplica(chunk.objectId, chunk.index, target.id);
+        await this.options.persist((tx) => tx.addReplica(chunk.objectId, chunk.index, target.id));
         added.push(target.id);
         if (why === "heal") {
           this.counters.healedChunks += 1;
@@ -314,7 +319,7 @@ export class Maintenance {
     this.busy.add(key);
     try {
       await this.pull({ ...chunk, bucket }, from.address, to.address);
-      await this.catalog.addReplica(chunk.objectId, chunk.index, toId);
+      await this.options.persist((tx) => tx.addReplica(chunk.objectId, chunk.index, toId));
       this.registry.noteMove(fromId, toId, chunk.size);
       this.counters.movedChunks += 1;
     } catch (error) {
@@ -360,7 +365,7 @@ export class Maintenance {
         }
       }),
     );
-    if (done.length > 0) await this.catalog.ackGarbage(done);
+    if (done.length > 0) await this.options.persist((tx) => tx.ackGarbage(done));
   }
 
   // --- corrupt replicas ---------------------------------------------------------------------
@@ -413,7 +418,7 @@ export class Maintenance {
   private async dropReplica(objectId: string, index: number, peerId: string): Promise<boolean> {
     if (this.busy.has(chunkKey(objectId, index))) return false;
     try {
-      return await this.catalog.removeReplica(objectId, index, peerId);
+      return await this.options.persist((tx) => tx.removeReplica(objectId, index, peerId));
     } catch (error) {
       this.fail(error); // ConflictError: it was the last replica, keep it
       return false;

@@ -67,6 +67,12 @@ export interface RegistryOptions {
   clock: Clock;
   /** Make a catalog write durable (the SPM's write batcher); memory changes only once it resolves. */
   persist: <T>(write: GroupWrite<T>) => Promise<T>;
+  /**
+   * Whether this SPM records peers' changes (it leads, or is alone). A standby keeps peers'
+   * liveness in memory only; the leader records, and a standby promoted reads the catalog's
+   * view again (`promote`). Default: always.
+   */
+  persisting?: () => boolean;
   emit: (event: RegistryEvent) => void;
   /** A peer whose holdings the SPM should check against the catalog: it joined, came back, or was replaced. */
   onArrival?: (peerId: string, why: "joined" | "replaced" | "returned") => void;
@@ -121,11 +127,13 @@ export class Registry {
     // alone (a restarted SPM starts every peer as suspect anyway), so a blip costs no fsync.
     const durableChange =
       !known || arrival !== "same" || known.record.state === "down" || known.record.address !== report.address || known.record.instanceId !== report.instanceId;
-    if (arrival === "replaced") {
+    if (arrival === "replaced" && !this.persisting()) {
+      this.emit("peer_replaced", report.id, `peer ${report.id} came back at ${report.address} with another data dir (the leader SPM forgets what its old disk held)`);
+    } else if (arrival === "replaced") {
       const { forgotten, kept } = await this.options.persist((tx) => tx.replacePeerInstance(record));
       const lost = kept > 0 ? `; ${kept} chunks had no other replica and are lost` : "";
       this.emit("peer_replaced", report.id, `peer ${report.id} came back at ${report.address} with another data dir: ${forgotten} replicas its old disk held are forgotten and healed from other peers${lost}`);
-    } else if (durableChange) {
+    } else if (durableChange && this.persisting()) {
       await this.options.persist((tx) => tx.upsertPeer(record));
     }
     this.remember(known, record, report, nowMonoMs);
@@ -190,10 +198,39 @@ export class Registry {
     const state: PeerState = ageMs >= downAfterMs ? "down" : ageMs >= suspectAfterMs || !live.seenSinceStart ? "suspect" : "up";
     if (state === live.record.state) return;
     if (state === "suspect" && live.record.state === "down") return; // down stays down until a heartbeat
-    if (state === "down") await this.options.persist((tx) => tx.setPeerState(id, state));
+    if (state === "down" && this.persisting()) await this.options.persist((tx) => tx.setPeerState(id, state));
     live.record = { ...live.record, state };
     if (state === "down") this.emit("peer_down", id, `peer ${id} is down (no heartbeat for ${Math.round(ageMs / 1000)} s)`);
     if (state === "suspect") this.emit("peer_suspect", id, `peer ${id} is suspect`);
+  }
+
+  private persisting(): boolean {
+    return this.options.persisting?.() ?? true;
+  }
+
+  /**
+   * A standby becomes leader: the catalog's records (`records`, read now) are the truth for
+   * what only a leader changes (draining, registration, removal); what this SPM heard itself
+   * (liveness, address, instance) is recorded where the catalog differs. A peer the catalog no
+   * longer has was removed: forgotten here too (if it still runs, its next heartbeat registers
+   * it again, as after any `peer remove`).
+   */
+  async promote(records: readonly PeerRecord[]): Promise<void> {
+    const nowMonoMs = this.options.clock.monoMs();
+    const recorded = new Set(records.map((record) => record.id));
+    for (const id of [...this.peers.keys()]) if (!recorded.has(id)) this.peers.delete(id);
+    for (const record of records) {
+      const live = this.peers.get(record.id);
+      if (!live) {
+        const state: PeerState = record.state === "down" ? "down" : "suspect";
+        this.peers.set(record.id, { record: { ...record, state }, lastSeenMonoMs: nowMonoMs, seenSinceStart: false, opsTotal: 0, opsPerSec: 0, liveBytes: 0, recentPlacements: 0 });
+        continue;
+      }
+      live.record = { ...live.record, draining: record.draining, registeredMs: record.registeredMs };
+      const differs = (live.record.state === "down") !== (record.state === "down") || live.record.address !== record.address || live.record.instanceId !== record.instanceId;
+      const mine = live.record;
+      if (differs) await this.options.persist((tx) => tx.upsertPeer(mine));
+    }
   }
 
   /** Durable before it is said: resolves once the catalog has it. NotFoundError for an unknown peer. */

@@ -39,6 +39,8 @@ import { bootstrapAdminKey, keyHandlers } from "./keys.ts";
 import { bucketSettingHandlers } from "./bucket-settings.ts";
 import { LifecyclePass } from "./lifecycle.ts";
 import { abortIncompleteUploadsIn } from "./multipart.ts";
+import { electedLeadership, soloLeadership, type Leadership } from "./leadership.ts";
+import { UsageError } from "../../lib/errors.ts";
 
 export interface SpmOptions {
   /** What it binds; a wildcard (0.0.0.0, ::) needs `advertise`. */
@@ -78,6 +80,26 @@ export interface SpmOptions {
   random?: () => number;
   /** @internal Catalog faults for tests (see CatalogOpenOptions). */
   catalogOptions?: Omit<CatalogOpenOptions, "deferredSync">;
+  /** The catalog: `sqlite:DIR` (default: DIR/catalog.sqlite of `dir`). */
+  catalog?: string;
+  /** Several SPMs: elect a leader on etcd at these endpoints (`etcd://host:port[,…]`); alone without. */
+  coordination?: string;
+  /** The leader's etcd lease (default coordinationLimits.leaseTtlMsDefault): failover takes about this long. */
+  leaseTtlMs?: number;
+}
+
+/** The ops only the leader takes (a standby refuses them, naming the leader); every other op any SPM answers. */
+const leaderOps = [
+  "ball.begin", "ball.abandon", "ball.reserve", "ball.reserveMany", "ball.place", "ball.touch", "ball.commit", "ball.commitMany", "ball.stageChunks",
+  "ball.delete", "ball.deletePrefix", "bucket.create", "bucket.delete", "bucket.setSetting", "ball.setAcl", "replica.corrupt",
+  "peer.drain", "peer.undrain", "peer.remove", "key.create", "key.revoke",
+] as const satisfies ReadonlyArray<keyof typeof spmOps>;
+
+/** Where the sqlite catalog of `--catalog sqlite:DIR` (or of the data dir) lives. */
+function sqliteCatalogPath(url: string | undefined, dir: string): string {
+  if (url === undefined) return join(dir, "catalog.sqlite");
+  if (url.startsWith("sqlite:") && url.length > "sqlite:".length) return join(url.slice("sqlite:".length), "catalog.sqlite");
+  throw new UsageError(`--catalog ${JSON.stringify(url)} is not one this build opens: use sqlite:DIR`);
 }
 
 export interface RunningSpm {
@@ -98,13 +120,15 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   const random = options.random ?? Math.random;
   const deadlineNowMs = anchoredWallMs(clock);
   // Deferred sync: the write batcher fsyncs the WAL off the event loop before it acknowledges.
-  const catalog = SqliteStore.open(join(options.dir, "catalog.sqlite"), { ...(options.catalogOptions ?? {}) });
+  const catalog = SqliteStore.open(sqliteCatalogPath(options.catalog, options.dir), { ...(options.catalogOptions ?? {}) });
+  // Alone, this SPM leads; with --coordination it is made once its address is known (below).
+  let leadership: Leadership = soloLeadership();
   const startedMonoMs = clock.monoMs();
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? vssTimings.heartbeatIntervalMs;
   const timings = { suspectAfterMs: options.suspectAfterMs ?? vssTimings.suspectAfterMs, downAfterMs: options.downAfterMs ?? vssTimings.downAfterMs };
   const events = new EventLog(clock, options.log);
   const event = (kind: string, message: string) => events.add(kind, message);
-  const writes = new WriteBatcher(catalog, (count) => metrics.groupDone(count));
+  const writes = new WriteBatcher(catalog, (count) => metrics.groupDone(count), () => leadership.term());
   const audit = new AuditTrail({ catalog, writes, clock, event });
   const registry = new Registry({
     catalog,
@@ -112,6 +136,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     timings,
     clock,
     persist: (write) => writes.submit(write),
+    persisting: () => leadership.leading() || leadership.term() !== undefined,
     emit: (registryEvent) => event(registryEvent.kind, registryEvent.message),
     onArrival: (peerId) => reconciler.schedule(peerId),
   });
@@ -138,6 +163,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     random,
     clock,
     event,
+    persist: (write) => writes.submit(write),
   });
   const reconciler: Reconciler = new Reconciler({
     pool: peerPool,
@@ -184,6 +210,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     const stats = catalogNow.stats;
     return {
       spm: address,
+      leadership: leadership.view(),
       uptimeMs: Math.round(clock.monoMs() - startedMonoMs),
       vssId: catalog.vssId,
       catalog: catalogNow.health,
@@ -217,12 +244,12 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     "peer.heartbeat": async ({ certificateNotAfterMs, ...report }) => {
       await registry.heartbeat(report);
       certificates.note("peer", report.id, certificateNotAfterMs);
-      return { heartbeatIntervalMs, vssId: catalog.vssId };
+      return { heartbeatIntervalMs, vssId: catalog.vssId, leadership: leadership.view() };
     },
     "router.heartbeat": ({ address: routerAddress, certificateNotAfterMs, ...counters }, context) => {
       routers.heartbeat(routerAddress, counters);
       certificates.note("router", context.principal.kind === "node" ? context.principal.id : routerAddress, certificateNotAfterMs);
-      return { heartbeatIntervalMs };
+      return { heartbeatIntervalMs, leadership: leadership.view() };
     },
     "ball.begin": async ({ bucket, key, rf, ifAbsent, chunkBytes }) => {
       const { objectId } = await uploads.reserve({ bucket, key, rf, ...(ifAbsent === undefined ? {} : { ifAbsent }), ...(chunkBytes === undefined ? {} : { chunkBytes }), count: 0 });
@@ -318,6 +345,14 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     ...auditHandlers(catalog),
     ...bucketSettingHandlers({ catalog, writes }),
   };
+  // A standby takes no write: it says who leads (routers and clients retry, and find the leader).
+  for (const op of leaderOps) {
+    const handler = handlers[op] as (args: unknown, context: unknown) => unknown;
+    (handlers as Record<string, (args: unknown, context: unknown) => unknown>)[op] = (args, context) => {
+      if (!leadership.leading()) throw leadership.refusal();
+      return handler(args, context);
+    };
+  }
 
   const metrics = spmMetrics(status);
   const server = new RpcServer({
@@ -330,24 +365,44 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     onRequestDone: metrics.requestDone,
     onInternalError: (error, op) => event("internal_error", `internal error in ${op}: ${error.message}`),
   });
-  // Before the first request: a VSS is never without an admin key.
-  await bootstrapAdminKey({ catalog, writes, clock, path: options.credentialsPath ?? join(options.dir, "credentials.json"), ...(options.caPath === undefined ? {} : { caPath: options.caPath }), ...(options.log ? { log: options.log } : {}) });
+  // What a leader does before it acts: a VSS is never without an admin key, and uploads under way
+  // when the last leader stopped get a whole lifetime before the first look at intents.
+  const leaderStart = async () => {
+    await bootstrapAdminKey({ catalog, writes, clock, path: options.credentialsPath ?? join(options.dir, "credentials.json"), ...(options.caPath === undefined ? {} : { caPath: options.caPath }), ...(options.log ? { log: options.log } : {}) });
+    await uploads.renewAll();
+  };
+  if (options.coordination === undefined) await leaderStart(); // before the first request
   server.listen();
   refusalMetrics(metrics.registry, "spm", server.stats);
   address = advertisedAt(server.port);
   const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(options.metricsHost ?? limits.metricsHostDefault, options.metricsPort, metrics.registry);
-
-  // Before the first look at intents: uploads under way when the SPM stopped get a whole lifetime.
-  await uploads.renewAll();
+  if (options.coordination !== undefined) {
+    leadership = electedLeadership({
+      endpoints: options.coordination,
+      vssId: catalog.vssId,
+      id: spmId,
+      address,
+      ...(options.leaseTtlMs === undefined ? {} : { leaseTtlMs: options.leaseTtlMs }),
+      clock,
+      claim: async () => writes.submit(async () => undefined), // an empty group, fenced with the new term
+      onPromoted: async () => {
+        await registry.promote(await catalog.listPeers());
+        await leaderStart();
+      },
+      event,
+    });
+    leadership.start();
+  }
   const healIntervalMs = options.healIntervalMs ?? vssTimings.healIntervalMs;
   // AbortIncompleteMultipartUpload: each enabled rule's uploads begun before uploadsBegunBeforeMs(rule.abortIncompleteDays, now), under its prefix.
-  const abortIncompleteUploads = abortIncompleteUploadsIn(catalog, retireNow);
+  const abortIncompleteUploads = abortIncompleteUploadsIn((write) => writes.submit(write), retireNow);
   const lifecycle = new LifecyclePass({ catalog, audit, clock, retireNow, event, intervalMs: options.lifecycleIntervalMs ?? limits.lifecycleIntervalMsDefault, abortIncompleteUploads });
   let lastReconcileMonoMs = clock.monoMs();
   const timer = setInterval(() => {
     // None throws (each counts and reports its own errors); the catch is for a bug.
     registry.tick().catch((error) => event("internal_error", `peer state tick: ${toMictlanxError(error).message}`));
     readCatalogNow().catch((error) => event("catalog_error", `reading the catalog's counts: ${toMictlanxError(error).message}`));
+    if (!leadership.leading()) return; // what follows writes on the SPM's own initiative: the leader's
     maintenance.pass(clock.monoMs(), deadlineNowMs()).catch((error) => event("internal_error", `maintenance: ${toMictlanxError(error).message}`));
     void lifecycle.tick(); // never throws; paced by its own interval
     if (clock.monoMs() - lastReconcileMonoMs >= vssTimings.slowPassIntervalMs) {
@@ -365,6 +420,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     reloadTls: () => server.reloadTls(),
     stop: async () => {
       clearInterval(timer);
+      await leadership.stop(); // resigning hands over at once instead of a lease later
       metricsServer?.stop();
       server.stop();
       maintenance.close();

@@ -26,10 +26,14 @@ export class WriteBatcher {
   /** flushes: groups written; writes: writes in them; failed: writes that failed alone. */
   readonly stats = { flushes: 0, writes: 0, failed: 0 };
 
-  /** `onGroup`: told the size of each group once it is durable (a metric). */
+  /**
+   * `onGroup`: told the size of each group once it is durable (a metric). `term`: the leader
+   * term each group is fenced with (several SPMs: see GroupOptions), read as the group goes.
+   */
   constructor(
     private readonly store: CatalogStore,
     private readonly onGroup?: (writes: number) => void,
+    private readonly term?: () => number | undefined,
   ) {}
 
   /** Run `write` in the next group transaction; resolves with its result once that is durable. */
@@ -52,7 +56,8 @@ export class WriteBatcher {
     this.flushing = true;
     const batch = this.queue.splice(0, writeBatchMax);
     try {
-      const outcomes = await this.store.group(batch.map((pending) => pending.write));
+      const term = this.term?.();
+      const outcomes = await this.store.group(batch.map((pending) => pending.write), term === undefined ? {} : { term });
       this.stats.flushes += 1;
       this.stats.writes += batch.length;
       this.onGroup?.(batch.length);
