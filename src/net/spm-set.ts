@@ -1,13 +1,14 @@
-// Several SPMs of one VSS, as one service: `--spm a,b,c`. Any SPM answers any op (a standby
-// serves reads itself and forwards writes to the leader), so a caller needs no exact knowledge of
-// who leads to be correct; preferring the leader only saves the standby's hop.
+// Several SPMs of one VSS, as one service: `--spm a,b,c`. Any SPM answers reads (a standby from
+// the catalog); a standby refuses writes naming the leader, and the call is sent there at once,
+// so a caller needs no exact knowledge of who leads to be correct; preferring the leader only
+// saves the standby's round trip.
 //
 // A call goes to the preferred SPM: the leader when known (learned from heartbeat replies'
 // `leadership`, see noteLeadership), else the one that answered last. When that one cannot be
 // reached (refused, reset, no answer in time: an error raised on this side, never one the SPM
 // sent back) the next of the list is asked, each at most once per call, and a call that none
-// answered fails naming every address tried. Remote errors (not_found, conflict, a standby's
-// `unavailable` while no leader is elected yet…) are the answer, and are passed on as they are.
+// answered fails naming every address tried. Other remote errors (not_found, conflict, a
+// standby's `unavailable` while no leader is elected yet…) are the answer, passed on as they are.
 import { assert } from "../lib/assert.ts";
 import { MictlanxError } from "../lib/errors.ts";
 import { limits } from "../lib/limits.ts";
@@ -77,23 +78,48 @@ export class SpmSet<T extends OpTable = SpmOps> implements ServiceCaller<T> {
   }
 
   async call<K extends keyof T & string>(op: K, args: ArgsOf<T, K>, options?: CallOptions): Promise<ResultOf<T, K>> {
+    const queue = this.order();
+    const asked = new Set<number>();
     const tried: string[] = [];
     let last: MictlanxError | undefined;
-    for (const index of this.order()) {
+    let refusal: MictlanxError | undefined;
+    for (let index = queue.shift(); index !== undefined; index = queue.shift()) {
+      if (asked.has(index)) continue;
+      asked.add(index);
       try {
         const result = await (this.clients[index] as ServiceClient<T>).call(op, args, options);
         this.lastAnswered = index;
         return result;
       } catch (error) {
+        const leader = this.redirected(index, error);
+        if (leader !== undefined && !asked.has(leader)) {
+          refusal = error as MictlanxError;
+          queue.unshift(leader); // a standby named the leader: ask it next, in this same call
+          continue;
+        }
         if (!unreachable(error)) throw error;
         last = error;
         tried.push(this.addresses[index] as string);
         this.unreachableAt(index);
       }
     }
+    if (refusal) throw refusal; // the leader a standby named could not be reached either: the standby's word stands (callers retry it)
     assert(last !== undefined && tried.length === this.addresses.length, "every SPM was tried once before giving up");
     if (tried.length === 1) throw last; // one SPM: its own error, as before there were several
     throw new MictlanxError(last.code, `no SPM answered ${op} (tried ${tried.join(", ")}); last: ${last.message}`, { cause: last });
+  }
+
+  /**
+   * A standby refuses writes naming the leader ("SPM A is a standby and takes no writes: the
+   * leader is B (term 7)", src/roles/spm/leadership.ts): learn it, and say which SPM to ask next
+   * when it is one of this set's and was adopted (not a stale word about one found unreachable).
+   */
+  private redirected(from: number, error: unknown): number | undefined {
+    if (!(error instanceof MictlanxError) || !error.remote || error.code !== "unavailable") return undefined;
+    const named = standbyRefusal.exec(error.message);
+    if (!named?.[1]) return undefined;
+    this.noteLeadership(this.addresses[from] as string, { role: "standby", leader: named[1], ...(named[2] === undefined ? {} : { term: Number(named[2]) }) });
+    return this.leaderIndex !== undefined && this.leaderIndex !== from ? this.leaderIndex : undefined;
   }
 
   /**
@@ -152,6 +178,9 @@ export class SpmSet<T extends OpTable = SpmOps> implements ServiceCaller<T> {
     }
   }
 }
+
+/** How a standby refuses a write: the leader's address and term (the text of src/roles/spm/leadership.ts's refusal). */
+const standbyRefusal = /is a standby and takes no writes: the leader is (\S+) \(term (\d+)\)/;
 
 /** Could not reach that SPM (refused, reset, closed, timed out), as opposed to its answer. */
 export function unreachable(error: unknown): error is MictlanxError {

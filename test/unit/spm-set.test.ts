@@ -28,7 +28,7 @@ interface FakeSpm {
 
 const servers: FakeSpm[] = [];
 
-function fakeSpm(name: string, options: { hang?: boolean; noLeader?: boolean } = {}): FakeSpm {
+function fakeSpm(name: string, options: { hang?: boolean; noLeader?: boolean; standbyOf?: () => string } = {}): FakeSpm {
   const spm: FakeSpm = { name, address: "", calls: 0, server: undefined as unknown as RpcServer<typeof ops> };
   spm.server = new RpcServer({
     host: "127.0.0.1",
@@ -37,7 +37,9 @@ function fakeSpm(name: string, options: { hang?: boolean; noLeader?: boolean } =
     handlers: {
       who: () => {
         spm.calls += 1;
-        if (options.noLeader) throw new UnavailableError("no leader SPM is elected yet; retry shortly");
+        if (options.noLeader) throw new UnavailableError(`SPM ${spm.address} is a standby and takes no writes: no leader SPM is elected yet; retry shortly`);
+        // The words of src/roles/spm/leadership.ts's refusal.
+        if (options.standbyOf) throw new UnavailableError(`SPM ${spm.address} is a standby and takes no writes: the leader is ${options.standbyOf()} (term 12)`);
         return { name };
       },
       refuse: () => {
@@ -133,6 +135,41 @@ describe("calls", () => {
     expect(error.code).toBe("unavailable");
     expect(error.message).toContain(`${closed} refused the connection`);
     expect(error.message).not.toContain("tried");
+  });
+});
+
+describe("a standby's refusal naming the leader", () => {
+  test("the call goes on to the leader at once, which is asked first from then on", async () => {
+    let leaderAddress = "";
+    const standby = fakeSpm("standby", { standbyOf: () => leaderAddress });
+    const [other, leader] = [fakeSpm("other"), fakeSpm("leader")];
+    leaderAddress = leader.address;
+    const changes: (string | undefined)[] = [];
+    const set = setOf([standby.address, other.address, leader.address], (named) => changes.push(named));
+    expect((await set.call("who", {})).name).toBe("leader");
+    expect([standby.calls, other.calls, leader.calls]).toEqual([1, 0, 1]);
+    expect(set.leader).toBe(leader.address);
+    expect(changes).toEqual([leader.address]);
+    expect((await set.call("who", {})).name).toBe("leader");
+    expect(standby.calls).toBe(1);
+  });
+
+  test("a leader named that cannot be reached: the rest are asked, and with none answering the standby's word stands", async () => {
+    const standby = fakeSpm("standby", { standbyOf: () => closed });
+    const set = setOf([standby.address, closed]);
+    const error = (await rejection(set.call("who", {}))) as MictlanxError;
+    expect([error.code, error.remote]).toEqual(["unavailable", true]);
+    expect(error.message).toContain(`the leader is ${closed} (term 12)`);
+    expect(set.leader).toBeUndefined(); // found unreachable: not preferred
+  });
+
+  test("a leader named outside the list is not followed: the refusal is the answer", async () => {
+    const standby = fakeSpm("standby", { standbyOf: () => "10.9.9.9:7200" });
+    const other = fakeSpm("other");
+    const set = setOf([standby.address, other.address]);
+    const error = (await rejection(set.call("who", {}))) as MictlanxError;
+    expect(error.message).toContain("the leader is 10.9.9.9:7200");
+    expect(other.calls).toBe(0);
   });
 });
 
