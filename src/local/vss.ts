@@ -40,8 +40,12 @@ export interface LocalVssOptions {
   insecure?: boolean;
   /** Take the CA, certificates and admin key from here instead of DIR (tests: one set for all their VSSs). */
   sharedSecurity?: SharedSecurity;
-  /** Several SPMs on PostgreSQL and etcd (`up --ha`), started from the machine's packages under DIR. */
-  ha?: boolean;
+  /**
+   * Several SPMs on one catalog electing a leader: `true` (`up --ha`) starts PostgreSQL and etcd
+   * from the machine's packages under DIR; or the catalog and coordination URLs of ones already
+   * running (tests: a shared `sqlite:DIR` catalog and a test etcd).
+   */
+  ha?: boolean | { catalogUrl: string; coordinationUrl: string };
 }
 
 export interface PeerProcess extends RoleProcess {
@@ -185,10 +189,11 @@ export async function startLocalVss(options: LocalVssOptions): Promise<LocalVss>
   // The SPM imports the admin key `up` wrote when it makes its catalog: one key, one file.
   const credentialsArgs = security.insecure ? [] : ["--credentials", security.credentialsPath];
 
-  const ha = options.ha === true;
+  const ha = options.ha !== undefined && options.ha !== false;
   const spmPlanned = ha ? upHaAddresses(options.basePort, limits.upHaSpms).spms : [planned.spm];
-  const services = ha ? await startServices(options.basePort, dir, logsDir) : undefined;
-  const haArgs = services ? ["--catalog", services.catalogUrl, "--coordination", services.coordinationUrl] : [];
+  const services = options.ha === true ? await startServices(options.basePort, dir, logsDir) : undefined;
+  const shared = services ?? (typeof options.ha === "object" ? options.ha : undefined);
+  const haArgs = shared ? ["--catalog", shared.catalogUrl, "--coordination", shared.coordinationUrl] : [];
   /** One SPM is `spm` (DIR/spm, its certificate's id); several are spm-0, spm-1… */
   const spmName = (index: number) => (ha ? `spm-${index}` : "spm");
   const spawnSpm = async (index: number, previous?: RoleProcess) => {

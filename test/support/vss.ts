@@ -36,6 +36,7 @@ export async function startTestVss(options: Partial<LocalVssOptions> & { label: 
     spmArgs: options.spmArgs ?? fastSpmArgs,
     ...(options.peerArgs ? { peerArgs: options.peerArgs } : {}),
     ...(options.routerArgs ? { routerArgs: options.routerArgs } : {}),
+    ...(options.ha === undefined ? {} : { ha: options.ha }),
     command: programCommand(),
     ...(options.insecure ? { insecure: true } : { sharedSecurity }),
   });
