@@ -116,11 +116,29 @@ describe.skipIf(skipped !== undefined)(`up --ha (seed ${seed})`, () => {
   }, 240_000);
 });
 
+/** A listener on a port P whose BASE (P - 100) leaves etcd's and PostgreSQL's ports (BASE+110…112) free right now. */
+function blockedSpmPort(): ReturnType<typeof Bun.listen> {
+  const free = (port: number) => {
+    try {
+      Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }).stop(true);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (let attempt = 0; ; attempt += 1) {
+    const blocker = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const base = blocker.port - upHaPortOffsets.spm;
+    if ([upHaPortOffsets.etcdClient, upHaPortOffsets.postgres, upHaPortOffsets.etcdPeer].every((offset) => free(base + offset)) || attempt >= 20) return blocker;
+    blocker.stop(true);
+  }
+}
+
 describe.skipIf(noServices !== undefined)("up --ha that cannot start an SPM", () => {
   test("exits 1 naming it, having started PostgreSQL and etcd and stopped them again: no process left", async () => {
     // The first SPM's port is taken (held here), so up fails after PostgreSQL and etcd are up,
     // whatever this build's SPM takes.
-    const blocker = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const blocker = blockedSpmPort();
     try {
       const base = blocker.port - upHaPortOffsets.spm;
       const failed = Bun.spawn([...programCommand(), "up", "--ha", "--port", String(base), "--data", failedDir, "--no-restart"], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });

@@ -76,6 +76,11 @@ describe.skipIf(etcdUnavailable !== undefined)(`three SPMs, one leader (seed ${s
       });
     }
 
+    // …and its own router table: each lists the router (it heartbeats to all three).
+    for (const spm of local.spms) {
+      await eventually(`${spm.name} lists the router`, 10_000, async () => (await new ServiceClient(spmOps, pool!, parseAddress(spm.address)).call("vss.status", {})).routers.some((router) => router.address === local.routers[0]!.address));
+    }
+
     const stored = new Map<string, Uint8Array>();
     for (let i = 0; i < 8; i += 1) {
       const data = randomBytes(random, 1 + Math.floor(random() * 200 * 1024));
