@@ -117,7 +117,7 @@ describe.skipIf(skipped !== undefined)(`up --ha (seed ${seed})`, () => {
 });
 
 /** A listener on a port P whose BASE (P - 100) leaves etcd's and PostgreSQL's ports (BASE+110…112) free right now. */
-function blockedSpmPort(): ReturnType<typeof Bun.listen> {
+function blockedSpmPort(): Bun.TCPSocketListener<undefined> {
   const free = (port: number) => {
     try {
       Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }).stop(true);
