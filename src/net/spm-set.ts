@@ -12,7 +12,7 @@
 import { assert } from "../lib/assert.ts";
 import { MictlanxError } from "../lib/errors.ts";
 import { limits } from "../lib/limits.ts";
-import { spmOps, type SpmLeadership } from "../protocol/spm.ts";
+import { leaderOfStandbyRefusal, spmOps, type SpmLeadership } from "../protocol/spm.ts";
 import type { ArgsOf, OpTable, ResultOf } from "../protocol/envelope.ts";
 import { formatAddress, parseAddress } from "./address.ts";
 import type { CallOptions } from "./connection.ts";
@@ -111,14 +111,14 @@ export class SpmSet<T extends OpTable = SpmOps> implements ServiceCaller<T> {
 
   /**
    * A standby refuses writes naming the leader ("SPM A is a standby and takes no writes: the
-   * leader is B (term 7)", src/roles/spm/leadership.ts): learn it, and say which SPM to ask next
+   * leader is B (term 7)", standbyRefusalMessage in src/protocol/spm.ts): learn it, and say which SPM to ask next
    * when it is one of this set's and was adopted (not a stale word about one found unreachable).
    */
   private redirected(from: number, error: unknown): number | undefined {
     if (!(error instanceof MictlanxError) || !error.remote || error.code !== "unavailable") return undefined;
-    const named = standbyRefusal.exec(error.message);
-    if (!named?.[1]) return undefined;
-    this.noteLeadership(this.addresses[from] as string, { role: "standby", leader: named[1], ...(named[2] === undefined ? {} : { term: Number(named[2]) }) });
+    const named = leaderOfStandbyRefusal(error.message);
+    if (!named) return undefined;
+    this.noteLeadership(this.addresses[from] as string, { role: "standby", leader: named.address, term: named.term });
     return this.leaderIndex !== undefined && this.leaderIndex !== from ? this.leaderIndex : undefined;
   }
 
@@ -179,8 +179,6 @@ export class SpmSet<T extends OpTable = SpmOps> implements ServiceCaller<T> {
   }
 }
 
-/** How a standby refuses a write: the leader's address and term (the text of src/roles/spm/leadership.ts's refusal). */
-const standbyRefusal = /is a standby and takes no writes: the leader is (\S+) \(term (\d+)\)/;
 
 /** Could not reach that SPM (refused, reset, closed, timed out), as opposed to its answer. */
 export function unreachable(error: unknown): error is MictlanxError {

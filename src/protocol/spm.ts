@@ -169,6 +169,20 @@ export type SpmRole = z.infer<typeof spmRole>;
 export const spmLeadership = z.object({ role: spmRole, term: z.number().int().min(1).optional(), leader: z.string().optional() });
 export type SpmLeadership = z.infer<typeof spmLeadership>;
 
+/**
+ * How a standby refuses a write, and how a caller reads the leader back out of it: errors carry
+ * a code and a message only, so the message's form is part of the protocol (one place for both).
+ */
+export function standbyRefusalMessage(self: string, leader: { address: string; term: number } | undefined): string {
+  const who = leader ? `the leader is ${leader.address} (term ${leader.term})` : "no leader SPM is elected yet; retry shortly";
+  return `SPM ${self} is a standby and takes no writes: ${who}`;
+}
+const standbyRefusalPattern = /is a standby and takes no writes: the leader is (\S+) \(term (\d+)\)/;
+export function leaderOfStandbyRefusal(message: string): { address: string; term: number } | undefined {
+  const named = standbyRefusalPattern.exec(message);
+  return named ? { address: named[1]!, term: Number(named[2]) } : undefined;
+}
+
 export const vssStatus = z.object({
   spm: z.string(),
   /** This SPM's part: leader or standby, its term, and the leader's address when known. */

@@ -12,7 +12,7 @@ import { EtcdClient } from "../../coordination/etcd.ts";
 import { LeaderElection, leaderKey, type Leader } from "../../coordination/election.ts";
 import { UnavailableError, toMictlanxError } from "../../lib/errors.ts";
 import type { Clock } from "../../lib/clock.ts";
-import type { SpmLeadership } from "../../protocol/spm.ts";
+import { standbyRefusalMessage, type SpmLeadership } from "../../protocol/spm.ts";
 
 export interface Leadership {
   /** This SPM leads now (its term claimed in the catalog). */
@@ -105,8 +105,7 @@ export function electedLeadership(options: ElectedLeadershipOptions): Leadership
     },
     refusal: () => {
       const leader = seen ?? election.currentLeader();
-      const who = leader && leader.id !== options.id ? `the leader is ${leader.address} (term ${leader.term})` : "no leader SPM is elected yet; retry shortly";
-      return new UnavailableError(`SPM ${options.address} is a standby and takes no writes: ${who}`);
+      return new UnavailableError(standbyRefusalMessage(options.address, leader && leader.id !== options.id ? leader : undefined));
     },
     start: () => election.start(),
     stop: async () => {
