@@ -109,6 +109,18 @@ export const limits = {
   /** Reads getMany keeps in flight at once. */
   getManyConcurrencyMax: 16,
   /**
+   * The data of one manifest record (docs/recovery.md): its generation and the ball's metadata
+   * in MessagePack. The largest metadata is its tags (tagCountMax names and values of
+   * tagBytesMax each, 128 KiB) beside a key, ball id and content type; asserted below.
+   */
+  manifestRecordBytesMax: 256 * KiB,
+  /** Manifests one `manifest.putMany` carries at most (one group commit on the peer). */
+  manifestBatchItemsMax: 256,
+  /** Manifests one `manifest.list` page carries at most… */
+  manifestListPageMax: 1000,
+  /** …and the bytes of their metadata at most (the page ends early past it). */
+  manifestListPageBytesMax: 2 * MiB,
+  /**
    * Resident memory past which a router or peer moving large buffers asks for a synchronous
    * garbage collection (gc-pacer.ts); below it the collector picks its own time. Leaves room
    * under the 256 MiB these processes are held to for what moves between two looks.
@@ -506,6 +518,11 @@ assert(limits.keyRefreshAfterMs < limits.keyRevocationMs && limits.keyRevocation
 assert(limits.frameBufferGrowStartBytes <= limits.frameBytesMax && limits.frameBufferWholeAfterRatio > 0 && limits.frameBufferWholeAfterRatio <= 1, "frame buffer growth out of range");
 assert(limits.grantBucketPatternBytesMax === limits.bucketNameBytesMax, "a grant's bucket pattern is bounded as a bucket name is");
 assert(limits.auditTargetBytesMax >= limits.bucketNameBytesMax + 1 + limits.keyBytesMax + 1, "an audit target must hold bucket/key and a prefix's star");
+assert(
+  limits.manifestRecordBytesMax >= 8 + limits.tagCountMax * 2 * (limits.tagBytesMax + 5) + limits.ballIdBytesMax + limits.contentTypeBytesMax + 1024,
+  "a manifest record must hold a ball's largest metadata (tags, ball id, content type and the fixed fields)",
+);
+assert(limits.manifestListPageBytesMax >= limits.manifestRecordBytesMax && limits.manifestListPageBytesMax <= limits.metadataPageBytesMax, "a manifest page holds the largest manifest and fits a metadata page");
 
 // --- the VSS (SPM and routers) -------------------------------------------------------------
 export const vssTimings = {
