@@ -111,9 +111,10 @@ export const limits = {
   /**
    * The data of one manifest record (docs/recovery.md): its generation and the ball's metadata
    * in MessagePack. The largest metadata is its tags (tagCountMax names and values of
-   * tagBytesMax each, 128 KiB) beside a key, ball id and content type; asserted below.
+   * tagBytesMax UTF-16 units each, so up to 3 UTF-8 bytes a unit: 384 KiB) beside a key, ball
+   * id and content type; asserted below.
    */
-  manifestRecordBytesMax: 256 * KiB,
+  manifestRecordBytesMax: 512 * KiB,
   /** Manifests one `manifest.putMany` carries at most (one group commit on the peer). */
   manifestBatchItemsMax: 256,
   /** Manifests one `manifest.list` page carries at most… */
@@ -519,7 +520,7 @@ assert(limits.frameBufferGrowStartBytes <= limits.frameBytesMax && limits.frameB
 assert(limits.grantBucketPatternBytesMax === limits.bucketNameBytesMax, "a grant's bucket pattern is bounded as a bucket name is");
 assert(limits.auditTargetBytesMax >= limits.bucketNameBytesMax + 1 + limits.keyBytesMax + 1, "an audit target must hold bucket/key and a prefix's star");
 assert(
-  limits.manifestRecordBytesMax >= 8 + limits.tagCountMax * 2 * (limits.tagBytesMax + 5) + limits.ballIdBytesMax + limits.contentTypeBytesMax + 1024,
+  limits.manifestRecordBytesMax >= 8 + limits.tagCountMax * 2 * (3 * limits.tagBytesMax + 5) + 3 * (limits.ballIdBytesMax + limits.contentTypeBytesMax) + 1024,
   "a manifest record must hold a ball's largest metadata (tags, ball id, content type and the fixed fields)",
 );
 assert(limits.manifestListPageBytesMax >= limits.manifestRecordBytesMax && limits.manifestListPageBytesMax <= limits.metadataPageBytesMax, "a manifest page holds the largest manifest and fits a metadata page");
@@ -538,6 +539,13 @@ export const vssTimings = {
   slowPassIntervalMs: 1_000,
   /** An upload that has not committed after this long is abandoned; its chunks become garbage. */
   intentTtlMs: 10 * 60_000,
+  /**
+   * How long the SPM waits for a peer to store a manifest before it counts that peer out (the
+   * peers holding chunk 0 have just fsynced it, so a healthy one answers in milliseconds).
+   */
+  manifestDeliveryTimeoutMs: 5_000,
+  /** How long a catalog rebuild keeps asking a peer that does not answer before it gives up. */
+  rebuildPeerWaitMs: 60_000,
   /** How long a router trusts its cached peer list. */
   peerListTtlMs: 1_000,
   /**

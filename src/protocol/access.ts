@@ -87,6 +87,8 @@ export const peerAccess: AccessTable<typeof peerOps> = {
   "chunk.list": { callers: ["spm"] },
   "chunk.pull": { callers: ["spm"] },
   "peer.health": { callers: ["spm", "router"] },
+  "manifest.putMany": { callers: ["spm"] },
+  "manifest.list": { callers: ["spm"] },
 };
 
 const routers = ["router"] as const;

@@ -2,7 +2,8 @@
 // op that names another node (chunk.pull) is the SPM asking it to copy a replica for healing.
 import { z } from "zod";
 import { defineOps } from "./envelope.ts";
-import { address, byteCount, bytes, checksumHex, chunkBall, chunkBytes, chunkIndex, bucketName, cursor, pageLimit } from "./schemas.ts";
+import { address, ballKey, byteCount, bytes, checksumHex, chunkBall, chunkBytes, chunkIndex, bucketName, cursor, pageLimit } from "./schemas.ts";
+import { ballMeta } from "./ball.ts";
 import { limits } from "../lib/limits.ts";
 
 /** The VSS an SPM's order comes from; a peer that joined another one refuses the order. */
@@ -22,7 +23,28 @@ export const chunkMeta = z.object({
 });
 export type ChunkMetaWire = z.infer<typeof chunkMeta>;
 
-const putItem = chunkRef.extend({ data: chunkBytes, checksum: checksumHex.optional() });
+/** `key`: the ball's key, written into the chunk's record (record version 2) so the shards alone name it. */
+const putItem = chunkRef.extend({ data: chunkBytes, checksum: checksumHex.optional(), key: ballKey.optional() });
+
+/**
+ * A ball's manifest as the SPM sends it to the peers holding chunk 0 at a commit, and as those
+ * peers list it for a catalog rebuild (docs/recovery.md). `generation` is the SPM's commit
+ * order. A live manifest carries the ball's metadata; a tombstone (`dead`, at a delete or an
+ * overwrite) says its key's versions up to `generation` are gone, and why.
+ */
+export const manifestBall = ballMeta.omit({ bucket: true, key: true, objectId: true });
+export const manifestItem = z.object({
+  bucket: bucketName,
+  key: ballKey,
+  objectId: chunkBall,
+  generation: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  dead: z.boolean(),
+  ball: manifestBall.optional(),
+  reason: z.enum(["deleted", "overwritten"]).optional(),
+}).refine((m) => (m.dead ? m.reason !== undefined : m.ball !== undefined), "a live manifest carries its ball, a tombstone its reason");
+export type ManifestWire = z.infer<typeof manifestItem>;
+export const listedManifest = z.object({ createdMs: z.number().int().min(0) }).and(manifestItem);
+export type ListedManifestWire = z.infer<typeof listedManifest>;
 const stored = z.object({ size: byteCount, checksum: checksumHex });
 
 export const shardInfo = z.object({
@@ -102,5 +124,20 @@ export const peerOps = defineOps({
     args: chunkRef.extend({ from: address, checksum: checksumHex, vssId: orderVss }),
     result: stored, replyBytesMax: limits.smallReplyBytesMax },
   "peer.health": { args: z.object({}), result: peerHealth },
+  /** The SPM at a commit, delete or overwrite: manifests durable (one group commit) before the reply. */
+  "manifest.putMany": {
+    args: z.object({ items: z.array(manifestItem).min(1).max(limits.manifestBatchItemsMax) }),
+    result: z.object({ stored: byteCount }), replyBytesMax: limits.smallReplyBytesMax },
+  /** A page of the manifests this peer holds, and who it is (a catalog rebuild asks every peer). */
+  "manifest.list": {
+    args: z.object({ after: z.string().max(limits.keyBytesMax * 8).optional(), limit: z.number().int().min(1).max(limits.manifestListPageMax) }),
+    result: z.object({
+      peerId: z.string(),
+      instanceId: z.string(),
+      vssId: z.string().optional(),
+      manifests: z.array(listedManifest),
+      next: z.string().optional(),
+    }),
+  },
 });
 export type PeerOps = typeof peerOps;

@@ -6,6 +6,7 @@ import { describe, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { chunkChecksum } from "../../src/lib/checksum.ts";
+import { limits } from "../../src/lib/limits.ts";
 import { ChunkStore, type ManifestWrite } from "../../src/storage/index.ts";
 import { RecordKind, tombstoneChecksum } from "../../src/storage/record.ts";
 import { shardPath, shardsDir } from "../../src/storage/shard-file.ts";
@@ -128,7 +129,7 @@ describe("manifests", () => {
     expect(second.manifests.length).toBe(2);
     expect(second.next).toBeUndefined();
     await expect(store.putManifests([])).rejects.toMatchObject({ code: "bad_request" });
-    await expect(store.putManifests([{ ...manifest("k", "o", 1), body: new Uint8Array(256 * 1024) }])).rejects.toMatchObject({ code: "bad_request" });
+    await expect(store.putManifests([{ ...manifest("k", "o", 1), body: new Uint8Array(limits.manifestRecordBytesMax) }])).rejects.toMatchObject({ code: "bad_request" });
     await expect(store.putManifests([manifest("k", "o", 0)])).rejects.toMatchObject({ code: "bad_request" });
     await expect(store.listManifests({ limit: 10, after: "not-a-cursor" })).rejects.toMatchObject({ code: "bad_request" });
     await expect(store.listManifests({ limit: 1001 })).rejects.toMatchObject({ code: "bad_request" });

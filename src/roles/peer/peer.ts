@@ -2,17 +2,18 @@
 // nothing of the cluster; with an SPM address it registers and sends heartbeats.
 import { mkdirSync } from "node:fs";
 import pkg from "../../../package.json" with { type: "json" };
-import { ChunkStore, type ChunkMeta, type ChunkRef } from "../../storage/index.ts";
+import { pack, unpack } from "msgpackr";
+import { ChunkStore, type ChunkMeta, type ChunkRef, type ManifestWrite, type StoredManifest } from "../../storage/index.ts";
 import { RpcServer, refusalMetrics, type Handlers } from "../../net/server.ts";
 import { checkOwnCertificate, type TlsSource } from "../../net/tls.ts";
 import { peerAccess } from "../../protocol/access.ts";
 import { RpcPool, ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
-import { peerOps, type ChunkMetaWire, type PeerHealth } from "../../protocol/peer.ts";
+import { listedManifest, peerOps, type ChunkMetaWire, type ListedManifestWire, type ManifestWire, type PeerHealth } from "../../protocol/peer.ts";
 import { spmOps } from "../../protocol/spm.ts";
 import { limits, vssLimits, vssTimings } from "../../lib/limits.ts";
 import { GcPacer } from "../../lib/gc-pacer.ts";
-import { toMictlanxError } from "../../lib/errors.ts";
+import { MictlanxError, toMictlanxError } from "../../lib/errors.ts";
 import { checksumFromHex, checksumHex } from "../../lib/checksum.ts";
 import { CorruptError } from "../../lib/errors.ts";
 import { PeerIdentity } from "./identity.ts";
@@ -107,16 +108,17 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
   };
 
   const handlers: Handlers<typeof peerOps> = {
-    "chunk.put": async ({ data, checksum, ...ref }) => {
+    "chunk.put": async ({ data, checksum, key, ...ref }) => {
       counters.puts += 1;
       gcPacer.note(data.byteLength);
-      const meta = await store.put(ref, data, checksum === undefined ? undefined : checksumFromHex(checksum));
+      const [meta] = await store.putMany([{ ref, bytes: data, ...(key === undefined ? {} : { key }), ...(checksum === undefined ? {} : { checksum: checksumFromHex(checksum) }) }]);
+      if (!meta) throw new MictlanxError("internal", "a put stored no chunk");
       return { size: meta.size, checksum: checksumHex(meta.checksum) };
     },
     "chunk.putMany": async ({ items }) => {
       counters.puts += items.length;
       const metas = await store.putMany(
-        items.map(({ data, checksum, ...ref }) => ({ ref, bytes: data, ...(checksum === undefined ? {} : { checksum: checksumFromHex(checksum) }) })),
+        items.map(({ data, checksum, key, ...ref }) => ({ ref, bytes: data, ...(key === undefined ? {} : { key }), ...(checksum === undefined ? {} : { checksum: checksumFromHex(checksum) }) })),
       );
       return { results: metas.map((meta) => ({ size: meta.size, checksum: checksumHex(meta.checksum) })) };
     },
@@ -167,6 +169,19 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
       return { size: meta.size, checksum: checksumHex(meta.checksum) };
     },
     "peer.health": () => health(),
+    "manifest.putMany": async ({ items }) => {
+      await store.putManifests(items.map(manifestToStore));
+      return { stored: items.length };
+    },
+    "manifest.list": async ({ after, limit }) => {
+      const page = await store.listManifests({ limit, ...(after === undefined ? {} : { after }) });
+      const manifests = page.manifests.flatMap((stored) => {
+        const wire = manifestFromStore(stored);
+        if (!wire) options.log?.(`the manifest of ${stored.bucket}/${stored.key} (object ${stored.objectId}) holds metadata this build cannot read; left out`);
+        return wire ? [wire] : [];
+      });
+      return { peerId: id, instanceId: identity.instanceId, ...(identity.vssId === undefined ? {} : { vssId: identity.vssId }), manifests, ...(page.next === undefined ? {} : { next: page.next }) };
+    },
   };
 
   const metrics = peerMetrics(() => store.stats());
@@ -215,6 +230,23 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
       await store.close();
     },
   };
+}
+
+/** The record's fields go to the engine as they are; the rest (the ball, or why it died) is its opaque body. */
+function manifestToStore({ bucket, key, objectId, generation, dead, ...rest }: ManifestWire): ManifestWrite {
+  return { bucket, key, objectId, generation, dead, body: pack(rest) };
+}
+
+function manifestFromStore(stored: StoredManifest): ListedManifestWire | undefined {
+  let rest: unknown;
+  try {
+    rest = unpack(stored.body);
+  } catch {
+    return undefined;
+  }
+  const { bucket, key, objectId, generation, dead, createdMs } = stored;
+  const parsed = listedManifest.safeParse({ ...(typeof rest === "object" && rest !== null ? rest : {}), bucket, key, objectId, generation, dead, createdMs });
+  return parsed.success ? parsed.data : undefined;
 }
 
 function metaToWire(meta: ChunkMeta): ChunkMetaWire {

@@ -39,6 +39,8 @@ import { bootstrapAdminKey, keyHandlers } from "./keys.ts";
 import { bucketSettingHandlers } from "./bucket-settings.ts";
 import { LifecyclePass } from "./lifecycle.ts";
 import { abortIncompleteUploadsIn } from "./multipart.ts";
+import { Manifests, peerManifestTransport, type PendingManifest } from "./manifests.ts";
+import type { DeleteBallsQuery, RetireTiming } from "../../catalog/index.ts";
 
 export interface SpmOptions {
   /** What it binds; a wildcard (0.0.0.0, ::) needs `advertise`. */
@@ -117,6 +119,11 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   const routers = new RouterTable(clock, timings);
   const readerGraceMs = options.readerGraceMs ?? vssTimings.readerGraceMsDefault;
   const retireNow = () => ({ atMs: deadlineNowMs(), readerGraceMs });
+  const nodeSecurity = options.security ? { security: { tls: options.security.tls } } : {};
+  if (options.security) checkOwnCertificate(options.security.tls, "spm", undefined);
+  const spmId = options.security?.tls.current.own?.node?.id ?? `pid ${process.pid}`;
+  const peerPool = new RpcPool({ role: "peer", expectRole: "peer", connectAttempts: 2, identity: { role: "spm", id: spmId }, ...nodeSecurity });
+  const manifests = new Manifests({ catalog, clock, transport: peerManifestTransport(registry, peerPool) });
   const uploads = new Uploads({
     catalog,
     registry,
@@ -126,11 +133,8 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     retireNow,
     intentTtlMs: options.intentTtlMs ?? vssTimings.intentTtlMs,
     random,
+    manifests,
   });
-  const nodeSecurity = options.security ? { security: { tls: options.security.tls } } : {};
-  if (options.security) checkOwnCertificate(options.security.tls, "spm", undefined);
-  const spmId = options.security?.tls.current.own?.node?.id ?? `pid ${process.pid}`;
-  const peerPool = new RpcPool({ role: "peer", expectRole: "peer", connectAttempts: 2, identity: { role: "spm", id: spmId }, ...nodeSecurity });
   const maintenance = new Maintenance(catalog, registry, {
     pool: peerPool,
     healBytesPerSec: options.healBytesPerSec ?? vssLimits.healBytesPerSecDefault,
@@ -241,9 +245,11 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     "chunk.locate": ({ objectId, index }) => locateChunk(catalog, registry, objectId, index, readerGraceMs),
     "ball.delete": async ({ bucket, key, actor }, context) => {
       const entry = { actor: deleteActorOf(context, actor), action: "ball.delete", target: `${bucket}/${key}` };
-      const ball = await audit.write(entry, () => catalog.deleteBall(bucket, key, retireNow()), (deleted) => (deleted ? "ok" : "not_found"));
-      if (!ball) throw new NotFoundError(`${bucket}/${key} does not exist`);
-      return ballToWire(ball);
+      const timing = retireNow(); // once: the batcher may run the write again
+      const deleted = await audit.write(entry, () => manifests.deleteBall(bucket, key, timing), (done) => (done ? "ok" : "not_found"));
+      if (!deleted) throw new NotFoundError(`${bucket}/${key} does not exist`);
+      await manifests.deliver([deleted.tombstone]); // durable on a peer before the delete is acknowledged
+      return ballToWire(deleted.ball);
     },
     "ball.list": (query) => {
       const page = catalog.listBalls(query);
@@ -267,7 +273,10 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       const query = { bucket, ...(prefix === undefined ? {} : { prefix }), ...(after === undefined ? {} : { after }), limit: limit ?? limits.deleteBatchBallsMax, chunksMax: limits.deleteBatchChunksMax };
       const timing = retireNow(); // computed once: the same if the batcher runs the write again
       const entry = { actor: deleteActorOf(context, actor), action: "ball.deletePrefix", target: `${bucket}/${prefix ?? ""}*` };
-      return (await audit.write(entry, () => catalog.deleteBalls(query, timing), (batch) => (batch ? "ok" : "not_found"))) ?? throwNoSuchBucket(bucket);
+      const done = await audit.write(entry, () => deleteBallsWithTombstones(catalog, manifests, query, timing), (batch) => (batch ? "ok" : "not_found"));
+      if (!done) throwNoSuchBucket(bucket);
+      await manifests.deliver(done.tombstones);
+      return done.result;
     },
     "replica.corrupt": async ({ objectId, index, peerId, detail, problem }) => {
       const what = problem === "missing" ? "missing" : "corrupt";
@@ -306,7 +315,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     },
     ...keyHandlers({ catalog, audit, clock }),
     ...auditHandlers(catalog),
-    ...bucketSettingHandlers({ catalog, writes }),
+    ...bucketSettingHandlers({ catalog, writes, manifests }),
   };
 
   const metrics = spmMetrics(status);
@@ -332,7 +341,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   const healIntervalMs = options.healIntervalMs ?? vssTimings.healIntervalMs;
   // AbortIncompleteMultipartUpload: each enabled rule's uploads begun before uploadsBegunBeforeMs(rule.abortIncompleteDays, now), under its prefix.
   const abortIncompleteUploads = abortIncompleteUploadsIn(catalog, retireNow);
-  const lifecycle = new LifecyclePass({ catalog, audit, clock, retireNow, event, intervalMs: options.lifecycleIntervalMs ?? limits.lifecycleIntervalMsDefault, abortIncompleteUploads });
+  const lifecycle = new LifecyclePass({ catalog, audit, clock, retireNow, event, intervalMs: options.lifecycleIntervalMs ?? limits.lifecycleIntervalMsDefault, abortIncompleteUploads, manifests });
   let lastReconcileMonoMs = clock.monoMs();
   const timer = setInterval(() => {
     // None throws (each counts and reports its own errors); the catch is for a bug.
@@ -361,6 +370,20 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       catalog.close();
     },
   };
+}
+
+/**
+ * One batch of a bulk delete and its balls' tombstones, in one catalog write: the balls it
+ * retires are the first of the same listing, looked at (chunk 0's holders) before they go.
+ */
+function deleteBallsWithTombstones(catalog: Catalog, manifests: Manifests, query: DeleteBallsQuery, timing: RetireTiming) {
+  const { bucket, prefix, after, limit } = query;
+  const listed = catalog.getBucket(bucket) === undefined ? [] : catalog.listBalls({ bucket, limit, ...(prefix === undefined ? {} : { prefix }), ...(after === undefined ? {} : { after }) }).balls;
+  const before = listed.map((ball) => manifests.current(bucket, ball.key));
+  const result = catalog.deleteBalls(query, timing);
+  if (!result) return undefined;
+  const tombstones: PendingManifest[] = before.slice(0, result.deleted).flatMap((old) => (old ? [manifests.tombstone(old, "deleted")] : []));
+  return { result, tombstones };
 }
 
 function noSuchBucket(bucket: string): NotFoundError {

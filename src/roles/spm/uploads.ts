@@ -15,6 +15,7 @@ import { Lru } from "../../lib/lru.ts";
 import { choosePeers } from "./placement.ts";
 import type { Registry } from "./registry.ts";
 import type { WriteBatcher } from "./write-batcher.ts";
+import type { Manifests, PendingManifest } from "./manifests.ts";
 
 export type CommitArgs = ParsedArgsOf<typeof spmOps, "ball.commit">;
 export type Reservation = ResultOf<typeof spmOps, "ball.reserve">;
@@ -32,6 +33,8 @@ export interface UploadsOptions {
   retireNow: () => RetireTiming;
   intentTtlMs: number;
   random: () => number;
+  /** Where a commit's manifest (and an overwrite's tombstone) goes before the commit is answered. */
+  manifests: Manifests;
 }
 
 export class Uploads {
@@ -159,7 +162,15 @@ export class Uploads {
       replicasMin: ball.rf,
       ...(stagedChunks === undefined ? {} : { stagedChunks }),
     };
-    const result = await this.o.writes.submit(() => this.o.catalog.commitBall(ball, chunks, options));
+    const { result, pending } = await this.o.writes.submit(() => {
+      const { manifests, catalog } = this.o;
+      const before = manifests.current(ball.bucket, ball.key);
+      const committed = catalog.commitBall(ball, chunks, options);
+      const replaced: PendingManifest[] = committed.replacedObjectId && before ? [manifests.tombstone(before, "overwritten")] : [];
+      return { result: committed, pending: [...replaced, manifests.live(ball.bucket, ball.key)] };
+    });
+    // Durable on chunk 0's peers before the put is acknowledged (docs/recovery.md).
+    await this.o.manifests.deliver(pending);
     return { version: result.version, ...(result.replacedObjectId ? { replacedObjectId: result.replacedObjectId } : {}) };
   }
 
