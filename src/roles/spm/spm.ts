@@ -40,6 +40,7 @@ import { bucketSettingHandlers } from "./bucket-settings.ts";
 import { LifecyclePass } from "./lifecycle.ts";
 import { abortIncompleteUploadsIn } from "./multipart.ts";
 import { Manifests, peerManifestTransport, type PendingManifest } from "./manifests.ts";
+import { rebuildCatalogFromPeers } from "./rebuild.ts";
 import type { DeleteBallsQuery, RetireTiming } from "../../catalog/index.ts";
 
 export interface SpmOptions {
@@ -80,6 +81,8 @@ export interface SpmOptions {
   random?: () => number;
   /** @internal Catalog faults for tests (see CatalogOpenOptions). */
   catalogOptions?: Omit<CatalogOpenOptions, "deferredSync">;
+  /** Before serving, rebuild a lost catalog from these peers' manifests and chunks (rebuild.ts). */
+  rebuild?: { peers: string[]; force: boolean };
 }
 
 export interface RunningSpm {
@@ -99,6 +102,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
   const deadlineNowMs = anchoredWallMs(clock);
+  if (options.rebuild) await rebuildFirst(options, options.rebuild);
   // Deferred sync: the write batcher fsyncs the WAL off the event loop before it acknowledges.
   const catalog = Catalog.open(join(options.dir, "catalog.sqlite"), { ...options.catalogOptions, deferredSync: true });
   const startedMonoMs = clock.monoMs();
@@ -384,6 +388,17 @@ function deleteBallsWithTombstones(catalog: Catalog, manifests: Manifests, query
   if (!result) return undefined;
   const tombstones: PendingManifest[] = before.slice(0, result.deleted).flatMap((old) => (old ? [manifests.tombstone(old, "deleted")] : []));
   return { result, tombstones };
+}
+
+/** The catalog rebuilt from the peers, over a pool that speaks to them as this SPM. */
+async function rebuildFirst(options: SpmOptions, rebuild: { peers: string[]; force: boolean }): Promise<void> {
+  const spmId = options.security?.tls.current.own?.node?.id ?? `pid ${process.pid}`;
+  const pool = new RpcPool({ role: "peer", expectRole: "peer", connectAttempts: 2, identity: { role: "spm", id: spmId }, ...(options.security ? { security: { tls: options.security.tls } } : {}) });
+  try {
+    await rebuildCatalogFromPeers({ catalogPath: join(options.dir, "catalog.sqlite"), peers: rebuild.peers, force: rebuild.force, pool, log: options.log ?? (() => {}) });
+  } finally {
+    pool.close();
+  }
 }
 
 function noSuchBucket(bucket: string): NotFoundError {
