@@ -1,6 +1,7 @@
 // The peer's operations: chunks in, chunks out. A peer knows nothing of the cluster; the one
 // op that names another node (chunk.pull) is the SPM asking it to copy a replica for healing.
 import { z } from "zod";
+import { Packr } from "msgpackr";
 import { defineOps } from "./envelope.ts";
 import { address, ballKey, byteCount, bytes, checksumHex, chunkBall, chunkBytes, chunkIndex, bucketName, cursor, pageLimit } from "./schemas.ts";
 import { ballMeta } from "./ball.ts";
@@ -29,22 +30,46 @@ const putItem = chunkRef.extend({ data: chunkBytes, checksum: checksumHex.option
 /**
  * A ball's manifest as the SPM sends it to the peers holding chunk 0 at a commit, and as those
  * peers list it for a catalog rebuild (docs/recovery.md). `generation` is the SPM's commit
- * order. A live manifest carries the ball's metadata; a tombstone (`dead`, at a delete or an
- * overwrite) says its key's versions up to `generation` are gone, and why.
+ * order. The peer stores `body` as it came (it never reads it): the SPM packs it once
+ * (`encodeManifestBody`) and the rebuild reads it back (`decodeManifestBody`), checked there.
  */
-export const manifestBall = ballMeta.omit({ bucket: true, key: true, objectId: true });
+/** The generation takes the first 8 bytes of a manifest record's data; the body the rest. */
+const manifestBodyBytesMax = limits.manifestRecordBytesMax - 8;
+const bodyPackr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false, mapsAsObjects: true });
 export const manifestItem = z.object({
   bucket: bucketName,
   key: ballKey,
   objectId: chunkBall,
   generation: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
   dead: z.boolean(),
-  ball: manifestBall.optional(),
-  reason: z.enum(["deleted", "overwritten"]).optional(),
-}).refine((m) => (m.dead ? m.reason !== undefined : m.ball !== undefined), "a live manifest carries its ball, a tombstone its reason");
+  body: bytes.refine((body) => body.byteLength <= manifestBodyBytesMax, `a manifest body is at most ${manifestBodyBytesMax} bytes`),
+});
 export type ManifestWire = z.infer<typeof manifestItem>;
-export const listedManifest = z.object({ createdMs: z.number().int().min(0) }).and(manifestItem);
+export const listedManifest = manifestItem.extend({ createdMs: z.number().int().min(0) });
 export type ListedManifestWire = z.infer<typeof listedManifest>;
+
+/** What a manifest's body says: a live one, the ball's metadata; a tombstone, why its key's versions went. */
+export const manifestBall = ballMeta.omit({ bucket: true, key: true, objectId: true });
+export const manifestBodyOf = z.union([
+  z.object({ ball: manifestBall }),
+  z.object({ reason: z.enum(["deleted", "overwritten"]) }),
+]);
+export type ManifestBody = z.infer<typeof manifestBodyOf>;
+export type ManifestBallWire = z.infer<typeof manifestBall>;
+
+export function encodeManifestBody(body: ManifestBody): Uint8Array {
+  return bodyPackr.pack(body);
+}
+
+/** The body of a listed manifest, checked; undefined when it is not one this build reads. */
+export function decodeManifestBody(bytes: Uint8Array): ManifestBody | undefined {
+  try {
+    const parsed = manifestBodyOf.safeParse(bodyPackr.unpack(bytes));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
 const stored = z.object({ size: byteCount, checksum: checksumHex });
 
 export const shardInfo = z.object({

@@ -2,20 +2,19 @@
 // docs/recovery.md): the newest live manifest above the key's highest tombstone whose chunks all
 // survive; the generation a catalog write takes; and the flags that ask for a rebuild.
 import { describe, expect, test } from "bun:test";
-import { chooseSurvivor, manifestsByKey, type Holding } from "../../src/roles/spm/rebuild.ts";
+import { chooseSurvivor, manifestsByKey, type FoundManifest, type Holding } from "../../src/roles/spm/rebuild.ts";
 import { generationMetaKey, raiseGeneration, takeGeneration } from "../../src/roles/spm/manifests.ts";
 import { rebuildOf } from "../../src/commands/spm.ts";
 import { tempCatalog } from "./fixtures/catalog-records.ts";
-import type { ListedManifestWire } from "../../src/protocol/peer.ts";
 import { seededRandom } from "../support/random.ts";
 
-function live(key: string, objectId: string, generation: number, numChunks = 1): ListedManifestWire {
+function live(key: string, objectId: string, generation: number, numChunks = 1): FoundManifest {
   const ball = { ballId: key, version: 1, size: numChunks * 10, checksum: "0".repeat(64), contentType: "", tags: {}, rf: 2, createdMs: 1, chunkSize: 10, numChunks };
-  return { bucket: "b", key, objectId, generation, dead: false, ball, createdMs: 1 };
+  return { bucket: "b", key, objectId, generation, dead: false, ball };
 }
 
-function tomb(key: string, objectId: string, generation: number): ListedManifestWire {
-  return { bucket: "b", key, objectId, generation, dead: true, reason: "deleted", createdMs: 1 };
+function tomb(key: string, objectId: string, generation: number): FoundManifest {
+  return { bucket: "b", key, objectId, generation, dead: true };
 }
 
 /** Every chunk of these objects held by peer p1. */
@@ -55,7 +54,7 @@ describe("the rebuild rule", () => {
 
   test("the same manifests from several peers, in any order, give the same choice (seeded)", () => {
     const { random, seed } = seededRandom("rebuild-rule");
-    const manifests: ListedManifestWire[] = [];
+    const manifests: FoundManifest[] = [];
     let generation = 0;
     for (let n = 0; n < 200; n += 1) {
       generation += 1 + Math.floor(random() * 3);
@@ -63,7 +62,7 @@ describe("the rebuild rule", () => {
       manifests.push(random() < 0.3 ? tomb(key, `o${n}`, generation) : live(key, `o${n}`, generation));
     }
     const copies = [...manifests, ...manifests.filter(() => random() < 0.5)].sort(() => random() - 0.5);
-    const survivors = (all: ListedManifestWire[]) => [...manifestsByKey(all)].map(([id, key]) => [id, JSON.stringify(chooseSurvivor(key, () => new Map([[0, { size: 10, checksum: "0".repeat(16), peers: ["p1"] }]])))]).sort();
+    const survivors = (all: FoundManifest[]) => [...manifestsByKey(all)].map(([id, key]) => [id, JSON.stringify(chooseSurvivor(key, () => new Map([[0, { size: 10, checksum: "0".repeat(16), peers: ["p1"] }]])))]).sort();
     expect(survivors(copies), `seed ${seed}`).toEqual(survivors(manifests));
     // What a key comes back as is its last write, when that write was a put.
     for (const [id, key] of manifestsByKey(manifests)) {

@@ -2,14 +2,13 @@
 // nothing of the cluster; with an SPM address it registers and sends heartbeats.
 import { mkdirSync } from "node:fs";
 import pkg from "../../../package.json" with { type: "json" };
-import { pack, unpack } from "msgpackr";
-import { ChunkStore, type ChunkMeta, type ChunkRef, type ManifestWrite, type StoredManifest } from "../../storage/index.ts";
+import { ChunkStore, type ChunkMeta, type ChunkRef, type ManifestWrite } from "../../storage/index.ts";
 import { RpcServer, refusalMetrics, type Handlers } from "../../net/server.ts";
 import { checkOwnCertificate, type TlsSource } from "../../net/tls.ts";
 import { peerAccess } from "../../protocol/access.ts";
 import { RpcPool, ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
-import { listedManifest, peerOps, type ChunkMetaWire, type ListedManifestWire, type ManifestWire, type PeerHealth } from "../../protocol/peer.ts";
+import { peerOps, type ChunkMetaWire, type ManifestWire, type PeerHealth } from "../../protocol/peer.ts";
 import { spmOps } from "../../protocol/spm.ts";
 import { limits, vssLimits, vssTimings } from "../../lib/limits.ts";
 import { GcPacer } from "../../lib/gc-pacer.ts";
@@ -175,11 +174,7 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
     },
     "manifest.list": async ({ after, limit }) => {
       const page = await store.listManifests({ limit, ...(after === undefined ? {} : { after }) });
-      const manifests = page.manifests.flatMap((stored) => {
-        const wire = manifestFromStore(stored);
-        if (!wire) options.log?.(`the manifest of ${stored.bucket}/${stored.key} (object ${stored.objectId}) holds metadata this build cannot read; left out`);
-        return wire ? [wire] : [];
-      });
+      const manifests = page.manifests.map(({ bucket, key, objectId, generation, dead, createdMs, body }) => ({ bucket, key, objectId, generation, dead, createdMs, body }));
       return { peerId: id, instanceId: identity.instanceId, ...(identity.vssId === undefined ? {} : { vssId: identity.vssId }), manifests, ...(page.next === undefined ? {} : { next: page.next }) };
     },
   };
@@ -232,21 +227,9 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
   };
 }
 
-/** The record's fields go to the engine as they are; the rest (the ball, or why it died) is its opaque body. */
-function manifestToStore({ bucket, key, objectId, generation, dead, ...rest }: ManifestWire): ManifestWrite {
-  return { bucket, key, objectId, generation, dead, body: pack(rest) };
-}
-
-function manifestFromStore(stored: StoredManifest): ListedManifestWire | undefined {
-  let rest: unknown;
-  try {
-    rest = unpack(stored.body);
-  } catch {
-    return undefined;
-  }
-  const { bucket, key, objectId, generation, dead, createdMs } = stored;
-  const parsed = listedManifest.safeParse({ ...(typeof rest === "object" && rest !== null ? rest : {}), bucket, key, objectId, generation, dead, createdMs });
-  return parsed.success ? parsed.data : undefined;
+/** The manifest goes to the engine as it came: the body is the SPM's, opaque here. */
+function manifestToStore({ bucket, key, objectId, generation, dead, body }: ManifestWire): ManifestWrite {
+  return { bucket, key, objectId, generation, dead, body };
 }
 
 function metaToWire(meta: ChunkMeta): ChunkMetaWire {

@@ -12,7 +12,7 @@ import type { Catalog, BallRecord, RetireTiming } from "../../catalog/index.ts";
 import type { RpcPool } from "../../net/pool.ts";
 import { ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
-import { peerOps, type ManifestWire } from "../../protocol/peer.ts";
+import { encodeManifestBody, peerOps, type ManifestWire } from "../../protocol/peer.ts";
 import { assert } from "../../lib/assert.ts";
 import { Coalescer } from "../../lib/coalescer.ts";
 import { Lru } from "../../lib/lru.ts";
@@ -98,16 +98,16 @@ export class Manifests {
   tombstone(old: { ball: BallRecord; holders: string[] }, reason: "deleted" | "overwritten"): PendingManifest {
     const { bucket, key, objectId } = old.ball;
     const generation = takeGeneration(this.o.catalog, this.o.clock.wallMs());
-    return { manifest: { bucket, key, objectId, generation, dead: true, reason }, holders: old.holders };
+    return { manifest: { bucket, key, objectId, generation, dead: true, body: encodeManifestBody({ reason }) }, holders: old.holders };
   }
 
-  /** Inside the write that committed it: the manifest of `bucket/key`'s live version. */
-  live(bucket: string, key: string): PendingManifest {
-    const ball = this.o.catalog.getBallMeta(bucket, key);
-    assert(ball, `${bucket}/${key} has no live version right after its commit`);
+  /** Inside the write that committed it: the manifest of `bucket/key`'s live version (`ball`, when the caller has it at hand). */
+  live(bucket: string, key: string, committed?: BallRecord): PendingManifest {
+    const ball = committed ?? this.o.catalog.getBallMeta(bucket, key);
+    assert(ball && ball.bucket === bucket && ball.key === key, `${bucket}/${key} has no live version right after its commit`);
     const generation = takeGeneration(this.o.catalog, this.o.clock.wallMs());
     const { bucket: _b, key: _k, objectId, ...meta } = ball;
-    return { manifest: { bucket, key, objectId, generation, dead: false, ball: meta }, holders: this.holdersOf(ball) };
+    return { manifest: { bucket, key, objectId, generation, dead: false, body: encodeManifestBody({ ball: meta }) }, holders: this.holdersOf(ball) };
   }
 
   /** Inside a write: delete `bucket/key` and say what its tombstone is (undefined: there was none). */

@@ -17,7 +17,7 @@ import { Catalog, type BallInput, type ChunkRecord, type PeerRecord } from "../.
 import type { RpcPool } from "../../net/pool.ts";
 import { ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
-import { peerOps, type ListedManifestWire } from "../../protocol/peer.ts";
+import { decodeManifestBody, peerOps, type ManifestBallWire } from "../../protocol/peer.ts";
 import { assert } from "../../lib/assert.ts";
 import { ConflictError, MictlanxError, UnavailableError, toMictlanxError } from "../../lib/errors.ts";
 import { limits, vssLimits, vssTimings } from "../../lib/limits.ts";
@@ -47,11 +47,22 @@ export interface RebuildReport {
   deleted: number;
 }
 
+/** A manifest as a peer listed it, its body read: a live one's ball, or a tombstone. */
+export interface FoundManifest {
+  bucket: string;
+  key: string;
+  objectId: string;
+  generation: number;
+  dead: boolean;
+  /** A live manifest's ball (absent for a tombstone). */
+  ball?: ManifestBallWire;
+}
+
 /** What the peers said about one (bucket, key). */
 export interface KeyManifests {
   tombstoneGeneration: number;
   /** Live manifests above the tombstone, one per object id (its highest generation), highest first. */
-  live: ListedManifestWire[];
+  live: FoundManifest[];
 }
 
 /** A chunk as the peers hold it: its size and checksum, and which peers agree on them. */
@@ -62,8 +73,8 @@ export interface Holding {
 }
 
 /** Fold every peer's manifests into the rule's view per key (pure: unit-tested). */
-export function manifestsByKey(manifests: Iterable<ListedManifestWire>): Map<string, KeyManifests> {
-  const byKey = new Map<string, { tombstoneGeneration: number; live: Map<string, ListedManifestWire> }>();
+export function manifestsByKey(manifests: Iterable<FoundManifest>): Map<string, KeyManifests> {
+  const byKey = new Map<string, { tombstoneGeneration: number; live: Map<string, FoundManifest> }>();
   for (const m of manifests) {
     const id = keyId(m.bucket, m.key);
     let entry = byKey.get(id);
@@ -83,7 +94,7 @@ export function manifestsByKey(manifests: Iterable<ListedManifestWire>): Map<str
  * The version that comes back for one key: the newest live manifest whose chunks all survive,
  * with its chunk records; or why none does (pure: unit-tested).
  */
-export function chooseSurvivor(key: KeyManifests, holdingsOf: (objectId: string) => Map<number, Holding> | undefined): { manifest: ListedManifestWire; chunks: ChunkRecord[] } | { lost: string } {
+export function chooseSurvivor(key: KeyManifests, holdingsOf: (objectId: string) => Map<number, Holding> | undefined): { manifest: FoundManifest; chunks: ChunkRecord[] } | { lost: string } {
   const reasons: string[] = [];
   for (const manifest of key.live) {
     const found = chunksOf(manifest, holdingsOf(manifest.objectId));
@@ -93,7 +104,7 @@ export function chooseSurvivor(key: KeyManifests, holdingsOf: (objectId: string)
   return { lost: reasons.length === 0 ? "deleted" : reasons.join("; ") };
 }
 
-function chunksOf(manifest: ListedManifestWire, holdings: Map<number, Holding> | undefined): ChunkRecord[] | string {
+function chunksOf(manifest: FoundManifest, holdings: Map<number, Holding> | undefined): ChunkRecord[] | string {
   const ball = manifest.ball;
   assert(ball !== undefined, "a live manifest without its ball");
   const chunks: ChunkRecord[] = [];
@@ -144,7 +155,7 @@ interface PeerRead {
   instanceId: string;
   vssId?: string;
   health: { capacityBytes: number; usedBytes: number; freeBytes: number; chunks: number };
-  manifests: ListedManifestWire[];
+  manifests: FoundManifest[];
 }
 
 /** Ask again while the peer does not answer (it may be starting), up to peerWaitMs; a refusal is final. */
@@ -167,13 +178,22 @@ async function patiently<T>(o: RebuildOptions, address: string, what: string, ca
 async function readPeer(o: RebuildOptions, address: string): Promise<PeerRead> {
   const peer = new ServiceClient(peerOps, o.pool, parseAddress(address));
   const health = await patiently(o, address, "peer.health", () => peer.call("peer.health", {}));
-  const manifests: ListedManifestWire[] = [];
+  const manifests: FoundManifest[] = [];
   let identity: { peerId: string; instanceId: string; vssId?: string } | undefined;
   let after: string | undefined;
   for (;;) {
     const page = await patiently(o, address, "manifest.list", () => peer.call("manifest.list", { limit: limits.manifestListPageMax, ...(after === undefined ? {} : { after }) }));
     identity ??= page;
-    manifests.push(...page.manifests);
+    for (const listed of page.manifests) {
+      const { bucket, key, objectId, generation, dead } = listed;
+      const body = dead ? undefined : decodeManifestBody(listed.body);
+      // A tombstone counts whatever its body says (it can only keep a ball dead); a live manifest must be read to restore anything.
+      if (!dead && (body === undefined || !("ball" in body))) {
+        o.log(`peer at ${address}: the manifest of ${bucket}/${key} (object ${objectId}) holds metadata this build cannot read; not used`);
+        continue;
+      }
+      manifests.push({ bucket, key, objectId, generation, dead, ...(body && "ball" in body ? { ball: body.ball } : {}) });
+    }
     if (page.next === undefined) break;
     after = page.next;
   }

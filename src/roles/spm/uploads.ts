@@ -15,7 +15,7 @@ import { Lru } from "../../lib/lru.ts";
 import { choosePeers } from "./placement.ts";
 import type { Registry } from "./registry.ts";
 import type { WriteBatcher } from "./write-batcher.ts";
-import type { Manifests, PendingManifest } from "./manifests.ts";
+import type { Manifests } from "./manifests.ts";
 
 export type CommitArgs = ParsedArgsOf<typeof spmOps, "ball.commit">;
 export type Reservation = ResultOf<typeof spmOps, "ball.reserve">;
@@ -162,15 +162,18 @@ export class Uploads {
       replicasMin: ball.rf,
       ...(stagedChunks === undefined ? {} : { stagedChunks }),
     };
-    const { result, pending } = await this.o.writes.submit(() => {
+    const { result, live, replaced } = await this.o.writes.submit(() => {
       const { manifests, catalog } = this.o;
       const before = manifests.current(ball.bucket, ball.key);
       const committed = catalog.commitBall(ball, chunks, options);
-      const replaced: PendingManifest[] = committed.replacedObjectId && before ? [manifests.tombstone(before, "overwritten")] : [];
-      return { result: committed, pending: [...replaced, manifests.live(ball.bucket, ball.key)] };
+      const tombstone = committed.replacedObjectId && before ? [manifests.tombstone(before, "overwritten")] : [];
+      return { result: committed, live: manifests.live(ball.bucket, ball.key), replaced: tombstone };
     });
-    // Durable on chunk 0's peers before the put is acknowledged (docs/recovery.md).
-    await this.o.manifests.deliver(pending);
+    // Durable on chunk 0's peers before the put is acknowledged, the new version's manifest
+    // first: a tombstone on disk then always has the version that replaced it beside it
+    // somewhere, so no crash leaves a key with neither (docs/recovery.md).
+    await this.o.manifests.deliver([live]);
+    await this.o.manifests.deliver(replaced);
     return { version: result.version, ...(result.replacedObjectId ? { replacedObjectId: result.replacedObjectId } : {}) };
   }
 
