@@ -120,9 +120,10 @@ export class Manifests {
   }
 
   /**
-   * Send manifests whose catalog write is durable. Each must reach at least one of its holders
-   * (or, when none of them takes it, one up peer): else `unavailable`, and the caller's op is
-   * not acknowledged. Holders that fail are not retried here (docs/recovery.md: what that leaves).
+   * Send manifests whose catalog write is applied. Each is sent to all its holders and must be
+   * durable on at least one of them (or, when none takes it, on one up peer) before this
+   * resolves: else `unavailable`, and the caller's op is not acknowledged. Holders that fail are
+   * not retried here (docs/recovery.md: what that leaves).
    */
   async deliver(pending: PendingManifest[]): Promise<void> {
     await Promise.all(pending.map((item) => this.deliverOne(item)));
@@ -141,10 +142,25 @@ export class Manifests {
     throw new UnavailableError(`${what} reached no peer (${problems}); the catalog has the change, but a catalog rebuilt from the peers would not: retry`);
   }
 
+  /**
+   * Send to every address; settle as soon as one has it durable (the op waits for the first,
+   * not the slowest: the rest still land, each in its peer's next group commit), or once all failed.
+   */
   private async sendTo(addresses: string[], manifest: ManifestWire): Promise<{ stored: number; problems: string[] }> {
-    const results = await Promise.allSettled(addresses.map((address) => this.o.transport.send(address, manifest)));
-    const problems = results.flatMap((result, i) => (result.status === "rejected" ? [`${addresses[i]}: ${toMictlanxError(result.reason).message}`] : []));
-    return { stored: results.length - problems.length, problems };
+    if (addresses.length === 0) return { stored: 0, problems: [] };
+    const problems: string[] = [];
+    const sends = addresses.map((address) =>
+      this.o.transport.send(address, manifest).catch((error: unknown) => {
+        problems.push(`${address}: ${toMictlanxError(error).message}`);
+        throw error;
+      }),
+    );
+    try {
+      await Promise.any(sends);
+      return { stored: 1, problems };
+    } catch {
+      return { stored: 0, problems };
+    }
   }
 
   /** Chunk 0's replicas as the catalog has them now (none for a ball without chunks). */

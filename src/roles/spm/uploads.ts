@@ -10,6 +10,7 @@ import type { ParsedArgsOf, ResultOf } from "../../protocol/envelope.ts";
 import { defaultBallId, type ChunkRecordWire } from "../../protocol/ball.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { BadRequestError, ConflictError, MictlanxError } from "../../lib/errors.ts";
+import { assert } from "../../lib/assert.ts";
 import { limits, vssLimits } from "../../lib/limits.ts";
 import { Lru } from "../../lib/lru.ts";
 import { choosePeers } from "./placement.ts";
@@ -162,17 +163,24 @@ export class Uploads {
       replicasMin: ball.rf,
       ...(stagedChunks === undefined ? {} : { stagedChunks }),
     };
-    const { result, live, replaced } = await this.o.writes.submit(() => {
+    let sending: Promise<void> | undefined;
+    const write = () => {
       const { manifests, catalog } = this.o;
       const before = manifests.current(ball.bucket, ball.key);
       const committed = catalog.commitBall(ball, chunks, options);
       const tombstone = committed.replacedObjectId && before ? [manifests.tombstone(before, "overwritten")] : [];
       return { result: committed, live: manifests.live(ball.bucket, ball.key), replaced: tombstone };
+    };
+    // The new version's manifest goes to chunk 0's peers while the catalog's fsync runs (the
+    // two durable writes overlap), and the put is acknowledged once both are done; an
+    // overwrite's tombstone only after that, so a tombstone on disk always has the version that
+    // replaced it beside it somewhere (docs/recovery.md).
+    const { result, replaced } = await this.o.writes.submit(write, ({ live }) => {
+      sending = this.o.manifests.deliver([live]);
+      sending.catch(() => {}); // awaited below; here only so a failed fsync leaves no unhandled rejection
     });
-    // Durable on chunk 0's peers before the put is acknowledged, the new version's manifest
-    // first: a tombstone on disk then always has the version that replaced it beside it
-    // somewhere, so no crash leaves a key with neither (docs/recovery.md).
-    await this.o.manifests.deliver([live]);
+    assert(sending !== undefined, "a commit was durable before it was applied");
+    await sending;
     await this.o.manifests.deliver(replaced);
     return { version: result.version, ...(result.replacedObjectId ? { replacedObjectId: result.replacedObjectId } : {}) };
   }

@@ -18,6 +18,8 @@ const writeBatchMax = vssLimits.spmWriteBatchMax;
 
 interface Pending {
   write: () => unknown;
+  /** Told the write's value once its transaction committed, before the fsync (see `submit`). */
+  applied?: ((value: unknown) => void) | undefined;
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
 }
@@ -37,10 +39,14 @@ export class WriteBatcher {
     private readonly onGroup?: (writes: number) => void,
   ) {}
 
-  /** Run `write` in the next group transaction; resolves with its result once that is durable. */
-  submit<T>(write: () => T): Promise<T> {
+  /**
+   * Run `write` in the next group transaction; resolves with its result once that is durable.
+   * `applied`, when given, hears the result as soon as the transaction committed, while its
+   * fsync is under way (and even if that fsync then fails): for work that may overlap it.
+   */
+  submit<T>(write: () => T, applied?: (value: T) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ write, resolve: resolve as (value: unknown) => void, reject });
+      this.queue.push({ write, resolve: resolve as (value: unknown) => void, reject, applied: applied as ((value: unknown) => void) | undefined });
       this.kick();
     });
   }
@@ -58,6 +64,10 @@ export class WriteBatcher {
     const batch = this.queue.splice(0, writeBatchMax);
     try {
       const outcomes = this.apply(batch);
+      batch.forEach((pending, i) => {
+        const outcome = outcomes[i];
+        if (outcome?.ok) pending.applied?.(outcome.value);
+      });
       await this.catalog.syncWal(); // durable before anyone hears "done"
       this.stats.flushes += 1;
       this.stats.writes += batch.length;
