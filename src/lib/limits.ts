@@ -117,6 +117,8 @@ export const limits = {
   manifestRecordBytesMax: 512 * KiB,
   /** Manifests one `manifest.putMany` carries at most (one group commit on the peer). */
   manifestBatchItemsMax: 256,
+  /** Manifests `manifest.ofObject` returns at most (an object id belongs to one key, so one is the norm). */
+  manifestsOfObjectMax: 16,
   /** Manifests one `manifest.list` page carries at most… */
   manifestListPageMax: 1000,
   /** …and the bytes of their metadata at most (the page ends early past it). */

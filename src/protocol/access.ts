@@ -89,6 +89,7 @@ export const peerAccess: AccessTable<typeof peerOps> = {
   "peer.health": { callers: ["spm", "router"] },
   "manifest.putMany": { callers: ["spm"] },
   "manifest.list": { callers: ["spm"] },
+  "manifest.ofObject": { callers: ["peer", "spm"] },
 };
 
 const routers = ["router"] as const;

@@ -116,7 +116,8 @@ export const peerHealth = z.object({
 });
 export type PeerHealth = z.infer<typeof peerHealth>;
 
-const getResult = z.object({ data: bytes, size: byteCount, checksum: checksumHex });
+/** `key`: the ball's key, when the chunk's record carries one (a healing copy keeps it). */
+const getResult = z.object({ data: bytes, size: byteCount, checksum: checksumHex, key: ballKey.optional() });
 const failure = z.object({ ok: z.literal(false), code: z.string(), message: z.string() });
 
 export const peerOps = defineOps({
@@ -153,6 +154,11 @@ export const peerOps = defineOps({
   "manifest.putMany": {
     args: z.object({ items: z.array(manifestItem).min(1).max(limits.manifestBatchItemsMax) }),
     result: z.object({ stored: byteCount }), replyBytesMax: limits.smallReplyBytesMax },
+  /** The manifests naming one object id: a peer copying chunk 0 (healing) copies them with it. */
+  "manifest.ofObject": {
+    args: z.object({ bucket: bucketName, objectId: chunkBall }),
+    result: z.object({ manifests: z.array(listedManifest).max(limits.manifestsOfObjectMax) }),
+  },
   /** A page of the manifests this peer holds, and who it is (a catalog rebuild asks every peer). */
   "manifest.list": {
     args: z.object({ after: z.string().max(limits.keyBytesMax * 8).optional(), limit: z.number().int().min(1).max(limits.manifestListPageMax) }),

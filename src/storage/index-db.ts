@@ -81,6 +81,7 @@ CREATE TABLE IF NOT EXISTS manifests (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS manifests_by_shard ON manifests (shard, offset);
 CREATE INDEX IF NOT EXISTS manifests_dead ON manifests (bucket, key) WHERE dead = 1;
+CREATE INDEX IF NOT EXISTS manifests_by_object ON manifests (bucket, ball);
 `;
 
 /** A record as the index sees it: what it says (its header) and where it sits. */
@@ -471,6 +472,11 @@ export class IndexDb {
     return row ? toManifestRow(row) : undefined;
   }
 
+  /** The current manifest rows naming an object id (an object belongs to one key: normally one). */
+  manifestsOfObject(bucket: string, ball: string, limit: number): ManifestRow[] {
+    return (this.s.manifestsOfObject.all(bucket, ball, limit) as Row[]).map(toManifestRow);
+  }
+
   /** A page of current manifests in (bucket, key, object id) order, after `after`. */
   manifests(q: { after?: { bucket: string; key: string; ball: string }; limit: number }): ManifestRow[] {
     const after = q.after ?? { bucket: "", key: "", ball: "" };
@@ -689,6 +695,9 @@ function prepareStatements(db: Database) {
     ),
     manifestRow: db.prepare(
       "SELECT bucket, key, ball, generation, dead, shard, offset, record_bytes, seq, created FROM manifests WHERE bucket = ? AND key = ? AND ball = ?",
+    ),
+    manifestsOfObject: db.prepare(
+      "SELECT bucket, key, ball, generation, dead, shard, offset, record_bytes, seq, created FROM manifests WHERE bucket = ? AND ball = ? LIMIT ?",
     ),
     manifestPage: db.prepare(
       "SELECT bucket, key, ball, generation, dead, shard, offset, record_bytes, seq, created FROM manifests " +

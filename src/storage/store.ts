@@ -51,7 +51,7 @@ import type {
   StoreOptions,
   StoreStats,
 } from "./types.ts";
-import { verifyRecord } from "./verify.ts";
+import { verifiedRecord } from "./verify.ts";
 import { Writer } from "./writer.ts";
 
 export const indexFileName = "index.sqlite";
@@ -280,6 +280,19 @@ export class ChunkStore {
     return more ? { manifests, next: encodeManifestCursor(last) } : { manifests };
   }
 
+  /** The current manifests naming this object id (its key's live one, or the key's tombstone): healing copies them with chunk 0. */
+  async manifestsOfObject(bucket: string, objectId: string): Promise<StoredManifest[]> {
+    this.checkOpen();
+    const ref = validateRef({ bucket, ball: objectId, index: 0 });
+    const rows = this.index.manifestsOfObject(ref.bucket, ref.ball, limits.manifestsOfObjectMax);
+    const out: StoredManifest[] = [];
+    for (const row of rows) {
+      const stored = await this.readManifest(row);
+      if (stored) out.push(stored);
+    }
+    return out;
+  }
+
   /** A manifest's record, read and verified; undefined (and logged) when it is damaged. */
   private async readManifest(row: ManifestRow): Promise<StoredManifest | undefined> {
     for (let attempt = 0; ; attempt += 1) {
@@ -357,7 +370,13 @@ export class ChunkStore {
     return bytes;
   }
 
-  private async read(ref: ChunkRef, range?: { offset: number; length: number }): Promise<{ bytes: Uint8Array; meta: ChunkMeta }> {
+  /** The whole chunk, verified, and its ball's key when its record carries one (a copy keeps it). */
+  async getWithKey(ref: ChunkRef): Promise<{ bytes: Uint8Array; key?: string }> {
+    const { bytes, key } = await this.read(ref);
+    return key === undefined ? { bytes } : { bytes, key };
+  }
+
+  private async read(ref: ChunkRef, range?: { offset: number; length: number }): Promise<{ bytes: Uint8Array; meta: ChunkMeta; key?: string }> {
     this.checkOpen();
     const r = validateRef(ref);
     if (range !== undefined) checkRangeShape(range);
@@ -380,9 +399,9 @@ export class ChunkStore {
         } finally {
           file.release();
         }
-        const data = verifyRecord(r, row, raw);
+        const { data, key } = verifiedRecord(r, row, raw);
         const bytes = range === undefined ? data : data.subarray(range.offset, range.offset + range.length);
-        return { bytes, meta: toMeta(row) };
+        return { bytes, meta: toMeta(row), ...(key === undefined ? {} : { key }) };
       }
     } finally {
       this.readsInFlight -= 1;

@@ -65,17 +65,17 @@ async function checkAll(client: Client, ledger: Map<string, Entry>): Promise<voi
   expect(listed.sort()).toEqual(live.sort());
 }
 
-/** kill -9 the SPM, delete its whole catalog dir, start it rebuilding from every peer. */
-async function loseAndRebuildCatalog(): Promise<string> {
+/** kill -9 the SPM, delete its whole catalog dir, start it rebuilding from these peers (default: every one). */
+async function loseAndRebuildCatalog(peerIndexes = [0, 1, 2]): Promise<string> {
   kill9(vss.spm);
   await vss.spm.exited;
   rmSync(join(vss.dir, "spm"), { recursive: true, force: true });
-  const peers = vss.peers.map((peer) => peer.address).join(",");
+  const peers = peerIndexes.map((i) => vss.peers[i]!.address).join(",");
   vss.options.spmArgs = [...fastSpmArgs, "--rebuild-catalog", "--from-peers", "--peers", peers];
   const logStart = readLog().length;
   await vss.startSpm();
   vss.options.spmArgs = fastSpmArgs; // a later restart is an ordinary one
-  await eventually("every peer is up at the rebuilt SPM", 20_000, async () => (await spmStatus(vss)).peers.filter((peer) => peer.state === "up").length === 3);
+  await eventually("every peer is up at the rebuilt SPM", 20_000, async () => (await spmStatus(vss)).peers.filter((peer) => peer.state === "up").length === peerIndexes.length);
   return readLog().slice(logStart);
 }
 
@@ -83,10 +83,12 @@ function readLog(): string {
   return readFileSync(vss.logFile("spm")!, "utf8");
 }
 
+/** What was acknowledged, across the tests below (they run in order on one VSS). */
+const ledger = new Map<string, Entry>();
+
 describe(`a catalog rebuilt from the peers (seed ${seed})`, () => {
   test("every acknowledged ball reads back byte-exact under its name; deleted and overwritten versions stay gone", async () => {
     const client = clientFor(vss, { chunkSize: 64 * 1024 });
-    const ledger = new Map<string, Entry>();
     try {
       await work(client, ledger, 90, "one");
       const bulk = await client.deletePrefix(bucket, "dir/");
@@ -126,4 +128,34 @@ describe(`a catalog rebuilt from the peers (seed ${seed})`, () => {
       await vss.startSpm();
     }
   }, 60_000);
+
+  test("healing copies chunk 0's manifest with it: balls whose first holders are all lost still come back", async () => {
+    const client = clientFor(vss, { chunkSize: 64 * 1024 });
+    const [first, second, last] = vss.peers.map((peer) => peer.id) as [string, string, string];
+    try {
+      // Only peer `last` will be left: a ball comes back if some copy of each chunk reaches it
+      // (rf ≥ 2: healed there after the first loss) or was there (rf 1).
+      const survives = async (key: string, entry: Exclude<Entry, "deleted">) => entry.rf >= 2 || (await client.stat(bucket, key)).chunks.every((chunk) => chunk.peers.includes(last));
+      for (const [key, entry] of ledger) if (entry !== "deleted" && !(await survives(key, entry))) ledger.set(key, "deleted");
+      kill9(vss.peers[0]!);
+      await vss.peers[0]!.exited;
+      await eventually(`healing copies every chunk of rf ≥ 2 to both ${second} and ${last}`, 90_000, async () => {
+        for (const [key, entry] of ledger) {
+          if (entry === "deleted" || entry.rf < 2) continue;
+          const stat = await client.stat(bucket, key);
+          const short = stat.chunks.find((chunk) => !chunk.peers.includes(second) || !chunk.peers.includes(last));
+          if (short) return `${key} chunk ${short.index} is on ${short.peers.join(", ")}`;
+        }
+        return true;
+      });
+      kill9(vss.peers[1]!);
+      await vss.peers[1]!.exited;
+      const log = await loseAndRebuildCatalog([2]);
+      console.log(log.split("\n").filter((line) => /rebuilt:|lost:/.test(line)).join("\n"));
+      await checkAll(client, ledger);
+      expect(first).not.toBe(last);
+    } finally {
+      client.close();
+    }
+  }, 180_000);
 });

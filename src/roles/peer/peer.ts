@@ -2,13 +2,13 @@
 // nothing of the cluster; with an SPM address it registers and sends heartbeats.
 import { mkdirSync } from "node:fs";
 import pkg from "../../../package.json" with { type: "json" };
-import { ChunkStore, type ChunkMeta, type ChunkRef, type ManifestWrite } from "../../storage/index.ts";
+import { ChunkStore, type ChunkMeta, type ChunkRef, type ManifestWrite, type StoredManifest } from "../../storage/index.ts";
 import { RpcServer, refusalMetrics, type Handlers } from "../../net/server.ts";
 import { checkOwnCertificate, type TlsSource } from "../../net/tls.ts";
 import { peerAccess } from "../../protocol/access.ts";
 import { RpcPool, ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
-import { peerOps, type ChunkMetaWire, type ManifestWire, type PeerHealth } from "../../protocol/peer.ts";
+import { peerOps, type ChunkMetaWire, type ListedManifestWire, type ManifestWire, type PeerHealth } from "../../protocol/peer.ts";
 import { spmOps } from "../../protocol/spm.ts";
 import { limits, vssLimits, vssTimings } from "../../lib/limits.ts";
 import { GcPacer } from "../../lib/gc-pacer.ts";
@@ -124,9 +124,13 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
     "chunk.get": async ({ offset, length, ...ref }) => {
       counters.gets += 1;
       const meta = store.stat(ref);
-      const range = offset === undefined && length === undefined ? undefined : { offset: offset ?? 0, length: length ?? meta.size - (offset ?? 0) };
-      const data = await store.get(ref, range);
-      gcPacer.note(data.byteLength * 2); // the read buffer, and the encoded reply
+      if (offset === undefined && length === undefined) {
+        const { bytes, key } = await store.getWithKey(ref); // whole: a copy (chunk.pull) keeps its key
+        gcPacer.note(bytes.byteLength * 2); // the read buffer, and the encoded reply
+        return { data: bytes, size: meta.size, checksum: checksumHex(meta.checksum), ...(key === undefined ? {} : { key }) };
+      }
+      const data = await store.get(ref, { offset: offset ?? 0, length: length ?? meta.size - (offset ?? 0) });
+      gcPacer.note(data.byteLength * 2);
       return { data, size: meta.size, checksum: checksumHex(meta.checksum) };
     },
     "chunk.getMany": async ({ refs }) => {
@@ -164,7 +168,9 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
       if (reply.checksum !== checksum) {
         throw new CorruptError(`peer ${from} holds ${describe(ref)} with checksum ${reply.checksum}, expected ${checksum}`);
       }
-      const meta = await store.put(ref, reply.data, checksumFromHex(checksum));
+      const [meta] = await store.putMany([{ ref, bytes: reply.data, checksum: checksumFromHex(checksum), ...(reply.key === undefined ? {} : { key: reply.key }) }]);
+      if (!meta) throw new MictlanxError("internal", "a pull stored no chunk");
+      if (ref.index === 0) await copyManifests(source, store, ref, from, options.log);
       return { size: meta.size, checksum: checksumHex(meta.checksum) };
     },
     "peer.health": () => health(),
@@ -172,9 +178,10 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
       await store.putManifests(items.map(manifestToStore));
       return { stored: items.length };
     },
+    "manifest.ofObject": async ({ bucket, objectId }) => ({ manifests: (await store.manifestsOfObject(bucket, objectId)).map(manifestToWire) }),
     "manifest.list": async ({ after, limit }) => {
       const page = await store.listManifests({ limit, ...(after === undefined ? {} : { after }) });
-      const manifests = page.manifests.map(({ bucket, key, objectId, generation, dead, createdMs, body }) => ({ bucket, key, objectId, generation, dead, createdMs, body }));
+      const manifests = page.manifests.map(manifestToWire);
       return { peerId: id, instanceId: identity.instanceId, ...(identity.vssId === undefined ? {} : { vssId: identity.vssId }), manifests, ...(page.next === undefined ? {} : { next: page.next }) };
     },
   };
@@ -230,6 +237,24 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
 /** The manifest goes to the engine as it came: the body is the SPM's, opaque here. */
 function manifestToStore({ bucket, key, objectId, generation, dead, body }: ManifestWire): ManifestWrite {
   return { bucket, key, objectId, generation, dead, body };
+}
+
+function manifestToWire({ bucket, key, objectId, generation, dead, createdMs, body }: StoredManifest): ListedManifestWire {
+  return { bucket, key, objectId, generation, dead, createdMs, body };
+}
+
+/**
+ * A copy of chunk 0 takes its ball's manifests with it (docs/recovery.md), so a ball healed away
+ * from every peer that held chunk 0 can still be rebuilt. The chunk is stored first: a copy that
+ * fails here leaves the pull done and says so; reconciliation's next copy of chunk 0 tries again.
+ */
+async function copyManifests(source: ServiceClient<typeof peerOps>, store: ChunkStore, ref: ChunkRef, from: string, log: ((line: string) => void) | undefined): Promise<void> {
+  try {
+    const { manifests } = await source.call("manifest.ofObject", { bucket: ref.bucket, objectId: ref.ball });
+    if (manifests.length > 0) await store.putManifests(manifests.map(manifestToStore));
+  } catch (error) {
+    log?.(`copied ${describe(ref)} from ${from} but not its manifest: ${toMictlanxError(error).message}`);
+  }
 }
 
 function metaToWire(meta: ChunkMeta): ChunkMetaWire {
