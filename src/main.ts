@@ -64,8 +64,16 @@ export function buildProgram(): Command {
         "--credentials <file>",
         "the first admin key: on a catalog with no keys yet, imported from FILE if it holds { accessKey, secretKey }, else made and written there (mode 0600); never written again (default: DIR/credentials.json)",
       )
+      .option("--rebuild-catalog", "before serving, rebuild a lost catalog (missing or empty) from the peers' manifests and chunks (with --from-peers; docs/recovery.md)")
+      .option("--from-peers", "what --rebuild-catalog rebuilds from: the peers named by --peers")
+      .option("--peers <host:port,...>", "every peer of the VSS, for --rebuild-catalog: all must answer")
+      .option("--force", "with --rebuild-catalog: set a catalog that is not empty aside (kept as catalog.sqlite.before-rebuild-…) instead of refusing")
       .action(action(async (flags) => (await import("./commands/spm.ts")).runSpmCommand(flags))),
-    ["mictlanx spm --port 7200 --data /var/lib/mictlanx/spm   # first start: the admin key goes to /var/lib/mictlanx/spm/credentials.json", "mictlanx spm --port 7200 --data /var/lib/mictlanx/spm --host 0.0.0.0 --advertise 10.0.0.1:7200"],
+    [
+      "mictlanx spm --port 7200 --data /var/lib/mictlanx/spm   # first start: the admin key goes to /var/lib/mictlanx/spm/credentials.json",
+      "mictlanx spm --port 7200 --data /var/lib/mictlanx/spm --host 0.0.0.0 --advertise 10.0.0.1:7200",
+      "mictlanx spm --port 7200 --data /var/lib/mictlanx/spm --rebuild-catalog --from-peers --peers 10.0.0.4:7210,10.0.0.5:7210,10.0.0.6:7210",
+    ],
   );
 
   example(

@@ -49,6 +49,11 @@ void everyCallListed;
  */
 export interface GroupOptions {
   term?: number;
+  /**
+   * Told the outcomes once the transaction committed, before the flush that makes it durable
+   * (sqlite's fdatasync; on PostgreSQL the commit is the flush): for work that may overlap it.
+   */
+  onCommitted?: (outcomes: GroupOutcome[]) => void;
 }
 export const leaderTermKey = "leader_term";
 

@@ -42,7 +42,8 @@ export function commitBall(s: Statements, ball: BallInput, chunks: ChunkRecord[]
   const peers = resolveChunkPeers(s, chunks);
   if (current !== null) retireBall(s, current, "overwritten", options.retire);
   s.bucketEnsure.run({ name: ball.bucket, created_ms: ball.createdMs });
-  const version = current === null ? 1 : current.version + 1;
+  const version = current === null ? (options.restoredVersion ?? 1) : current.version + 1;
+  assert(Number.isSafeInteger(version) && version >= 1, `version ${version} for ${ball.bucket}/${ball.key}`);
   const id = Number(s.ballInsert.run(ballParams(ball, version)).lastInsertRowid);
   insertChunks(s, id, ball.rf, chunks, peers);
   if (underWay) settleIntent(s, ball, chunks, version);

@@ -40,6 +40,7 @@ export class SqliteStore {
     this.gate = new Promise<void>((resolve) => (open = resolve));
     try {
       const outcomes = (await this.allOrNothing(writes, options.term)) ?? (await this.oneByOne(writes, options.term));
+      options.onCommitted?.(outcomes);
       await this.catalog.syncWal(); // durable before anyone hears "done"
       return outcomes;
     } finally {

@@ -80,6 +80,8 @@ export type CommitOptions = {
   replicasMin?: number;
   /** The first this-many chunk records were staged ahead (Catalog.stageChunks); `chunks` holds the rest. */
   stagedChunks?: number;
+  /** A catalog rebuilt from the peers (docs/recovery.md): a new key starts at the version its manifest had, not 1. */
+  restoredVersion?: number;
 };
 
 export type CommitResult = { version: number; replacedObjectId?: string };

@@ -109,6 +109,21 @@ export const limits = {
   /** Reads getMany keeps in flight at once. */
   getManyConcurrencyMax: 16,
   /**
+   * The data of one manifest record (docs/recovery.md): its generation and the ball's metadata
+   * in MessagePack. The largest metadata is its tags (tagCountMax names and values of
+   * tagBytesMax UTF-16 units each, so up to 3 UTF-8 bytes a unit: 384 KiB) beside a key, ball
+   * id and content type; asserted below.
+   */
+  manifestRecordBytesMax: 512 * KiB,
+  /** Manifests one `manifest.putMany` carries at most (one group commit on the peer). */
+  manifestBatchItemsMax: 256,
+  /** Manifests `manifest.ofObject` returns at most (an object id belongs to one key, so one is the norm). */
+  manifestsOfObjectMax: 16,
+  /** Manifests one `manifest.list` page carries at most… */
+  manifestListPageMax: 1000,
+  /** …and the bytes of their metadata at most (the page ends early past it). */
+  manifestListPageBytesMax: 2 * MiB,
+  /**
    * Resident memory past which a router or peer moving large buffers asks for a synchronous
    * garbage collection (gc-pacer.ts); below it the collector picks its own time. Leaves room
    * under the 256 MiB these processes are held to for what moves between two looks.
@@ -526,6 +541,11 @@ assert(limits.keyRefreshAfterMs < limits.keyRevocationMs && limits.keyRevocation
 assert(limits.frameBufferGrowStartBytes <= limits.frameBytesMax && limits.frameBufferWholeAfterRatio > 0 && limits.frameBufferWholeAfterRatio <= 1, "frame buffer growth out of range");
 assert(limits.grantBucketPatternBytesMax === limits.bucketNameBytesMax, "a grant's bucket pattern is bounded as a bucket name is");
 assert(limits.auditTargetBytesMax >= limits.bucketNameBytesMax + 1 + limits.keyBytesMax + 1, "an audit target must hold bucket/key and a prefix's star");
+assert(
+  limits.manifestRecordBytesMax >= 8 + limits.tagCountMax * 2 * (3 * limits.tagBytesMax + 5) + 3 * (limits.ballIdBytesMax + limits.contentTypeBytesMax) + 1024,
+  "a manifest record must hold a ball's largest metadata (tags, ball id, content type and the fixed fields)",
+);
+assert(limits.manifestListPageBytesMax >= limits.manifestRecordBytesMax && limits.manifestListPageBytesMax <= limits.metadataPageBytesMax, "a manifest page holds the largest manifest and fits a metadata page");
 
 // --- the VSS (SPM and routers) -------------------------------------------------------------
 export const vssTimings = {
@@ -547,6 +567,13 @@ export const vssTimings = {
   slowPassIntervalMs: 1_000,
   /** An upload that has not committed after this long is abandoned; its chunks become garbage. */
   intentTtlMs: 10 * 60_000,
+  /**
+   * How long the SPM waits for a peer to store a manifest before it counts that peer out (the
+   * peers holding chunk 0 have just fsynced it, so a healthy one answers in milliseconds).
+   */
+  manifestDeliveryTimeoutMs: 5_000,
+  /** How long a catalog rebuild keeps asking a peer that does not answer before it gives up. */
+  rebuildPeerWaitMs: 60_000,
   /** How long a router trusts its cached peer list. */
   peerListTtlMs: 1_000,
   /**

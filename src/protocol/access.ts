@@ -87,6 +87,9 @@ export const peerAccess: AccessTable<typeof peerOps> = {
   "chunk.list": { callers: ["spm"] },
   "chunk.pull": { callers: ["spm"] },
   "peer.health": { callers: ["spm", "router"] },
+  "manifest.putMany": { callers: ["spm"] },
+  "manifest.list": { callers: ["spm"] },
+  "manifest.ofObject": { callers: ["peer", "spm"] },
 };
 
 const routers = ["router"] as const;

@@ -1,8 +1,10 @@
 // The peer's operations: chunks in, chunks out. A peer knows nothing of the cluster; the one
 // op that names another node (chunk.pull) is the SPM asking it to copy a replica for healing.
 import { z } from "zod";
+import { Packr } from "msgpackr";
 import { defineOps } from "./envelope.ts";
-import { address, byteCount, bytes, checksumHex, chunkBall, chunkBytes, chunkIndex, bucketName, cursor, pageLimit } from "./schemas.ts";
+import { address, ballKey, byteCount, bytes, checksumHex, chunkBall, chunkBytes, chunkIndex, bucketName, cursor, pageLimit } from "./schemas.ts";
+import { ballMeta } from "./ball.ts";
 import { limits } from "../lib/limits.ts";
 
 /** The VSS an SPM's order comes from; a peer that joined another one refuses the order. */
@@ -22,7 +24,52 @@ export const chunkMeta = z.object({
 });
 export type ChunkMetaWire = z.infer<typeof chunkMeta>;
 
-const putItem = chunkRef.extend({ data: chunkBytes, checksum: checksumHex.optional() });
+/** `key`: the ball's key, written into the chunk's record (record version 2) so the shards alone name it. */
+const putItem = chunkRef.extend({ data: chunkBytes, checksum: checksumHex.optional(), key: ballKey.optional() });
+
+/**
+ * A ball's manifest as the SPM sends it to the peers holding chunk 0 at a commit, and as those
+ * peers list it for a catalog rebuild (docs/recovery.md). `generation` is the SPM's commit
+ * order. The peer stores `body` as it came (it never reads it): the SPM packs it once
+ * (`encodeManifestBody`) and the rebuild reads it back (`decodeManifestBody`), checked there.
+ */
+/** The generation takes the first 8 bytes of a manifest record's data; the body the rest. */
+const manifestBodyBytesMax = limits.manifestRecordBytesMax - 8;
+const bodyPackr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false, mapsAsObjects: true });
+export const manifestItem = z.object({
+  bucket: bucketName,
+  key: ballKey,
+  objectId: chunkBall,
+  generation: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  dead: z.boolean(),
+  body: bytes.refine((body) => body.byteLength <= manifestBodyBytesMax, `a manifest body is at most ${manifestBodyBytesMax} bytes`),
+});
+export type ManifestWire = z.infer<typeof manifestItem>;
+export const listedManifest = manifestItem.extend({ createdMs: z.number().int().min(0) });
+export type ListedManifestWire = z.infer<typeof listedManifest>;
+
+/** What a manifest's body says: a live one, the ball's metadata; a tombstone, why its key's versions went. */
+export const manifestBall = ballMeta.omit({ bucket: true, key: true, objectId: true });
+export const manifestBodyOf = z.union([
+  z.object({ ball: manifestBall }),
+  z.object({ reason: z.enum(["deleted", "overwritten"]) }),
+]);
+export type ManifestBody = z.infer<typeof manifestBodyOf>;
+export type ManifestBallWire = z.infer<typeof manifestBall>;
+
+export function encodeManifestBody(body: ManifestBody): Uint8Array {
+  return bodyPackr.pack(body);
+}
+
+/** The body of a listed manifest, checked; undefined when it is not one this build reads. */
+export function decodeManifestBody(bytes: Uint8Array): ManifestBody | undefined {
+  try {
+    const parsed = manifestBodyOf.safeParse(bodyPackr.unpack(bytes));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
 const stored = z.object({ size: byteCount, checksum: checksumHex });
 
 export const shardInfo = z.object({
@@ -69,7 +116,8 @@ export const peerHealth = z.object({
 });
 export type PeerHealth = z.infer<typeof peerHealth>;
 
-const getResult = z.object({ data: bytes, size: byteCount, checksum: checksumHex });
+/** `key`: the ball's key, when the chunk's record carries one (a healing copy keeps it). */
+const getResult = z.object({ data: bytes, size: byteCount, checksum: checksumHex, key: ballKey.optional() });
 const failure = z.object({ ok: z.literal(false), code: z.string(), message: z.string() });
 
 export const peerOps = defineOps({
@@ -102,5 +150,25 @@ export const peerOps = defineOps({
     args: chunkRef.extend({ from: address, checksum: checksumHex, vssId: orderVss }),
     result: stored, replyBytesMax: limits.smallReplyBytesMax },
   "peer.health": { args: z.object({}), result: peerHealth },
+  /** The SPM at a commit, delete or overwrite: manifests durable (one group commit) before the reply. */
+  "manifest.putMany": {
+    args: z.object({ items: z.array(manifestItem).min(1).max(limits.manifestBatchItemsMax) }),
+    result: z.object({ stored: byteCount }), replyBytesMax: limits.smallReplyBytesMax },
+  /** The manifests naming one object id: a peer copying chunk 0 (healing) copies them with it. */
+  "manifest.ofObject": {
+    args: z.object({ bucket: bucketName, objectId: chunkBall }),
+    result: z.object({ manifests: z.array(listedManifest).max(limits.manifestsOfObjectMax) }),
+  },
+  /** A page of the manifests this peer holds, and who it is (a catalog rebuild asks every peer). */
+  "manifest.list": {
+    args: z.object({ after: z.string().max(limits.keyBytesMax * 8).optional(), limit: z.number().int().min(1).max(limits.manifestListPageMax) }),
+    result: z.object({
+      peerId: z.string(),
+      instanceId: z.string(),
+      vssId: z.string().optional(),
+      manifests: z.array(listedManifest),
+      next: z.string().optional(),
+    }),
+  },
 });
 export type PeerOps = typeof peerOps;

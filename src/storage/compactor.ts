@@ -180,6 +180,7 @@ function checkRecord(ctx: CompactorContext, shardId: number, row: LocatedRow, ra
     h.seq === row.seq &&
     h.bucket === row.bucket &&
     h.ball === row.ball &&
+    (row.key === undefined || h.key === row.key) &&
     h.index === row.index;
   if (!matches) {
     ctx.damaged.add(shardId);

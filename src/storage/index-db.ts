@@ -7,6 +7,13 @@
 //               sit in a shard file (the tombstone rule, below).
 //   dead        every put record still on disk that is not current: (ref, seq, shard). Bounded
 //               by the garbage on disk; rows go when their shard is deleted.
+//   manifests   current manifest records (docs/recovery.md): per (bucket, key) at most one
+//               tombstone (dead = 1, the highest generation seen) and the live manifests of
+//               higher generations, one per object id. A record covered by the key's tombstone
+//               (generation at or below it) or beaten by a newer copy is garbage. The rule only
+//               ever raises a key's tombstone, so a record dropped as covered stays covered
+//               whatever order the records are applied in, and compaction (which copies every
+//               current row, tombstones included) can never let a rebuild resurrect one.
 //   shards      id, state, file bytes, live bytes (current chunks + tombstones in it).
 //   meta        checkpoint (shard, offset): every record before it is reflected in the rows;
 //               max_seq. Written in the same transaction as the rows it describes.
@@ -34,7 +41,9 @@ import { limits } from "../lib/limits.ts";
 import { RecordKind, type RecordHeader } from "./record.ts";
 import type { ChunkMeta, ChunkRef, ShardInfo, ShardState } from "./types.ts";
 
-const schemaVersion = 1;
+/** 2 added `manifests` (record version 2); a version 1 index is taken up as it is (it has none). */
+const schemaVersion = 2;
+const schemaVersionsUpgraded = [1];
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -63,6 +72,16 @@ CREATE TABLE IF NOT EXISTS dead (
   PRIMARY KEY (bucket, ball, idx, seq, shard)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS dead_by_shard ON dead (shard, bucket, ball, idx);
+CREATE TABLE IF NOT EXISTS manifests (
+  bucket TEXT NOT NULL, key TEXT NOT NULL, ball TEXT NOT NULL,
+  generation INTEGER NOT NULL, dead INTEGER NOT NULL CHECK (dead IN (0, 1)),
+  shard INTEGER NOT NULL, offset INTEGER NOT NULL, record_bytes INTEGER NOT NULL,
+  seq INTEGER NOT NULL, created INTEGER NOT NULL,
+  PRIMARY KEY (bucket, key, ball)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS manifests_by_shard ON manifests (shard, offset);
+CREATE INDEX IF NOT EXISTS manifests_dead ON manifests (bucket, key) WHERE dead = 1;
+CREATE INDEX IF NOT EXISTS manifests_by_object ON manifests (bucket, ball);
 `;
 
 /** A record as the index sees it: what it says (its header) and where it sits. */
@@ -70,6 +89,22 @@ export interface IndexedRecord extends RecordHeader {
   shard: number;
   offset: number;
   recordBytes: number;
+  /** A manifest's generation, read from its data (manifest.ts); only for the manifest kinds. */
+  generation?: number;
+}
+
+/** A current manifest row: what it says and where its record is. */
+export interface ManifestRow {
+  bucket: string;
+  key: string;
+  ball: string;
+  generation: number;
+  dead: boolean;
+  shard: number;
+  offset: number;
+  recordBytes: number;
+  seq: number;
+  createdMs: number;
 }
 
 /** Where a live record sits; what compaction moves. */
@@ -77,6 +112,8 @@ export interface LocatedRow {
   kind: RecordKind;
   bucket: string;
   ball: string;
+  /** A manifest's key (chunk rows and tombstones have none in the index). */
+  key?: string;
   index: number;
   seq: number;
   offset: number;
@@ -182,7 +219,7 @@ export class IndexDb {
 
   private initMeta(): void {
     const version = this.metaValue("schema_version");
-    if (version === undefined) this.s.setMeta.run("schema_version", schemaVersion);
+    if (version === undefined || schemaVersionsUpgraded.includes(version)) this.s.setMeta.run("schema_version", schemaVersion);
     else assert(version === schemaVersion, `index schema ${version}; this build reads ${schemaVersion}`);
   }
 
@@ -334,7 +371,8 @@ export class IndexDb {
     this.write(() => {
       for (const r of records) {
         if (r.kind === RecordKind.put) this.applyPut(r, fx);
-        else this.applyTombstone(r, fx);
+        else if (r.kind === RecordKind.tombstone) this.applyTombstone(r, fx);
+        else this.applyManifest(r, fx);
         if (r.seq > maxSeq) maxSeq = r.seq;
       }
       this.s.setShardBytes.run(shardBytes.bytes, shardBytes.id);
@@ -398,6 +436,54 @@ export class IndexDb {
     fx.addLive(r.shard, r.recordBytes);
   }
 
+  /** The manifest rule (top of this file): a key's tombstone only rises; what it covers is garbage. */
+  private applyManifest(r: IndexedRecord, fx: Effects): void {
+    const key = r.key;
+    const generation = r.generation;
+    assert(key !== undefined && generation !== undefined, "a manifest record reached the index without its key or generation");
+    const here: Place = { shard: r.shard, offset: r.offset, recordBytes: r.recordBytes, seq: r.seq };
+    const tombRow = this.s.manifestTombOf.get(r.bucket, key) as Row | null;
+    const tomb = this.place(tombRow);
+    if (tomb && tomb.shard === r.shard && tomb.offset === r.offset) return; // applied already
+    const tombGeneration = tombRow ? num(tombRow.generation) : 0;
+    if (r.kind === RecordKind.manifestTombstone) {
+      if (tomb && (tombGeneration > generation || (tombGeneration === generation && beats(tomb, here)))) return;
+      for (const covered of this.s.manifestsOfKeyUpTo.all(r.bucket, key, generation, r.ball) as Row[]) {
+        const place = this.place(covered);
+        assert(place, "a covered manifest row has no place");
+        fx.addLive(place.shard, -place.recordBytes);
+      }
+      this.s.deleteManifestsOfKeyUpTo.run(r.bucket, key, generation, r.ball);
+    } else {
+      if (tombRow && (tombGeneration >= generation || tombRow.ball === r.ball)) return; // covered: garbage
+      const cur = this.place(this.s.manifestGet.get(r.bucket, key, r.ball) as Row | null);
+      if (cur && cur.shard === r.shard && cur.offset === r.offset) return;
+      if (cur && beats(cur, here)) return;
+      if (cur) fx.addLive(cur.shard, -cur.recordBytes);
+    }
+    const dead = r.kind === RecordKind.manifestTombstone ? 1 : 0;
+    this.s.upsertManifest.run(r.bucket, key, r.ball, generation, dead, r.shard, r.offset, r.recordBytes, r.seq, r.createdMs);
+    fx.addLive(r.shard, r.recordBytes);
+  }
+
+  /** The current manifest row of (bucket, key, object id), if any. */
+  manifest(at: { bucket: string; key: string; ball: string }): ManifestRow | undefined {
+    const row = this.s.manifestRow.get(at.bucket, at.key, at.ball) as Row | null;
+    return row ? toManifestRow(row) : undefined;
+  }
+
+  /** The current manifest rows naming an object id (an object belongs to one key: normally one). */
+  manifestsOfObject(bucket: string, ball: string, limit: number): ManifestRow[] {
+    return (this.s.manifestsOfObject.all(bucket, ball, limit) as Row[]).map(toManifestRow);
+  }
+
+  /** A page of current manifests in (bucket, key, object id) order, after `after`. */
+  manifests(q: { after?: { bucket: string; key: string; ball: string }; limit: number }): ManifestRow[] {
+    const after = q.after ?? { bucket: "", key: "", ball: "" };
+    const rows = this.s.manifestPage.all(after.bucket, after.key, after.ball, q.limit) as Row[];
+    return rows.map(toManifestRow);
+  }
+
   private place(row: Row | null): Place | undefined {
     if (!row) return undefined;
     return { shard: num(row.shard), offset: num(row.offset), recordBytes: num(row.record_bytes), seq: num(row.seq) };
@@ -431,6 +517,7 @@ export class IndexDb {
     const rows = [
       ...(this.s.chunksInShard.all(shard, afterOffset, limit) as Row[]).map((r) => toLocated(RecordKind.put, r)),
       ...(this.s.tombsInShard.all(shard, afterOffset, limit) as Row[]).map((r) => toLocated(RecordKind.tombstone, r)),
+      ...(this.s.manifestsInShard.all(shard, afterOffset, limit) as Row[]).map(toLocatedManifest),
     ];
     return rows.sort((a, b) => a.offset - b.offset).slice(0, limit);
   }
@@ -456,7 +543,7 @@ export class IndexDb {
    * if a chunk still points into the shard.
    */
   finishCompaction(shard: number): boolean {
-    if (this.s.anyChunkInShard.get(shard) !== null) return false;
+    if (this.s.anyChunkInShard.get(shard) !== null || this.s.anyManifestInShard.get(shard) !== null) return false;
     const fx = new Effects();
     this.write(() => {
       fx.tombstones -= this.s.deleteTombsInShard.run(shard).changes; // the ones compaction did not need to keep
@@ -502,6 +589,26 @@ function toChunkRow(bucket: string, ball: string, index: number, r: Row): ChunkR
     createdMs: num(r.created),
     recordBytes: num(r.record_bytes),
   };
+}
+
+function toManifestRow(r: Row): ManifestRow {
+  return {
+    bucket: r.bucket as string,
+    key: r.key as string,
+    ball: r.ball as string,
+    generation: num(r.generation),
+    dead: num(r.dead) === 1,
+    shard: num(r.shard),
+    offset: num(r.offset),
+    recordBytes: num(r.record_bytes),
+    seq: num(r.seq),
+    createdMs: num(r.created),
+  };
+}
+
+function toLocatedManifest(r: Row): LocatedRow {
+  const kind = num(r.dead) === 1 ? RecordKind.manifestTombstone : RecordKind.manifest;
+  return { kind, bucket: r.bucket as string, ball: r.ball as string, key: r.key as string, index: 0, seq: num(r.seq), offset: num(r.offset), recordBytes: num(r.record_bytes) };
 }
 
 function toLocated(kind: RecordKind, r: Row): LocatedRow {
@@ -576,5 +683,29 @@ function prepareStatements(db: Database) {
         "ORDER BY bucket, ball, idx LIMIT ?",
     ),
     deleteDeadInShard: db.prepare("DELETE FROM dead WHERE shard = ?"),
+    manifestTombOf: db.prepare("SELECT ball, generation, shard, offset, record_bytes, seq FROM manifests WHERE bucket = ? AND key = ? AND dead = 1"),
+    manifestGet: db.prepare("SELECT shard, offset, record_bytes, seq FROM manifests WHERE bucket = ? AND key = ? AND ball = ?"),
+    // What a key's new tombstone covers: every row at or below its generation, and its own object's row.
+    manifestsOfKeyUpTo: db.prepare("SELECT shard, offset, record_bytes, seq FROM manifests WHERE bucket = ?1 AND key = ?2 AND (generation <= ?3 OR ball = ?4)"),
+    deleteManifestsOfKeyUpTo: db.prepare("DELETE FROM manifests WHERE bucket = ?1 AND key = ?2 AND (generation <= ?3 OR ball = ?4)"),
+    upsertManifest: db.prepare(
+      "INSERT INTO manifests (bucket, key, ball, generation, dead, shard, offset, record_bytes, seq, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) " +
+        "ON CONFLICT (bucket, key, ball) DO UPDATE SET generation = excluded.generation, dead = excluded.dead, shard = excluded.shard, " +
+        "offset = excluded.offset, record_bytes = excluded.record_bytes, seq = excluded.seq, created = excluded.created",
+    ),
+    manifestRow: db.prepare(
+      "SELECT bucket, key, ball, generation, dead, shard, offset, record_bytes, seq, created FROM manifests WHERE bucket = ? AND key = ? AND ball = ?",
+    ),
+    manifestsOfObject: db.prepare(
+      "SELECT bucket, key, ball, generation, dead, shard, offset, record_bytes, seq, created FROM manifests WHERE bucket = ? AND ball = ? LIMIT ?",
+    ),
+    manifestPage: db.prepare(
+      "SELECT bucket, key, ball, generation, dead, shard, offset, record_bytes, seq, created FROM manifests " +
+        "WHERE (bucket, key, ball) > (?, ?, ?) ORDER BY bucket, key, ball LIMIT ?",
+    ),
+    manifestsInShard: db.prepare(
+      "SELECT bucket, key, ball, dead, seq, offset, record_bytes FROM manifests WHERE shard = ? AND offset > ? ORDER BY offset LIMIT ?",
+    ),
+    anyManifestInShard: db.prepare("SELECT 1 FROM manifests WHERE shard = ? LIMIT 1"),
   };
 }

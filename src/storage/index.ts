@@ -1,5 +1,5 @@
 // The peer's storage engine. See store.ts for the layout on disk and record.ts for the format.
-export { ChunkStore, indexFileName } from "./store.ts";
+export { ChunkStore, indexFileName, type ManifestWrite, type StoredManifest } from "./store.ts";
 export { chunkKey, refLabel, validateRef } from "./refs.ts";
 export { chunkBallBytesMax } from "./record.ts";
 export type {

@@ -14,6 +14,8 @@ import { CorruptError } from "../lib/errors.ts";
 import { limits } from "../lib/limits.ts";
 import type { IndexDb, IndexedRecord } from "./index-db.ts";
 import { scanShard } from "./scan.ts";
+import { manifestGeneration } from "./manifest.ts";
+import { isManifestKind } from "./record.ts";
 import { fsyncDir, listShardFiles, ShardFile, shardPath, shardsDir } from "./shard-file.ts";
 import { ShardSet } from "./shard-set.ts";
 import type { FileIo, ShardState } from "./types.ts";
@@ -120,8 +122,14 @@ async function scanOne(ctx: RecoveryContext, shards: ShardSet, step: ScanStep, r
     report.recordsScanned += pending.length;
     pending = [];
   };
-  const result = await scanShard(file, step.from, ({ header, offset }) => {
-    pending.push({ ...header, shard: step.id, offset, recordBytes: header.recordBytes });
+  const result = await scanShard(file, step.from, ({ header, offset, manifestData }) => {
+    const generation = manifestData === undefined ? undefined : manifestGeneration(manifestData);
+    if (isManifestKind(header.kind) && generation === undefined) {
+      // Its checksums hold but its data is not a manifest this build wrote: never indexed, like a corrupt record.
+      ctx.log(`shard ${step.id}: the manifest record at byte ${offset} holds no generation; it was not indexed`);
+      return;
+    }
+    pending.push({ ...header, shard: step.id, offset, recordBytes: header.recordBytes, ...(generation === undefined ? {} : { generation }) });
     pendingEnd = offset + header.recordBytes;
     if (pending.length >= limits.recoveryRecordsPerTransactionMax) flush();
   });

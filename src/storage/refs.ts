@@ -39,6 +39,11 @@ export function validateBucket(bucket: unknown): string {
   return checkName("bucket name", bucket, limits.bucketNameBytesMax);
 }
 
+/** A ball's key, as a record carries it (record version 2). */
+export function validateKey(key: unknown): string {
+  return checkName("ball key", key, limits.keyBytesMax);
+}
+
 export function validateIndex(index: unknown): number {
   if (typeof index !== "number" || !Number.isInteger(index) || index < 0 || index > int32Max) {
     throw new BadRequestError(`chunk index must be an integer in 0..${int32Max}, got ${String(index)}`);
@@ -68,6 +73,28 @@ export function validateChunkBytes(ref: ChunkRef, bytes: unknown): Uint8Array {
 }
 
 // --- list cursors and prefixes ---------------------------------------------------------------
+
+/** A manifest listing's cursor: base64url of the last (bucket, key, object id) returned. */
+export function encodeManifestCursor(at: { bucket: string; key: string; ball: string }): string {
+  return Buffer.from(JSON.stringify([at.bucket, at.key, at.ball]), "utf8").toString("base64url");
+}
+
+export function decodeManifestCursor(cursor: unknown): { bucket: string; key: string; ball: string } {
+  const bad = () => new BadRequestError("manifest cursor is not one this peer handed out");
+  if (typeof cursor !== "string" || cursor.length === 0 || cursor.length > 8 * limits.keyBytesMax) throw bad();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch {
+    throw bad();
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 3) throw bad();
+  try {
+    return { bucket: validateBucket(parsed[0]), key: validateKey(parsed[1]), ball: checkName("object id", parsed[2], chunkBallBytesMax) };
+  } catch {
+    throw bad();
+  }
+}
 
 /** Opaque to callers: base64url of the last key returned. */
 export function encodeCursor(ref: ChunkRef): string {

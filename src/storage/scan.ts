@@ -18,12 +18,14 @@
 //   damage, which is reported loudly.)
 import { chunkChecksum } from "../lib/checksum.ts";
 import { limits } from "../lib/limits.ts";
-import { decodeHeader, recordHeaderBytesMax, recordMagic, type DecodedHeader } from "./record.ts";
+import { decodeHeader, isManifestKind, recordHeaderBytesMax, recordMagic, type DecodedHeader } from "./record.ts";
 import type { ShardFile } from "./shard-file.ts";
 
 export interface ScannedRecord {
   header: DecodedHeader;
   offset: number;
+  /** The verified data of a manifest (small; valid only during the callback). Absent for chunks. */
+  manifestData?: Uint8Array;
 }
 
 export interface ScanResult {
@@ -59,7 +61,7 @@ class Window {
   }
 }
 
-type Probe = { kind: "ok" | "data_bad" | "past_end"; header: DecodedHeader } | { kind: "bad" };
+type Probe = { kind: "ok" | "data_bad" | "past_end"; header: DecodedHeader; data?: Uint8Array } | { kind: "bad" };
 
 async function probe(w: Window, offset: number): Promise<Probe> {
   const head = await w.at(offset, recordHeaderBytesMax);
@@ -69,7 +71,7 @@ async function probe(w: Window, offset: number): Promise<Probe> {
   if (offset + header.recordBytes > w.fileBytes) return { kind: "past_end", header };
   const data = await w.at(offset + header.headerBytes, header.dataBytes);
   const ok = data.length === header.dataBytes && chunkChecksum(data) === header.dataChecksum;
-  return { kind: ok ? "ok" : "data_bad", header };
+  return { kind: ok ? "ok" : "data_bad", header, ...(isManifestKind(header.kind) ? { data } : {}) };
 }
 
 /** The next offset after `from` where a fully valid record starts, or -1. */
@@ -100,7 +102,7 @@ export async function scanShard(
   let at = from;
   while (at < w.fileBytes) {
     const p = await probe(w, at);
-    if (p.kind === "ok") await onRecord({ header: p.header, offset: at });
+    if (p.kind === "ok") await onRecord({ header: p.header, offset: at, ...(p.data ? { manifestData: p.data } : {}) });
     if (p.kind === "data_bad" && at + p.header.recordBytes < w.fileBytes) result.corruptRecords.push(at);
     if (p.kind === "ok" || (p.kind === "data_bad" && at + p.header.recordBytes < w.fileBytes)) {
       at += p.header.recordBytes;

@@ -20,17 +20,21 @@ import { chunkChecksum, checksumHex } from "../lib/checksum.ts";
 import { BadRequestError, ConflictError, CorruptError, MictlanxError, NotFoundError, toMictlanxError, UnavailableError } from "../lib/errors.ts";
 import { limits } from "../lib/limits.ts";
 import { compactOnce, type CompactorContext } from "./compactor.ts";
-import { IndexDb, type ChunkRow } from "./index-db.ts";
-import { chunkBallBytesMax } from "./record.ts";
+import { IndexDb, type ChunkRow, type ManifestRow } from "./index-db.ts";
+import { chunkBallBytesMax, decodeRecord } from "./record.ts";
+import { encodeManifestData, manifestBody, manifestBodyBytesMax, manifestGeneration } from "./manifest.ts";
 import { recover } from "./recovery.ts";
 import {
   decodeCursor,
+  decodeManifestCursor,
   encodeCursor,
+  encodeManifestCursor,
   prefixUpperBound,
   refLabel,
   refMapKey,
   validateBucket,
   validateChunkBytes,
+  validateKey,
   validateRef,
 } from "./refs.ts";
 import { Scrubber, scrubOff } from "./scrub.ts";
@@ -47,7 +51,7 @@ import type {
   StoreOptions,
   StoreStats,
 } from "./types.ts";
-import { verifyRecord } from "./verify.ts";
+import { verifiedRecord } from "./verify.ts";
 import { Writer } from "./writer.ts";
 
 export const indexFileName = "index.sqlite";
@@ -196,8 +200,11 @@ export class ChunkStore {
     return meta;
   }
 
-  /** Several chunks in one group commit: validated as a whole first, so a bad one stores none. */
-  async putMany(items: { ref: ChunkRef; bytes: Uint8Array; checksum?: bigint }[]): Promise<ChunkMeta[]> {
+  /**
+   * Several chunks in one group commit: validated as a whole first, so a bad one stores none.
+   * An item's `key` (its ball's key) goes into the record, so the shards alone name the ball.
+   */
+  async putMany(items: { ref: ChunkRef; bytes: Uint8Array; checksum?: bigint; key?: string }[]): Promise<ChunkMeta[]> {
     this.checkOpen();
     if (!Array.isArray(items) || items.length === 0 || items.length > limits.batchChunksMax) {
       throw new BadRequestError(`a batch put takes 1..${limits.batchChunksMax} chunks`);
@@ -222,9 +229,10 @@ export class ChunkStore {
     }
   }
 
-  private putRequest(item: { ref: ChunkRef; bytes: Uint8Array; checksum?: bigint }) {
+  private putRequest(item: { ref: ChunkRef; bytes: Uint8Array; checksum?: bigint; key?: string }) {
     if (typeof item !== "object" || item === null) throw new BadRequestError("a batch put item must be an object");
     const ref = validateRef(item.ref);
+    const key = item.key === undefined ? {} : { key: validateKey(item.key) };
     const data = validateChunkBytes(ref, item.bytes);
     const checksum = chunkChecksum(data);
     if (item.checksum !== undefined && item.checksum !== checksum) {
@@ -233,7 +241,90 @@ export class ChunkStore {
           `but its bytes hash to ${checksumHex(checksum)}; nothing was stored`,
       );
     }
-    return { kind: "put" as const, ref, data, checksum, createdMs: Date.now() };
+    return { kind: "put" as const, ref, ...key, data, checksum, createdMs: Date.now() };
+  }
+
+  /**
+   * Store ball manifests (docs/recovery.md) in one group commit, durable when this resolves.
+   * A manifest covered by a tombstone this store already holds is stored and counted as garbage.
+   */
+  async putManifests(items: ManifestWrite[]): Promise<void> {
+    this.checkOpen();
+    if (!Array.isArray(items) || items.length === 0 || items.length > limits.manifestBatchItemsMax) {
+      throw new BadRequestError(`a manifest batch takes 1..${limits.manifestBatchItemsMax} manifests`);
+    }
+    const requests = items.map((item) => manifestRequest(item));
+    await this.writer.submit(requests);
+  }
+
+  /** A page of the current manifests (live ones and each key's tombstone), in (bucket, key, object id) order. */
+  async listManifests(q: { after?: string; limit: number }): Promise<{ manifests: StoredManifest[]; next?: string }> {
+    this.checkOpen();
+    if (!Number.isInteger(q.limit) || q.limit < 1 || q.limit > limits.manifestListPageMax) {
+      throw new BadRequestError(`manifest list limit must be an integer in 1..${limits.manifestListPageMax}, got ${String(q.limit)}`);
+    }
+    const after = q.after === undefined ? undefined : decodeManifestCursor(q.after);
+    const rows = this.index.manifests({ ...(after ? { after } : {}), limit: q.limit });
+    const manifests: StoredManifest[] = [];
+    let bytes = 0;
+    let consumed = 0;
+    for (const row of rows) {
+      if (consumed > 0 && bytes + row.recordBytes > limits.manifestListPageBytesMax) break;
+      const stored = await this.readManifest(row);
+      if (stored) manifests.push(stored);
+      bytes += row.recordBytes;
+      consumed += 1;
+    }
+    const last = rows[consumed - 1];
+    const more = last !== undefined && (consumed < rows.length || rows.length === q.limit);
+    return more ? { manifests, next: encodeManifestCursor(last) } : { manifests };
+  }
+
+  /** The current manifests naming this object id (its key's live one, or the key's tombstone): healing copies them with chunk 0. */
+  async manifestsOfObject(bucket: string, objectId: string): Promise<StoredManifest[]> {
+    this.checkOpen();
+    const ref = validateRef({ bucket, ball: objectId, index: 0 });
+    const rows = this.index.manifestsOfObject(ref.bucket, ref.ball, limits.manifestsOfObjectMax);
+    const out: StoredManifest[] = [];
+    for (const row of rows) {
+      const stored = await this.readManifest(row);
+      if (stored) out.push(stored);
+    }
+    return out;
+  }
+
+  /** A manifest's record, read and verified; undefined (and logged) when it is damaged. */
+  private async readManifest(row: ManifestRow): Promise<StoredManifest | undefined> {
+    for (let attempt = 0; ; attempt += 1) {
+      const current = this.index.manifest(row);
+      if (!current) return undefined; // covered meanwhile
+      const file = this.shards.get(current.shard);
+      if (!file?.acquire()) {
+        if (attempt < limits.readRetriesMax) continue;
+        throw new MictlanxError("internal", `manifest of ${row.bucket}/${row.key}: shard ${current.shard} is not open`);
+      }
+      let raw: Uint8Array;
+      try {
+        raw = await file.read(current.offset, current.recordBytes);
+      } finally {
+        file.release();
+      }
+      const decoded = decodeRecord(raw);
+      const generation = decoded.ok ? manifestGeneration(decoded.data) : undefined;
+      if (!decoded.ok || generation !== current.generation || decoded.header.seq !== current.seq || decoded.header.key !== current.key) {
+        this.o.log(`the manifest of ${row.bucket}/${row.key} (object ${row.ball}) in shard ${current.shard} at byte ${current.offset} is damaged; left out of the listing`);
+        return undefined;
+      }
+      return {
+        bucket: current.bucket,
+        key: current.key,
+        objectId: current.ball,
+        dead: current.dead,
+        generation,
+        createdMs: current.createdMs,
+        body: manifestBody(decoded.data).slice(),
+      };
+    }
   }
 
   /** Append a tombstone (durable before this resolves); false if the chunk is not there. */
@@ -279,7 +370,13 @@ export class ChunkStore {
     return bytes;
   }
 
-  private async read(ref: ChunkRef, range?: { offset: number; length: number }): Promise<{ bytes: Uint8Array; meta: ChunkMeta }> {
+  /** The whole chunk, verified, and its ball's key when its record carries one (a copy keeps it). */
+  async getWithKey(ref: ChunkRef): Promise<{ bytes: Uint8Array; key?: string }> {
+    const { bytes, key } = await this.read(ref);
+    return key === undefined ? { bytes } : { bytes, key };
+  }
+
+  private async read(ref: ChunkRef, range?: { offset: number; length: number }): Promise<{ bytes: Uint8Array; meta: ChunkMeta; key?: string }> {
     this.checkOpen();
     const r = validateRef(ref);
     if (range !== undefined) checkRangeShape(range);
@@ -302,9 +399,9 @@ export class ChunkStore {
         } finally {
           file.release();
         }
-        const data = verifyRecord(r, row, raw);
+        const { data, key } = verifiedRecord(r, row, raw);
         const bytes = range === undefined ? data : data.subarray(range.offset, range.offset + range.length);
-        return { bytes, meta: toMeta(row) };
+        return { bytes, meta: toMeta(row), ...(key === undefined ? {} : { key }) };
       }
     } finally {
       this.readsInFlight -= 1;
@@ -491,6 +588,42 @@ function checkRangeBounds(ref: ChunkRef, range: { offset: number; length: number
       `range ${range.offset}+${range.length} runs past the end of chunk ${refLabel(ref)} (${size} bytes)`,
     );
   }
+}
+
+/** What a caller hands putManifests: a ball's manifest, or (dead) a tombstone for its key. */
+export interface ManifestWrite {
+  bucket: string;
+  key: string;
+  objectId: string;
+  dead: boolean;
+  /** The SPM's commit order: higher is later (manifest.ts). */
+  generation: number;
+  /** The ball's metadata, opaque to the engine (the peer role's MessagePack). */
+  body: Uint8Array;
+}
+
+/** A manifest as listManifests returns it. */
+export interface StoredManifest {
+  bucket: string;
+  key: string;
+  objectId: string;
+  dead: boolean;
+  generation: number;
+  createdMs: number;
+  body: Uint8Array;
+}
+
+function manifestRequest(item: ManifestWrite) {
+  if (typeof item !== "object" || item === null) throw new BadRequestError("a manifest must be an object");
+  const ref = validateRef({ bucket: item.bucket, ball: item.objectId, index: 0 });
+  const key = validateKey(item.key);
+  if (!Number.isSafeInteger(item.generation) || item.generation < 1) throw new BadRequestError(`manifest generation must be a positive integer, got ${String(item.generation)}`);
+  if (!(item.body instanceof Uint8Array) || item.body.byteLength > manifestBodyBytesMax) {
+    throw new BadRequestError(`a manifest body must be bytes, at most ${manifestBodyBytesMax}`);
+  }
+  const data = encodeManifestData(item.generation, item.body);
+  const dead = item.dead === true;
+  return { kind: "manifest" as const, ref, key, dead, generation: item.generation, data, checksum: chunkChecksum(data), createdMs: Date.now() };
 }
 
 function checkPrefix(prefix: unknown): string {

@@ -8,6 +8,11 @@ import type { ChunkRef } from "./types.ts";
 
 /** The record read back must verify and be the one the index names; else CorruptError, no data. */
 export function verifyRecord(ref: ChunkRef, row: ChunkRow, raw: Uint8Array): Uint8Array {
+  return verifiedRecord(ref, row, raw).data;
+}
+
+/** verifyRecord, with the ball's key when the record carries one (record version 2). */
+export function verifiedRecord(ref: ChunkRef, row: ChunkRow, raw: Uint8Array): { data: Uint8Array; key?: string } {
   const where = `chunk ${refLabel(ref)} in shard ${row.shardId}`;
   if (raw.byteLength < row.recordBytes) throw new CorruptError(`${where}: the shard file ends before the record`);
   const decoded = decodeRecord(raw);
@@ -26,5 +31,5 @@ export function verifyRecord(ref: ChunkRef, row: ChunkRow, raw: Uint8Array): Uin
     h.dataChecksum === row.checksum &&
     h.recordBytes === row.recordBytes;
   if (!same) throw new CorruptError(`${where}: the record at byte ${row.offset} is not the one the index names`);
-  return decoded.data;
+  return h.key === undefined ? { data: decoded.data } : { data: decoded.data, key: h.key };
 }

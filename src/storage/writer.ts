@@ -16,14 +16,18 @@ import { FullError, MictlanxError, OverloadedError } from "../lib/errors.ts";
 import { limits } from "../lib/limits.ts";
 import { formatBytes } from "../lib/size.ts";
 import type { IndexDb, IndexedRecord } from "./index-db.ts";
-import { encodeHeader, headerBytesFor, RecordKind, tombstoneChecksum, type DecodedHeader } from "./record.ts";
+import { encodeHeader, headerBytesFor, isManifestKind, RecordKind, tombstoneChecksum, type DecodedHeader } from "./record.ts";
+import { manifestGeneration } from "./manifest.ts";
 import { ShardFile } from "./shard-file.ts";
 import type { ShardSet } from "./shard-set.ts";
 import type { ChunkRef, FileIo } from "./types.ts";
 
 export type WriteRequest =
-  | { kind: "put"; ref: ChunkRef; data: Uint8Array; checksum: bigint; createdMs: number }
+  /** `key`: the ball's key, carried in the record when the writer was told it. */
+  | { kind: "put"; ref: ChunkRef; key?: string; data: Uint8Array; checksum: bigint; createdMs: number }
   | { kind: "tombstone"; ref: ChunkRef; createdMs: number }
+  /** A ball's manifest (ref.ball is its object id, ref.index 0); `data` is manifest.ts's. */
+  | { kind: "manifest"; ref: ChunkRef; key: string; dead: boolean; generation: number; data: Uint8Array; checksum: bigint; createdMs: number }
   /** A compaction copy: the record's bytes as they are, original seq and all. */
   | { kind: "move"; raw: Uint8Array; header: DecodedHeader };
 
@@ -59,13 +63,14 @@ export interface WriterOptions {
   onFsync?: ((writes: number) => void) | undefined;
 }
 
-function nameBytes(ref: ChunkRef): number {
-  return headerBytesFor(Buffer.byteLength(ref.bucket, "utf8"), Buffer.byteLength(ref.ball, "utf8"));
+function nameBytes(ref: ChunkRef, key: string | undefined): number {
+  return headerBytesFor(Buffer.byteLength(ref.bucket, "utf8"), Buffer.byteLength(ref.ball, "utf8"), key === undefined ? 0 : Buffer.byteLength(key, "utf8"));
 }
 
 export function requestBytes(r: WriteRequest): number {
   if (r.kind === "move") return r.raw.byteLength;
-  return nameBytes(r.ref) + (r.kind === "put" ? r.data.byteLength : 0);
+  if (r.kind === "tombstone") return nameBytes(r.ref, undefined);
+  return nameBytes(r.ref, r.key) + r.data.byteLength;
 }
 
 export class Writer {
@@ -285,7 +290,7 @@ export class Writer {
       for (const r of g.requests) {
         const record = this.toRecord(r, shardId, at);
         if (r.kind === "move") buffers.push(r.raw);
-        else buffers.push(encodeHeader(record), ...(r.kind === "put" && r.data.byteLength > 0 ? [r.data] : []));
+        else buffers.push(encodeHeader(record), ...(r.kind !== "tombstone" && r.data.byteLength > 0 ? [r.data] : []));
         records.push(record);
         at += record.recordBytes;
       }
@@ -297,12 +302,20 @@ export class Writer {
     const recordBytes = requestBytes(r);
     if (r.kind === "move") {
       assert(r.header.recordBytes === recordBytes, "a moved record's length differs from its header");
-      return { ...r.header, shard, offset, recordBytes };
+      if (!isManifestKind(r.header.kind)) return { ...r.header, shard, offset, recordBytes };
+      const generation = manifestGeneration(r.raw.subarray(r.header.headerBytes));
+      assert(generation !== undefined, "a moved manifest has no generation");
+      return { ...r.header, shard, offset, recordBytes, generation };
     }
     this.seq += 1;
     const base = { bucket: r.ref.bucket, ball: r.ref.ball, index: r.ref.index, seq: this.seq, createdMs: r.createdMs };
     if (r.kind === "put") {
-      return { ...base, kind: RecordKind.put, dataBytes: r.data.byteLength, dataChecksum: r.checksum, shard, offset, recordBytes };
+      const key = r.key === undefined ? {} : { key: r.key };
+      return { ...base, ...key, kind: RecordKind.put, dataBytes: r.data.byteLength, dataChecksum: r.checksum, shard, offset, recordBytes };
+    }
+    if (r.kind === "manifest") {
+      const kind = r.dead ? RecordKind.manifestTombstone : RecordKind.manifest;
+      return { ...base, key: r.key, kind, dataBytes: r.data.byteLength, dataChecksum: r.checksum, generation: r.generation, shard, offset, recordBytes };
     }
     return { ...base, kind: RecordKind.tombstone, dataBytes: 0, dataChecksum: tombstoneChecksum(), shard, offset, recordBytes };
   }

@@ -2,6 +2,8 @@
 // which objects expire at a given time; then the SPM's lifecycle pass (src/roles/spm/lifecycle.ts)
 // on a real catalog in a temp dir with a stepped clock: what it deletes, what it leaves, its
 // bounds per pass and how it goes on where it stopped.
+import { Manifests, type ManifestTransport } from "../../src/roles/spm/manifests.ts";
+import { decodeManifestBody, type ManifestWire } from "../../src/protocol/peer.ts";
 import { afterEach, describe, expect, test } from "bun:test";
 import { limits } from "../../src/lib/limits.ts";
 import { SteppedClock } from "../../src/lib/clock.ts";
@@ -166,18 +168,22 @@ describe("the SPM's lifecycle pass", () => {
     const writes = new WriteBatcher(store);
     const events: string[] = [];
     const audit = new AuditTrail({ catalog: store, writes, clock, event: (kind) => events.push(kind) });
-    const pass = new LifecyclePass({ catalog: store, audit, clock, retireNow: () => ({ atMs: clock.wallMs(), readerGraceMs: 0 }), intervalMs: 1000, event: (kind) => events.push(kind) });
+    // The peers as a recording transport: which tombstones reached which peer (docs/recovery.md).
+    const delivered: Array<{ address: string; manifest: ManifestWire }> = [];
+    const transport: ManifestTransport = { addressesOf: (ids) => ids, upAddresses: () => ["p1", "p2"], send: async (address, manifest) => void delivered.push({ address, manifest }) };
+    const manifests = new Manifests({ clock, transport });
+    const pass = new LifecyclePass({ catalog: store, audit, clock, retireNow: () => ({ atMs: clock.wallMs(), readerGraceMs: 0 }), intervalMs: 1000, event: (kind) => events.push(kind), manifests });
     const put = (bucket: string, key: string, objectId: string) => {
       const { ball, chunks } = ballOf({ bucket, key, objectId, peers: [["p1", "p2"]] });
       catalog.commitBall(ball, chunks, {});
     };
     const keys = (bucket: string) => catalog.listBalls({ bucket, limit: limits.listPageMax }).balls.map((ball) => ball.key);
-    return { catalog, pass, put, keys, events };
+    return { catalog, pass, put, keys, events, delivered };
   }
 
   test("deletes what expired under the rule's prefix and nothing else; its chunks become garbage", async () => {
     const clock = new SteppedClock(Date.UTC(2026, 5, 1));
-    const { catalog, pass, put, keys } = setUp(clock);
+    const { catalog, pass, put, keys, delivered } = setUp(clock);
     for (const [key, id] of [["old/a", "object-a1"], ["old/b", "object-b1"], ["new/c", "object-c1"]] as const) put("bucket", key, id);
     put("other", "old/a", "object-other");
     const rules: LifecycleConfiguration = { rules: [{ id: "past", enabled: true, prefix: "old/", expiration: { dateMs: Date.UTC(2026, 0, 1) } }] };
@@ -189,6 +195,9 @@ describe("the SPM's lifecycle pass", () => {
     expect(catalog.countGarbage()).toBe(garbageBefore + 4); // two balls, one chunk, two replicas each
     expect(catalog.listAudit({ limit: 10 }).records[0]).toMatchObject({ action: "lifecycle.expire", target: "bucket/old/*", outcome: "ok" });
     expect(catalog.audit()).toEqual([]);
+    // Each expired ball left its key's tombstone on both holders of its chunk 0, before the pass ended.
+    const tombstones = delivered.map(({ address, manifest }) => `${address} ${manifest.key} ${manifest.objectId} ${manifest.dead} ${JSON.stringify(decodeManifestBody(manifest.body))}`).sort();
+    expect(tombstones).toEqual(["a1", "b1"].flatMap((id) => ["p1", "p2"].map((peer) => `${peer} old/${id[0]} object-${id} true {"reason":"deleted"}`)).sort());
   });
 
   test("Days: nothing before the deadline, everything under the prefix at it", async () => {

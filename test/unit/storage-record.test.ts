@@ -16,6 +16,8 @@ import {
   type RecordHeader,
 } from "../../src/storage/record.ts";
 import { decodeCursor, encodeCursor, prefixUpperBound, validateRef } from "../../src/storage/refs.ts";
+import { encodeManifestData, manifestGeneration } from "../../src/storage/manifest.ts";
+import { encodeRecordV1 } from "../support/storage.ts";
 
 function sample(data: Uint8Array, over: Partial<RecordHeader> = {}): RecordHeader {
   return {
@@ -95,9 +97,14 @@ describe("record encode/decode", () => {
       return decodeHeader(bad);
     };
     expect(flip(0, 0)).toMatchObject({ ok: false, reason: "bad_magic" });
-    expect(flip(4, 2)).toMatchObject({ ok: false, reason: "bad_version" });
+    expect(flip(4, 3)).toMatchObject({ ok: false, reason: "bad_version" });
+    expect(flip(4, 0)).toMatchObject({ ok: false, reason: "bad_version" });
+    expect(flip(4, 1)).toMatchObject({ ok: false, reason: "bad_checksum" }); // a v2 record passed off as v1
     expect(flip(5, 9)).toMatchObject({ ok: false, reason: "bad_fields" }); // kind
-    expect(flip(10, 1)).toMatchObject({ ok: false, reason: "bad_fields" }); // reserved
+    expect(flip(5, 3)).toMatchObject({ ok: false, reason: "bad_fields" }); // a manifest needs a key and data of its own shape
+    expect(flip(10, 1)).toMatchObject({ ok: false, reason: "bad_checksum" }); // keyBytes: the header's length moves
+    expect(flip(11, 0xff)).toMatchObject({ ok: false, reason: "bad_fields" }); // keyBytes past keyBytesMax
+    expect(flip(36, 1)).toMatchObject({ ok: false, reason: "bad_fields" }); // reserved
     expect(flip(15, 0x80)).toMatchObject({ ok: false, reason: "bad_fields" }); // index > int32
     expect(flip(35, 0xff)).toMatchObject({ ok: false, reason: "bad_fields" }); // dataBytes huge
     expect(flip(16, 0x11)).toMatchObject({ ok: false, reason: "bad_checksum" }); // seq
@@ -176,5 +183,73 @@ describe("chunk refs", () => {
     const upper = prefixUpperBound(prefix) ?? "";
     for (const s of ["x\uffff", "x\uffff\u{10ffff}\u{10ffff}", "x\uffffz"]) expect(utf8Less(s, upper)).toBe(true);
     for (const s of ["x\u{10000}", "y"]) expect(utf8Less(s, upper)).toBe(false);
+  });
+});
+
+describe("record version 2", () => {
+  test("a version 1 record (the old encoder's bytes) still decodes, without a key", () => {
+    const data = new TextEncoder().encode("written by an older build");
+    const h = sample(data);
+    const d = decodeRecord(encodeRecordV1(h, data));
+    expect(d.ok).toBe(true);
+    if (!d.ok) return;
+    expect(d.header.key).toBeUndefined();
+    expect({ ...d.header }).toEqual({ ...h, headerBytes: 56 + Buffer.byteLength(h.bucket) + Buffer.byteLength(h.ball), recordBytes: 56 + Buffer.byteLength(h.bucket) + Buffer.byteLength(h.ball) + data.length });
+    const tomb = decodeRecord(encodeRecordV1(sample(new Uint8Array(0), { kind: RecordKind.tombstone, dataChecksum: tombstoneChecksum() }), new Uint8Array(0)));
+    expect(tomb.ok && tomb.header.kind).toBe(RecordKind.tombstone);
+  });
+
+  test("a version 1 record with a key length, or of a kind version 1 never had, is refused", () => {
+    const data = new Uint8Array([1, 2]);
+    const v1 = encodeRecordV1(sample(data), data);
+    const withKey = v1.slice();
+    withKey[10] = 1; // the reserved field of version 1
+    expect(decodeHeader(withKey)).toMatchObject({ ok: false, reason: "bad_fields" });
+    const manifestKind = v1.slice();
+    manifestKind[5] = RecordKind.manifest;
+    expect(decodeHeader(manifestKind)).toMatchObject({ ok: false, reason: "bad_fields" });
+  });
+
+  test("a chunk put carries its ball's key; the longest key round-trips", () => {
+    const data = new Uint8Array([7, 7, 7]);
+    for (const key of ["photos/2024/ü.jpg", "k".repeat(limits.keyBytesMax)]) {
+      const h = sample(data, { key });
+      const rec = encodeRecord(h, data);
+      expect(rec[4]).toBe(2);
+      const d = decodeRecord(rec);
+      expect(d.ok && d.header.key).toBe(key);
+      expect(d.ok && d.header.headerBytes).toBe(recordFixedBytes + Buffer.byteLength(h.bucket) + Buffer.byteLength(h.ball) + Buffer.byteLength(key));
+    }
+    expect(() => encodeHeader(sample(data, { key: "k".repeat(limits.keyBytesMax + 1) }))).toThrow(AssertionError);
+  });
+
+  test("manifest records: key and data required, index 0, bounded; every bit flip detected", () => {
+    const body = encodeManifestData(42, new TextEncoder().encode("metadata"));
+    const h = sample(body, { kind: RecordKind.manifest, key: "a/key", index: 0 });
+    const rec = encodeRecord(h, body);
+    const d = decodeRecord(rec);
+    expect(d.ok && d.header.kind).toBe(RecordKind.manifest);
+    expect(d.ok && manifestGeneration(d.data)).toBe(42);
+    for (let byte = 0; byte < rec.length; byte += 1) {
+      const bad = rec.slice();
+      bad[byte] = (bad[byte] ?? 0) ^ 0x10;
+      expect(decodeRecord(bad).ok).toBe(false);
+    }
+    expect(() => encodeHeader(sample(body, { kind: RecordKind.manifest, index: 0 }))).toThrow(AssertionError); // no key
+    expect(() => encodeHeader(sample(body, { kind: RecordKind.manifest, key: "k", index: 1 }))).toThrow(AssertionError);
+    const short = new Uint8Array(4);
+    expect(() => encodeHeader(sample(short, { kind: RecordKind.manifestTombstone, key: "k", index: 0 }))).toThrow(AssertionError);
+    const big = new Uint8Array(limits.manifestRecordBytesMax + 1);
+    expect(() => encodeHeader(sample(big, { kind: RecordKind.manifest, key: "k", index: 0 }))).toThrow(AssertionError);
+  });
+
+  test("a manifest's generation is refused when out of range", () => {
+    expect(manifestGeneration(new Uint8Array(7))).toBeUndefined();
+    expect(manifestGeneration(new Uint8Array(8))).toBeUndefined(); // 0
+    const huge = new Uint8Array(8);
+    new DataView(huge.buffer).setBigUint64(0, 2n ** 53n, true);
+    expect(manifestGeneration(huge)).toBeUndefined();
+    expect(manifestGeneration(encodeManifestData(Number.MAX_SAFE_INTEGER, new Uint8Array(0)))).toBe(Number.MAX_SAFE_INTEGER);
+    expect(() => encodeManifestData(0, new Uint8Array(0))).toThrow(AssertionError);
   });
 });

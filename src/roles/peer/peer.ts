@@ -2,18 +2,18 @@
 // nothing of the cluster; with an SPM address it registers and sends heartbeats.
 import { mkdirSync } from "node:fs";
 import pkg from "../../../package.json" with { type: "json" };
-import { ChunkStore, type ChunkMeta, type ChunkRef } from "../../storage/index.ts";
+import { ChunkStore, type ChunkMeta, type ChunkRef, type ManifestWrite, type StoredManifest } from "../../storage/index.ts";
 import { RpcServer, refusalMetrics, type Handlers } from "../../net/server.ts";
 import { checkOwnCertificate, type TlsSource } from "../../net/tls.ts";
 import { peerAccess } from "../../protocol/access.ts";
 import { RpcPool, ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
-import { peerOps, type ChunkMetaWire, type PeerHealth } from "../../protocol/peer.ts";
+import { peerOps, type ChunkMetaWire, type ListedManifestWire, type ManifestWire, type PeerHealth } from "../../protocol/peer.ts";
 import { SpmSet } from "../../net/spm-set.ts";
 import { leaderLine, startHeartbeats } from "./heartbeats.ts";
-import { limits, vssLimits } from "../../lib/limits.ts";
+import { limits, vssLimits, vssTimings } from "../../lib/limits.ts";
 import { GcPacer } from "../../lib/gc-pacer.ts";
-import { toMictlanxError } from "../../lib/errors.ts";
+import { MictlanxError, toMictlanxError } from "../../lib/errors.ts";
 import { checksumFromHex, checksumHex } from "../../lib/checksum.ts";
 import { CorruptError } from "../../lib/errors.ts";
 import { PeerIdentity } from "./identity.ts";
@@ -108,25 +108,30 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
   };
 
   const handlers: Handlers<typeof peerOps> = {
-    "chunk.put": async ({ data, checksum, ...ref }) => {
+    "chunk.put": async ({ data, checksum, key, ...ref }) => {
       counters.puts += 1;
       gcPacer.note(data.byteLength);
-      const meta = await store.put(ref, data, checksum === undefined ? undefined : checksumFromHex(checksum));
+      const [meta] = await store.putMany([{ ref, bytes: data, ...(key === undefined ? {} : { key }), ...(checksum === undefined ? {} : { checksum: checksumFromHex(checksum) }) }]);
+      if (!meta) throw new MictlanxError("internal", "a put stored no chunk");
       return { size: meta.size, checksum: checksumHex(meta.checksum) };
     },
     "chunk.putMany": async ({ items }) => {
       counters.puts += items.length;
       const metas = await store.putMany(
-        items.map(({ data, checksum, ...ref }) => ({ ref, bytes: data, ...(checksum === undefined ? {} : { checksum: checksumFromHex(checksum) }) })),
+        items.map(({ data, checksum, key, ...ref }) => ({ ref, bytes: data, ...(key === undefined ? {} : { key }), ...(checksum === undefined ? {} : { checksum: checksumFromHex(checksum) }) })),
       );
       return { results: metas.map((meta) => ({ size: meta.size, checksum: checksumHex(meta.checksum) })) };
     },
     "chunk.get": async ({ offset, length, ...ref }) => {
       counters.gets += 1;
       const meta = store.stat(ref);
-      const range = offset === undefined && length === undefined ? undefined : { offset: offset ?? 0, length: length ?? meta.size - (offset ?? 0) };
-      const data = await store.get(ref, range);
-      gcPacer.note(data.byteLength * 2); // the read buffer, and the encoded reply
+      if (offset === undefined && length === undefined) {
+        const { bytes, key } = await store.getWithKey(ref); // whole: a copy (chunk.pull) keeps its key
+        gcPacer.note(bytes.byteLength * 2); // the read buffer, and the encoded reply
+        return { data: bytes, size: meta.size, checksum: checksumHex(meta.checksum), ...(key === undefined ? {} : { key }) };
+      }
+      const data = await store.get(ref, { offset: offset ?? 0, length: length ?? meta.size - (offset ?? 0) });
+      gcPacer.note(data.byteLength * 2);
       return { data, size: meta.size, checksum: checksumHex(meta.checksum) };
     },
     "chunk.getMany": async ({ refs }) => {
@@ -164,10 +169,22 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
       if (reply.checksum !== checksum) {
         throw new CorruptError(`peer ${from} holds ${describe(ref)} with checksum ${reply.checksum}, expected ${checksum}`);
       }
-      const meta = await store.put(ref, reply.data, checksumFromHex(checksum));
+      const [meta] = await store.putMany([{ ref, bytes: reply.data, checksum: checksumFromHex(checksum), ...(reply.key === undefined ? {} : { key: reply.key }) }]);
+      if (!meta) throw new MictlanxError("internal", "a pull stored no chunk");
+      if (ref.index === 0) await copyManifests(source, store, ref, from, options.log);
       return { size: meta.size, checksum: checksumHex(meta.checksum) };
     },
     "peer.health": () => health(),
+    "manifest.putMany": async ({ items }) => {
+      await store.putManifests(items.map(manifestToStore));
+      return { stored: items.length };
+    },
+    "manifest.ofObject": async ({ bucket, objectId }) => ({ manifests: (await store.manifestsOfObject(bucket, objectId)).map(manifestToWire) }),
+    "manifest.list": async ({ after, limit }) => {
+      const page = await store.listManifests({ limit, ...(after === undefined ? {} : { after }) });
+      const manifests = page.manifests.map(manifestToWire);
+      return { peerId: id, instanceId: identity.instanceId, ...(identity.vssId === undefined ? {} : { vssId: identity.vssId }), manifests, ...(page.next === undefined ? {} : { next: page.next }) };
+    },
   };
 
   const metrics = peerMetrics(() => store.stats());
@@ -222,6 +239,29 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
       await store.close();
     },
   };
+}
+
+/** The manifest goes to the engine as it came: the body is the SPM's, opaque here. */
+function manifestToStore({ bucket, key, objectId, generation, dead, body }: ManifestWire): ManifestWrite {
+  return { bucket, key, objectId, generation, dead, body };
+}
+
+function manifestToWire({ bucket, key, objectId, generation, dead, createdMs, body }: StoredManifest): ListedManifestWire {
+  return { bucket, key, objectId, generation, dead, createdMs, body };
+}
+
+/**
+ * A copy of chunk 0 takes its ball's manifests with it (docs/recovery.md), so a ball healed away
+ * from every peer that held chunk 0 can still be rebuilt. The chunk is stored first: a copy that
+ * fails here leaves the pull done and says so; reconciliation's next copy of chunk 0 tries again.
+ */
+async function copyManifests(source: ServiceClient<typeof peerOps>, store: ChunkStore, ref: ChunkRef, from: string, log: ((line: string) => void) | undefined): Promise<void> {
+  try {
+    const { manifests } = await source.call("manifest.ofObject", { bucket: ref.bucket, objectId: ref.ball });
+    if (manifests.length > 0) await store.putManifests(manifests.map(manifestToStore));
+  } catch (error) {
+    log?.(`copied ${describe(ref)} from ${from} but not its manifest: ${toMictlanxError(error).message}`);
+  }
 }
 
 function metaToWire(meta: ChunkMeta): ChunkMetaWire {

@@ -161,7 +161,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
 
   const handlers: Handlers<typeof routerOps> = {
     "ball.begin": (args) => spm.call("ball.begin", args),
-    "ball.putChunk": ({ key: _key, ...chunk }) => putChunk(chunk),
+    "ball.putChunk": (chunk) => putChunk(chunk),
     "ball.abandon": ({ objectId }) => {
       ahead.forget(objectId);
       leases.forget(objectId);
@@ -189,7 +189,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
         ...(requestId === undefined ? {} : { requestId }),
       });
       if (done) return { version: done.version, objectId }; // a retry whose first try committed
-      const chunk = { bucket: declaration.bucket, objectId, index: 0, rf: declaration.rf, data, checksum: checksumHex(chunkChecksum(data)) };
+      const chunk = { bucket: declaration.bucket, key: declaration.key, objectId, index: 0, rf: declaration.rf, data, checksum: checksumHex(chunkChecksum(data)) };
       const chunks = count === 0 ? [] : [await abandonOnFailure(objectId, putChunk(chunk, placements[0]?.peers))];
       const committed = await batches.commit.call({ ...declaration, objectId, chunks });
       counters.puts += 1;

@@ -17,6 +17,8 @@ import type { UploadLeases } from "./upload-leases.ts";
 
 export interface ChunkWrite {
   bucket: string;
+  /** The ball's key: the peers write it into the chunk's record, so the shards alone name the ball. */
+  key: string;
   objectId: string;
   index: number;
   rf: number;
@@ -95,7 +97,7 @@ export class ChunkWriter {
   }
 
   private async putOn(address: string, chunk: ChunkWrite): Promise<void> {
-    const item = { bucket: chunk.bucket, ball: chunk.objectId, index: chunk.index, data: chunk.data, checksum: chunk.checksum };
+    const item = { bucket: chunk.bucket, key: chunk.key, ball: chunk.objectId, index: chunk.index, data: chunk.data, checksum: chunk.checksum };
     const reply =
       chunk.data.byteLength <= batchedChunkBytesMax
         ? await this.batches.put(address, item)

@@ -7,6 +7,7 @@ import { NotFoundError } from "../../lib/errors.ts";
 import { objectAclTag } from "../../protocol/bucket-settings.ts";
 import type { SpmOps } from "../../protocol/spm.ts";
 import type { WriteBatcher } from "./write-batcher.ts";
+import type { Manifests } from "./manifests.ts";
 
 type SettingHandlers = Pick<Handlers<SpmOps>, "bucket.getSetting" | "bucket.setSetting" | "ball.setAcl">;
 
@@ -14,8 +15,8 @@ function noSuchBucket(bucket: string): NotFoundError {
   return new NotFoundError(`no such bucket ${bucket}; mictlanx ls lists the buckets, mictlanx mb ${bucket} makes it`);
 }
 
-export function bucketSettingHandlers(deps: { catalog: CatalogStore; writes: WriteBatcher }): SettingHandlers {
-  const { catalog, writes } = deps;
+export function bucketSettingHandlers(deps: { catalog: CatalogStore; writes: WriteBatcher; manifests: Manifests }): SettingHandlers {
+  const { catalog, writes, manifests } = deps;
   return {
     "bucket.getSetting": async ({ bucket, name }) => {
       if ((await catalog.getBucket(bucket)) === undefined) throw noSuchBucket(bucket);
@@ -28,8 +29,13 @@ export function bucketSettingHandlers(deps: { catalog: CatalogStore; writes: Wri
     },
     "ball.setAcl": async ({ bucket, key, acl, objectId }) => {
       // private is the default: no tag, so a ball read back looks as it would had it never been set.
-      const tags = await writes.submit((tx) => tx.setBallTag(bucket, key, objectAclTag, acl === "private" ? undefined : acl, objectId));
-      if (tags === undefined) throw new NotFoundError((await catalog.getBucket(bucket)) === undefined ? `no such bucket ${bucket}` : `${bucket}/${key} does not exist`);
+      const done = await writes.submit(async (tx) => {
+        const tags = await tx.setBallTag(bucket, key, objectAclTag, acl === "private" ? undefined : acl, objectId);
+        // The ball's tags changed: its manifest is written again, so a rebuilt catalog has them.
+        return tags === undefined ? undefined : manifests.live(tx, bucket, key);
+      });
+      if (done === undefined) throw new NotFoundError((await catalog.getBucket(bucket)) === undefined ? `no such bucket ${bucket}` : `${bucket}/${key} does not exist`);
+      await manifests.deliver([done]);
       return { bucket, key };
     },
   };

@@ -6,6 +6,7 @@
 // chunks are garbage-collected as a DeleteObject's are. One pass looks at no more than
 // lifecycleBallsScannedPerPassMax balls and deletes no more than lifecycleBallsDeletedPerPassMax,
 // and the next one goes on where it stopped.
+import type { Manifests, PendingManifest } from "./manifests.ts";
 import type { CatalogStore } from "../../catalog/index.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { assert } from "../../lib/assert.ts";
@@ -30,6 +31,8 @@ export interface LifecycleDeps {
   intervalMs: number;
   event: (kind: string, message: string) => void;
   abortIncompleteUploads?: AbortIncompleteUploads;
+  /** Each expired ball's tombstone goes to its peers (docs/recovery.md). */
+  manifests: Manifests;
 }
 
 /** Where the walk stopped: the bucket, which of its expiring prefixes, the last key looked at. */
@@ -124,14 +127,16 @@ export class LifecyclePass {
     if (balls.length === 0) return 0;
     const timing = this.deps.retireNow(); // once: the batcher may run the write again
     const entry = { actor: { accessKey: null, remote: "spm lifecycle" }, action: "lifecycle.expire", target: `${bucket}/${prefix}*` };
-    const deleted = await this.deps.audit.write(entry, async (tx) => {
-      let count = 0;
+    const { count: deleted, tombstones } = await this.deps.audit.write(entry, async (tx) => {
+      const tombstones: PendingManifest[] = [];
       for (const ball of balls) {
         if ((await tx.getBallMeta(bucket, ball.key))?.objectId !== ball.objectId) continue;
-        if (await tx.deleteBall(bucket, ball.key, timing)) count += 1;
+        const done = await this.deps.manifests.deleteBall(tx, bucket, ball.key, timing);
+        if (done) tombstones.push(done.tombstone);
       }
-      return count;
+      return { count: tombstones.length, tombstones };
     });
+    await this.deps.manifests.deliver(tombstones); // a failure ends the pass: tick() reports it and tries again later
     assert(deleted >= 0 && deleted <= balls.length, `lifecycle deleted ${deleted} of ${balls.length} balls`);
     return deleted;
   }

@@ -41,6 +41,9 @@ import { LifecyclePass } from "./lifecycle.ts";
 import { abortIncompleteUploadsIn } from "./multipart.ts";
 import { electedLeadership, soloLeadership, type Leadership } from "./leadership.ts";
 import { UsageError } from "../../lib/errors.ts";
+import { Manifests, peerManifestTransport, type PendingManifest } from "./manifests.ts";
+import { rebuildCatalogFromPeers } from "./rebuild.ts";
+import type { DeleteBallsQuery, RetireTiming } from "../../catalog/index.ts";
 
 export interface SpmOptions {
   /** What it binds; a wildcard (0.0.0.0, ::) needs `advertise`. */
@@ -86,6 +89,8 @@ export interface SpmOptions {
   coordination?: string;
   /** The leader's etcd lease (default coordinationLimits.leaseTtlMsDefault): failover takes about this long. */
   leaseTtlMs?: number;
+  /** Before serving, rebuild a lost catalog from these peers' manifests and chunks (rebuild.ts). */
+  rebuild?: { peers: string[]; force: boolean };
 }
 
 /** The ops only the leader takes (a standby refuses them, naming the leader); every other op any SPM answers. */
@@ -119,6 +124,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
   const deadlineNowMs = anchoredWallMs(clock);
+  if (options.rebuild) await rebuildFirst(options, options.rebuild);
   // Deferred sync: the write batcher fsyncs the WAL off the event loop before it acknowledges.
   const catalog = SqliteStore.open(sqliteCatalogPath(options.catalog, options.dir), { ...(options.catalogOptions ?? {}) });
   // Alone, this SPM leads; with --coordination it is made once its address is known (below).
@@ -143,6 +149,11 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   const routers = new RouterTable(clock, timings);
   const readerGraceMs = options.readerGraceMs ?? vssTimings.readerGraceMsDefault;
   const retireNow = () => ({ atMs: deadlineNowMs(), readerGraceMs });
+  const nodeSecurity = options.security ? { security: { tls: options.security.tls } } : {};
+  if (options.security) checkOwnCertificate(options.security.tls, "spm", undefined);
+  const spmId = options.security?.tls.current.own?.node?.id ?? `pid ${process.pid}`;
+  const peerPool = new RpcPool({ role: "peer", expectRole: "peer", connectAttempts: 2, identity: { role: "spm", id: spmId }, ...nodeSecurity });
+  const manifests = new Manifests({ clock, transport: peerManifestTransport(registry, peerPool) });
   const uploads = new Uploads({
     catalog,
     registry,
@@ -152,11 +163,8 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     retireNow,
     intentTtlMs: options.intentTtlMs ?? vssTimings.intentTtlMs,
     random,
+    manifests,
   });
-  const nodeSecurity = options.security ? { security: { tls: options.security.tls } } : {};
-  if (options.security) checkOwnCertificate(options.security.tls, "spm", undefined);
-  const spmId = options.security?.tls.current.own?.node?.id ?? `pid ${process.pid}`;
-  const peerPool = new RpcPool({ role: "peer", expectRole: "peer", connectAttempts: 2, identity: { role: "spm", id: spmId }, ...nodeSecurity });
   const maintenance = new Maintenance(catalog, registry, {
     pool: peerPool,
     healBytesPerSec: options.healBytesPerSec ?? vssLimits.healBytesPerSecDefault,
@@ -275,9 +283,11 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     "chunk.locate": ({ objectId, index }) => locateChunk(catalog, registry, objectId, index, readerGraceMs),
     "ball.delete": async ({ bucket, key, actor }, context) => {
       const entry = { actor: deleteActorOf(context, actor), action: "ball.delete", target: `${bucket}/${key}` };
-      const ball = await audit.write(entry, (tx) => tx.deleteBall(bucket, key, retireNow()), (deleted) => (deleted ? "ok" : "not_found"));
-      if (!ball) throw new NotFoundError(`${bucket}/${key} does not exist`);
-      return ballToWire(ball);
+      const timing = retireNow(); // once: the batcher may run the write again
+      const deleted = await audit.write(entry, (tx) => manifests.deleteBall(tx, bucket, key, timing), (done) => (done ? "ok" : "not_found"));
+      if (!deleted) throw new NotFoundError(`${bucket}/${key} does not exist`);
+      await manifests.deliver([deleted.tombstone]); // durable on a peer before the delete is acknowledged
+      return ballToWire(deleted.ball);
     },
     "ball.list": async (query) => {
       const page = await catalog.listBalls(query);
@@ -301,7 +311,10 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       const query = { bucket, ...(prefix === undefined ? {} : { prefix }), ...(after === undefined ? {} : { after }), limit: limit ?? limits.deleteBatchBallsMax, chunksMax: limits.deleteBatchChunksMax };
       const timing = retireNow(); // computed once: the same if the batcher runs the write again
       const entry = { actor: deleteActorOf(context, actor), action: "ball.deletePrefix", target: `${bucket}/${prefix ?? ""}*` };
-      return (await audit.write(entry, (tx) => tx.deleteBalls(query, timing), (batch) => (batch ? "ok" : "not_found"))) ?? throwNoSuchBucket(bucket);
+      const done = await audit.write(entry, (tx) => deleteBallsWithTombstones(tx, manifests, query, timing), (batch) => (batch ? "ok" : "not_found"));
+      if (!done) throwNoSuchBucket(bucket);
+      await manifests.deliver(done.tombstones);
+      return done.result;
     },
     "replica.corrupt": async ({ objectId, index, peerId, detail, problem }) => {
       const what = problem === "missing" ? "missing" : "corrupt";
@@ -343,7 +356,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     },
     ...keyHandlers({ catalog, audit, clock }),
     ...auditHandlers(catalog),
-    ...bucketSettingHandlers({ catalog, writes }),
+    ...bucketSettingHandlers({ catalog, writes, manifests }),
   };
   // A standby takes no write: it says who leads (routers and clients retry, and find the leader).
   for (const op of leaderOps) {
@@ -396,7 +409,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   const healIntervalMs = options.healIntervalMs ?? vssTimings.healIntervalMs;
   // AbortIncompleteMultipartUpload: each enabled rule's uploads begun before uploadsBegunBeforeMs(rule.abortIncompleteDays, now), under its prefix.
   const abortIncompleteUploads = abortIncompleteUploadsIn((write) => writes.submit(write), retireNow);
-  const lifecycle = new LifecyclePass({ catalog, audit, clock, retireNow, event, intervalMs: options.lifecycleIntervalMs ?? limits.lifecycleIntervalMsDefault, abortIncompleteUploads });
+  const lifecycle = new LifecyclePass({ catalog, audit, clock, retireNow, event, intervalMs: options.lifecycleIntervalMs ?? limits.lifecycleIntervalMsDefault, abortIncompleteUploads, manifests });
   let lastReconcileMonoMs = clock.monoMs();
   const timer = setInterval(() => {
     // None throws (each counts and reports its own errors); the catch is for a bug.
@@ -428,6 +441,33 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
       await catalog.close();
     },
   };
+}
+
+/**
+ * One batch of a bulk delete and its balls' tombstones, in one catalog write: the balls it
+ * retires are the first of the same listing, looked at (chunk 0's holders) before they go.
+ */
+async function deleteBallsWithTombstones(tx: CatalogCalls, manifests: Manifests, query: DeleteBallsQuery, timing: RetireTiming) {
+  const { bucket, prefix, after, limit } = query;
+  const listed = (await tx.getBucket(bucket)) === undefined ? [] : (await tx.listBalls({ bucket, limit, ...(prefix === undefined ? {} : { prefix }), ...(after === undefined ? {} : { after }) })).balls;
+  const before: Array<Awaited<ReturnType<Manifests["current"]>>> = [];
+  for (const ball of listed) before.push(await manifests.current(tx, bucket, ball.key));
+  const result = await tx.deleteBalls(query, timing);
+  if (!result) return undefined;
+  const tombstones: PendingManifest[] = [];
+  for (const old of before.slice(0, result.deleted)) if (old) tombstones.push(await manifests.tombstone(tx, old, "deleted"));
+  return { result, tombstones };
+}
+
+/** The catalog rebuilt from the peers, over a pool that speaks to them as this SPM. */
+async function rebuildFirst(options: SpmOptions, rebuild: { peers: string[]; force: boolean }): Promise<void> {
+  const spmId = options.security?.tls.current.own?.node?.id ?? `pid ${process.pid}`;
+  const pool = new RpcPool({ role: "peer", expectRole: "peer", connectAttempts: 2, identity: { role: "spm", id: spmId }, ...(options.security ? { security: { tls: options.security.tls } } : {}) });
+  try {
+    await rebuildCatalogFromPeers({ catalogPath: join(options.dir, "catalog.sqlite"), peers: rebuild.peers, force: rebuild.force, pool, log: options.log ?? (() => {}) });
+  } finally {
+    pool.close();
+  }
 }
 
 function noSuchBucket(bucket: string): NotFoundError {

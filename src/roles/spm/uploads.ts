@@ -4,17 +4,19 @@
 // visible in one catalog write, group-committed with its neighbours; `abandon` ends an upload
 // its client gave up, its chunks garbage at once. A retried put (same request id) gets its
 // first try's reservation back, unless that was abandoned.
-import type { CatalogStore, RetireTiming } from "../../catalog/index.ts";
+import type { CatalogCalls, CatalogStore, RetireTiming } from "../../catalog/index.ts";
 import type { spmOps } from "../../protocol/spm.ts";
 import type { ParsedArgsOf, ResultOf } from "../../protocol/envelope.ts";
 import { defaultBallId, type ChunkRecordWire } from "../../protocol/ball.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { BadRequestError, ConflictError, MictlanxError } from "../../lib/errors.ts";
+import { assert } from "../../lib/assert.ts";
 import { limits, vssLimits } from "../../lib/limits.ts";
 import { Lru } from "../../lib/lru.ts";
 import { choosePeers } from "./placement.ts";
 import type { Registry } from "./registry.ts";
 import type { WriteBatcher } from "./write-batcher.ts";
+import type { Manifests } from "./manifests.ts";
 
 export type CommitArgs = ParsedArgsOf<typeof spmOps, "ball.commit">;
 export type Reservation = ResultOf<typeof spmOps, "ball.reserve">;
@@ -32,6 +34,8 @@ export interface UploadsOptions {
   retireNow: () => RetireTiming;
   intentTtlMs: number;
   random: () => number;
+  /** Where a commit's manifest (and an overwrite's tombstone) goes before the commit is answered. */
+  manifests: Manifests;
 }
 
 export class Uploads {
@@ -159,7 +163,25 @@ export class Uploads {
       replicasMin: ball.rf,
       ...(stagedChunks === undefined ? {} : { stagedChunks }),
     };
-    const result = await this.o.writes.submit((tx) => tx.commitBall(ball, chunks, options));
+    let sending: Promise<void> | undefined;
+    const { manifests } = this.o;
+    const write = async (tx: CatalogCalls) => {
+      const before = await manifests.current(tx, ball.bucket, ball.key);
+      const committed = await tx.commitBall(ball, chunks, options);
+      const tombstone = committed.replacedObjectId && before ? [await manifests.tombstone(tx, before, "overwritten")] : [];
+      return { result: committed, live: await manifests.live(tx, ball.bucket, ball.key), replaced: tombstone };
+    };
+    // The new version's manifest goes to chunk 0's peers while the catalog's flush runs (the
+    // two durable writes overlap), and the put is acknowledged once both are done; an
+    // overwrite's tombstone only after that, so a tombstone on disk always has the version that
+    // replaced it beside it somewhere (docs/recovery.md).
+    const { result, replaced } = await this.o.writes.submit(write, ({ live }) => {
+      sending = manifests.deliver([live]);
+      sending.catch(() => {}); // awaited below; here only so a failed flush leaves no unhandled rejection
+    });
+    assert(sending !== undefined, "a commit was durable before it was applied");
+    await sending;
+    await manifests.deliver(replaced);
     return { version: result.version, ...(result.replacedObjectId ? { replacedObjectId: result.replacedObjectId } : {}) };
   }
 

@@ -7,7 +7,7 @@
 // transaction that holds it is durable. How a failing write is kept from taking the others
 // with it is the store's (`group` in src/catalog/api.ts): writes are catalog calls on `tx`
 // only, so running one again after a rollback does the same thing.
-import type { CatalogStore, GroupWrite } from "../../catalog/index.ts";
+import type { CatalogStore, GroupOutcome, GroupWrite } from "../../catalog/index.ts";
 import { toMictlanxError } from "../../lib/errors.ts";
 import { vssLimits } from "../../lib/limits.ts";
 
@@ -15,6 +15,8 @@ const writeBatchMax = vssLimits.spmWriteBatchMax;
 
 interface Pending {
   write: GroupWrite;
+  /** Told the write's value once its transaction committed, before the flush (see `submit`). */
+  applied?: ((value: unknown) => void) | undefined;
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
 }
@@ -36,10 +38,14 @@ export class WriteBatcher {
     private readonly term?: () => number | undefined,
   ) {}
 
-  /** Run `write` in the next group transaction; resolves with its result once that is durable. */
-  submit<T>(write: GroupWrite<T>): Promise<T> {
+  /**
+   * Run `write` in the next group transaction; resolves with its result once that is durable.
+   * `applied`, when given, hears the result as soon as the transaction committed, while its
+   * flush is under way (and even if that flush then fails): for work that may overlap it.
+   */
+  submit<T>(write: GroupWrite<T>, applied?: (value: T) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ write, resolve: resolve as (value: unknown) => void, reject });
+      this.queue.push({ write, resolve: resolve as (value: unknown) => void, reject, applied: applied as ((value: unknown) => void) | undefined });
       this.kick();
     });
   }
@@ -57,7 +63,15 @@ export class WriteBatcher {
     const batch = this.queue.splice(0, writeBatchMax);
     try {
       const term = this.term?.();
-      const outcomes = await this.store.group(batch.map((pending) => pending.write), term === undefined ? {} : { term });
+      const onCommitted = (outcomes: GroupOutcome[]) =>
+        batch.forEach((pending, i) => {
+          const outcome = outcomes[i];
+          if (outcome?.ok) pending.applied?.(outcome.value);
+        });
+      const outcomes = await this.store.group(
+        batch.map((pending) => pending.write),
+        { onCommitted, ...(term === undefined ? {} : { term }) },
+      );
       this.stats.flushes += 1;
       this.stats.writes += batch.length;
       this.onGroup?.(batch.length);
