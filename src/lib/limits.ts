@@ -491,6 +491,25 @@ export const limits = {
   s3ListPartsMax: 1000,
   /** Multipart uploads of one bucket that ListMultipartUploads reads to sort them by key (the catalog keeps them by upload id). */
   s3ListUploadsScanMax: 100_000,
+
+  // --- the catalog on PostgreSQL (src/catalog/postgres, docs/catalog-postgres.md) ----------
+  /**
+   * Connections one SPM keeps to its PostgreSQL catalog. Writes run one at a time (an advisory
+   * lock), so more connections serve only concurrent reads; a few SPMs on one server stay far
+   * below its default max_connections of 100.
+   */
+  catalogPostgresPoolMax: 8,
+  /** How long opening a connection may take before the catalog is `unavailable`. */
+  catalogPostgresConnectTimeoutMs: 5_000,
+  /**
+   * How long one statement may run (or wait for a lock, e.g. another SPM's write) before the
+   * server cancels it and the call is `unavailable`: as long as sqlite's busy timeout.
+   */
+  catalogPostgresStatementTimeoutMs: 5_000,
+  /** Idle connections are closed after this, so a pool shrinks back after a burst. */
+  catalogPostgresIdleTimeoutMs: 60_000,
+  /** Rows `catalog migrate` copies in one page (bounded memory: a page of balls is ~1 KiB a row). */
+  catalogMigratePageRows: 1_000,
 } as const;
 
 export type Limits = typeof limits;

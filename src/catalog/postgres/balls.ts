@@ -1,0 +1,318 @@
+// Balls on PostgreSQL: commit, read, delete, list, count — src/catalog/balls.ts call for call
+// (the rules are written there). What differs is how: a commit writes all its chunks in one
+// statement and all its replicas in another (unnest of arrays), not one statement per row, since
+// each statement here is a round trip to the server.
+import { assert } from "../../lib/assert.ts";
+import { BadRequestError, ConflictError } from "../../lib/errors.ts";
+import { limits } from "../../lib/limits.ts";
+import { ballMetaWireBytes, chunkRecordWireBytes } from "../../lib/wire-size.ts";
+import { compareUtf8, keyRange, type KeyRange } from "../cursor.ts";
+import { ballFromRow, ballParams, blobToHex, type BallRow } from "../rows.ts";
+import type {
+  BallCount,
+  BallInput,
+  BallRecord,
+  BallWithChunks,
+  ChunkRecord,
+  CommitOptions,
+  CommitResult,
+  DeleteBallsQuery,
+  DeleteBallsResult,
+  ListBallsQuery,
+  RetireTiming,
+} from "../types.ts";
+import { checkBallId, checkBucket, checkKey, checkPage } from "../validate.ts";
+import { all, one, type Db } from "./db.ts";
+import { intentRow, noUpload, rememberRequest } from "./garbage.ts";
+import { resolvePeers } from "./peers.ts";
+import { dropStaged } from "./staging.ts";
+
+const ballColumnList = "id, bucket, key, ball_id, object_id, version, size, checksum, content_type, tags, rf, created_ms, chunk_size, num_chunks";
+const ballColumns = (db: Db) => db.unsafe(ballColumnList);
+
+export async function ballByKey(db: Db, bucket: string, key: string): Promise<BallRow | undefined> {
+  return one<BallRow>(db`SELECT ${ballColumns(db)} FROM balls WHERE bucket = ${bucket} AND key = ${key}`);
+}
+
+export async function ballByObject(db: Db, objectId: string): Promise<BallRow | undefined> {
+  return one<BallRow>(db`SELECT ${ballColumns(db)} FROM balls WHERE object_id = ${objectId}`);
+}
+
+export async function ballById(db: Db, id: number): Promise<BallRow | undefined> {
+  return one<BallRow>(db`SELECT ${ballColumns(db)} FROM balls WHERE id = ${id}`);
+}
+
+/** The whole commit; the caller has validated `ball` and `chunks` and opened a transaction. */
+export async function commitBall(db: Db, ball: BallInput, chunks: ChunkRecord[], options: CommitOptions): Promise<CommitResult> {
+  const current = await ballByKey(db, ball.bucket, ball.key);
+  if (current !== undefined && current.object_id === ball.objectId) return repeatedCommit(current, ball);
+  checkPreconditions(current, options, ball);
+  const underWay = (await intentRow(db, ball.objectId)) !== undefined;
+  if (options.requirePlacements === true) {
+    if (!underWay) throw await noUpload(db, ball.objectId);
+    await checkPlaced(db, ball.objectId, chunks);
+  }
+  if (options.replicasMin !== undefined) checkReplicas(chunks, options.replicasMin);
+  if (!underWay) await checkObjectIdFree(db, ball.objectId);
+  const peers = await resolvePeers(db, chunks.flatMap((chunk) => chunk.peers));
+  if (current !== undefined) await retireBall(db, current, "overwritten", options.retire);
+  await db`INSERT INTO buckets (name, created_ms) VALUES (${ball.bucket}, ${ball.createdMs}) ON CONFLICT DO NOTHING`;
+  const version = current === undefined ? 1 : current.version + 1;
+  const id = await insertBall(db, ball, version);
+  await insertChunks(db, id, ball.rf, chunks, peers);
+  if (underWay) await settleIntent(db, ball, chunks, version);
+  return current === undefined ? { version } : { version, replacedObjectId: current.object_id };
+}
+
+async function insertBall(db: Db, ball: BallInput, version: number): Promise<number> {
+  const p = ballParams(ball, version);
+  const row = await one<{ id: number }>(db`INSERT INTO balls (bucket, key, ball_id, object_id, version, size, checksum, content_type, tags, rf, created_ms, chunk_size, num_chunks)
+    VALUES (${p.bucket}, ${p.key}, ${p.ball_id}, ${p.object_id}, ${p.version}, ${p.size}, ${p.checksum}, ${p.content_type}, ${p.tags}, ${p.rf}, ${p.created_ms}, ${p.chunk_size}, ${p.num_chunks})
+    RETURNING id`);
+  assert(row !== undefined && Number.isSafeInteger(row.id), `the insert of ${ball.bucket}/${ball.key} returned no id`);
+  return row.id;
+}
+
+function checkReplicas(chunks: ChunkRecord[], min: number): void {
+  for (const chunk of chunks) {
+    if (chunk.peers.length < min) throw new BadRequestError(`chunk ${chunk.index} is on ${chunk.peers.length} peers, fewer than the ${min} the put needs`);
+  }
+}
+
+/** Every replica a commit names is one the SPM placed for that chunk of that upload: one query for all. */
+async function checkPlaced(db: Db, objectId: string, chunks: ChunkRecord[]): Promise<void> {
+  const idx = chunks.flatMap((chunk) => chunk.peers.map(() => chunk.index));
+  const peerIds = chunks.flatMap((chunk) => chunk.peers);
+  if (idx.length === 0) return;
+  const missing = await one<{ idx: number; peer_id: string }>(db`SELECT w.idx, w.peer_id FROM unnest(${db.array(idx, "INT")}::int[], ${db.array(peerIds, "TEXT")}::text[]) WITH ORDINALITY AS w (idx, peer_id, position)
+    WHERE NOT EXISTS (SELECT 1 FROM intent_placements AS p WHERE p.object_id = ${objectId} AND p.idx = w.idx AND p.peer_id = w.peer_id) ORDER BY w.position LIMIT 1`);
+  if (missing !== undefined) {
+    throw new BadRequestError(`the commit says chunk ${missing.idx} of object ${objectId} is on ${missing.peer_id}, which was never placed there; nothing was committed`);
+  }
+}
+
+function repeatedCommit(current: BallRow, ball: BallInput): CommitResult {
+  const same = current.size === ball.size && blobToHex(current.checksum, 32) === ball.checksum && current.num_chunks === ball.numChunks;
+  if (!same) throw new ConflictError(`object id ${ball.objectId} is already committed with other contents`);
+  return { version: current.version };
+}
+
+function checkPreconditions(current: BallRow | undefined, options: CommitOptions, ball: BallInput): void {
+  const where = `${ball.bucket}/${ball.key}`;
+  if (options.ifAbsent === true && current !== undefined) {
+    throw new ConflictError(`${where} already exists (version ${current.version}) and the put was if-absent`);
+  }
+  const expected = options.expectedObjectId;
+  if (expected !== undefined && current?.object_id !== expected) {
+    const found = current === undefined ? "no ball" : `object ${current.object_id}`;
+    throw new ConflictError(`${where} was expected to be object ${expected} but is ${found}; read it again and retry`);
+  }
+}
+
+/** An object id is used once: not by another ball, not retired, not by pending garbage. */
+export async function checkObjectIdFree(db: Db, objectId: string): Promise<void> {
+  const owner = await ballByObject(db, objectId);
+  if (owner !== undefined) throw new ConflictError(`object id ${objectId} is already used by ${owner.bucket}/${owner.key}`);
+  const retired = await one<{ reason: string; retired_ms: number }>(db`SELECT reason, retired_ms FROM retired WHERE object_id = ${objectId}`);
+  if (retired?.reason === "abandoned") {
+    throw new ConflictError(`the upload of object ${objectId} was given up at ${retired.retired_ms} ms (its client abandoned it, or it expired) and its replicas are being deleted; upload again`);
+  }
+  if (retired !== undefined) throw new ConflictError(`object id ${objectId} was ${retired.reason} at ${retired.retired_ms} ms; it cannot come back`);
+  if ((await one(db`SELECT 1 AS one FROM garbage WHERE object_id = ${objectId} LIMIT 1`)) !== undefined) {
+    throw new ConflictError(`object id ${objectId} belongs to replicas being deleted; upload again with a new object id`);
+  }
+}
+
+/** All the chunks in one statement, all the replicas in another. */
+async function insertChunks(db: Db, ball: number, rf: number, chunks: ChunkRecord[], peers: Map<string, { num: number; live: boolean }>): Promise<void> {
+  if (chunks.length === 0) return;
+  const live = chunks.map((chunk) => chunk.peers.filter((id) => peers.get(id)!.live).length);
+  await db`INSERT INTO chunks (ball, idx, size, checksum, rf, live)
+    SELECT ${ball}, c.idx, c.size, decode(c.checksum, 'hex'), ${rf}, c.live
+    FROM unnest(${db.array(chunks.map((chunk) => chunk.index), "INT")}::int[], ${db.array(chunks.map((chunk) => chunk.size), "BIGINT")}::bigint[],
+                ${db.array(chunks.map((chunk) => chunk.checksum), "TEXT")}::text[], ${db.array(live, "INT")}::int[]) AS c (idx, size, checksum, live)`;
+  const idx = chunks.flatMap((chunk) => chunk.peers.map(() => chunk.index));
+  const nums = chunks.flatMap((chunk) => chunk.peers.map((id) => peers.get(id)!.num));
+  await db`INSERT INTO replicas (ball, idx, peer) SELECT ${ball}, r.idx, r.peer FROM unnest(${db.array(idx, "INT")}::int[], ${db.array(nums, "BIGINT")}::bigint[]) AS r (idx, peer)
+    ON CONFLICT DO NOTHING`;
+}
+
+export type RetireReason = "overwritten" | "deleted" | "abandoned";
+
+/** Every replica of the ball becomes garbage (kept for the readers' grace); the ball, its chunks and replicas go; its id is retired. */
+export async function retireBall(db: Db, ball: BallRow, reason: RetireReason, when: RetireTiming = {}): Promise<void> {
+  const atMs = when.atMs ?? Date.now();
+  await db`INSERT INTO garbage (object_id, idx, peer_id, bucket, not_before_ms, size, checksum)
+    SELECT ${ball.object_id}, r.idx, p.id, ${ball.bucket}, ${atMs + (when.readerGraceMs ?? 0)}, c.size, c.checksum
+    FROM replicas AS r JOIN peers AS p ON p.num = r.peer JOIN chunks AS c ON c.ball = r.ball AND c.idx = r.idx
+    WHERE r.ball = ${ball.id} ORDER BY r.idx, p.id ON CONFLICT DO NOTHING`;
+  await db`INSERT INTO retired (object_id, bucket, retired_ms, reason) VALUES (${ball.object_id}, ${ball.bucket}, ${atMs}, ${reason})
+    ON CONFLICT (object_id) DO UPDATE SET bucket = excluded.bucket, retired_ms = excluded.retired_ms, reason = excluded.reason`;
+  await db`DELETE FROM replicas WHERE ball = ${ball.id}`;
+  await db`DELETE FROM chunks WHERE ball = ${ball.id}`;
+  await db`DELETE FROM balls WHERE id = ${ball.id}`;
+}
+
+/** The commit ends the upload's intent; placements it did not use (on peers still registered) are orphans -> garbage. */
+async function settleIntent(db: Db, ball: BallInput, chunks: ChunkRecord[], version: number): Promise<void> {
+  const requestId = (await intentRow(db, ball.objectId))?.request_id;
+  if (requestId) await rememberRequest(db, requestId, ball.objectId, version, ball.createdMs);
+  const taken = await all<{ idx: number; peer_id: string; registered: boolean }>(db`DELETE FROM intent_placements AS i WHERE i.object_id = ${ball.objectId}
+    RETURNING i.idx, i.peer_id, EXISTS (SELECT 1 FROM peers WHERE id = i.peer_id) AS registered`);
+  const orphans = taken.filter((row) => {
+    assert(Number.isSafeInteger(row.idx) && row.idx >= 0, `intent ${ball.objectId} has placement index ${row.idx}`);
+    return row.registered && !chunks[row.idx]?.peers.includes(row.peer_id);
+  });
+  orphans.sort((a, b) => a.idx - b.idx || compareUtf8(a.peer_id, b.peer_id)); // the primary key's order, as sqlite's DELETE … RETURNING gives them
+  if (orphans.length > 0) {
+    await db`INSERT INTO garbage (object_id, idx, peer_id, bucket)
+      SELECT ${ball.objectId}, o.idx, o.peer_id, ${ball.bucket} FROM unnest(${db.array(orphans.map((row) => row.idx), "INT")}::int[], ${db.array(orphans.map((row) => row.peer_id), "TEXT")}::text[]) WITH ORDINALITY AS o (idx, peer_id, position)
+      ORDER BY o.position ON CONFLICT DO NOTHING`;
+  }
+  await dropStaged(db, ball.objectId);
+  await db`DELETE FROM intents WHERE object_id = ${ball.objectId}`;
+}
+
+export async function getBall(db: Db, bucket: string, key: string): Promise<BallWithChunks | undefined> {
+  const found = await lookUp(db, bucket, key);
+  return found && { ...found.ball, chunks: await readChunks(db, found.row) };
+}
+
+export async function getBallMeta(db: Db, bucket: string, key: string): Promise<BallRecord | undefined> {
+  return (await lookUp(db, bucket, key))?.ball;
+}
+
+export async function getBallHead(db: Db, bucket: string, key: string): Promise<{ ball: BallRecord; chunks: ChunkRecord[]; next?: number } | undefined> {
+  const found = await lookUp(db, bucket, key);
+  return found && { ball: found.ball, ...(await chunkPage(db, found.row, 0, limits.chunkRecordsPageMax)) };
+}
+
+async function lookUp(db: Db, bucket: string, key: string): Promise<{ row: BallRow; ball: BallRecord } | undefined> {
+  checkBucket(bucket);
+  checkKey(key);
+  const row = await ballByKey(db, bucket, key);
+  if (row === undefined) return undefined;
+  const ball = ballFromRow(row);
+  assert(ball.bucket === bucket && ball.key === key, `lookup of ${bucket}/${key} returned ${ball.bucket}/${ball.key}`);
+  return { row, ball };
+}
+
+export async function chunksPage(db: Db, objectId: string, fromIndex: number, limit: number): Promise<{ chunks: ChunkRecord[]; next?: number } | undefined> {
+  const row = await ballByObject(db, objectId);
+  if (row === undefined) return undefined;
+  return chunkPage(db, row, fromIndex, limit);
+}
+
+type ChunkWithHolders = { idx: number; size: number; checksum: Uint8Array; holders: string[] };
+
+/** Chunks [from, from + limit) of a ball with their holders (sorted by peer id), in one statement. */
+async function chunksWithHolders(db: Db, ball: number, from: number, limit: number): Promise<ChunkWithHolders[]> {
+  return all<ChunkWithHolders>(db`SELECT c.idx, c.size, c.checksum,
+      coalesce((SELECT array_agg(p.id ORDER BY p.id) FROM replicas AS r JOIN peers AS p ON p.num = r.peer WHERE r.ball = c.ball AND r.idx = c.idx), '{}') AS holders
+    FROM chunks AS c WHERE c.ball = ${ball} AND c.idx >= ${from} ORDER BY c.idx LIMIT ${limit}`);
+}
+
+/** Chunks from `from`, at most `limit` and metadataPageBytesMax of records (at least one); `next` when there is more. */
+async function chunkPage(db: Db, row: BallRow, from: number, limit: number): Promise<{ chunks: ChunkRecord[]; next?: number }> {
+  const rows = await chunksWithHolders(db, row.id, from, Math.min(limit, limits.chunkRecordsPageMax));
+  const page: ChunkRecord[] = [];
+  let bytes = 0;
+  for (const [position, chunk] of rows.entries()) {
+    const record = { index: chunk.idx, size: chunk.size, checksum: blobToHex(chunk.checksum, 8), peers: chunk.holders };
+    assert(record.index === from + position && record.peers.length >= 1, `ball ${row.bucket}/${row.key} chunk ${from + position} read back wrong`);
+    bytes += chunkRecordWireBytes(record);
+    if (page.length > 0 && bytes > limits.metadataPageBytesMax) break;
+    page.push(record);
+  }
+  const end = from + page.length;
+  return end < row.num_chunks ? { chunks: page, next: end } : { chunks: page };
+}
+
+export async function readChunks(db: Db, row: BallRow): Promise<ChunkRecord[]> {
+  const rows = await chunksWithHolders(db, row.id, 0, limits.ballChunksMax);
+  const chunks = rows.map((chunk) => ({ index: chunk.idx, size: chunk.size, checksum: blobToHex(chunk.checksum, 8), peers: chunk.holders }));
+  const where = `ball ${row.bucket}/${row.key}`;
+  assert(chunks.length === row.num_chunks, `${where} has ${chunks.length} chunks, expected ${row.num_chunks}`);
+  let total = 0;
+  chunks.forEach((chunk, position) => {
+    assert(chunk.index === position, `${where} chunk ${position} has index ${chunk.index}`);
+    assert(chunk.peers.length >= 1, `${where} chunk ${position} has no replica`);
+    total += chunk.size;
+  });
+  const tags = JSON.parse(row.tags) as Record<string, string>;
+  const transformed = tags.compression !== undefined || tags.encryption !== undefined;
+  assert(transformed || total === row.size, `${where} chunks add up to ${total} bytes, expected ${row.size}`);
+  return chunks;
+}
+
+export async function deleteBall(db: Db, bucket: string, key: string, when: RetireTiming = {}): Promise<BallRecord | undefined> {
+  checkBucket(bucket);
+  checkKey(key);
+  const row = await ballByKey(db, bucket, key);
+  if (row === undefined) return undefined;
+  const ball = ballFromRow(row);
+  await retireBall(db, row, "deleted", when);
+  return ball;
+}
+
+/** One batch of a bulk delete (see balls.ts deleteBalls). */
+export async function deleteBalls(db: Db, q: DeleteBallsQuery, when: RetireTiming = {}): Promise<DeleteBallsResult> {
+  const rows = await ballRows(db, { bucket: q.bucket, ...(q.prefix === undefined ? {} : { prefix: q.prefix }), ...(q.after === undefined ? {} : { after: q.after }) }, q.limit + 1);
+  let deleted = 0;
+  let bytes = 0;
+  let chunks = 0;
+  for (const row of rows.slice(0, q.limit)) {
+    if (deleted > 0 && chunks + row.num_chunks > q.chunksMax) break;
+    assert(row.bucket === q.bucket && (q.prefix === undefined || row.key.startsWith(q.prefix)), `bulk delete of ${q.bucket}/${q.prefix ?? ""} reached ${row.bucket}/${row.key}`);
+    await retireBall(db, row, "deleted", when);
+    deleted += 1;
+    bytes += row.size;
+    chunks += row.num_chunks;
+  }
+  const last = rows[deleted - 1];
+  return rows.length > deleted && last !== undefined ? { deleted, bytes, next: last.key } : { deleted, bytes };
+}
+
+export async function listBalls(db: Db, q: ListBallsQuery): Promise<{ balls: BallRecord[]; next?: string }> {
+  checkBucket(q.bucket);
+  checkPage(q);
+  if (q.prefix !== undefined && q.prefix !== "") checkKey(q.prefix);
+  if (q.ballId !== undefined) checkBallId(q.ballId);
+  return pageOfBalls(await ballRows(db, q, q.limit + 1), q);
+}
+
+/** balls_key (bucket, key) or balls_group (bucket, ball_id, key): a range scan in key order, never LIKE. */
+async function ballRows(db: Db, q: Omit<ListBallsQuery, "limit">, limit: number): Promise<BallRow[]> {
+  const range = keyRange(q.prefix ?? "", q.after);
+  const group = q.ballId === undefined ? db`` : db`AND ball_id = ${q.ballId}`;
+  return all<BallRow>(db`SELECT ${ballColumns(db)} FROM balls WHERE bucket = ${q.bucket} ${group} ${rangeConditions(db, range)} ORDER BY key LIMIT ${limit}`);
+}
+
+function rangeConditions(db: Db, range: KeyRange) {
+  const lower = range.inclusive ? db`AND key >= ${range.lower}` : db`AND key > ${range.lower}`;
+  return range.upper === undefined ? lower : db`${lower} AND key < ${range.upper}`;
+}
+
+/** The balls under a non-empty prefix, counted up to `max` (balls_key only, as on sqlite). */
+export async function countUnder(db: Db, bucket: string, prefix: string, max: number): Promise<BallCount> {
+  const range = keyRange(prefix, undefined);
+  const counted = await one<{ balls: number }>(db`SELECT count(*) AS balls FROM (SELECT 1 FROM balls WHERE bucket = ${bucket} ${rangeConditions(db, range)} ORDER BY key LIMIT ${max}) AS b`);
+  assert(counted !== undefined && counted.balls <= max, `count under ${bucket}/${prefix} returned ${JSON.stringify(counted)}`);
+  if (counted.balls < max) return { balls: counted.balls, more: false };
+  const beyond = await one(db`SELECT 1 AS one FROM balls WHERE bucket = ${bucket} ${rangeConditions(db, range)} ORDER BY key LIMIT 1 OFFSET ${max}`);
+  return { balls: counted.balls, more: beyond !== undefined };
+}
+
+function pageOfBalls(rows: BallRow[], q: ListBallsQuery): { balls: BallRecord[]; next?: string } {
+  const balls: BallRecord[] = [];
+  let bytes = 0;
+  for (const row of rows.slice(0, q.limit)) {
+    const ball = ballFromRow(row);
+    assert(ball.bucket === q.bucket, `listing of ${q.bucket} returned a ball of ${ball.bucket}`);
+    bytes += ballMetaWireBytes(ball);
+    if (balls.length > 0 && bytes > limits.metadataPageBytesMax) break;
+    balls.push(ball);
+  }
+  if (rows.length <= balls.length) return { balls };
+  return { balls, next: balls[balls.length - 1]!.key };
+}

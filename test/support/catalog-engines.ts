@@ -1,0 +1,69 @@
+// The catalog's unit suites run against both engines: `forEachEngine` declares the body once
+// per engine (a describe named "sqlite" and one named "postgres"), and `engine.open()` gives a
+// test a fresh, empty store — a temp dir for sqlite, a new database on the file's own
+// PostgreSQL server (started on first use, stopped after the file: test/support/postgres.ts)
+// for postgres. Stores a test opened are closed after it, and their temp dirs removed. Without
+// PostgreSQL installed, the postgres half is skipped with a line that says why.
+import { afterAll, afterEach, describe } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SqliteStore, type CatalogEngineName, type CatalogStore } from "../../src/catalog/index.ts";
+import { PostgresStore } from "../../src/catalog/postgres/store.ts";
+import { postgresMissing, startTestPostgres, type TestPostgres } from "./postgres.ts";
+
+export interface OpenedCatalog {
+  store: CatalogStore;
+  /** sqlite: the catalog file; postgres: the database URL. */
+  location: string;
+  /** A temp dir of the test's (secrets.key lives here). */
+  dir: string;
+  /** Open the same catalog again (after closing `store`, or beside it: a second SPM). */
+  reopen(options?: { secretsKeyPath?: string }): Promise<CatalogStore>;
+}
+
+export interface TestEngine {
+  name: CatalogEngineName;
+  /** A fresh, empty catalog, closed and removed after the test. */
+  open(options?: { secretsKeyPath?: string }): Promise<OpenedCatalog>;
+  /** The file's PostgreSQL server (postgres only): to stop and start it. */
+  server(): Promise<TestPostgres>;
+}
+
+export const engineNames: readonly CatalogEngineName[] = ["sqlite", "postgres"];
+
+/** Declare `body` once per engine, each in a describe of the engine's name. */
+export function forEachEngine(label: string, body: (engine: TestEngine) => void): void {
+  const missing = postgresMissing();
+  if (missing !== undefined) console.log(`[${label}] ${missing}`);
+  let server: Promise<TestPostgres> | undefined;
+  const opened: Array<{ close: () => Promise<void> }> = [];
+  const dirs: string[] = [];
+  afterEach(async () => {
+    for (const store of opened.splice(0)) await store.close().catch(() => {});
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+  afterAll(async () => {
+    if (server !== undefined) await (await server).cleanup();
+  });
+  const track = (store: CatalogStore): CatalogStore => {
+    opened.push(store);
+    return store;
+  };
+  const serverOf = () => (server ??= startTestPostgres(label));
+  for (const name of engineNames) {
+    const engine: TestEngine = {
+      name,
+      server: serverOf,
+      async open(options = {}) {
+        const dir = mkdtempSync(join(tmpdir(), `mictlanx-${label}-`));
+        dirs.push(dir);
+        const secretsKeyPath = options.secretsKeyPath ?? join(dir, "secrets.key");
+        const location = name === "sqlite" ? join(dir, "catalog.sqlite") : await (await serverOf()).createDatabase();
+        const openAt = (keyPath: string) => (name === "sqlite" ? Promise.resolve(SqliteStore.open(location, { secretsKeyPath: keyPath })) : PostgresStore.open(location, { secretsKeyPath: keyPath }));
+        return { store: track(await openAt(secretsKeyPath)), location, dir, reopen: async (again = {}) => track(await openAt(again.secretsKeyPath ?? secretsKeyPath)) };
+      },
+    };
+    (name === "postgres" && missing !== undefined ? describe.skip : describe)(name, () => body(engine));
+  }
+}
