@@ -502,10 +502,16 @@ export const limits = {
   /** How long opening a connection may take before the catalog is `unavailable`. */
   catalogPostgresConnectTimeoutMs: 5_000,
   /**
-   * How long one statement may run (or wait for a lock, e.g. another SPM's write) before the
-   * server cancels it and the call is `unavailable`: as long as sqlite's busy timeout.
+   * How long a statement may wait for a lock (another SPM's write holding the writer lock)
+   * before the call is `unavailable`: as long as sqlite's busy timeout.
    */
-  catalogPostgresStatementTimeoutMs: 5_000,
+  catalogPostgresLockTimeoutMs: 5_000,
+  /**
+   * How long one statement may run before the server cancels it (`unavailable`): a bound on a
+   * runaway, far above the longest the catalog needs (a commit of a ball of ballChunksMax
+   * chunks, its half a million replicas each checked against its chunk and its peer: ~10 s).
+   */
+  catalogPostgresStatementTimeoutMs: 60_000,
   /** Idle connections are closed after this, so a pool shrinks back after a burst. */
   catalogPostgresIdleTimeoutMs: 60_000,
   /** Rows `catalog migrate` copies in one page (bounded memory: a page of balls is ~1 KiB a row). */

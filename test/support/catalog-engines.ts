@@ -24,8 +24,8 @@ export interface OpenedCatalog {
 
 export interface TestEngine {
   name: CatalogEngineName;
-  /** A fresh, empty catalog, closed and removed after the test. */
-  open(options?: { secretsKeyPath?: string }): Promise<OpenedCatalog>;
+  /** A fresh, empty catalog, closed and removed after the test (after the file with `scope: "file"`, for a beforeAll). */
+  open(options?: { secretsKeyPath?: string; scope?: "test" | "file" }): Promise<OpenedCatalog>;
   /** The file's PostgreSQL server (postgres only): to stop and start it. */
   server(): Promise<TestPostgres>;
 }
@@ -37,27 +37,31 @@ export function forEachEngine(label: string, body: (engine: TestEngine) => void)
   const missing = postgresMissing();
   if (missing !== undefined) console.log(`[${label}] ${missing}`);
   let server: Promise<TestPostgres> | undefined;
-  const opened: Array<{ close: () => Promise<void> }> = [];
-  const dirs: string[] = [];
-  afterEach(async () => {
-    for (const store of opened.splice(0)) await store.close().catch(() => {});
-    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-  });
+  type Opened = { stores: CatalogStore[]; dirs: string[] };
+  const perTest: Opened = { stores: [], dirs: [] };
+  const perFile: Opened = { stores: [], dirs: [] };
+  const release = async (opened: Opened) => {
+    for (const store of opened.stores.splice(0)) await store.close().catch(() => {});
+    for (const dir of opened.dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  };
+  afterEach(() => release(perTest));
   afterAll(async () => {
+    await release(perFile);
     if (server !== undefined) await (await server).cleanup();
   });
-  const track = (store: CatalogStore): CatalogStore => {
-    opened.push(store);
-    return store;
-  };
   const serverOf = () => (server ??= startTestPostgres(label));
   for (const name of engineNames) {
     const engine: TestEngine = {
       name,
       server: serverOf,
       async open(options = {}) {
+        const scope = options.scope === "file" ? perFile : perTest;
+        const track = (store: CatalogStore): CatalogStore => {
+          scope.stores.push(store);
+          return store;
+        };
         const dir = mkdtempSync(join(tmpdir(), `mictlanx-${label}-`));
-        dirs.push(dir);
+        scope.dirs.push(dir);
         const secretsKeyPath = options.secretsKeyPath ?? join(dir, "secrets.key");
         const location = name === "sqlite" ? join(dir, "catalog.sqlite") : await (await serverOf()).createDatabase();
         const openAt = (keyPath: string) => (name === "sqlite" ? Promise.resolve(SqliteStore.open(location, { secretsKeyPath: keyPath })) : PostgresStore.open(location, { secretsKeyPath: keyPath }));

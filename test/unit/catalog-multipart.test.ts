@@ -16,12 +16,12 @@ function setup(): Catalog {
   const temp = tempCatalog("catalog-multipart");
   cleanups.push(() => {
     try {
-      expect(temp.catalog.audit()).toEqual([]);
+      expect(await temp.catalog.audit()).toEqual([]);
     } finally {
       temp.done();
     }
   });
-  for (const id of ["p1", "p2", "p3"]) temp.catalog.upsertPeer(peerRecord(id));
+  for (const id of ["p1", "p2", "p3"]) await temp.catalog.upsertPeer(peerRecord(id));
   return temp.catalog;
 }
 
@@ -31,49 +31,49 @@ function addUpload(catalog: Catalog, bucket: string, key: string, createdMs: num
   serial += 1;
   const uploadId = serial.toString(16).padStart(32, "0");
   const record = ballOf({ bucket: multipartStagingBucket, key: multipartUploadKey(bucket, uploadId), objectId: `u${serial}`, peers: [["p1", "p2"]], tags: { [multipartUploadKeyTag]: key } });
-  catalog.commitBall({ ...record.ball, createdMs }, record.chunks, {});
+  await catalog.commitBall({ ...record.ball, createdMs }, record.chunks, {});
   for (let n = 1; n <= parts; n += 1) {
     const part = ballOf({ bucket: multipartStagingBucket, key: multipartPartKey(uploadId, n), objectId: `p${serial}-${n}`, peers: [["p1", "p2"], ["p2", "p3"]] });
-    catalog.commitBall(part.ball, part.chunks, {});
+    await catalog.commitBall(part.ball, part.chunks, {});
   }
   return uploadId;
 }
 
 describe("abortMultipartUploadsBefore", () => {
-  test("no staging bucket yet: nothing to abort", () => {
+  test("no staging bucket yet: nothing to abort", async () => {
     expect(abortMultipartUploadsBefore(setup(), { keyPrefix: "", beforeMs: Date.now() })).toBe(0);
   });
 
-  test("only uploads begun before the time, under the prefix, of the bucket; their parts' chunks become garbage", () => {
+  test("only uploads begun before the time, under the prefix, of the bucket; their parts' chunks become garbage", async () => {
     const catalog = setup();
     const old = addUpload(catalog, "photos", "logs/a", 1_000, 2);
     const young = addUpload(catalog, "photos", "logs/b", 5_000, 1);
     const otherPrefix = addUpload(catalog, "photos", "keep/c", 1_000, 1);
     const otherBucket = addUpload(catalog, "photos-2", "logs/d", 1_000, 1);
-    const before = catalog.stats();
+    const before = await catalog.stats();
     // beforeMs is exclusive: an upload begun at exactly 5000 stays.
     expect(abortMultipartUploadsBefore(catalog, { bucket: "photos", keyPrefix: "logs/", beforeMs: 5_000 })).toBe(1);
-    expect(catalog.getBallMeta(multipartStagingBucket, multipartUploadKey("photos", old))).toBeUndefined();
-    expect(catalog.getBallMeta(multipartStagingBucket, multipartPartKey(old, 1))).toBeUndefined();
-    expect(catalog.getBallMeta(multipartStagingBucket, multipartPartKey(old, 2))).toBeUndefined();
+    expect(await catalog.getBallMeta(multipartStagingBucket, multipartUploadKey("photos", old))).toBeUndefined();
+    expect(await catalog.getBallMeta(multipartStagingBucket, multipartPartKey(old, 1))).toBeUndefined();
+    expect(await catalog.getBallMeta(multipartStagingBucket, multipartPartKey(old, 2))).toBeUndefined();
     for (const [bucket, uploadId] of [["photos", young], ["photos", otherPrefix], ["photos-2", otherBucket]] as const) {
-      expect(catalog.getBallMeta(multipartStagingBucket, multipartUploadKey(bucket, uploadId))).toBeDefined();
-      expect(catalog.getBallMeta(multipartStagingBucket, multipartPartKey(uploadId, 1))).toBeDefined();
+      expect(await catalog.getBallMeta(multipartStagingBucket, multipartUploadKey(bucket, uploadId))).toBeDefined();
+      expect(await catalog.getBallMeta(multipartStagingBucket, multipartPartKey(uploadId, 1))).toBeDefined();
     }
-    const after = catalog.stats();
+    const after = await catalog.stats();
     expect(before.balls - after.balls).toBe(3); // the record and two parts
     expect(before.chunks - after.chunks).toBe(1 + 2 * 2);
     expect(after.garbage - before.garbage).toBe(2 + 2 * 2 * 2); // every replica of every chunk
   });
 
-  test("every bucket when none is named; a completed upload's record goes too, uncounted", () => {
+  test("every bucket when none is named; a completed upload's record goes too, uncounted", async () => {
     const catalog = setup();
     const done = ballOf({ bucket: multipartStagingBucket, key: multipartUploadKey("c-bucket", "f".repeat(32)), objectId: "done", peers: [["p1", "p2"]], tags: { [multipartUploadKeyTag]: "z", [multipartDoneTag]: "e-1" } });
-    catalog.commitBall({ ...done.ball, createdMs: 1_000 }, done.chunks, {});
+    await catalog.commitBall({ ...done.ball, createdMs: 1_000 }, done.chunks, {});
     addUpload(catalog, "a-bucket", "x", 1_000, 1);
     addUpload(catalog, "b-bucket", "y", 1_000, 1);
     expect(abortMultipartUploadsBefore(catalog, { keyPrefix: "", beforeMs: 2_000 })).toBe(2);
-    expect(catalog.listBalls({ bucket: multipartStagingBucket, limit: 10 }).balls).toEqual([]);
+    expect((await catalog.listBalls({ bucket: multipartStagingBucket, limit: 10 })).balls).toEqual([]);
   });
 });
 
@@ -92,8 +92,8 @@ describe("the lifecycle rule AbortIncompleteMultipartUpload (the SPM's lifecycle
     // S3 counts days to the next midnight UTC: begun on day 10, 2 days are up at the start of day 13.
     expect(await abort("logs-bucket", { rules }, 13 * dayMs - 1)).toBe(0);
     expect(await abort("logs-bucket", { rules }, 13 * dayMs)).toBe(1);
-    expect(catalog.getBallMeta(multipartStagingBucket, multipartUploadKey("logs-bucket", due))).toBeUndefined();
-    expect(catalog.getBallMeta(multipartStagingBucket, multipartUploadKey("logs-bucket", otherPrefix))).toBeDefined();
+    expect(await catalog.getBallMeta(multipartStagingBucket, multipartUploadKey("logs-bucket", due))).toBeUndefined();
+    expect(await catalog.getBallMeta(multipartStagingBucket, multipartUploadKey("logs-bucket", otherPrefix))).toBeDefined();
     expect(await abort("logs-bucket", { rules }, 100 * dayMs)).toBe(0);
   });
 });

@@ -54,8 +54,8 @@ export const lockKeys = { writer: 0x6d78_0001, schema: 0x6d78_0002 } as const;
 
 /** SQLSTATEs that mean "not now": the server is going away, out of room or refusing, or a wait ran out. */
 const unavailableStates: Record<string, string> = {
-  "57014": `a statement ran past the statement timeout (${limits.catalogPostgresStatementTimeoutMs} ms), or waited that long for another SPM's write`,
-  "55P03": "a lock could not be taken in time",
+  "57014": `a statement ran past the statement timeout (${limits.catalogPostgresStatementTimeoutMs} ms)`,
+  "55P03": `a lock was held elsewhere for more than ${limits.catalogPostgresLockTimeoutMs} ms (another SPM writing to this catalog, or a tool holding it)`,
   "57P01": "the server is shutting down",
   "57P02": "the server crashed and is restarting",
   "57P03": "the server is starting up or shutting down",

@@ -47,6 +47,7 @@ export interface PostgresStoreOptions {
   secretsKeyPath: string;
   poolMax?: number;
   statementTimeoutMs?: number;
+  lockTimeoutMs?: number;
   connectTimeoutMs?: number;
 }
 
@@ -80,6 +81,7 @@ export class PostgresStore {
       idleTimeout: Math.ceil(limits.catalogPostgresIdleTimeoutMs / 1000),
       connection: {
         statement_timeout: options.statementTimeoutMs ?? limits.catalogPostgresStatementTimeoutMs,
+        lock_timeout: options.lockTimeoutMs ?? limits.catalogPostgresLockTimeoutMs,
         synchronous_commit: "on",
         application_name: "mictlanx",
       },
