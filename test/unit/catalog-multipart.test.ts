@@ -1,33 +1,38 @@
 // abortMultipartUploadsBefore: the catalog's side of S3 multipart (the lifecycle rule
 // AbortIncompleteMultipartUpload calls it): uploads begun before a time, under a key prefix, of
-// one bucket or all, lose their parts and record; every chunk of theirs becomes garbage.
+// one bucket or all, lose their parts and record; every chunk of theirs becomes garbage. On both
+// engines through abortMultipartUploadsIn (CatalogCalls); the lifecycle pass still takes the
+// sync Catalog (src/roles/spm/multipart.ts), so its test stays on sqlite's.
 import { afterEach, describe, expect, test } from "bun:test";
-import { abortMultipartUploadsBefore, type Catalog } from "../../src/catalog/index.ts";
+import type { Catalog, CatalogCalls, CatalogStore } from "../../src/catalog/index.ts";
+import { abortMultipartUploadsIn } from "../../src/catalog/multipart-calls.ts";
 import { multipartDoneTag, multipartPartKey, multipartStagingBucket, multipartUploadKey, multipartUploadKeyTag } from "../../src/lib/s3-multipart-layout.ts";
 import { ballOf, peerRecord, tempCatalog } from "./fixtures/catalog-records.ts";
 import { abortIncompleteUploadsIn } from "../../src/roles/spm/multipart.ts";
+import { forEachEngine } from "../support/catalog-engines.ts";
 
 let cleanups: Array<() => void> = [];
 afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup();
 });
 
-function setup(): Catalog {
+/** A sync sqlite Catalog (for the lifecycle pass), audited at the end. */
+function setupSync(): Catalog {
   const temp = tempCatalog("catalog-multipart");
   cleanups.push(() => {
     try {
-      expect(await temp.catalog.audit()).toEqual([]);
+      expect(temp.catalog.audit()).toEqual([]);
     } finally {
       temp.done();
     }
   });
-  for (const id of ["p1", "p2", "p3"]) await temp.catalog.upsertPeer(peerRecord(id));
+  for (const id of ["p1", "p2", "p3"]) temp.catalog.upsertPeer(peerRecord(id));
   return temp.catalog;
 }
 
 let serial = 0;
-/** An upload of bucket/key begun at createdMs, with `parts` parts of two chunks each. */
-function addUpload(catalog: Catalog, bucket: string, key: string, createdMs: number, parts: number): string {
+/** An upload of bucket/key begun at createdMs, with `parts` parts of two chunks each (sync or async catalog alike). */
+async function addUpload(catalog: Catalog | CatalogCalls, bucket: string, key: string, createdMs: number, parts: number): Promise<string> {
   serial += 1;
   const uploadId = serial.toString(16).padStart(32, "0");
   const record = ballOf({ bucket: multipartStagingBucket, key: multipartUploadKey(bucket, uploadId), objectId: `u${serial}`, peers: [["p1", "p2"]], tags: { [multipartUploadKeyTag]: key } });
@@ -39,51 +44,64 @@ function addUpload(catalog: Catalog, bucket: string, key: string, createdMs: num
   return uploadId;
 }
 
-describe("abortMultipartUploadsBefore", () => {
-  test("no staging bucket yet: nothing to abort", async () => {
-    expect(abortMultipartUploadsBefore(setup(), { keyPrefix: "", beforeMs: Date.now() })).toBe(0);
+forEachEngine("catalog-multipart", (engine) => {
+  const opened: CatalogStore[] = [];
+  async function setup(): Promise<CatalogStore> {
+    const { store } = await engine.open();
+    opened.push(store);
+    for (const id of ["p1", "p2", "p3"]) await store.upsertPeer(peerRecord(id));
+    return store;
+  }
+  afterEach(async () => {
+    for (const store of opened.splice(0)) expect(await store.audit()).toEqual([]);
   });
 
-  test("only uploads begun before the time, under the prefix, of the bucket; their parts' chunks become garbage", async () => {
-    const catalog = setup();
-    const old = addUpload(catalog, "photos", "logs/a", 1_000, 2);
-    const young = addUpload(catalog, "photos", "logs/b", 5_000, 1);
-    const otherPrefix = addUpload(catalog, "photos", "keep/c", 1_000, 1);
-    const otherBucket = addUpload(catalog, "photos-2", "logs/d", 1_000, 1);
-    const before = await catalog.stats();
-    // beforeMs is exclusive: an upload begun at exactly 5000 stays.
-    expect(abortMultipartUploadsBefore(catalog, { bucket: "photos", keyPrefix: "logs/", beforeMs: 5_000 })).toBe(1);
-    expect(await catalog.getBallMeta(multipartStagingBucket, multipartUploadKey("photos", old))).toBeUndefined();
-    expect(await catalog.getBallMeta(multipartStagingBucket, multipartPartKey(old, 1))).toBeUndefined();
-    expect(await catalog.getBallMeta(multipartStagingBucket, multipartPartKey(old, 2))).toBeUndefined();
-    for (const [bucket, uploadId] of [["photos", young], ["photos", otherPrefix], ["photos-2", otherBucket]] as const) {
-      expect(await catalog.getBallMeta(multipartStagingBucket, multipartUploadKey(bucket, uploadId))).toBeDefined();
-      expect(await catalog.getBallMeta(multipartStagingBucket, multipartPartKey(uploadId, 1))).toBeDefined();
-    }
-    const after = await catalog.stats();
-    expect(before.balls - after.balls).toBe(3); // the record and two parts
-    expect(before.chunks - after.chunks).toBe(1 + 2 * 2);
-    expect(after.garbage - before.garbage).toBe(2 + 2 * 2 * 2); // every replica of every chunk
-  });
+  describe("abortMultipartUploadsBefore", () => {
+    test("no staging bucket yet: nothing to abort", async () => {
+      expect(await abortMultipartUploadsIn(await setup(), { keyPrefix: "", beforeMs: Date.now() })).toBe(0);
+    });
 
-  test("every bucket when none is named; a completed upload's record goes too, uncounted", async () => {
-    const catalog = setup();
-    const done = ballOf({ bucket: multipartStagingBucket, key: multipartUploadKey("c-bucket", "f".repeat(32)), objectId: "done", peers: [["p1", "p2"]], tags: { [multipartUploadKeyTag]: "z", [multipartDoneTag]: "e-1" } });
-    await catalog.commitBall({ ...done.ball, createdMs: 1_000 }, done.chunks, {});
-    addUpload(catalog, "a-bucket", "x", 1_000, 1);
-    addUpload(catalog, "b-bucket", "y", 1_000, 1);
-    expect(abortMultipartUploadsBefore(catalog, { keyPrefix: "", beforeMs: 2_000 })).toBe(2);
-    expect((await catalog.listBalls({ bucket: multipartStagingBucket, limit: 10 })).balls).toEqual([]);
+    test("only uploads begun before the time, under the prefix, of the bucket; their parts' chunks become garbage", async () => {
+      const catalog = await setup();
+      const old = await addUpload(catalog, "photos", "logs/a", 1_000, 2);
+      const young = await addUpload(catalog, "photos", "logs/b", 5_000, 1);
+      const otherPrefix = await addUpload(catalog, "photos", "keep/c", 1_000, 1);
+      const otherBucket = await addUpload(catalog, "photos-2", "logs/d", 1_000, 1);
+      const before = await catalog.stats();
+      // beforeMs is exclusive: an upload begun at exactly 5000 stays.
+      expect(await abortMultipartUploadsIn(catalog, { bucket: "photos", keyPrefix: "logs/", beforeMs: 5_000 })).toBe(1);
+      expect(await catalog.getBallMeta(multipartStagingBucket, multipartUploadKey("photos", old))).toBeUndefined();
+      expect(await catalog.getBallMeta(multipartStagingBucket, multipartPartKey(old, 1))).toBeUndefined();
+      expect(await catalog.getBallMeta(multipartStagingBucket, multipartPartKey(old, 2))).toBeUndefined();
+      for (const [bucket, uploadId] of [["photos", young], ["photos", otherPrefix], ["photos-2", otherBucket]] as const) {
+        expect(await catalog.getBallMeta(multipartStagingBucket, multipartUploadKey(bucket, uploadId))).toBeDefined();
+        expect(await catalog.getBallMeta(multipartStagingBucket, multipartPartKey(uploadId, 1))).toBeDefined();
+      }
+      const after = await catalog.stats();
+      expect(before.balls - after.balls).toBe(3); // the record and two parts
+      expect(before.chunks - after.chunks).toBe(1 + 2 * 2);
+      expect(after.garbage - before.garbage).toBe(2 + 2 * 2 * 2); // every replica of every chunk
+    });
+
+    test("every bucket when none is named; a completed upload's record goes too, uncounted", async () => {
+      const catalog = await setup();
+      const done = ballOf({ bucket: multipartStagingBucket, key: multipartUploadKey("c-bucket", "f".repeat(32)), objectId: "done", peers: [["p1", "p2"]], tags: { [multipartUploadKeyTag]: "z", [multipartDoneTag]: "e-1" } });
+      await catalog.commitBall({ ...done.ball, createdMs: 1_000 }, done.chunks, {});
+      await addUpload(catalog, "a-bucket", "x", 1_000, 1);
+      await addUpload(catalog, "b-bucket", "y", 1_000, 1);
+      expect(await abortMultipartUploadsIn(catalog, { keyPrefix: "", beforeMs: 2_000 })).toBe(2);
+      expect((await catalog.listBalls({ bucket: multipartStagingBucket, limit: 10 })).balls).toEqual([]);
+    });
   });
 });
 
 describe("the lifecycle rule AbortIncompleteMultipartUpload (the SPM's lifecycle pass)", () => {
   const dayMs = 86_400_000;
   test("each enabled rule aborts the uploads under its prefix begun DaysAfterInitiation days before; disabled rules and other prefixes keep theirs", async () => {
-    const catalog = setup();
+    const catalog = setupSync();
     const beganMs = 10 * dayMs + 3_600_000; // day 10, 01:00 UTC
-    const due = addUpload(catalog, "logs-bucket", "tmp/a", beganMs, 1);
-    const otherPrefix = addUpload(catalog, "logs-bucket", "keep/b", beganMs, 1);
+    const due = await addUpload(catalog, "logs-bucket", "tmp/a", beganMs, 1);
+    const otherPrefix = await addUpload(catalog, "logs-bucket", "keep/b", beganMs, 1);
     const abort = abortIncompleteUploadsIn(catalog, () => ({}));
     const rules = [
       { id: "tmp", enabled: true, prefix: "tmp/", abortIncompleteDays: 2 },
@@ -92,8 +110,8 @@ describe("the lifecycle rule AbortIncompleteMultipartUpload (the SPM's lifecycle
     // S3 counts days to the next midnight UTC: begun on day 10, 2 days are up at the start of day 13.
     expect(await abort("logs-bucket", { rules }, 13 * dayMs - 1)).toBe(0);
     expect(await abort("logs-bucket", { rules }, 13 * dayMs)).toBe(1);
-    expect(await catalog.getBallMeta(multipartStagingBucket, multipartUploadKey("logs-bucket", due))).toBeUndefined();
-    expect(await catalog.getBallMeta(multipartStagingBucket, multipartUploadKey("logs-bucket", otherPrefix))).toBeDefined();
+    expect(catalog.getBallMeta(multipartStagingBucket, multipartUploadKey("logs-bucket", due))).toBeUndefined();
+    expect(catalog.getBallMeta(multipartStagingBucket, multipartUploadKey("logs-bucket", otherPrefix))).toBeDefined();
     expect(await abort("logs-bucket", { rules }, 100 * dayMs)).toBe(0);
   });
 });
