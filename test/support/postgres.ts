@@ -5,7 +5,7 @@
 // `nobody`) through setpriv, which execs in place: the pid the test holds is the postmaster's,
 // so a stop or a kill reaches the server itself. Cleanup stops it (pg_ctl -m immediate, then
 // kill -9 by pid) and removes the dir, also when a start fails halfway.
-import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SQL } from "bun";
@@ -15,10 +15,11 @@ const startTimeoutMs = 30_000;
 
 export type PostgresBin = { dir: string; initdb: string; postgres: string; pgCtl: string };
 
-/** initdb, postgres and pg_ctl from PATH or /usr/lib/postgresql/N/bin (the newest N); undefined when not installed. */
+/** initdb, postgres and pg_ctl (and pg_dump beside them) from PATH or /usr/lib/postgresql/N/bin (the newest N); undefined when not installed. */
 export function findPostgres(): PostgresBin | undefined {
   const onPath = Bun.which("initdb");
-  const dirs = onPath ? [onPath.slice(0, onPath.lastIndexOf("/"))] : [];
+  const real = onPath === null ? undefined : realpathSync(onPath); // a link in /usr/local/bin: the bin dir it points into has pg_dump too
+  const dirs = real === undefined ? [] : [real.slice(0, real.lastIndexOf("/"))];
   const debian = "/usr/lib/postgresql";
   if (existsSync(debian)) {
     const versions = readdirSync(debian).filter((name) => /^\d+$/.test(name)).sort((a, b) => Number(b) - Number(a));
