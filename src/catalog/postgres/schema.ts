@@ -262,7 +262,7 @@ export async function applyPostgresSchema(sql: SQL, location: string): Promise<n
     if (found > postgresSchemaVersion) {
       throw new MictlanxError(
         "internal",
-        `the catalog at ${location} has schema version ${found}, newer than this build's ${postgresSchemaVersion}: a newer mictlanx made it; run that version (or newer) of mictlanx`,
+        `the catalog at ${location} has schema version ${found}, newer than this build's ${postgresSchemaVersion} (a newer mictlanx made it); run a newer mictlanx`,
       );
     }
     for (let version = found + 1; version <= postgresSchemaVersion; version += 1) {
