@@ -9,6 +9,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SqliteStore, type CatalogEngineName, type CatalogStore } from "../../src/catalog/index.ts";
+import { SQL } from "bun";
+import { applyPostgresSchema } from "../../src/catalog/postgres/schema.ts";
 import { PostgresStore } from "../../src/catalog/postgres/store.ts";
 import { postgresMissing, startTestPostgres, type TestPostgres } from "./postgres.ts";
 
@@ -50,6 +52,20 @@ export function forEachEngine(label: string, body: (engine: TestEngine) => void)
     if (server !== undefined) await (await server).cleanup();
   });
   const serverOf = () => (server ??= startTestPostgres(label));
+  // A database with the catalog's schema made once per file: each test's database is a copy of
+  // it (~0.4 s), not a new one migrated (~0.9 s). It holds no VSS id yet: each copy makes its own.
+  let template: Promise<string> | undefined;
+  const templateOf = () =>
+    (template ??= (async () => {
+      const url = await (await serverOf()).createDatabase(`catalog_template_${process.pid}`);
+      const sql = new SQL(url, { max: 1 });
+      try {
+        await applyPostgresSchema(sql, url);
+      } finally {
+        await sql.close();
+      }
+      return new URL(url).pathname.slice(1);
+    })());
   for (const name of engineNames) {
     const engine: TestEngine = {
       name,
@@ -63,7 +79,7 @@ export function forEachEngine(label: string, body: (engine: TestEngine) => void)
         const dir = mkdtempSync(join(tmpdir(), `mictlanx-${label}-`));
         scope.dirs.push(dir);
         const secretsKeyPath = options.secretsKeyPath ?? join(dir, "secrets.key");
-        const location = name === "sqlite" ? join(dir, "catalog.sqlite") : await (await serverOf()).createDatabase();
+        const location = name === "sqlite" ? join(dir, "catalog.sqlite") : await (await serverOf()).createDatabase(undefined, await templateOf());
         const openAt = (keyPath: string) => (name === "sqlite" ? Promise.resolve(SqliteStore.open(location, { secretsKeyPath: keyPath })) : PostgresStore.open(location, { secretsKeyPath: keyPath }));
         return { store: track(await openAt(secretsKeyPath)), location, dir, reopen: async (again = {}) => track(await openAt(again.secretsKeyPath ?? secretsKeyPath)) };
       },

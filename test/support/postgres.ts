@@ -69,8 +69,8 @@ export interface TestPostgres {
   url(database: string): string;
   port: number;
   dir: string;
-  /** A new empty database (UTF8, C collation); its URL. */
-  createDatabase(name?: string): Promise<string>;
+  /** A new empty database (UTF8, C collation), or a copy of `template`; its URL. */
+  createDatabase(name?: string, template?: string): Promise<string>;
   /** Stop the server at once (pg_ctl -m immediate): connections to it fail until `start`. */
   stop(): Promise<void>;
   /** Start it again on the same port and data dir; resolves once it accepts connections. */
@@ -124,10 +124,11 @@ export async function startTestPostgres(label: string): Promise<TestPostgres> {
     url,
     port,
     dir,
-    async createDatabase(name = `t_${process.pid}_${(databases += 1)}`) {
+    async createDatabase(name = `t_${process.pid}_${(databases += 1)}`, template?: string) {
       const sql = admin();
       try {
-        await sql.unsafe(`CREATE DATABASE "${name}" ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`);
+        const from = template === undefined ? "ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0" : `TEMPLATE "${template}"`;
+        await sql.unsafe(`CREATE DATABASE "${name}" ${from}`);
       } finally {
         await sql.close();
       }
