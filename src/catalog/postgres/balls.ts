@@ -2,6 +2,7 @@
 // (the rules are written there). What differs is how: a commit writes all its chunks in one
 // statement and all its replicas in another (unnest of arrays), not one statement per row, since
 // each statement here is a round trip to the server.
+import type { SQL } from "bun";
 import { assert } from "../../lib/assert.ts";
 import { BadRequestError, ConflictError } from "../../lib/errors.ts";
 import { limits } from "../../lib/limits.ts";
@@ -23,7 +24,7 @@ import type {
 } from "../types.ts";
 import { checkBallId, checkBucket, checkKey, checkPage } from "../validate.ts";
 import { all, one, type Db } from "./db.ts";
-import { intentRow, noUpload, rememberRequest } from "./garbage.ts";
+import { noUpload, rememberRequest } from "./garbage.ts";
 import { resolvePeers } from "./peers.ts";
 import { dropStaged } from "./staging.ts";
 
@@ -42,25 +43,45 @@ export async function ballById(db: Db, id: number): Promise<BallRow | undefined>
   return one<BallRow>(db`SELECT ${ballColumns(db)} FROM balls WHERE id = ${id}`);
 }
 
+/** What an object id is known as, in one statement: each a round trip of its own otherwise. */
+type ObjectFacts = {
+  under_way: boolean;
+  request_id: string | null;
+  owner: { bucket: string; key: string } | null;
+  retired: { reason: string; retired_ms: number } | null;
+  in_garbage: boolean;
+};
+
+async function objectFacts(db: Db, objectId: string): Promise<ObjectFacts> {
+  const row = await one<ObjectFacts>(db`SELECT
+      EXISTS (SELECT 1 FROM intents WHERE object_id = ${objectId}) AS under_way,
+      (SELECT request_id FROM intents WHERE object_id = ${objectId}) AS request_id,
+      (SELECT json_build_object('bucket', bucket, 'key', key) FROM balls WHERE object_id = ${objectId}) AS owner,
+      (SELECT json_build_object('reason', reason, 'retired_ms', retired_ms) FROM retired WHERE object_id = ${objectId}) AS retired,
+      EXISTS (SELECT 1 FROM garbage WHERE object_id = ${objectId}) AS in_garbage`);
+  assert(row !== undefined, `no facts about object ${objectId}`);
+  return row;
+}
+
 /** The whole commit; the caller has validated `ball` and `chunks` and opened a transaction. */
 export async function commitBall(db: Db, ball: BallInput, chunks: ChunkRecord[], options: CommitOptions): Promise<CommitResult> {
   const current = await ballByKey(db, ball.bucket, ball.key);
   if (current !== undefined && current.object_id === ball.objectId) return repeatedCommit(current, ball);
   checkPreconditions(current, options, ball);
-  const underWay = (await intentRow(db, ball.objectId)) !== undefined;
+  const facts = await objectFacts(db, ball.objectId);
   if (options.requirePlacements === true) {
-    if (!underWay) throw await noUpload(db, ball.objectId);
+    if (!facts.under_way) throw await noUpload(db, ball.objectId);
     await checkPlaced(db, ball.objectId, chunks);
   }
   if (options.replicasMin !== undefined) checkReplicas(chunks, options.replicasMin);
-  if (!underWay) await checkObjectIdFree(db, ball.objectId);
+  if (!facts.under_way) checkObjectIdFree(ball.objectId, facts);
   const peers = await resolvePeers(db, chunks.flatMap((chunk) => chunk.peers));
   if (current !== undefined) await retireBall(db, current, "overwritten", options.retire);
   await db`INSERT INTO buckets (name, created_ms) VALUES (${ball.bucket}, ${ball.createdMs}) ON CONFLICT DO NOTHING`;
   const version = current === undefined ? 1 : current.version + 1;
   const id = await insertBall(db, ball, version);
   await insertChunks(db, id, ball.rf, chunks, peers);
-  if (underWay) await settleIntent(db, ball, chunks, version);
+  if (facts.under_way) await settleIntent(db, ball, chunks, version, facts.request_id);
   return current === undefined ? { version } : { version, replacedObjectId: current.object_id };
 }
 
@@ -110,17 +131,13 @@ function checkPreconditions(current: BallRow | undefined, options: CommitOptions
 }
 
 /** An object id is used once: not by another ball, not retired, not by pending garbage. */
-export async function checkObjectIdFree(db: Db, objectId: string): Promise<void> {
-  const owner = await ballByObject(db, objectId);
-  if (owner !== undefined) throw new ConflictError(`object id ${objectId} is already used by ${owner.bucket}/${owner.key}`);
-  const retired = await one<{ reason: string; retired_ms: number }>(db`SELECT reason, retired_ms FROM retired WHERE object_id = ${objectId}`);
+function checkObjectIdFree(objectId: string, { owner, retired, in_garbage }: ObjectFacts): void {
+  if (owner !== null) throw new ConflictError(`object id ${objectId} is already used by ${owner.bucket}/${owner.key}`);
   if (retired?.reason === "abandoned") {
     throw new ConflictError(`the upload of object ${objectId} was given up at ${retired.retired_ms} ms (its client abandoned it, or it expired) and its replicas are being deleted; upload again`);
   }
-  if (retired !== undefined) throw new ConflictError(`object id ${objectId} was ${retired.reason} at ${retired.retired_ms} ms; it cannot come back`);
-  if ((await one(db`SELECT 1 AS one FROM garbage WHERE object_id = ${objectId} LIMIT 1`)) !== undefined) {
-    throw new ConflictError(`object id ${objectId} belongs to replicas being deleted; upload again with a new object id`);
-  }
+  if (retired !== null) throw new ConflictError(`object id ${objectId} was ${retired.reason} at ${retired.retired_ms} ms; it cannot come back`);
+  if (in_garbage) throw new ConflictError(`object id ${objectId} belongs to replicas being deleted; upload again with a new object id`);
 }
 
 /** All the chunks in one statement, all the replicas in another. */
@@ -154,8 +171,7 @@ export async function retireBall(db: Db, ball: BallRow, reason: RetireReason, wh
 }
 
 /** The commit ends the upload's intent; placements it did not use (on peers still registered) are orphans -> garbage. */
-async function settleIntent(db: Db, ball: BallInput, chunks: ChunkRecord[], version: number): Promise<void> {
-  const requestId = (await intentRow(db, ball.objectId))?.request_id;
+async function settleIntent(db: Db, ball: BallInput, chunks: ChunkRecord[], version: number, requestId: string | null): Promise<void> {
   if (requestId) await rememberRequest(db, requestId, ball.objectId, version, ball.createdMs);
   const taken = await all<{ idx: number; peer_id: string; registered: boolean }>(db`DELETE FROM intent_placements AS i WHERE i.object_id = ${ball.objectId}
     RETURNING i.idx, i.peer_id, EXISTS (SELECT 1 FROM peers WHERE id = i.peer_id) AS registered`);
@@ -174,51 +190,70 @@ async function settleIntent(db: Db, ball: BallInput, chunks: ChunkRecord[], vers
 }
 
 export async function getBall(db: Db, bucket: string, key: string): Promise<BallWithChunks | undefined> {
-  const found = await lookUp(db, bucket, key);
-  return found && { ...found.ball, chunks: await readChunks(db, found.row) };
+  checkBucket(bucket);
+  checkKey(key);
+  const found = await withChunks(db, db`b.bucket = ${bucket} AND b.key = ${key}`, 0, limits.ballChunksMax);
+  if (found === undefined) return undefined;
+  checkLookup(found.ball, bucket, key);
+  return { ...found.ball, chunks: checkWhole(found.row, found.chunks) };
 }
 
 export async function getBallMeta(db: Db, bucket: string, key: string): Promise<BallRecord | undefined> {
-  return (await lookUp(db, bucket, key))?.ball;
-}
-
-export async function getBallHead(db: Db, bucket: string, key: string): Promise<{ ball: BallRecord; chunks: ChunkRecord[]; next?: number } | undefined> {
-  const found = await lookUp(db, bucket, key);
-  return found && { ball: found.ball, ...(await chunkPage(db, found.row, 0, limits.chunkRecordsPageMax)) };
-}
-
-async function lookUp(db: Db, bucket: string, key: string): Promise<{ row: BallRow; ball: BallRecord } | undefined> {
   checkBucket(bucket);
   checkKey(key);
   const row = await ballByKey(db, bucket, key);
   if (row === undefined) return undefined;
   const ball = ballFromRow(row);
+  checkLookup(ball, bucket, key);
+  return ball;
+}
+
+/** A ball and the first page of its chunks: what a read starts from, in one statement. */
+export async function getBallHead(db: Db, bucket: string, key: string): Promise<{ ball: BallRecord; chunks: ChunkRecord[]; next?: number } | undefined> {
+  checkBucket(bucket);
+  checkKey(key);
+  const found = await withChunks(db, db`b.bucket = ${bucket} AND b.key = ${key}`, 0, limits.chunkRecordsPageMax);
+  if (found === undefined) return undefined;
+  checkLookup(found.ball, bucket, key);
+  return { ball: found.ball, ...chunkPage(found.row, found.chunks, 0) };
+}
+
+function checkLookup(ball: BallRecord, bucket: string, key: string): void {
   assert(ball.bucket === bucket && ball.key === key, `lookup of ${bucket}/${key} returned ${ball.bucket}/${ball.key}`);
-  return { row, ball };
 }
 
 export async function chunksPage(db: Db, objectId: string, fromIndex: number, limit: number): Promise<{ chunks: ChunkRecord[]; next?: number } | undefined> {
-  const row = await ballByObject(db, objectId);
+  const found = await withChunks(db, db`b.object_id = ${objectId}`, fromIndex, Math.min(limit, limits.chunkRecordsPageMax));
+  return found && chunkPage(found.row, found.chunks, fromIndex);
+}
+
+/** Chunks as withChunks carries them: [index, size, checksum hex, holders sorted by peer id]. */
+type ChunkTuple = [number, number, string, string[]];
+type BallWithChunkList = BallRow & { chunk_list: ChunkTuple[] };
+
+/**
+ * The ball `where` names and its chunks [from, from + limit) with their holders, in one
+ * statement: one round trip, and one snapshot without a transaction around two reads.
+ */
+async function withChunks(db: Db, where: SQL.Query<unknown>, from: number, limit: number): Promise<{ row: BallRow; ball: BallRecord; chunks: ChunkRecord[] } | undefined> {
+  const row = await one<BallWithChunkList>(db`SELECT ${ballColumns(db)},
+      (SELECT coalesce(json_agg(json_build_array(c.idx, c.size, encode(c.checksum, 'hex'),
+          (SELECT coalesce(json_agg(p.id ORDER BY p.id), '[]'::json) FROM replicas AS r JOIN peers AS p ON p.num = r.peer WHERE r.ball = c.ball AND r.idx = c.idx)) ORDER BY c.idx), '[]'::json)
+        FROM (SELECT ball, idx, size, checksum FROM chunks WHERE ball = b.id AND idx >= ${from} ORDER BY idx LIMIT ${limit}) AS c) AS chunk_list
+    FROM balls AS b WHERE ${where}`);
   if (row === undefined) return undefined;
-  return chunkPage(db, row, fromIndex, limit);
+  const chunks = row.chunk_list.map(([index, size, checksum, peers]) => {
+    assert(Number.isSafeInteger(index) && Number.isSafeInteger(size) && checksum.length === 16, `ball ${row.bucket}/${row.key} has a malformed chunk ${index}`);
+    return { index, size, checksum, peers };
+  });
+  return { row, ball: ballFromRow(row), chunks };
 }
 
-type ChunkWithHolders = { idx: number; size: number; checksum: Uint8Array; holders: string[] };
-
-/** Chunks [from, from + limit) of a ball with their holders (sorted by peer id), in one statement. */
-async function chunksWithHolders(db: Db, ball: number, from: number, limit: number): Promise<ChunkWithHolders[]> {
-  return all<ChunkWithHolders>(db`SELECT c.idx, c.size, c.checksum,
-      coalesce((SELECT array_agg(p.id ORDER BY p.id) FROM replicas AS r JOIN peers AS p ON p.num = r.peer WHERE r.ball = c.ball AND r.idx = c.idx), '{}') AS holders
-    FROM chunks AS c WHERE c.ball = ${ball} AND c.idx >= ${from} ORDER BY c.idx LIMIT ${limit}`);
-}
-
-/** Chunks from `from`, at most `limit` and metadataPageBytesMax of records (at least one); `next` when there is more. */
-async function chunkPage(db: Db, row: BallRow, from: number, limit: number): Promise<{ chunks: ChunkRecord[]; next?: number }> {
-  const rows = await chunksWithHolders(db, row.id, from, Math.min(limit, limits.chunkRecordsPageMax));
+/** At most metadataPageBytesMax of records (at least one); `next` is the index the next page starts at, when there is more. */
+function chunkPage(row: BallRow, chunks: ChunkRecord[], from: number): { chunks: ChunkRecord[]; next?: number } {
   const page: ChunkRecord[] = [];
   let bytes = 0;
-  for (const [position, chunk] of rows.entries()) {
-    const record = { index: chunk.idx, size: chunk.size, checksum: blobToHex(chunk.checksum, 8), peers: chunk.holders };
+  for (const [position, record] of chunks.entries()) {
     assert(record.index === from + position && record.peers.length >= 1, `ball ${row.bucket}/${row.key} chunk ${from + position} read back wrong`);
     bytes += chunkRecordWireBytes(record);
     if (page.length > 0 && bytes > limits.metadataPageBytesMax) break;
@@ -228,9 +263,8 @@ async function chunkPage(db: Db, row: BallRow, from: number, limit: number): Pro
   return end < row.num_chunks ? { chunks: page, next: end } : { chunks: page };
 }
 
-export async function readChunks(db: Db, row: BallRow): Promise<ChunkRecord[]> {
-  const rows = await chunksWithHolders(db, row.id, 0, limits.ballChunksMax);
-  const chunks = rows.map((chunk) => ({ index: chunk.idx, size: chunk.size, checksum: blobToHex(chunk.checksum, 8), peers: chunk.holders }));
+/** A ball's every chunk, checked against the ball. */
+function checkWhole(row: BallRow, chunks: ChunkRecord[]): ChunkRecord[] {
   const where = `ball ${row.bucket}/${row.key}`;
   assert(chunks.length === row.num_chunks, `${where} has ${chunks.length} chunks, expected ${row.num_chunks}`);
   let total = 0;

@@ -8,7 +8,9 @@
 // insert) sees nothing change under it. Within this process writes also queue in order before
 // they take a connection, so a long group does not leave other writes waiting on the lock
 // (and timing out) on connections of their own. Every read call with more than one statement
-// is one REPEATABLE READ, READ ONLY transaction: a ball and its chunks come from one snapshot.
+// is one REPEATABLE READ, READ ONLY transaction, so what it reads comes from one snapshot; a
+// read of one statement (a ball with its chunks and their holders is one) runs on the pool
+// without BEGIN and COMMIT, since PostgreSQL gives each statement a snapshot of its own.
 //
 // Durability: a call resolves after COMMIT returns, and every connection runs with
 // synchronous_commit on, so the commit's WAL is flushed on the server first.
@@ -54,7 +56,10 @@ export interface PostgresStoreOptions {
 /** How a call reaches the database: on its own transaction, or inside a group's. */
 interface Runner {
   write<T>(fn: (db: Db) => Promise<T>): Promise<T>;
+  /** A read of several statements: one snapshot (REPEATABLE READ, READ ONLY). */
   read<T>(fn: (db: Db) => Promise<T>): Promise<T>;
+  /** A read of one statement, on the pool: PostgreSQL gives each statement one snapshot of its own. */
+  read1<T>(fn: (db: Db) => Promise<T>): Promise<T>;
   /** Inside a group: a failing commit fails its write (whose savepoint undoes it), not only its item. */
   readonly nested: boolean;
 }
@@ -107,6 +112,7 @@ export class PostgresStore {
       nested: false,
       write: (fn) => this.inWriteTransaction(fn),
       read: (fn) => this.mapped(() => this.sql.begin("ISOLATION LEVEL REPEATABLE READ READ ONLY", fn) as Promise<Awaited<ReturnType<typeof fn>>>),
+      read1: (fn) => this.mapped(() => fn(this.sql)),
     };
   }
 
@@ -204,7 +210,7 @@ export class PostgresStore {
 
 /** Calls run on a group's transaction (or a write's savepoint in it): no transaction of their own. */
 function groupRunner(db: Db): Runner {
-  return { nested: true, write: (fn) => fn(db), read: (fn) => fn(db) };
+  return { nested: true, write: (fn) => fn(db), read: (fn) => fn(db), read1: (fn) => fn(db) };
 }
 
 /** Bun's own failures (the connection closed, refused, timed out), as opposed to the server's answer. */
@@ -293,8 +299,8 @@ function callsOn(run: Runner, masterKey: Uint8Array): CatalogCalls {
   return {
     // --- peers ---
     upsertPeer: async (peer) => run.write((db) => peers.upsertPeer(db, peer)),
-    getPeer: async (id) => run.read((db) => peers.getPeer(db, id)),
-    listPeers: async () => run.read((db) => peers.listPeers(db)),
+    getPeer: async (id) => run.read1((db) => peers.getPeer(db, id)),
+    listPeers: async () => run.read1((db) => peers.listPeers(db)),
     setPeerState: async (id, state) => run.write((db) => peers.setPeerState(db, id, state)),
     setDraining: async (id, draining) => run.write((db) => peers.setDraining(db, id, draining)),
     removePeer: async (id, options = {}) => run.write((db) => peers.removePeer(db, id, options.forgetReplicas ?? false)),
@@ -317,22 +323,22 @@ function callsOn(run: Runner, masterKey: Uint8Array): CatalogCalls {
         return results;
       });
     },
-    getBall: async (bucket, key) => run.read((db) => balls.getBall(db, bucket, key)),
-    getBallMeta: async (bucket, key) => run.read((db) => balls.getBallMeta(db, bucket, key)),
-    getBallHead: async (bucket, key) => run.read((db) => balls.getBallHead(db, bucket, key)),
+    getBall: async (bucket, key) => run.read1((db) => balls.getBall(db, bucket, key)),
+    getBallMeta: async (bucket, key) => run.read1((db) => balls.getBallMeta(db, bucket, key)),
+    getBallHead: async (bucket, key) => run.read1((db) => balls.getBallHead(db, bucket, key)),
     chunksPage: async (objectId, fromIndex, limit = limits.chunkRecordsPageMax) => {
       checkObjectId(objectId);
       checkInt("fromIndex", fromIndex, 0, limits.ballChunksMax);
       checkInt("limit", limit, 1, limits.chunkRecordsPageMax);
-      return run.read((db) => balls.chunksPage(db, objectId, fromIndex, limit));
+      return run.read1((db) => balls.chunksPage(db, objectId, fromIndex, limit));
     },
     deleteBall: async (bucket, key, when = {}) => run.write((db) => balls.deleteBall(db, bucket, key, when)),
-    listBalls: async (q) => run.read((db) => balls.listBalls(db, q)),
+    listBalls: async (q) => run.read1((db) => balls.listBalls(db, q)),
 
     // --- buckets ---
     listBuckets: async (q) => {
       checkPage(q);
-      const rows = await run.read((db) =>
+      const rows = await run.read1((db) =>
         all<BucketRow>(
           q.after === undefined
             ? db`SELECT name, created_ms, balls, bytes FROM buckets ORDER BY name LIMIT ${q.limit + 1}`
@@ -344,7 +350,7 @@ function callsOn(run: Runner, masterKey: Uint8Array): CatalogCalls {
     },
     getBucket: async (name) => {
       checkBucket(name);
-      const row = await run.read((db) => bucketRow(db, name));
+      const row = await run.read1((db) => bucketRow(db, name));
       return row === undefined ? undefined : bucketOf(row);
     },
     createBucket: async (name, createdMs) => {
@@ -379,17 +385,17 @@ function callsOn(run: Runner, masterKey: Uint8Array): CatalogCalls {
     },
 
     // --- bucket settings ---
-    getBucketSetting: async (bucket, name) => run.read((db) => settings.getBucketSetting(db, bucket, name)),
+    getBucketSetting: async (bucket, name) => run.read1((db) => settings.getBucketSetting(db, bucket, name)),
     setBucketSetting: async (bucket, name, value) => run.write((db) => settings.setBucketSetting(db, bucket, name, value)),
-    bucketsWithSetting: async (name, from, limit) => run.read((db) => settings.bucketsWithSetting(db, name, from, limit)),
+    bucketsWithSetting: async (name, from, limit) => run.read1((db) => settings.bucketsWithSetting(db, name, from, limit)),
     setBallTag: async (bucket, key, tag, value, objectId) => run.write((db) => settings.setBallTag(db, bucket, key, tag, value, objectId)),
 
     // --- replicas ---
     addReplica: async (objectId, index, peerId) => run.write((db) => replication.addReplica(db, objectId, index, peerId)),
     removeReplica: async (objectId, index, peerId, options = {}) => run.write((db) => replication.removeReplica(db, objectId, index, peerId, options.garbage ?? true)),
-    underReplicated: async (q) => run.read((db) => replication.underReplicated(db, q)),
-    countUnderReplicated: async () => (await run.read(totals)).under,
-    overReplicated: async (q) => run.read((db) => replication.overReplicated(db, q)),
+    underReplicated: async (q) => run.read1((db) => replication.underReplicated(db, q)),
+    countUnderReplicated: async () => (await run.read1(totals)).under,
+    overReplicated: async (q) => run.read1((db) => replication.overReplicated(db, q)),
     chunksOnPeer: async (peerId, q) => run.read((db) => replication.chunksOnPeer(db, peerId, q)),
     findChunk: async (objectId, index) => run.read((db) => replication.findChunk(db, objectId, index)),
     classifyHolding: async (objectId, index, peerId) => run.read((db) => replication.classifyHolding(db, objectId, index, peerId)),
@@ -429,7 +435,7 @@ function callsOn(run: Runner, masterKey: Uint8Array): CatalogCalls {
     },
     bucketOfObject: async (objectId) => {
       checkObjectId(objectId);
-      const row = await run.read((db) =>
+      const row = await run.read1((db) =>
         one<{ bucket: string | null }>(db`SELECT coalesce(
           (SELECT bucket FROM balls WHERE object_id = ${objectId}),
           (SELECT bucket FROM intents WHERE object_id = ${objectId}),
@@ -437,22 +443,22 @@ function callsOn(run: Runner, masterKey: Uint8Array): CatalogCalls {
       );
       return row?.bucket ?? undefined;
     },
-    retiredObject: async (objectId) => run.read((db) => garbage.retiredObject(db, objectId)),
+    retiredObject: async (objectId) => run.read1((db) => garbage.retiredObject(db, objectId)),
     ackGarbage: async (items) => run.write((db) => garbage.ackGarbage(db, items)),
-    countGarbage: async () => (await run.read(totals)).garbage,
+    countGarbage: async () => (await run.read1(totals)).garbage,
 
     // --- access keys and the audit log ---
     createAccessKey: async (key) => run.write((db) => keys.createAccessKey(db, masterKey, key)),
-    getAccessKey: async (accessKey) => run.read((db) => keys.getAccessKey(db, masterKey, accessKey)),
-    listAccessKeys: async (q) => run.read((db) => keys.listAccessKeys(db, q)),
+    getAccessKey: async (accessKey) => run.read1((db) => keys.getAccessKey(db, masterKey, accessKey)),
+    listAccessKeys: async (q) => run.read1((db) => keys.listAccessKeys(db, q)),
     revokeAccessKey: async (accessKey, revokedMs) => run.write((db) => keys.revokeAccessKey(db, accessKey, revokedMs)),
-    countAccessKeys: async () => run.read((db) => keys.countAccessKeys(db)),
+    countAccessKeys: async () => run.read1((db) => keys.countAccessKeys(db)),
     appendAudit: async (record) => run.write((db) => keys.appendAudit(db, record)),
-    listAudit: async (q) => run.read((db) => keys.listAudit(db, q)),
+    listAudit: async (q) => run.read1((db) => keys.listAudit(db, q)),
 
     // --- numbers and meta ---
     stats: async () => {
-      const t = await run.read(totals);
+      const t = await run.read1(totals);
       return {
         balls: t.balls,
         buckets: t.buckets,
@@ -467,7 +473,7 @@ function callsOn(run: Runner, masterKey: Uint8Array): CatalogCalls {
     },
     getMeta: async (key) => {
       checkName("meta key", key, metaKeyBytesMax);
-      return (await run.read((db) => one<{ value: string }>(db`SELECT value FROM meta WHERE key = ${key}`)))?.value;
+      return (await run.read1((db) => one<{ value: string }>(db`SELECT value FROM meta WHERE key = ${key}`)))?.value;
     },
     setMeta: async (key, value) => {
       checkName("meta key", key, metaKeyBytesMax);
