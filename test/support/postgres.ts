@@ -96,7 +96,7 @@ export async function startTestPostgres(label: string): Promise<TestPostgres> {
     if (proc === undefined) return;
     const running = proc;
     proc = undefined;
-    Bun.spawnSync(asAccount(account, [bin.pgCtl, "stop", "-D", data, "-m", "immediate", "-w", "-t", "10"]), { stdout: "ignore", stderr: "ignore" });
+    await Bun.spawn(asAccount(account, [bin.pgCtl, "stop", "-D", data, "-m", "immediate", "-w", "-t", "10"]), { stdout: "ignore", stderr: "ignore" }).exited;
     if (running.exitCode === null) running.kill(9);
     await running.exited;
   };
@@ -110,8 +110,10 @@ export async function startTestPostgres(label: string): Promise<TestPostgres> {
   try {
     if (account !== undefined) chownSync(dir, account.uid, account.gid);
     chmodSync(dir, 0o755);
-    const init = Bun.spawnSync(asAccount(account, [bin.initdb, "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"]), { stdout: "ignore", stderr: "pipe" });
-    if (init.exitCode !== 0) throw new Error(`initdb failed: ${init.stderr.toString()}`);
+    // --no-sync: initdb's own final flush only; the server runs with fsync on
+    const init = Bun.spawn(asAccount(account, [bin.initdb, "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"]), { stdout: "ignore", stderr: "pipe" });
+    const [initCode, initErrors] = await Promise.all([init.exited, new Response(init.stderr).text()]);
+    if (initCode !== 0) throw new Error(`initdb failed: ${initErrors}`);
     port = await freeLoopbackPort();
     await start();
   } catch (error) {

@@ -65,5 +65,9 @@ describe("openCatalogStore", () => {
     expect(store.location).toBe(`postgres://127.0.0.1:${server.port}${new URL(url).pathname}`);
     expect(await store.health()).toEqual({ writable: true });
     await store.close();
+    const absent = await rejection(openCatalogStore(server.url("no_such_db"), { secretsKeyPath: join(dir, "secrets.key") }));
+    expect(absent.code).toBe("unavailable");
+    expect(absent.message).toContain(`the catalog at postgres://127.0.0.1:${server.port}/no_such_db could not be reached`);
+    expect(absent.message).toContain("createdb");
   });
 });

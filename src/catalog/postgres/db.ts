@@ -79,11 +79,16 @@ export function storageError(location: string, error: unknown): unknown {
   if (errno === "22021" || errno === "22P05") return new BadRequestError(`the catalog at ${location} cannot store that text (${error.message}); PostgreSQL text holds no NUL character`);
   const known = errno === undefined ? undefined : unavailableStates[errno];
   if (known !== undefined) return new UnavailableError(`the catalog at ${location} could not do it: ${known} (${error.message}); the SPM retries`, { cause: error });
-  if (errno === undefined || errno.startsWith("08") || code !== "ERR_POSTGRES_SERVER_ERROR") {
+  if (errno === "28P01" || errno === "28000") return new UnavailableError(`the catalog at ${location} refused the login (${error.message}); check the user and password (the URL, or PGPASSWORD) and pg_hba.conf`, { cause: error });
+  if (errno === "3D000") return new UnavailableError(`the catalog at ${location} could not be reached: ${error.message}; create it (createdb --encoding=UTF8 --template=template0 NAME)`, { cause: error });
+  if (errno?.startsWith("08") === true || (code !== "ERR_POSTGRES_SERVER_ERROR" && connectionCode.test(code))) {
     return new UnavailableError(`the catalog at ${location} could not be reached: ${error.message} (${code}); check that PostgreSQL runs there and takes connections`, { cause: error });
   }
   return error;
 }
+
+/** Bun's own codes for a connection that failed, closed or timed out (not a query of ours that was wrong). */
+const connectionCode = /CONNECTION|TIMEOUT|TLS|SSL|AUTHENTICATION|SOCKET|CLOSED|REFUSED|UNREACHABLE/;
 
 /**
  * `postgres://host:port/db`: the URL without its user, its password and its query string (which
