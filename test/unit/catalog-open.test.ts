@@ -4,6 +4,9 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { openCatalogStore, parseCatalogUrl } from "../../src/catalog/open.ts";
+import { storageError } from "../../src/catalog/postgres/db.ts";
+import { MictlanxError } from "../../src/lib/errors.ts";
+import { limits } from "../../src/lib/limits.ts";
 import { rejection, thrown } from "../support/errors.ts";
 import { postgresMissing, startTestPostgres, type TestPostgres } from "../support/postgres.ts";
 import { tempDir } from "../support/vss.ts";
@@ -38,6 +41,34 @@ describe("parseCatalogUrl", () => {
       expect(error.message).toContain("postgres://");
       expect(error.message).not.toContain("hunter2");
     }
+  });
+});
+
+describe("PostgreSQL's failures as typed errors", () => {
+  const location = "postgres://db.internal:5432/mictlanx";
+  const failure = (message: string, code: string, errno?: string) => Object.assign(new Error(message), { code, ...(errno === undefined ? {} : { errno }) });
+  test("each kind of failure by its SQLSTATE or Bun's code; a query of ours that was wrong stays what it was", () => {
+    const cases: Array<[Error, string, string]> = [
+      [failure("canceling statement due to statement timeout", "ERR_POSTGRES_SERVER_ERROR", "57014"), "unavailable", `statement timeout (${limits.catalogPostgresStatementTimeoutMs} ms)`],
+      [failure("canceling statement due to lock timeout", "ERR_POSTGRES_SERVER_ERROR", "55P03"), "unavailable", `more than ${limits.catalogPostgresLockTimeoutMs} ms`],
+      [failure("could not extend file: No space left on device", "ERR_POSTGRES_SERVER_ERROR", "53100"), "full", "free some space"],
+      [failure("terminating connection due to administrator command", "ERR_POSTGRES_SERVER_ERROR", "57P01"), "unavailable", "shutting down"],
+      [failure("cannot execute INSERT in a read-only transaction", "ERR_POSTGRES_SERVER_ERROR", "25006"), "unavailable", "standby"],
+      [failure("password authentication failed for user \"mx\"", "ERR_POSTGRES_SERVER_ERROR", "28P01"), "unavailable", "refused the login"],
+      [failure("Connection closed", "ERR_POSTGRES_CONNECTION_CLOSED"), "unavailable", "could not be reached"],
+      [failure("Failed to connect", "ERR_POSTGRES_CONNECTION_REFUSED"), "unavailable", "could not be reached"],
+    ];
+    for (const [error, code, words] of cases) {
+      const typed = storageError(location, error) as MictlanxError;
+      expect(typed).toBeInstanceOf(MictlanxError);
+      expect(typed.code).toBe(code as MictlanxError["code"]);
+      expect(typed.message).toContain(location);
+      expect(typed.message).toContain(words);
+    }
+    const ours = failure("syntax error at or near", "ERR_POSTGRES_SERVER_ERROR", "42601");
+    expect(storageError(location, ours)).toBe(ours);
+    const bug = failure("a query was not awaited", "ERR_POSTGRES_INVALID_TRANSACTION_STATE");
+    expect(storageError(location, bug)).toBe(bug);
   });
 });
 

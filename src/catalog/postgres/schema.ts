@@ -205,7 +205,7 @@ END $$;
 CREATE TRIGGER ${name} AFTER ${event} ON ${table} REFERENCING ${referencing} FOR EACH STATEMENT EXECUTE FUNCTION ${name}();`;
 }
 
-/** Add `delta` (a query over n/o giving one number) to totals' `column`, skipping a change of 0. */
+/** Apply `assignments` to the totals row when `when` holds (no rows, or no change: no write). */
 function bump(assignments: string, when: string): string {
   return `  IF ${when} THEN UPDATE totals SET ${assignments} WHERE id = 0; END IF;`;
 }

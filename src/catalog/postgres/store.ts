@@ -17,11 +17,11 @@
 //
 // A group runs its writes in one transaction (one commit, one WAL flush); if one throws, the
 // transaction rolls back and the writes run again, each in a savepoint of its own.
-import { SQL } from "bun";
+import { SQL, type TransactionSQL } from "bun";
 import { assert } from "../../lib/assert.ts";
 import { BadRequestError, ConflictError, MictlanxError, toMictlanxError } from "../../lib/errors.ts";
 import { limits } from "../../lib/limits.ts";
-import type { CatalogCalls, CatalogStore, GroupOutcome, GroupWrite } from "../api.ts";
+import { catalogCallNames, type CatalogCalls, type CatalogStore, type GroupOutcome, type GroupWrite } from "../api.ts";
 import { loadMasterKey, matchesCheck, masterKeyCheck } from "../secrets.ts";
 import type { BucketSummary, CommitItem, CommitResult } from "../types.ts";
 import { checkBall, checkBucket, checkChunks, checkDeleteBallsQuery, checkInt, checkKey, checkName, checkObjectId, checkPage } from "../validate.ts";
@@ -175,7 +175,7 @@ export class PostgresStore {
       const outcomes: GroupOutcome[] = [];
       for (const write of writes) {
         try {
-          const value = await (tx as SQL & { savepoint: <T>(fn: (sp: SQL) => Promise<T>) => Promise<T> }).savepoint((sp) => write(callsOn(groupRunner(sp), this.masterKey)));
+          const value = await inSavepoint(tx, (sp) => write(callsOn(groupRunner(sp), this.masterKey)));
           outcomes.push({ ok: true, value });
         } catch (error) {
           if (isConnectionLoss(error)) throw error; // the transaction itself is gone
@@ -211,6 +211,11 @@ export class PostgresStore {
 /** Calls run on a group's transaction (or a write's savepoint in it): no transaction of their own. */
 function groupRunner(db: Db): Runner {
   return { nested: true, write: (fn) => fn(db), read: (fn) => fn(db), read1: (fn) => fn(db) };
+}
+
+/** `fn` in a savepoint of `db`, a transaction's client: rolled back to it (and rejecting) if `fn` throws. */
+function inSavepoint<T>(db: Db, fn: (sp: Db) => Promise<T>): Promise<T> {
+  return (db as TransactionSQL).savepoint(fn) as Promise<T>;
 }
 
 /** Bun's own failures (the connection closed, refused, timed out), as opposed to the server's answer. */
@@ -287,7 +292,7 @@ async function commitOne(db: Db, { ball, chunks, options = {} }: CommitItem): Pr
 /** A commit of a batch in its own savepoint: a MictlanxError is rolled back alone and returned in its place. */
 async function commitInSavepoint(db: Db, item: CommitItem): Promise<CommitResult | MictlanxError> {
   try {
-    return await (db as SQL & { savepoint: <T>(fn: (sp: SQL) => Promise<T>) => Promise<T> }).savepoint((sp) => commitOne(sp, item));
+    return await inSavepoint(db, (sp) => commitOne(sp, item));
   } catch (error) {
     if (error instanceof MictlanxError) return error;
     throw error;
@@ -296,8 +301,14 @@ async function commitInSavepoint(db: Db, item: CommitItem): Promise<CommitResult
 
 /** Every catalog call, each reaching the database through `run`. */
 function callsOn(run: Runner, masterKey: Uint8Array): CatalogCalls {
+  const calls = { ...peerCalls(run), ...ballCalls(run), ...bucketCalls(run), ...settingCalls(run), ...replicaCalls(run), ...garbageCalls(run), ...keyCalls(run, masterKey), ...metaCalls(run) };
+  for (const name of catalogCallNames) assert(typeof calls[name] === "function", `the postgres engine lacks ${name}`);
+  return calls as CatalogCalls;
+}
+
+/** The peers calls. */
+function peerCalls(run: Runner): Partial<CatalogCalls> {
   return {
-    // --- peers ---
     upsertPeer: async (peer) => run.write((db) => peers.upsertPeer(db, peer)),
     getPeer: async (id) => run.read1((db) => peers.getPeer(db, id)),
     listPeers: async () => run.read1((db) => peers.listPeers(db)),
@@ -307,8 +318,12 @@ function callsOn(run: Runner, masterKey: Uint8Array): CatalogCalls {
     maxRfOnPeer: async (id) => run.read((db) => peers.maxRfOnPeer(db, id)),
     countReplicasOnPeer: async (id) => run.read((db) => peers.countReplicasOnPeer(db, id)),
     replacePeerInstance: async (peer) => run.write((db) => peers.replacePeerInstance(db, peer)),
+  };
+}
 
-    // --- balls ---
+/** The balls calls. */
+function ballCalls(run: Runner): Partial<CatalogCalls> {
+  return {
     commitBall: async (ball, chunks, options = {}) => {
       checkBall(ball);
       if ((options.stagedChunks ?? 0) === 0) checkChunks(ball, chunks);
@@ -334,8 +349,12 @@ function callsOn(run: Runner, masterKey: Uint8Array): CatalogCalls {
     },
     deleteBall: async (bucket, key, when = {}) => run.write((db) => balls.deleteBall(db, bucket, key, when)),
     listBalls: async (q) => run.read1((db) => balls.listBalls(db, q)),
+  };
+}
 
-    // --- buckets ---
+/** The buckets calls. */
+function bucketCalls(run: Runner): Partial<CatalogCalls> {
+  return {
     listBuckets: async (q) => {
       checkPage(q);
       const rows = await run.read1((db) =>
@@ -383,14 +402,22 @@ function callsOn(run: Runner, masterKey: Uint8Array): CatalogCalls {
         return (await affected(db`DELETE FROM buckets WHERE name = ${name} AND balls = 0`)) === 1;
       });
     },
+  };
+}
 
-    // --- bucket settings ---
+/** The bucket settings calls. */
+function settingCalls(run: Runner): Partial<CatalogCalls> {
+  return {
     getBucketSetting: async (bucket, name) => run.read1((db) => settings.getBucketSetting(db, bucket, name)),
     setBucketSetting: async (bucket, name, value) => run.write((db) => settings.setBucketSetting(db, bucket, name, value)),
     bucketsWithSetting: async (name, from, limit) => run.read1((db) => settings.bucketsWithSetting(db, name, from, limit)),
     setBallTag: async (bucket, key, tag, value, objectId) => run.write((db) => settings.setBallTag(db, bucket, key, tag, value, objectId)),
+  };
+}
 
-    // --- replicas ---
+/** The replicas calls. */
+function replicaCalls(run: Runner): Partial<CatalogCalls> {
+  return {
     addReplica: async (objectId, index, peerId) => run.write((db) => replication.addReplica(db, objectId, index, peerId)),
     removeReplica: async (objectId, index, peerId, options = {}) => run.write((db) => replication.removeReplica(db, objectId, index, peerId, options.garbage ?? true)),
     underReplicated: async (q) => run.read1((db) => replication.underReplicated(db, q)),
@@ -399,8 +426,12 @@ function callsOn(run: Runner, masterKey: Uint8Array): CatalogCalls {
     chunksOnPeer: async (peerId, q) => run.read((db) => replication.chunksOnPeer(db, peerId, q)),
     findChunk: async (objectId, index) => run.read((db) => replication.findChunk(db, objectId, index)),
     classifyHolding: async (objectId, index, peerId) => run.read((db) => replication.classifyHolding(db, objectId, index, peerId)),
+  };
+}
 
-    // --- intents and garbage ---
+/** The intents and garbage calls. */
+function garbageCalls(run: Runner): Partial<CatalogCalls> {
+  return {
     addIntent: async (intent) => run.write((db) => garbage.addIntent(db, intent)),
     addIntentPlacements: async (objectId, placements, expiresMs) => run.write((db) => garbage.addIntentPlacements(db, objectId, placements, expiresMs)),
     touchIntent: async (objectId, expiresMs) => run.write((db) => garbage.touchIntent(db, objectId, expiresMs)),
@@ -446,8 +477,12 @@ function callsOn(run: Runner, masterKey: Uint8Array): CatalogCalls {
     retiredObject: async (objectId) => run.read1((db) => garbage.retiredObject(db, objectId)),
     ackGarbage: async (items) => run.write((db) => garbage.ackGarbage(db, items)),
     countGarbage: async () => (await run.read1(totals)).garbage,
+  };
+}
 
-    // --- access keys and the audit log ---
+/** The access keys and the audit log calls. */
+function keyCalls(run: Runner, masterKey: Uint8Array): Partial<CatalogCalls> {
+  return {
     createAccessKey: async (key) => run.write((db) => keys.createAccessKey(db, masterKey, key)),
     getAccessKey: async (accessKey) => run.read1((db) => keys.getAccessKey(db, masterKey, accessKey)),
     listAccessKeys: async (q) => run.read1((db) => keys.listAccessKeys(db, q)),
@@ -455,8 +490,12 @@ function callsOn(run: Runner, masterKey: Uint8Array): CatalogCalls {
     countAccessKeys: async () => run.read1((db) => keys.countAccessKeys(db)),
     appendAudit: async (record) => run.write((db) => keys.appendAudit(db, record)),
     listAudit: async (q) => run.read1((db) => keys.listAudit(db, q)),
+  };
+}
 
-    // --- numbers and meta ---
+/** The numbers and meta calls. */
+function metaCalls(run: Runner): Partial<CatalogCalls> {
+  return {
     stats: async () => {
       const t = await run.read1(totals);
       return {
