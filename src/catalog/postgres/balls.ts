@@ -7,7 +7,7 @@ import { assert } from "../../lib/assert.ts";
 import { BadRequestError, ConflictError } from "../../lib/errors.ts";
 import { limits } from "../../lib/limits.ts";
 import { ballMetaWireBytes, chunkRecordWireBytes } from "../../lib/wire-size.ts";
-import { compareUtf8, keyRange, type KeyRange } from "../cursor.ts";
+import { keyRange, type KeyRange } from "../cursor.ts";
 import { ballFromRow, ballParams, blobToHex, type BallRow } from "../rows.ts";
 import type {
   BallCount,
@@ -24,9 +24,8 @@ import type {
 } from "../types.ts";
 import { checkBallId, checkBucket, checkKey, checkPage } from "../validate.ts";
 import { all, one, type Db } from "./db.ts";
-import { noUpload, rememberRequest } from "./garbage.ts";
+import { noUpload } from "./garbage.ts";
 import { resolvePeers } from "./peers.ts";
-import { dropStaged } from "./staging.ts";
 
 const ballColumnList = "id, bucket, key, ball_id, object_id, version, size, checksum, content_type, tags, rf, created_ms, chunk_size, num_chunks";
 const ballColumns = (db: Db) => db.unsafe(ballColumnList);
@@ -77,7 +76,6 @@ export async function commitBall(db: Db, ball: BallInput, chunks: ChunkRecord[],
   if (!facts.under_way) checkObjectIdFree(ball.objectId, facts);
   const peers = await resolvePeers(db, chunks.flatMap((chunk) => chunk.peers));
   if (current !== undefined) await retireBall(db, current, "overwritten", options.retire);
-  await db`INSERT INTO buckets (name, created_ms) VALUES (${ball.bucket}, ${ball.createdMs}) ON CONFLICT DO NOTHING`;
   const version = current === undefined ? 1 : current.version + 1;
   const id = await insertBall(db, ball, version);
   await insertChunks(db, id, ball.rf, chunks, peers);
@@ -85,9 +83,11 @@ export async function commitBall(db: Db, ball: BallInput, chunks: ChunkRecord[],
   return current === undefined ? { version } : { version, replacedObjectId: current.object_id };
 }
 
+/** The ball, and its bucket when it is the bucket's first, in one statement. */
 async function insertBall(db: Db, ball: BallInput, version: number): Promise<number> {
   const p = ballParams(ball, version);
-  const row = await one<{ id: number }>(db`INSERT INTO balls (bucket, key, ball_id, object_id, version, size, checksum, content_type, tags, rf, created_ms, chunk_size, num_chunks)
+  const row = await one<{ id: number }>(db`WITH made AS (INSERT INTO buckets (name, created_ms) VALUES (${ball.bucket}, ${ball.createdMs}) ON CONFLICT DO NOTHING)
+    INSERT INTO balls (bucket, key, ball_id, object_id, version, size, checksum, content_type, tags, rf, created_ms, chunk_size, num_chunks)
     VALUES (${p.bucket}, ${p.key}, ${p.ball_id}, ${p.object_id}, ${p.version}, ${p.size}, ${p.checksum}, ${p.content_type}, ${p.tags}, ${p.rf}, ${p.created_ms}, ${p.chunk_size}, ${p.num_chunks})
     RETURNING id`);
   assert(row !== undefined && Number.isSafeInteger(row.id), `the insert of ${ball.bucket}/${ball.key} returned no id`);
@@ -140,53 +140,62 @@ function checkObjectIdFree(objectId: string, { owner, retired, in_garbage }: Obj
   if (in_garbage) throw new ConflictError(`object id ${objectId} belongs to replicas being deleted; upload again with a new object id`);
 }
 
-/** All the chunks in one statement, all the replicas in another. */
+/**
+ * All the chunks and all their replicas in one statement (a data-modifying WITH: the replicas'
+ * references to their chunks are checked at its end, when both are in).
+ */
 async function insertChunks(db: Db, ball: number, rf: number, chunks: ChunkRecord[], peers: Map<string, { num: number; live: boolean }>): Promise<void> {
   if (chunks.length === 0) return;
   const live = chunks.map((chunk) => chunk.peers.filter((id) => peers.get(id)!.live).length);
-  await db`INSERT INTO chunks (ball, idx, size, checksum, rf, live)
-    SELECT ${ball}, c.idx, c.size, decode(c.checksum, 'hex'), ${rf}, c.live
-    FROM unnest(${db.array(chunks.map((chunk) => chunk.index), "INT")}::int[], ${db.array(chunks.map((chunk) => chunk.size), "BIGINT")}::bigint[],
-                ${db.array(chunks.map((chunk) => chunk.checksum), "TEXT")}::text[], ${db.array(live, "INT")}::int[]) AS c (idx, size, checksum, live)`;
   const idx = chunks.flatMap((chunk) => chunk.peers.map(() => chunk.index));
   const nums = chunks.flatMap((chunk) => chunk.peers.map((id) => peers.get(id)!.num));
-  await db`INSERT INTO replicas (ball, idx, peer) SELECT ${ball}, r.idx, r.peer FROM unnest(${db.array(idx, "INT")}::int[], ${db.array(nums, "BIGINT")}::bigint[]) AS r (idx, peer)
+  await db`WITH c AS (INSERT INTO chunks (ball, idx, size, checksum, rf, live)
+      SELECT ${ball}, c.idx, c.size, decode(c.checksum, 'hex'), ${rf}, c.live
+      FROM unnest(${db.array(chunks.map((chunk) => chunk.index), "INT")}::int[], ${db.array(chunks.map((chunk) => chunk.size), "BIGINT")}::bigint[],
+                  ${db.array(chunks.map((chunk) => chunk.checksum), "TEXT")}::text[], ${db.array(live, "INT")}::int[]) AS c (idx, size, checksum, live))
+    INSERT INTO replicas (ball, idx, peer) SELECT ${ball}, r.idx, r.peer FROM unnest(${db.array(idx, "INT")}::int[], ${db.array(nums, "BIGINT")}::bigint[]) AS r (idx, peer)
     ON CONFLICT DO NOTHING`;
 }
 
 export type RetireReason = "overwritten" | "deleted" | "abandoned";
 
-/** Every replica of the ball becomes garbage (kept for the readers' grace); the ball, its chunks and replicas go; its id is retired. */
+/**
+ * Every replica of the ball becomes garbage (kept for the readers' grace); the ball, its chunks
+ * and replicas go; its id is retired. One statement: its parts read one snapshot (the garbage is
+ * made from the replicas as they were), and the references are checked at its end.
+ */
 export async function retireBall(db: Db, ball: BallRow, reason: RetireReason, when: RetireTiming = {}): Promise<void> {
   const atMs = when.atMs ?? Date.now();
-  await db`INSERT INTO garbage (object_id, idx, peer_id, bucket, not_before_ms, size, checksum)
-    SELECT ${ball.object_id}, r.idx, p.id, ${ball.bucket}, ${atMs + (when.readerGraceMs ?? 0)}, c.size, c.checksum
-    FROM replicas AS r JOIN peers AS p ON p.num = r.peer JOIN chunks AS c ON c.ball = r.ball AND c.idx = r.idx
-    WHERE r.ball = ${ball.id} ORDER BY r.idx, p.id ON CONFLICT DO NOTHING`;
-  await db`INSERT INTO retired (object_id, bucket, retired_ms, reason) VALUES (${ball.object_id}, ${ball.bucket}, ${atMs}, ${reason})
-    ON CONFLICT (object_id) DO UPDATE SET bucket = excluded.bucket, retired_ms = excluded.retired_ms, reason = excluded.reason`;
-  await db`DELETE FROM replicas WHERE ball = ${ball.id}`;
-  await db`DELETE FROM chunks WHERE ball = ${ball.id}`;
-  await db`DELETE FROM balls WHERE id = ${ball.id}`;
+  await db`WITH kept AS (INSERT INTO garbage (object_id, idx, peer_id, bucket, not_before_ms, size, checksum)
+        SELECT ${ball.object_id}, r.idx, p.id, ${ball.bucket}, ${atMs + (when.readerGraceMs ?? 0)}, c.size, c.checksum
+        FROM replicas AS r JOIN peers AS p ON p.num = r.peer JOIN chunks AS c ON c.ball = r.ball AND c.idx = r.idx
+        WHERE r.ball = ${ball.id} ORDER BY r.idx, p.id ON CONFLICT DO NOTHING),
+      remembered AS (INSERT INTO retired (object_id, bucket, retired_ms, reason) VALUES (${ball.object_id}, ${ball.bucket}, ${atMs}, ${reason})
+        ON CONFLICT (object_id) DO UPDATE SET bucket = excluded.bucket, retired_ms = excluded.retired_ms, reason = excluded.reason),
+      replicas_gone AS (DELETE FROM replicas WHERE ball = ${ball.id}),
+      chunks_gone AS (DELETE FROM chunks WHERE ball = ${ball.id})
+    DELETE FROM balls WHERE id = ${ball.id}`;
 }
 
 /** The commit ends the upload's intent; placements it did not use (on peers still registered) are orphans -> garbage. */
+/**
+ * Two statements: the placements go, the ones the commit did not use (on peers still
+ * registered) becoming garbage in the primary key's order; then the staged records and the
+ * intent go, and the put's request id is remembered.
+ */
 async function settleIntent(db: Db, ball: BallInput, chunks: ChunkRecord[], version: number, requestId: string | null): Promise<void> {
-  if (requestId) await rememberRequest(db, requestId, ball.objectId, version, ball.createdMs);
-  const taken = await all<{ idx: number; peer_id: string; registered: boolean }>(db`DELETE FROM intent_placements AS i WHERE i.object_id = ${ball.objectId}
-    RETURNING i.idx, i.peer_id, EXISTS (SELECT 1 FROM peers WHERE id = i.peer_id) AS registered`);
-  const orphans = taken.filter((row) => {
-    assert(Number.isSafeInteger(row.idx) && row.idx >= 0, `intent ${ball.objectId} has placement index ${row.idx}`);
-    return row.registered && !chunks[row.idx]?.peers.includes(row.peer_id);
-  });
-  orphans.sort((a, b) => a.idx - b.idx || compareUtf8(a.peer_id, b.peer_id)); // the primary key's order, as sqlite's DELETE … RETURNING gives them
-  if (orphans.length > 0) {
-    await db`INSERT INTO garbage (object_id, idx, peer_id, bucket)
-      SELECT ${ball.objectId}, o.idx, o.peer_id, ${ball.bucket} FROM unnest(${db.array(orphans.map((row) => row.idx), "INT")}::int[], ${db.array(orphans.map((row) => row.peer_id), "TEXT")}::text[]) WITH ORDINALITY AS o (idx, peer_id, position)
-      ORDER BY o.position ON CONFLICT DO NOTHING`;
-  }
-  await dropStaged(db, ball.objectId);
-  await db`DELETE FROM intents WHERE object_id = ${ball.objectId}`;
+  const usedIdx = chunks.flatMap((chunk) => chunk.peers.map(() => chunk.index));
+  const usedPeers = chunks.flatMap((chunk) => chunk.peers);
+  await db`WITH taken AS (DELETE FROM intent_placements WHERE object_id = ${ball.objectId} RETURNING idx, peer_id)
+    INSERT INTO garbage (object_id, idx, peer_id, bucket)
+    SELECT ${ball.objectId}, t.idx, t.peer_id, ${ball.bucket} FROM taken AS t
+    WHERE EXISTS (SELECT 1 FROM peers WHERE id = t.peer_id)
+      AND NOT EXISTS (SELECT 1 FROM unnest(${db.array(usedIdx, "INT")}::int[], ${db.array(usedPeers, "TEXT")}::text[]) AS u (idx, peer_id) WHERE u.idx = t.idx AND u.peer_id = t.peer_id)
+    ORDER BY t.idx, t.peer_id ON CONFLICT DO NOTHING`;
+  await db`WITH staged_gone AS (DELETE FROM intent_chunks WHERE object_id = ${ball.objectId}),
+      remembered AS (INSERT INTO requests (request_id, object_id, version, created_ms)
+        SELECT ${requestId}::text, ${ball.objectId}, ${version}, ${ball.createdMs} WHERE ${requestId}::text IS NOT NULL ON CONFLICT DO NOTHING)
+    DELETE FROM intents WHERE object_id = ${ball.objectId}`;
 }
 
 export async function getBall(db: Db, bucket: string, key: string): Promise<BallWithChunks | undefined> {
