@@ -531,6 +531,7 @@ assert(limits.keyRefreshAfterMs < limits.keyRevocationMs && limits.keyRevocation
 assert(limits.frameBufferGrowStartBytes <= limits.frameBytesMax && limits.frameBufferWholeAfterRatio > 0 && limits.frameBufferWholeAfterRatio <= 1, "frame buffer growth out of range");
 assert(limits.grantBucketPatternBytesMax === limits.bucketNameBytesMax, "a grant's bucket pattern is bounded as a bucket name is");
 assert(limits.auditTargetBytesMax >= limits.bucketNameBytesMax + 1 + limits.keyBytesMax + 1, "an audit target must hold bucket/key and a prefix's star");
+assert(limits.catalogPostgresLockTimeoutMs < limits.catalogPostgresStatementTimeoutMs && limits.catalogPostgresPoolMax >= 2, "a wait for the writer lock must end before a statement's bound, and reads need a connection beside the writer's");
 
 // --- the VSS (SPM and routers) -------------------------------------------------------------
 export const vssTimings = {
