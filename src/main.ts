@@ -1,6 +1,7 @@
 // The mictlanx command line. Every subcommand is declared here with its flags and an example,
 // so `--help` teaches; the work itself is imported lazily so that `mictlanx --version` and the
 // client commands start fast (Ink and React load only for `tui`).
+import { registerCatalogMigrate } from "./commands/catalog-migrate.ts";
 import { Command, CommanderError, Option } from "commander";
 import pkg from "../package.json" with { type: "json" };
 import { action } from "./commands/run.ts";
@@ -55,7 +56,7 @@ export function buildProgram(): Command {
       .option("--reconcile-every <time>", "check each peer's holdings against the catalog at least this often", "10m")
       .option("--orphan-grace <time>", "a chunk on a peer that no ball uses is deleted only once older than this", "1h")
       .option("--lifecycle-every <time>", "apply the buckets' S3 lifecycle rules (expiration) at most this often", "10m")
-      .option("--catalog <url>", "where the catalog is: sqlite:DIR (default: the data dir's catalog.sqlite)")
+      .option("--catalog <url>", "where the catalog is: sqlite:DIR (default: the data dir's catalog.sqlite), or postgres://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE, shared by several SPMs (secrets.key stays in --data; docs/catalog-postgres.md)")
       .option("--coordination <url>", "several SPMs of one VSS: elect one leader on etcd at etcd://host:2379[,host:2379…]; the others serve reads as standbys (docs/ha.md)")
       .option("--lease-ttl <time>", "with --coordination: the leader's etcd lease; a dead leader is replaced about this long after (whole seconds)", "5s")
       .option("--metrics-port <port>", "serve Prometheus metrics here: a port, 0 for any free one, or off (default: --port + 1000)")
@@ -411,7 +412,7 @@ export function buildProgram(): Command {
 
   const catalogCommand = program
     .command("catalog")
-    .summary("the SPM's catalog itself: backup")
+    .summary("the SPM's catalog itself: backup, migrate to PostgreSQL")
     .description("Work on the SPM's catalog file directly (not through a running SPM). See docs/formats.md.");
   example(
     catalogCommand
@@ -439,6 +440,7 @@ export function buildProgram(): Command {
     ],
     "0 ok, 1 failure (the catalog unreadable, its secrets.key missing or wrong), 2 usage (a bad flag, FILE exists, a PostgreSQL URL)",
   );
+  registerCatalogMigrate(catalogCommand);
 
   example(
     program

@@ -19,7 +19,7 @@ export function checkAccessKeyId(accessKey: unknown): string {
   return accessKey;
 }
 
-function checkGrants(grants: unknown): Grant[] {
+export function checkGrants(grants: unknown): Grant[] {
   const parsed = grantsSchema.safeParse(grants);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -95,12 +95,12 @@ export function revokeAccessKey(s: Statements, accessKey: string, revokedMs: num
 }
 
 /** What one key weighs on the wire as key.list sends it (an upper bound; see src/lib/wire-size.ts). */
-function accessKeyWireBytes(key: AccessKeySummary): number {
+export function accessKeyWireBytes(key: AccessKeySummary): number {
   const grants = key.grants.reduce((sum, grant) => sum + 32 + stringWireBytes(grant.bucket) + grant.allow.reduce((n, action) => n + stringWireBytes(action), 5), 5);
   return 64 + stringWireBytes(key.accessKey) + grants;
 }
 
-function summaryFromRow(row: AccessKeyRow): AccessKeySummary {
+export function summaryFromRow(row: AccessKeyRow): AccessKeySummary {
   assert(accessKeyIdPattern.test(row.access_key), `access key row with id ${JSON.stringify(row.access_key)}`);
   assert(row.admin === 0 || row.admin === 1, `access key ${row.access_key} has admin ${row.admin}`);
   const grants = grantsSchema.safeParse(JSON.parse(row.grants));

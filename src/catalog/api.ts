@@ -12,7 +12,7 @@
 // each write in a savepoint of its own, so only the failing writes fail. So a group write must
 // call only `tx` (never the store itself, never anything else that waits): run again, it does
 // the same thing. While a group is open no other call of the same store sees its writes.
-import type { MictlanxError } from "../lib/errors.ts";
+import { UnavailableError, type MictlanxError } from "../lib/errors.ts";
 import type { Catalog } from "./catalog.ts";
 
 /** What only an engine does: transactions, durability, its health; not catalog calls. */
@@ -56,6 +56,14 @@ export interface GroupOptions {
   onCommitted?: (outcomes: GroupOutcome[]) => void;
 }
 export const leaderTermKey = "leader_term";
+
+/** The error of a write by a leader whose term is over (both engines say it alike). */
+export function fencedOut(term: number, newest: number, location: string): UnavailableError {
+  return new UnavailableError(
+    `this SPM led at term ${term}, but the catalog ${location} has seen term ${newest}: another SPM leads now, so this write is refused and nothing changed; ask the leader`,
+  );
+}
+
 
 /** One write of a group: catalog calls on `tx` only (it may run twice: see above). */
 export type GroupWrite<T = unknown> = (tx: CatalogCalls) => Promise<T>;

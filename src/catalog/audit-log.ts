@@ -20,7 +20,7 @@ function checkText(what: string, value: unknown, maxBytes: number, allowEmpty = 
   return value;
 }
 
-function checkAuditInput(record: AuditInput): void {
+export function checkAuditInput(record: AuditInput): void {
   checkInt("audit atMs", record.atMs);
   if (record.accessKey !== null) checkAccessKeyId(record.accessKey);
   checkText("remote", record.remote, limits.auditRemoteBytesMax, true);
@@ -68,7 +68,7 @@ export function listAudit(s: Statements, q: { before?: number; limit: number }):
   return rows.length > q.limit ? { records, next: records[records.length - 1]!.seq } : { records };
 }
 
-function recordFromRow(row: AuditRow): AuditRecord {
+export function recordFromRow(row: AuditRow): AuditRecord {
   assert(Number.isSafeInteger(row.seq) && row.seq >= 1 && Number.isSafeInteger(row.at_ms), `audit row ${row.seq} has a bad number`);
   assert(typeof row.action === "string" && typeof row.outcome === "string", `audit row ${row.seq} lacks its action or outcome`);
   return { seq: row.seq, atMs: row.at_ms, accessKey: row.access_key, remote: row.remote, action: row.action, target: row.target, outcome: row.outcome };

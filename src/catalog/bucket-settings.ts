@@ -44,14 +44,14 @@ export class BucketSettings {
   /** A setting's value, or undefined when the bucket has none of that name (or there is no bucket). */
   read(bucket: string, name: BucketSettingName): string | undefined {
     checkBucket(bucket);
-    checkName(name);
+    checkSettingName(name);
     return this.get.get({ bucket, name })?.value;
   }
 
   /** Set (a string) or remove (undefined) one setting; false when there is no such bucket. */
   write(bucket: string, name: BucketSettingName, value: string | undefined): boolean {
     checkBucket(bucket);
-    checkName(name);
+    checkSettingName(name);
     if (this.bucketExists.get({ name: bucket }) === null) return false;
     if (value === undefined) {
       this.remove.run({ bucket, name });
@@ -72,7 +72,7 @@ export class BucketSettings {
 
   /** A page of the buckets that hold setting `name`, in name order from `from` (itself included). */
   bucketsWith(name: BucketSettingName, from: string, limit: number): Array<{ bucket: string; value: string }> {
-    checkName(name);
+    checkSettingName(name);
     assert(Number.isInteger(limit) && limit >= 1 && limit <= limits.listPageMax, `bucketsWith limit ${limit}`);
     return this.page.all({ name, from, limit });
   }
@@ -97,6 +97,6 @@ export class BucketSettings {
   }
 }
 
-function checkName(name: string): void {
+export function checkSettingName(name: string): void {
   if (!(bucketSettingNames as readonly string[]).includes(name)) throw new BadRequestError(`${JSON.stringify(name)} is not a bucket setting (${bucketSettingNames.join(", ")})`);
 }

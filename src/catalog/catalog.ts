@@ -98,6 +98,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { BadRequestError, ConflictError, FullError, MictlanxError, UnavailableError } from "../lib/errors.ts";
 import { assert } from "../lib/assert.ts";
+import { secretsKeyFile } from "../lib/data-dir.ts";
 import { limits } from "../lib/limits.ts";
 import * as accessKeys from "./access-keys.ts";
 import * as auditLog from "./audit-log.ts";
@@ -153,7 +154,7 @@ const metaValueBytesMax = 1 << 20;
 const vssIdKey = "vss_id";
 const secretsCheckKey = "secrets_key_check";
 /** The master key's file, beside the catalog (see secrets.ts). */
-export const secretsKeyFile = "secrets.key";
+export { secretsKeyFile };
 
 export interface CatalogOpenOptions {
   /**

@@ -1,7 +1,8 @@
 // The catalog's public face. The SPM uses only what is exported here; no SQL leaves src/catalog.
 export { Catalog, secretsKeyFile, type CatalogOpenOptions } from "./catalog.ts";
-export { catalogCallNames, leaderTermKey, type CatalogCalls, type CatalogEngineName, type CatalogStore, type GroupOptions, type GroupOutcome, type GroupWrite } from "./api.ts";
-export { SqliteStore, catalogCalls, fencedOut } from "./sqlite-store.ts";
+export { catalogCallNames, fencedOut, leaderTermKey, type CatalogCalls, type CatalogEngineName, type CatalogStore, type GroupOptions, type GroupOutcome, type GroupWrite } from "./api.ts";
+export { SqliteStore, catalogCalls } from "./sqlite-store.ts";
+export { openCatalogStore, parseCatalogUrl, type CatalogUrl, type OpenCatalogOptions } from "./open.ts";
 export { backupCatalog, backupKeySuffix, type BackupOptions, type BackupResult } from "./backup.ts";
 export { compareUtf8, prefixEnd } from "./cursor.ts";
 export { bucketSettingNames, type BucketSettingName } from "./bucket-settings.ts";

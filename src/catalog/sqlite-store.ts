@@ -3,9 +3,9 @@
 // runs its writes in it; while it is open every other call waits at the gate, so nothing
 // outside the group sees its uncommitted writes or joins its transaction by accident. Then one
 // fdatasync of the WAL, in the thread pool, makes the group durable (deferredSync).
-import { UnavailableError, toMictlanxError } from "../lib/errors.ts";
+import { toMictlanxError } from "../lib/errors.ts";
 import { assert } from "../lib/assert.ts";
-import { catalogCallNames, leaderTermKey, type CatalogCalls, type CatalogStore, type GroupOptions, type GroupOutcome, type GroupWrite } from "./api.ts";
+import { catalogCallNames, fencedOut, leaderTermKey, type CatalogCalls, type CatalogStore, type GroupOptions, type GroupOutcome, type GroupWrite } from "./api.ts";
 import { Catalog, type CatalogOpenOptions } from "./catalog.ts";
 
 export class SqliteStore {
@@ -125,13 +125,6 @@ export class SqliteStore {
 /** The calls of a sync Catalog run at once, as promises, with no gate (tests, and tools that own the catalog alone). */
 export function catalogCalls(catalog: Catalog): CatalogCalls {
   return callsOf(catalog, now);
-}
-
-/** The error of a write by a leader whose term is over (both engines say it alike). */
-export function fencedOut(term: number, newest: number, location: string): UnavailableError {
-  return new UnavailableError(
-    `this SPM led at term ${term}, but the catalog ${location} has seen term ${newest}: another SPM leads now, so this write is refused and nothing changed; ask the leader`,
-  );
 }
 
 /** Run a sync call now; its result or its throw as a promise. */

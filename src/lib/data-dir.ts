@@ -5,6 +5,12 @@ import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { UsageError } from "./errors.ts";
 
+/**
+ * The master key sealing the access keys' secrets, beside a sqlite catalog or in the SPM's data
+ * dir for PostgreSQL (src/catalog/secrets.ts); every SPM sharing a catalog holds the same one.
+ */
+export const secretsKeyFile = "secrets.key";
+
 /** Create `dir` if needed and check that this process can write in it; returns its absolute path. */
 export function prepareDataDir(dir: string, flag = "--data"): string {
   if (dir.trim().length === 0) throw new UsageError(`${flag} is empty; give a directory (it is created if missing)`);

@@ -525,6 +525,31 @@ export const limits = {
   s3ListPartsMax: 1000,
   /** Multipart uploads of one bucket that ListMultipartUploads reads to sort them by key (the catalog keeps them by upload id). */
   s3ListUploadsScanMax: 100_000,
+
+  // --- the catalog on PostgreSQL (src/catalog/postgres, docs/catalog-postgres.md) ----------
+  /**
+   * Connections one SPM keeps to its PostgreSQL catalog. Writes run one at a time (an advisory
+   * lock), so more connections serve only concurrent reads; a few SPMs on one server stay far
+   * below its default max_connections of 100.
+   */
+  catalogPostgresPoolMax: 8,
+  /** How long opening a connection may take before the catalog is `unavailable`. */
+  catalogPostgresConnectTimeoutMs: 5_000,
+  /**
+   * How long a statement may wait for a lock (another SPM's write holding the writer lock)
+   * before the call is `unavailable`: as long as sqlite's busy timeout.
+   */
+  catalogPostgresLockTimeoutMs: 5_000,
+  /**
+   * How long one statement may run before the server cancels it (`unavailable`): a bound on a
+   * runaway, far above the longest the catalog needs (a commit of a ball of ballChunksMax
+   * chunks, its half a million replicas each checked against its chunk and its peer: ~10 s).
+   */
+  catalogPostgresStatementTimeoutMs: 60_000,
+  /** Idle connections are closed after this, so a pool shrinks back after a burst. */
+  catalogPostgresIdleTimeoutMs: 60_000,
+  /** Rows `catalog migrate` copies in one page (bounded memory: a page of balls is ~1 KiB a row). */
+  catalogMigratePageRows: 1_000,
 } as const;
 
 export type Limits = typeof limits;
@@ -546,6 +571,7 @@ assert(
   "a manifest record must hold a ball's largest metadata (tags, ball id, content type and the fixed fields)",
 );
 assert(limits.manifestListPageBytesMax >= limits.manifestRecordBytesMax && limits.manifestListPageBytesMax <= limits.metadataPageBytesMax, "a manifest page holds the largest manifest and fits a metadata page");
+assert(limits.catalogPostgresLockTimeoutMs < limits.catalogPostgresStatementTimeoutMs && limits.catalogPostgresPoolMax >= 2, "a wait for the writer lock must end before a statement's bound, and reads need a connection beside the writer's");
 
 // --- the VSS (SPM and routers) -------------------------------------------------------------
 export const vssTimings = {

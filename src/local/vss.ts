@@ -4,7 +4,8 @@
 // With `ha` (`up --ha`): PostgreSQL and etcd first (ha-services.ts), then upHaSpms SPMs sharing
 // the catalog in PostgreSQL and electing a leader on etcd (DIR/spm-0…, ports BASE+100…), and
 // the routers and peers given every SPM (`--spm a,b,c`).
-import { mkdirSync, readFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { secretsKeyFile } from "../lib/data-dir.ts";
 import { z } from "zod";
 import { join } from "node:path";
 import { writeFileDurable } from "../lib/durable-file.ts";
@@ -205,6 +206,7 @@ export async function startLocalVss(options: LocalVssOptions): Promise<LocalVss>
   try {
     // The first alone (it makes the catalog, and imports the admin key into it), then the others.
     spms.push(await spawnSpm(0));
+    shareSecretsKey(join(dir, spmName(0)), spmPlanned.slice(1).map((_, i) => join(dir, spmName(i + 1))));
     spms.push(...(await Promise.all(spmPlanned.slice(1).map((_, i) => spawnSpm(i + 1)))));
   } catch (error) {
     await Promise.all(spms.map((role) => stopRole(role)));
@@ -333,4 +335,21 @@ function s3Endpoints(routers: readonly RoleProcess[]): { s3?: string; s3Endpoint
   const endpoints = routers.flatMap((router) => (router.s3Url === undefined ? [] : [router.s3Url]));
   const first = endpoints[0];
   return first === undefined ? {} : { s3: first, s3Endpoints: endpoints };
+}
+
+/**
+ * Every SPM on one PostgreSQL catalog must hold the same secrets.key (the master key sealing the
+ * access keys' secrets; it never goes into the database): the first SPM made it in its data dir,
+ * and the others get a copy (mode 0600) before they start. A sqlite catalog keeps its own beside
+ * it, so there is nothing to copy.
+ */
+function shareSecretsKey(fromDir: string, toDirs: string[]): void {
+  const source = join(fromDir, secretsKeyFile);
+  if (!existsSync(source)) return;
+  for (const to of toDirs) {
+    mkdirSync(to, { recursive: true });
+    const target = join(to, secretsKeyFile);
+    if (!existsSync(target)) copyFileSync(source, target);
+    chmodSync(target, 0o600);
+  }
 }

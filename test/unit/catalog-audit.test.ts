@@ -2,110 +2,135 @@
 // first by count and by bytes), and on the SPM's side (who is recorded, a delete and its record
 // in one transaction of the group commit, failures recorded on their own).
 import { afterEach, describe, expect, test } from "bun:test";
+import { SQL } from "bun";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pack as encode } from "msgpackr";
-import { Catalog, SqliteStore, type AuditInput, type CatalogStore } from "../../src/catalog/index.ts";
+import { SqliteStore, type AuditInput, type CatalogStore } from "../../src/catalog/index.ts";
 import { SteppedClock } from "../../src/lib/clock.ts";
 import { ConflictError } from "../../src/lib/errors.ts";
 import { limits } from "../../src/lib/limits.ts";
 import { AuditTrail, actorOf, deleteActorOf } from "../../src/roles/spm/audit.ts";
 import { WriteBatcher } from "../../src/roles/spm/write-batcher.ts";
 import { ballOf, peerRecord } from "./fixtures/catalog-records.ts";
-import { rejection, thrown } from "../support/errors.ts";
+import { rejection } from "../support/errors.ts";
+import { forEachEngine, type OpenedCatalog } from "../support/catalog-engines.ts";
 
 const dirs: string[] = [];
 afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-function openCatalog(): Catalog {
-  const dir = mkdtempSync(join(tmpdir(), "mictlanx-audit-"));
-  dirs.push(dir);
-  return Catalog.open(join(dir, "catalog.sqlite"));
-}
-
 const key = "MXA2B3C4D5E6F7G2H3I4";
 const record = (overrides: Partial<AuditInput> = {}): AuditInput => ({ atMs: 1_000, accessKey: key, remote: "10.0.0.7", action: "ball.delete", target: "photos/cat.jpg", outcome: "ok", ...overrides });
 
-describe("the audit log in the catalog", () => {
-  test("records come back newest first, every field kept; pages go back with `before`", () => {
-    const catalog = openCatalog();
-    for (let i = 1; i <= 25; i += 1) catalog.appendAudit(record({ atMs: i, target: `photos/${i}`, accessKey: i % 2 === 0 ? null : key }));
-    const first = catalog.listAudit({ limit: 10 });
-    expect(first.records.map((r) => r.seq)).toEqual([25, 24, 23, 22, 21, 20, 19, 18, 17, 16]);
-    expect(first.records[0]).toEqual({ seq: 25, atMs: 25, accessKey: key, remote: "10.0.0.7", action: "ball.delete", target: "photos/25", outcome: "ok" });
-    expect(first.records[1]?.accessKey).toBeNull();
-    expect(first.next).toBe(16);
-    const seqs = [...first.records.map((r) => r.seq)];
-    for (let before = first.next; before !== undefined; ) {
-      const page = catalog.listAudit({ before, limit: 10 });
-      seqs.push(...page.records.map((r) => r.seq));
-      before = page.next;
+forEachEngine("catalog-audit", (engine) => {
+  /**
+   * `count` records appended (seq 1..count): on sqlite through appendAudit in one group; on
+   * PostgreSQL, where that many appends cost a round trip each (~30 s), written in one statement
+   * with the rows appendAudit would have made.
+   */
+  async function fill(opened: OpenedCatalog, count: number, of: (i: number) => AuditInput): Promise<void> {
+    if (engine.name === "sqlite") {
+      await opened.store.group([async (tx) => {
+        for (let i = 1; i <= count; i += 1) await tx.appendAudit(of(i));
+      }]);
+      return;
     }
-    expect(seqs).toEqual(Array.from({ length: 25 }, (_, i) => 25 - i));
-    expect(catalog.listAudit({ limit: 25 }).next).toBeUndefined();
-    catalog.close();
-  });
-
-  test(`auditRecordsMax (${limits.auditRecordsMax}) records are kept: the next append trims the oldest in its own transaction`, () => {
-    const catalog = openCatalog();
-    catalog.batch(() => {
-      for (let i = 1; i <= limits.auditRecordsMax; i += 1) catalog.appendAudit(record({ atMs: i }));
-    });
-    const oldest = () => {
-      let page = catalog.listAudit({ limit: limits.auditPageMax });
-      let last = page.records[page.records.length - 1]!;
-      let count = page.records.length;
-      while (page.next !== undefined) {
-        page = catalog.listAudit({ before: page.next, limit: limits.auditPageMax });
-        count += page.records.length;
-        last = page.records[page.records.length - 1] ?? last;
+    const sql = new SQL(opened.location, { max: 1 });
+    try {
+      const rows = Array.from({ length: count }, (_, n) => ({ seq: n + 1, ...of(n + 1) }));
+      for (let from = 0; from < rows.length; from += 10_000) {
+        const page = rows.slice(from, from + 10_000);
+        await sql`INSERT INTO audit_log (seq, at_ms, access_key, remote, action, target, outcome)
+          SELECT * FROM unnest(${sql.array(page.map((r) => r.seq), "BIGINT")}::bigint[], ${sql.array(page.map((r) => r.atMs), "BIGINT")}::bigint[],
+            ${sql.array(page.map((r) => r.accessKey), "TEXT")}::text[], ${sql.array(page.map((r) => r.remote), "TEXT")}::text[], ${sql.array(page.map((r) => r.action), "TEXT")}::text[],
+            ${sql.array(page.map((r) => r.target), "TEXT")}::text[], ${sql.array(page.map((r) => r.outcome), "TEXT")}::text[])`;
       }
-      return { seq: last.seq, count };
-    };
-    expect(oldest()).toEqual({ seq: 1, count: limits.auditRecordsMax });
-    expect(catalog.appendAudit(record({ atMs: 0 }))).toBe(limits.auditRecordsMax + 1);
-    expect(oldest()).toEqual({ seq: 2, count: limits.auditRecordsMax });
-    // A rolled-back append trims nothing: the trim is in its transaction.
-    expect(() => catalog.batch(() => {
-      catalog.appendAudit(record());
-      throw new Error("rolled back");
-    })).toThrow("rolled back");
-    expect(oldest()).toEqual({ seq: 2, count: limits.auditRecordsMax });
-    expect(catalog.appendAudit(record())).toBe(limits.auditRecordsMax + 2); // no seq is reused
-    catalog.close();
-  });
+    } finally {
+      await sql.close();
+    }
+  }
 
-  test(`a full page (auditPageMax, ${limits.auditPageMax}) of records at their largest fits a metadata page`, () => {
-    const catalog = openCatalog();
-    const longest = record({
-      target: "t".repeat(limits.auditTargetBytesMax),
-      remote: "r".repeat(limits.auditRemoteBytesMax),
-      action: "a".repeat(limits.auditActionBytesMax),
-      outcome: "o".repeat(limits.auditOutcomeBytesMax),
+  describe("the audit log in the catalog", () => {
+    test("records come back newest first, every field kept; pages go back with `before`", async () => {
+      const { store: catalog } = await engine.open();
+      for (let i = 1; i <= 25; i += 1) await catalog.appendAudit(record({ atMs: i, target: `photos/${i}`, accessKey: i % 2 === 0 ? null : key }));
+      const first = await catalog.listAudit({ limit: 10 });
+      expect(first.records.map((r) => r.seq)).toEqual([25, 24, 23, 22, 21, 20, 19, 18, 17, 16]);
+      expect(first.records[0]).toEqual({ seq: 25, atMs: 25, accessKey: key, remote: "10.0.0.7", action: "ball.delete", target: "photos/25", outcome: "ok" });
+      expect(first.records[1]?.accessKey).toBeNull();
+      expect(first.next).toBe(16);
+      const seqs = [...first.records.map((r) => r.seq)];
+      for (let before = first.next; before !== undefined; ) {
+        const page = await catalog.listAudit({ before, limit: 10 });
+        seqs.push(...page.records.map((r) => r.seq));
+        before = page.next;
+      }
+      expect(seqs).toEqual(Array.from({ length: 25 }, (_, i) => 25 - i));
+      expect((await catalog.listAudit({ limit: 25 })).next).toBeUndefined();
     });
-    catalog.batch(() => {
-      for (let i = 0; i < limits.auditPageMax + 1; i += 1) catalog.appendAudit(longest);
-    });
-    const page = catalog.listAudit({ limit: limits.auditPageMax });
-    expect(page.records).toHaveLength(limits.auditPageMax);
-    expect(page.next).toBe(2);
-    expect(encode(page.records).byteLength).toBeLessThanOrEqual(limits.metadataPageBytesMax);
-    catalog.close();
-  });
 
-  test("bounds and shapes are checked on the way in", () => {
-    const catalog = openCatalog();
-    expect(catalog.appendAudit(record({ target: "t".repeat(limits.auditTargetBytesMax) }))).toBe(1);
-    expect(thrown(() => catalog.appendAudit(record({ target: "t".repeat(limits.auditTargetBytesMax + 1) }))).message).toContain(`limit is ${limits.auditTargetBytesMax}`);
-    expect(thrown(() => catalog.appendAudit(record({ remote: "r".repeat(limits.auditRemoteBytesMax + 1) }))).code).toBe("bad_request");
-    expect(thrown(() => catalog.appendAudit(record({ action: "" }))).code).toBe("bad_request");
-    expect(thrown(() => catalog.appendAudit(record({ accessKey: "not-a-key" }))).message).toContain("is not an access key id");
-    expect(thrown(() => catalog.listAudit({ limit: limits.auditPageMax + 1 })).code).toBe("bad_request");
-    expect(thrown(() => catalog.listAudit({ before: 0, limit: 1 })).code).toBe("bad_request");
-    catalog.close();
+    test(`auditRecordsMax (${limits.auditRecordsMax}) records are kept: the next append trims the oldest in its own transaction`, async () => {
+      const opened = await engine.open();
+      const catalog: CatalogStore = opened.store;
+      await fill(opened, limits.auditRecordsMax, (i) => record({ atMs: i }));
+      const oldest = async () => {
+        let page = await catalog.listAudit({ limit: limits.auditPageMax });
+        let last = page.records[page.records.length - 1]!;
+        let count = page.records.length;
+        while (page.next !== undefined) {
+          page = await catalog.listAudit({ before: page.next, limit: limits.auditPageMax });
+          count += page.records.length;
+          last = page.records[page.records.length - 1] ?? last;
+        }
+        return { seq: last.seq, count };
+      };
+      expect(await oldest()).toEqual({ seq: 1, count: limits.auditRecordsMax });
+      expect(await catalog.appendAudit(record({ atMs: 0 }))).toBe(limits.auditRecordsMax + 1);
+      expect(await oldest()).toEqual({ seq: 2, count: limits.auditRecordsMax });
+      // A rolled-back append trims nothing: the trim is in its transaction.
+      const [outcome] = await catalog.group([
+        async (tx) => {
+          await tx.appendAudit(record());
+          throw new ConflictError("rolled back");
+        },
+      ]);
+      expect(outcome).toMatchObject({ ok: false, error: { message: "rolled back" } });
+      expect(await oldest()).toEqual({ seq: 2, count: limits.auditRecordsMax });
+      expect(await catalog.appendAudit(record())).toBe(limits.auditRecordsMax + 2); // no seq is reused, none skipped
+    }, 120_000);
+
+    test(`a full page (auditPageMax, ${limits.auditPageMax}) of records at their largest fits a metadata page`, async () => {
+      const { store: catalog } = await engine.open();
+      const longest = record({
+        target: "t".repeat(limits.auditTargetBytesMax),
+        remote: "r".repeat(limits.auditRemoteBytesMax),
+        action: "a".repeat(limits.auditActionBytesMax),
+        outcome: "o".repeat(limits.auditOutcomeBytesMax),
+      });
+      await catalog.group([
+        async (tx) => {
+          for (let i = 0; i < limits.auditPageMax + 1; i += 1) await tx.appendAudit(longest);
+        },
+      ]);
+      const page = await catalog.listAudit({ limit: limits.auditPageMax });
+      expect(page.records).toHaveLength(limits.auditPageMax);
+      expect(page.next).toBe(2);
+      expect(encode(page.records).byteLength).toBeLessThanOrEqual(limits.metadataPageBytesMax);
+    });
+
+    test("bounds and shapes are checked on the way in", async () => {
+      const { store: catalog } = await engine.open();
+      expect(await catalog.appendAudit(record({ target: "t".repeat(limits.auditTargetBytesMax) }))).toBe(1);
+      expect((await rejection(catalog.appendAudit(record({ target: "t".repeat(limits.auditTargetBytesMax + 1) })))).message).toContain(`limit is ${limits.auditTargetBytesMax}`);
+      expect((await rejection(catalog.appendAudit(record({ remote: "r".repeat(limits.auditRemoteBytesMax + 1) })))).code).toBe("bad_request");
+      expect((await rejection(catalog.appendAudit(record({ action: "" })))).code).toBe("bad_request");
+      expect((await rejection(catalog.appendAudit(record({ accessKey: "not-a-key" })))).message).toContain("is not an access key id");
+      expect((await rejection(catalog.listAudit({ limit: limits.auditPageMax + 1 }))).code).toBe("bad_request");
+      expect((await rejection(catalog.listAudit({ before: 0, limit: 1 }))).code).toBe("bad_request");
+    });
   });
 });
 

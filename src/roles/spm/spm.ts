@@ -9,7 +9,7 @@
 // delete, a drain, a peer's new state) is fsynced first: all writes go through the batcher.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { SqliteStore, type CatalogCalls, type CatalogOpenOptions, type CatalogStats, type CatalogStore } from "../../catalog/index.ts";
+import { SqliteStore, openCatalogStore, parseCatalogUrl, secretsKeyFile, type CatalogCalls, type CatalogOpenOptions, type CatalogStats, type CatalogStore } from "../../catalog/index.ts";
 import { RpcServer, refusalMetrics, type Handlers } from "../../net/server.ts";
 import { RpcPool, ServiceClient } from "../../net/pool.ts";
 import { parseAddress } from "../../net/address.ts";
@@ -40,7 +40,6 @@ import { bucketSettingHandlers } from "./bucket-settings.ts";
 import { LifecyclePass } from "./lifecycle.ts";
 import { abortIncompleteUploadsIn } from "./multipart.ts";
 import { electedLeadership, soloLeadership, type Leadership } from "./leadership.ts";
-import { UsageError } from "../../lib/errors.ts";
 import { Manifests, peerManifestTransport, type PendingManifest } from "./manifests.ts";
 import { rebuildCatalogFromPeers } from "./rebuild.ts";
 import type { DeleteBallsQuery, RetireTiming } from "../../catalog/index.ts";
@@ -83,7 +82,7 @@ export interface SpmOptions {
   random?: () => number;
   /** @internal Catalog faults for tests (see CatalogOpenOptions). */
   catalogOptions?: Omit<CatalogOpenOptions, "deferredSync">;
-  /** The catalog: `sqlite:DIR` (default: DIR/catalog.sqlite of `dir`). */
+  /** The catalog: `sqlite:DIR` (default: DIR/catalog.sqlite of `dir`) or `postgres://…` (docs/catalog-postgres.md). */
   catalog?: string;
   /** Several SPMs: elect a leader on etcd at these endpoints (`etcd://host:port[,…]`); alone without. */
   coordination?: string;
@@ -100,11 +99,15 @@ const leaderOps = [
   "peer.drain", "peer.undrain", "peer.remove", "key.create", "key.revoke",
 ] as const satisfies ReadonlyArray<keyof typeof spmOps>;
 
-/** Where the sqlite catalog of `--catalog sqlite:DIR` (or of the data dir) lives. */
-function sqliteCatalogPath(url: string | undefined, dir: string): string {
-  if (url === undefined) return join(dir, "catalog.sqlite");
-  if (url.startsWith("sqlite:") && url.length > "sqlite:".length) return join(url.slice("sqlite:".length), "catalog.sqlite");
-  throw new UsageError(`--catalog ${JSON.stringify(url)} is not one this build opens: use sqlite:DIR`);
+/**
+ * The catalog `--catalog` names (default: sqlite in the data dir). sqlite takes the test-only
+ * fault options; PostgreSQL's secrets.key lives in the data dir (every SPM sharing the catalog
+ * must hold the same one: docs/catalog-postgres.md).
+ */
+async function openCatalog(options: SpmOptions): Promise<CatalogStore> {
+  const url = parseCatalogUrl(options.catalog ?? `sqlite:${options.dir}`);
+  if (url.engine === "sqlite") return SqliteStore.open(url.path, { ...(options.catalogOptions ?? {}) });
+  return openCatalogStore(url.url, { secretsKeyPath: options.catalogOptions?.secretsKeyPath ?? join(options.dir, secretsKeyFile) });
 }
 
 export interface RunningSpm {
@@ -126,7 +129,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
   const deadlineNowMs = anchoredWallMs(clock);
   if (options.rebuild) await rebuildFirst(options, options.rebuild);
   // Deferred sync: the write batcher fsyncs the WAL off the event loop before it acknowledges.
-  const catalog = SqliteStore.open(sqliteCatalogPath(options.catalog, options.dir), { ...(options.catalogOptions ?? {}) });
+  const catalog = await openCatalog(options);
   // Alone, this SPM leads; with --coordination it is made once its address is known (below).
   let leadership: Leadership = soloLeadership();
   const startedMonoMs = clock.monoMs();

@@ -1,0 +1,361 @@
+// Balls on PostgreSQL: commit, read, delete, list, count — src/catalog/balls.ts call for call
+// (the rules are written there). What differs is how: a commit writes all its chunks in one
+// statement and all its replicas in another (unnest of arrays), not one statement per row, since
+// each statement here is a round trip to the server.
+import type { SQL } from "bun";
+import { assert } from "../../lib/assert.ts";
+import { BadRequestError, ConflictError } from "../../lib/errors.ts";
+import { limits } from "../../lib/limits.ts";
+import { ballMetaWireBytes, chunkRecordWireBytes } from "../../lib/wire-size.ts";
+import { keyRange, type KeyRange } from "../cursor.ts";
+import { ballFromRow, ballParams, blobToHex, type BallRow } from "../rows.ts";
+import type {
+  BallCount,
+  BallInput,
+  BallRecord,
+  BallWithChunks,
+  ChunkRecord,
+  CommitOptions,
+  CommitResult,
+  DeleteBallsQuery,
+  DeleteBallsResult,
+  ListBallsQuery,
+  RetireTiming,
+} from "../types.ts";
+import { checkBallId, checkBucket, checkKey, checkPage } from "../validate.ts";
+import { all, one, type Db } from "./db.ts";
+import { noUpload } from "./garbage.ts";
+import { resolvePeers } from "./peers.ts";
+
+const ballColumnList = "id, bucket, key, ball_id, object_id, version, size, checksum, content_type, tags, rf, created_ms, chunk_size, num_chunks";
+const ballColumns = (db: Db) => db.unsafe(ballColumnList);
+
+export async function ballByKey(db: Db, bucket: string, key: string): Promise<BallRow | undefined> {
+  return one<BallRow>(db`SELECT ${ballColumns(db)} FROM balls WHERE bucket = ${bucket} AND key = ${key}`);
+}
+
+export async function ballByObject(db: Db, objectId: string): Promise<BallRow | undefined> {
+  return one<BallRow>(db`SELECT ${ballColumns(db)} FROM balls WHERE object_id = ${objectId}`);
+}
+
+export async function ballById(db: Db, id: number): Promise<BallRow | undefined> {
+  return one<BallRow>(db`SELECT ${ballColumns(db)} FROM balls WHERE id = ${id}`);
+}
+
+/** What an object id is known as, in one statement: each a round trip of its own otherwise. */
+type ObjectFacts = {
+  under_way: boolean;
+  request_id: string | null;
+  owner: { bucket: string; key: string } | null;
+  retired: { reason: string; retired_ms: number } | null;
+  in_garbage: boolean;
+};
+
+async function objectFacts(db: Db, objectId: string): Promise<ObjectFacts> {
+  const row = await one<ObjectFacts>(db`SELECT
+      EXISTS (SELECT 1 FROM intents WHERE object_id = ${objectId}) AS under_way,
+      (SELECT request_id FROM intents WHERE object_id = ${objectId}) AS request_id,
+      (SELECT json_build_object('bucket', bucket, 'key', key) FROM balls WHERE object_id = ${objectId}) AS owner,
+      (SELECT json_build_object('reason', reason, 'retired_ms', retired_ms) FROM retired WHERE object_id = ${objectId}) AS retired,
+      EXISTS (SELECT 1 FROM garbage WHERE object_id = ${objectId}) AS in_garbage`);
+  assert(row !== undefined, `no facts about object ${objectId}`);
+  return row;
+}
+
+/** The whole commit; the caller has validated `ball` and `chunks` and opened a transaction. */
+export async function commitBall(db: Db, ball: BallInput, chunks: ChunkRecord[], options: CommitOptions): Promise<CommitResult> {
+  const current = await ballByKey(db, ball.bucket, ball.key);
+  if (current !== undefined && current.object_id === ball.objectId) return repeatedCommit(current, ball);
+  checkPreconditions(current, options, ball);
+  const facts = await objectFacts(db, ball.objectId);
+  if (options.requirePlacements === true) {
+    if (!facts.under_way) throw await noUpload(db, ball.objectId);
+    await checkPlaced(db, ball.objectId, chunks);
+  }
+  if (options.replicasMin !== undefined) checkReplicas(chunks, options.replicasMin);
+  if (!facts.under_way) checkObjectIdFree(ball.objectId, facts);
+  const peers = await resolvePeers(db, chunks.flatMap((chunk) => chunk.peers));
+  if (current !== undefined) await retireBall(db, current, "overwritten", options.retire);
+  const version = current === undefined ? 1 : current.version + 1;
+  const id = await insertBall(db, ball, version);
+  await insertChunks(db, id, ball.rf, chunks, peers);
+  if (facts.under_way) await settleIntent(db, ball, chunks, version, facts.request_id);
+  return current === undefined ? { version } : { version, replacedObjectId: current.object_id };
+}
+
+/** The ball, and its bucket when it is the bucket's first, in one statement. */
+async function insertBall(db: Db, ball: BallInput, version: number): Promise<number> {
+  const p = ballParams(ball, version);
+  const row = await one<{ id: number }>(db`WITH made AS (INSERT INTO buckets (name, created_ms) VALUES (${ball.bucket}, ${ball.createdMs}) ON CONFLICT DO NOTHING)
+    INSERT INTO balls (bucket, key, ball_id, object_id, version, size, checksum, content_type, tags, rf, created_ms, chunk_size, num_chunks)
+    VALUES (${p.bucket}, ${p.key}, ${p.ball_id}, ${p.object_id}, ${p.version}, ${p.size}, ${p.checksum}, ${p.content_type}, ${p.tags}, ${p.rf}, ${p.created_ms}, ${p.chunk_size}, ${p.num_chunks})
+    RETURNING id`);
+  assert(row !== undefined && Number.isSafeInteger(row.id), `the insert of ${ball.bucket}/${ball.key} returned no id`);
+  return row.id;
+}
+
+function checkReplicas(chunks: ChunkRecord[], min: number): void {
+  for (const chunk of chunks) {
+    if (chunk.peers.length < min) throw new BadRequestError(`chunk ${chunk.index} is on ${chunk.peers.length} peers, fewer than the ${min} the put needs`);
+  }
+}
+
+/** Every replica a commit names is one the SPM placed for that chunk of that upload: one query for all. */
+async function checkPlaced(db: Db, objectId: string, chunks: ChunkRecord[]): Promise<void> {
+  const idx = chunks.flatMap((chunk) => chunk.peers.map(() => chunk.index));
+  const peerIds = chunks.flatMap((chunk) => chunk.peers);
+  if (idx.length === 0) return;
+  const missing = await one<{ idx: number; peer_id: string }>(db`SELECT w.idx, w.peer_id FROM unnest(${db.array(idx, "INT")}::int[], ${db.array(peerIds, "TEXT")}::text[]) WITH ORDINALITY AS w (idx, peer_id, position)
+    WHERE NOT EXISTS (SELECT 1 FROM intent_placements AS p WHERE p.object_id = ${objectId} AND p.idx = w.idx AND p.peer_id = w.peer_id) ORDER BY w.position LIMIT 1`);
+  if (missing !== undefined) {
+    throw new BadRequestError(`the commit says chunk ${missing.idx} of object ${objectId} is on ${missing.peer_id}, which was never placed there; nothing was committed`);
+  }
+}
+
+function repeatedCommit(current: BallRow, ball: BallInput): CommitResult {
+  const same = current.size === ball.size && blobToHex(current.checksum, 32) === ball.checksum && current.num_chunks === ball.numChunks;
+  if (!same) throw new ConflictError(`object id ${ball.objectId} is already committed with other contents`);
+  return { version: current.version };
+}
+
+function checkPreconditions(current: BallRow | undefined, options: CommitOptions, ball: BallInput): void {
+  const where = `${ball.bucket}/${ball.key}`;
+  if (options.ifAbsent === true && current !== undefined) {
+    throw new ConflictError(`${where} already exists (version ${current.version}) and the put was if-absent`);
+  }
+  const expected = options.expectedObjectId;
+  if (expected !== undefined && current?.object_id !== expected) {
+    const found = current === undefined ? "no ball" : `object ${current.object_id}`;
+    throw new ConflictError(`${where} was expected to be object ${expected} but is ${found}; read it again and retry`);
+  }
+}
+
+/** An object id is used once: not by another ball, not retired, not by pending garbage. */
+function checkObjectIdFree(objectId: string, { owner, retired, in_garbage }: ObjectFacts): void {
+  if (owner !== null) throw new ConflictError(`object id ${objectId} is already used by ${owner.bucket}/${owner.key}`);
+  if (retired?.reason === "abandoned") {
+    throw new ConflictError(`the upload of object ${objectId} was given up at ${retired.retired_ms} ms (its client abandoned it, or it expired) and its replicas are being deleted; upload again`);
+  }
+  if (retired !== null) throw new ConflictError(`object id ${objectId} was ${retired.reason} at ${retired.retired_ms} ms; it cannot come back`);
+  if (in_garbage) throw new ConflictError(`object id ${objectId} belongs to replicas being deleted; upload again with a new object id`);
+}
+
+/**
+ * All the chunks and all their replicas in one statement (a data-modifying WITH: the replicas'
+ * references to their chunks are checked at its end, when both are in).
+ */
+async function insertChunks(db: Db, ball: number, rf: number, chunks: ChunkRecord[], peers: Map<string, { num: number; live: boolean }>): Promise<void> {
+  if (chunks.length === 0) return;
+  const live = chunks.map((chunk) => chunk.peers.filter((id) => peers.get(id)!.live).length);
+  const idx = chunks.flatMap((chunk) => chunk.peers.map(() => chunk.index));
+  const nums = chunks.flatMap((chunk) => chunk.peers.map((id) => peers.get(id)!.num));
+  await db`WITH c AS (INSERT INTO chunks (ball, idx, size, checksum, rf, live)
+      SELECT ${ball}, c.idx, c.size, decode(c.checksum, 'hex'), ${rf}, c.live
+      FROM unnest(${db.array(chunks.map((chunk) => chunk.index), "INT")}::int[], ${db.array(chunks.map((chunk) => chunk.size), "BIGINT")}::bigint[],
+                  ${db.array(chunks.map((chunk) => chunk.checksum), "TEXT")}::text[], ${db.array(live, "INT")}::int[]) AS c (idx, size, checksum, live))
+    INSERT INTO replicas (ball, idx, peer) SELECT ${ball}, r.idx, r.peer FROM unnest(${db.array(idx, "INT")}::int[], ${db.array(nums, "BIGINT")}::bigint[]) AS r (idx, peer)
+    ON CONFLICT DO NOTHING`;
+}
+
+export type RetireReason = "overwritten" | "deleted" | "abandoned";
+
+/**
+ * Every replica of the ball becomes garbage (kept for the readers' grace); the ball, its chunks
+ * and replicas go; its id is retired. One statement: its parts read one snapshot (the garbage is
+ * made from the replicas as they were), and the references are checked at its end.
+ */
+export async function retireBall(db: Db, ball: BallRow, reason: RetireReason, when: RetireTiming = {}): Promise<void> {
+  const atMs = when.atMs ?? Date.now();
+  await db`WITH kept AS (INSERT INTO garbage (object_id, idx, peer_id, bucket, not_before_ms, size, checksum)
+        SELECT ${ball.object_id}, r.idx, p.id, ${ball.bucket}, ${atMs + (when.readerGraceMs ?? 0)}, c.size, c.checksum
+        FROM replicas AS r JOIN peers AS p ON p.num = r.peer JOIN chunks AS c ON c.ball = r.ball AND c.idx = r.idx
+        WHERE r.ball = ${ball.id} ORDER BY r.idx, p.id ON CONFLICT DO NOTHING),
+      remembered AS (INSERT INTO retired (object_id, bucket, retired_ms, reason) VALUES (${ball.object_id}, ${ball.bucket}, ${atMs}, ${reason})
+        ON CONFLICT (object_id) DO UPDATE SET bucket = excluded.bucket, retired_ms = excluded.retired_ms, reason = excluded.reason),
+      replicas_gone AS (DELETE FROM replicas WHERE ball = ${ball.id}),
+      chunks_gone AS (DELETE FROM chunks WHERE ball = ${ball.id})
+    DELETE FROM balls WHERE id = ${ball.id}`;
+}
+
+/** The commit ends the upload's intent; placements it did not use (on peers still registered) are orphans -> garbage. */
+/**
+ * Two statements: the placements go, the ones the commit did not use (on peers still
+ * registered) becoming garbage in the primary key's order; then the staged records and the
+ * intent go, and the put's request id is remembered.
+ */
+async function settleIntent(db: Db, ball: BallInput, chunks: ChunkRecord[], version: number, requestId: string | null): Promise<void> {
+  const usedIdx = chunks.flatMap((chunk) => chunk.peers.map(() => chunk.index));
+  const usedPeers = chunks.flatMap((chunk) => chunk.peers);
+  await db`WITH taken AS (DELETE FROM intent_placements WHERE object_id = ${ball.objectId} RETURNING idx, peer_id)
+    INSERT INTO garbage (object_id, idx, peer_id, bucket)
+    SELECT ${ball.objectId}, t.idx, t.peer_id, ${ball.bucket} FROM taken AS t
+    WHERE EXISTS (SELECT 1 FROM peers WHERE id = t.peer_id)
+      AND NOT EXISTS (SELECT 1 FROM unnest(${db.array(usedIdx, "INT")}::int[], ${db.array(usedPeers, "TEXT")}::text[]) AS u (idx, peer_id) WHERE u.idx = t.idx AND u.peer_id = t.peer_id)
+    ORDER BY t.idx, t.peer_id ON CONFLICT DO NOTHING`;
+  await db`WITH staged_gone AS (DELETE FROM intent_chunks WHERE object_id = ${ball.objectId}),
+      remembered AS (INSERT INTO requests (request_id, object_id, version, created_ms)
+        SELECT ${requestId}::text, ${ball.objectId}, ${version}, ${ball.createdMs} WHERE ${requestId}::text IS NOT NULL ON CONFLICT DO NOTHING)
+    DELETE FROM intents WHERE object_id = ${ball.objectId}`;
+}
+
+export async function getBall(db: Db, bucket: string, key: string): Promise<BallWithChunks | undefined> {
+  checkBucket(bucket);
+  checkKey(key);
+  const found = await withChunks(db, db`b.bucket = ${bucket} AND b.key = ${key}`, 0, limits.ballChunksMax);
+  if (found === undefined) return undefined;
+  checkLookup(found.ball, bucket, key);
+  return { ...found.ball, chunks: checkWhole(found.row, found.chunks) };
+}
+
+export async function getBallMeta(db: Db, bucket: string, key: string): Promise<BallRecord | undefined> {
+  checkBucket(bucket);
+  checkKey(key);
+  const row = await ballByKey(db, bucket, key);
+  if (row === undefined) return undefined;
+  const ball = ballFromRow(row);
+  checkLookup(ball, bucket, key);
+  return ball;
+}
+
+/** A ball and the first page of its chunks: what a read starts from, in one statement. */
+export async function getBallHead(db: Db, bucket: string, key: string): Promise<{ ball: BallRecord; chunks: ChunkRecord[]; next?: number } | undefined> {
+  checkBucket(bucket);
+  checkKey(key);
+  const found = await withChunks(db, db`b.bucket = ${bucket} AND b.key = ${key}`, 0, limits.chunkRecordsPageMax);
+  if (found === undefined) return undefined;
+  checkLookup(found.ball, bucket, key);
+  return { ball: found.ball, ...chunkPage(found.row, found.chunks, 0) };
+}
+
+function checkLookup(ball: BallRecord, bucket: string, key: string): void {
+  assert(ball.bucket === bucket && ball.key === key, `lookup of ${bucket}/${key} returned ${ball.bucket}/${ball.key}`);
+}
+
+export async function chunksPage(db: Db, objectId: string, fromIndex: number, limit: number): Promise<{ chunks: ChunkRecord[]; next?: number } | undefined> {
+  const found = await withChunks(db, db`b.object_id = ${objectId}`, fromIndex, Math.min(limit, limits.chunkRecordsPageMax));
+  return found && chunkPage(found.row, found.chunks, fromIndex);
+}
+
+/** Chunks as withChunks carries them: [index, size, checksum hex, holders sorted by peer id]. */
+type ChunkTuple = [number, number, string, string[]];
+type BallWithChunkList = BallRow & { chunk_list: ChunkTuple[] };
+
+/**
+ * The ball `where` names and its chunks [from, from + limit) with their holders, in one
+ * statement: one round trip, and one snapshot without a transaction around two reads.
+ */
+async function withChunks(db: Db, where: SQL.Query<unknown>, from: number, limit: number): Promise<{ row: BallRow; ball: BallRecord; chunks: ChunkRecord[] } | undefined> {
+  const row = await one<BallWithChunkList>(db`SELECT ${ballColumns(db)},
+      (SELECT coalesce(json_agg(json_build_array(c.idx, c.size, encode(c.checksum, 'hex'),
+          (SELECT coalesce(json_agg(p.id ORDER BY p.id), '[]'::json) FROM replicas AS r JOIN peers AS p ON p.num = r.peer WHERE r.ball = c.ball AND r.idx = c.idx)) ORDER BY c.idx), '[]'::json)
+        FROM (SELECT ball, idx, size, checksum FROM chunks WHERE ball = b.id AND idx >= ${from} ORDER BY idx LIMIT ${limit}) AS c) AS chunk_list
+    FROM balls AS b WHERE ${where}`);
+  if (row === undefined) return undefined;
+  const chunks = row.chunk_list.map(([index, size, checksum, peers]) => {
+    assert(Number.isSafeInteger(index) && Number.isSafeInteger(size) && checksum.length === 16, `ball ${row.bucket}/${row.key} has a malformed chunk ${index}`);
+    return { index, size, checksum, peers };
+  });
+  return { row, ball: ballFromRow(row), chunks };
+}
+
+/** At most metadataPageBytesMax of records (at least one); `next` is the index the next page starts at, when there is more. */
+function chunkPage(row: BallRow, chunks: ChunkRecord[], from: number): { chunks: ChunkRecord[]; next?: number } {
+  const page: ChunkRecord[] = [];
+  let bytes = 0;
+  for (const [position, record] of chunks.entries()) {
+    assert(record.index === from + position && record.peers.length >= 1, `ball ${row.bucket}/${row.key} chunk ${from + position} read back wrong`);
+    bytes += chunkRecordWireBytes(record);
+    if (page.length > 0 && bytes > limits.metadataPageBytesMax) break;
+    page.push(record);
+  }
+  const end = from + page.length;
+  return end < row.num_chunks ? { chunks: page, next: end } : { chunks: page };
+}
+
+/** A ball's every chunk, checked against the ball. */
+function checkWhole(row: BallRow, chunks: ChunkRecord[]): ChunkRecord[] {
+  const where = `ball ${row.bucket}/${row.key}`;
+  assert(chunks.length === row.num_chunks, `${where} has ${chunks.length} chunks, expected ${row.num_chunks}`);
+  let total = 0;
+  chunks.forEach((chunk, position) => {
+    assert(chunk.index === position, `${where} chunk ${position} has index ${chunk.index}`);
+    assert(chunk.peers.length >= 1, `${where} chunk ${position} has no replica`);
+    total += chunk.size;
+  });
+  const tags = JSON.parse(row.tags) as Record<string, string>;
+  const transformed = tags.compression !== undefined || tags.encryption !== undefined;
+  assert(transformed || total === row.size, `${where} chunks add up to ${total} bytes, expected ${row.size}`);
+  return chunks;
+}
+
+export async function deleteBall(db: Db, bucket: string, key: string, when: RetireTiming = {}): Promise<BallRecord | undefined> {
+  checkBucket(bucket);
+  checkKey(key);
+  const row = await ballByKey(db, bucket, key);
+  if (row === undefined) return undefined;
+  const ball = ballFromRow(row);
+  await retireBall(db, row, "deleted", when);
+  return ball;
+}
+
+/** One batch of a bulk delete (see balls.ts deleteBalls). */
+export async function deleteBalls(db: Db, q: DeleteBallsQuery, when: RetireTiming = {}): Promise<DeleteBallsResult> {
+  const rows = await ballRows(db, { bucket: q.bucket, ...(q.prefix === undefined ? {} : { prefix: q.prefix }), ...(q.after === undefined ? {} : { after: q.after }) }, q.limit + 1);
+  let deleted = 0;
+  let bytes = 0;
+  let chunks = 0;
+  for (const row of rows.slice(0, q.limit)) {
+    if (deleted > 0 && chunks + row.num_chunks > q.chunksMax) break;
+    assert(row.bucket === q.bucket && (q.prefix === undefined || row.key.startsWith(q.prefix)), `bulk delete of ${q.bucket}/${q.prefix ?? ""} reached ${row.bucket}/${row.key}`);
+    await retireBall(db, row, "deleted", when);
+    deleted += 1;
+    bytes += row.size;
+    chunks += row.num_chunks;
+  }
+  const last = rows[deleted - 1];
+  return rows.length > deleted && last !== undefined ? { deleted, bytes, next: last.key } : { deleted, bytes };
+}
+
+export async function listBalls(db: Db, q: ListBallsQuery): Promise<{ balls: BallRecord[]; next?: string }> {
+  checkBucket(q.bucket);
+  checkPage(q);
+  if (q.prefix !== undefined && q.prefix !== "") checkKey(q.prefix);
+  if (q.ballId !== undefined) checkBallId(q.ballId);
+  return pageOfBalls(await ballRows(db, q, q.limit + 1), q);
+}
+
+/** balls_key (bucket, key) or balls_group (bucket, ball_id, key): a range scan in key order, never LIKE. */
+async function ballRows(db: Db, q: Omit<ListBallsQuery, "limit">, limit: number): Promise<BallRow[]> {
+  const range = keyRange(q.prefix ?? "", q.after);
+  const group = q.ballId === undefined ? db`` : db`AND ball_id = ${q.ballId}`;
+  return all<BallRow>(db`SELECT ${ballColumns(db)} FROM balls WHERE bucket = ${q.bucket} ${group} ${rangeConditions(db, range)} ORDER BY key LIMIT ${limit}`);
+}
+
+function rangeConditions(db: Db, range: KeyRange) {
+  const lower = range.inclusive ? db`AND key >= ${range.lower}` : db`AND key > ${range.lower}`;
+  return range.upper === undefined ? lower : db`${lower} AND key < ${range.upper}`;
+}
+
+/** The balls under a non-empty prefix, counted up to `max` (balls_key only, as on sqlite). */
+export async function countUnder(db: Db, bucket: string, prefix: string, max: number): Promise<BallCount> {
+  const range = keyRange(prefix, undefined);
+  const counted = await one<{ balls: number }>(db`SELECT count(*) AS balls FROM (SELECT 1 FROM balls WHERE bucket = ${bucket} ${rangeConditions(db, range)} ORDER BY key LIMIT ${max}) AS b`);
+  assert(counted !== undefined && counted.balls <= max, `count under ${bucket}/${prefix} returned ${JSON.stringify(counted)}`);
+  if (counted.balls < max) return { balls: counted.balls, more: false };
+  const beyond = await one(db`SELECT 1 AS one FROM balls WHERE bucket = ${bucket} ${rangeConditions(db, range)} ORDER BY key LIMIT 1 OFFSET ${max}`);
+  return { balls: counted.balls, more: beyond !== undefined };
+}
+
+function pageOfBalls(rows: BallRow[], q: ListBallsQuery): { balls: BallRecord[]; next?: string } {
+  const balls: BallRecord[] = [];
+  let bytes = 0;
+  for (const row of rows.slice(0, q.limit)) {
+    const ball = ballFromRow(row);
+    assert(ball.bucket === q.bucket, `listing of ${q.bucket} returned a ball of ${ball.bucket}`);
+    bytes += ballMetaWireBytes(ball);
+    if (balls.length > 0 && bytes > limits.metadataPageBytesMax) break;
+    balls.push(ball);
+  }
+  if (rows.length <= balls.length) return { balls };
+  return { balls, next: balls[balls.length - 1]!.key };
+}

@@ -1,0 +1,282 @@
+// Garbage and put intents on PostgreSQL: src/catalog/garbage.ts call for call (the rules —
+// readers' grace, what an expired or abandoned upload leaves, request ids — are written there).
+import { assert } from "../../lib/assert.ts";
+import { BadRequestError, ConflictError, NotFoundError } from "../../lib/errors.ts";
+import { limits } from "../../lib/limits.ts";
+import { chunkRecordWireBytes } from "../../lib/wire-size.ts";
+import { blobToHex } from "../rows.ts";
+import type { ChunkRecord, GarbageEntry, GarbageInput, GarbageItem, Placement, PutIntent, RetiredChunk } from "../types.ts";
+import { checkBucket, checkGarbageItem, checkInt, checkIntent, checkObjectId, checkPeerId, checkPlacements } from "../validate.ts";
+import { all, one, run, type Db } from "./db.ts";
+import { peerRow } from "./peers.ts";
+
+export type IntentRow = { object_id: string; bucket: string; key: string; created_ms: number; expires_ms: number; request_id: string | null; chunk_bytes: number };
+type GarbageRow = { seq: number; object_id: string; idx: number; peer_id: string; bucket: string };
+
+const intentColumns = (db: Db) => db.unsafe("object_id, bucket, key, created_ms, expires_ms, request_id, chunk_bytes");
+
+export async function intentRow(db: Db, objectId: string): Promise<IntentRow | undefined> {
+  return one<IntentRow>(db`SELECT ${intentColumns(db)} FROM intents WHERE object_id = ${objectId}`);
+}
+
+export async function retiredRow(db: Db, objectId: string): Promise<{ bucket: string; retired_ms: number; reason: string } | undefined> {
+  return one(db`SELECT bucket, retired_ms, reason FROM retired WHERE object_id = ${objectId}`);
+}
+
+async function liveBall(db: Db, objectId: string): Promise<{ id: number; bucket: string; key: string } | undefined> {
+  return one(db`SELECT id, bucket, key FROM balls WHERE object_id = ${objectId}`);
+}
+
+export async function insertGarbage(db: Db, item: GarbageItem, bucket: string): Promise<void> {
+  await db`INSERT INTO garbage (object_id, idx, peer_id, bucket) VALUES (${item.objectId}, ${item.index}, ${item.peerId}, ${bucket}) ON CONFLICT DO NOTHING`;
+}
+
+export async function addGarbage(db: Db, items: GarbageInput[]): Promise<void> {
+  for (const item of items) {
+    checkGarbageItem(item);
+    if ((await peerRow(db, item.peerId)) === undefined) throw new BadRequestError(`peer ${item.peerId} is not registered`);
+    if (await isRecordedReplica(db, item)) {
+      throw new ConflictError(`chunk ${item.index} of object ${item.objectId} on ${item.peerId} is a recorded replica; remove it first`);
+    }
+    const bucket = item.bucket ?? (await bucketOfObject(db, item.objectId));
+    if (bucket === undefined) throw new BadRequestError(`the bucket of object ${item.objectId} is not known; pass it with the item`);
+    await insertGarbage(db, item, checkBucket(bucket));
+  }
+}
+
+/** The bucket an object id lives (or lived) in: its ball's, its retired record's, its garbage's. */
+export async function bucketOfObject(db: Db, objectId: string): Promise<string | undefined> {
+  const row = await one<{ bucket: string | null }>(db`SELECT coalesce(
+      (SELECT bucket FROM balls WHERE object_id = ${objectId}),
+      (SELECT bucket FROM retired WHERE object_id = ${objectId}),
+      (SELECT bucket FROM garbage WHERE object_id = ${objectId} LIMIT 1)) AS bucket`);
+  return row?.bucket ?? undefined;
+}
+
+async function isRecordedReplica(db: Db, item: GarbageItem): Promise<boolean> {
+  const found = await one(db`SELECT 1 AS one FROM replicas AS r JOIN balls AS b ON b.id = r.ball JOIN peers AS p ON p.num = r.peer
+    WHERE b.object_id = ${item.objectId} AND r.idx = ${item.index} AND p.id = ${item.peerId}`);
+  return found !== undefined;
+}
+
+export async function takeGarbage(db: Db, q: { peerIds?: string[]; limit: number; nowMs?: number }): Promise<GarbageEntry[]> {
+  checkInt("limit", q.limit, 1, limits.listPageMax);
+  const now = q.nowMs === undefined ? Number.MAX_SAFE_INTEGER : checkInt("nowMs", q.nowMs);
+  if (q.peerIds === undefined) {
+    return (await all<GarbageRow>(db`SELECT seq, object_id, idx, peer_id, bucket FROM garbage WHERE not_before_ms <= ${now} ORDER BY seq LIMIT ${q.limit}`)).map(garbageFromRow);
+  }
+  if (q.peerIds.length > limits.peersMax) throw new BadRequestError(`at most ${limits.peersMax} peer ids`);
+  const rows: GarbageRow[] = [];
+  for (const peerId of new Set(q.peerIds)) {
+    checkPeerId(peerId);
+    // garbage_due (peer_id, not_before_ms, seq): what a peer may delete now, soonest due first
+    rows.push(...(await all<GarbageRow>(db`SELECT seq, object_id, idx, peer_id, bucket FROM garbage
+      WHERE peer_id = ${peerId} AND not_before_ms <= ${now} ORDER BY not_before_ms, seq LIMIT ${q.limit}`)));
+  }
+  rows.sort((a, b) => a.seq - b.seq);
+  return rows.slice(0, q.limit).map(garbageFromRow);
+}
+
+export async function findRetiredChunk(db: Db, objectId: string, index: number): Promise<RetiredChunk | undefined> {
+  checkObjectId(objectId);
+  checkInt("chunk index", index, 0, limits.ballChunksMax - 1);
+  const retired = await retiredRow(db, objectId);
+  if (retired === undefined) return undefined;
+  const rows = await all<{ peer_id: string; size: number; checksum: Uint8Array }>(db`SELECT peer_id, size, checksum FROM garbage
+    WHERE object_id = ${objectId} AND idx = ${index} AND size IS NOT NULL AND checksum IS NOT NULL ORDER BY peer_id`);
+  const first = rows[0];
+  if (first === undefined) return undefined;
+  const checksum = blobToHex(first.checksum, 8);
+  for (const row of rows) assert(row.size === first.size && blobToHex(row.checksum, 8) === checksum, `retired chunk ${objectId}_${index} has replicas that disagree`);
+  return { bucket: retired.bucket, size: first.size, checksum, peers: rows.map((row) => row.peer_id), reason: retired.reason, retiredMs: retired.retired_ms };
+}
+
+export async function retiredChunksPage(db: Db, objectId: string, from: number, limit: number): Promise<{ chunks: ChunkRecord[]; next?: number } | undefined> {
+  checkObjectId(objectId);
+  if ((await retiredRow(db, objectId)) === undefined) return undefined;
+  const byIndex = new Map<number, { size: number; checksum: string; peers: string[] }>();
+  const rows = await all<{ idx: number; peer_id: string; size: number; checksum: Uint8Array }>(db`SELECT idx, peer_id, size, checksum FROM garbage
+    WHERE object_id = ${objectId} AND idx >= ${from} AND idx < ${from + limit} AND size IS NOT NULL AND checksum IS NOT NULL ORDER BY idx, peer_id`);
+  for (const row of rows) {
+    const chunk = byIndex.get(row.idx) ?? { size: row.size, checksum: blobToHex(row.checksum, 8), peers: [] };
+    chunk.peers.push(row.peer_id);
+    byIndex.set(row.idx, chunk);
+  }
+  const chunks: ChunkRecord[] = [];
+  let bytes = 0;
+  let full = false;
+  for (let index = from; byIndex.has(index); index += 1) {
+    const chunk = { index, ...byIndex.get(index)! };
+    bytes += chunkRecordWireBytes(chunk);
+    if (chunks.length > 0 && bytes > limits.metadataPageBytesMax) {
+      full = true;
+      break;
+    }
+    chunks.push(chunk);
+  }
+  if (chunks.length === 0) return undefined;
+  const end = from + chunks.length;
+  return full || end === from + limit ? { chunks, next: end } : { chunks };
+}
+
+export async function retiredObject(db: Db, objectId: string): Promise<{ bucket: string; reason: string; retiredMs: number } | undefined> {
+  checkObjectId(objectId);
+  const row = await retiredRow(db, objectId);
+  return row === undefined ? undefined : { bucket: row.bucket, reason: row.reason, retiredMs: row.retired_ms };
+}
+
+function garbageFromRow(row: GarbageRow): GarbageEntry {
+  assert(typeof row.object_id === "string" && Number.isSafeInteger(row.idx) && row.idx >= 0, `garbage row ${row.seq} is malformed`);
+  assert(typeof row.bucket === "string" && row.bucket.length > 0, `garbage row ${row.seq} has no bucket`);
+  return { objectId: row.object_id, index: row.idx, peerId: row.peer_id, bucket: row.bucket };
+}
+
+export async function ackGarbage(db: Db, items: GarbageItem[]): Promise<void> {
+  for (const item of items) checkGarbageItem(item);
+  if (items.length === 0) return;
+  await db`DELETE FROM garbage AS g USING unnest(${db.array(items.map((item) => item.objectId), "TEXT")}::text[], ${db.array(items.map((item) => item.index), "INT")}::int[],
+      ${db.array(items.map((item) => item.peerId), "TEXT")}::text[]) AS a (object_id, idx, peer_id)
+    WHERE g.object_id = a.object_id AND g.idx = a.idx AND g.peer_id = a.peer_id`;
+}
+
+export async function addIntent(db: Db, intent: PutIntent): Promise<void> {
+  checkIntent(intent);
+  if ((await intentRow(db, intent.objectId)) !== undefined) throw new ConflictError(`an upload of object ${intent.objectId} is already under way`);
+  const owner = await liveBall(db, intent.objectId);
+  if (owner !== undefined) throw new ConflictError(`object id ${intent.objectId} is already used by ${owner.bucket}/${owner.key}`);
+  const retired = await retiredRow(db, intent.objectId);
+  if (retired !== undefined) throw new ConflictError(`object id ${intent.objectId} was ${retired.reason}; use a new one`);
+  const { objectId, bucket, key, createdMs, expiresMs } = intent;
+  await db`INSERT INTO intents (object_id, bucket, key, created_ms, expires_ms, request_id, chunk_bytes)
+    VALUES (${objectId}, ${bucket}, ${key}, ${createdMs}, ${expiresMs}, ${intent.requestId ?? null}, ${intent.chunkBytes ?? 0})`;
+  await insertPlacements(db, objectId, intent.placements);
+}
+
+export async function addIntentPlacements(db: Db, objectId: string, placements: Placement[], expiresMs?: number): Promise<void> {
+  checkObjectId(objectId);
+  checkPlacements(placements);
+  if ((await intentRow(db, objectId)) === undefined) throw await noUpload(db, objectId);
+  if (expiresMs !== undefined) await extendIntent(db, objectId, checkInt("expiresMs", expiresMs));
+  await insertPlacements(db, objectId, placements);
+}
+
+export async function extendIntent(db: Db, objectId: string, expiresMs: number): Promise<void> {
+  await db`UPDATE intents SET expires_ms = greatest(expires_ms, ${expiresMs}) WHERE object_id = ${objectId}`;
+}
+
+export async function touchIntent(db: Db, objectId: string, expiresMs: number): Promise<void> {
+  checkObjectId(objectId);
+  if ((await intentRow(db, objectId)) === undefined) throw await noUpload(db, objectId);
+  await extendIntent(db, objectId, checkInt("expiresMs", expiresMs));
+}
+
+export async function extendAllIntents(db: Db, expiresMs: number): Promise<void> {
+  const at = checkInt("expiresMs", expiresMs);
+  await db`UPDATE intents SET expires_ms = ${at} WHERE expires_ms < ${at}`;
+}
+
+export async function noUpload(db: Db, objectId: string): Promise<ConflictError> {
+  if ((await liveBall(db, objectId)) !== undefined) return new ConflictError(`the upload of object ${objectId} is already committed`);
+  const retired = await retiredRow(db, objectId);
+  if (retired?.reason === "abandoned") {
+    return new ConflictError(
+      `the upload of object ${objectId} was given up (its client abandoned it, or it expired after making no progress for too long), and its chunks are being deleted; start the put again`,
+    );
+  }
+  return new ConflictError(`no upload of object ${objectId} is under way (it was committed or it expired); start again`);
+}
+
+/** Placements in one statement; each new one (not a repeat) adds the intent's chunk bytes to what it has placed. */
+async function insertPlacements(db: Db, objectId: string, placements: Placement[]): Promise<void> {
+  const idx = placements.flatMap((placement) => placement.peers.map(() => placement.index));
+  const peerIds = placements.flatMap((placement) => placement.peers);
+  if (idx.length === 0) return;
+  const added = await run(db`INSERT INTO intent_placements (object_id, idx, peer_id)
+    SELECT ${objectId}, p.idx, p.peer_id FROM unnest(${db.array(idx, "INT")}::int[], ${db.array(peerIds, "TEXT")}::text[]) AS p (idx, peer_id) ON CONFLICT DO NOTHING`);
+  if (added > 0) await db`UPDATE intents SET placed_bytes = placed_bytes + chunk_bytes * ${added} WHERE object_id = ${objectId}`;
+}
+
+export async function placementsOf(db: Db, objectId: string): Promise<Placement[]> {
+  const byIndex = new Map<number, string[]>();
+  for (const row of await all<{ idx: number; peer_id: string }>(db`SELECT idx, peer_id FROM intent_placements WHERE object_id = ${objectId} ORDER BY idx, peer_id`)) {
+    assert(Number.isSafeInteger(row.idx) && row.idx >= 0, `intent ${objectId} has placement index ${row.idx}`);
+    const peers = byIndex.get(row.idx) ?? [];
+    peers.push(row.peer_id);
+    byIndex.set(row.idx, peers);
+  }
+  return [...byIndex].map(([index, peers]) => ({ index, peers }));
+}
+
+async function deleteIntent(db: Db, objectId: string): Promise<void> {
+  await db`DELETE FROM intent_placements WHERE object_id = ${objectId}`;
+  await db`DELETE FROM intent_chunks WHERE object_id = ${objectId}`;
+  await db`DELETE FROM intents WHERE object_id = ${objectId}`;
+}
+
+export async function expireIntentBatch(db: Db, nowMs: number, batch: number): Promise<number> {
+  const rows = await all<IntentRow>(db`SELECT ${intentColumns(db)} FROM intents WHERE expires_ms <= ${nowMs} ORDER BY expires_ms LIMIT ${batch}`);
+  for (const row of rows) {
+    assert(row.expires_ms <= nowMs, `intent ${row.object_id} expires at ${row.expires_ms}, not by ${nowMs}`);
+    await giveUpIntent(db, row, nowMs);
+  }
+  return rows.length;
+}
+
+export async function abandonIntent(db: Db, objectId: string, nowMs: number): Promise<{ replicas: number; requestId?: string }> {
+  checkObjectId(objectId);
+  const row = await intentRow(db, objectId);
+  if (row === undefined) {
+    if ((await retiredRow(db, objectId))?.reason === "abandoned") return { replicas: 0 };
+    if ((await bucketOfObject(db, objectId)) !== undefined) throw new ConflictError(`the upload of object ${objectId} was committed; nothing to abandon (delete the ball if it is not wanted)`);
+    throw new NotFoundError(`no upload of object ${objectId} is known`);
+  }
+  const replicas = await giveUpIntent(db, row, nowMs);
+  return { replicas, ...(row.request_id === null ? {} : { requestId: row.request_id }) };
+}
+
+/** Every placement on a registered peer becomes garbage due at once; the object id is remembered as abandoned. */
+async function giveUpIntent(db: Db, row: IntentRow, nowMs: number): Promise<number> {
+  const changes = await run(db`INSERT INTO garbage (object_id, idx, peer_id, bucket)
+    SELECT i.object_id, i.idx, i.peer_id, ${row.bucket} FROM intent_placements AS i
+    WHERE i.object_id = ${row.object_id} AND EXISTS (SELECT 1 FROM peers WHERE id = i.peer_id) ORDER BY i.idx, i.peer_id ON CONFLICT DO NOTHING`);
+  await db`INSERT INTO retired (object_id, bucket, retired_ms, reason) VALUES (${row.object_id}, ${row.bucket}, ${nowMs}, 'abandoned')
+    ON CONFLICT (object_id) DO UPDATE SET bucket = excluded.bucket, retired_ms = excluded.retired_ms, reason = excluded.reason`;
+  await deleteIntent(db, row.object_id);
+  return changes;
+}
+
+export async function pruneRetired(db: Db, nowMs: number): Promise<void> {
+  await db`DELETE FROM retired WHERE retired_ms < ${nowMs - limits.retiredObjectRetainMs}`;
+  await db`DELETE FROM requests WHERE created_ms < ${nowMs - limits.putRequestRetainMs}`;
+}
+
+export async function findRequest(db: Db, requestId: string): Promise<{ uploading: PutIntent } | { committed: { objectId: string; version: number } } | undefined> {
+  const intent = await one<IntentRow>(db`SELECT ${intentColumns(db)} FROM intents WHERE request_id = ${requestId}`);
+  if (intent !== undefined) {
+    assert(intent.request_id === requestId, `intent lookup for request ${requestId} returned ${intent.request_id}`);
+    return { uploading: (await getIntent(db, intent.object_id))! };
+  }
+  const done = await one<{ object_id: string; version: number }>(db`SELECT object_id, version FROM requests WHERE request_id = ${requestId}`);
+  return done === undefined ? undefined : { committed: { objectId: done.object_id, version: done.version } };
+}
+
+export async function rememberRequest(db: Db, requestId: string, objectId: string, version: number, nowMs: number): Promise<void> {
+  await db`INSERT INTO requests (request_id, object_id, version, created_ms) VALUES (${requestId}, ${objectId}, ${version}, ${nowMs}) ON CONFLICT DO NOTHING`;
+}
+
+export async function getIntent(db: Db, objectId: string): Promise<PutIntent | undefined> {
+  checkObjectId(objectId);
+  const row = await intentRow(db, objectId);
+  if (row === undefined) return undefined;
+  assert(row.object_id === objectId, `intent lookup for ${objectId} returned ${row.object_id}`);
+  return {
+    objectId,
+    bucket: row.bucket,
+    key: row.key,
+    createdMs: row.created_ms,
+    expiresMs: row.expires_ms,
+    placements: await placementsOf(db, objectId),
+    ...(row.request_id === null ? {} : { requestId: row.request_id }),
+    ...(row.chunk_bytes > 0 ? { chunkBytes: row.chunk_bytes } : {}),
+  };
+}
