@@ -1,4 +1,4 @@
-// One client process of a fault test's load: puts and gets through the real client library
+// One client process of a fault test's load: puts and gets (by workers of their own) through the real client library
 // for a bounded time and count, seeded, and says on stdout, one JSON line each, every put that
 // was acknowledged ({"ack", "sha256", "size"}) and, at the end, what it measured ({"done": …}):
 // the longest time without a successful put and without a successful get, errors, and any get
@@ -34,43 +34,54 @@ const errors: string[] = [];
 let ops = 0;
 let next = 0;
 
-async function worker(): Promise<void> {
+/** Puts only: a put stalled (a failover) never keeps a get from running, and the other way round. */
+async function putter(): Promise<void> {
   while (performance.now() - startedMs < options.durationMs && ops < options.opsMax) {
     ops += 1;
-    const keys = [...acked.keys()];
-    if (keys.length === 0 || random() < 0.5) {
-      const key = `${options.prefix}/${String(next++).padStart(6, "0")}`;
-      const data = randomBytes(random, 1 + Math.floor(random() ** 3 * (options.sizeMax ?? 256 * 1024)));
-      try {
-        await client.put(options.bucket, key, data, { rf: 2 });
-        const nowMs = performance.now();
-        gaps.putMs = Math.max(gaps.putMs, nowMs - last.putMs);
-        last.putMs = nowMs;
-        counts.puts += 1;
-        acked.set(key, sha256(data));
-        say({ ack: key, sha256: acked.get(key), size: data.byteLength });
-      } catch (error) {
-        counts.putErrors += 1;
-        if (errors.length < 20) errors.push(`put ${key}: ${(error as Error).message}`);
-      }
-    } else {
-      const key = keys[Math.floor(random() * keys.length)]!;
-      try {
-        const got = await client.get(options.bucket, key);
-        const nowMs = performance.now();
-        gaps.getMs = Math.max(gaps.getMs, nowMs - last.getMs);
-        last.getMs = nowMs;
-        counts.gets += 1;
-        if (sha256(got) !== acked.get(key)) wrong.push(key);
-      } catch (error) {
-        counts.getErrors += 1;
-        if (errors.length < 20) errors.push(`get ${key}: ${(error as Error).message}`);
-      }
+    const key = `${options.prefix}/${String(next++).padStart(6, "0")}`;
+    const data = randomBytes(random, 1 + Math.floor(random() ** 3 * (options.sizeMax ?? 256 * 1024)));
+    try {
+      await client.put(options.bucket, key, data, { rf: 2 });
+      const nowMs = performance.now();
+      gaps.putMs = Math.max(gaps.putMs, nowMs - last.putMs);
+      last.putMs = nowMs;
+      counts.puts += 1;
+      acked.set(key, sha256(data));
+      say({ ack: key, sha256: acked.get(key), size: data.byteLength });
+    } catch (error) {
+      counts.putErrors += 1;
+      if (errors.length < 20) errors.push(`put ${key}: ${(error as Error).message}`);
     }
   }
 }
 
-await Promise.all(Array.from({ length: options.workers ?? 3 }, worker));
+/** Gets only, of what this process put (none yet: a short wait). */
+async function getter(): Promise<void> {
+  while (performance.now() - startedMs < options.durationMs && ops < options.opsMax) {
+    const keys = [...acked.keys()];
+    if (keys.length === 0) {
+      await Bun.sleep(5);
+      last.getMs = performance.now(); // the gap counts from the first ball there is to get
+      continue;
+    }
+    ops += 1;
+    const key = keys[Math.floor(random() * keys.length)]!;
+    try {
+      const got = await client.get(options.bucket, key);
+      const nowMs = performance.now();
+      gaps.getMs = Math.max(gaps.getMs, nowMs - last.getMs);
+      last.getMs = nowMs;
+      counts.gets += 1;
+      if (sha256(got) !== acked.get(key)) wrong.push(key);
+    } catch (error) {
+      counts.getErrors += 1;
+      if (errors.length < 20) errors.push(`get ${key}: ${(error as Error).message}`);
+    }
+  }
+}
+
+const workers = options.workers ?? 2;
+await Promise.all([...Array.from({ length: workers }, putter), ...Array.from({ length: workers }, getter)]);
 const endMs = performance.now();
 gaps.putMs = Math.max(gaps.putMs, endMs - last.putMs);
 gaps.getMs = Math.max(gaps.getMs, endMs - last.getMs);
