@@ -3,14 +3,15 @@
 // the writes in a transaction.
 import { assert } from "../lib/assert.ts";
 import { accessKeyIdPattern, secretKeyPattern } from "../lib/access-keys.ts";
-import { BadRequestError, ConflictError, MictlanxError } from "../lib/errors.ts";
+import { BadRequestError, ConflictError } from "../lib/errors.ts";
 import { grantsSchema, normalizeGrants, type Grant } from "../lib/grants.ts";
 import { limits } from "../lib/limits.ts";
 import { stringWireBytes } from "../lib/wire-size.ts";
-import { seal, unseal } from "./secrets.ts";
+import { seal } from "./secrets.ts";
 import type { AccessKeyRow, Statements } from "./statements.ts";
 import type { AccessKeyRecord, AccessKeySummary } from "./types.ts";
 import { checkInt } from "./validate.ts";
+import { openedKey } from "./rules.ts";
 
 export function checkAccessKeyId(accessKey: unknown): string {
   if (typeof accessKey !== "string" || !accessKeyIdPattern.test(accessKey)) {
@@ -53,14 +54,7 @@ export function createAccessKey(s: Statements, masterKey: Uint8Array, key: Acces
 export function getAccessKey(s: Statements, masterKey: Uint8Array, accessKey: string): AccessKeyRecord | undefined {
   const row = s.accessKeyGet.get({ access_key: checkAccessKeyId(accessKey) });
   if (row === null) return undefined;
-  const summary = summaryFromRow(row);
-  assert(summary.accessKey === accessKey, `access key lookup for ${accessKey} returned ${summary.accessKey}`);
-  const secretKey = unseal(masterKey, accessKey, row.secret_sealed);
-  if (secretKey === undefined) {
-    throw new MictlanxError("internal", `the sealed secret of access key ${accessKey} does not open with the catalog's secrets.key: its row was changed or copied from another key; revoke it and make a new one`);
-  }
-  assert(secretKeyPattern.test(secretKey), `access key ${accessKey} unsealed to a secret of the wrong shape`);
-  return { ...summary, secretKey };
+  return openedKey(summaryFromRow(row), row.secret_sealed, masterKey, accessKey);
 }
 
 /**

@@ -7,6 +7,7 @@ import { ballMetaWireBytes, chunkRecordWireBytes } from "../lib/wire-size.ts";
 import { noUpload, rememberRequest } from "./garbage.ts";
 import { dropStaged } from "./staging.ts";
 import { ballColumns, ballFromRow, ballParams, blobToHex, hexToBlob, type BallRow } from "./rows.ts";
+import { checkPreconditions, repeatedCommit } from "./rules.ts";
 import { resolvePeer } from "./peers.ts";
 import { keyRange, type KeyRange } from "./cursor.ts";
 import type { Statements } from "./statements.ts";
@@ -29,7 +30,7 @@ import { checkBallId, checkBucket, checkKey, checkPage } from "./validate.ts";
 export function commitBall(s: Statements, ball: BallInput, chunks: ChunkRecord[], options: CommitOptions): CommitResult {
   const current = s.ballByKey.get({ bucket: ball.bucket, key: ball.key });
   if (current !== null && current.object_id === ball.objectId) return repeatedCommit(current, ball);
-  checkPreconditions(current, options, ball);
+  checkPreconditions(current ?? undefined, options, ball);
   // An upload under way holds its object id: addIntent checked it was free, and while the
   // intent lives nothing else can take, retire or collect it. Without one, check here.
   const underWay = s.intentGet.get({ object_id: ball.objectId }) !== null;
@@ -68,24 +69,6 @@ function checkPlaced(s: Statements, objectId: string, chunks: ChunkRecord[]): vo
   }
 }
 
-/** The same commit again (a retry after a lost reply) succeeds without a change. */
-function repeatedCommit(current: BallRow, ball: BallInput): CommitResult {
-  const same = current.size === ball.size && blobToHex(current.checksum, 32) === ball.checksum && current.num_chunks === ball.numChunks;
-  if (!same) throw new ConflictError(`object id ${ball.objectId} is already committed with other contents`);
-  return { version: current.version };
-}
-
-function checkPreconditions(current: BallRow | null, options: CommitOptions, ball: BallInput): void {
-  const where = `${ball.bucket}/${ball.key}`;
-  if (options.ifAbsent === true && current !== null) {
-    throw new ConflictError(`${where} already exists (version ${current.version}) and the put was if-absent`);
-  }
-  const expected = options.expectedObjectId;
-  if (expected !== undefined && current?.object_id !== expected) {
-    const found = current === null ? "no ball" : `object ${current.object_id}`;
-    throw new ConflictError(`${where} was expected to be object ${expected} but is ${found}; read it again and retry`);
-  }
-}
 
 /** An object id is used once: not by another ball, not retired, not by pending garbage. */
 export function checkObjectIdFree(s: Statements, objectId: string): void {

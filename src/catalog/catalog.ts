@@ -108,6 +108,7 @@ import * as garbage from "./garbage.ts";
 import * as peers from "./peers.ts";
 import * as replication from "./replication.ts";
 import * as staging from "./staging.ts";
+import { statsOf } from "./rules.ts";
 import { applySchema } from "./schema.ts";
 import { loadMasterKey, masterKeyBytes, masterKeyCheck, matchesCheck } from "./secrets.ts";
 import { prepareStatements, type Statements } from "./statements.ts";
@@ -715,18 +716,7 @@ export class Catalog {
 
   // --- numbers and meta -------------------------------------------------------------------
   stats(): CatalogStats {
-    const t = this.s.totals.get()!;
-    return {
-      balls: t.balls,
-      buckets: t.buckets,
-      bytes: t.bytes,
-      chunks: t.chunks,
-      replicas: t.replicas,
-      underReplicated: t.under,
-      garbage: t.garbage,
-      intents: t.intents,
-      intentBytes: t.intent_bytes,
-    };
+    return statsOf(this.s.totals.get()!);
   }
 
   getMeta(key: string): string | undefined {

@@ -11,7 +11,7 @@ import { getPeerRow } from "./peers.ts";
 import type { GarbageRow, IntentRow, Statements } from "./statements.ts";
 import type { ChunkRecord, GarbageEntry, GarbageInput, GarbageItem, Placement, PutIntent, RetiredChunk } from "./types.ts";
 import { blobToHex } from "./rows.ts";
-import { chunkRecordWireBytes } from "../lib/wire-size.ts";
+import { retiredPageOf } from "./rules.ts";
 import { checkBucket, checkGarbageItem, checkInt, checkIntent, checkObjectId, checkPeerId, checkPlacements } from "./validate.ts";
 
 /**
@@ -90,27 +90,7 @@ export function retiredChunksPage(s: Statements, objectId: string, from: number,
   checkObjectId(objectId);
   const retired = s.retiredGet.get({ object_id: objectId });
   if (retired === null) return undefined;
-  const byIndex = new Map<number, { size: number; checksum: string; peers: string[] }>();
-  for (const row of s.garbageOfChunkRange.all({ object_id: objectId, from, to: from + limit })) {
-    const chunk = byIndex.get(row.idx) ?? { size: row.size, checksum: blobToHex(row.checksum, 8), peers: [] };
-    chunk.peers.push(row.peer_id);
-    byIndex.set(row.idx, chunk);
-  }
-  const chunks: ChunkRecord[] = [];
-  let bytes = 0;
-  let full = false;
-  for (let index = from; byIndex.has(index); index += 1) {
-    const chunk = { index, ...byIndex.get(index)! };
-    bytes += chunkRecordWireBytes(chunk);
-    if (chunks.length > 0 && bytes > limits.metadataPageBytesMax) {
-      full = true;
-      break;
-    }
-    chunks.push(chunk);
-  }
-  if (chunks.length === 0) return undefined;
-  const end = from + chunks.length;
-  return full || end === from + limit ? { chunks, next: end } : { chunks };
+  return retiredPageOf(s.garbageOfChunkRange.all({ object_id: objectId, from, to: from + limit }), from, limit);
 }
 
 /** Why and when an object id was retired, while the catalog remembers it. */

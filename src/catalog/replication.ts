@@ -3,11 +3,12 @@
 import { assert } from "../lib/assert.ts";
 import { ConflictError } from "../lib/errors.ts";
 import { limits } from "../lib/limits.ts";
-import { decodeChunkCursor, encodeChunkCursor } from "./cursor.ts";
+import { decodeChunkCursor } from "./cursor.ts";
 import { bucketOfObject } from "./garbage.ts";
 import { resolvePeer } from "./peers.ts";
 import { blobToHex } from "./rows.ts";
 import type { ChunkPageRow, Statements } from "./statements.ts";
+import { checkLive, nextCursor } from "./rules.ts";
 import type { FoundChunk, OverReplicatedChunk, Page, PeerChunk, UnderReplicatedChunk } from "./types.ts";
 import { checkInt, checkObjectId, checkPage, checkPeerId } from "./validate.ts";
 
@@ -83,17 +84,6 @@ function pageHolders(row: ChunkPageRow): { all: string[]; live: string[] } {
   return { all, live };
 }
 
-/** Live replica count, checked against the holders read back. */
-function checkLive(row: ChunkPageRow, live: string[]): void {
-  assert(row.live === live.length, `object ${row.object_id} chunk ${row.idx} counts ${row.live} live replicas, has ${live.length}`);
-}
-
-function nextCursor<T>(rows: ChunkPageRow[], limit: number, items: T[]): { next?: string } {
-  if (rows.length <= limit) return {};
-  const last = rows[limit - 1]!;
-  assert(items.length === limit, "page lost items");
-  return { next: encodeChunkCursor({ ball: last.ball, idx: last.idx }) };
-}
 
 export function underReplicated(s: Statements, q: Page): { chunks: UnderReplicatedChunk[]; next?: string } {
   checkPage(q);

@@ -3,13 +3,13 @@
 // commit, and the commit names only how many were staged. Staged records live with the upload's
 // intent and go with it (committed, or expired).
 import { ConflictError } from "../lib/errors.ts";
-import { limits } from "../lib/limits.ts";
 import { assert } from "../lib/assert.ts";
 import { noUpload } from "./garbage.ts";
 import { blobToHex, hexToBlob } from "./rows.ts";
 import type { Statements } from "./statements.ts";
 import type { ChunkRecord } from "./types.ts";
-import { checkInt, checkObjectId, checkPeerList, checkHex } from "./validate.ts";
+import { checkStagedPage } from "./rules.ts";
+import { checkInt, checkObjectId } from "./validate.ts";
 
 /**
  * Stage a page of an upload's chunk records; pages come in order (a page sent again replaces
@@ -18,18 +18,8 @@ import { checkInt, checkObjectId, checkPeerList, checkHex } from "./validate.ts"
 export function stageChunks(s: Statements, objectId: string, chunks: ChunkRecord[], expiresMs: number): number {
   checkObjectId(objectId);
   if (s.intentGet.get({ object_id: objectId }) === null) throw noUpload(s, objectId);
-  checkInt("chunk records in a page", chunks.length, 1, limits.chunkRecordsPageMax);
   const staged = s.stagedCount.get({ object_id: objectId })!.n;
-  const first = chunks[0]!.index;
-  if (first > staged) throw new ConflictError(`chunk records of object ${objectId} must be staged in order: ${staged} are, this page starts at ${first}`);
-  chunks.forEach((chunk, position) => {
-    checkInt(`staged chunk ${position} index`, chunk.index, first + position, first + position);
-    checkInt(`chunk ${chunk.index} size`, chunk.size, 0, limits.chunkBytesMax);
-    checkHex(`chunk ${chunk.index} checksum`, chunk.checksum, 16);
-    checkPeerList(`chunk ${chunk.index} peers`, chunk.peers, 1);
-  });
-  const end = first + chunks.length;
-  if (end > limits.ballChunksMax) throw new ConflictError(`a ball has at most ${limits.ballChunksMax} chunks; use a larger --chunk-size`);
+  const end = checkStagedPage(objectId, chunks, staged);
   for (const chunk of chunks) {
     s.stagedInsert.run({ object_id: objectId, idx: chunk.index, size: chunk.size, checksum: hexToBlob(chunk.checksum), peers: JSON.stringify(chunk.peers) });
   }

@@ -9,6 +9,7 @@ import { limits } from "../../lib/limits.ts";
 import { ballMetaWireBytes, chunkRecordWireBytes } from "../../lib/wire-size.ts";
 import { keyRange, type KeyRange } from "../cursor.ts";
 import { ballFromRow, ballParams, blobToHex, type BallRow } from "../rows.ts";
+import { checkPreconditions, repeatedCommit } from "../rules.ts";
 import type {
   BallCount,
   BallInput,
@@ -112,23 +113,6 @@ async function checkPlaced(db: Db, objectId: string, chunks: ChunkRecord[]): Pro
   }
 }
 
-function repeatedCommit(current: BallRow, ball: BallInput): CommitResult {
-  const same = current.size === ball.size && blobToHex(current.checksum, 32) === ball.checksum && current.num_chunks === ball.numChunks;
-  if (!same) throw new ConflictError(`object id ${ball.objectId} is already committed with other contents`);
-  return { version: current.version };
-}
-
-function checkPreconditions(current: BallRow | undefined, options: CommitOptions, ball: BallInput): void {
-  const where = `${ball.bucket}/${ball.key}`;
-  if (options.ifAbsent === true && current !== undefined) {
-    throw new ConflictError(`${where} already exists (version ${current.version}) and the put was if-absent`);
-  }
-  const expected = options.expectedObjectId;
-  if (expected !== undefined && current?.object_id !== expected) {
-    const found = current === undefined ? "no ball" : `object ${current.object_id}`;
-    throw new ConflictError(`${where} was expected to be object ${expected} but is ${found}; read it again and retry`);
-  }
-}
 
 /** An object id is used once: not by another ball, not retired, not by pending garbage. */
 function checkObjectIdFree(objectId: string, { owner, retired, in_garbage }: ObjectFacts): void {

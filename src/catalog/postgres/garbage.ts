@@ -3,8 +3,8 @@
 import { assert } from "../../lib/assert.ts";
 import { BadRequestError, ConflictError, NotFoundError } from "../../lib/errors.ts";
 import { limits } from "../../lib/limits.ts";
-import { chunkRecordWireBytes } from "../../lib/wire-size.ts";
 import { blobToHex } from "../rows.ts";
+import { retiredPageOf } from "../rules.ts";
 import type { ChunkRecord, GarbageEntry, GarbageInput, GarbageItem, Placement, PutIntent, RetiredChunk } from "../types.ts";
 import { checkBucket, checkGarbageItem, checkInt, checkIntent, checkObjectId, checkPeerId, checkPlacements } from "../validate.ts";
 import { all, one, run, type Db } from "./db.ts";
@@ -94,29 +94,9 @@ export async function findRetiredChunk(db: Db, objectId: string, index: number):
 export async function retiredChunksPage(db: Db, objectId: string, from: number, limit: number): Promise<{ chunks: ChunkRecord[]; next?: number } | undefined> {
   checkObjectId(objectId);
   if ((await retiredRow(db, objectId)) === undefined) return undefined;
-  const byIndex = new Map<number, { size: number; checksum: string; peers: string[] }>();
   const rows = await all<{ idx: number; peer_id: string; size: number; checksum: Uint8Array }>(db`SELECT idx, peer_id, size, checksum FROM garbage
     WHERE object_id = ${objectId} AND idx >= ${from} AND idx < ${from + limit} AND size IS NOT NULL AND checksum IS NOT NULL ORDER BY idx, peer_id`);
-  for (const row of rows) {
-    const chunk = byIndex.get(row.idx) ?? { size: row.size, checksum: blobToHex(row.checksum, 8), peers: [] };
-    chunk.peers.push(row.peer_id);
-    byIndex.set(row.idx, chunk);
-  }
-  const chunks: ChunkRecord[] = [];
-  let bytes = 0;
-  let full = false;
-  for (let index = from; byIndex.has(index); index += 1) {
-    const chunk = { index, ...byIndex.get(index)! };
-    bytes += chunkRecordWireBytes(chunk);
-    if (chunks.length > 0 && bytes > limits.metadataPageBytesMax) {
-      full = true;
-      break;
-    }
-    chunks.push(chunk);
-  }
-  if (chunks.length === 0) return undefined;
-  const end = from + chunks.length;
-  return full || end === from + limit ? { chunks, next: end } : { chunks };
+  return retiredPageOf(rows, from, limit);
 }
 
 export async function retiredObject(db: Db, objectId: string): Promise<{ bucket: string; reason: string; retiredMs: number } | undefined> {

@@ -3,14 +3,15 @@
 // reach the server: the database (and pg_dump of it) holds no secret in the clear.
 import { assert } from "../../lib/assert.ts";
 import { secretKeyPattern } from "../../lib/access-keys.ts";
-import { BadRequestError, ConflictError, MictlanxError } from "../../lib/errors.ts";
+import { BadRequestError, ConflictError } from "../../lib/errors.ts";
 import { limits } from "../../lib/limits.ts";
 import { accessKeyWireBytes, checkAccessKeyId, checkGrants, summaryFromRow } from "../access-keys.ts";
 import { checkAuditInput, recordFromRow } from "../audit-log.ts";
-import { seal, unseal } from "../secrets.ts";
+import { seal } from "../secrets.ts";
 import type { AccessKeyRow, AuditRow } from "../statements.ts";
 import type { AccessKeyRecord, AccessKeySummary, AuditInput, AuditRecord } from "../types.ts";
 import { checkInt } from "../validate.ts";
+import { openedKey } from "../rules.ts";
 import { all, one, type Db } from "./db.ts";
 
 
@@ -42,14 +43,7 @@ export async function createAccessKey(db: Db, masterKey: Uint8Array, key: Access
 export async function getAccessKey(db: Db, masterKey: Uint8Array, accessKey: string): Promise<AccessKeyRecord | undefined> {
   const row = await keyRow(db, checkAccessKeyId(accessKey));
   if (row === undefined) return undefined;
-  const summary = summaryFromRow(row);
-  assert(summary.accessKey === accessKey, `access key lookup for ${accessKey} returned ${summary.accessKey}`);
-  const secretKey = unseal(masterKey, accessKey, row.secret_sealed);
-  if (secretKey === undefined) {
-    throw new MictlanxError("internal", `the sealed secret of access key ${accessKey} does not open with the catalog's secrets.key: its row was changed or copied from another key; revoke it and make a new one`);
-  }
-  assert(secretKeyPattern.test(secretKey), `access key ${accessKey} unsealed to a secret of the wrong shape`);
-  return { ...summary, secretKey };
+  return openedKey(summaryFromRow(row), row.secret_sealed, masterKey, accessKey);
 }
 
 export async function listAccessKeys(db: Db, q: { after?: string; limit: number }): Promise<{ keys: AccessKeySummary[]; next?: string }> {

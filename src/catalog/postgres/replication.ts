@@ -3,9 +3,10 @@
 import { assert } from "../../lib/assert.ts";
 import { ConflictError } from "../../lib/errors.ts";
 import { limits } from "../../lib/limits.ts";
-import { decodeChunkCursor, encodeChunkCursor } from "../cursor.ts";
+import { decodeChunkCursor } from "../cursor.ts";
 import type { Holding } from "../replication.ts";
 import { blobToHex } from "../rows.ts";
+import { checkLive, nextCursor } from "../rules.ts";
 import type { FoundChunk, OverReplicatedChunk, Page, PeerChunk, UnderReplicatedChunk } from "../types.ts";
 import { checkInt, checkObjectId, checkPage, checkPeerId } from "../validate.ts";
 import { all, one, run, type Db } from "./db.ts";
@@ -74,16 +75,6 @@ function pageHolders(row: ChunkPageRow): { all: string[]; live: string[] } {
   return { all: everyone, live };
 }
 
-function checkLive(row: ChunkPageRow, live: string[]): void {
-  assert(row.live === live.length, `object ${row.object_id} chunk ${row.idx} counts ${row.live} live replicas, has ${live.length}`);
-}
-
-function nextCursor<T>(rows: ChunkPageRow[], limit: number, items: T[]): { next?: string } {
-  if (rows.length <= limit) return {};
-  const last = rows[limit - 1]!;
-  assert(items.length === limit, "page lost items");
-  return { next: encodeChunkCursor({ ball: last.ball, idx: last.idx }) };
-}
 
 function chunkFields(row: ChunkPageRow) {
   return { objectId: row.object_id, index: row.idx, size: row.size, checksum: blobToHex(row.checksum, 8), rf: row.rf };

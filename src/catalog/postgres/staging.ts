@@ -2,10 +2,10 @@
 // call (why a commit can name staged records instead of carrying them is written there).
 import { assert } from "../../lib/assert.ts";
 import { ConflictError } from "../../lib/errors.ts";
-import { limits } from "../../lib/limits.ts";
 import { blobToHex } from "../rows.ts";
 import type { ChunkRecord } from "../types.ts";
-import { checkHex, checkInt, checkObjectId, checkPeerList } from "../validate.ts";
+import { checkStagedPage } from "../rules.ts";
+import { checkInt, checkObjectId } from "../validate.ts";
 import { all, one, type Db } from "./db.ts";
 import { extendIntent, intentRow, noUpload } from "./garbage.ts";
 
@@ -13,18 +13,8 @@ import { extendIntent, intentRow, noUpload } from "./garbage.ts";
 export async function stageChunks(db: Db, objectId: string, chunks: ChunkRecord[], expiresMs: number): Promise<number> {
   checkObjectId(objectId);
   if ((await intentRow(db, objectId)) === undefined) throw await noUpload(db, objectId);
-  checkInt("chunk records in a page", chunks.length, 1, limits.chunkRecordsPageMax);
   const staged = (await one<{ n: number }>(db`SELECT count(*) AS n FROM intent_chunks WHERE object_id = ${objectId}`))!.n;
-  const first = chunks[0]!.index;
-  if (first > staged) throw new ConflictError(`chunk records of object ${objectId} must be staged in order: ${staged} are, this page starts at ${first}`);
-  chunks.forEach((chunk, position) => {
-    checkInt(`staged chunk ${position} index`, chunk.index, first + position, first + position);
-    checkInt(`chunk ${chunk.index} size`, chunk.size, 0, limits.chunkBytesMax);
-    checkHex(`chunk ${chunk.index} checksum`, chunk.checksum, 16);
-    checkPeerList(`chunk ${chunk.index} peers`, chunk.peers, 1);
-  });
-  const end = first + chunks.length;
-  if (end > limits.ballChunksMax) throw new ConflictError(`a ball has at most ${limits.ballChunksMax} chunks; use a larger --chunk-size`);
+  const end = checkStagedPage(objectId, chunks, staged);
   await db`INSERT INTO intent_chunks (object_id, idx, size, checksum, peers)
     SELECT ${objectId}, s.idx, s.size, decode(s.checksum, 'hex'), s.peers
     FROM unnest(${db.array(chunks.map((chunk) => chunk.index), "INT")}::int[], ${db.array(chunks.map((chunk) => chunk.size), "BIGINT")}::bigint[],

@@ -26,6 +26,7 @@ import { loadMasterKey, matchesCheck, masterKeyCheck } from "../secrets.ts";
 import type { BucketSummary, CommitItem, CommitResult } from "../types.ts";
 import { checkBall, checkBucket, checkChunks, checkDeleteBallsQuery, checkInt, checkKey, checkName, checkObjectId, checkPage } from "../validate.ts";
 import { auditPostgresCatalog } from "./audit.ts";
+import { statsOf } from "../rules.ts";
 import * as balls from "./balls.ts";
 import { all, lockKeys, one, redactedLocation, run as affected, storageError, type Db } from "./db.ts";
 import * as garbage from "./garbage.ts";
@@ -512,20 +513,7 @@ function keyCalls(run: Runner, masterKey: Uint8Array): Partial<CatalogCalls> {
 /** The numbers and meta calls. */
 function metaCalls(run: Runner): Partial<CatalogCalls> {
   return {
-    stats: async () => {
-      const t = await run.read1(totals);
-      return {
-        balls: t.balls,
-        buckets: t.buckets,
-        bytes: t.bytes,
-        chunks: t.chunks,
-        replicas: t.replicas,
-        underReplicated: t.under,
-        garbage: t.garbage,
-        intents: t.intents,
-        intentBytes: t.intent_bytes,
-      };
-    },
+    stats: async () => statsOf(await run.read1(totals)),
     getMeta: async (key) => {
       checkName("meta key", key, metaKeyBytesMax);
       return (await run.read1((db) => one<{ value: string }>(db`SELECT value FROM meta WHERE key = ${key}`)))?.value;
