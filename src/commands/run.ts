@@ -10,6 +10,14 @@ export function action<A extends unknown[]>(work: (...args: A) => Promise<void> 
     guardStdio();
     try {
       await work(...args);
+      // Done: exit now rather than when the event loop drains. A connection attempt to a host
+      // that does not answer (a cut link, a firewall dropping SYNs) is given up after its
+      // connect timeout, but the kernel keeps the socket trying for ~2 minutes, and Bun's
+      // connect cannot be cancelled: the command would sit there saying nothing. What was
+      // written goes out first.
+      await flushed(process.stdout);
+      await flushed(process.stderr);
+      process.exit(process.exitCode ?? 0);
     } catch (error) {
       // The reader of stdout went away and the work stopped because of it: pipes.ts exits 0.
       if (outputClosed.aborted) return;
@@ -22,4 +30,12 @@ export function action<A extends unknown[]>(work: (...args: A) => Promise<void> 
       process.exit(exitCodeFor(typed));
     }
   };
+}
+
+/** Resolves once everything written to `stream` before now has gone out (writes are in order). */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || !stream.writable) return resolve();
+    stream.write("", () => resolve());
+  });
 }
