@@ -243,6 +243,15 @@ async function main(): Promise<void> {
   let server: TestPostgres | undefined;
   try {
     if (values.postgres) server = await startTestPostgres("scale");
+    // Ctrl-C or a timeout's SIGTERM must not leave the throwaway server running.
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      process.once(signal, () => {
+        void (server?.cleanup() ?? Promise.resolve()).finally(() => {
+          rmSync(dir, { recursive: true, force: true });
+          process.exit(130);
+        });
+      });
+    }
     const url = server !== undefined ? await server.createDatabase() : (values.catalog ?? `sqlite:${dir}`);
     const store = await openCatalogStore(url, { secretsKeyPath: join(dir, "secrets.key") });
     try {
