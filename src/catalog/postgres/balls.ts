@@ -52,47 +52,50 @@ type ObjectFacts = {
   in_garbage: boolean;
 };
 
-async function objectFacts(db: Db, objectId: string): Promise<ObjectFacts> {
-  const row = await one<ObjectFacts>(db`SELECT
+type CommitFacts = ObjectFacts & { current: BallRow | undefined; unplaced: { idx: number; peer_id: string } | null };
+
+/**
+ * Everything a commit checks before it writes, in one statement (each a round trip under the
+ * writer lock otherwise): the ball the key holds now, what the object id is known as, and, when
+ * the commit must use the SPM's placements, the first replica it names that was never placed.
+ */
+async function commitFacts(db: Db, ball: BallInput, chunks: ChunkRecord[], requirePlacements: boolean): Promise<CommitFacts> {
+  const objectId = ball.objectId;
+  const idx = requirePlacements ? chunks.flatMap((chunk) => chunk.peers.map(() => chunk.index)) : [];
+  const peerIds = requirePlacements ? chunks.flatMap((chunk) => chunk.peers) : [];
+  const row = await one<ObjectFacts & Partial<BallRow> & { unplaced: { idx: number; peer_id: string } | null }>(db`SELECT ${db.unsafe(ballColumnList.split(", ").map((column) => `b.${column}`).join(", "))},
       EXISTS (SELECT 1 FROM intents WHERE object_id = ${objectId}) AS under_way,
       (SELECT request_id FROM intents WHERE object_id = ${objectId}) AS request_id,
       (SELECT json_build_object('bucket', bucket, 'key', key) FROM balls WHERE object_id = ${objectId}) AS owner,
       (SELECT json_build_object('reason', reason, 'retired_ms', retired_ms) FROM retired WHERE object_id = ${objectId}) AS retired,
-      EXISTS (SELECT 1 FROM garbage WHERE object_id = ${objectId}) AS in_garbage`);
+      EXISTS (SELECT 1 FROM garbage WHERE object_id = ${objectId}) AS in_garbage,
+      (SELECT json_build_object('idx', w.idx, 'peer_id', w.peer_id) FROM unnest(${db.array(idx, "INT")}::int[], ${db.array(peerIds, "TEXT")}::text[]) WITH ORDINALITY AS w (idx, peer_id, position)
+        WHERE NOT EXISTS (SELECT 1 FROM intent_placements AS p WHERE p.object_id = ${objectId} AND p.idx = w.idx AND p.peer_id = w.peer_id) ORDER BY w.position LIMIT 1) AS unplaced
+    FROM (SELECT 1) AS one_row LEFT JOIN balls AS b ON b.bucket = ${ball.bucket} AND b.key = ${ball.key}`);
   assert(row !== undefined, `no facts about object ${objectId}`);
-  return row;
+  const { under_way, request_id, owner, retired, in_garbage, unplaced } = row;
+  const current = row.id === null || row.id === undefined ? undefined : (row as BallRow);
+  return { under_way, request_id, owner, retired, in_garbage, unplaced, current };
 }
 
 /** The whole commit; the caller has validated `ball` and `chunks` and opened a transaction. */
 export async function commitBall(db: Db, ball: BallInput, chunks: ChunkRecord[], options: CommitOptions): Promise<CommitResult> {
-  const current = await ballByKey(db, ball.bucket, ball.key);
+  const facts = await commitFacts(db, ball, chunks, options.requirePlacements === true);
+  const current = facts.current;
   if (current !== undefined && current.object_id === ball.objectId) return repeatedCommit(current, ball);
   checkPreconditions(current, options, ball);
-  const facts = await objectFacts(db, ball.objectId);
   if (options.requirePlacements === true) {
     if (!facts.under_way) throw await noUpload(db, ball.objectId);
-    await checkPlaced(db, ball.objectId, chunks);
+    checkPlaced(ball.objectId, facts.unplaced);
   }
   if (options.replicasMin !== undefined) checkReplicas(chunks, options.replicasMin);
   if (!facts.under_way) checkObjectIdFree(ball.objectId, facts);
   const peers = await resolvePeers(db, chunks.flatMap((chunk) => chunk.peers));
   if (current !== undefined) await retireBall(db, current, "overwritten", options.retire);
   const version = current === undefined ? 1 : current.version + 1;
-  const id = await insertBall(db, ball, version);
-  await insertChunks(db, id, ball.rf, chunks, peers);
+  await insertBallWithChunks(db, ball, version, chunks, peers);
   if (facts.under_way) await settleIntent(db, ball, chunks, version, facts.request_id);
   return current === undefined ? { version } : { version, replacedObjectId: current.object_id };
-}
-
-/** The ball, and its bucket when it is the bucket's first, in one statement. */
-async function insertBall(db: Db, ball: BallInput, version: number): Promise<number> {
-  const p = ballParams(ball, version);
-  const row = await one<{ id: number }>(db`WITH made AS (INSERT INTO buckets (name, created_ms) VALUES (${ball.bucket}, ${ball.createdMs}) ON CONFLICT DO NOTHING)
-    INSERT INTO balls (bucket, key, ball_id, object_id, version, size, checksum, content_type, tags, rf, created_ms, chunk_size, num_chunks)
-    VALUES (${p.bucket}, ${p.key}, ${p.ball_id}, ${p.object_id}, ${p.version}, ${p.size}, ${p.checksum}, ${p.content_type}, ${p.tags}, ${p.rf}, ${p.created_ms}, ${p.chunk_size}, ${p.num_chunks})
-    RETURNING id`);
-  assert(row !== undefined && Number.isSafeInteger(row.id), `the insert of ${ball.bucket}/${ball.key} returned no id`);
-  return row.id;
 }
 
 function checkReplicas(chunks: ChunkRecord[], min: number): void {
@@ -101,15 +104,10 @@ function checkReplicas(chunks: ChunkRecord[], min: number): void {
   }
 }
 
-/** Every replica a commit names is one the SPM placed for that chunk of that upload: one query for all. */
-async function checkPlaced(db: Db, objectId: string, chunks: ChunkRecord[]): Promise<void> {
-  const idx = chunks.flatMap((chunk) => chunk.peers.map(() => chunk.index));
-  const peerIds = chunks.flatMap((chunk) => chunk.peers);
-  if (idx.length === 0) return;
-  const missing = await one<{ idx: number; peer_id: string }>(db`SELECT w.idx, w.peer_id FROM unnest(${db.array(idx, "INT")}::int[], ${db.array(peerIds, "TEXT")}::text[]) WITH ORDINALITY AS w (idx, peer_id, position)
-    WHERE NOT EXISTS (SELECT 1 FROM intent_placements AS p WHERE p.object_id = ${objectId} AND p.idx = w.idx AND p.peer_id = w.peer_id) ORDER BY w.position LIMIT 1`);
-  if (missing !== undefined) {
-    throw new BadRequestError(`the commit says chunk ${missing.idx} of object ${objectId} is on ${missing.peer_id}, which was never placed there; nothing was committed`);
+/** Every replica a commit names is one the SPM placed for that chunk of that upload (commitFacts found the first that is not). */
+function checkPlaced(objectId: string, unplaced: { idx: number; peer_id: string } | null): void {
+  if (unplaced !== null) {
+    throw new BadRequestError(`the commit says chunk ${unplaced.idx} of object ${objectId} is on ${unplaced.peer_id}, which was never placed there; nothing was committed`);
   }
 }
 
@@ -125,20 +123,28 @@ function checkObjectIdFree(objectId: string, { owner, retired, in_garbage }: Obj
 }
 
 /**
- * All the chunks and all their replicas in one statement (a data-modifying WITH: the replicas'
- * references to their chunks are checked at its end, when both are in).
+ * The ball (and its bucket when it is the bucket's first), all its chunks and all their replicas
+ * in one statement: a data-modifying WITH, whose parts all run, and whose references (replicas to
+ * chunks to the ball to its bucket) are checked at its end, when everything is in.
  */
-async function insertChunks(db: Db, ball: number, rf: number, chunks: ChunkRecord[], peers: Map<string, { num: number; live: boolean }>): Promise<void> {
-  if (chunks.length === 0) return;
+async function insertBallWithChunks(db: Db, ball: BallInput, version: number, chunks: ChunkRecord[], peers: Map<string, { num: number; live: boolean }>): Promise<number> {
+  const p = ballParams(ball, version);
   const live = chunks.map((chunk) => chunk.peers.filter((id) => peers.get(id)!.live).length);
   const idx = chunks.flatMap((chunk) => chunk.peers.map(() => chunk.index));
   const nums = chunks.flatMap((chunk) => chunk.peers.map((id) => peers.get(id)!.num));
-  await db`WITH c AS (INSERT INTO chunks (ball, idx, size, checksum, rf, live)
-      SELECT ${ball}, c.idx, c.size, decode(c.checksum, 'hex'), ${rf}, c.live
-      FROM unnest(${db.array(chunks.map((chunk) => chunk.index), "INT")}::int[], ${db.array(chunks.map((chunk) => chunk.size), "BIGINT")}::bigint[],
-                  ${db.array(chunks.map((chunk) => chunk.checksum), "TEXT")}::text[], ${db.array(live, "INT")}::int[]) AS c (idx, size, checksum, live))
-    INSERT INTO replicas (ball, idx, peer) SELECT ${ball}, r.idx, r.peer FROM unnest(${db.array(idx, "INT")}::int[], ${db.array(nums, "BIGINT")}::bigint[]) AS r (idx, peer)
-    ON CONFLICT DO NOTHING`;
+  const row = await one<{ id: number }>(db`WITH made AS (INSERT INTO buckets (name, created_ms) VALUES (${ball.bucket}, ${ball.createdMs}) ON CONFLICT DO NOTHING),
+    b AS (INSERT INTO balls (bucket, key, ball_id, object_id, version, size, checksum, content_type, tags, rf, created_ms, chunk_size, num_chunks)
+      VALUES (${p.bucket}, ${p.key}, ${p.ball_id}, ${p.object_id}, ${p.version}, ${p.size}, ${p.checksum}, ${p.content_type}, ${p.tags}, ${p.rf}, ${p.created_ms}, ${p.chunk_size}, ${p.num_chunks})
+      RETURNING id),
+    c AS (INSERT INTO chunks (ball, idx, size, checksum, rf, live)
+      SELECT b.id, c.idx, c.size, decode(c.checksum, 'hex'), ${ball.rf}, c.live
+      FROM b, unnest(${db.array(chunks.map((chunk) => chunk.index), "INT")}::int[], ${db.array(chunks.map((chunk) => chunk.size), "BIGINT")}::bigint[],
+                     ${db.array(chunks.map((chunk) => chunk.checksum), "TEXT")}::text[], ${db.array(live, "INT")}::int[]) AS c (idx, size, checksum, live)),
+    r AS (INSERT INTO replicas (ball, idx, peer) SELECT b.id, r.idx, r.peer FROM b, unnest(${db.array(idx, "INT")}::int[], ${db.array(nums, "BIGINT")}::bigint[]) AS r (idx, peer)
+      ON CONFLICT DO NOTHING)
+    SELECT id FROM b`);
+  assert(row !== undefined && Number.isSafeInteger(row.id), `the insert of ${ball.bucket}/${ball.key} returned no id`);
+  return row.id;
 }
 
 export type RetireReason = "overwritten" | "deleted" | "abandoned";
@@ -161,22 +167,23 @@ export async function retireBall(db: Db, ball: BallRow, reason: RetireReason, wh
     DELETE FROM balls WHERE id = ${ball.id}`;
 }
 
-/** The commit ends the upload's intent; placements it did not use (on peers still registered) are orphans -> garbage. */
 /**
- * Two statements: the placements go, the ones the commit did not use (on peers still
- * registered) becoming garbage in the primary key's order; then the staged records and the
- * intent go, and the put's request id is remembered.
+ * The commit ends the upload's intent, in one statement: the placements go, the ones the commit
+ * did not use (on peers still registered) becoming garbage in the primary key's order; the
+ * staged records and the intent go; the put's request id is remembered. Its parts read one
+ * snapshot and touch different tables; the references to the intent are checked at its end,
+ * when the placements and staged records are gone too.
  */
 async function settleIntent(db: Db, ball: BallInput, chunks: ChunkRecord[], version: number, requestId: string | null): Promise<void> {
   const usedIdx = chunks.flatMap((chunk) => chunk.peers.map(() => chunk.index));
   const usedPeers = chunks.flatMap((chunk) => chunk.peers);
-  await db`WITH taken AS (DELETE FROM intent_placements WHERE object_id = ${ball.objectId} RETURNING idx, peer_id)
-    INSERT INTO garbage (object_id, idx, peer_id, bucket)
-    SELECT ${ball.objectId}, t.idx, t.peer_id, ${ball.bucket} FROM taken AS t
-    WHERE EXISTS (SELECT 1 FROM peers WHERE id = t.peer_id)
-      AND NOT EXISTS (SELECT 1 FROM unnest(${db.array(usedIdx, "INT")}::int[], ${db.array(usedPeers, "TEXT")}::text[]) AS u (idx, peer_id) WHERE u.idx = t.idx AND u.peer_id = t.peer_id)
-    ORDER BY t.idx, t.peer_id ON CONFLICT DO NOTHING`;
-  await db`WITH staged_gone AS (DELETE FROM intent_chunks WHERE object_id = ${ball.objectId}),
+  await db`WITH taken AS (DELETE FROM intent_placements WHERE object_id = ${ball.objectId} RETURNING idx, peer_id),
+      orphans AS (INSERT INTO garbage (object_id, idx, peer_id, bucket)
+        SELECT ${ball.objectId}, t.idx, t.peer_id, ${ball.bucket} FROM taken AS t
+        WHERE EXISTS (SELECT 1 FROM peers WHERE id = t.peer_id)
+          AND NOT EXISTS (SELECT 1 FROM unnest(${db.array(usedIdx, "INT")}::int[], ${db.array(usedPeers, "TEXT")}::text[]) AS u (idx, peer_id) WHERE u.idx = t.idx AND u.peer_id = t.peer_id)
+        ORDER BY t.idx, t.peer_id ON CONFLICT DO NOTHING),
+      staged_gone AS (DELETE FROM intent_chunks WHERE object_id = ${ball.objectId}),
       remembered AS (INSERT INTO requests (request_id, object_id, version, created_ms)
         SELECT ${requestId}::text, ${ball.objectId}, ${version}, ${ball.createdMs} WHERE ${requestId}::text IS NOT NULL ON CONFLICT DO NOTHING)
     DELETE FROM intents WHERE object_id = ${ball.objectId}`;

@@ -121,11 +121,15 @@ export async function ackGarbage(db: Db, items: GarbageItem[]): Promise<void> {
 
 export async function addIntent(db: Db, intent: PutIntent): Promise<void> {
   checkIntent(intent);
-  if ((await intentRow(db, intent.objectId)) !== undefined) throw new ConflictError(`an upload of object ${intent.objectId} is already under way`);
-  const owner = await liveBall(db, intent.objectId);
-  if (owner !== undefined) throw new ConflictError(`object id ${intent.objectId} is already used by ${owner.bucket}/${owner.key}`);
-  const retired = await retiredRow(db, intent.objectId);
-  if (retired !== undefined) throw new ConflictError(`object id ${intent.objectId} was ${retired.reason}; use a new one`);
+  // The three checks in one statement: each is a round trip otherwise, made under the writer lock.
+  const uses = await one<{ under_way: boolean; owner: { bucket: string; key: string } | null; retired_reason: string | null }>(db`SELECT
+      EXISTS (SELECT 1 FROM intents WHERE object_id = ${intent.objectId}) AS under_way,
+      (SELECT json_build_object('bucket', bucket, 'key', key) FROM balls WHERE object_id = ${intent.objectId}) AS owner,
+      (SELECT reason FROM retired WHERE object_id = ${intent.objectId}) AS retired_reason`);
+  assert(uses !== undefined, `no answer about object ${intent.objectId}`);
+  if (uses.under_way) throw new ConflictError(`an upload of object ${intent.objectId} is already under way`);
+  if (uses.owner !== null) throw new ConflictError(`object id ${intent.objectId} is already used by ${uses.owner.bucket}/${uses.owner.key}`);
+  if (uses.retired_reason !== null) throw new ConflictError(`object id ${intent.objectId} was ${uses.retired_reason}; use a new one`);
   const { objectId, bucket, key, createdMs, expiresMs } = intent;
   await db`INSERT INTO intents (object_id, bucket, key, created_ms, expires_ms, request_id, chunk_bytes)
     VALUES (${objectId}, ${bucket}, ${key}, ${createdMs}, ${expiresMs}, ${intent.requestId ?? null}, ${intent.chunkBytes ?? 0})`;
@@ -171,9 +175,11 @@ async function insertPlacements(db: Db, objectId: string, placements: Placement[
   const idx = placements.flatMap((placement) => placement.peers.map(() => placement.index));
   const peerIds = placements.flatMap((placement) => placement.peers);
   if (idx.length === 0) return;
-  const added = await run(db`INSERT INTO intent_placements (object_id, idx, peer_id)
-    SELECT ${objectId}, p.idx, p.peer_id FROM unnest(${db.array(idx, "INT")}::int[], ${db.array(peerIds, "TEXT")}::text[]) AS p (idx, peer_id) ON CONFLICT DO NOTHING`);
-  if (added > 0) await db`UPDATE intents SET placed_bytes = placed_bytes + chunk_bytes * ${added} WHERE object_id = ${objectId}`;
+  // One statement: the intent (written by an earlier statement) is visible to its UPDATE, which
+  // counts what its INSERT added.
+  await db`WITH added AS (INSERT INTO intent_placements (object_id, idx, peer_id)
+      SELECT ${objectId}, p.idx, p.peer_id FROM unnest(${db.array(idx, "INT")}::int[], ${db.array(peerIds, "TEXT")}::text[]) AS p (idx, peer_id) ON CONFLICT DO NOTHING RETURNING 1)
+    UPDATE intents SET placed_bytes = placed_bytes + chunk_bytes * (SELECT count(*) FROM added) WHERE object_id = ${objectId} AND EXISTS (SELECT 1 FROM added)`;
 }
 
 export async function placementsOf(db: Db, objectId: string): Promise<Placement[]> {
@@ -230,7 +236,25 @@ export async function pruneRetired(db: Db, nowMs: number): Promise<void> {
   await db`DELETE FROM requests WHERE created_ms < ${nowMs - limits.putRequestRetainMs}`;
 }
 
-export async function findRequest(db: Db, requestId: string): Promise<{ uploading: PutIntent } | { committed: { objectId: string; version: number } } | undefined> {
+type RequestFound = { uploading: PutIntent } | { committed: { objectId: string; version: number } } | undefined;
+
+/**
+ * What a put's request id names, in one statement: nothing (almost every put: a new request),
+ * a committed ball, or an upload under way (then `uploading` is true, and findRequest reads the
+ * intent whole). One statement is one snapshot, so it needs no transaction: a put's first call
+ * to the catalog costs one round trip instead of BEGIN, two reads and COMMIT.
+ */
+export async function probeRequest(db: Db, requestId: string): Promise<{ uploading: true } | Exclude<RequestFound, { uploading: PutIntent }>> {
+  const row = await one<{ uploading: boolean; object_id: string | null; version: number | null }>(db`SELECT
+      EXISTS (SELECT 1 FROM intents WHERE request_id = ${requestId}) AS uploading,
+      r.object_id, r.version
+    FROM (SELECT 1) AS one_row LEFT JOIN requests AS r ON r.request_id = ${requestId}`);
+  assert(row !== undefined, `no answer about request ${requestId}`);
+  if (row.uploading) return { uploading: true };
+  return row.object_id === null || row.version === null ? undefined : { committed: { objectId: row.object_id, version: row.version } };
+}
+
+export async function findRequest(db: Db, requestId: string): Promise<RequestFound> {
   const intent = await one<IntentRow>(db`SELECT ${intentColumns(db)} FROM intents WHERE request_id = ${requestId}`);
   if (intent !== undefined) {
     assert(intent.request_id === requestId, `intent lookup for request ${requestId} returned ${intent.request_id}`);

@@ -455,7 +455,10 @@ function garbageCalls(run: Runner): Partial<CatalogCalls> {
     extendAllIntents: async (expiresMs) => run.write((db) => garbage.extendAllIntents(db, expiresMs)),
     findRequest: async (requestId) => {
       checkName("request id", requestId, limits.requestIdBytesMax);
-      return run.read((db) => garbage.findRequest(db, requestId));
+      // Inside a group, one snapshot already; alone, the common answers need no transaction.
+      if (run.nested) return run.read((db) => garbage.findRequest(db, requestId));
+      const probed = await run.read1((db) => garbage.probeRequest(db, requestId));
+      return probed !== undefined && "uploading" in probed ? run.read((db) => garbage.findRequest(db, requestId)) : probed;
     },
     getIntent: async (objectId) => run.read((db) => garbage.getIntent(db, objectId)),
     abandonIntent: async (objectId, nowMs) => {
