@@ -84,5 +84,5 @@ test.skipIf(skipped !== undefined)("the leader SPM's link cut: the other leads a
   const alone = await cliIn(client, ["status", "--json", "--spm", `${leader.ip}:${spmPort}`], { cwd: dir, env: noKey });
   const events = (JSON.parse(alone.stdout) as { events: Array<{ kind: string }> }).events;
   expect(events.some((event) => event.kind === "spm_demoted")).toBe(true);
-  console.log(`[hosts-spm-ha] leader ${leader.name} (term ${before!.term}) cut off: ${other.name} led at term ${after!.term}, seen by `status` on the client ${takeoverMs.toFixed(0)} ms after the cut (lease 2 s; each status call waits out its connect timeout to the cut host); the old one stepped down and came back a standby`);
+  console.log(`[hosts-spm-ha] leader ${leader.name} (term ${before!.term}) cut off: ${other.name} led at term ${after!.term}, seen by status on the client ${takeoverMs.toFixed(0)} ms after the cut (lease 2 s; each status call waits out its connect timeout to the cut host); the old one stepped down and came back a standby`);
 }, 180_000);
