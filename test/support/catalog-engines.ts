@@ -4,7 +4,7 @@
 // PostgreSQL server (started on first use, stopped after the file: test/support/postgres.ts)
 // for postgres. Stores a test opened are closed after it, and their temp dirs removed. Without
 // PostgreSQL installed, the postgres half is skipped with a line that says why.
-import { afterAll, afterEach, describe } from "bun:test";
+import { afterAll, afterEach, describe, expect } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +13,7 @@ import { SQL } from "bun";
 import { applyPostgresSchema } from "../../src/catalog/postgres/schema.ts";
 import { PostgresStore } from "../../src/catalog/postgres/store.ts";
 import { postgresMissing, startTestPostgres, type TestPostgres } from "./postgres.ts";
+import { peerRecord } from "../unit/fixtures/catalog-records.ts";
 
 export interface OpenedCatalog {
   store: CatalogStore;
@@ -86,4 +87,21 @@ export function forEachEngine(label: string, body: (engine: TestEngine) => void)
     };
     (name === "postgres" && missing !== undefined ? describe.skip : describe)(name, () => body(engine));
   }
+}
+
+/**
+ * Inside a forEachEngine body: `setup()` gives a fresh store of `engine` with peers p1..p3 up,
+ * audited (everything kept incrementally recounted) after each test.
+ */
+export function auditedSetup(engine: TestEngine): () => Promise<CatalogStore> {
+  const opened: CatalogStore[] = [];
+  afterEach(async () => {
+    for (const store of opened.splice(0)) expect(await store.audit()).toEqual([]);
+  });
+  return async () => {
+    const { store } = await engine.open();
+    opened.push(store);
+    for (const id of ["p1", "p2", "p3"]) await store.upsertPeer(peerRecord(id));
+    return store;
+  };
 }

@@ -1,12 +1,12 @@
 // The catalog's bulk operations (issue 11): empty buckets that stay until deleted, counting the
 // balls under a prefix up to a bound, and deleting them in bounded batches, each ball retired
 // with the readers' grace exactly as deleteBall retires one.
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { CatalogStore } from "../../src/catalog/index.ts";
 import { rejection } from "../support/errors.ts";
 import { limits } from "../../src/lib/limits.ts";
-import { ballOf, peerRecord } from "./fixtures/catalog-records.ts";
-import { forEachEngine } from "../support/catalog-engines.ts";
+import { ballOf } from "./fixtures/catalog-records.ts";
+import { auditedSetup, forEachEngine } from "../support/catalog-engines.ts";
 
 let objects = 0;
 /** Commit `key` into `bucket` with `chunks` chunks on p1 and p2. */
@@ -18,17 +18,8 @@ async function put(catalog: CatalogStore, bucket: string, key: string, chunks = 
 const keys = async (catalog: CatalogStore, bucket: string) => (await catalog.listBalls({ bucket, limit: limits.listPageMax })).balls.map((ball) => ball.key);
 
 forEachEngine("catalog-bulk", (engine) => {
-  const opened: CatalogStore[] = [];
-  /** A catalog with peers p1..p3 up, audited (everything kept incrementally recounted) at the end. */
-  async function setup(): Promise<CatalogStore> {
-    const { store } = await engine.open();
-    opened.push(store);
-    for (const id of ["p1", "p2", "p3"]) await store.upsertPeer(peerRecord(id));
-    return store;
-  }
-  afterEach(async () => {
-    for (const store of opened.splice(0)) expect(await store.audit()).toEqual([]);
-  });
+  /** A catalog with peers p1..p3 up, audited at the end of each test. */
+  const setup = auditedSetup(engine);
 
   describe("buckets that stay until deleted", () => {
     test("createBucket makes an empty bucket, listed with 0 balls; a second create says it exists; it outlives its last ball", async () => {

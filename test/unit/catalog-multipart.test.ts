@@ -9,7 +9,7 @@ import { abortMultipartUploadsBefore, catalogCalls } from "../../src/catalog/ind
 import { multipartDoneTag, multipartPartKey, multipartStagingBucket, multipartUploadKey, multipartUploadKeyTag } from "../../src/lib/s3-multipart-layout.ts";
 import { ballOf, peerRecord, tempCatalog } from "./fixtures/catalog-records.ts";
 import { abortIncompleteUploadsIn } from "../../src/roles/spm/multipart.ts";
-import { forEachEngine } from "../support/catalog-engines.ts";
+import { auditedSetup, forEachEngine } from "../support/catalog-engines.ts";
 
 let cleanups: Array<() => void> = [];
 afterEach(() => {
@@ -45,16 +45,8 @@ async function addUpload(catalog: Catalog | CatalogCalls, bucket: string, key: s
 }
 
 forEachEngine("catalog-multipart", (engine) => {
-  const opened: CatalogStore[] = [];
-  async function setup(): Promise<CatalogStore> {
-    const { store } = await engine.open();
-    opened.push(store);
-    for (const id of ["p1", "p2", "p3"]) await store.upsertPeer(peerRecord(id));
-    return store;
-  }
-  afterEach(async () => {
-    for (const store of opened.splice(0)) expect(await store.audit()).toEqual([]);
-  });
+  /** A catalog with peers p1..p3 up, audited at the end of each test. */
+  const setup = auditedSetup(engine);
 
   describe("abortMultipartUploadsBefore", () => {
     test("no staging bucket yet: nothing to abort", async () => {
