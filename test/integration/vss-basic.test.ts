@@ -79,7 +79,10 @@ describe(`put/get through two routers (seed ${seed})`, () => {
     const perPeer = new Map<string, number>();
     for (const chunk of stat.chunks) for (const peer of chunk.peers) perPeer.set(peer, (perPeer.get(peer) ?? 0) + 1);
     expect(perPeer.size).toBe(3);
-    for (const count of perPeer.values()) expect(count).toBeGreaterThanOrEqual(3);
+    // 24 chunks over 3 peers: 8 each on average. Placement is random (two choices by free
+    // space), so a peer with as few as 2 happens now and then (~1 % of runs, seen in CI);
+    // with 1 or none the chunks would not be spreading.
+    for (const count of perPeer.values()) expect(count).toBeGreaterThanOrEqual(2);
   });
 
   test("rf above the number of peers the VSS has is refused at once with a clear error and writes nothing", async () => {
