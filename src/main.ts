@@ -169,6 +169,7 @@ export function buildProgram(): Command {
       .option("--s3-region <region>", "the region S3 clients sign for", limits.s3RegionDefault)
       .option("--s3-domain <domain>", "also take virtual-hosted-style S3 requests: a Host of BUCKET.DOMAIN names the bucket (path-style works always)")
       .option("--s3-multipart-lifetime <time>", `how long an S3 multipart upload lives before it and its parts are deleted (default ${limits.s3MultipartUploadMsMax / 86_400_000}d, the most)`)
+      .option("--serve-held-reads", "while no SPM can be reached, answer gets of balls this router served before from what it holds (never older than what it served; a delete or overwrite made through another router meanwhile is not seen: docs/reliability.md)")
       .action(action(async (flags) => (await import("./commands/router.ts")).runRouterCommand(flags))),
     ["mictlanx router --port 7201 --spm 127.0.0.1:7200", "mictlanx router --port 7201 --spm 10.0.0.1:7200,10.0.0.2:7200,10.0.0.3:7200", "mictlanx router --port 7201 --spm 10.0.0.1:7200 --host 10.0.0.2", "mictlanx router --port 7201 --spm 127.0.0.1:7200 --s3-port 7280"],
   );

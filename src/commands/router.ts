@@ -9,7 +9,7 @@ import { announceRole, nodeSecurity, type TlsFlags } from "./security-flags.ts";
 import { metricsPortFor } from "../net/metrics-server.ts";
 import { resolveAdvertise } from "../lib/advertise.ts";
 
-export async function runRouterCommand(flags: { port: string; host: string; advertise?: string; spm?: string; metricsPort?: string; metricsHost?: string; s3Port?: string; s3Region?: string; s3Domain?: string; s3MultipartLifetime?: string } & TlsFlags): Promise<void> {
+export async function runRouterCommand(flags: { port: string; host: string; advertise?: string; spm?: string; metricsPort?: string; metricsHost?: string; s3Port?: string; s3Region?: string; s3Domain?: string; s3MultipartLifetime?: string; serveHeldReads?: boolean } & TlsFlags): Promise<void> {
   const spm = resolveSpm(flags.spm);
   for (const address of spm) parseAddress(address); // a usage error now rather than on the first request
   const port = parsePort(flags.port);
@@ -35,6 +35,7 @@ export async function runRouterCommand(flags: { port: string; host: string; adve
     ...(s3Port === undefined ? {} : { s3Port }),
     ...(flags.s3Region === undefined ? {} : { s3Region: flags.s3Region }),
     ...(flags.s3Domain === undefined ? {} : { s3Domain: flags.s3Domain }),
+    ...(flags.serveHeldReads ? { serveHeldReads: true } : {}),
     ...(s3MultipartUploadMs === undefined ? {} : { s3MultipartUploadMs }),
     ...(security ? { security } : {}),
     log: (line) => process.stderr.write(`router: ${line}\n`),

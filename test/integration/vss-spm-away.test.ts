@@ -18,7 +18,7 @@ let client: Client;
 const stored = new Map<string, Uint8Array>();
 
 beforeAll(async () => {
-  vss = await startTestVss({ label: "vss-spm-away", peers: 3, routers: 1 });
+  vss = await startTestVss({ label: "vss-spm-away", peers: 3, routers: 1, routerArgs: ["--serve-held-reads"] });
   // A short retry window: a write the VSS cannot take fails within seconds, not 15.
   client = clientFor(vss, { chunkSize: 64 * 1024, retryWindowMs: 1_000 });
 });

@@ -55,6 +55,12 @@ export interface RouterOptions {
   s3Domain?: string;
   /** How long an S3 multipart upload lives (default and most: limits.s3MultipartUploadMsMax). */
   s3MultipartUploadMs?: number;
+  /**
+   * While no SPM can be reached, answer gets and stats from what this router served last
+   * (ball-cache.ts). Off by default: a delete or overwrite made through another router meanwhile
+   * is not seen, which a reader of that router would take for a stale read.
+   */
+  serveHeldReads?: boolean;
   log?: (line: string) => void;
 }
 
@@ -96,6 +102,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const writer = new ChunkWriter(spm, peerPool, budget, peerBatches, ahead, leases);
   const reader = new ChunkReader(spm, peerPool, peerBatches, options.log);
   const served = new BallCache();
+  const heldReads = options.serveHeldReads === true;
   const spmAway = new SpmAway();
   const counters: RouterCounters = { requests: 0, errors: 0, puts: 0, gets: 0, bytesIn: 0, bytesOut: 0 };
   const gcPacer = new GcPacer(vssLimits.gcEveryBytes);
@@ -140,7 +147,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
    * be reached, what was held (ball-cache.ts says why that is safe). A not_found forgets it.
    */
   const locate = async (ref: { bucket: string; key: string }, ask: () => Promise<BallLocated>): Promise<BallLocated> => {
-    const heldNow = spmAway.now() ? served.lookup(ref.bucket, ref.key) : undefined;
+    const heldNow = heldReads && spmAway.now() ? served.lookup(ref.bucket, ref.key) : undefined;
     if (heldNow) {
       offline.inc({}, 1);
       return heldNow;
@@ -152,7 +159,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     } catch (error) {
       const typed = toMictlanxError(error);
       if (typed.code === "not_found") served.forget(ref.bucket, ref.key);
-      const held = spmAway.noted(typed) ? served.lookup(ref.bucket, ref.key) : undefined;
+      const held = heldReads && spmAway.noted(typed) ? served.lookup(ref.bucket, ref.key) : undefined;
       if (!held) throw error;
       offline.inc({}, 1);
       return held;
@@ -201,7 +208,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       return ball;
     },
     "ball.chunks": async (args) => {
-      const heldNow = spmAway.now() ? served.page(args.objectId, args.fromIndex, args.limit) : undefined;
+      const heldNow = heldReads && spmAway.now() ? served.page(args.objectId, args.fromIndex, args.limit) : undefined;
       if (heldNow) {
         offline.inc({}, 1);
         return heldNow;
@@ -210,7 +217,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       try {
         page = await spm.call("ball.chunks", args);
       } catch (error) {
-        const held = spmAway.noted(toMictlanxError(error)) ? served.page(args.objectId, args.fromIndex, args.limit) : undefined;
+        const held = heldReads && spmAway.noted(toMictlanxError(error)) ? served.page(args.objectId, args.fromIndex, args.limit) : undefined;
         if (!held) throw error;
         offline.inc({}, 1);
         return held;
