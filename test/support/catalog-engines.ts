@@ -85,6 +85,8 @@ export function forEachEngine(label: string, body: (engine: TestEngine) => void)
         return { store: track(await openAt(secretsKeyPath)), location, dir, reopen: async (again = {}) => track(await openAt(again.secretsKeyPath ?? secretsKeyPath)) };
       },
     };
+    // Skipped only where PostgreSQL is not installed: the line printed above says so and names
+    // the Debian package (.ci/run installs it, so CI always runs both halves).
     (name === "postgres" && missing !== undefined ? describe.skip : describe)(name, () => body(engine));
   }
 }
