@@ -4,7 +4,9 @@
 //
 //   npm run build && bun bench/run.ts            (about 2–4 minutes on 2 cores)
 //   bun bench/run.ts --quick                     (smaller counts, for a smoke run)
-import { closeSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+//   bun bench/run.ts --compare FILE              (also each figure ÷ the same one of an earlier
+//                                                 run's JSON, e.g. bench/results/previous.json)
+import { closeSync, existsSync, fdatasyncSync, renameSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { startLocalVss, type LocalVss } from "../src/local/vss.ts";
@@ -16,6 +18,7 @@ import { peerOps } from "../src/protocol/peer.ts";
 import { chunkChecksum, checksumHex } from "../src/lib/checksum.ts";
 import type { PhaseResult } from "../src/bench/stats.ts";
 import pkg from "../package.json" with { type: "json" };
+import { comparisonTable, fmt, readEarlierRun, type Row } from "./compare.ts";
 
 const quick = process.argv.includes("--quick");
 const root = resolve(import.meta.dir, "..");
@@ -23,12 +26,26 @@ const binary = process.env.MICTLANX_BIN ?? join(root, "dist", "mictlanx");
 const MiB = 1024 * 1024;
 const KiB = 1024;
 
-interface Row {
-  what: string;
-  value: number;
-  unit: string;
-  baseline?: { what: string; value: number };
-  target?: { value: number; higherIsBetter: boolean };
+const compareAt = process.argv.indexOf("--compare");
+const comparePath = compareAt === -1 ? undefined : process.argv[compareAt + 1];
+if (compareAt !== -1 && (comparePath === undefined || comparePath.startsWith("--"))) {
+  console.error("bench/run.ts: --compare needs a file: an earlier run's JSON, e.g. bench/results/previous.json");
+  process.exit(2);
+}
+// Read before anything runs: a wrong path fails in a second, not after the whole bench.
+const earlier = comparePath === undefined ? undefined : readEarlierRun(comparePath);
+
+/** Start-up of the binary as a user's shell sees it: the median of `mictlanx --version` runs. */
+function startupMs(runs: number): number {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now();
+    const done = Bun.spawnSync([binary, "--version"], { stdout: "ignore", stderr: "ignore" });
+    if (done.exitCode !== 0) throw new Error(`${binary} --version exited ${done.exitCode}`);
+    times.push(performance.now() - started);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)] ?? 0;
 }
 
 function log(line: string): void {
@@ -284,10 +301,6 @@ function table(rows: Row[]): string {
   return lines.join("\n");
 }
 
-function fmt(value: number): string {
-  return value >= 100 ? Math.round(value).toLocaleString("en-US") : value.toFixed(value >= 10 ? 1 : 2);
-}
-
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), "mictlanx-bench-"));
   const rf = 2;
@@ -334,6 +347,7 @@ async function main(): Promise<void> {
         { what: "64 MiB GET", value: get64?.mbPerSec ?? 0, unit: "MB/s", baseline: { what: "raw loopback TCP", value: tcpMBs }, target: { value: 700, higherIsBetter: true } },
         { what: "router peak RSS (VmHWM, whole run)", value: routerRss / MiB, unit: "MiB", target: { value: 256, higherIsBetter: false } },
         { what: "peer peak RSS (VmHWM, whole run, highest peer)", value: peerRss / MiB, unit: "MiB", target: { value: 256, higherIsBetter: false } },
+        { what: "mictlanx --version start-up (median of 21)", value: startupMs(21), unit: "ms", target: { value: 50, higherIsBetter: false } },
       ];
       const errors = [...small.phases, ...big.phases].reduce((sum, phase) => sum + phase.errors, 0);
       const bunVersion = Bun.spawnSync([binary, "--version"]).stdout.toString().trim();
@@ -349,9 +363,13 @@ async function main(): Promise<void> {
         "",
         perGibTable(big.phases, big.cpu),
       ].join("\n");
-      const output = [`machine: ${machine}`, `errors in all phases: ${errors}`, "", table(rows), "", cpu].join("\n");
+      const compared = earlier === undefined ? [] : ["", comparisonTable(rows, earlier)];
+      const output = [`machine: ${machine}`, `errors in all phases: ${errors}`, "", table(rows), "", cpu, ...compared].join("\n");
       console.log(output);
       mkdirSync(join(root, "bench", "results"), { recursive: true });
+      // The run before this one stays as previous.json: --compare bench/results/previous.json.
+      const latestJson = join(root, "bench", "results", "latest.json");
+      if (existsSync(latestJson)) renameSync(latestJson, join(root, "bench", "results", "previous.json"));
       writeFileSync(join(root, "bench", "results", "latest.md"), `${output}\n`);
       writeFileSync(join(root, "bench", "results", "latest.json"), JSON.stringify({ machine, rows, phases: [...small.phases, ...big.phases], cpu: [...small.cpu, ...big.cpu] }, null, 2));
     } finally {

@@ -24,6 +24,8 @@ export interface BenchOptions {
   /** Keep the balls written (and their bucket); a bucket the caller named is always kept. */
   keep?: boolean;
   onPhase?: (result: PhaseResult) => void;
+  /** Called every `benchProgressIntervalMs` while a phase runs, and once as it ends. */
+  onProgress?: (progress: BenchProgress) => void;
   /** What became of the balls written, once the phases are done. */
   onCleanup?: (outcome: BenchCleanup) => void;
 }
@@ -53,6 +55,19 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
 }
 
+/** A running phase as its progress line shows it. */
+export interface BenchProgress {
+  phase: string;
+  /** Operations that succeeded so far. */
+  done: number;
+  errors: number;
+  /** The phase's operation count, when --count set one. */
+  total?: number;
+  elapsedMs: number;
+  /** The phase's length, when --duration set one. */
+  durationMs?: number;
+}
+
 interface PhaseSpec {
   name: string;
   count: number;
@@ -80,7 +95,22 @@ async function runPhase(spec: PhaseSpec, options: BenchOptions): Promise<PhaseRe
       }
     }
   };
-  await Promise.all(Array.from({ length: options.concurrency }, worker));
+  const progress = (): void =>
+    options.onProgress?.({
+      phase: spec.name,
+      done: latencies.length,
+      errors: errors.length,
+      ...(spec.count === Number.MAX_SAFE_INTEGER ? {} : { total: spec.count }),
+      elapsedMs: performance.now() - started,
+      ...(spec.durationMs === undefined ? {} : { durationMs: spec.durationMs }),
+    });
+  const ticker = options.onProgress === undefined ? undefined : setInterval(progress, limits.benchProgressIntervalMs);
+  try {
+    await Promise.all(Array.from({ length: options.concurrency }, worker));
+  } finally {
+    clearInterval(ticker);
+  }
+  progress();
   const seconds = (performance.now() - started) / 1000;
   const result = summarize({ op: spec.name, size: options.size, concurrency: options.concurrency, rf: options.rf }, latencies, seconds, errors);
   if (hopeless()) result.errorSamples.unshift(`${spec.name}: stopped after ${errors.length} failures and no success`);

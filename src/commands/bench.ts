@@ -3,7 +3,7 @@ import { resolveRouters, parsePositiveInt } from "../lib/defaults.ts";
 import { parseChunkSizeFlag, parseDuration, parseSize } from "../lib/size.ts";
 import { UsageError } from "../lib/errors.ts";
 import { findCredentials, type CredentialFlags } from "../client/credentials.ts";
-import type { BenchCleanup, BenchOp } from "../bench/bench.ts";
+import type { BenchCleanup, BenchOp, BenchProgress } from "../bench/bench.ts";
 import type { PhaseResult } from "../bench/stats.ts";
 
 export interface BenchFlags extends CredentialFlags {
@@ -26,6 +26,15 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
   if (!ops.includes(op)) throw new UsageError(`--op must be one of ${ops.join(", ")}`);
   if (flags.count === undefined && flags.duration === undefined) throw new UsageError("give --count N or --duration T (e.g. --count 20000 or --duration 10s)");
   const { runBench } = await import("../bench/bench.ts");
+  const { benchProgressLine } = await import("../bench/progress-line.ts");
+  // A progress line on a terminal only: --json and any pipe or file get the rows alone.
+  const drawing = !flags.json && process.stderr.isTTY === true;
+  const drawProgress = (progress: BenchProgress): void => {
+    process.stderr.write(`\r${benchProgressLine(progress, (process.stderr.columns || 80) - 1)}\u001b[K`);
+  };
+  const clearProgress = (): void => {
+    if (drawing) process.stderr.write("\r\u001b[K");
+  };
   const size = parseSize(flags.size);
   const chunkSize = flags.chunkSize === undefined ? undefined : parseChunkSizeFlag(flags.chunkSize);
   if (!flags.json) process.stdout.write(`${header()}\n`);
@@ -41,7 +50,11 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
     ...(flags.duration === undefined ? {} : { durationMs: parseDuration(flags.duration) }),
     ...(chunkSize === undefined ? {} : { chunkSize }),
     ...(flags.keep ? { keep: true } : {}),
-    onPhase: (result) => process.stdout.write(`${flags.json ? JSON.stringify(result) : row(result)}\n`),
+    ...(drawing ? { onProgress: drawProgress } : {}),
+    onPhase: (result) => {
+      clearProgress();
+      process.stdout.write(`${flags.json ? JSON.stringify(result) : row(result)}\n`);
+    },
     onCleanup: reportCleanup,
   });
   const errors = results.reduce((sum, result) => sum + result.errors, 0);

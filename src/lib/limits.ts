@@ -199,6 +199,8 @@ export const limits = {
    * or a dead VSS is said at once, not after every one of 20,000 operations has retried.
    */
   benchFailuresBeforeSuccessMax: 64,
+  /** How often `mictlanx bench` redraws its progress line on a terminal. */
+  benchProgressIntervalMs: 200,
 
   // --- the client on the shell (pipes, writing into directories) ---------------------------
   /**

@@ -1,6 +1,6 @@
 // `mictlanx bench --json` against a real VSS: one object per phase with the documented fields.
 import { afterAll, expect, test } from "bun:test";
-import { cli, startTestVss } from "../support/vss.ts";
+import { cli, programCommand, startTestVss } from "../support/vss.ts";
 import { limits } from "../../src/lib/limits.ts";
 
 let vss: Awaited<ReturnType<typeof startTestVss>> | undefined;
@@ -50,4 +50,28 @@ test("bench against a router that is not there stops early and says why (exit 1)
   expect(put.errors).toBeLessThan(limits.benchFailuresBeforeSuccessMax + 16);
   expect(put.errorSamples[0]).toContain("stopped after");
   expect(put.errorSamples[1]).toContain(`router ${address} refused the connection`);
+}, 60_000);
+
+// A terminal gets a progress line; --json on the same terminal gets the rows alone. `script`
+// (util-linux) gives the bench a pseudo-terminal as its stdout and stderr.
+const script = Bun.which("script");
+test.skipIf(script === null)("bench draws a progress line on a terminal, never with --json", async () => {
+  vss ??= await startTestVss({ label: "bench", peers: 3, routers: 1 });
+  const router = vss.routers[0]!.address;
+  const quote = (word: string) => `'${word.replaceAll("'", "'\\''")}'`;
+  const onTty = async (args: string[]) => {
+    const line = [...programCommand(), ...args].map(quote).join(" ");
+    const proc = Bun.spawn([script!, "-qfec", line, "/dev/null"], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, COLUMNS: "120" } });
+    const [stdout, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+    return { stdout, code };
+  };
+  // --duration makes the phase last past a few redraws whatever the box's speed.
+  const drawn = await onTty(["bench", "--router", router, "--size", "1KiB", "--duration", "1s", "--concurrency", "4", "--op", "put"]);
+  expect(drawn.code).toBe(0);
+  expect(drawn.stdout).toMatch(/\rput {3}\[[#.]{24}\] +\d+ %  [\d,]+  [\d,]+ ops\/s  0 errors  \d+\.\d s\u001b\[K/);
+  expect(drawn.stdout).toContain("\r\u001b[K"); // cleared before the row
+  const json = await onTty(["bench", "--router", router, "--size", "1KiB", "--count", "50", "--op", "put", "--json"]);
+  expect(json.code).toBe(0);
+  expect(json.stdout).not.toContain("ops/s");
+  expect(JSON.parse(json.stdout.split("\n")[0]!.trim())).toMatchObject({ op: "put", count: 50 });
 }, 60_000);

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join, resolve } from "node:path";
 import { randomBytes, seededRandom } from "../support/random.ts";
 import { cli, programCommand, startTestVss, tempDir } from "../support/vss.ts";
-import { buildProgram } from "../../src/main.ts";
+import { buildProgram } from "../../src/program.ts";
 
 const { random, seed } = seededRandom("client-cli");
 const KiB = 1024;

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { advertisedAddressFor, isWildcardHost, joinHostPort, parseAdvertise, resolveAdvertise } from "../../src/lib/advertise.ts";
 import { MictlanxError } from "../../src/lib/errors.ts";
 import { readyLine } from "../../src/commands/ready.ts";
-import { buildProgram } from "../../src/main.ts";
+import { buildProgram } from "../../src/program.ts";
 import { runPeerCommand } from "../../src/commands/peer.ts";
 import { runRouterCommand } from "../../src/commands/router.ts";
 import { runSpmCommand } from "../../src/commands/spm.ts";

@@ -28,7 +28,7 @@ const allowed: Record<string, string[]> = {
 
 function areaOf(file: string): string {
   const path = relative(src, file).split("\\").join("/");
-  if (path === "main.ts") return "main";
+  if (path === "main.ts" || path === "program.ts") return "main";
   const parts = path.split("/");
   return parts[0] === "roles" ? `roles/${parts[1]}` : (parts[0] ?? "");
 }
