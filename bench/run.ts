@@ -35,6 +35,10 @@ if (compareAt !== -1 && (comparePath === undefined || comparePath.startsWith("--
 // Read before anything runs: a wrong path fails in a second, not after the whole bench.
 const earlier = comparePath === undefined ? undefined : readEarlierRun(comparePath);
 
+function ratioOf(numerator: number | undefined, denominator: number | undefined): number {
+  return numerator === undefined || denominator === undefined || denominator === 0 ? 0 : numerator / denominator;
+}
+
 /** Start-up of the binary as a user's shell sees it: the median of `mictlanx --version` runs. */
 function startupMs(runs: number): number {
   const times: number[] = [];
@@ -323,9 +327,14 @@ async function main(): Promise<void> {
       log("mictlanx 4 KiB put and get…");
       const roles: Record<string, number> = { spm: vss.spm.pid, router: vss.routers[0]!.pid, ...Object.fromEntries(vss.peers.map((peer) => [peer.id, peer.pid])) };
       const small = await bench(vss, ["--size", "4KiB", "--count", String(smallCount), "--concurrency", "16", "--rf", String(rf)], roles, []);
+      // The same 16 MiB workload at concurrency 2 and 16: parallel clients must not collapse it.
+      log("mictlanx 16 MiB put and get at concurrency 2, then 16…");
+      const mid2 = await bench(vss, ["--size", "16MiB", "--count", String(quick ? 8 : 32), "--concurrency", "2", "--rf", String(rf)], roles, []);
+      const mid16 = await bench(vss, ["--size", "16MiB", "--count", String(quick ? 16 : 64), "--concurrency", "16", "--rf", String(rf)], roles, []);
       log("mictlanx 64 MiB put and get…");
       const watch = [vss.routers[0]!.pid, ...vss.peers.map((peer) => peer.pid)];
       const big = await bench(vss, ["--size", "64MiB", "--count", String(bigCount), "--concurrency", "2", "--rf", String(rf)], roles, watch);
+      const mbps = (phases: Phase[], op: string) => phases.find((phase) => phase.op === op)?.mbPerSec ?? 0;
       const put4 = small.phases.find((phase) => phase.op === "put");
       const get4 = small.phases.find((phase) => phase.op === "get");
       const put64 = big.phases.find((phase) => phase.op === "put");
@@ -341,15 +350,19 @@ async function main(): Promise<void> {
         { what: "peer alone, 1 MiB chunk.put, concurrency 4", value: peerBig, unit: "MB/s", baseline: { what: "raw disk MB/s", value: diskMBs } },
         { what: "4 KiB PUT, c16, rf 2", value: put4?.opsPerSec ?? 0, unit: "balls/s", baseline: { what: "peer alone ÷ rf", value: peerSmall / rf }, target: { value: 5_000, higherIsBetter: true } },
         { what: "4 KiB PUT p99", value: put4?.p99Ms ?? 0, unit: "ms", target: { value: 10, higherIsBetter: false } },
+        { what: "4 KiB PUT p99 ÷ p50", value: ratioOf(put4?.p99Ms, put4?.p50Ms), unit: "×", target: { value: 3, higherIsBetter: false } },
         { what: "4 KiB GET, c16", value: get4?.opsPerSec ?? 0, unit: "balls/s", baseline: { what: "peer alone gets", value: peerSmallGets }, target: { value: 12_000, higherIsBetter: true } },
         { what: "4 KiB GET p99", value: get4?.p99Ms ?? 0, unit: "ms", target: { value: 10, higherIsBetter: false } },
+        { what: "4 KiB GET p99 ÷ p50", value: ratioOf(get4?.p99Ms, get4?.p50Ms), unit: "×", target: { value: 3, higherIsBetter: false } },
         { what: "64 MiB PUT, rf 2", value: put64?.mbPerSec ?? 0, unit: "MB/s", baseline: { what: "raw disk ÷ rf", value: diskMBs / rf }, target: { value: (0.8 * diskMBs) / rf, higherIsBetter: true } },
         { what: "64 MiB GET", value: get64?.mbPerSec ?? 0, unit: "MB/s", baseline: { what: "raw loopback TCP", value: tcpMBs }, target: { value: 700, higherIsBetter: true } },
+        { what: "16 MiB PUT c16 ÷ the same at c2", value: 100 * ratioOf(mbps(mid16.phases, "put"), mbps(mid2.phases, "put")), unit: "%", target: { value: 95, higherIsBetter: true } },
+        { what: "16 MiB GET c16 ÷ the same at c2", value: 100 * ratioOf(mbps(mid16.phases, "get"), mbps(mid2.phases, "get")), unit: "%", target: { value: 95, higherIsBetter: true } },
         { what: "router peak RSS (VmHWM, whole run)", value: routerRss / MiB, unit: "MiB", target: { value: 256, higherIsBetter: false } },
         { what: "peer peak RSS (VmHWM, whole run, highest peer)", value: peerRss / MiB, unit: "MiB", target: { value: 256, higherIsBetter: false } },
         { what: "mictlanx --version start-up (median of 21)", value: startupMs(21), unit: "ms", target: { value: 50, higherIsBetter: false } },
       ];
-      const errors = [...small.phases, ...big.phases].reduce((sum, phase) => sum + phase.errors, 0);
+      const errors = [...small.phases, ...big.phases, ...mid2.phases, ...mid16.phases].reduce((sum, phase) => sum + phase.errors, 0);
       const bunVersion = Bun.spawnSync([binary, "--version"]).stdout.toString().trim();
       const machine = `${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${(totalmem() / 1024 ** 3).toFixed(0)} GiB; mictlanx ${pkg.version} (${bunVersion}), Bun ${Bun.version}; ${new Date().toISOString().slice(0, 10)}`;
       const cpu = [
