@@ -19,7 +19,8 @@ async function run(): Promise<void> {
   await main(process.argv);
 }
 
-// No top-level await: the compiled binary carries bytecode, which needs a script-shaped entry.
+// No top-level await here: it would keep the entry from being compiled with `bytecode: true`
+// later (tried and dropped for now: Ink's modules have top-level await, docs/performance.md).
 if (import.meta.main) {
   run().catch((error: unknown) => {
     // What the commands' own handler (commands/run.ts) did not catch: say it, fail.
