@@ -6,7 +6,7 @@ import { limits } from "../lib/limits.ts";
 import { ballMetaWireBytes, chunkRecordWireBytes } from "../lib/wire-size.ts";
 import { noUpload, rememberRequest } from "./garbage.ts";
 import { dropStaged } from "./staging.ts";
-import { ballColumns, ballFromRow, ballParams, blobToHex, hexToBlob, type BallRow } from "./rows.ts";
+import { ballColumns, ballFromRow, ballParams, blobToHex, byIndex, hexToBlob, sortHolders, type BallRow } from "./rows.ts";
 import { checkPreconditions, repeatedCommit } from "./rules.ts";
 import { resolvePeer } from "./peers.ts";
 import { keyRange, type KeyRange } from "./cursor.ts";
@@ -176,10 +176,10 @@ export function chunksPage(s: Statements, objectId: string, fromIndex: number, l
  */
 function chunkPage(s: Statements, row: BallRow, from: number, limit: number): { chunks: ChunkRecord[]; next?: number } {
   const count = Math.min(limit, limits.chunkRecordsPageMax);
-  const rows = s.chunksOfBallFrom.all({ ball: row.id, from, limit: count });
+  const rows = byIndex(s.chunksOfBallRange.all({ ball: row.id, from, to: from + count }));
   const chunks = rows.map((chunk) => ({ index: chunk.idx, size: chunk.size, checksum: blobToHex(chunk.checksum, 8), peers: [] as string[] }));
   if (chunks.length > 0) {
-    for (const holder of s.holdersOfBallRange.all({ ball: row.id, from, to: from + chunks.length })) chunks[holder.idx - from]!.peers.push(holder.id);
+    for (const holder of sortHolders(s.holdersOfBallRange.all({ ball: row.id, from, to: from + chunks.length }))) chunks[holder.idx - from]!.peers.push(holder.id);
   }
   let bytes = 0;
   let kept = 0;
@@ -196,13 +196,13 @@ function chunkPage(s: Statements, row: BallRow, from: number, limit: number): { 
 
 /** The ball's chunks with their holders, checked against the ball. */
 export function readChunks(s: Statements, row: BallRow): ChunkRecord[] {
-  const chunks = s.chunksOfBall.all({ ball: row.id }).map((chunk) => ({
+  const chunks = byIndex(s.chunksOfBall.all({ ball: row.id })).map((chunk) => ({
     index: chunk.idx,
     size: chunk.size,
     checksum: blobToHex(chunk.checksum, 8),
     peers: [] as string[],
   }));
-  for (const holder of s.holdersOfBall.all({ ball: row.id })) chunks[holder.idx]!.peers.push(holder.id);
+  for (const holder of sortHolders(s.holdersOfBall.all({ ball: row.id }))) chunks[holder.idx]!.peers.push(holder.id);
   checkReadChunks(row, chunks);
   return chunks;
 }

@@ -6,13 +6,13 @@ import { limits } from "../lib/limits.ts";
 import { decodeChunkCursor } from "./cursor.ts";
 import { bucketOfObject } from "./garbage.ts";
 import { resolvePeer } from "./peers.ts";
-import { blobToHex } from "./rows.ts";
+import { blobToHex, sortHolders, type ChunkRow } from "./rows.ts";
 import type { ChunkPageRow, Statements } from "./statements.ts";
 import { checkLive, nextCursor } from "./rules.ts";
 import type { FoundChunk, OverReplicatedChunk, Page, PeerChunk, UnderReplicatedChunk } from "./types.ts";
 import { checkInt, checkObjectId, checkPage, checkPeerId } from "./validate.ts";
 
-type ChunkRef = { ball: number; idx: number; objectId: string; bucket: string };
+type ChunkRef = { ball: number; idx: number; objectId: string; bucket: string; key: string; row: ChunkRow };
 
 /** The chunk (objectId, index) as it stands now, or undefined if no ball holds it. */
 function locate(s: Statements, objectId: string, index: number): ChunkRef | undefined {
@@ -20,8 +20,10 @@ function locate(s: Statements, objectId: string, index: number): ChunkRef | unde
   checkInt("chunk index", index, 0, limits.ballChunksMax - 1);
   const ball = s.ballByObject.get({ object_id: objectId });
   if (ball === null || index >= ball.num_chunks) return undefined;
-  assert(s.chunkGet.get({ ball: ball.id, idx: index }) !== null, `ball ${ball.bucket}/${ball.key} lacks chunk ${index}`);
-  return { ball: ball.id, idx: index, objectId, bucket: ball.bucket };
+  assert(ball.object_id === objectId, `object ${objectId} read back as ${ball.object_id}`);
+  const row = s.chunkGet.get({ ball: ball.id, idx: index });
+  assert(row !== null && row.ball === ball.id && row.idx === index, `ball ${ball.bucket}/${ball.key} lacks chunk ${index}`);
+  return { ball: ball.id, idx: index, objectId, bucket: ball.bucket, key: ball.key, row };
 }
 
 /**
@@ -66,7 +68,7 @@ export function removeReplica(s: Statements, objectId: string, index: number, pe
 }
 
 function holders(s: Statements, ball: number, idx: number): { all: string[]; live: string[] } {
-  const rows = s.holdersOfChunk.all({ ball, idx });
+  const rows = sortHolders(s.holdersOfChunk.all({ ball, idx }));
   return { all: rows.map((row) => row.id), live: rows.filter((row) => row.live === 1).map((row) => row.id) };
 }
 
@@ -154,9 +156,8 @@ export function classifyHolding(s: Statements, objectId: string, index: number, 
 export function findChunk(s: Statements, objectId: string, index: number): FoundChunk | undefined {
   const chunk = locate(s, objectId, index);
   if (chunk === undefined) return undefined;
-  const ball = s.ballById.get({ id: chunk.ball })!;
-  const row = s.chunkGet.get({ ball: chunk.ball, idx: index })!;
   const { all } = holders(s, chunk.ball, index);
-  assert(ball.object_id === objectId && all.length >= 1, `object ${objectId} chunk ${index} read back wrong`);
-  return { bucket: ball.bucket, key: ball.key, size: row.size, checksum: blobToHex(row.checksum, 8), rf: row.rf, peers: all };
+  assert(all.length >= 1, `object ${objectId} chunk ${index} has no holders`);
+  const { row } = chunk;
+  return { bucket: chunk.bucket, key: chunk.key, size: row.size, checksum: blobToHex(row.checksum, 8), rf: row.rf, peers: all };
 }

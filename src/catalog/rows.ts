@@ -2,6 +2,7 @@
 // row's shape: the catalog only reads back what it validated on the way in, so a mismatch here
 // is a bug (or a damaged file), never a user error.
 import { assert } from "../lib/assert.ts";
+import { compareUtf8 } from "./cursor.ts";
 import { peerStates, type BallRecord, type PeerRecord, type PeerState } from "./types.ts";
 
 export type PeerRow = {
@@ -39,6 +40,16 @@ export type BallRow = {
 export type ChunkRow = { ball: number; idx: number; size: number; checksum: Uint8Array; rf: number; live: number };
 
 export type HolderRow = { idx: number; id: string; live: number };
+
+/** Chunk rows in index order. */
+export function byIndex<Row extends { idx: number }>(rows: Row[]): Row[] {
+  return rows.sort((a, b) => a.idx - b.idx);
+}
+
+/** Holder rows in (chunk index, peer id) order, peer ids compared as SQLite compares TEXT. */
+export function sortHolders(rows: HolderRow[]): HolderRow[] {
+  return rows.sort((a, b) => a.idx - b.idx || compareUtf8(a.id, b.id));
+}
 
 export function hexToBlob(hex: string): Uint8Array {
   return new Uint8Array(Buffer.from(hex, "hex"));

@@ -39,6 +39,22 @@ forEachEngine("catalog", (engine) => {
       });
     });
 
+    test("a chunk's holders come back in peer id order (byte order of UTF-8), whatever order the peers joined in", async () => {
+      // Joined last-first, so the engine's own peer numbers run against id order; "p\u{1F600}"
+      // (past the surrogates) sorts after "p\uFFFD" in UTF-8 and before it in UTF-16.
+      const catalog = await setup(["p\u{1F600}", "p\uFFFD", "p3", "p2", "p1"]);
+      const holders = ["p\u{1F600}", "p\uFFFD", "p3", "p1"];
+      const expected = ["p1", "p3", "p\uFFFD", "p\u{1F600}"];
+      const { ball, chunks } = ballOf({ key: "k", objectId: "o1", peers: [holders, ["p2", "p\u{1F600}"]] });
+      await catalog.commitBall(ball, chunks, {});
+      const read = await catalog.getBall("bucket", "k");
+      expect(read?.chunks.map((chunk) => chunk.peers)).toEqual([expected, ["p2", "p\u{1F600}"]]);
+      expect((await catalog.findChunk("o1", 0))?.peers).toEqual(expected);
+      expect((await catalog.getBallMeta("bucket", "k"))?.numChunks).toBe(2);
+      const page = await catalog.chunksPage("o1", 0, 10);
+      expect(page?.chunks.map((chunk) => chunk.peers)).toEqual([expected, ["p2", "p\u{1F600}"]]);
+    });
+
     test("an overwrite bumps the version, sends every old replica to garbage, reads see the new one", async () => {
       const catalog = await setup();
       const first = ballOf({ key: "k", objectId: "o1", peers: [["p1", "p2"], ["p2", "p3"]] });
