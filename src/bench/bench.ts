@@ -1,7 +1,7 @@
 // `mictlanx bench`, after `weed benchmark`: write balls of one size through the routers, then
 // read them back, at a fixed concurrency; report throughput and latency percentiles. Every
 // read is compared with what was written — a wrong byte or any error is counted and shown.
-import { Client } from "../client/client.ts";
+import { Client, type Verify } from "../client/client.ts";
 import { toMictlanxError } from "../lib/errors.ts";
 import { limits } from "../lib/limits.ts";
 import { summarize, type PhaseResult } from "./stats.ts";
@@ -23,6 +23,8 @@ export interface BenchOptions {
   chunkSize?: number;
   /** Keep the balls written (and their bucket); a bucket the caller named is always kept. */
   keep?: boolean;
+  /** What each read checks (the Client's verify; default "full"). */
+  verify?: Verify;
   onPhase?: (result: PhaseResult) => void;
   /** Called every `benchProgressIntervalMs` while a phase runs, and once as it ends. */
   onProgress?: (progress: BenchProgress) => void;
@@ -122,7 +124,7 @@ export async function runBench(options: BenchOptions): Promise<PhaseResult[]> {
   // Only a bucket of its own is removed: one the caller named may hold other balls.
   const keep = options.keep === true || options.bucket !== undefined;
   // No client cache: every get must come from the store, not from what this client just put.
-  const client = new Client({ routers: options.routers, concurrency: 4, cacheBytes: 0, ...(options.credentials ?? {}), ...(options.chunkSize ? { chunkSize: options.chunkSize } : {}) });
+  const client = new Client({ routers: options.routers, concurrency: 4, cacheBytes: 0, ...(options.credentials ?? {}), ...(options.chunkSize ? { chunkSize: options.chunkSize } : {}), ...(options.verify ? { verify: options.verify } : {}) });
   const base = crypto.getRandomValues(new Uint8Array(Math.min(options.size, 65_536)));
   const fill = new Uint8Array(options.size);
   for (let at = 0; at < fill.byteLength; at += base.byteLength) fill.set(base.subarray(0, Math.min(base.byteLength, fill.byteLength - at)), at);

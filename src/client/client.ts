@@ -65,6 +65,26 @@ export interface ClientOptions {
   secretKey?: string;
   /** …and the VSS's CA, as PEM text or a path to ca.crt: with these the client speaks TLS. Without, plain TCP (a VSS run with --insecure). */
   ca?: string;
+  /** What every get checks (default "full"; per get: GetOptions.verify). See Verify. */
+  verify?: Verify;
+}
+
+/**
+ * What a get checks before it hands bytes over. Both check every chunk against its xxh3 (the
+ * 64-bit checksum the client computed at put; a mismatch is fetched again from another
+ * replica) and the ball's size.
+ * - "full" (the default) also hashes the whole payload with sha256 and compares it with the
+ *   ball's: that catches what per-chunk checks cannot, e.g. chunk records of another ball or
+ *   in the wrong order, at the cost of sha256 over every byte (the largest CPU cost of a big
+ *   get: docs/performance.md).
+ * - "chunks" skips the sha256: every byte is still checked against its chunk's xxh3.
+ */
+export type Verify = "full" | "chunks";
+export const verifyModes: readonly Verify[] = ["full", "chunks"];
+
+function checkVerify(verify: unknown): Verify {
+  if (!verifyModes.includes(verify as Verify)) throw new UsageError(`verify must be one of ${verifyModes.join(", ")}, got ${String(verify)}`);
+  return verify as Verify;
 }
 
 /** TLS and the key from the options: all three, or none (plain TCP). */
@@ -123,6 +143,8 @@ export interface PutResult {
 }
 
 export interface GetOptions {
+  /** What this get checks (default: the Client's `verify`, else "full"). */
+  verify?: Verify;
   /** Called as verified bytes are delivered, with the bytes delivered so far and the ball's size. */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
   /** Abort the read; it rejects with the signal's reason. */
@@ -184,6 +206,7 @@ export class Client {
   private readonly key: Uint8Array | undefined;
   private readonly compress: boolean;
   private readonly cache: ChunkCache;
+  private readonly verify: Verify;
 
   constructor(options: ClientOptions) {
     if (options.key !== undefined && options.key.byteLength !== sealing.keyBytes) {
@@ -200,6 +223,7 @@ export class Client {
     this.key = options.key === undefined ? undefined : Uint8Array.from(options.key);
     this.compress = options.compress ?? false;
     this.cache = new ChunkCache(cacheBytes);
+    this.verify = checkVerify(options.verify ?? "full");
   }
 
   close(): void {
@@ -574,8 +598,9 @@ export class Client {
 
     const concurrency = this.concurrency;
     const signal = options.signal;
+    const whole = checkVerify(options.verify ?? this.verify) === "full";
     async function* stream(): AsyncGenerator<Uint8Array> {
-      const hasher = new Bun.CryptoHasher("sha256");
+      const hasher = whole ? new Bun.CryptoHasher("sha256") : undefined;
       const ahead: Array<Promise<{ plain: Uint8Array; covered: Uint8Array }>> = [];
       let next = 0;
       let delivered = 0;
@@ -594,13 +619,13 @@ export class Client {
           const { plain, covered } = await (ahead.shift() as Promise<{ plain: Uint8Array; covered: Uint8Array }>);
           fill();
           if (delivered + plain.byteLength > meta.size) throw new CorruptError(`${bucket}/${key}: the chunks hold more than the ${meta.size} bytes the metadata says`);
-          hasher.update(covered);
+          hasher?.update(covered);
           delivered += plain.byteLength;
           options.onProgress?.(delivered, meta.size);
           yield plain;
         }
         if (delivered !== meta.size) throw new CorruptError(`${bucket}/${key}: the chunks hold ${delivered} bytes but the metadata says ${meta.size}`);
-        const actual = hasher.digest("hex");
+        const actual = hasher?.digest("hex") ?? meta.checksum; // verify "chunks": each chunk's xxh3 was checked above
         if (actual !== meta.checksum) throw new CorruptError(`${bucket}/${key}: ${sealed ? "the sealed chunks' sha256" : "payload sha256"} ${actual} differs from the stored ${meta.checksum}`);
       } catch (error) {
         cache.drop(meta.objectId, meta.numChunks); // whatever went wrong, keep nothing of it

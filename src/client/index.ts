@@ -8,6 +8,8 @@ export {
   type PutData,
   type PutItem,
   type GetOptions,
+  type Verify,
+  verifyModes,
   type BallRef,
   type BallStream,
   type ClientStats,

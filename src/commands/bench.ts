@@ -17,6 +17,8 @@ export interface BenchFlags extends CredentialFlags {
   chunkSize?: string;
   keep?: boolean;
   json?: boolean;
+  /** full | chunks: what each read checks (commander checks the choice). */
+  verify?: string;
 }
 
 const ops: BenchOp[] = ["put", "get", "mixed", "all"];
@@ -50,6 +52,7 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
     ...(flags.duration === undefined ? {} : { durationMs: parseDuration(flags.duration) }),
     ...(chunkSize === undefined ? {} : { chunkSize }),
     ...(flags.keep ? { keep: true } : {}),
+    ...(flags.verify === "chunks" ? { verify: "chunks" as const } : {}),
     ...(drawing ? { onProgress: drawProgress } : {}),
     onPhase: (result) => {
       clearProgress();

@@ -4,7 +4,7 @@
 // Names (buckets, keys, ball ids, tags) are printed through `printable` for people and
 // `terminalJson` for scripts (src/lib/names.ts): never raw to a terminal.
 import { fstatSync, statSync } from "node:fs";
-import { Client, type PutOptions, type PutResult } from "../client/client.ts";
+import { Client, type PutOptions, type PutResult, type Verify } from "../client/client.ts";
 import { findCredentials, type CredentialFlags } from "../client/credentials.ts";
 import { keyFromFile, keyFromHex } from "../client/seal.ts";
 import { compression } from "../lib/compress.ts";
@@ -39,7 +39,7 @@ export function resolveKey(flags: ClientFlags, env: Record<string, string | unde
 }
 
 /** A client for one command; `key` only for put and get (del, ls and stat never need it, nor fail on a bad one). */
-function clientFor(flags: ClientFlags, extra: { chunkSize?: number; compress?: boolean; key?: Uint8Array } = {}): Client {
+function clientFor(flags: ClientFlags, extra: { chunkSize?: number; compress?: boolean; key?: Uint8Array; verify?: string } = {}): Client {
   const key = extra.key;
   const credentials = findCredentials(flags);
   return new Client({
@@ -50,6 +50,7 @@ function clientFor(flags: ClientFlags, extra: { chunkSize?: number; compress?: b
     ...(key ? { key } : {}),
     ...(extra.chunkSize === undefined ? {} : { chunkSize: extra.chunkSize }),
     ...(extra.compress ? { compress: true } : {}),
+    ...(extra.verify === undefined ? {} : { verify: extra.verify as Verify }),
   });
 }
 
@@ -168,13 +169,15 @@ function stdinSize(): number | undefined {
 
 export interface GetFlags extends ClientFlags {
   output: string;
+  /** full | chunks (commander checks the choice; the Client checks it again). */
+  verify?: string;
   ballId?: string;
   recursive?: boolean;
 }
 
 export async function getCommand(target: string, flags: GetFlags): Promise<void> {
   const key = resolveKey(flags);
-  const client = clientFor(flags, key ? { key } : {});
+  const client = clientFor(flags, { ...(key ? { key } : {}), ...(flags.verify === undefined ? {} : { verify: flags.verify }) });
   try {
     if (flags.recursive && flags.ballId !== undefined) throw new UsageError("--recursive (every ball under a prefix) and --ball-id (every ball of a group) choose balls two ways; give one");
     if (flags.recursive) {
@@ -203,7 +206,7 @@ export async function getCommand(target: string, flags: GetFlags): Promise<void>
           throw outputPathError("-o", flags.output, error);
         });
       progress.finish();
-      note(`get ${shown(bucket, key)} → ${printable(written.path)}: ${formatBytes(written.size)} in ${rate(written.size, startedMs)}, sha256 verified`);
+      note(`get ${shown(bucket, key)} → ${printable(written.path)}: ${formatBytes(written.size)} in ${rate(written.size, startedMs)}, ${flags.verify === "chunks" ? "each chunk's xxh3 verified (--verify chunks: no sha256)" : "sha256 verified"}`);
     } finally {
       process.off("SIGINT", onSigint);
       progress.finish();

@@ -18,6 +18,11 @@ test("bench writes then reads and prints one JSON object per phase", async () =>
   }
   const usage = await cli(["bench", "--router", vss.routers[0]!.address, "--size", "8KiB"]);
   expect(usage.code).toBe(2);
+  // --verify chunks: the reads check each chunk's xxh3 and still compare every byte read with what was written.
+  const chunks = await cli(["bench", "--router", vss.routers[0]!.address, "--size", "96KiB", "--chunk-size", "32KiB", "--count", "20", "--verify", "chunks", "--json"]);
+  expect(chunks.code).toBe(0);
+  expect(chunks.stdout.trim().split("\n").map((line) => JSON.parse(line).errors)).toEqual([0, 0]);
+  expect((await cli(["bench", "--router", vss.routers[0]!.address, "--count", "20", "--verify", "sha1"])).code).toBe(2);
 });
 
 test("bench deletes the balls it wrote, and their bucket, unless --keep", async () => {

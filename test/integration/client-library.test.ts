@@ -10,7 +10,7 @@ import { Client, DecryptError, KeyRequiredError, type PutItem } from "../../src/
 import { RouterSet } from "../../src/client/routers.ts";
 import { chunkChecksum, checksumHex } from "../../src/lib/checksum.ts";
 import { randomBytes, seededRandom } from "../support/random.ts";
-import { startTestVss, tempDir } from "../support/vss.ts";
+import { cli, startTestVss, tempDir } from "../support/vss.ts";
 import { rejection } from "../support/errors.ts";
 import { parsePrometheus, total } from "../support/prometheus.ts";
 import { asAdmin, testCredentials } from "../support/security.ts";
@@ -459,6 +459,31 @@ describe("what the client checks itself", () => {
     const cached = client();
     await rejection(cached.get("checks", "lying"));
     expect(cached.stats().cache.bytes).toBe(0);
+  });
+
+  test("verify chunks: each chunk's xxh3 is checked but not the ball's sha256; the CLI's --verify says the same", async () => {
+    const data = randomBytes(random, 700 * KiB);
+    await putWithWrongChecksum("checks", "lying-verify", data);
+    // Every chunk matches its xxh3, so a get that skips the whole-ball sha256 returns the bytes.
+    expect(same(await client({ cacheBytes: 0, verify: "chunks" }).get("checks", "lying-verify"), data)).toBe(true);
+    expect(same(await client({ cacheBytes: 0 }).get("checks", "lying-verify", { verify: "chunks" }), data)).toBe(true);
+    // The default, and a get that asks for it over a Client set to chunks, still refuse it.
+    expect((await rejection(client({ cacheBytes: 0 }).get("checks", "lying-verify"))).code).toBe("corrupt");
+    expect((await rejection(client({ cacheBytes: 0, verify: "chunks" }).get("checks", "lying-verify", { verify: "full" }))).code).toBe("corrupt");
+    expect(() => client({ verify: "none" as never })).toThrow("verify must be one of full, chunks");
+
+    const out = join(files, "lying-verify.bin");
+    const loose = await cli(["get", "checks/lying-verify", "--router", router, "-o", out, "--verify", "chunks"]);
+    expect(loose.code).toBe(0);
+    expect(same(readFileSync(out), data)).toBe(true);
+    rmSync(out);
+    const strict = await cli(["get", "checks/lying-verify", "--router", router, "-o", out]);
+    expect(strict.code).toBe(1);
+    expect(strict.stderr).toContain("payload sha256");
+    expect(existsSync(out)).toBe(false);
+    const wrong = await cli(["get", "checks/lying-verify", "--router", router, "-o", out, "--verify", "none"]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain("full, chunks");
   });
 
   test("a compressed chunk that would inflate past the chunk size is refused", async () => {
