@@ -158,3 +158,28 @@ test("fencing: a group under an older leader term than the catalog has seen chan
   expect(await store.getMeta("by-7-again")).toBe("1");
   await store.close();
 });
+
+test("submitApplied answers once its transaction committed, before the flush; submit still waits for the flush; a write that throws still fails", async () => {
+  const { store, path, sync } = openStore();
+  const batcher = new WriteBatcher(store);
+  let release!: () => void;
+  sync.hold = new Promise<void>((resolve) => (release = resolve));
+  let durable = false;
+  const early = batcher.submitApplied(async (tx) => (await tx.setMeta("intent", "1"), "applied"));
+  const late = batcher.submit((tx) => tx.setMeta("commit", "1")).then(() => (durable = true));
+  const failing = batcher.submitApplied(async () => {
+    throw new Error("refused");
+  });
+  const failed = failing.then(() => "resolved", (error: Error) => error.message);
+  expect(await early).toBe("applied"); // before the group's fdatasync (held) has finished
+  expect(durable).toBe(false);
+  release();
+  await late;
+  expect(sync.count).toBe(1);
+  expect(await failed).toBe("refused"); // a failed write is told with its group's outcome
+  expect(durable).toBe(true);
+  await store.close();
+  const reopened = Catalog.open(path);
+  expect([reopened.getMeta("intent"), reopened.getMeta("commit")]).toEqual(["1", "1"]);
+  reopened.close();
+});

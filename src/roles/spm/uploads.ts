@@ -67,7 +67,13 @@ export class Uploads {
     const placements = this.choose(0, count, rf, new Set());
     const createdMs = this.o.deadlineNowMs();
     const expiresMs = createdMs + this.o.intentTtlMs;
-    await this.o.writes.submit((tx) =>
+    // Answered once the intent's transaction committed, not after its flush: one fsync less on
+    // every put's path. Losing it with the machine is safe: a commit needs its intent, so the
+    // upload's commit is refused and its put fails unacknowledged (a retry reserves afresh), and
+    // the chunks it wrote are orphans that reconciliation deletes (docs/reliability.md). A
+    // killed SPM loses nothing (the transaction is in the OS's cache), and every later group's
+    // flush covers it, so a commit is never durable without its intent.
+    await this.o.writes.submitApplied((tx) =>
       tx.addIntent({
         objectId, bucket, key, createdMs, expiresMs, placements: placements.map(intentPlacement),
         ...(requestId === undefined ? {} : { requestId }),

@@ -50,6 +50,26 @@ export class WriteBatcher {
     });
   }
 
+  /**
+   * Like submit, but resolves as soon as the write's transaction committed, while its flush is
+   * under way: only for a write whose answer is safe to lose with the machine (an upload's
+   * intent: uploads.reserve says why). A flush that fails after the answer makes the group's
+   * other writes fail and is reported through them; a failure before it rejects this one too.
+   */
+  submitApplied<T>(write: GroupWrite<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let answered = false;
+      const answer = (value: T) => {
+        answered = true;
+        resolve(value);
+      };
+      this.submit(write, answer).then(
+        (value) => answered || resolve(value),
+        (error: unknown) => answered || reject(error),
+      );
+    });
+  }
+
   /** Writes submitted in this turn join the group; it goes at the next turn unless one is in flight. */
   private kick(): void {
     if (this.scheduled || this.flushing || this.queue.length === 0) return;
