@@ -457,6 +457,7 @@ async function main(): Promise<void> {
         { what: "64 MiB GET", value: get64?.mbPerSec ?? 0, unit: "MB/s", baseline: { what: "raw loopback TCP over TLS", value: tcpTlsMBs }, target: { value: 700, higherIsBetter: true } },
         { what: "16 MiB PUT c16 ÷ the same at c2", value: 100 * ratioOf(mbps(mid16.phases, "put"), mbps(mid2.phases, "put")), unit: "%", target: { value: 95, higherIsBetter: true } },
         { what: "16 MiB GET c16 ÷ the same at c2", value: 100 * ratioOf(mbps(mid16.phases, "get"), mbps(mid2.phases, "get")), unit: "%", target: { value: 95, higherIsBetter: true } },
+        // Read at the end of the 64 MiB phase, before the streams reset VmHWM: the whole run but the streams, which have rows of their own.
         { what: "router peak RSS (VmHWM, whole run)", value: routerRss / MiB, unit: "MiB", target: { value: 256, higherIsBetter: false } },
         { what: "peer peak RSS (VmHWM, whole run, highest peer)", value: peerRss / MiB, unit: "MiB", target: { value: 256, higherIsBetter: false } },
         ...streamRows(streams, streamCount, streamLabel),
