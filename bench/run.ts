@@ -1,8 +1,10 @@
-// The whole benchmark in one go: baselines (raw disk, raw loopback TCP, the peer alone) and
-// mictlanx itself through a fresh local VSS (3 peers, 1 router, rf 2), measured in the same run
-// on the same machine, printed as one table with ratios and the targets.
+// The whole benchmark in one go: baselines (raw disk, raw loopback TCP and the peer alone, each
+// plain and over TLS) and mictlanx itself through a fresh local VSS (3 peers, 1 router, rf 2,
+// TLS and access keys on), measured in the same run on the same machine, printed as one table
+// with ratios and the targets. Last, 16 balls of 1 GiB streamed at once (bench/streams.ts;
+// 32 GiB of replicas on disk while they last).
 //
-//   npm run build && bun bench/run.ts            (about 2–4 minutes on 2 cores)
+//   npm run build && bun bench/run.ts            (minutes on 2 cores, most of them the streams)
 //   bun bench/run.ts --quick                     (smaller counts, for a smoke run)
 //   bun bench/run.ts --compare FILE              (also each figure ÷ the same one of an earlier
 //                                                 run's JSON, e.g. bench/results/previous.json)
