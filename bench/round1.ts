@@ -53,14 +53,17 @@ export interface PhaseCost {
   count: number;
   opsPerSec: number;
   errors: number;
-  seconds: Record<string, number>;
+  /** How long the phase ran, by the bench client's clock. */
+  wallSeconds: number;
+  /** CPU seconds (user + system) each process spent in it. */
+  cpuSeconds: Record<string, number>;
 }
 
 /** µs of CPU per ball, per process, plus "total" (the sum of every process). */
-export function microsPerBall(phase: Pick<PhaseCost, "count" | "seconds">): Record<string, number> {
+export function microsPerBall(phase: Pick<PhaseCost, "count" | "cpuSeconds">): Record<string, number> {
   const micros: Record<string, number> = {};
   let total = 0;
-  for (const [name, seconds] of Object.entries(phase.seconds)) {
+  for (const [name, seconds] of Object.entries(phase.cpuSeconds)) {
     micros[name] = phase.count > 0 ? (seconds / phase.count) * 1e6 : 0;
     total += micros[name];
   }
@@ -75,13 +78,26 @@ export function median(values: number[]): number {
   return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
 }
 
-/** One VSS, one `mictlanx bench`: CPU µs per ball by process (with "total") and ops/s, per phase. */
+/** A phase's CPU µs per ball by process (with "total"), its rate and its length. */
+export interface PhaseFigures {
+  micros: Record<string, number>;
+  opsPerSec: number;
+  seconds: number;
+}
+
+/** One VSS, one `mictlanx bench`: its put and get phases. */
 export interface SmallBallCpu {
-  put: { micros: Record<string, number>; opsPerSec: number };
-  get: { micros: Record<string, number>; opsPerSec: number };
+  put: PhaseFigures;
+  get: PhaseFigures;
   count: number;
   /** Failed operations in both phases (each is also printed by the bench client). */
   errors: number;
+  /**
+   * Each role's CPU µs per second of wall time with no client, just after the bench: the
+   * background (heartbeats, maintenance) that a slower phase pays more of per ball; its share
+   * of a phase is idle × phase seconds ÷ count, and "total" is their sum.
+   */
+  idleMicrosPerSecond: Record<string, number>;
 }
 
 export const variants = ["round-1", "current TLS", "current --insecure"] as const;
@@ -105,17 +121,21 @@ export interface Round1Comparison {
   commit: string;
   count: number;
   rounds: Round[];
-  medians: Record<Variant, { put: { micros: Record<string, number>; opsPerSec: number }; get: { micros: Record<string, number>; opsPerSec: number } }>;
+  medians: Record<Variant, { put: PhaseFigures; get: PhaseFigures; idleMicrosPerSecond: Record<string, number> }>;
   ratios: Record<Exclude<Variant, "round-1">, { put: number; get: number }>;
   rows: Row[];
 }
 
 type Op = "put" | "get";
 
-function medianOf(rounds: Round[], variant: Variant, op: Op): { micros: Record<string, number>; opsPerSec: number } {
-  const names = Object.keys(rounds[0]?.[variant][op].micros ?? {});
-  const micros = Object.fromEntries(names.map((name) => [name, median(rounds.map((round) => round[variant][op].micros[name] ?? 0))]));
-  return { micros, opsPerSec: median(rounds.map((round) => round[variant][op].opsPerSec)) };
+function medianByName(records: Record<string, number>[]): Record<string, number> {
+  const names = Object.keys(records[0] ?? {});
+  return Object.fromEntries(names.map((name) => [name, median(records.map((record) => record[name] ?? 0))]));
+}
+
+function medianOf(rounds: Round[], variant: Variant, op: Op): PhaseFigures {
+  const micros = medianByName(rounds.map((round) => round[variant][op].micros));
+  return { micros, opsPerSec: median(rounds.map((round) => round[variant][op].opsPerSec)), seconds: median(rounds.map((round) => round[variant][op].seconds)) };
 }
 
 function ratioOf(rounds: Round[], variant: Variant, op: Op): number {
@@ -124,7 +144,7 @@ function ratioOf(rounds: Round[], variant: Variant, op: Op): number {
 
 /** Medians, ratios and rows from the rounds measured. */
 export function summarizeRounds(rounds: Round[], count: number): Round1Comparison {
-  const medians = Object.fromEntries(variants.map((variant) => [variant, { put: medianOf(rounds, variant, "put"), get: medianOf(rounds, variant, "get") }])) as Round1Comparison["medians"];
+  const medians = Object.fromEntries(variants.map((variant) => [variant, { put: medianOf(rounds, variant, "put"), get: medianOf(rounds, variant, "get"), idleMicrosPerSecond: medianByName(rounds.map((round) => round[variant].idleMicrosPerSecond)) }])) as Round1Comparison["medians"];
   const ratios = {
     "current TLS": { put: ratioOf(rounds, "current TLS", "put"), get: ratioOf(rounds, "current TLS", "get") },
     "current --insecure": { put: ratioOf(rounds, "current --insecure", "put"), get: ratioOf(rounds, "current --insecure", "get") },
@@ -153,6 +173,21 @@ export function processTable(summary: Round1Comparison, op: Op): string {
   for (const name of names) lines.push("| " + name + " | " + [m("round-1", name).toFixed(0), m("current TLS", name).toFixed(0), ratio("current TLS", name), m("current --insecure", name).toFixed(0), ratio("current --insecure", name)].join(" | ") + " |");
   const rate = (variant: Variant) => fmt(summary.medians[variant][op].opsPerSec) + "/s";
   lines.push("| ops/s | " + [rate("round-1"), rate("current TLS"), "", rate("current --insecure"), ""].join(" | ") + " |");
+  return lines.join("\n");
+}
+
+/** Each role's background CPU with no client (median over rounds), and its share of each phase's µs per ball. */
+export function idleTable(summary: Round1Comparison): string {
+  const names = Object.keys(summary.medians["round-1"].idleMicrosPerSecond);
+  const lines = ["| idle after the run, CPU ms per s | " + variants.join(" | ") + " |", "|---|" + variants.map(() => "---:").join("|") + "|"];
+  for (const name of names) lines.push("| " + name + " | " + variants.map((variant) => ((summary.medians[variant].idleMicrosPerSecond[name] ?? 0) / 1000).toFixed(1)).join(" | ") + " |");
+  for (const op of ["put", "get"] as const) {
+    const share = (variant: Variant) => {
+      const { seconds } = summary.medians[variant][op];
+      return ((summary.medians[variant].idleMicrosPerSecond.total ?? 0) * seconds) / summary.count;
+    };
+    lines.push("| of which in each " + op + " (µs per ball) | " + variants.map((variant) => share(variant).toFixed(0)).join(" | ") + " |");
+  }
   return lines.join("\n");
 }
 
@@ -240,7 +275,27 @@ function benchHasKeep(binary: string): boolean {
   return Bun.spawnSync([binary, "bench", "--help"]).stdout.toString().includes("--keep");
 }
 
-const phaseLineSchema = z.object({ op: z.string(), count: z.number(), opsPerSec: z.number(), errors: z.number() });
+const phaseLineSchema = z.object({ op: z.string(), count: z.number(), opsPerSec: z.number(), seconds: z.number(), errors: z.number() });
+
+/** Each of PIDS's CPU µs per second of wall time over the next WINDOWMS, with their "total". */
+export async function idleMicrosPerSecond(pids: Record<string, number>, windowMs: number): Promise<Record<string, number>> {
+  const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
+  const started = performance.now();
+  await Bun.sleep(windowMs);
+  const wallSeconds = (performance.now() - started) / 1000;
+  const rates: Record<string, number> = {};
+  let total = 0;
+  for (const [name, pid] of Object.entries(pids)) {
+    rates[name] = ((cpuSeconds(pid) - (before[name] ?? 0)) / wallSeconds) * 1e6;
+    total += rates[name];
+  }
+  rates.total = total;
+  return rates;
+}
+
+function rolePids(vss: StartedVss): Record<string, number> {
+  return { spm: vss.spm.pid, router: vss.routers[0]?.pid ?? 0, ...Object.fromEntries(vss.peers.map((peer) => [peer.id, peer.pid])) };
+}
 
 /** Run `mictlanx bench --json` and take every process's CPU as each phase's line arrives. */
 async function benchPhases(binary: string, vss: StartedVss, count: number): Promise<PhaseCost[]> {
@@ -249,7 +304,7 @@ async function benchPhases(binary: string, vss: StartedVss, count: number): Prom
   const credentials = vss.security?.insecure === false ? vss.security.credentialsPath : "";
   const args = [binary, "bench", "--router", vss.routers[0]?.address ?? "", "--json", ...keep, "--size", "4KiB", "--count", String(count), "--concurrency", "16", "--rf", "2"];
   const proc = Bun.spawn(args, { stdout: "pipe", stderr: "inherit", env: { ...process.env, MICTLANX_CREDENTIALS: credentials } });
-  const pids: Record<string, number> = { client: proc.pid, spm: vss.spm.pid, router: vss.routers[0]?.pid ?? 0, ...Object.fromEntries(vss.peers.map((peer) => [peer.id, peer.pid])) };
+  const pids: Record<string, number> = { client: proc.pid, ...rolePids(vss) };
   const snapshot = () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
   let last = snapshot();
   const phases: PhaseCost[] = [];
@@ -263,7 +318,8 @@ async function benchPhases(binary: string, vss: StartedVss, count: number): Prom
       if (line === "") continue;
       const now = snapshot(); // first, so parsing is not between the phase's end and the reading
       const phase = phaseLineSchema.parse(JSON.parse(line));
-      phases.push({ ...phase, seconds: Object.fromEntries(Object.keys(pids).map((name) => [name, (now[name] ?? 0) - (last[name] ?? 0)])) });
+      const { seconds: wallSeconds, ...rest } = phase;
+      phases.push({ ...rest, wallSeconds, cpuSeconds: Object.fromEntries(Object.keys(pids).map((name) => [name, (now[name] ?? 0) - (last[name] ?? 0)])) });
       last = now;
     }
   }
@@ -283,6 +339,8 @@ export interface SmallBallOptions {
   insecure?: boolean;
   /** A fresh VSS directory is made under it and removed after (default the system's tmpdir). */
   workDir?: string;
+  /** How long to watch the roles with no client after the bench (default 3000 ms; 0: not at all). */
+  idleMs?: number;
 }
 
 /** A fresh VSS of TREE (3 peers, 1 router), one 4 KiB put and get phase at c16, rf 2, and what every process spent per ball. */
@@ -300,7 +358,10 @@ export async function cpuPerSmallBall(opts: SmallBallOptions): Promise<SmallBall
       };
       const put = of("put");
       const get = of("get");
-      return { put: { micros: microsPerBall(put), opsPerSec: put.opsPerSec }, get: { micros: microsPerBall(get), opsPerSec: get.opsPerSec }, count: opts.count, errors: put.errors + get.errors };
+      const idleMs = opts.idleMs ?? 3_000;
+      const idle = idleMs > 0 ? await idleMicrosPerSecond(rolePids(vss), idleMs) : { total: 0 };
+      const figures = (phase: PhaseCost): PhaseFigures => ({ micros: microsPerBall(phase), opsPerSec: phase.opsPerSec, seconds: phase.wallSeconds });
+      return { put: figures(put), get: figures(get), count: opts.count, errors: put.errors + get.errors, idleMicrosPerSecond: idle };
     } finally {
       await vss.stop();
     }
@@ -364,6 +425,8 @@ async function main(): Promise<void> {
     "Totals per round (µs of CPU per ball, all processes):",
     "",
     roundsTable(summary),
+    "",
+    idleTable(summary),
     "",
     ...verdictLines(summary),
   ].join("\n");
