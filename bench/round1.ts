@@ -259,7 +259,13 @@ async function startVssOf(tree: string, options: Record<string, unknown>): Promi
   const started = await (module.startLocalVss as StartVss)(options);
   const stop = (started as { stop?: unknown } | null)?.stop;
   if (typeof stop !== "function") throw new Error(tree + "'s startLocalVss returned no stop()");
-  return { ...startedVssSchema.parse(started), stop: () => (stop as () => Promise<void>).call(started) };
+  const stopStarted = () => (stop as () => Promise<void>).call(started);
+  const parsed = startedVssSchema.safeParse(started);
+  if (!parsed.success) {
+    await stopStarted(); // its roles would otherwise run until this process exits
+    throw new Error(tree + "'s startLocalVss returned another shape: " + (parsed.error.issues[0]?.message ?? "?"));
+  }
+  return { ...parsed.data, stop: stopStarted };
 }
 
 function cpuSeconds(pid: number): number {
