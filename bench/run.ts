@@ -8,6 +8,7 @@
 //   bun bench/run.ts --quick                     (smaller counts, for a smoke run)
 //   bun bench/run.ts --compare FILE              (also each figure ÷ the same one of an earlier
 //                                                 run's JSON, e.g. bench/results/previous.json)
+//   bun bench/run.ts --no-round1                 (without the round-1 commit's CPU baseline)
 import { closeSync, existsSync, fdatasyncSync, renameSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
@@ -22,10 +23,14 @@ import { chunkChecksum, checksumHex } from "../src/lib/checksum.ts";
 import type { PhaseResult } from "../src/bench/stats.ts";
 import pkg from "../package.json" with { type: "json" };
 import { comparisonTable, fmt, readEarlierRun, type Row } from "./compare.ts";
+import { processTable, runRound1Comparison, verdictLines, type Round1Comparison } from "./round1.ts";
 import { peakRssBytes } from "./proc-memory.ts";
 import { concurrentStreams, type StreamsResult } from "./streams.ts";
 
 const quick = process.argv.includes("--quick");
+// The round-1 commit built and measured in this run (bench/round1.ts): CPU per 4 KiB op needs a
+// same-run baseline. --no-round1 leaves it out (it builds that tree once, then ~3 VSS runs a round).
+const withRound1 = !process.argv.includes("--no-round1");
 const root = resolve(import.meta.dir, "..");
 const binary = process.env.MICTLANX_BIN ?? join(root, "dist", "mictlanx");
 const MiB = 1024 * 1024;
@@ -430,6 +435,11 @@ async function main(): Promise<void> {
         log,
       });
       log(`streams: put ${fmt(streams.putMBs)} MB/s, get ${fmt(streams.getMBs)} MB/s; this bench process peaked at ${fmt(streams.clientPeakBytes / MiB)} MiB`);
+      let round1: Round1Comparison | undefined;
+      if (withRound1) {
+        log(`the round-1 commit beside this tree, CPU per 4 KiB ball (bench/round1.ts; --no-round1 skips it)…`);
+        round1 = await runRound1Comparison({ rounds: quick ? 1 : 2, count: quick ? 3_000 : 10_000, binary });
+      }
       const mbps = (phases: Phase[], op: string) => phases.find((phase) => phase.op === op)?.mbPerSec ?? 0;
       const put4 = small.phases.find((phase) => phase.op === "put");
       const get4 = small.phases.find((phase) => phase.op === "get");
@@ -463,6 +473,7 @@ async function main(): Promise<void> {
         { what: "router peak RSS (VmHWM, whole run)", value: routerRss / MiB, unit: "MiB", target: { value: 256, higherIsBetter: false } },
         { what: "peer peak RSS (VmHWM, whole run, highest peer)", value: peerRss / MiB, unit: "MiB", target: { value: 256, higherIsBetter: false } },
         ...streamRows(streams, streamCount, streamLabel),
+        ...(round1?.rows ?? []),
         { what: "mictlanx --version start-up (median of 21)", value: startupMs(21), unit: "ms", target: { value: 50, higherIsBetter: false } },
       ];
       const errors = [...small.phases, ...big.phases, ...mid2.phases, ...mid16.phases].reduce((sum, phase) => sum + phase.errors, 0) + streams.errors.length;
@@ -478,6 +489,9 @@ async function main(): Promise<void> {
         cpuTable("phase", "64 MiB", big.phases, big.cpu),
         "",
         perGibTable(big.phases, big.cpu),
+        ...(round1 === undefined
+          ? []
+          : ["", `CPU µs per 4 KiB ball by process, against the round-1 commit ${round1.commit} (medians of ${round1.rounds.length} interleaved round(s), ${round1.count} balls a phase):`, "", processTable(round1, "put"), "", processTable(round1, "get"), "", ...verdictLines(round1)]),
       ].join("\n");
       const compared = earlier === undefined ? [] : ["", comparisonTable(rows, earlier)];
       const streamErrors = streams.errors.length === 0 ? [] : ["", `errors in the streams phase (${streams.errors.length}):`, ...streams.errors.slice(0, 16).map((error) => `- ${error}`)];
@@ -488,7 +502,7 @@ async function main(): Promise<void> {
       const latestJson = join(root, "bench", "results", "latest.json");
       if (existsSync(latestJson)) renameSync(latestJson, join(root, "bench", "results", "previous.json"));
       writeFileSync(join(root, "bench", "results", "latest.md"), `${output}\n`);
-      writeFileSync(join(root, "bench", "results", "latest.json"), JSON.stringify({ machine, rows, phases: [...small.phases, ...big.phases], cpu: [...small.cpu, ...big.cpu], streams }, null, 2));
+      writeFileSync(join(root, "bench", "results", "latest.json"), JSON.stringify({ machine, rows, phases: [...small.phases, ...big.phases], cpu: [...small.cpu, ...big.cpu], streams, ...(round1 === undefined ? {} : { round1 }) }, null, 2));
     } finally {
       await vss.stop();
     }
