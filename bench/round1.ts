@@ -17,12 +17,15 @@
 // flags that tree gives them (round 1: no TLS, no --metrics-port; today: TLS certificates and an
 // admin key unless insecure). The two copies of the modules load side by side without sharing
 // state: each resolves its own imports inside its own tree (bench/.round1/node_modules).
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { fmt, type Row } from "./compare.ts";
+import { cpuSeconds, linesWithCpu } from "./phase-cpu.ts";
+
+export { cpuSecondsOfStat } from "./phase-cpu.ts";
 
 /** The round-1 commit every figure here is judged against. */
 export const round1Commit = "8b521ea";
@@ -39,13 +42,6 @@ function log(line: string): void {
 }
 
 // --- pure parts (test/unit/bench-round1.test.ts) ----------------------------------------------
-
-/** CPU seconds (user + system, all threads) in the text of /proc/PID/stat, at USER_HZ 100. */
-export function cpuSecondsOfStat(stat: string): number {
-  // The command name (field 2) may hold spaces and parentheses: count fields after the last ")".
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 /** What one bench phase cost: CPU seconds per process, and how many balls it moved. */
 export interface PhaseCost {
@@ -268,14 +264,6 @@ async function startVssOf(tree: string, options: Record<string, unknown>): Promi
   return { ...parsed.data, stop: stopStarted };
 }
 
-function cpuSeconds(pid: number): number {
-  try {
-    return cpuSecondsOfStat(readFileSync("/proc/" + pid + "/stat", "utf8"));
-  } catch {
-    return Number.NaN; // gone
-  }
-}
-
 /** Whether BINARY's bench has --keep (today's deletes its bucket at the end without it; round 1 never deletes). */
 function benchHasKeep(binary: string): boolean {
   return Bun.spawnSync([binary, "bench", "--help"]).stdout.toString().includes("--keep");
@@ -311,23 +299,10 @@ async function benchPhases(binary: string, vss: StartedVss, count: number): Prom
   const args = [binary, "bench", "--router", vss.routers[0]?.address ?? "", "--json", ...keep, "--size", "4KiB", "--count", String(count), "--concurrency", "16", "--rf", "2"];
   const proc = Bun.spawn(args, { stdout: "pipe", stderr: "inherit", env: { ...process.env, MICTLANX_CREDENTIALS: credentials } });
   const pids: Record<string, number> = { client: proc.pid, ...rolePids(vss) };
-  const snapshot = () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
-  let last = snapshot();
   const phases: PhaseCost[] = [];
-  const decoder = new TextDecoder();
-  let pending = "";
-  for await (const piece of proc.stdout) {
-    pending += decoder.decode(piece, { stream: true });
-    for (let newline = pending.indexOf("\n"); newline >= 0; newline = pending.indexOf("\n")) {
-      const line = pending.slice(0, newline).trim();
-      pending = pending.slice(newline + 1);
-      if (line === "") continue;
-      const now = snapshot(); // first, so parsing is not between the phase's end and the reading
-      const phase = phaseLineSchema.parse(JSON.parse(line));
-      const { seconds: wallSeconds, ...rest } = phase;
-      phases.push({ ...rest, wallSeconds, cpuSeconds: Object.fromEntries(Object.keys(pids).map((name) => [name, (now[name] ?? 0) - (last[name] ?? 0)])) });
-      last = now;
-    }
+  for await (const { line, cpuSeconds: spent } of linesWithCpu(proc.stdout, pids)) {
+    const { seconds: wallSeconds, ...rest } = phaseLineSchema.parse(JSON.parse(line));
+    phases.push({ ...rest, wallSeconds, cpuSeconds: spent });
   }
   const code = await proc.exited;
   if (phases.length === 0) throw new Error(binary + " bench exited " + code + " without a phase");

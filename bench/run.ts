@@ -9,7 +9,7 @@
 //   bun bench/run.ts --compare FILE              (also each figure ÷ the same one of an earlier
 //                                                 run's JSON, e.g. bench/results/previous.json)
 //   bun bench/run.ts --no-round1                 (without the round-1 commit's CPU baseline)
-import { closeSync, existsSync, fdatasyncSync, renameSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fdatasyncSync, renameSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { startLocalVss, type LocalVss } from "../src/local/vss.ts";
@@ -23,6 +23,7 @@ import { chunkChecksum, checksumHex } from "../src/lib/checksum.ts";
 import type { PhaseResult } from "../src/bench/stats.ts";
 import pkg from "../package.json" with { type: "json" };
 import { comparisonTable, fmt, readEarlierRun, type Row } from "./compare.ts";
+import { linesWithCpu } from "./phase-cpu.ts";
 import { processTable, runRound1Comparison, verdictLines, type Round1Comparison } from "./round1.ts";
 import { peakRssBytes } from "./proc-memory.ts";
 import { concurrentStreams, type StreamsResult } from "./streams.ts";
@@ -279,17 +280,6 @@ interface PhaseCpu {
   seconds: Record<string, number>;
 }
 
-/** CPU seconds a process has used so far (all threads); NaN once it is gone. */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
-
 /**
  * Run `mictlanx bench` against the VSS. Per phase, the CPU seconds of the bench client and of
  * each role in `roles` (read as each phase's result line arrives); at the end each watched
@@ -303,24 +293,12 @@ async function bench(vss: LocalVss, args: string[], roles: Record<string, number
   const env = { ...process.env, MICTLANX_CREDENTIALS: vss.security.insecure ? "" : vss.security.credentialsPath };
   const proc = Bun.spawn([binary, "bench", "--router", vss.routers[0]!.address, "--json", "--keep", ...args], { stdout: "pipe", stderr: "inherit", env });
   const pids: Record<string, number> = { client: proc.pid, ...roles };
-  const snapshot = () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
-  let last = snapshot();
   const phases: Phase[] = [];
   const cpu: PhaseCpu[] = [];
-  const decoder = new TextDecoder();
-  let pending = "";
-  for await (const piece of proc.stdout) {
-    pending += decoder.decode(piece, { stream: true });
-    for (let newline = pending.indexOf("\n"); newline >= 0; newline = pending.indexOf("\n")) {
-      const line = pending.slice(0, newline).trim();
-      pending = pending.slice(newline + 1);
-      if (line === "") continue;
-      const phase = JSON.parse(line) as Phase;
-      const now = snapshot();
-      phases.push(phase);
-      cpu.push({ op: phase.op, seconds: Object.fromEntries(Object.keys(pids).map((name) => [name, Math.round(((now[name] ?? 0) - (last[name] ?? 0)) * 100) / 100])) });
-      last = now;
-    }
+  for await (const { line, cpuSeconds: spent } of linesWithCpu(proc.stdout, pids)) {
+    const phase = JSON.parse(line) as Phase;
+    phases.push(phase);
+    cpu.push({ op: phase.op, seconds: Object.fromEntries(Object.entries(spent).map(([name, seconds]) => [name, Math.round(seconds * 100) / 100])) });
   }
   await proc.exited;
   const rssMaxBytes = new Map<number, number>(watch.map((pid) => [pid, peakRssBytes(pid)]));

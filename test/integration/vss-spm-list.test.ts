@@ -79,6 +79,16 @@ describe(`--spm lists (seed ${seed})`, () => {
     // First alone with its VSS, so it is that VSS's peer whatever answers first later.
     const first = await role("peer-list", "peer", ["--port", "0", "--data", data, "--id", "peer-list", "--spm", vss.spm.address]);
     await eventually("peer-list joins its VSS", 10_000, async () => (await spmStatus(vss)).peers.some((peer) => peer.id === "peer-list" && peer.state === "up"));
+    // The SPM lists it as soon as it takes the heartbeat; the peer writes the VSS id to its
+    // identity file only once the reply is back. Killed between the two, it would restart
+    // knowing no VSS and be taken by whichever SPM answers first.
+    await eventually("peer-list keeps its VSS id on disk", 10_000, () => {
+      try {
+        return typeof (JSON.parse(readFileSync(join(data, "peer.json"), "utf8")) as { vssId?: unknown }).vssId === "string";
+      } catch {
+        return false;
+      }
+    });
     kill9(first);
     await first.exited;
     const peer = await role("peer-list", "peer", ["--port", "0", "--data", data, "--id", "peer-list", "--spm", `${vss.spm.address},${down},${other.spm.address}`]);
