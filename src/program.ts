@@ -7,6 +7,7 @@ import pkg from "../package.json" with { type: "json" };
 import { action } from "./commands/run.ts";
 import { defaults } from "./lib/defaults.ts";
 import { limits, units, vssTimings } from "./lib/limits.ts";
+import { verifyModes } from "./lib/verify.ts";
 
 // The peer's scrub defaults, as the flags spell them, from the limits they describe.
 const scrubRateDefault = `${limits.scrubBytesPerSecDefault / units.MiB}MiB`;
@@ -193,6 +194,10 @@ export function buildProgram(): Command {
   );
 
   const routerOption = () => new Option("--router <host:port,...>", "routers to use (default: MICTLANX_ROUTERS, else the `up` default)");
+  const verifyOption = () =>
+    new Option("--verify <what>", "what a get checks: full (each chunk's xxh3 and the ball's sha256) or chunks (each chunk's xxh3 only: no sha256 over the whole, less CPU on big balls; docs/client.md)")
+      .choices(verifyModes)
+      .default("full");
   const spmOption = () => new Option("--spm <host:port,...>", "the SPMs, several sharing one catalog (default: MICTLANX_SPM, else those of ./.mictlanx/vss.json after up --ha, else the `up` default)");
 
   example(
@@ -235,7 +240,7 @@ export function buildProgram(): Command {
       .option("--ball-id <id>", "fetch every ball of a group into the directory given by -o")
       .option("--recursive", "fetch every ball under the prefix into the directory given by -o, as DIR/<key without the prefix>; a summary at the end")
       .option("--key-file <file>", "decrypt with the key in this file: 32 raw bytes or 64 hex digits (default: MICTLANX_KEY)")
-      .addOption(new Option("--verify <what>", "what a get checks: full (each chunk's xxh3 and the ball's sha256) or chunks (each chunk's xxh3 only: no sha256 over the whole, less CPU on big balls; docs/client.md)").choices(["full", "chunks"]).default("full"))
+      .addOption(verifyOption())
       .action(action(async (target, flags) => (await import("./commands/client.ts")).getCommand(target, flags))),
     ["mictlanx get photos/cat.jpg -o cat.jpg", "mictlanx get data/big.bin -o - | sha256sum", "mictlanx get data/big.bin -o big.bin --verify chunks   # each chunk's xxh3, no whole-ball sha256", "mictlanx get docs/v2 --recursive -o ./site   # docs/v2/a/b.html -> ./site/a/b.html", "mictlanx get frames --ball-id run-7 -o ./run-7"],
     "0 ok, 1 failure (with --recursive or --ball-id: a ball skipped because it would land outside DIR, or not written), 2 usage, 4 not found (nothing under the prefix)",
@@ -467,7 +472,7 @@ export function buildProgram(): Command {
       .option("--chunk-size <size>", "chunk size for puts, 4KiB to 8MiB")
       .option("--keep", "keep the balls it wrote (by default their bucket is deleted at the end)")
       .option("--json", "print one JSON object per phase")
-      .addOption(new Option("--verify <what>", "what a get checks: full (each chunk's xxh3 and the ball's sha256) or chunks (each chunk's xxh3 only: no sha256 over the whole, less CPU on big balls; docs/client.md)").choices(["full", "chunks"]).default("full"))
+      .addOption(verifyOption())
       .action(action(async (flags) => (await import("./commands/bench.ts")).benchCommand(flags))),
     ["mictlanx bench --size 4KiB --count 20000 --concurrency 16"],
   );

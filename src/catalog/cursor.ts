@@ -3,8 +3,13 @@
 // in JS and before it in SQLite). Everything here works in code points so it agrees with SQLite.
 import { BadRequestError } from "../lib/errors.ts";
 
+const surrogate = /[\uD800-\uDFFF]/;
+
 /** SQLite's order for two strings: negative, zero or positive. */
 export function compareUtf8(a: string, b: string): number {
+  // Without surrogates, UTF-16 code unit order is code point order: no bytes to make (the
+  // holders of every chunk of a get are ordered with this).
+  if (!surrogate.test(a) && !surrogate.test(b)) return a < b ? -1 : a > b ? 1 : 0;
   return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
 

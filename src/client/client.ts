@@ -28,6 +28,7 @@ import { ChunkDirectory } from "./chunk-directory.ts";
 import { mapBounded, type Outcome } from "./bounded.ts";
 import { defaultBallId, s3TagPrefix, type BallLocated, type BallMetaWire, type ChunkRecordWire } from "../protocol/ball.ts";
 import { chunkChecksum, checksumHex } from "../lib/checksum.ts";
+import { verifyModes, type Verify } from "../lib/verify.ts";
 import { chunkRecordWireBytes } from "../lib/wire-size.ts";
 import { formatBytes as formatSize } from "../lib/size.ts";
 import { limits } from "../lib/limits.ts";
@@ -79,8 +80,7 @@ export interface ClientOptions {
  *   get: docs/performance.md).
  * - "chunks" skips the sha256: every byte is still checked against its chunk's xxh3.
  */
-export type Verify = "full" | "chunks";
-export const verifyModes: readonly Verify[] = ["full", "chunks"];
+export { verifyModes, type Verify };
 
 function checkVerify(verify: unknown): Verify {
   if (!verifyModes.includes(verify as Verify)) throw new UsageError(`verify must be one of ${verifyModes.join(", ")}, got ${String(verify)}`);
@@ -598,7 +598,7 @@ export class Client {
 
     const concurrency = this.concurrency;
     const signal = options.signal;
-    const whole = checkVerify(options.verify ?? this.verify) === "full";
+    const whole = (options.verify === undefined ? this.verify : checkVerify(options.verify)) === "full";
     async function* stream(): AsyncGenerator<Uint8Array> {
       const hasher = whole ? new Bun.CryptoHasher("sha256") : undefined;
       const ahead: Array<Promise<{ plain: Uint8Array; covered: Uint8Array }>> = [];
@@ -625,8 +625,9 @@ export class Client {
           yield plain;
         }
         if (delivered !== meta.size) throw new CorruptError(`${bucket}/${key}: the chunks hold ${delivered} bytes but the metadata says ${meta.size}`);
-        const actual = hasher?.digest("hex") ?? meta.checksum; // verify "chunks": each chunk's xxh3 was checked above
-        if (actual !== meta.checksum) throw new CorruptError(`${bucket}/${key}: ${sealed ? "the sealed chunks' sha256" : "payload sha256"} ${actual} differs from the stored ${meta.checksum}`);
+        // With verify "chunks" there is no hasher: each chunk's xxh3 was checked as it came.
+        const actual = hasher?.digest("hex");
+        if (actual !== undefined && actual !== meta.checksum) throw new CorruptError(`${bucket}/${key}: ${sealed ? "the sealed chunks' sha256" : "payload sha256"} ${actual} differs from the stored ${meta.checksum}`);
       } catch (error) {
         cache.drop(meta.objectId, meta.numChunks); // whatever went wrong, keep nothing of it
         throw error;

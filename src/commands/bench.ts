@@ -2,6 +2,7 @@
 import { resolveRouters, parsePositiveInt } from "../lib/defaults.ts";
 import { parseChunkSizeFlag, parseDuration, parseSize } from "../lib/size.ts";
 import { UsageError } from "../lib/errors.ts";
+import type { Verify } from "../lib/verify.ts";
 import { findCredentials, type CredentialFlags } from "../client/credentials.ts";
 import type { BenchCleanup, BenchOp, BenchProgress } from "../bench/bench.ts";
 import type { PhaseResult } from "../bench/stats.ts";
@@ -17,8 +18,8 @@ export interface BenchFlags extends CredentialFlags {
   chunkSize?: string;
   keep?: boolean;
   json?: boolean;
-  /** full | chunks: what each read checks (commander checks the choice). */
-  verify?: string;
+  /** What each read checks (commander checks the choice; the Client again). */
+  verify?: Verify;
 }
 
 const ops: BenchOp[] = ["put", "get", "mixed", "all"];
@@ -52,7 +53,7 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
     ...(flags.duration === undefined ? {} : { durationMs: parseDuration(flags.duration) }),
     ...(chunkSize === undefined ? {} : { chunkSize }),
     ...(flags.keep ? { keep: true } : {}),
-    ...(flags.verify === "chunks" ? { verify: "chunks" as const } : {}),
+    ...(flags.verify === undefined ? {} : { verify: flags.verify }),
     ...(drawing ? { onProgress: drawProgress } : {}),
     onPhase: (result) => {
       clearProgress();

@@ -39,7 +39,7 @@ export function resolveKey(flags: ClientFlags, env: Record<string, string | unde
 }
 
 /** A client for one command; `key` only for put and get (del, ls and stat never need it, nor fail on a bad one). */
-function clientFor(flags: ClientFlags, extra: { chunkSize?: number; compress?: boolean; key?: Uint8Array; verify?: string } = {}): Client {
+function clientFor(flags: ClientFlags, extra: { chunkSize?: number; compress?: boolean; key?: Uint8Array; verify?: Verify } = {}): Client {
   const key = extra.key;
   const credentials = findCredentials(flags);
   return new Client({
@@ -50,7 +50,7 @@ function clientFor(flags: ClientFlags, extra: { chunkSize?: number; compress?: b
     ...(key ? { key } : {}),
     ...(extra.chunkSize === undefined ? {} : { chunkSize: extra.chunkSize }),
     ...(extra.compress ? { compress: true } : {}),
-    ...(extra.verify === undefined ? {} : { verify: extra.verify as Verify }),
+    ...(extra.verify === undefined ? {} : { verify: extra.verify }),
   });
 }
 
@@ -169,8 +169,8 @@ function stdinSize(): number | undefined {
 
 export interface GetFlags extends ClientFlags {
   output: string;
-  /** full | chunks (commander checks the choice; the Client checks it again). */
-  verify?: string;
+  /** What the get checks (commander checks the choice; the Client again). */
+  verify?: Verify;
   ballId?: string;
   recursive?: boolean;
 }

@@ -57,17 +57,8 @@ export class WriteBatcher {
    * other writes fail and is reported through them; a failure before it rejects this one too.
    */
   submitApplied<T>(write: GroupWrite<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      let answered = false;
-      const answer = (value: T) => {
-        answered = true;
-        resolve(value);
-      };
-      this.submit(write, answer).then(
-        (value) => answered || resolve(value),
-        (error: unknown) => answered || reject(error),
-      );
-    });
+    // A promise settles once: the durable outcome only counts when no answer came before it.
+    return new Promise<T>((resolve, reject) => void this.submit(write, resolve).then(resolve, reject));
   }
 
   /** Writes submitted in this turn join the group; it goes at the next turn unless one is in flight. */
