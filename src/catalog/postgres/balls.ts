@@ -8,7 +8,7 @@ import { BadRequestError, ConflictError } from "../../lib/errors.ts";
 import { limits } from "../../lib/limits.ts";
 import { ballMetaWireBytes, chunkRecordWireBytes } from "../../lib/wire-size.ts";
 import { keyRange, type KeyRange } from "../cursor.ts";
-import { ballFromRow, ballParams, blobToHex, type BallRow } from "../rows.ts";
+import { ballFromRow, ballParams, blobToHex, type BallRow, type PeerRow } from "../rows.ts";
 import { checkPreconditions, repeatedCommit } from "../rules.ts";
 import type {
   BallCount,
@@ -26,7 +26,7 @@ import type {
 import { checkBallId, checkBucket, checkKey, checkPage } from "../validate.ts";
 import { all, one, type Db } from "./db.ts";
 import { noUpload } from "./garbage.ts";
-import { resolvePeers } from "./peers.ts";
+import { registeredPeers } from "./peers.ts";
 
 const ballColumnList = "id, bucket, key, ball_id, object_id, version, size, checksum, content_type, tags, rf, created_ms, chunk_size, num_chunks";
 const ballColumns = (db: Db) => db.unsafe(ballColumnList);
@@ -52,18 +52,26 @@ type ObjectFacts = {
   in_garbage: boolean;
 };
 
-type CommitFacts = ObjectFacts & { current: BallRow | undefined; unplaced: { idx: number; peer_id: string } | null };
+type CommitFacts = ObjectFacts & {
+  current: BallRow | undefined;
+  unplaced: { idx: number; peer_id: string } | null;
+  /** The registered ones among the peers the commit names (resolvePeers' answer, read in the same statement). */
+  peers: PeerRow[];
+};
 
 /**
  * Everything a commit checks before it writes, in one statement (each a round trip under the
- * writer lock otherwise): the ball the key holds now, what the object id is known as, and, when
- * the commit must use the SPM's placements, the first replica it names that was never placed.
+ * writer lock otherwise): the ball the key holds now, what the object id is known as, the peers
+ * the commit names as the registry has them, and, when the commit must use the SPM's
+ * placements, the first replica it names that was never placed.
  */
 async function commitFacts(db: Db, ball: BallInput, chunks: ChunkRecord[], requirePlacements: boolean): Promise<CommitFacts> {
   const objectId = ball.objectId;
   const idx = requirePlacements ? chunks.flatMap((chunk) => chunk.peers.map(() => chunk.index)) : [];
   const peerIds = requirePlacements ? chunks.flatMap((chunk) => chunk.peers) : [];
-  const row = await one<ObjectFacts & Partial<BallRow> & { unplaced: { idx: number; peer_id: string } | null }>(db`SELECT ${db.unsafe(ballColumnList.split(", ").map((column) => `b.${column}`).join(", "))},
+  const named = [...new Set(chunks.flatMap((chunk) => chunk.peers))];
+  const row = await one<ObjectFacts & Partial<BallRow> & { unplaced: { idx: number; peer_id: string } | null; peers: PeerRow[] | null }>(db`SELECT ${db.unsafe(ballColumnList.split(", ").map((column) => `b.${column}`).join(", "))},
+      (SELECT json_agg(json_build_object('num', num, 'id', id, 'state', state, 'draining', draining)) FROM peers WHERE id = ANY(${db.array(named, "TEXT")}::text[])) AS peers,
       EXISTS (SELECT 1 FROM intents WHERE object_id = ${objectId}) AS under_way,
       (SELECT request_id FROM intents WHERE object_id = ${objectId}) AS request_id,
       (SELECT json_build_object('bucket', bucket, 'key', key) FROM balls WHERE object_id = ${objectId}) AS owner,
@@ -75,7 +83,7 @@ async function commitFacts(db: Db, ball: BallInput, chunks: ChunkRecord[], requi
   assert(row !== undefined, `no facts about object ${objectId}`);
   const { under_way, request_id, owner, retired, in_garbage, unplaced } = row;
   const current = row.id === null || row.id === undefined ? undefined : (row as BallRow);
-  return { under_way, request_id, owner, retired, in_garbage, unplaced, current };
+  return { under_way, request_id, owner, retired, in_garbage, unplaced, current, peers: row.peers ?? [] };
 }
 
 /** The whole commit; the caller has validated `ball` and `chunks` and opened a transaction. */
@@ -90,11 +98,10 @@ export async function commitBall(db: Db, ball: BallInput, chunks: ChunkRecord[],
   }
   if (options.replicasMin !== undefined) checkReplicas(chunks, options.replicasMin);
   if (!facts.under_way) checkObjectIdFree(ball.objectId, facts);
-  const peers = await resolvePeers(db, chunks.flatMap((chunk) => chunk.peers));
+  const peers = registeredPeers(chunks.flatMap((chunk) => chunk.peers), facts.peers);
   if (current !== undefined) await retireBall(db, current, "overwritten", options.retire);
   const version = current === undefined ? 1 : current.version + 1;
-  await insertBallWithChunks(db, ball, version, chunks, peers);
-  if (facts.under_way) await settleIntent(db, ball, chunks, version, facts.request_id);
+  await insertBallWithChunks(db, ball, version, chunks, peers, facts.under_way ? facts.request_id : null);
   return current === undefined ? { version } : { version, replacedObjectId: current.object_id };
 }
 
@@ -123,15 +130,28 @@ function checkObjectIdFree(objectId: string, { owner, retired, in_garbage }: Obj
 }
 
 /**
- * The ball (and its bucket when it is the bucket's first), all its chunks and all their replicas
- * in one statement: a data-modifying WITH, whose parts all run, and whose references (replicas to
- * chunks to the ball to its bucket) are checked at its end, when everything is in.
+ * The ball (and its bucket when it is the bucket's first), all its chunks and all their replicas,
+ * and the end of the upload's intent, in one statement: a data-modifying WITH, whose parts all
+ * run, read one snapshot and touch different tables, and whose references (replicas to chunks to
+ * the ball to its bucket; placements and staged records to the intent) are checked at its end,
+ * when everything is in and the intent is gone. Ending the intent: its placements go, the ones
+ * the commit did not use (on peers still registered) becoming garbage in the primary key's
+ * order; its staged records and the intent go; the put's request id is remembered. A commit
+ * without an intent (a copy, a rebuild) has none of those rows, so those parts change nothing.
  */
-async function insertBallWithChunks(db: Db, ball: BallInput, version: number, chunks: ChunkRecord[], peers: Map<string, { num: number; live: boolean }>): Promise<number> {
+async function insertBallWithChunks(
+  db: Db,
+  ball: BallInput,
+  version: number,
+  chunks: ChunkRecord[],
+  peers: Map<string, { num: number; live: boolean }>,
+  requestId: string | null,
+): Promise<number> {
   const p = ballParams(ball, version);
   const live = chunks.map((chunk) => chunk.peers.filter((id) => peers.get(id)!.live).length);
   const idx = chunks.flatMap((chunk) => chunk.peers.map(() => chunk.index));
-  const nums = chunks.flatMap((chunk) => chunk.peers.map((id) => peers.get(id)!.num));
+  const usedPeers = chunks.flatMap((chunk) => chunk.peers);
+  const nums = usedPeers.map((id) => peers.get(id)!.num);
   const row = await one<{ id: number }>(db`WITH made AS (INSERT INTO buckets (name, created_ms) VALUES (${ball.bucket}, ${ball.createdMs}) ON CONFLICT DO NOTHING),
     b AS (INSERT INTO balls (bucket, key, ball_id, object_id, version, size, checksum, content_type, tags, rf, created_ms, chunk_size, num_chunks)
       VALUES (${p.bucket}, ${p.key}, ${p.ball_id}, ${p.object_id}, ${p.version}, ${p.size}, ${p.checksum}, ${p.content_type}, ${p.tags}, ${p.rf}, ${p.created_ms}, ${p.chunk_size}, ${p.num_chunks})
@@ -141,7 +161,17 @@ async function insertBallWithChunks(db: Db, ball: BallInput, version: number, ch
       FROM b, unnest(${db.array(chunks.map((chunk) => chunk.index), "INT")}::int[], ${db.array(chunks.map((chunk) => chunk.size), "BIGINT")}::bigint[],
                      ${db.array(chunks.map((chunk) => chunk.checksum), "TEXT")}::text[], ${db.array(live, "INT")}::int[]) AS c (idx, size, checksum, live)),
     r AS (INSERT INTO replicas (ball, idx, peer) SELECT b.id, r.idx, r.peer FROM b, unnest(${db.array(idx, "INT")}::int[], ${db.array(nums, "BIGINT")}::bigint[]) AS r (idx, peer)
-      ON CONFLICT DO NOTHING)
+      ON CONFLICT DO NOTHING),
+    taken AS (DELETE FROM intent_placements WHERE object_id = ${ball.objectId} RETURNING idx, peer_id),
+    orphans AS (INSERT INTO garbage (object_id, idx, peer_id, bucket)
+      SELECT ${ball.objectId}, t.idx, t.peer_id, ${ball.bucket} FROM taken AS t
+      WHERE EXISTS (SELECT 1 FROM peers WHERE id = t.peer_id)
+        AND NOT EXISTS (SELECT 1 FROM unnest(${db.array(idx, "INT")}::int[], ${db.array(usedPeers, "TEXT")}::text[]) AS u (idx, peer_id) WHERE u.idx = t.idx AND u.peer_id = t.peer_id)
+      ORDER BY t.idx, t.peer_id ON CONFLICT DO NOTHING),
+    staged_gone AS (DELETE FROM intent_chunks WHERE object_id = ${ball.objectId}),
+    remembered AS (INSERT INTO requests (request_id, object_id, version, created_ms)
+      SELECT ${requestId}::text, ${ball.objectId}, ${version}, ${ball.createdMs} WHERE ${requestId}::text IS NOT NULL ON CONFLICT DO NOTHING),
+    intent_gone AS (DELETE FROM intents WHERE object_id = ${ball.objectId})
     SELECT id FROM b`);
   assert(row !== undefined && Number.isSafeInteger(row.id), `the insert of ${ball.bucket}/${ball.key} returned no id`);
   return row.id;
@@ -165,28 +195,6 @@ export async function retireBall(db: Db, ball: BallRow, reason: RetireReason, wh
       replicas_gone AS (DELETE FROM replicas WHERE ball = ${ball.id}),
       chunks_gone AS (DELETE FROM chunks WHERE ball = ${ball.id})
     DELETE FROM balls WHERE id = ${ball.id}`;
-}
-
-/**
- * The commit ends the upload's intent, in one statement: the placements go, the ones the commit
- * did not use (on peers still registered) becoming garbage in the primary key's order; the
- * staged records and the intent go; the put's request id is remembered. Its parts read one
- * snapshot and touch different tables; the references to the intent are checked at its end,
- * when the placements and staged records are gone too.
- */
-async function settleIntent(db: Db, ball: BallInput, chunks: ChunkRecord[], version: number, requestId: string | null): Promise<void> {
-  const usedIdx = chunks.flatMap((chunk) => chunk.peers.map(() => chunk.index));
-  const usedPeers = chunks.flatMap((chunk) => chunk.peers);
-  await db`WITH taken AS (DELETE FROM intent_placements WHERE object_id = ${ball.objectId} RETURNING idx, peer_id),
-      orphans AS (INSERT INTO garbage (object_id, idx, peer_id, bucket)
-        SELECT ${ball.objectId}, t.idx, t.peer_id, ${ball.bucket} FROM taken AS t
-        WHERE EXISTS (SELECT 1 FROM peers WHERE id = t.peer_id)
-          AND NOT EXISTS (SELECT 1 FROM unnest(${db.array(usedIdx, "INT")}::int[], ${db.array(usedPeers, "TEXT")}::text[]) AS u (idx, peer_id) WHERE u.idx = t.idx AND u.peer_id = t.peer_id)
-        ORDER BY t.idx, t.peer_id ON CONFLICT DO NOTHING),
-      staged_gone AS (DELETE FROM intent_chunks WHERE object_id = ${ball.objectId}),
-      remembered AS (INSERT INTO requests (request_id, object_id, version, created_ms)
-        SELECT ${requestId}::text, ${ball.objectId}, ${version}, ${ball.createdMs} WHERE ${requestId}::text IS NOT NULL ON CONFLICT DO NOTHING)
-    DELETE FROM intents WHERE object_id = ${ball.objectId}`;
 }
 
 export async function getBall(db: Db, bucket: string, key: string): Promise<BallWithChunks | undefined> {

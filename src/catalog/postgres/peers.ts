@@ -130,10 +130,15 @@ export async function replacePeerInstance(db: Db, peer: PeerRecord): Promise<{ f
 /** The internal numbers and liveness of registered peers; BadRequestError for an unknown id. */
 export async function resolvePeers(db: Db, ids: readonly string[]): Promise<Map<string, { num: number; live: boolean }>> {
   const unique = [...new Set(ids)];
-  for (const id of unique) checkPeerId(id);
   const rows = unique.length === 0 ? [] : await all<PeerRow>(db`SELECT ${peerColumns(db)} FROM peers WHERE id = ANY(${db.array(unique, "TEXT")}::text[])`);
+  return registeredPeers(unique, rows);
+}
+
+/** Each of `ids` with its number and liveness, from `rows` read for them; BadRequestError names the first not registered. */
+export function registeredPeers(ids: readonly string[], rows: ReadonlyArray<Pick<PeerRow, "num" | "id" | "state" | "draining">>): Map<string, { num: number; live: boolean }> {
+  for (const id of ids) checkPeerId(id);
   const found = new Map(rows.map((row) => [row.id, { num: row.num, live: isLive(row) }]));
-  for (const id of unique) if (!found.has(id)) throw new BadRequestError(`peer ${id} is not registered`);
+  for (const id of ids) if (!found.has(id)) throw new BadRequestError(`peer ${id} is not registered`);
   return found;
 }
 
