@@ -33,7 +33,7 @@ export const catalogCallNames = [
   "addIntent", "addIntentPlacements", "touchIntent", "extendAllIntents", "findRequest", "getIntent", "abandonIntent", "expireIntents",
   "addGarbage", "takeGarbage", "findRetiredChunk", "retiredChunksPage", "bucketOfObject", "retiredObject", "ackGarbage", "countGarbage",
   "createAccessKey", "getAccessKey", "listAccessKeys", "revokeAccessKey", "countAccessKeys", "appendAudit", "listAudit",
-  "stats", "getMeta", "setMeta",
+  "stats", "getMeta", "setMeta", "nextMetaCounter",
 ] as const satisfies ReadonlyArray<keyof CatalogCalls>;
 // Compile-time: the list names every call (a call added to Catalog and not here fails to build).
 type Unlisted = Exclude<keyof CatalogCalls, (typeof catalogCallNames)[number]>;

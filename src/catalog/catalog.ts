@@ -108,7 +108,7 @@ import * as garbage from "./garbage.ts";
 import * as peers from "./peers.ts";
 import * as replication from "./replication.ts";
 import * as staging from "./staging.ts";
-import { statsOf } from "./rules.ts";
+import { checkCounterFloor, counterValue, statsOf } from "./rules.ts";
 import { applySchema } from "./schema.ts";
 import { loadMasterKey, masterKeyBytes, masterKeyCheck, matchesCheck } from "./secrets.ts";
 import { prepareStatements, type Statements } from "./statements.ts";
@@ -729,6 +729,16 @@ export class Catalog {
       throw new BadRequestError(`meta value must be a string of at most ${metaValueBytesMax} characters`);
     }
     this.write(() => this.s.metaSet.run({ key, value }));
+  }
+
+  /**
+   * Meta `key` as a counter: raised to the larger of its value + 1 (0 when absent) and `floor`,
+   * in one statement (a read and a write otherwise, each a round trip on PostgreSQL); the new value.
+   */
+  nextMetaCounter(key: string, floor: number): number {
+    checkName("meta key", key, metaKeyBytesMax);
+    checkCounterFloor(floor);
+    return this.write(() => counterValue(key, this.s.metaCounterNext.get({ key, floor })?.value)); // a bad value rolls back
   }
 
   /** Recount everything the triggers and live counts keep; O(catalog). Problems, or [] if none. */

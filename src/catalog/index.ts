@@ -5,6 +5,7 @@ export { SqliteStore, catalogCalls } from "./sqlite-store.ts";
 export { openCatalogStore, parseCatalogUrl, type CatalogUrl, type OpenCatalogOptions } from "./open.ts";
 export { backupCatalog, backupKeySuffix, type BackupOptions, type BackupResult } from "./backup.ts";
 export { compareUtf8, prefixEnd } from "./cursor.ts";
+export { committedBall } from "./rows.ts";
 export { bucketSettingNames, type BucketSettingName } from "./bucket-settings.ts";
 export { abortMultipartUploadsBefore, type AbortUploadsQuery } from "./multipart.ts";
 export { peerStates } from "./types.ts";

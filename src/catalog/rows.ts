@@ -128,6 +128,15 @@ function tagsFromJson(json: string, where: string): Record<string, string> {
 export const ballColumns =
   "id, bucket, key, ball_id, object_id, version, size, checksum, content_type, tags, rf, created_ms, chunk_size, num_chunks";
 
+/**
+ * The record the catalog reads back for `ball` committed at `version`: the row the commit
+ * writes, read as every read reads it. A commit's caller uses it instead of reading the ball
+ * again (the catalog suites check the two agree on both engines).
+ */
+export function committedBall(ball: Omit<BallRecord, "version">, version: number): BallRecord {
+  return ballFromRow({ id: 0, ...ballParams(ball, version) });
+}
+
 export function ballParams(ball: Omit<BallRecord, "version">, version: number) {
   return {
     bucket: ball.bucket,

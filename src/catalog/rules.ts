@@ -120,3 +120,15 @@ export function nextCursor<T>(rows: Array<{ ball: number; idx: number }>, limit:
   assert(items.length === limit, "page lost items");
   return { next: encodeChunkCursor({ ball: last.ball, idx: last.idx }) };
 }
+
+/** A counter's floor (nextMetaCounter): a whole number that a counter can reach. */
+export function checkCounterFloor(floor: number): void {
+  checkInt("counter floor", floor, 0, Number.MAX_SAFE_INTEGER - 1);
+}
+
+/** A counter's new value as an engine returned it (text in the meta table), checked. */
+export function counterValue(key: string, value: string | number | undefined): number {
+  const counted = Number(value);
+  assert(Number.isSafeInteger(counted) && counted >= 1, `meta ${key} holds ${JSON.stringify(value)}, not a counter`);
+  return counted;
+}

@@ -301,6 +301,11 @@ export function prepareStatements(db: Database) {
     // --- meta and totals --------------------------------------------------------------------
     metaGet: p<{ value: string }, { key: string }>("SELECT value FROM meta WHERE key = $key"),
     metaSet: p<unknown, { key: string; value: string }>("INSERT OR REPLACE INTO meta (key, value) VALUES ($key, $value)"),
+    // One statement for read-add-write: values are stored as text, so compare as integers.
+    metaCounterNext: p<{ value: string | number }, { key: string; floor: number }>(
+      "INSERT INTO meta (key, value) VALUES ($key, CAST(MAX(1, CAST($floor AS INTEGER)) AS TEXT)) " +
+        "ON CONFLICT (key) DO UPDATE SET value = CAST(MAX(CAST(value AS INTEGER) + 1, CAST($floor AS INTEGER)) AS TEXT) RETURNING value",
+    ),
     totals: q<Totals>("SELECT balls, bytes, buckets, chunks, replicas, under, garbage, intents, intent_bytes FROM totals WHERE id = 0"),
   };
 }

@@ -3,7 +3,7 @@
 // audit (a recount of everything kept incrementally).
 import { afterEach, describe, expect, test } from "bun:test";
 import { SQL } from "bun";
-import type { CatalogStore, GarbageEntry } from "../../src/catalog/index.ts";
+import { committedBall, type CatalogStore, type GarbageEntry } from "../../src/catalog/index.ts";
 import { BadRequestError, ConflictError } from "../../src/lib/errors.ts";
 import { limits } from "../../src/lib/limits.ts";
 import { ballOf, peerRecord, withVersion } from "./fixtures/catalog-records.ts";
@@ -37,6 +37,22 @@ forEachEngine("catalog", (engine) => {
       expect(await catalog.stats()).toEqual({
         balls: 1, buckets: 1, bytes: ball.size, chunks: 2, replicas: 4, underReplicated: 0, garbage: 0, intents: 0, intentBytes: 0,
       });
+    });
+
+    test("what a commit wrote reads back as committedBall(input, version) and chunk 0's holders as the ones it named (the SPM's manifest reads neither)", async () => {
+      const catalog = await setup();
+      const inputs = [
+        ballOf({ key: "k", objectId: "o1", peers: [["p2", "p1"], ["p3", "p1"]] }),
+        ballOf({ key: "k", objectId: "o2", peers: [["p4", "p3", "p2"]], tags: {}, rf: 3 }),
+        ballOf({ key: "ünï/\u{1F600}", objectId: "o3", peers: [["p1"]], tags: { "clé": "välue \u{1F600}" }, rf: 1 }),
+      ];
+      inputs[1]!.ball.contentType = "text/plain; charset=utf-8";
+      for (const { ball, chunks } of inputs) {
+        const { version } = await catalog.commitBall(ball, chunks, {});
+        expect(await catalog.getBallMeta(ball.bucket, ball.key)).toEqual(committedBall(ball, version));
+        expect((await catalog.findChunk(ball.objectId, 0))?.peers).toEqual([...chunks[0]!.peers].sort());
+      }
+      expect((await catalog.getBallMeta("bucket", "k"))?.version).toBe(2);
     });
 
     test("a chunk's holders come back in peer id order (byte order of UTF-8), whatever order the peers joined in", async () => {
@@ -630,6 +646,33 @@ forEachEngine("catalog", (engine) => {
       await catalog.setMeta("healed", "41");
       await catalog.setMeta("healed", "42");
       expect(await catalog.getMeta("healed")).toBe("42");
+    });
+
+    test("a meta counter only grows: one past its value, or its floor when that is more; a rolled-back take is not kept", async () => {
+      const catalog = await setup();
+      expect(await catalog.nextMetaCounter("n", 0)).toBe(1); // absent: as if 0
+      expect(await catalog.nextMetaCounter("n", 0)).toBe(2);
+      expect(await catalog.nextMetaCounter("n", 5_000_000_000_000)).toBe(5_000_000_000_000);
+      expect(await catalog.nextMetaCounter("n", 7)).toBe(5_000_000_000_001); // a lower floor changes nothing
+      expect(await catalog.getMeta("n")).toBe("5000000000001");
+      expect(await catalog.nextMetaCounter("fresh", 1_700_000_000_000_000)).toBe(1_700_000_000_000_000);
+      await catalog.setMeta("m", "41"); // a value set as text counts on from it
+      expect(await catalog.nextMetaCounter("m", 0)).toBe(42);
+      const [outcome] = await catalog.group([
+        async (tx) => {
+          await tx.nextMetaCounter("n", 0);
+          throw new Error("the write failed");
+        },
+      ]);
+      expect(outcome?.ok).toBe(false);
+      expect(await catalog.nextMetaCounter("n", 0)).toBe(5_000_000_000_002);
+      // The edges: the largest floor, then the last safe integer, then a refusal that keeps the value.
+      expect(await rejection(catalog.nextMetaCounter("n", -1))).toBeInstanceOf(BadRequestError);
+      expect(await rejection(catalog.nextMetaCounter("n", Number.MAX_SAFE_INTEGER))).toBeInstanceOf(BadRequestError);
+      expect(await catalog.nextMetaCounter("n", Number.MAX_SAFE_INTEGER - 1)).toBe(Number.MAX_SAFE_INTEGER - 1);
+      expect(await catalog.nextMetaCounter("n", 0)).toBe(Number.MAX_SAFE_INTEGER);
+      await expect(catalog.nextMetaCounter("n", 0)).rejects.toThrow("not a counter");
+      expect(await catalog.getMeta("n")).toBe(String(Number.MAX_SAFE_INTEGER));
     });
 
     test("reopen after close keeps everything", async () => {

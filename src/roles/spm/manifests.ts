@@ -35,14 +35,13 @@ export interface PendingManifest {
 /** The catalog's meta, as either a store's calls (async) or the sync Catalog (a rebuild) reads and writes it. */
 type Meta = Pick<CatalogCalls, "getMeta" | "setMeta"> | { getMeta(key: string): string | undefined; setMeta(key: string, value: string): void };
 
-/** The next generation, inside the catalog write it belongs to (durable with it, rolled back with it). */
-export async function takeGeneration(catalog: Meta, wallMs: number): Promise<number> {
-  const last = Number((await catalog.getMeta(generationMetaKey)) ?? "0");
-  assert(Number.isSafeInteger(last) && last >= 0, `the catalog holds manifest generation ${last}`);
-  const next = Math.max(last + 1, Math.floor(wallMs) * generationsPerMs);
-  assert(Number.isSafeInteger(next) && next > last, `manifest generation ${next} after ${last}`);
-  await catalog.setMeta(generationMetaKey, String(next));
-  return next;
+/**
+ * The next generation, inside the catalog write it belongs to (durable with it, rolled back
+ * with it): one past the last, and never below the clock's (so generations keep growing past a
+ * catalog rebuilt from the peers, whose last generation was lost with it).
+ */
+export async function takeGeneration(catalog: Pick<CatalogCalls, "nextMetaCounter">, wallMs: number): Promise<number> {
+  return catalog.nextMetaCounter(generationMetaKey, Math.floor(wallMs) * generationsPerMs);
 }
 
 /** Raise the catalog's last generation to at least `floor` (a rebuilt catalog: nothing new may sort below what the peers hold). */
@@ -108,13 +107,19 @@ export class Manifests {
     return { manifest: { bucket, key, objectId, generation, dead: true, body: encodeManifestBody({ reason }) }, holders: old.holders };
   }
 
-  /** Inside the write that committed it: the manifest of `bucket/key`'s live version (`ball`, when the caller has it at hand). */
-  async live(tx: CatalogCalls, bucket: string, key: string, committed?: BallRecord): Promise<PendingManifest> {
-    const ball = committed ?? (await tx.getBallMeta(bucket, key));
+  /**
+   * Inside the write that committed it: the manifest of `bucket/key`'s live version. A commit
+   * passes what it wrote (`committedBall`, and chunk 0's holders when it wrote chunk 0), which
+   * the catalog would answer with (the catalog suites check that it does): two reads less on
+   * every put's path, under the writer's lock.
+   */
+  async live(tx: CatalogCalls, bucket: string, key: string, committed?: { ball: BallRecord; holders?: string[] }): Promise<PendingManifest> {
+    const ball = committed?.ball ?? (await tx.getBallMeta(bucket, key));
     assert(ball && ball.bucket === bucket && ball.key === key, `${bucket}/${key} has no live version right after its commit`);
     const generation = await takeGeneration(tx, this.o.clock.wallMs());
     const { bucket: _b, key: _k, objectId, ...meta } = ball;
-    return { manifest: { bucket, key, objectId, generation, dead: false, body: encodeManifestBody({ ball: meta }) }, holders: await holdersOf(tx, ball) };
+    const holders = committed?.holders ?? (await holdersOf(tx, ball));
+    return { manifest: { bucket, key, objectId, generation, dead: false, body: encodeManifestBody({ ball: meta }) }, holders };
   }
 
   /** Inside a write: delete `bucket/key` and say what its tombstone is (undefined: there was none). */

@@ -4,7 +4,7 @@
 // visible in one catalog write, group-committed with its neighbours; `abandon` ends an upload
 // its client gave up, its chunks garbage at once. A retried put (same request id) gets its
 // first try's reservation back, unless that was abandoned.
-import type { CatalogCalls, CatalogStore, RetireTiming } from "../../catalog/index.ts";
+import { committedBall, type CatalogCalls, type CatalogStore, type RetireTiming } from "../../catalog/index.ts";
 import type { spmOps } from "../../protocol/spm.ts";
 import type { ParsedArgsOf, ResultOf } from "../../protocol/envelope.ts";
 import { defaultBallId, type ChunkRecordWire } from "../../protocol/ball.ts";
@@ -175,7 +175,11 @@ export class Uploads {
       const before = await manifests.current(tx, ball.bucket, ball.key);
       const committed = await tx.commitBall(ball, chunks, options);
       const tombstone = committed.replacedObjectId && before ? [await manifests.tombstone(tx, before, "overwritten")] : [];
-      return { result: committed, live: await manifests.live(tx, ball.bucket, ball.key), replaced: tombstone };
+      // What was just written, so the manifest needs no read of it; chunk 0's holders too, unless
+      // chunk 0 was staged earlier (a multipart upload's) and is not among these chunks.
+      const first = chunks[0]?.index === 0 ? chunks[0] : undefined;
+      const written = { ball: committedBall(ball, committed.version), ...(first ? { holders: first.peers } : {}) };
+      return { result: committed, live: await manifests.live(tx, ball.bucket, ball.key, written), replaced: tombstone };
     };
     // The new version's manifest goes to chunk 0's peers while the catalog's flush runs (the
     // two durable writes overlap), and the put is acknowledged once both are done; an
