@@ -423,6 +423,30 @@ forEachEngine("catalog", (engine) => {
   });
 
   describe("intents and garbage", () => {
+    test("an intent whose object id is under way, committed or retired is refused and writes nothing, placements included", async () => {
+      const catalog = await setup();
+      await catalog.addIntent({ objectId: "busy", bucket: "bucket", key: "a", createdMs: 1, expiresMs: 1e15, placements: [{ index: 0, peers: ["p1"] }], chunkBytes: 3 });
+      const old = ballOf({ key: "b", objectId: "used", peers: [["p1", "p2"]] });
+      await catalog.commitBall(old.ball, old.chunks, {});
+      const next = ballOf({ key: "b", objectId: "newer", peers: [["p3"]] });
+      await catalog.commitBall(next.ball, next.chunks, {}); // "used" is retired now
+      const live = ballOf({ key: "c", objectId: "live", peers: [["p4"]] });
+      await catalog.commitBall(live.ball, live.chunks, {});
+      const before = { stats: await catalog.stats(), busy: await catalog.getIntent("busy") };
+      const placements = [{ index: 0, peers: ["p2", "p3"] }, { index: 1, peers: ["p4"] }];
+      for (const [objectId, says] of [["busy", "under way"], ["live", "already used by bucket/c"], ["used", "overwritten"]] as const) {
+        const error = await rejection(catalog.addIntent({ objectId, bucket: "bucket", key: "z", createdMs: 2, expiresMs: 1e15, placements, chunkBytes: 100 }));
+        expect({ code: error.code, said: error.message.includes(says) }).toEqual({ code: "conflict", said: true });
+      }
+      expect(await catalog.stats()).toEqual(before.stats);
+      expect(await catalog.getIntent("busy")).toEqual(before.busy!);
+      expect(await catalog.getIntent("used")).toBeUndefined();
+      expect(await catalog.getIntent("live")).toBeUndefined();
+      // A repeated (index, peer) in a new intent's placements is placed once: its bytes count once.
+      await catalog.addIntent({ objectId: "twice", bucket: "bucket", key: "t", createdMs: 1, expiresMs: 1e15, placements: [{ index: 0, peers: ["p1", "p2"] }, { index: 0, peers: ["p2"] }], chunkBytes: 5 });
+      expect((await catalog.stats()).intentBytes).toBe(before.stats.intentBytes + 10);
+    });
+
     test("expired intents become garbage for all their placements; a late commit is refused", async () => {
       const catalog = await setup();
       await catalog.addIntent({ objectId: "o1", bucket: "bucket", key: "k", createdMs: 100, expiresMs: 200, placements: [] });

@@ -121,19 +121,29 @@ export async function ackGarbage(db: Db, items: GarbageItem[]): Promise<void> {
 
 export async function addIntent(db: Db, intent: PutIntent): Promise<void> {
   checkIntent(intent);
-  // The three checks in one statement: each is a round trip otherwise, made under the writer lock.
-  const uses = await one<{ under_way: boolean; owner: { bucket: string; key: string } | null; retired_reason: string | null }>(db`SELECT
-      EXISTS (SELECT 1 FROM intents WHERE object_id = ${intent.objectId}) AS under_way,
-      (SELECT json_build_object('bucket', bucket, 'key', key) FROM balls WHERE object_id = ${intent.objectId}) AS owner,
-      (SELECT reason FROM retired WHERE object_id = ${intent.objectId}) AS retired_reason`);
-  assert(uses !== undefined, `no answer about object ${intent.objectId}`);
-  if (uses.under_way) throw new ConflictError(`an upload of object ${intent.objectId} is already under way`);
-  if (uses.owner !== null) throw new ConflictError(`object id ${intent.objectId} is already used by ${uses.owner.bucket}/${uses.owner.key}`);
-  if (uses.retired_reason !== null) throw new ConflictError(`object id ${intent.objectId} was ${uses.retired_reason}; use a new one`);
+  // One statement under the writer lock (three round trips otherwise): the three checks, and,
+  // only when all pass, the intent with its placements. The intent is new, so what it has placed
+  // is known here: its placements' distinct (index, peer) pairs, each chunkBytes.
   const { objectId, bucket, key, createdMs, expiresMs } = intent;
-  await db`INSERT INTO intents (object_id, bucket, key, created_ms, expires_ms, request_id, chunk_bytes)
-    VALUES (${objectId}, ${bucket}, ${key}, ${createdMs}, ${expiresMs}, ${intent.requestId ?? null}, ${intent.chunkBytes ?? 0})`;
-  await insertPlacements(db, objectId, intent.placements);
+  const idx = intent.placements.flatMap((placement) => placement.peers.map(() => placement.index));
+  const peerIds = intent.placements.flatMap((placement) => placement.peers);
+  const pairs = new Set(idx.map((index, n) => `${index}/${peerIds[n]}`)).size;
+  const chunkBytes = intent.chunkBytes ?? 0;
+  const uses = await one<{ under_way: boolean; owner: { bucket: string; key: string } | null; retired_reason: string | null }>(db`WITH facts AS (SELECT
+        EXISTS (SELECT 1 FROM intents WHERE object_id = ${objectId}) AS under_way,
+        (SELECT json_build_object('bucket', bucket, 'key', key) FROM balls WHERE object_id = ${objectId}) AS owner,
+        (SELECT reason FROM retired WHERE object_id = ${objectId}) AS retired_reason),
+      made AS (INSERT INTO intents (object_id, bucket, key, created_ms, expires_ms, request_id, chunk_bytes, placed_bytes)
+        SELECT ${objectId}, ${bucket}, ${key}, ${createdMs}, ${expiresMs}, ${intent.requestId ?? null}, ${chunkBytes}, ${chunkBytes * pairs}::bigint
+        FROM facts WHERE NOT under_way AND owner IS NULL AND retired_reason IS NULL RETURNING 1),
+      placed AS (INSERT INTO intent_placements (object_id, idx, peer_id)
+        SELECT ${objectId}, p.idx, p.peer_id FROM unnest(${db.array(idx, "INT")}::int[], ${db.array(peerIds, "TEXT")}::text[]) AS p (idx, peer_id)
+        WHERE EXISTS (SELECT 1 FROM made) ON CONFLICT DO NOTHING)
+    SELECT under_way, owner, retired_reason FROM facts`);
+  assert(uses !== undefined, `no answer about object ${objectId}`);
+  if (uses.under_way) throw new ConflictError(`an upload of object ${objectId} is already under way`);
+  if (uses.owner !== null) throw new ConflictError(`object id ${objectId} is already used by ${uses.owner.bucket}/${uses.owner.key}`);
+  if (uses.retired_reason !== null) throw new ConflictError(`object id ${objectId} was ${uses.retired_reason}; use a new one`);
 }
 
 export async function addIntentPlacements(db: Db, objectId: string, placements: Placement[], expiresMs?: number): Promise<void> {
