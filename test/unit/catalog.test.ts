@@ -55,6 +55,41 @@ forEachEngine("catalog", (engine) => {
       expect((await catalog.getBallMeta("bucket", "k"))?.version).toBe(2);
     });
 
+    test.if(engine.name === "postgres")("a fresh catalog's put path reads by index, never a whole table (cached plans made while the tables were empty)", async () => {
+      const first = await engine.open();
+      for (const id of ["p1", "p2", "p3"]) await first.store.upsertPeer(peerRecord(id));
+      await first.store.close(); // a backend's table statistics are flushed when it ends
+      const perPut = ["balls", "chunks", "replicas", "intents", "intent_placements", "requests", "retired"];
+      const observer = new SQL(first.location, { max: 1 });
+      const scans = async () => {
+        const rows: Array<{ relname: string; seq_scan: string; idx_scan: string | null }> = await observer`SELECT relname, seq_scan, idx_scan FROM pg_stat_user_tables WHERE relname = ANY(${observer.array(perPut, "TEXT")}::text[])`;
+        return new Map(rows.map((row) => [row.relname, { seq: Number(row.seq_scan), idx: Number(row.idx_scan ?? 0) }]));
+      };
+      try {
+        // As autovacuum leaves a catalog's tables when it finds them empty (the per-put intents
+        // tables nearly always): planner statistics of empty tables, on which a seq scan is cheapest.
+        await observer.unsafe(`VACUUM ANALYZE ${perPut.join(", ")}`);
+        const before = await scans();
+        const store = await first.reopen();
+        const puts = 120;
+        for (let i = 0; i < puts; i += 1) {
+          const { ball, chunks } = ballOf({ key: `k${i % 40}`, objectId: `o${i}`, peers: [["p1", "p2"], ["p2", "p3"]] }); // a third are overwrites
+          await store.addIntent({ objectId: ball.objectId, bucket: ball.bucket, key: ball.key, createdMs: 1, expiresMs: 1e15, placements: chunks, requestId: `r${i}` });
+          await store.commitBall(ball, chunks, { requirePlacements: true });
+          expect((await store.getBallMeta(ball.bucket, ball.key))?.objectId).toBe(ball.objectId);
+        }
+        await store.close();
+        const touched = async () => ((await scans()).get("balls")?.idx ?? 0) - (before.get("balls")?.idx ?? 0);
+        for (let waited = 0; (await touched()) < puts && waited < 10_000; waited += 100) await Bun.sleep(100); // the ended backends' flush
+        const after = await scans();
+        const seqScans = Object.fromEntries(perPut.map((table) => [table, (after.get(table)?.seq ?? 0) - (before.get(table)?.seq ?? 0)]));
+        expect(seqScans).toEqual(Object.fromEntries(perPut.map((table) => [table, 0])));
+        expect(await touched()).toBeGreaterThanOrEqual(puts);
+      } finally {
+        await observer.close();
+      }
+    });
+
     test("a chunk's holders come back in peer id order (byte order of UTF-8), whatever order the peers joined in", async () => {
       // Joined last-first, so the engine's own peer numbers run against id order; "p\u{1F600}"
       // (past the surrogates) sorts after "p\uFFFD" in UTF-8 and before it in UTF-16.

@@ -90,6 +90,13 @@ export class PostgresStore {
         lock_timeout: options.lockTimeoutMs ?? limits.catalogPostgresLockTimeoutMs,
         synchronous_commit: "on",
         application_name: "mictlanx",
+        // Every catalog query has an index to go by. A catalog starts empty, and its statements'
+        // cached plans, made while the tables were small (and the per-put tables, intents and
+        // their placements, stay small in live rows but fill with dead ones between vacuums),
+        // are sequential scans that read every row on every put: 2,000 tuples per put by the
+        // time a fresh catalog holds 1,000 balls, until an ANALYZE replans them. Seq scans stay
+        // possible where nothing else is (the planner only prices them out); audit turns them on.
+        enable_seqscan: "off",
       },
     });
     try {
