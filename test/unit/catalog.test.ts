@@ -3,8 +3,9 @@
 // audit (a recount of everything kept incrementally).
 import { afterEach, describe, expect, test } from "bun:test";
 import { SQL } from "bun";
-import { committedBall, type CatalogStore, type GarbageEntry } from "../../src/catalog/index.ts";
-import { BadRequestError, ConflictError } from "../../src/lib/errors.ts";
+import { committedBall, type CatalogStore, type CommitItem, type CommitResult, type GarbageEntry } from "../../src/catalog/index.ts";
+import { BadRequestError, ConflictError, MictlanxError } from "../../src/lib/errors.ts";
+import { seededRandom } from "../support/random.ts";
 import { limits } from "../../src/lib/limits.ts";
 import { ballOf, peerRecord, withVersion } from "./fixtures/catalog-records.ts";
 import { rejection } from "../support/errors.ts";
@@ -642,6 +643,45 @@ forEachEngine("catalog", (engine) => {
       expect(results[1]).toBeInstanceOf(BadRequestError);
       expect(results[2]).toBeInstanceOf(ConflictError);
       expect(await catalog.stats()).toMatchObject({ balls: 1, chunks: 1, replicas: 2 });
+    });
+
+    test("commitBalls answers and leaves exactly what the same commits one by one do (seeded mixes of new balls, overwrites, repeats, reused ids, bad items)", async () => {
+      const { random, seed } = seededRandom("commit-balls-mix");
+      const pick = <T,>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
+      const batched = await setup();
+      const single = await setup();
+      let made = 0;
+      for (let round = 0; round < 6; round += 1) {
+        // Some state to collide with: live balls, a retired object id, an upload under way.
+        const items: CommitItem[] = [];
+        const used: string[] = [];
+        for (let n = 0; n < 40; n += 1) {
+          const roll = random();
+          const key = roll < 0.6 ? `new-${round}-${n}` : `k${Math.floor(random() * 12)}`; // else a key that may hold a ball, or repeat in the batch
+          const objectId = roll < 0.9 || used.length === 0 ? `o${(made += 1)}` : pick(used); // else an id used before
+          used.push(objectId);
+          const peers = random() < 0.05 ? [["p1", "ghost"]] : Array.from({ length: 1 + Math.floor(random() * 3) }, () => [pick(["p1", "p2"]), pick(["p3", "p4"])]);
+          const { ball, chunks } = ballOf({ key, objectId, peers, bucket: pick(["b1", "b2", `fresh-${round}`]) });
+          if (random() < 0.03) ball.checksum = "not hex";
+          const options = pick<CommitItem["options"]>([{}, {}, {}, { ifAbsent: true }, { replicasMin: 2 }, { expectedObjectId: pick(used) }, { requirePlacements: true }]);
+          items.push({ ball, chunks, options: { ...options, retire: { atMs: 1_800_000_000_000 + round } } }); // a retire time of its own: the same in both
+        }
+        const results = await batched.commitBalls(items);
+        const one: Array<CommitResult | MictlanxError> = [];
+        for (const { ball, chunks, options } of items) one.push(await single.commitBall(ball, chunks, options).catch((error: unknown) => error as MictlanxError));
+        const answer = (r: CommitResult | MictlanxError) => (r instanceof MictlanxError ? `${r.code}: ${r.message}` : r);
+        expect({ seed, round, results: results.map(answer) }).toEqual({ seed, round, results: one.map(answer) });
+        if (round === 2) await Promise.all([batched, single].map((c) => c.addIntent({ objectId: `o${made + 1}`, bucket: "b1", key: "up", createdMs: 1, expiresMs: 1e15, placements: [] })));
+      }
+      const everything = async (catalog: CatalogStore) => {
+        const balls: unknown[] = [];
+        for (const bucket of ["b1", "b2", ...Array.from({ length: 6 }, (_, r) => `fresh-${r}`)]) {
+          for (const meta of (await catalog.listBalls({ bucket, limit: 1000 })).balls) balls.push(await catalog.getBall(bucket, meta.key));
+        }
+        return { balls, stats: await catalog.stats(), garbage: sortGarbage(await catalog.takeGarbage({ limit: 1000 })), buckets: await catalog.listBuckets({ limit: 100 }) };
+      };
+      expect(await everything(batched)).toEqual(await everything(single));
+      console.log(`[commitBalls mix] seed ${seed}: ${(await batched.stats()).balls} balls`);
     });
 
     test("group: all or nothing first, then write by write; a failing write is rolled back alone, commitBalls inside included", async () => {

@@ -8,7 +8,7 @@ import { BadRequestError, ConflictError } from "../../lib/errors.ts";
 import { limits } from "../../lib/limits.ts";
 import { ballMetaWireBytes, chunkRecordWireBytes } from "../../lib/wire-size.ts";
 import { keyRange, type KeyRange } from "../cursor.ts";
-import { ballFromRow, ballParams, blobToHex, type BallRow, type PeerRow } from "../rows.ts";
+import { ballFromRow, ballParams, blobToHex, isLive, type BallRow, type PeerRow } from "../rows.ts";
 import { checkPreconditions, repeatedCommit } from "../rules.ts";
 import type {
   BallCount,
@@ -16,6 +16,7 @@ import type {
   BallRecord,
   BallWithChunks,
   ChunkRecord,
+  CommitItem,
   CommitOptions,
   CommitResult,
   DeleteBallsQuery,
@@ -23,7 +24,7 @@ import type {
   ListBallsQuery,
   RetireTiming,
 } from "../types.ts";
-import { checkBallId, checkBucket, checkKey, checkPage } from "../validate.ts";
+import { checkBall, checkBallId, checkBucket, checkChunks, checkKey, checkPage } from "../validate.ts";
 import { all, one, type Db } from "./db.ts";
 import { noUpload } from "./garbage.ts";
 import { registeredPeers } from "./peers.ts";
@@ -357,4 +358,111 @@ function pageOfBalls(rows: BallRow[], q: ListBallsQuery): { balls: BallRecord[];
   }
   if (rows.length <= balls.length) return { balls };
   return { balls, next: balls[balls.length - 1]!.key };
+}
+
+/**
+ * The commits of a batch that are plain new balls, each in far fewer statements than one by one
+ * (a bulk load: seeding, `catalog migrate`, a rebuild): `true` at the positions it committed,
+ * each at version 1; the caller commits the rest one by one, after, with every check (a batch
+ * keeps its order, since no committed item shares a key or an object id with any other item).
+ * Plain: no staged chunks, no placements to check, a key that holds no ball and an object id the
+ * catalog has never seen, on registered peers, with a valid description — anything else (and
+ * every error) is left to the one-by-one path, which alone decides what to answer. Two
+ * statements: the facts of every candidate at once, then every insert at once.
+ */
+export async function commitNewBalls(db: Db, items: readonly CommitItem[]): Promise<boolean[]> {
+  const taken = items.map(() => false);
+  const candidates = plainCandidates(items);
+  if (candidates.length < bulkCommitMin) return taken;
+  const facts = await newBallFacts(db, candidates.map((n) => items[n]!));
+  const registered = new Map(facts.peers.map((row) => [row.id, { num: row.num, live: isLive(row) }]));
+  // A bucket that does not exist yet is made by the first item naming it, as one by one (its
+  // createdMs is the bucket's); a later one might otherwise make it first.
+  const firstNaming = new Map<string, number>();
+  for (const [n, { ball }] of items.entries()) if (!firstNaming.has(ball.bucket)) firstNaming.set(ball.bucket, n);
+  const fresh = candidates.filter((n) => {
+    const { ball, chunks } = items[n]!;
+    if (!facts.buckets.has(ball.bucket) && firstNaming.get(ball.bucket) !== n) return false;
+    return !facts.busyKeys.has(`${ball.bucket}/${ball.key}`) && !facts.knownObjects.has(ball.objectId) && chunks.every((chunk) => chunk.peers.every((id) => registered.has(id)));
+  });
+  if (fresh.length < bulkCommitMin) return taken;
+  await insertNewBalls(db, fresh.map((n) => items[n]!), registered);
+  for (const n of fresh) taken[n] = true;
+  return taken;
+}
+
+/** Below this many, the two statements save nothing over one by one. */
+const bulkCommitMin = 2;
+
+/** Positions of the items that may be plain: valid, nothing staged or placed, no key or object id shared within the batch. */
+function plainCandidates(items: readonly CommitItem[]): number[] {
+  const uses = new Map<string, number>();
+  const count = (name: string) => uses.set(name, (uses.get(name) ?? 0) + 1);
+  for (const { ball } of items) {
+    count(`k:${ball.bucket}/${ball.key}`);
+    count(`o:${ball.objectId}`);
+  }
+  return items.flatMap(({ ball, chunks, options = {} }, n) => {
+    if ((options.stagedChunks ?? 0) !== 0 || options.requirePlacements === true) return [];
+    if (uses.get(`k:${ball.bucket}/${ball.key}`) !== 1 || uses.get(`o:${ball.objectId}`) !== 1) return [];
+    if (options.replicasMin !== undefined && chunks.some((chunk) => chunk.peers.length < options.replicasMin!)) return [];
+    if (options.expectedObjectId !== undefined) return []; // a precondition on a ball that must exist: never a new key
+    try {
+      checkBall(ball);
+      checkChunks(ball, chunks);
+    } catch {
+      return [];
+    }
+    return [n];
+  });
+}
+
+/** Which candidates' keys hold a ball, which object ids the catalog knows (live, under way, retired, garbage), which buckets exist, and the named peers. */
+async function newBallFacts(db: Db, items: readonly CommitItem[]): Promise<{ busyKeys: Set<string>; knownObjects: Set<string>; buckets: Set<string>; peers: PeerRow[] }> {
+  const buckets = items.map(({ ball }) => ball.bucket);
+  const keys = items.map(({ ball }) => ball.key);
+  const objects = items.map(({ ball }) => ball.objectId);
+  const named = [...new Set(items.flatMap(({ chunks }) => chunks.flatMap((chunk) => chunk.peers)))];
+  const row = await one<{ busy: string[] | null; known: string[] | null; buckets: string[] | null; peers: PeerRow[] | null }>(db`SELECT
+      (SELECT array_agg(name) FROM buckets WHERE name = ANY(${db.array([...new Set(buckets)], "TEXT")}::text[])) AS buckets,
+      (SELECT array_agg(b.bucket || '/' || b.key) FROM unnest(${db.array(buckets, "TEXT")}::text[], ${db.array(keys, "TEXT")}::text[]) AS k (bucket, key)
+        JOIN balls AS b ON b.bucket = k.bucket AND b.key = k.key) AS busy,
+      (SELECT array_agg(o.id) FROM unnest(${db.array(objects, "TEXT")}::text[]) AS o (id)
+        WHERE EXISTS (SELECT 1 FROM balls WHERE object_id = o.id) OR EXISTS (SELECT 1 FROM intents WHERE object_id = o.id)
+           OR EXISTS (SELECT 1 FROM retired WHERE object_id = o.id) OR EXISTS (SELECT 1 FROM garbage WHERE object_id = o.id)) AS known,
+      (SELECT json_agg(json_build_object('num', num, 'id', id, 'state', state, 'draining', draining)) FROM peers WHERE id = ANY(${db.array(named, "TEXT")}::text[])) AS peers`);
+  assert(row !== undefined, "no facts about a batch of new balls");
+  return { busyKeys: new Set(row.busy ?? []), knownObjects: new Set(row.known ?? []), buckets: new Set(row.buckets ?? []), peers: row.peers ?? [] };
+}
+
+/** Every ball, chunk and replica of `items` (plain new balls, checked) in one statement, buckets made as their first ball needs them. */
+async function insertNewBalls(db: Db, items: readonly CommitItem[], peers: Map<string, { num: number; live: boolean }>): Promise<void> {
+  const params = items.map(({ ball }) => ballParams(ball, 1));
+  const column = <K extends keyof (typeof params)[number]>(name: K) => params.map((p) => p[name]);
+  const firstOfBucket = new Map<string, number>();
+  for (const { ball } of items) if (!firstOfBucket.has(ball.bucket)) firstOfBucket.set(ball.bucket, ball.createdMs);
+  const chunkRows = items.flatMap(({ ball, chunks }) => chunks.map((chunk) => ({ objectId: ball.objectId, chunk, rf: ball.rf, live: chunk.peers.filter((id) => peers.get(id)!.live).length })));
+  const replicaRows = items.flatMap(({ ball, chunks }) => chunks.flatMap((chunk) => chunk.peers.map((id) => ({ objectId: ball.objectId, index: chunk.index, num: peers.get(id)!.num }))));
+  const row = await one<{ made: number }>(db`WITH made AS (INSERT INTO buckets (name, created_ms)
+        SELECT * FROM unnest(${db.array([...firstOfBucket.keys()], "TEXT")}::text[], ${db.array([...firstOfBucket.values()], "BIGINT")}::bigint[]) ON CONFLICT DO NOTHING),
+      b AS (INSERT INTO balls (bucket, key, ball_id, object_id, version, size, checksum, content_type, tags, rf, created_ms, chunk_size, num_chunks)
+        SELECT bucket, key, ball_id, object_id, 1, size, decode(checksum, 'hex'), content_type, tags, rf, created_ms, chunk_size, num_chunks
+        FROM unnest(${db.array(column("bucket"), "TEXT")}::text[], ${db.array(column("key"), "TEXT")}::text[], ${db.array(column("ball_id"), "TEXT")}::text[],
+                    ${db.array(column("object_id"), "TEXT")}::text[], ${db.array(column("size"), "BIGINT")}::bigint[], ${db.array(items.map(({ ball }) => ball.checksum), "TEXT")}::text[],
+                    ${db.array(column("content_type"), "TEXT")}::text[], ${db.array(column("tags"), "TEXT")}::text[], ${db.array(column("rf"), "INT")}::int[],
+                    ${db.array(column("created_ms"), "BIGINT")}::bigint[], ${db.array(column("chunk_size"), "INT")}::int[], ${db.array(column("num_chunks"), "INT")}::int[])
+          AS n (bucket, key, ball_id, object_id, size, checksum, content_type, tags, rf, created_ms, chunk_size, num_chunks)
+        RETURNING id, object_id),
+      c AS (INSERT INTO chunks (ball, idx, size, checksum, rf, live)
+        SELECT b.id, c.idx, c.size, decode(c.checksum, 'hex'), c.rf, c.live
+        FROM unnest(${db.array(chunkRows.map((r) => r.objectId), "TEXT")}::text[], ${db.array(chunkRows.map((r) => r.chunk.index), "INT")}::int[],
+                    ${db.array(chunkRows.map((r) => r.chunk.size), "BIGINT")}::bigint[], ${db.array(chunkRows.map((r) => r.chunk.checksum), "TEXT")}::text[],
+                    ${db.array(chunkRows.map((r) => r.rf), "INT")}::int[], ${db.array(chunkRows.map((r) => r.live), "INT")}::int[])
+          AS c (object_id, idx, size, checksum, rf, live) JOIN b USING (object_id)),
+      r AS (INSERT INTO replicas (ball, idx, peer)
+        SELECT b.id, r.idx, r.peer FROM unnest(${db.array(replicaRows.map((r) => r.objectId), "TEXT")}::text[], ${db.array(replicaRows.map((r) => r.index), "INT")}::int[],
+                                              ${db.array(replicaRows.map((r) => r.num), "BIGINT")}::bigint[]) AS r (object_id, idx, peer) JOIN b USING (object_id)
+        ON CONFLICT DO NOTHING)
+    SELECT count(*)::int AS made FROM b`);
+  assert(row?.made === items.length, `a bulk commit inserted ${row?.made} of ${items.length} balls`);
 }

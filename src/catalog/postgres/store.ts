@@ -357,8 +357,15 @@ function ballCalls(run: Runner): Partial<CatalogCalls> {
     commitBalls: async (items) => {
       checkInt("batch size", items.length, 0, batchMax);
       return run.write(async (db) => {
+        // The plain new balls first, all at once, then the rest one by one, in order. The bulk
+        // insert cannot fail on what its facts checked (the writer lock is held), so a throw
+        // there is a fault: it fails the whole call, as any fault inside a transaction does.
+        const bulk = await balls.commitNewBalls(db, items);
         const results: Array<CommitResult | MictlanxError> = [];
-        for (const item of items) results.push(run.nested ? await commitOne(db, item) : await commitInSavepoint(db, item));
+        for (const [n, item] of items.entries()) {
+          if (bulk[n] === true) results.push({ version: 1 });
+          else results.push(run.nested ? await commitOne(db, item) : await commitInSavepoint(db, item));
+        }
         return results;
       });
     },
