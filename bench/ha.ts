@@ -3,7 +3,9 @@
 // and routers): A with the embedded sqlite catalog, B with `--ha` (PostgreSQL, etcd, three SPMs).
 // Then rounds of `mictlanx bench --size 4KiB --op all` (put, then get of what it put) against A,
 // then B, then A, then B…: the box is noisy (two shared cores, a virtual disk), so every round is
-// printed and the ratio B/A is the median of the rounds' ratios. Last, the failover: a put load
+// printed and the ratio B/A is the median of the rounds' ratios, with the CPU each kind of
+// process (SPMs, peers, routers, PostgreSQL with its backends, etcd) spent per put, read at the
+// end of each put phase (bench/phase-cpu.ts). Last, the failover: a put load
 // on B, kill -9 of the leader SPM, and the longest gap without a successful put, with the term
 // before and after.
 //
@@ -21,6 +23,7 @@ import { parseAddress } from "../src/net/address.ts";
 import { spmOps, type SpmLeadership } from "../src/protocol/spm.ts";
 import { toMictlanxError } from "../src/lib/errors.ts";
 import type { PhaseResult } from "../src/bench/stats.ts";
+import { cpuSeconds, linesWithCpuOf, treeCpuSeconds } from "./phase-cpu.ts";
 
 const { values } = parseArgs({
   options: {
@@ -50,22 +53,41 @@ function log(line: string): void {
 
 type Engine = "sqlite" | "postgres";
 
-/** One `mictlanx bench --json` against a VSS's routers: its put and get phases. */
-async function benchOnce(vss: LocalVss): Promise<{ put: PhaseResult; get: PhaseResult }> {
+/** Process kinds whose CPU each put phase reports (µs per put): all SPMs, peers, routers; PostgreSQL with its backends; etcd. */
+const cpuKinds = ["spms", "peers", "routers", "postgres", "etcd"] as const;
+type CpuKind = (typeof cpuKinds)[number];
+
+function cpuReaders(vss: LocalVss): Record<CpuKind, () => number> {
+  const sum = (pids: number[]) => () => pids.reduce((total, pid) => total + (cpuSeconds(pid) || 0), 0);
+  const { services } = vss;
+  return {
+    spms: sum(vss.spms.map((spm) => spm.pid)),
+    peers: sum(vss.peers.map((peer) => peer.pid)),
+    routers: sum(vss.routers.map((router) => router.pid)),
+    postgres: services ? () => treeCpuSeconds(services.postgres.pid) : () => 0,
+    etcd: services ? sum([services.etcd.pid]) : () => 0,
+  };
+}
+
+/** One `mictlanx bench --json` against a VSS's routers: its put and get phases, and each process kind's CPU per put. */
+async function benchOnce(vss: LocalVss): Promise<{ put: PhaseResult; get: PhaseResult; putCpuUs: Record<CpuKind, number> }> {
   const routers = vss.routers.map((router) => router.address).join(",");
   const env = { ...process.env, MICTLANX_CREDENTIALS: vss.security.insecure ? "" : vss.security.credentialsPath };
   // --keep: deleting the balls would leave the peers collecting garbage during the next round.
   const args = ["bench", "--router", routers, "--json", "--keep", "--size", "4KiB", "--op", "all", "--duration", values.duration, "--concurrency", String(concurrency), "--rf", String(rf)];
   const proc = Bun.spawn([binary, ...args], { stdout: "pipe", stderr: "pipe", env });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  const phases = out.split("\n").filter((line) => line.trim() !== "").map((line) => JSON.parse(line) as PhaseResult);
-  const put = phases.find((phase) => phase.op === "put");
-  const get = phases.find((phase) => phase.op === "get");
+  const stderr = new Response(proc.stderr).text();
+  const phases: Array<{ phase: PhaseResult; cpuSeconds: Record<string, number> }> = [];
+  for await (const { line, cpuSeconds: spent } of linesWithCpuOf(proc.stdout, cpuReaders(vss))) phases.push({ phase: JSON.parse(line) as PhaseResult, cpuSeconds: spent });
+  const [err, code] = await Promise.all([stderr, proc.exited]);
+  const put = phases.find(({ phase }) => phase.op === "put");
+  const get = phases.find(({ phase }) => phase.op === "get");
   if (code !== 0 || put === undefined || get === undefined) throw new Error(`mictlanx bench exited ${code}: ${err.trim().split("\n").slice(-5).join(" | ")}`);
-  return { put, get };
+  const putCpuUs = Object.fromEntries(cpuKinds.map((kind) => [kind, ((put.cpuSeconds[kind] ?? 0) * 1e6) / Math.max(1, put.phase.count)])) as Record<CpuKind, number>;
+  return { put: put.phase, get: get.phase, putCpuUs };
 }
 
-type Round = Record<Engine, { put: PhaseResult; get: PhaseResult }>;
+type Round = Record<Engine, Awaited<ReturnType<typeof benchOnce>>>;
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -101,6 +123,16 @@ function roundsTable(done: Round[]): string {
   const putRatio = median(done.map((round) => round.postgres.put.opsPerSec / round.sqlite.put.opsPerSec));
   const getRatio = median(done.map((round) => round.postgres.get.opsPerSec / round.sqlite.get.opsPerSec));
   lines.push("", `median postgres/sqlite: put ${(100 * putRatio).toFixed(0)} % (target ≥ 70 %: ${putRatio >= 0.7 ? "met" : "not met"}), get ${(100 * getRatio).toFixed(0)} %`);
+  return lines.join("\n");
+}
+
+/** CPU per 4 KiB put by process kind, the median of the rounds: what each engine's VSS spends where. */
+function cpuTable(done: Round[]): string {
+  const engines: Engine[] = ["sqlite", "postgres"];
+  const cell = (engine: Engine, kind: CpuKind | "all") =>
+    median(done.map((round) => (kind === "all" ? cpuKinds.reduce((total, k) => total + round[engine].putCpuUs[k], 0) : round[engine].putCpuUs[kind])));
+  const lines = ["CPU per 4 KiB put (µs, median of the rounds; user + system of every process of the kind):", "", "| process | sqlite VSS | postgres VSS |", "|---|---:|---:|"];
+  for (const kind of [...cpuKinds, "all"] as const) lines.push(`| ${kind} | ${engines.map((engine) => cell(engine, kind).toFixed(0)).join(" | ")} |`);
   return lines.join("\n");
 }
 
@@ -244,7 +276,7 @@ async function main(): Promise<void> {
       const done = await alternate(vsss);
       const report = await failover(vsss.postgres);
       const machine = `${cpus().length} cores (${cpus()[0]?.model ?? "?"}), Bun ${Bun.version}, ${new Date().toISOString().slice(0, 10)}`;
-      console.log([`machine: ${machine}`, `4 KiB, --op all --duration ${values.duration} --concurrency ${concurrency} --rf ${rf}, ${values.peers} peers, ${values.routers} router(s), TLS on`, "", roundsTable(done), "", report].join("\n"));
+      console.log([`machine: ${machine}`, `4 KiB, --op all --duration ${values.duration} --concurrency ${concurrency} --rf ${rf}, ${values.peers} peers, ${values.routers} router(s), TLS on`, "", roundsTable(done), "", cpuTable(done), "", report].join("\n"));
     } finally {
       await Promise.all([vsss.sqlite.stop(), vsss.postgres.stop()]);
     }

@@ -20,11 +20,40 @@ export function cpuSeconds(pid: number): number {
 }
 
 /**
+ * CPU seconds of a process and all its descendants alive now (PostgreSQL: the postmaster and
+ * its backends, which a process's own counters leave out until they exit and are reaped).
+ */
+export function treeCpuSeconds(pid: number): number {
+  let total = 0;
+  const pending = [pid];
+  for (let seen = 0; pending.length > 0 && seen < processTreeMax; seen += 1) {
+    const next = pending.pop()!;
+    const own = cpuSeconds(next);
+    if (Number.isNaN(own)) continue;
+    total += own;
+    try {
+      for (const child of readFileSync(`/proc/${next}/task/${next}/children`, "utf8").trim().split(" ")) if (child !== "") pending.push(Number(child));
+    } catch {
+      // gone meanwhile: its CPU was counted, it has no children to list
+    }
+  }
+  return total;
+}
+
+/** A bound on the processes treeCpuSeconds visits (a PostgreSQL has a few dozen). */
+const processTreeMax = 1000;
+
+/**
  * Each non-empty line of `stdout` with the CPU seconds each of `pids` spent since the line
  * before (or since the call, for the first).
  */
-export async function* linesWithCpu(stdout: ReadableStream<Uint8Array>, pids: Record<string, number>): AsyncGenerator<{ line: string; cpuSeconds: Record<string, number> }> {
-  const snapshot = () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
+export function linesWithCpu(stdout: ReadableStream<Uint8Array>, pids: Record<string, number>): AsyncGenerator<{ line: string; cpuSeconds: Record<string, number> }> {
+  return linesWithCpuOf(stdout, Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, () => cpuSeconds(pid)])));
+}
+
+/** As linesWithCpu, with each name's CPU seconds so far read by its own function (a sum of processes, a tree). */
+export async function* linesWithCpuOf(stdout: ReadableStream<Uint8Array>, readers: Record<string, () => number>): AsyncGenerator<{ line: string; cpuSeconds: Record<string, number> }> {
+  const snapshot = () => Object.fromEntries(Object.entries(readers).map(([name, read]) => [name, read()]));
   let last = snapshot();
   const decoder = new TextDecoder();
   let pending = "";
@@ -35,7 +64,7 @@ export async function* linesWithCpu(stdout: ReadableStream<Uint8Array>, pids: Re
       pending = pending.slice(newline + 1);
       if (line === "") continue;
       const now = snapshot();
-      yield { line, cpuSeconds: Object.fromEntries(Object.keys(pids).map((name) => [name, (now[name] ?? 0) - (last[name] ?? 0)])) };
+      yield { line, cpuSeconds: Object.fromEntries(Object.keys(readers).map((name) => [name, (now[name] ?? 0) - (last[name] ?? 0)])) };
       last = now;
     }
   }
