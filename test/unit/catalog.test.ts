@@ -95,6 +95,27 @@ forEachEngine("catalog", (engine) => {
       }
     });
 
+    test("right after an overwrite, findRetiredChunk(old, 0) names the holders the old chunk 0 had, with or without readers' grace (its tombstone goes to them)", async () => {
+      const catalog = await setup();
+      for (const [n, retire] of [[0, {}], [1, { atMs: 1_000, readerGraceMs: 0 }], [2, { atMs: 1_000, readerGraceMs: 60_000 }]] as const) {
+        const old = ballOf({ key: `k${n}`, objectId: `old${n}`, peers: [["p3", "p1"], ["p2"]] });
+        await catalog.commitBall(old.ball, old.chunks, {});
+        const next = ballOf({ key: `k${n}`, objectId: `new${n}`, peers: [["p4"]] });
+        const [outcome] = await catalog.group([
+          async (tx) => {
+            const { replacedObjectId } = await tx.commitBall(next.ball, next.chunks, { retire });
+            return { replacedObjectId, holders: (await tx.findRetiredChunk(replacedObjectId!, 0))?.peers };
+          },
+        ]);
+        expect(outcome).toEqual({ ok: true, value: { replacedObjectId: `old${n}`, holders: ["p1", "p3"] } });
+      }
+      const empty = ballOf({ key: "e", objectId: "old-empty", peers: [] });
+      await catalog.commitBall({ ...empty.ball, size: 0 }, [], {});
+      const replaced = ballOf({ key: "e", objectId: "new-empty", peers: [["p1"]] });
+      const { replacedObjectId } = await catalog.commitBall(replaced.ball, replaced.chunks, {});
+      expect(await catalog.findRetiredChunk(replacedObjectId!, 0)).toBeUndefined(); // no chunk 0: its tombstone goes to any up peer
+    });
+
     test("a chunk's holders come back in peer id order (byte order of UTF-8), whatever order the peers joined in", async () => {
       // Joined last-first, so the engine's own peer numbers run against id order; "p\u{1F600}"
       // (past the surrogates) sorts after "p\uFFFD" in UTF-8 and before it in UTF-16.

@@ -100,6 +100,17 @@ export class Manifests {
     return ball && { ball, holders: await holdersOf(tx, ball) };
   }
 
+  /**
+   * Inside the write whose commit overwrote it: the tombstone of version `objectId` of
+   * `bucket/key`, to the holders its chunk 0 had (its replicas are garbage now, in this same
+   * write), so a commit needs no read of the version before it.
+   */
+  async overwritten(tx: CatalogCalls, bucket: string, key: string, objectId: string): Promise<PendingManifest> {
+    const holders = (await tx.findRetiredChunk(objectId, 0))?.peers ?? [];
+    const generation = await takeGeneration(tx, this.o.clock.wallMs());
+    return { manifest: { bucket, key, objectId, generation, dead: true, body: encodeManifestBody({ reason: "overwritten" }) }, holders };
+  }
+
   /** Inside the write that retired it: the tombstone of a version `current` described. */
   async tombstone(tx: CatalogCalls, old: { ball: BallRecord; holders: string[] }, reason: "deleted" | "overwritten"): Promise<PendingManifest> {
     const { bucket, key, objectId } = old.ball;

@@ -172,9 +172,9 @@ export class Uploads {
     let sending: Promise<void> | undefined;
     const { manifests } = this.o;
     const write = async (tx: CatalogCalls) => {
-      const before = await manifests.current(tx, ball.bucket, ball.key);
       const committed = await tx.commitBall(ball, chunks, options);
-      const tombstone = committed.replacedObjectId && before ? [await manifests.tombstone(tx, before, "overwritten")] : [];
+      const { replacedObjectId } = committed;
+      const tombstone = replacedObjectId ? [await manifests.overwritten(tx, ball.bucket, ball.key, replacedObjectId)] : [];
       // What was just written, so the manifest needs no read of it; chunk 0's holders too, unless
       // chunk 0 was staged earlier (a multipart upload's) and is not among these chunks.
       const first = chunks[0]?.index === 0 ? chunks[0] : undefined;
