@@ -231,9 +231,9 @@ async function measure(store: CatalogStore): Promise<void> {
   process.stderr.write(`seeded in ${((performance.now() - seedStart) / 1000).toFixed(0)} s\n`);
   const full = await rates(store, balls + commits, 0, balls, random);
   const listPerS = await listAll(store, balls + 2 * commits);
+  printRates(empty, full, seedPerS, listPerS); // printed now: a lookup below that fails leaves these standing
   await lookups(store, random);
   await peerLoss(store);
-  printRates(empty, full, seedPerS, listPerS);
   printRows();
 }
 

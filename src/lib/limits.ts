@@ -548,6 +548,13 @@ export const limits = {
    * chunks, its half a million replicas each checked against its chunk and its peer: ~10 s).
    */
   catalogPostgresStatementTimeoutMs: 60_000,
+  /**
+   * The one statement allowed longer: a peer going down or up changes the live count of every
+   * chunk it holds, O(its chunks) in one UPDATE, ~20 µs a chunk on the 2-core box (5 s for
+   * 251,000 chunks, past the statement bound at ~2.5M: a 10M-ball catalog on 8 peers). 10
+   * minutes covers ~30M chunks on one peer; the writer lock is held meanwhile (docs/performance.md).
+   */
+  catalogPostgresLivenessFlipTimeoutMs: 600_000,
   /** Idle connections are closed after this, so a pool shrinks back after a burst. */
   catalogPostgresIdleTimeoutMs: 60_000,
   /** Rows `catalog migrate` copies in one page (bounded memory: a page of balls is ~1 KiB a row). */

@@ -6,6 +6,8 @@ import { SQL } from "bun";
 import { committedBall, type CatalogStore, type CommitItem, type CommitResult, type GarbageEntry } from "../../src/catalog/index.ts";
 import { BadRequestError, ConflictError, MictlanxError } from "../../src/lib/errors.ts";
 import { seededRandom } from "../support/random.ts";
+import { join } from "node:path";
+import { PostgresStore } from "../../src/catalog/postgres/store.ts";
 import { limits } from "../../src/lib/limits.ts";
 import { ballOf, peerRecord, withVersion } from "./fixtures/catalog-records.ts";
 import { rejection } from "../support/errors.ts";
@@ -797,6 +799,32 @@ forEachEngine("catalog", (engine) => {
       expect(await catalog.nextMetaCounter("n", 0)).toBe(Number.MAX_SAFE_INTEGER);
       await expect(catalog.nextMetaCounter("n", 0)).rejects.toThrow("not a counter");
       expect(await catalog.getMeta("n")).toBe(String(Number.MAX_SAFE_INTEGER));
+    });
+
+    test.if(engine.name === "postgres")("a peer's liveness flip may run past the statement bound (it updates every chunk the peer holds); the next statement has the bound again", async () => {
+      const opened = await engine.open();
+      for (const id of ["p1", "p2", "p3"]) await opened.store.upsertPeer(peerRecord(id));
+      for (let i = 0; i < 3; i += 1) {
+        const { ball, chunks } = ballOf({ key: `k${i}`, objectId: `o${i}`, peers: [["p1", "p2"]] });
+        await opened.store.commitBall(ball, chunks, {});
+      }
+      await opened.store.close();
+      // Every UPDATE of chunks takes 0.6 s, twice the bound this store runs with.
+      const sql = new SQL(opened.location, { max: 1 });
+      await sql.unsafe(`CREATE FUNCTION test_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.6); RETURN NULL; END $$;
+        CREATE TRIGGER test_slow AFTER UPDATE ON chunks FOR EACH STATEMENT EXECUTE FUNCTION test_slow();`).simple();
+      await sql.close();
+      const store = await PostgresStore.open(opened.location, { secretsKeyPath: join(opened.dir, "secrets.key"), statementTimeoutMs: 300 });
+      try {
+        expect(await store.setPeerState("p1", "down")).toBe(true);
+        expect(await store.countUnderReplicated()).toBe(3);
+        const [flip, after] = await store.group([(tx) => tx.setPeerState("p2", "down"), (tx) => tx.addReplica("o0", 0, "p3")]);
+        expect(flip).toEqual({ ok: true, value: true });
+        expect(after?.ok === false && after.error.code).toBe("unavailable"); // its UPDATE of chunks ran into the 300 ms bound
+        expect((await store.findChunk("o0", 0))?.peers).toEqual(["p1", "p2"]);
+      } finally {
+        await store.close();
+      }
     });
 
     test.if(engine.name === "postgres")("a schema-1 PostgreSQL catalog is migrated at open: balls_group led by ball_id, its balls and group listings as they were", async () => {

@@ -40,7 +40,11 @@ async function insertPeer(db: Db, peer: PeerRecord): Promise<void> {
 async function settleLiveness(db: Db, before: PeerRow, liveAfter: boolean): Promise<void> {
   if (isLive(before) === liveAfter) return;
   const delta = liveAfter ? 1 : -1;
+  // The statement bound is lifted for this one and put back after it, inside the transaction.
+  const bound = await one<{ was: string }>(db`SELECT current_setting('statement_timeout') AS was, set_config('statement_timeout', ${String(limits.catalogPostgresLivenessFlipTimeoutMs)}, true)`);
+  assert(bound !== undefined, "no statement_timeout to put back");
   await db`UPDATE chunks AS c SET live = c.live + ${delta} FROM replicas AS r WHERE r.peer = ${before.num} AND c.ball = r.ball AND c.idx = r.idx`;
+  await db`SELECT set_config('statement_timeout', ${bound.was}, true)`;
 }
 
 export async function getPeer(db: Db, id: string): Promise<PeerRecord | undefined> {
