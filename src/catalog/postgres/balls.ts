@@ -362,7 +362,7 @@ function pageOfBalls(rows: BallRow[], q: ListBallsQuery): { balls: BallRecord[];
 
 /**
  * The commits of a batch that are plain new balls, each in far fewer statements than one by one
- * (a bulk load: seeding, `catalog migrate`, a rebuild): `true` at the positions it committed,
+ * (a bulk load, bench/catalog-scale.ts's seeding): `true` at the positions it committed,
  * each at version 1; the caller commits the rest one by one, after, with every check (a batch
  * keeps its order, since no committed item shares a key or an object id with any other item).
  * Plain: no staged chunks, no placements to check, a key that holds no ball and an object id the
