@@ -8,7 +8,7 @@ import { BadRequestError, ConflictError } from "../../lib/errors.ts";
 import { limits } from "../../lib/limits.ts";
 import { ballMetaWireBytes, chunkRecordWireBytes } from "../../lib/wire-size.ts";
 import { keyRange, type KeyRange } from "../cursor.ts";
-import { ballFromRow, ballParams, blobToHex, isLive, type BallRow, type PeerRow } from "../rows.ts";
+import { ballFromRow, ballParams, blobToHex, type BallRow, type PeerRow } from "../rows.ts";
 import { checkPreconditions, repeatedCommit } from "../rules.ts";
 import type {
   BallCount,
@@ -27,7 +27,7 @@ import type {
 import { checkBall, checkBallId, checkBucket, checkChunks, checkKey, checkPage } from "../validate.ts";
 import { all, one, type Db } from "./db.ts";
 import { noUpload } from "./garbage.ts";
-import { registeredPeers } from "./peers.ts";
+import { namedPeersJson, peersById, registeredPeers } from "./peers.ts";
 
 const ballColumnList = "id, bucket, key, ball_id, object_id, version, size, checksum, content_type, tags, rf, created_ms, chunk_size, num_chunks";
 const ballColumns = (db: Db) => db.unsafe(ballColumnList);
@@ -72,7 +72,7 @@ async function commitFacts(db: Db, ball: BallInput, chunks: ChunkRecord[], requi
   const peerIds = requirePlacements ? chunks.flatMap((chunk) => chunk.peers) : [];
   const named = [...new Set(chunks.flatMap((chunk) => chunk.peers))];
   const row = await one<ObjectFacts & Partial<BallRow> & { unplaced: { idx: number; peer_id: string } | null; peers: PeerRow[] | null }>(db`SELECT ${db.unsafe(ballColumnList.split(", ").map((column) => `b.${column}`).join(", "))},
-      (SELECT json_agg(json_build_object('num', num, 'id', id, 'state', state, 'draining', draining)) FROM peers WHERE id = ANY(${db.array(named, "TEXT")}::text[])) AS peers,
+      ${namedPeersJson(db, named)} AS peers,
       EXISTS (SELECT 1 FROM intents WHERE object_id = ${objectId}) AS under_way,
       (SELECT request_id FROM intents WHERE object_id = ${objectId}) AS request_id,
       (SELECT json_build_object('bucket', bucket, 'key', key) FROM balls WHERE object_id = ${objectId}) AS owner,
@@ -375,7 +375,7 @@ export async function commitNewBalls(db: Db, items: readonly CommitItem[]): Prom
   const candidates = plainCandidates(items);
   if (candidates.length < bulkCommitMin) return taken;
   const facts = await newBallFacts(db, candidates.map((n) => items[n]!));
-  const registered = new Map(facts.peers.map((row) => [row.id, { num: row.num, live: isLive(row) }]));
+  const registered = peersById(facts.peers);
   // A bucket that does not exist yet is made by the first item naming it, as one by one (its
   // createdMs is the bucket's); a later one might otherwise make it first.
   const firstNaming = new Map<string, number>();
@@ -411,7 +411,7 @@ function plainCandidates(items: readonly CommitItem[]): number[] {
       checkBall(ball);
       checkChunks(ball, chunks);
     } catch {
-      return [];
+      return []; // not lost: the one-by-one path checks it again and answers with this error
     }
     return [n];
   });
@@ -430,7 +430,7 @@ async function newBallFacts(db: Db, items: readonly CommitItem[]): Promise<{ bus
       (SELECT array_agg(o.id) FROM unnest(${db.array(objects, "TEXT")}::text[]) AS o (id)
         WHERE EXISTS (SELECT 1 FROM balls WHERE object_id = o.id) OR EXISTS (SELECT 1 FROM intents WHERE object_id = o.id)
            OR EXISTS (SELECT 1 FROM retired WHERE object_id = o.id) OR EXISTS (SELECT 1 FROM garbage WHERE object_id = o.id)) AS known,
-      (SELECT json_agg(json_build_object('num', num, 'id', id, 'state', state, 'draining', draining)) FROM peers WHERE id = ANY(${db.array(named, "TEXT")}::text[])) AS peers`);
+      ${namedPeersJson(db, named)} AS peers`);
   assert(row !== undefined, "no facts about a batch of new balls");
   return { busyKeys: new Set(row.busy ?? []), knownObjects: new Set(row.known ?? []), buckets: new Set(row.buckets ?? []), peers: row.peers ?? [] };
 }

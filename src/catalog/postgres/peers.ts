@@ -138,10 +138,23 @@ export async function resolvePeers(db: Db, ids: readonly string[]): Promise<Map<
   return registeredPeers(unique, rows);
 }
 
+/** A peer's row as the commit reads it, with its number and liveness. */
+type NamedPeerRow = Pick<PeerRow, "num" | "id" | "state" | "draining">;
+
+/** A subquery for a statement that also reads the rows of the peers named `ids`, as a JSON array of NamedPeerRow. */
+export function namedPeersJson(db: Db, ids: readonly string[]) {
+  return db`(SELECT json_agg(json_build_object('num', num, 'id', id, 'state', state, 'draining', draining)) FROM peers WHERE id = ANY(${db.array([...ids], "TEXT")}::text[]))`;
+}
+
+/** The number and liveness of each peer of `rows`, by id. */
+export function peersById(rows: readonly NamedPeerRow[]): Map<string, { num: number; live: boolean }> {
+  return new Map(rows.map((row) => [row.id, { num: row.num, live: isLive(row) }]));
+}
+
 /** Each of `ids` with its number and liveness, from `rows` read for them; BadRequestError names the first not registered. */
-export function registeredPeers(ids: readonly string[], rows: ReadonlyArray<Pick<PeerRow, "num" | "id" | "state" | "draining">>): Map<string, { num: number; live: boolean }> {
+export function registeredPeers(ids: readonly string[], rows: readonly NamedPeerRow[]): Map<string, { num: number; live: boolean }> {
   for (const id of ids) checkPeerId(id);
-  const found = new Map(rows.map((row) => [row.id, { num: row.num, live: isLive(row) }]));
+  const found = peersById(rows);
   for (const id of ids) if (!found.has(id)) throw new BadRequestError(`peer ${id} is not registered`);
   return found;
 }

@@ -107,12 +107,11 @@ export class Manifests {
    */
   async overwritten(tx: CatalogCalls, bucket: string, key: string, objectId: string): Promise<PendingManifest> {
     const holders = (await tx.findRetiredChunk(objectId, 0))?.peers ?? [];
-    const generation = await takeGeneration(tx, this.o.clock.wallMs());
-    return { manifest: { bucket, key, objectId, generation, dead: true, body: encodeManifestBody({ reason: "overwritten" }) }, holders };
+    return this.tombstone(tx, { ball: { bucket, key, objectId }, holders }, "overwritten");
   }
 
   /** Inside the write that retired it: the tombstone of a version `current` described. */
-  async tombstone(tx: CatalogCalls, old: { ball: BallRecord; holders: string[] }, reason: "deleted" | "overwritten"): Promise<PendingManifest> {
+  async tombstone(tx: CatalogCalls, old: { ball: Pick<BallRecord, "bucket" | "key" | "objectId">; holders: string[] }, reason: "deleted" | "overwritten"): Promise<PendingManifest> {
     const { bucket, key, objectId } = old.ball;
     const generation = await takeGeneration(tx, this.o.clock.wallMs());
     return { manifest: { bucket, key, objectId, generation, dead: true, body: encodeManifestBody({ reason }) }, holders: old.holders };
