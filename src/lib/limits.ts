@@ -644,6 +644,14 @@ export const vssTimings = {
    * the orphan grace, never above it.
    */
   extraCopyGraceMs: 60_000,
+  /**
+   * Wall time one reconciliation step (one a second) may take, page after page, before it yields
+   * to the next second: at most a fifth of the SPM's time, yet a peer of a few thousand chunks is
+   * walked in a step or two, not one page a second (4 peers of 6,000 chunks after an SPM restart
+   * took over 90 s, and a replaced disk's leftovers waited behind the others; see
+   * docs/reliability.md). The first page of a step is always taken.
+   */
+  reconcileStepBudgetMs: 200,
 } as const;
 
 export const vssLimits = {
@@ -708,6 +716,8 @@ export const vssLimits = {
   certificateForgetMs: 10 * 60_000,
   /** Chunks one reconciliation step asks a peer about (one page of its list, or one chunk.statMany). */
   reconcilePageChunks: 512,
+  /** Pages one reconciliation step takes at most, however fast they go (the time budget is reconcileStepBudgetMs). */
+  reconcilePagesPerStepMax: 32,
   /**
    * The share of a peer's chunks the catalog may not know at all before reconciliation stops
    * collecting them: in normal life such orphans are a handful (a write that outlived its

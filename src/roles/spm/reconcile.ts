@@ -1,6 +1,9 @@
 // Reconciliation: what the catalog believes a peer holds, checked against what it holds. Each up
-// peer is checked when it joins, comes back or is replaced, and again every `intervalMs`; one
-// page per step, so a peer of millions of chunks is walked slowly and nothing waits on it.
+// peer is checked when it joins, comes back or is replaced, and again every `intervalMs`; a step
+// (one a second) takes pages for at most `reconcileStepBudgetMs`, so a peer of millions of chunks
+// is walked slowly and nothing waits on it, while a few thousand are walked in a step or two. A
+// peer that joined or was replaced is checked before those merely back (a replaced disk's
+// real owner, say, whose leftovers of live balls are garbage now).
 // A check has up to three phases:
 //   holdings  the peer's own list (chunk.list), each chunk classified by the catalog
 //             (replica, extra, garbage, uploading, retired, unknown; see Holding). Chunks the
@@ -28,7 +31,7 @@ import { vssLimits, vssTimings } from "../../lib/limits.ts";
 import { toMictlanxError } from "../../lib/errors.ts";
 import { assert } from "../../lib/assert.ts";
 import { chunkChecksum, checksumHex } from "../../lib/checksum.ts";
-import type { Registry } from "./registry.ts";
+import type { ArrivalKind, Registry } from "./registry.ts";
 
 export interface ReconcilerOptions {
   /** The SPM's connections to its peers (with its certificate, under TLS). */
@@ -63,6 +66,8 @@ interface PeerState {
   dueMonoMs: number;
   /** Why this peer's unknown chunks are not collected (from its last count), if they are not. */
   blocked?: string;
+  /** Joined or replaced: checked before peers that are only due. */
+  urgent?: boolean;
 }
 
 export class Reconciler {
@@ -73,10 +78,11 @@ export class Reconciler {
   constructor(private readonly o: ReconcilerOptions) {}
 
   /** Check this peer next, from the start (it joined, came back, or was replaced). */
-  schedule(peerId: string): void {
+  schedule(peerId: string, why: ArrivalKind = "returned"): void {
     const state = this.stateOf(peerId);
     state.check = undefined;
     state.dueMonoMs = this.o.clock.monoMs();
+    if (why !== "returned") state.urgent = true;
   }
 
   status(): ReconcileStatus {
@@ -89,13 +95,22 @@ export class Reconciler {
     this.o.pool.close();
   }
 
-  /** One page of one peer's check. Never overlaps itself; errors are events, never thrown. */
+  /**
+   * Pages of the due checks, one at least, more while the step is within its time budget
+   * (`reconcileStepBudgetMs`, at most `reconcilePagesPerStepMax` pages). Never overlaps itself;
+   * errors are events, never thrown, and end the step (the next one retries).
+   */
   async step(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    const startMonoMs = this.o.clock.monoMs();
     try {
-      const peerId = this.nextDue();
-      if (peerId !== undefined) await this.advance(peerId);
+      for (let pages = 0; pages < vssLimits.reconcilePagesPerStepMax; pages += 1) {
+        const peerId = this.nextDue();
+        if (peerId === undefined) break;
+        await this.advance(peerId);
+        if (this.o.clock.monoMs() - startMonoMs >= vssTimings.reconcileStepBudgetMs) break;
+      }
     } catch (error) {
       this.o.event("reconcile_error", `reconciliation: ${toMictlanxError(error).message}`);
     } finally {
@@ -112,16 +127,18 @@ export class Reconciler {
     return state;
   }
 
-  /** The up peer whose check is furthest overdue; peers gone from the registry are forgotten. */
+  /** The up peer to check: an urgent one first, else the furthest overdue; peers gone from the registry are forgotten. */
   private nextDue(): string | undefined {
     const nowMs = this.o.clock.monoMs();
     for (const id of this.peers.keys()) if (this.o.registry.get(id) === undefined) this.peers.delete(id);
-    let best: { id: string; dueMonoMs: number } | undefined;
+    let best: { id: string; dueMonoMs: number; urgent: boolean } | undefined;
     for (const peer of this.o.registry.all()) {
       if (peer.state !== "up") continue;
       const state = this.stateOf(peer.id);
       if (state.dueMonoMs > nowMs) continue;
-      if (!best || state.dueMonoMs < best.dueMonoMs) best = { id: peer.id, dueMonoMs: state.dueMonoMs };
+      const urgent = state.urgent === true;
+      const better = !best || (urgent && !best.urgent) || (urgent === best.urgent && state.dueMonoMs < best.dueMonoMs);
+      if (better) best = { id: peer.id, dueMonoMs: state.dueMonoMs, urgent };
     }
     return best?.id;
   }
@@ -156,6 +173,7 @@ export class Reconciler {
 
   private finish(state: PeerState): void {
     delete state.check;
+    delete state.urgent;
     state.dueMonoMs = this.o.clock.monoMs() + this.o.intervalMs;
     this.counters.passes += 1;
   }

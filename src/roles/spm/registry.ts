@@ -56,6 +56,9 @@ export interface PeerReportIn {
   gets: number;
 }
 
+/** What a heartbeat from a peer this SPM had not heard from since it started, or since it was down, is. */
+export type ArrivalKind = "joined" | "replaced" | "returned";
+
 export type RegistryEventKind = "peer_up" | "peer_down" | "peer_suspect" | "peer_joined" | "peer_replaced" | "peer_refused" | "catalog_error";
 export type RegistryEvent = { kind: RegistryEventKind; peerId: string; message: string };
 
@@ -75,7 +78,7 @@ export interface RegistryOptions {
   persisting?: () => boolean;
   emit: (event: RegistryEvent) => void;
   /** A peer whose holdings the SPM should check against the catalog: it joined, came back, or was replaced. */
-  onArrival?: (peerId: string, why: "joined" | "replaced" | "returned") => void;
+  onArrival?: (peerId: string, why: ArrivalKind) => void;
 }
 
 export type PeerView = PeerRecord & { opsPerSec: number; liveBytes: number; lastSeenMonoMs: number };

@@ -147,7 +147,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     persist: (write) => writes.submit(write),
     persisting: () => leadership.leading() || leadership.term() !== undefined,
     emit: (registryEvent) => event(registryEvent.kind, registryEvent.message),
-    onArrival: (peerId) => reconciler.schedule(peerId),
+    onArrival: (peerId, why) => reconciler.schedule(peerId, why),
   });
   const routers = new RouterTable(clock, timings);
   const readerGraceMs = options.readerGraceMs ?? vssTimings.readerGraceMsDefault;
