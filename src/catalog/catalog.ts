@@ -108,7 +108,7 @@ import * as garbage from "./garbage.ts";
 import * as peers from "./peers.ts";
 import * as replication from "./replication.ts";
 import * as staging from "./staging.ts";
-import { checkCounterFloor, counterValue, statsOf } from "./rules.ts";
+import { checkCounterTake, counterValue, statsOf } from "./rules.ts";
 import { applySchema } from "./schema.ts";
 import { loadMasterKey, masterKeyBytes, masterKeyCheck, matchesCheck } from "./secrets.ts";
 import { prepareStatements, type Statements } from "./statements.ts";
@@ -732,13 +732,14 @@ export class Catalog {
   }
 
   /**
-   * Meta `key` as a counter: raised to the larger of its value + 1 (0 when absent) and `floor`,
-   * in one statement (a read and a write otherwise, each a round trip on PostgreSQL); the new value.
+   * Meta `key` as a counter, `count` (1 by default) values taken at once: the first is the larger
+   * of its value + 1 (0 when absent) and `floor`, and the counter ends at the last. One statement
+   * (a read and a write otherwise, each a round trip on PostgreSQL); the first value.
    */
-  nextMetaCounter(key: string, floor: number): number {
+  nextMetaCounter(key: string, floor: number, count = 1): number {
     checkName("meta key", key, metaKeyBytesMax);
-    checkCounterFloor(floor);
-    return this.write(() => counterValue(key, this.s.metaCounterNext.get({ key, floor })?.value)); // a bad value rolls back
+    checkCounterTake(floor, count);
+    return this.write(() => counterValue(key, this.s.metaCounterNext.get({ key, floor, count })?.value, count)); // a bad value rolls back
   }
 
   /** Recount everything the triggers and live counts keep; O(catalog). Problems, or [] if none. */

@@ -121,14 +121,15 @@ export function nextCursor<T>(rows: Array<{ ball: number; idx: number }>, limit:
   return { next: encodeChunkCursor({ ball: last.ball, idx: last.idx }) };
 }
 
-/** A counter's floor (nextMetaCounter): a whole number that a counter can reach. */
-export function checkCounterFloor(floor: number): void {
-  checkInt("counter floor", floor, 0, Number.MAX_SAFE_INTEGER - 1);
+/** A counter's take (nextMetaCounter): `count` values in [1, listPageMax], from a floor the last of them can be reached from. */
+export function checkCounterTake(floor: number, count: number): void {
+  checkInt("counter count", count, 1, limits.listPageMax);
+  checkInt("counter floor", floor, 0, Number.MAX_SAFE_INTEGER - count);
 }
 
-/** A counter's new value as an engine returned it (text in the meta table), checked. */
-export function counterValue(key: string, value: string | number | undefined): number {
+/** The first of a take of `count` values, from the counter's new value as an engine returned it (text in the meta table), checked. */
+export function counterValue(key: string, value: string | number | undefined, count = 1): number {
   const counted = Number(value);
-  assert(Number.isSafeInteger(counted) && counted >= 1, `meta ${key} holds ${JSON.stringify(value)}, not a counter`);
-  return counted;
+  assert(Number.isSafeInteger(counted) && counted >= count, `meta ${key} holds ${JSON.stringify(value)}, not a counter that took ${count}`);
+  return counted - count + 1;
 }

@@ -302,9 +302,10 @@ export function prepareStatements(db: Database) {
     metaGet: p<{ value: string }, { key: string }>("SELECT value FROM meta WHERE key = $key"),
     metaSet: p<unknown, { key: string; value: string }>("INSERT OR REPLACE INTO meta (key, value) VALUES ($key, $value)"),
     // One statement for read-add-write: values are stored as text, so compare as integers.
-    metaCounterNext: p<{ value: string | number }, { key: string; floor: number }>(
-      "INSERT INTO meta (key, value) VALUES ($key, CAST(MAX(1, CAST($floor AS INTEGER)) AS TEXT)) " +
-        "ON CONFLICT (key) DO UPDATE SET value = CAST(MAX(CAST(value AS INTEGER) + 1, CAST($floor AS INTEGER)) AS TEXT) RETURNING value",
+    // `count` values at once: the first is MAX(value + 1, floor), and the counter ends at the last.
+    metaCounterNext: p<{ value: string | number }, { key: string; floor: number; count: number }>(
+      "INSERT INTO meta (key, value) VALUES ($key, CAST(MAX(1, CAST($floor AS INTEGER)) + $count - 1 AS TEXT)) " +
+        "ON CONFLICT (key) DO UPDATE SET value = CAST(MAX(CAST(value AS INTEGER) + 1, CAST($floor AS INTEGER)) + $count - 1 AS TEXT) RETURNING value",
     ),
     totals: q<Totals>("SELECT balls, bytes, buckets, chunks, replicas, under, garbage, intents, intent_bytes FROM totals WHERE id = 0"),
   };

@@ -672,12 +672,13 @@ forEachEngine("catalog", (engine) => {
       expect(await catalog.stats()).toMatchObject({ balls: 1, chunks: 1, replicas: 2 });
     });
 
-    test("commitBalls answers and leaves exactly what the same commits one by one do (seeded mixes of new balls, overwrites, repeats, reused ids, bad items)", async () => {
+    test("commitBalls answers and leaves exactly what the same commits one by one do (seeded mixes of new balls, uploads, overwrites, repeats, reused ids, bad items)", async () => {
       const { random, seed } = seededRandom("commit-balls-mix");
       const pick = <T,>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
       const batched = await setup();
       const single = await setup();
       let made = 0;
+      const uploaded: string[] = [];
       for (let round = 0; round < 6; round += 1) {
         // Some state to collide with: live balls, a retired object id, an upload under way.
         const items: CommitItem[] = [];
@@ -690,7 +691,18 @@ forEachEngine("catalog", (engine) => {
           const peers = random() < 0.05 ? [["p1", "ghost"]] : Array.from({ length: 1 + Math.floor(random() * 3) }, () => [pick(["p1", "p2"]), pick(["p3", "p4"])]);
           const { ball, chunks } = ballOf({ key, objectId, peers, bucket: pick(["b1", "b2", `fresh-${round}`]) });
           if (random() < 0.03) ball.checksum = "not hex";
-          const options = pick<CommitItem["options"]>([{}, {}, {}, { ifAbsent: true }, { replicasMin: 2 }, { expectedObjectId: pick(used) }, { requirePlacements: true }]);
+          let options = pick<CommitItem["options"]>([{}, {}, {}, { ifAbsent: true }, { replicasMin: 2 }, { expectedObjectId: pick(used) }, { requirePlacements: true }]);
+          if (random() < 0.35 && !uploaded.includes(objectId)) {
+            // An upload under way: its intent placed what the commit names (now and then one
+            // replica less, which the commit then names unplaced) and sometimes more (garbage
+            // at the commit), with a request id now and then.
+            uploaded.push(objectId);
+            const unplaced = random() < 0.1;
+            const placements = chunks.map((chunk, i) => ({ index: chunk.index, peers: [...(unplaced && i === 0 ? chunk.peers.slice(1) : chunk.peers), ...(random() < 0.3 ? ["p5"] : [])] }));
+            const intent = { objectId, bucket: ball.bucket, key, createdMs: 1, expiresMs: 1e15, placements, chunkBytes: 64, ...(random() < 0.5 ? { requestId: `req-${objectId}` } : {}) };
+            for (const catalog of [batched, single]) await catalog.addIntent(intent).catch(() => undefined); // refused alike in both (a reused id)
+            options = pick<CommitItem["options"]>([{ requirePlacements: true }, { requirePlacements: true, replicasMin: 2 }, { requirePlacements: true, ifAbsent: true }, {}]);
+          }
           items.push({ ball, chunks, options: { ...options, retire: { atMs: 1_800_000_000_000 + round } } }); // a retire time of its own: the same in both
         }
         const results = await batched.commitBalls(items);
@@ -705,9 +717,12 @@ forEachEngine("catalog", (engine) => {
         for (const bucket of ["b1", "b2", ...Array.from({ length: 6 }, (_, r) => `fresh-${r}`)]) {
           for (const meta of (await catalog.listBalls({ bucket, limit: 1000 })).balls) balls.push(await catalog.getBall(bucket, meta.key));
         }
-        return { balls, stats: await catalog.stats(), garbage: sortGarbage(await catalog.takeGarbage({ limit: 1000 })), buckets: await catalog.listBuckets({ limit: 100 }) };
+        const intents = await Promise.all(uploaded.map((objectId) => catalog.getIntent(objectId)));
+        const requests = await Promise.all(uploaded.map((objectId) => catalog.findRequest(`req-${objectId}`)));
+        return { balls, stats: await catalog.stats(), garbage: sortGarbage(await catalog.takeGarbage({ limit: 1000 })), buckets: await catalog.listBuckets({ limit: 100 }), intents, requests };
       };
       expect(await everything(batched)).toEqual(await everything(single));
+      expect((await batched.stats()).intents).toBeLessThan(uploaded.length); // uploads were committed, not all refused
       console.log(`[commitBalls mix] seed ${seed}: ${(await batched.stats()).balls} balls`);
     });
 
@@ -799,6 +814,26 @@ forEachEngine("catalog", (engine) => {
       expect(await catalog.nextMetaCounter("n", 0)).toBe(Number.MAX_SAFE_INTEGER);
       await expect(catalog.nextMetaCounter("n", 0)).rejects.toThrow("not a counter");
       expect(await catalog.getMeta("n")).toBe(String(Number.MAX_SAFE_INTEGER));
+    });
+
+    test("a meta counter takes count values at once: the first as one take would, the counter at the last; count and floor at their edges", async () => {
+      const catalog = await setup();
+      expect(await catalog.nextMetaCounter("g", 0, 3)).toBe(1); // absent: 1, 2, 3
+      expect(await catalog.getMeta("g")).toBe("3");
+      expect(await catalog.nextMetaCounter("g", 0)).toBe(4);
+      expect(await catalog.nextMetaCounter("g", 100, 5)).toBe(100); // the floor first: 100..104
+      expect(await catalog.nextMetaCounter("g", 7, 2)).toBe(105); // a lower floor changes nothing
+      expect(await catalog.getMeta("g")).toBe("106");
+      expect(await catalog.nextMetaCounter("g", 0, limits.listPageMax)).toBe(107);
+      expect(await catalog.getMeta("g")).toBe(String(106 + limits.listPageMax));
+      for (const count of [0, -1, 1.5, limits.listPageMax + 1]) expect(await rejection(catalog.nextMetaCounter("g", 0, count))).toBeInstanceOf(BadRequestError);
+      // The floor leaves room for the whole take: its last value is the last safe integer at most.
+      expect(await rejection(catalog.nextMetaCounter("h", Number.MAX_SAFE_INTEGER - 2, 3))).toBeInstanceOf(BadRequestError);
+      expect(await catalog.nextMetaCounter("h", Number.MAX_SAFE_INTEGER - 3, 3)).toBe(Number.MAX_SAFE_INTEGER - 3);
+      expect(await catalog.getMeta("h")).toBe(String(Number.MAX_SAFE_INTEGER - 1));
+      await expect(catalog.nextMetaCounter("h", 0, 2)).rejects.toThrow("not a counter"); // would pass it: refused, the value kept
+      expect(await catalog.getMeta("h")).toBe(String(Number.MAX_SAFE_INTEGER - 1));
+      expect(await catalog.getMeta("g")).toBe(String(106 + limits.listPageMax));
     });
 
     test.if(engine.name === "postgres")("a peer's liveness flip may run past the statement bound (it updates every chunk the peer holds); the next statement has the bound again", async () => {

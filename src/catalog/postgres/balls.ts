@@ -362,13 +362,15 @@ function pageOfBalls(rows: BallRow[], q: ListBallsQuery): { balls: BallRecord[];
 
 /**
  * The commits of a batch that are plain new balls, each in far fewer statements than one by one
- * (a bulk load, bench/catalog-scale.ts's seeding): `true` at the positions it committed,
- * each at version 1; the caller commits the rest one by one, after, with every check (a batch
- * keeps its order, since no committed item shares a key or an object id with any other item).
- * Plain: no staged chunks, no placements to check, a key that holds no ball and an object id the
- * catalog has never seen, on registered peers, with a valid description — anything else (and
- * every error) is left to the one-by-one path, which alone decides what to answer. Two
- * statements: the facts of every candidate at once, then every insert at once.
+ * (the puts a router sends in one `ball.commitMany`, a bulk load): `true` at the positions it
+ * committed, each at version 1; the caller commits the rest one by one, after, with every check
+ * (a batch keeps its order, since no committed item shares a key or an object id with any other
+ * item). Plain: no staged chunks, a key that holds no ball, on registered peers, with a valid
+ * description, and either an upload's commit (`requirePlacements`: its intent under way, every
+ * replica it names placed, its object id used nowhere else) or one that needs no upload (an
+ * object id the catalog has never seen) — anything else (and every error) is left to the
+ * one-by-one path, which alone decides what to answer. Two statements: the facts of every
+ * candidate at once, then every insert (and the end of every intent) at once.
  */
 export async function commitNewBalls(db: Db, items: readonly CommitItem[]): Promise<boolean[]> {
   const taken = items.map(() => false);
@@ -381,12 +383,15 @@ export async function commitNewBalls(db: Db, items: readonly CommitItem[]): Prom
   const firstNaming = new Map<string, number>();
   for (const [n, { ball }] of items.entries()) if (!firstNaming.has(ball.bucket)) firstNaming.set(ball.bucket, n);
   const fresh = candidates.filter((n) => {
-    const { ball, chunks } = items[n]!;
+    const { ball, chunks, options = {} } = items[n]!;
     if (!facts.buckets.has(ball.bucket) && firstNaming.get(ball.bucket) !== n) return false;
-    return !facts.busyKeys.has(`${ball.bucket}/${ball.key}`) && !facts.knownObjects.has(ball.objectId) && chunks.every((chunk) => chunk.peers.every((id) => registered.has(id)));
+    if (facts.busyKeys.has(`${ball.bucket}/${ball.key}`) || facts.owned.has(ball.objectId)) return false;
+    const upload = options.requirePlacements === true;
+    if (upload ? !facts.underWay.has(ball.objectId) || facts.unplaced.has(ball.objectId) : facts.underWay.has(ball.objectId)) return false;
+    return chunks.every((chunk) => chunk.peers.every((id) => registered.has(id)));
   });
   if (fresh.length < bulkCommitMin) return taken;
-  await insertNewBalls(db, fresh.map((n) => items[n]!), registered);
+  await insertNewBalls(db, fresh.map((n) => items[n]!), registered, facts.underWay);
   for (const n of fresh) taken[n] = true;
   return taken;
 }
@@ -403,7 +408,7 @@ function plainCandidates(items: readonly CommitItem[]): number[] {
     count(`o:${ball.objectId}`);
   }
   return items.flatMap(({ ball, chunks, options = {} }, n) => {
-    if ((options.stagedChunks ?? 0) !== 0 || options.requirePlacements === true) return [];
+    if ((options.stagedChunks ?? 0) !== 0) return [];
     if (uses.get(`k:${ball.bucket}/${ball.key}`) !== 1 || uses.get(`o:${ball.objectId}`) !== 1) return [];
     if (options.replicasMin !== undefined && chunks.some((chunk) => chunk.peers.length < options.replicasMin!)) return [];
     if (options.expectedObjectId !== undefined) return []; // a precondition on a ball that must exist: never a new key
@@ -417,26 +422,67 @@ function plainCandidates(items: readonly CommitItem[]): number[] {
   });
 }
 
-/** Which candidates' keys hold a ball, which object ids the catalog knows (live, under way, retired, garbage), which buckets exist, and the named peers. */
-async function newBallFacts(db: Db, items: readonly CommitItem[]): Promise<{ busyKeys: Set<string>; knownObjects: Set<string>; buckets: Set<string>; peers: PeerRow[] }> {
+interface NewBallFacts {
+  /** bucket/key of the candidates' keys that hold a ball. */
+  busyKeys: Set<string>;
+  /** Object ids a ball, a retired record or pending garbage uses. */
+  owned: Set<string>;
+  /** Object ids with an upload under way, each with its intent's request id. */
+  underWay: Map<string, string | null>;
+  /** Object ids of upload commits naming a replica that was never placed. */
+  unplaced: Set<string>;
+  buckets: Set<string>;
+  peers: PeerRow[];
+}
+
+/** What the candidates' keys and object ids are known as, which buckets exist, and the named peers: one statement. */
+async function newBallFacts(db: Db, items: readonly CommitItem[]): Promise<NewBallFacts> {
   const buckets = items.map(({ ball }) => ball.bucket);
   const keys = items.map(({ ball }) => ball.key);
   const objects = items.map(({ ball }) => ball.objectId);
   const named = [...new Set(items.flatMap(({ chunks }) => chunks.flatMap((chunk) => chunk.peers)))];
-  const row = await one<{ busy: string[] | null; known: string[] | null; buckets: string[] | null; peers: PeerRow[] | null }>(db`SELECT
+  // Every replica an upload's commit names, to be found among its intent's placements.
+  const replicas = items.flatMap(({ ball, chunks, options = {} }) =>
+    options.requirePlacements === true ? chunks.flatMap((chunk) => chunk.peers.map((peerId) => ({ objectId: ball.objectId, index: chunk.index, peerId }))) : [],
+  );
+  const row = await one<{ busy: string[] | null; owned: string[] | null; under_way: Array<[string, string | null]> | null; unplaced: string[] | null; buckets: string[] | null; peers: PeerRow[] | null }>(db`SELECT
       (SELECT array_agg(name) FROM buckets WHERE name = ANY(${db.array([...new Set(buckets)], "TEXT")}::text[])) AS buckets,
       (SELECT array_agg(b.bucket || '/' || b.key) FROM unnest(${db.array(buckets, "TEXT")}::text[], ${db.array(keys, "TEXT")}::text[]) AS k (bucket, key)
         JOIN balls AS b ON b.bucket = k.bucket AND b.key = k.key) AS busy,
       (SELECT array_agg(o.id) FROM unnest(${db.array(objects, "TEXT")}::text[]) AS o (id)
-        WHERE EXISTS (SELECT 1 FROM balls WHERE object_id = o.id) OR EXISTS (SELECT 1 FROM intents WHERE object_id = o.id)
-           OR EXISTS (SELECT 1 FROM retired WHERE object_id = o.id) OR EXISTS (SELECT 1 FROM garbage WHERE object_id = o.id)) AS known,
+        WHERE EXISTS (SELECT 1 FROM balls WHERE object_id = o.id) OR EXISTS (SELECT 1 FROM retired WHERE object_id = o.id)
+           OR EXISTS (SELECT 1 FROM garbage WHERE object_id = o.id)) AS owned,
+      (SELECT json_agg(json_build_array(object_id, request_id)) FROM intents WHERE object_id = ANY(${db.array(objects, "TEXT")}::text[])) AS under_way,
+      (SELECT array_agg(DISTINCT w.object_id) FROM unnest(${db.array(replicas.map((r) => r.objectId), "TEXT")}::text[], ${db.array(replicas.map((r) => r.index), "INT")}::int[],
+                                                          ${db.array(replicas.map((r) => r.peerId), "TEXT")}::text[]) AS w (object_id, idx, peer_id)
+        WHERE NOT EXISTS (SELECT 1 FROM intent_placements AS p WHERE p.object_id = w.object_id AND p.idx = w.idx AND p.peer_id = w.peer_id)) AS unplaced,
       ${namedPeersJson(db, named)} AS peers`);
   assert(row !== undefined, "no facts about a batch of new balls");
-  return { busyKeys: new Set(row.busy ?? []), knownObjects: new Set(row.known ?? []), buckets: new Set(row.buckets ?? []), peers: row.peers ?? [] };
+  return {
+    busyKeys: new Set(row.busy ?? []),
+    owned: new Set(row.owned ?? []),
+    underWay: new Map(row.under_way ?? []),
+    unplaced: new Set(row.unplaced ?? []),
+    buckets: new Set(row.buckets ?? []),
+    peers: row.peers ?? [],
+  };
 }
 
-/** Every ball, chunk and replica of `items` (plain new balls, checked) in one statement, buckets made as their first ball needs them. */
-async function insertNewBalls(db: Db, items: readonly CommitItem[], peers: Map<string, { num: number; live: boolean }>): Promise<void> {
+/**
+ * Every ball, chunk and replica of `items` (plain new balls, checked) in one statement, buckets
+ * made as their first ball needs them; the uploads among them (their object ids in `underWay`)
+ * end as insertBallWithChunks ends one: placements gone, the unused ones (on peers still
+ * registered) garbage in item, index and peer order, staged records and intents gone, request
+ * ids remembered.
+ */
+async function insertNewBalls(db: Db, items: readonly CommitItem[], peers: Map<string, { num: number; live: boolean }>, underWay: Map<string, string | null>): Promise<void> {
+  const uploads = items.filter(({ ball }) => underWay.has(ball.objectId));
+  const upObjects = db.array(uploads.map(({ ball }) => ball.objectId), "TEXT");
+  const used = uploads.flatMap(({ ball, chunks }) => chunks.flatMap((chunk) => chunk.peers.map((peerId) => ({ objectId: ball.objectId, index: chunk.index, peerId }))));
+  const requests = uploads.flatMap(({ ball }) => {
+    const requestId = underWay.get(ball.objectId) ?? null;
+    return requestId === null ? [] : [{ requestId, objectId: ball.objectId, createdMs: ball.createdMs }];
+  });
   const params = items.map(({ ball }) => ballParams(ball, 1));
   const column = <K extends keyof (typeof params)[number]>(name: K) => params.map((p) => p[name]);
   const firstOfBucket = new Map<string, number>();
@@ -462,7 +508,22 @@ async function insertNewBalls(db: Db, items: readonly CommitItem[], peers: Map<s
       r AS (INSERT INTO replicas (ball, idx, peer)
         SELECT b.id, r.idx, r.peer FROM unnest(${db.array(replicaRows.map((r) => r.objectId), "TEXT")}::text[], ${db.array(replicaRows.map((r) => r.index), "INT")}::int[],
                                               ${db.array(replicaRows.map((r) => r.num), "BIGINT")}::bigint[]) AS r (object_id, idx, peer) JOIN b USING (object_id)
-        ON CONFLICT DO NOTHING)
+        ON CONFLICT DO NOTHING),
+      taken AS (DELETE FROM intent_placements WHERE object_id = ANY(${upObjects}::text[]) RETURNING object_id, idx, peer_id),
+      orphans AS (INSERT INTO garbage (object_id, idx, peer_id, bucket)
+        SELECT t.object_id, t.idx, t.peer_id, u.bucket
+        FROM taken AS t JOIN unnest(${upObjects}::text[], ${db.array(uploads.map(({ ball }) => ball.bucket), "TEXT")}::text[]) WITH ORDINALITY AS u (object_id, bucket, position) ON u.object_id = t.object_id
+        WHERE EXISTS (SELECT 1 FROM peers WHERE id = t.peer_id)
+          AND NOT EXISTS (SELECT 1 FROM unnest(${db.array(used.map((r) => r.objectId), "TEXT")}::text[], ${db.array(used.map((r) => r.index), "INT")}::int[],
+                                               ${db.array(used.map((r) => r.peerId), "TEXT")}::text[]) AS w (object_id, idx, peer_id)
+                          WHERE w.object_id = t.object_id AND w.idx = t.idx AND w.peer_id = t.peer_id)
+        ORDER BY u.position, t.idx, t.peer_id ON CONFLICT DO NOTHING),
+      staged_gone AS (DELETE FROM intent_chunks WHERE object_id = ANY(${upObjects}::text[])),
+      remembered AS (INSERT INTO requests (request_id, object_id, version, created_ms)
+        SELECT request_id, object_id, 1, created_ms FROM unnest(${db.array(requests.map((r) => r.requestId), "TEXT")}::text[], ${db.array(requests.map((r) => r.objectId), "TEXT")}::text[],
+                                                               ${db.array(requests.map((r) => r.createdMs), "BIGINT")}::bigint[]) AS q (request_id, object_id, created_ms)
+        ON CONFLICT DO NOTHING),
+      intent_gone AS (DELETE FROM intents WHERE object_id = ANY(${upObjects}::text[]))
     SELECT count(*)::int AS made FROM b`);
   assert(row?.made === items.length, `a bulk commit inserted ${row?.made} of ${items.length} balls`);
 }

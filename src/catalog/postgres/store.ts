@@ -26,7 +26,7 @@ import { loadMasterKey, matchesCheck, masterKeyCheck } from "../secrets.ts";
 import type { BucketSummary, CommitItem, CommitResult } from "../types.ts";
 import { checkBall, checkBucket, checkChunks, checkDeleteBallsQuery, checkInt, checkKey, checkName, checkObjectId, checkPage } from "../validate.ts";
 import { auditPostgresCatalog } from "./audit.ts";
-import { checkCounterFloor, counterValue, statsOf } from "../rules.ts";
+import { checkCounterTake, counterValue, statsOf } from "../rules.ts";
 import * as balls from "./balls.ts";
 import { all, lockKeys, one, redactedLocation, run as affected, storageError, type Db } from "./db.ts";
 import * as garbage from "./garbage.ts";
@@ -542,13 +542,13 @@ function metaCalls(run: Runner): Partial<CatalogCalls> {
       }
       await run.write((db) => db`INSERT INTO meta (key, value) VALUES (${key}, ${value}) ON CONFLICT (key) DO UPDATE SET value = excluded.value`);
     },
-    nextMetaCounter: async (key, floor) => {
+    nextMetaCounter: async (key, floor, count = 1) => {
       checkName("meta key", key, metaKeyBytesMax);
-      checkCounterFloor(floor);
+      checkCounterTake(floor, count);
       return run.write(async (db) => {
-        const row = await one<{ value: string }>(db`INSERT INTO meta (key, value) VALUES (${key}, GREATEST(1, ${floor}::bigint)::text)
-          ON CONFLICT (key) DO UPDATE SET value = GREATEST(meta.value::bigint + 1, ${floor}::bigint)::text RETURNING value`);
-        return counterValue(key, row?.value); // a bad value rolls back
+        const row = await one<{ value: string }>(db`INSERT INTO meta (key, value) VALUES (${key}, (GREATEST(1, ${floor}::bigint) + ${count}::bigint - 1)::text)
+          ON CONFLICT (key) DO UPDATE SET value = (GREATEST(meta.value::bigint + 1, ${floor}::bigint) + ${count}::bigint - 1)::text RETURNING value`);
+        return counterValue(key, row?.value, count); // a bad value rolls back
       });
     },
   };

@@ -40,8 +40,8 @@ type Meta = Pick<CatalogCalls, "getMeta" | "setMeta"> | { getMeta(key: string): 
  * with it): one past the last, and never below the clock's (so generations keep growing past a
  * catalog rebuilt from the peers, whose last generation was lost with it).
  */
-export async function takeGeneration(catalog: Pick<CatalogCalls, "nextMetaCounter">, wallMs: number): Promise<number> {
-  return catalog.nextMetaCounter(generationMetaKey, Math.floor(wallMs) * generationsPerMs);
+export async function takeGeneration(catalog: Pick<CatalogCalls, "nextMetaCounter">, wallMs: number, count = 1): Promise<number> {
+  return catalog.nextMetaCounter(generationMetaKey, Math.floor(wallMs) * generationsPerMs, count);
 }
 
 /** Raise the catalog's last generation to at least `floor` (a rebuilt catalog: nothing new may sort below what the peers hold). */
@@ -105,15 +105,15 @@ export class Manifests {
    * `bucket/key`, to the holders its chunk 0 had (its replicas are garbage now, in this same
    * write), so a commit needs no read of the version before it.
    */
-  async overwritten(tx: CatalogCalls, bucket: string, key: string, objectId: string): Promise<PendingManifest> {
+  async overwritten(tx: CatalogCalls, bucket: string, key: string, objectId: string, generation?: number): Promise<PendingManifest> {
     const holders = (await tx.findRetiredChunk(objectId, 0))?.peers ?? [];
-    return this.tombstone(tx, { ball: { bucket, key, objectId }, holders }, "overwritten");
+    return this.tombstone(tx, { ball: { bucket, key, objectId }, holders }, "overwritten", generation);
   }
 
-  /** Inside the write that retired it: the tombstone of a version `current` described. */
-  async tombstone(tx: CatalogCalls, old: { ball: Pick<BallRecord, "bucket" | "key" | "objectId">; holders: string[] }, reason: "deleted" | "overwritten"): Promise<PendingManifest> {
+  /** Inside the write that retired it: the tombstone of a version `current` described (with a generation the write took, or one taken now). */
+  async tombstone(tx: CatalogCalls, old: { ball: Pick<BallRecord, "bucket" | "key" | "objectId">; holders: string[] }, reason: "deleted" | "overwritten", taken?: number): Promise<PendingManifest> {
     const { bucket, key, objectId } = old.ball;
-    const generation = await takeGeneration(tx, this.o.clock.wallMs());
+    const generation = taken ?? (await takeGeneration(tx, this.o.clock.wallMs()));
     return { manifest: { bucket, key, objectId, generation, dead: true, body: encodeManifestBody({ reason }) }, holders: old.holders };
   }
 
@@ -123,10 +123,10 @@ export class Manifests {
    * the catalog would answer with (the catalog suites check that it does): two reads less on
    * every put's path, under the writer's lock.
    */
-  async live(tx: CatalogCalls, bucket: string, key: string, committed?: { ball: BallRecord; holders?: string[] }): Promise<PendingManifest> {
+  async live(tx: CatalogCalls, bucket: string, key: string, committed?: { ball: BallRecord; holders?: string[] }, taken?: number): Promise<PendingManifest> {
     const ball = committed?.ball ?? (await tx.getBallMeta(bucket, key));
     assert(ball && ball.bucket === bucket && ball.key === key, `${bucket}/${key} has no live version right after its commit`);
-    const generation = await takeGeneration(tx, this.o.clock.wallMs());
+    const generation = taken ?? (await takeGeneration(tx, this.o.clock.wallMs()));
     const { bucket: _b, key: _k, objectId, ...meta } = ball;
     const holders = committed?.holders ?? (await holdersOf(tx, ball));
     return { manifest: { bucket, key, objectId, generation, dead: false, body: encodeManifestBody({ ball: meta }) }, holders };

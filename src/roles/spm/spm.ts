@@ -20,7 +20,7 @@ import { CertificateExpiries } from "./certificates.ts";
 import type { KeyVerifier } from "../../net/authorize.ts";
 import { spmOps, type PeerStatus, type VssStatus } from "../../protocol/spm.ts";
 import { limits, vssLimits, vssTimings } from "../../lib/limits.ts";
-import { ConflictError, NotFoundError, toMictlanxError } from "../../lib/errors.ts";
+import { ConflictError, MictlanxError, NotFoundError, toMictlanxError } from "../../lib/errors.ts";
 import { anchoredWallMs, systemClock, type Clock } from "../../lib/clock.ts";
 import { Registry } from "./registry.ts";
 import { RouterTable } from "./routers.ts";
@@ -271,7 +271,7 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     "ball.place": (args) => uploads.place(args),
     "ball.touch": ({ objectId }) => uploads.touch(objectId),
     "ball.commit": (args) => uploads.commit(args),
-    "ball.commitMany": async ({ items }) => ({ results: await Promise.all(items.map((item) => settle(() => uploads.commit(item)))) }),
+    "ball.commitMany": async ({ items }) => ({ results: (await uploads.commitMany(items)).map((answer) => (answer instanceof MictlanxError ? { ok: false as const, code: answer.code, message: answer.message } : { ok: true as const, value: answer })) }),
     "ball.reserveMany": async ({ items }) => ({ results: await Promise.all(items.map((item) => settle(() => uploads.reserve(item)))) }),
     "ball.get": ({ bucket, key }) => locate(bucket, key),
     "ball.getMany": async ({ items }) => ({ results: withinBatchBytes(await Promise.all(items.map((item) => settle(() => locate(item.bucket, item.key)))), ballLocatedWireBytes) }),

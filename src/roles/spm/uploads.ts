@@ -4,21 +4,23 @@
 // visible in one catalog write, group-committed with its neighbours; `abandon` ends an upload
 // its client gave up, its chunks garbage at once. A retried put (same request id) gets its
 // first try's reservation back, unless that was abandoned.
-import { committedBall, type CatalogCalls, type CatalogStore, type RetireTiming } from "../../catalog/index.ts";
+import { committedBall, type CatalogCalls, type CatalogStore, type CommitItem, type RetireTiming } from "../../catalog/index.ts";
 import type { spmOps } from "../../protocol/spm.ts";
 import type { ParsedArgsOf, ResultOf } from "../../protocol/envelope.ts";
 import { defaultBallId, type ChunkRecordWire } from "../../protocol/ball.ts";
 import type { Clock } from "../../lib/clock.ts";
-import { BadRequestError, ConflictError, MictlanxError } from "../../lib/errors.ts";
+import { BadRequestError, ConflictError, MictlanxError, toMictlanxError } from "../../lib/errors.ts";
 import { assert } from "../../lib/assert.ts";
 import { limits, vssLimits } from "../../lib/limits.ts";
 import { Lru } from "../../lib/lru.ts";
 import { choosePeers } from "./placement.ts";
 import type { Registry } from "./registry.ts";
 import type { WriteBatcher } from "./write-batcher.ts";
-import type { Manifests } from "./manifests.ts";
+import { takeGeneration, type Manifests, type PendingManifest } from "./manifests.ts";
 
 export type CommitArgs = ParsedArgsOf<typeof spmOps, "ball.commit">;
+/** What a commit answers: its version, and the object id it replaced when it overwrote one. */
+export type CommitAnswer = { version: number; replacedObjectId?: string };
 export type Reservation = ResultOf<typeof spmOps, "ball.reserve">;
 export type ReserveArgs = ParsedArgsOf<typeof spmOps, "ball.reserve">;
 export type PlaceArgs = ParsedArgsOf<typeof spmOps, "ball.place">;
@@ -146,7 +148,32 @@ export class Uploads {
    * checks the whole description (chunks 0..n-1 in order, each on rf distinct peers the SPM
    * placed it on, sizes that fit and add up) inside the same transaction.
    */
-  async commit({ objectId, chunks, ifAbsent, expectedObjectId, stagedChunks, ...declaration }: CommitArgs): Promise<{ version: number; replacedObjectId?: string }> {
+  async commit(args: CommitArgs): Promise<CommitAnswer> {
+    const [answer] = await this.commitMany([args]);
+    assert(answer !== undefined, "a commit lost its answer");
+    if (answer instanceof Error) throw answer;
+    return answer;
+  }
+
+  /**
+   * The commits of one batch (a router's `ball.commitMany`) as one catalog write: the catalog
+   * takes them together (`commitBalls`; on PostgreSQL the plain new uploads in two statements
+   * for the whole batch), and one take of generations serves their manifests. Each answer in
+   * its place. A write of the whole batch fails as a whole when one commit in it fails (a group
+   * has no savepoint per commit); nothing of it is kept then, and each commit goes again as a
+   * write of its own, which answers it alone.
+   */
+  async commitMany(args: readonly CommitArgs[]): Promise<Array<CommitAnswer | MictlanxError>> {
+    if (args.length === 0) return [];
+    const items = args.map((one) => this.commitItem(one));
+    const together = await this.commitWrite(items).catch((error: unknown) => toMictlanxError(error));
+    if (!(together instanceof MictlanxError)) return together;
+    if (items.length === 1) return [together];
+    return Promise.all(items.map(async (item) => (await this.commitWrite([item]).catch((error: unknown) => [toMictlanxError(error)]))[0]!));
+  }
+
+  /** A commit as the catalog takes it: the ball with its declaration, and the checks a put's commit asks for. */
+  private commitItem({ objectId, chunks, ifAbsent, expectedObjectId, stagedChunks, ...declaration }: CommitArgs): CommitItem {
     const ball = {
       bucket: declaration.bucket,
       key: declaration.key,
@@ -169,30 +196,60 @@ export class Uploads {
       replicasMin: ball.rf,
       ...(stagedChunks === undefined ? {} : { stagedChunks }),
     };
-    let sending: Promise<void> | undefined;
+    return { ball, chunks, options };
+  }
+
+  /**
+   * One catalog write of `items`, answered once durable with their manifests delivered. The
+   * new versions' manifests go to chunk 0's peers while the catalog's flush runs (the two
+   * durable writes overlap), and a put is acknowledged once both are done; an overwrite's
+   * tombstone only after that, so a tombstone on disk always has the version that replaced it
+   * beside it somewhere (docs/recovery.md).
+   */
+  private async commitWrite(items: readonly CommitItem[]): Promise<Array<CommitAnswer | MictlanxError>> {
+    let sending: Promise<PromiseSettledResult<void>[]> | undefined;
     const { manifests } = this.o;
     const write = async (tx: CatalogCalls) => {
-      const committed = await tx.commitBall(ball, chunks, options);
-      const { replacedObjectId } = committed;
-      const tombstone = replacedObjectId ? [await manifests.overwritten(tx, ball.bucket, ball.key, replacedObjectId)] : [];
-      // What was just written, so the manifest needs no read of it; chunk 0's holders too, unless
-      // chunk 0 was staged earlier (a multipart upload's) and is not among these chunks.
-      const first = chunks[0]?.index === 0 ? chunks[0] : undefined;
-      const written = { ball: committedBall(ball, committed.version), ...(first ? { holders: first.peers } : {}) };
-      return { result: committed, live: await manifests.live(tx, ball.bucket, ball.key, written), replaced: tombstone };
+      const results = await tx.commitBalls([...items]);
+      // Generations in item order, an overwrite's tombstone before its new version, from one take.
+      const needed = results.reduce((sum, result) => sum + (result instanceof MictlanxError ? 0 : result.replacedObjectId ? 2 : 1), 0);
+      let generation = needed === 0 ? 0 : await takeGeneration(tx, this.o.clock.wallMs(), needed);
+      const done: Array<{ answer: CommitAnswer; live: PendingManifest; replaced: PendingManifest[] } | MictlanxError> = [];
+      for (const [n, result] of results.entries()) {
+        if (result instanceof MictlanxError) {
+          done.push(result);
+          continue;
+        }
+        const { ball, chunks } = items[n]!;
+        const { replacedObjectId } = result;
+        const replaced = replacedObjectId ? [await manifests.overwritten(tx, ball.bucket, ball.key, replacedObjectId, generation++)] : [];
+        // What was just written, so the manifest needs no read of it; chunk 0's holders too, unless
+        // chunk 0 was staged earlier (a multipart upload's) and is not among these chunks.
+        const first = chunks[0]?.index === 0 ? chunks[0] : undefined;
+        const written = { ball: committedBall(ball, result.version), ...(first ? { holders: first.peers } : {}) };
+        const live = await manifests.live(tx, ball.bucket, ball.key, written, generation++);
+        done.push({ answer: { version: result.version, ...(replacedObjectId ? { replacedObjectId } : {}) }, live, replaced });
+      }
+      return done;
     };
-    // The new version's manifest goes to chunk 0's peers while the catalog's flush runs (the
-    // two durable writes overlap), and the put is acknowledged once both are done; an
-    // overwrite's tombstone only after that, so a tombstone on disk always has the version that
-    // replaced it beside it somewhere (docs/recovery.md).
-    const { result, replaced } = await this.o.writes.submit(write, ({ live }) => {
-      sending = manifests.deliver([live]);
-      sending.catch(() => {}); // awaited below; here only so a failed flush leaves no unhandled rejection
+    const done = await this.o.writes.submit(write, (applied) => {
+      sending = Promise.allSettled(applied.map((one) => (one instanceof MictlanxError ? Promise.resolve() : manifests.deliver([one.live]))));
     });
     assert(sending !== undefined, "a commit was durable before it was applied");
-    await sending;
-    await manifests.deliver(replaced);
-    return { version: result.version, ...(result.replacedObjectId ? { replacedObjectId: result.replacedObjectId } : {}) };
+    const delivered = await sending;
+    return Promise.all(
+      done.map(async (one, n) => {
+        if (one instanceof MictlanxError) return one;
+        const live = delivered[n]!;
+        if (live.status === "rejected") return toMictlanxError(live.reason);
+        try {
+          await manifests.deliver(one.replaced);
+        } catch (error) {
+          return toMictlanxError(error);
+        }
+        return one.answer;
+      }),
+    );
   }
 
   /** rf distinct up peers for each of `count` chunks from `fromIndex`. */
