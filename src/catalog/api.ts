@@ -30,7 +30,7 @@ export const catalogCallNames = [
   "listBuckets", "getBucket", "createBucket", "countBalls", "deleteBalls", "deleteBucket",
   "getBucketSetting", "setBucketSetting", "bucketsWithSetting", "setBallTag",
   "addReplica", "removeReplica", "underReplicated", "countUnderReplicated", "overReplicated", "chunksOnPeer", "findChunk", "classifyHolding",
-  "addIntent", "addIntentPlacements", "touchIntent", "extendAllIntents", "findRequest", "getIntent", "abandonIntent", "expireIntents",
+  "addIntent", "addIntents", "addIntentPlacements", "touchIntent", "extendAllIntents", "findRequest", "getIntent", "abandonIntent", "expireIntents",
   "addGarbage", "takeGarbage", "findRetiredChunk", "retiredChunksPage", "bucketOfObject", "retiredObject", "ackGarbage", "countGarbage",
   "createAccessKey", "getAccessKey", "listAccessKeys", "revokeAccessKey", "countAccessKeys", "appendAudit", "listAudit",
   "stats", "getMeta", "setMeta", "nextMetaCounter",

@@ -133,6 +133,7 @@ import type {
   GarbageEntry,
   GarbageInput,
   GarbageItem,
+  IntentOutcome,
   ListBallsQuery,
   OverReplicatedChunk,
   Page,
@@ -603,6 +604,12 @@ export class Catalog {
   // --- intents and garbage ----------------------------------------------------------------
   addIntent(intent: PutIntent): void {
     this.write(() => garbage.addIntent(this.s, intent));
+  }
+
+  /** Many intents in one transaction, each answered in its place (see IntentOutcome). */
+  addIntents(intents: PutIntent[]): IntentOutcome[] {
+    checkInt("batch size", intents.length, 0, batchMax);
+    return this.write(() => garbage.addIntents(this.s, intents));
   }
   /** More placements for an upload under way; `expiresMs` can push its deadline later. */
   addIntentPlacements(objectId: string, placements: Placement[], expiresMs?: number): void {

@@ -5,11 +5,11 @@
 // refused instead of pointing at deleted replicas. Each intent counts the bytes placed for it
 // (chunk bytes × replicas placed), and the totals sum them for `status`.
 import { assert } from "../lib/assert.ts";
-import { BadRequestError, ConflictError, NotFoundError } from "../lib/errors.ts";
+import { BadRequestError, ConflictError, MictlanxError, NotFoundError } from "../lib/errors.ts";
 import { limits } from "../lib/limits.ts";
 import { getPeerRow } from "./peers.ts";
 import type { GarbageRow, IntentRow, Statements } from "./statements.ts";
-import type { ChunkRecord, GarbageEntry, GarbageInput, GarbageItem, Placement, PutIntent, RetiredChunk } from "./types.ts";
+import type { ChunkRecord, GarbageEntry, GarbageInput, GarbageItem, IntentOutcome, Placement, PutIntent, RetiredChunk } from "./types.ts";
 import { blobToHex } from "./rows.ts";
 import { retiredPageOf } from "./rules.ts";
 import { checkBucket, checkGarbageItem, checkInt, checkIntent, checkObjectId, checkPeerId, checkPlacements } from "./validate.ts";
@@ -115,13 +115,46 @@ export function ackGarbage(s: Statements, items: GarbageItem[]): void {
 
 export function addIntent(s: Statements, intent: PutIntent): void {
   checkIntent(intent);
-  if (s.intentGet.get({ object_id: intent.objectId }) !== null) {
-    throw new ConflictError(`an upload of object ${intent.objectId} is already under way`);
-  }
-  const owner = s.ballByObject.get({ object_id: intent.objectId });
-  if (owner !== null) throw new ConflictError(`object id ${intent.objectId} is already used by ${owner.bucket}/${owner.key}`);
-  const retired = s.retiredGet.get({ object_id: intent.objectId });
-  if (retired !== null) throw new ConflictError(`object id ${intent.objectId} was ${retired.reason}; use a new one`);
+  const refused = intentRefusal(s, intent.objectId);
+  if (refused) throw refused;
+  insertIntent(s, intent);
+}
+
+/**
+ * Each intent of a batch as addIntent takes it, but answered in its place, having written
+ * nothing when refused: the checks come before any write. An intent whose request id the
+ * catalog knows (an upload under way, or committed; an earlier intent of this batch too) is
+ * left out: the put is a retry.
+ */
+export function addIntents(s: Statements, intents: PutIntent[]): IntentOutcome[] {
+  return intents.map((intent) => {
+    try {
+      checkIntent(intent);
+    } catch (error) {
+      if (error instanceof MictlanxError) return error;
+      throw error;
+    }
+    if (intent.requestId !== undefined && (s.intentByRequest.get({ request_id: intent.requestId }) !== null || s.requestGet.get({ request_id: intent.requestId }) !== null)) {
+      return "request_known";
+    }
+    const refused = intentRefusal(s, intent.objectId);
+    if (refused) return refused;
+    insertIntent(s, intent);
+    return "added";
+  });
+}
+
+/** Why an upload of `objectId` cannot begin (under way, used by a ball, retired), if it cannot. */
+function intentRefusal(s: Statements, objectId: string): ConflictError | undefined {
+  if (s.intentGet.get({ object_id: objectId }) !== null) return new ConflictError(`an upload of object ${objectId} is already under way`);
+  const owner = s.ballByObject.get({ object_id: objectId });
+  if (owner !== null) return new ConflictError(`object id ${objectId} is already used by ${owner.bucket}/${owner.key}`);
+  const retired = s.retiredGet.get({ object_id: objectId });
+  if (retired !== null) return new ConflictError(`object id ${objectId} was ${retired.reason}; use a new one`);
+  return undefined;
+}
+
+function insertIntent(s: Statements, intent: PutIntent): void {
   const { objectId, bucket, key, createdMs, expiresMs } = intent;
   s.intentInsert.run({ object_id: objectId, bucket, key, created_ms: createdMs, expires_ms: expiresMs, request_id: intent.requestId ?? null, chunk_bytes: intent.chunkBytes ?? 0 });
   insertPlacements(s, objectId, intent.placements);

@@ -31,6 +31,7 @@ export type {
   GarbageEntry,
   GarbageInput,
   GarbageItem,
+  IntentOutcome,
   ListBallsQuery,
   OverReplicatedChunk,
   Page,

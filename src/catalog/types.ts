@@ -1,6 +1,7 @@
 // The records the catalog keeps. These shapes are the catalog's contract with the SPM; a
 // distributed engine behind the same `Catalog` interface would keep the same shapes.
 import type { Grant } from "../lib/grants.ts";
+import type { MictlanxError } from "../lib/errors.ts";
 
 export const peerStates = ["up", "suspect", "down"] as const;
 export type PeerState = (typeof peerStates)[number];
@@ -87,6 +88,12 @@ export type CommitOptions = {
 export type CommitResult = { version: number; replacedObjectId?: string };
 
 export type CommitItem = { ball: BallInput; chunks: ChunkRecord[]; options?: CommitOptions };
+/**
+ * What addIntents did with one intent: added it; left it out because its request id is known
+ * (an upload of it is under way or it committed: the put is a retry, findRequest says of what);
+ * or refused it as addIntent would, in its place. A refused or left-out intent wrote nothing.
+ */
+export type IntentOutcome = "added" | "request_known" | MictlanxError;
 
 export type Placement = { index: number; peers: string[] };
 

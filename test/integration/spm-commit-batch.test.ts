@@ -1,6 +1,8 @@
-// A router's batch of commits (`ball.commitMany`) is one catalog write at the SPM, on both
-// engines: every commit answered in its place, one that fails (an --if-absent key that holds a
-// ball, a compare-and-swap on a version no longer there) answered alone while the others commit;
+// A router's batch of reservations (`ball.reserveMany`) and of commits (`ball.commitMany`) are
+// each one catalog write at the SPM, on both engines: reservations answered in their place,
+// retries from memory or, after a restart, from the catalog. Commits: every commit answered in
+// its place, one that fails (an --if-absent key that holds a ball, a compare-and-swap on a
+// version no longer there) answered alone while the others commit;
 // each committed version's manifest is on chunk 0's peers, and an overwrite's tombstone sorts
 // below the version that replaced it. Roles in this process (an SPM on sqlite, then one on a
 // PostgreSQL started by the test), called as a router calls them.
@@ -61,15 +63,64 @@ async function manifests(vss: InProcessVss) {
   return byObject;
 }
 
+/** The vss of an engine (a PostgreSQL database made for it), stopped by the caller. */
+async function vssOn(engine: "sqlite" | "postgres", label: string): Promise<InProcessVss> {
+  let catalog: string | undefined;
+  if (engine === "postgres") {
+    postgres ??= await startTestPostgres("commit-batch");
+    catalog = await postgres.createDatabase();
+  }
+  return startInProcessVss(`${label}-${engine}`, 3, catalog === undefined ? {} : { catalog });
+}
+
+describe("a batch of reservations at the SPM", () => {
+  for (const engine of engines) {
+    test(`${engine}: new uploads in one write; retries answered from memory, then from the catalog after a restart`, async () => {
+      const vss = await vssOn(engine, "reserve-batch");
+      try {
+        const spm = () => new ServiceClient(spmOps, routerPool, parseAddress(vss.spm.address));
+        const item = (key: string, extra: { requestId?: string; ifAbsent?: boolean } = {}) => ({ bucket: "rb", key, rf: 2, count: 1, chunkBytes: 64, ...extra });
+        const first = await spm().call("ball.reserveMany", { items: [item("x", { requestId: "request-x" }), item("y", { requestId: "request-y" }), item("z")] });
+        const [x, y] = first.results.map((result) => (result.ok ? result.value : assertNever(result.message)));
+        const commit = { bucket: "rb", key: "x", size: 64, checksum: "ab".repeat(32), contentType: "application/octet-stream", tags: {}, rf: 2, chunkSize: 64, objectId: x!.objectId, chunks: [{ index: 0, size: 64, checksum: "0123456789abcdef", peers: x!.placements[0]!.peers.map((peer) => peer.id) }] };
+        expect((await spm().call("ball.commitMany", { items: [commit] })).results).toEqual([{ ok: true, value: { version: 1 } }]);
+        // A retry while the SPM remembers: the first reservation.
+        const remembered = await spm().call("ball.reserveMany", { items: [item("y", { requestId: "request-y" })] });
+        expect(remembered.results).toEqual([{ ok: true, value: y! }]);
+
+        await vss.restartSpm(); // its memory of reservations gone: the catalog answers retries now
+        const again = await spm().call("ball.reserveMany", {
+          items: [
+            item("x", { requestId: "request-x" }), // committed: its version, nothing more to write
+            item("y", { requestId: "request-y" }), // under way: its object id and placements
+            item("x", { ifAbsent: true }), // x holds a ball: refused alone
+            item("w", { requestId: "request-w" }), // new
+            item("w", { requestId: "request-w" }), // the same put twice in one batch: one upload
+            item("v", { requestId: "request-y" }), // request-y names another ball's upload: refused
+          ],
+        });
+        const answers = again.results.map((result) => (result.ok ? result.value : { code: result.code, message: result.message }));
+        expect(answers[0]).toEqual({ objectId: x!.objectId, placements: [], committed: { version: 1 } });
+        expect(answers[1]).toMatchObject({ objectId: y!.objectId });
+        expect(answers[2]).toMatchObject({ code: "conflict", message: expect.stringContaining("already exists") });
+        expect(answers[3]).toMatchObject({ objectId: expect.any(String) });
+        expect(answers[4]).toMatchObject({ objectId: (answers[3] as { objectId: string }).objectId });
+        expect(answers[5]).toMatchObject({ code: "conflict", message: expect.stringContaining("request id request-y was used for rb/y") });
+      } finally {
+        await vss.stop();
+      }
+    }, 90_000);
+  }
+});
+
+function assertNever(message: string): never {
+  throw new Error(message);
+}
+
 describe("a batch of commits at the SPM", () => {
   for (const engine of engines) {
     test(`${engine}: each commit answered in its place, a failing one alone; manifests in order`, async () => {
-      let catalog: string | undefined;
-      if (engine === "postgres") {
-        postgres ??= await startTestPostgres("commit-batch");
-        catalog = await postgres.createDatabase();
-      }
-      const vss = await startInProcessVss(`commit-batch-${engine}`, 3, catalog === undefined ? {} : { catalog });
+      const vss = await vssOn(engine, "commit-batch");
       try {
         const spm = new ServiceClient(spmOps, routerPool, parseAddress(vss.spm.address));
         // Round 1: eight new balls in one batch, all committed at version 1.

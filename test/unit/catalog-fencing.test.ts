@@ -29,6 +29,30 @@ forEachEngine("catalog-fencing", (engine) => {
     expect(await oldLeader.getMeta("unfenced")).toBe("1");
   });
 
+  // PostgreSQL only: SPMs share it, and a group there waits on the writer lock; a sqlite catalog
+  // is one process's, whose second opener would block that process on the file's lock.
+  (engine.name === "postgres" ? test : test.skip)("an old leader's group that waited for the lock while a new leader's ran reads the new term: refused", async () => {
+    const opened = await engine.open();
+    const oldLeader = opened.store;
+    const newLeader = await opened.reopen();
+    await oldLeader.group([(tx) => tx.setMeta("by-5", "1")], { term: 5 });
+    // The new leader's group holds the lock (and the term it records) until let go; the old
+    // leader's group is queued behind it meanwhile, its fence read sent (PostgreSQL) with its lock.
+    let letGo!: () => void;
+    const held = new Promise<void>((resolve) => (letGo = resolve));
+    let inside!: () => void;
+    const entered = new Promise<void>((resolve) => (inside = resolve));
+    const newer = newLeader.group([async (tx) => (await tx.setMeta("by-7", "1"), inside(), await held)], { term: 7 });
+    await entered;
+    const older = oldLeader.group([(tx) => tx.setMeta("by-5-waited", "1")], { term: 5 }).then(() => undefined, (error: unknown) => toMictlanxError(error));
+    await Bun.sleep(200); // the old leader's statements are at the server, waiting on the lock
+    letGo();
+    await newer;
+    const refused = await older;
+    expect(refused?.message).toContain("has seen term 7");
+    expect(await newLeader.getMeta("by-5-waited")).toBeUndefined();
+  });
+
   test("onCommitted hears each write's outcome once the transaction committed, before the group resolves", async () => {
     const { store } = await engine.open();
     let heard: GroupOutcome[] | undefined;

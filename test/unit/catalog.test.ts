@@ -726,6 +726,54 @@ forEachEngine("catalog", (engine) => {
       console.log(`[commitBalls mix] seed ${seed}: ${(await batched.stats()).balls} balls`);
     });
 
+    test("addIntents answers and leaves exactly what the same intents one by one do (seeded: new, reused and duplicate ids, known request ids, bad items)", async () => {
+      const { random, seed } = seededRandom("add-intents-mix");
+      const pick = <T,>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
+      const batched = await setup();
+      const single = await setup();
+      // Something to collide with, alike in both: a live ball, a retired id, an upload under way,
+      // a committed put's request id and an uploading one's.
+      for (const catalog of [batched, single]) {
+        const live = ballOf({ key: "live", objectId: "o-live", peers: [["p1", "p2"]] });
+        await catalog.commitBall(live.ball, live.chunks, {});
+        const old = ballOf({ key: "gone", objectId: "o-gone", peers: [["p1"]] });
+        await catalog.commitBall(old.ball, old.chunks, {});
+        await catalog.deleteBall("bucket", "gone", { atMs: 5 });
+        await catalog.addIntent({ objectId: "o-up", bucket: "bucket", key: "up", createdMs: 1, expiresMs: 1e15, placements: [{ index: 0, peers: ["p3"] }], requestId: "req-up" });
+        await catalog.addIntent({ objectId: "o-done", bucket: "bucket", key: "done", createdMs: 1, expiresMs: 1e15, placements: [{ index: 0, peers: ["p1"] }], requestId: "req-done" });
+        const done = ballOf({ key: "done", objectId: "o-done", peers: [["p1"]] });
+        await catalog.commitBall(done.ball, done.chunks, { requirePlacements: true });
+      }
+      let made = 0;
+      const objectIds = new Set(["o-live", "o-gone", "o-up", "o-done"]);
+      for (let round = 0; round < 5; round += 1) {
+        const intents = Array.from({ length: 30 }, (_, n) => {
+          const roll = random();
+          const objectId = roll < 0.75 ? `o${(made += 1)}` : pick([...objectIds]);
+          objectIds.add(objectId);
+          const requestId = pick([undefined, undefined, `req-${round}-${n}`, `req-${round}-${Math.floor(random() * 5)}`, "req-up", "req-done"]);
+          const placements = Array.from({ length: Math.floor(random() * 3) }, (_, index) => ({ index, peers: [pick(["p1", "p2"]), pick(["p3", "p4"])] }));
+          const bucket = random() < 0.05 ? "bad\u001bname" : pick(["bucket", `b${round}`]);
+          return { objectId, bucket, key: `k${n}`, createdMs: 10 + round, expiresMs: 1e15, placements, chunkBytes: 100, ...(requestId === undefined ? {} : { requestId }) };
+        });
+        const results = await batched.addIntents(intents);
+        const one: unknown[] = [];
+        for (const intent of intents) {
+          const known = intent.requestId === undefined || intent.bucket.includes("\u001b") ? undefined : await single.findRequest(intent.requestId);
+          one.push(known !== undefined ? "request_known" : await single.addIntent(intent).then(() => "added", (error: MictlanxError) => error));
+        }
+        const answer = (r: unknown) => (r instanceof MictlanxError ? `${r.code}: ${r.message}` : r);
+        expect({ seed, round, results: results.map(answer) }).toEqual({ seed, round, results: one.map(answer) });
+      }
+      const everything = async (catalog: CatalogStore) => ({
+        intents: await Promise.all([...objectIds].map((objectId) => catalog.getIntent(objectId))),
+        stats: await catalog.stats(),
+      });
+      expect(await everything(batched)).toEqual(await everything(single));
+      expect((await batched.stats()).intents).toBeGreaterThan(50); // many were added, not all refused
+      console.log(`[addIntents mix] seed ${seed}: ${(await batched.stats()).intents} intents`);
+    });
+
     test("group: all or nothing first, then write by write; a failing write is rolled back alone, commitBalls inside included", async () => {
       const catalog = await setup();
       const a = ballOf({ key: "a", objectId: "oa", peers: [["p1", "p2"]] });

@@ -1,11 +1,11 @@
 // Garbage and put intents on PostgreSQL: src/catalog/garbage.ts call for call (the rules —
 // readers' grace, what an expired or abandoned upload leaves, request ids — are written there).
 import { assert } from "../../lib/assert.ts";
-import { BadRequestError, ConflictError, NotFoundError } from "../../lib/errors.ts";
+import { BadRequestError, ConflictError, MictlanxError, NotFoundError } from "../../lib/errors.ts";
 import { limits } from "../../lib/limits.ts";
 import { blobToHex } from "../rows.ts";
 import { retiredPageOf } from "../rules.ts";
-import type { ChunkRecord, GarbageEntry, GarbageInput, GarbageItem, Placement, PutIntent, RetiredChunk } from "../types.ts";
+import type { ChunkRecord, GarbageEntry, GarbageInput, GarbageItem, IntentOutcome, Placement, PutIntent, RetiredChunk } from "../types.ts";
 import { checkBucket, checkGarbageItem, checkInt, checkIntent, checkObjectId, checkPeerId, checkPlacements } from "../validate.ts";
 import { all, one, run, type Db } from "./db.ts";
 import { peerRow } from "./peers.ts";
@@ -144,6 +144,83 @@ export async function addIntent(db: Db, intent: PutIntent): Promise<void> {
   if (uses.under_way) throw new ConflictError(`an upload of object ${objectId} is already under way`);
   if (uses.owner !== null) throw new ConflictError(`object id ${objectId} is already used by ${uses.owner.bucket}/${uses.owner.key}`);
   if (uses.retired_reason !== null) throw new ConflictError(`object id ${objectId} was ${uses.retired_reason}; use a new one`);
+}
+
+/**
+ * Each intent of a batch as addIntent takes it, answered in its place (IntentOutcome), in one
+ * statement for the whole batch: the facts of every intent, and the inserts guarded by them, so a
+ * refused one writes nothing. An intent whose request id the catalog knows is left out
+ * ("request_known": the put is a retry). Intents sharing an object id or a request id with an
+ * earlier one of the batch go in a later statement, which sees what the earlier ones wrote, so
+ * the batch answers as the same intents one by one would.
+ */
+export async function addIntents(db: Db, intents: readonly PutIntent[]): Promise<IntentOutcome[]> {
+  const outcomes: Array<IntentOutcome | undefined> = intents.map(() => undefined);
+  let remaining: number[] = [];
+  for (const [n, intent] of intents.entries()) {
+    try {
+      checkIntent(intent);
+      remaining.push(n);
+    } catch (error) {
+      if (!(error instanceof MictlanxError)) throw error;
+      outcomes[n] = error;
+    }
+  }
+  while (remaining.length > 0) {
+    const names = new Set<string>();
+    const now: number[] = [];
+    const later: number[] = [];
+    for (const n of remaining) {
+      const { objectId, requestId } = intents[n]!;
+      const taken = names.has(`o:${objectId}`) || (requestId !== undefined && names.has(`r:${requestId}`));
+      (taken ? later : now).push(n);
+      names.add(`o:${objectId}`);
+      if (requestId !== undefined) names.add(`r:${requestId}`);
+    }
+    const answers = await insertIntents(db, now.map((n) => intents[n]!));
+    for (const [k, n] of now.entries()) outcomes[n] = answers[k]!;
+    remaining = later;
+  }
+  return outcomes.map((outcome) => {
+    assert(outcome !== undefined, "an intent of a batch lost its outcome");
+    return outcome;
+  });
+}
+
+/** The inserts of addIntents: distinct object ids and request ids, checked; each one's outcome in order. */
+async function insertIntents(db: Db, intents: readonly PutIntent[]): Promise<IntentOutcome[]> {
+  const column = <T>(pick: (intent: PutIntent) => T) => intents.map(pick);
+  const placed = intents.flatMap((intent) => intent.placements.flatMap((placement) => placement.peers.map((peerId) => ({ objectId: intent.objectId, index: placement.index, peerId }))));
+  const placedBytes = intents.map((intent) => (intent.chunkBytes ?? 0) * new Set(intent.placements.flatMap((placement) => placement.peers.map((peerId) => `${placement.index}/${peerId}`))).size);
+  const rows = await all<{ under_way: boolean; owner: { bucket: string; key: string } | null; retired_reason: string | null; request_known: boolean }>(db`WITH
+      n AS (SELECT * FROM unnest(${db.array(column((i) => i.objectId), "TEXT")}::text[], ${db.array(column((i) => i.bucket), "TEXT")}::text[], ${db.array(column((i) => i.key), "TEXT")}::text[],
+                                 ${db.array(column((i) => i.createdMs), "BIGINT")}::bigint[], ${db.array(column((i) => i.expiresMs), "BIGINT")}::bigint[], ${db.array(column((i) => i.requestId ?? null), "TEXT")}::text[],
+                                 ${db.array(column((i) => i.chunkBytes ?? 0), "BIGINT")}::bigint[], ${db.array(placedBytes, "BIGINT")}::bigint[])
+            WITH ORDINALITY AS n (object_id, bucket, key, created_ms, expires_ms, request_id, chunk_bytes, placed_bytes, position)),
+      facts AS (SELECT n.*,
+          EXISTS (SELECT 1 FROM intents AS i WHERE i.object_id = n.object_id) AS under_way,
+          (SELECT json_build_object('bucket', b.bucket, 'key', b.key) FROM balls AS b WHERE b.object_id = n.object_id) AS owner,
+          (SELECT r.reason FROM retired AS r WHERE r.object_id = n.object_id) AS retired_reason,
+          (n.request_id IS NOT NULL AND (EXISTS (SELECT 1 FROM intents AS i WHERE i.request_id = n.request_id)
+                                         OR EXISTS (SELECT 1 FROM requests AS q WHERE q.request_id = n.request_id))) AS request_known
+        FROM n),
+      made AS (INSERT INTO intents (object_id, bucket, key, created_ms, expires_ms, request_id, chunk_bytes, placed_bytes)
+        SELECT object_id, bucket, key, created_ms, expires_ms, request_id, chunk_bytes, placed_bytes FROM facts
+        WHERE NOT request_known AND NOT under_way AND owner IS NULL AND retired_reason IS NULL RETURNING object_id),
+      placed AS (INSERT INTO intent_placements (object_id, idx, peer_id)
+        SELECT p.object_id, p.idx, p.peer_id FROM unnest(${db.array(placed.map((p) => p.objectId), "TEXT")}::text[], ${db.array(placed.map((p) => p.index), "INT")}::int[],
+                                                         ${db.array(placed.map((p) => p.peerId), "TEXT")}::text[]) AS p (object_id, idx, peer_id)
+        WHERE EXISTS (SELECT 1 FROM made WHERE made.object_id = p.object_id) ON CONFLICT DO NOTHING)
+    SELECT under_way, owner, retired_reason, request_known FROM facts ORDER BY position`);
+  assert(rows.length === intents.length, `a batch of ${intents.length} intents had ${rows.length} answers`);
+  return rows.map((row, k): IntentOutcome => {
+    const { objectId } = intents[k]!;
+    if (row.request_known) return "request_known";
+    if (row.under_way) return new ConflictError(`an upload of object ${objectId} is already under way`);
+    if (row.owner !== null) return new ConflictError(`object id ${objectId} is already used by ${row.owner.bucket}/${row.owner.key}`);
+    if (row.retired_reason !== null) return new ConflictError(`object id ${objectId} was ${row.retired_reason}; use a new one`);
+    return "added";
+  });
 }
 
 export async function addIntentPlacements(db: Db, objectId: string, placements: Placement[], expiresMs?: number): Promise<void> {

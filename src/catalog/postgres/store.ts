@@ -130,8 +130,21 @@ export class PostgresStore {
       this.mapped(
         () =>
           this.sql.begin(async (tx) => {
-            await tx`SELECT pg_advisory_xact_lock(${lockKeys.writer})`;
-            return fn(tx);
+            // Sent now and not waited for: PostgreSQL runs a connection's statements in the order
+            // they came, so fn's first one (a group's fence read) runs once the lock is held, and
+            // travels with it: one round trip less per transaction under the lock.
+            const locked = tx`SELECT pg_advisory_xact_lock(${lockKeys.writer})`.execute().then(
+              () => undefined,
+              (error: unknown) => ({ error }),
+            );
+            try {
+              const value = await fn(tx);
+              const failed = await locked;
+              if (failed) throw failed.error;
+              return value;
+            } catch (error) {
+              throw (await locked)?.error ?? error; // fn's statements fail after a failed lock: the lock's error says why
+            }
           }) as Promise<T>,
       ),
     );
@@ -464,6 +477,10 @@ function replicaCalls(run: Runner): Partial<CatalogCalls> {
 function garbageCalls(run: Runner): Partial<CatalogCalls> {
   return {
     addIntent: async (intent) => run.write((db) => garbage.addIntent(db, intent)),
+    addIntents: async (intents) => {
+      checkInt("batch size", intents.length, 0, batchMax);
+      return run.write((db) => garbage.addIntents(db, intents));
+    },
     addIntentPlacements: async (objectId, placements, expiresMs) => run.write((db) => garbage.addIntentPlacements(db, objectId, placements, expiresMs)),
     touchIntent: async (objectId, expiresMs) => run.write((db) => garbage.touchIntent(db, objectId, expiresMs)),
     extendAllIntents: async (expiresMs) => run.write((db) => garbage.extendAllIntents(db, expiresMs)),

@@ -271,8 +271,8 @@ export async function startSpm(options: SpmOptions): Promise<RunningSpm> {
     "ball.place": (args) => uploads.place(args),
     "ball.touch": ({ objectId }) => uploads.touch(objectId),
     "ball.commit": (args) => uploads.commit(args),
-    "ball.commitMany": async ({ items }) => ({ results: (await uploads.commitMany(items)).map((answer) => (answer instanceof MictlanxError ? { ok: false as const, code: answer.code, message: answer.message } : { ok: true as const, value: answer })) }),
-    "ball.reserveMany": async ({ items }) => ({ results: await Promise.all(items.map((item) => settle(() => uploads.reserve(item)))) }),
+    "ball.commitMany": async ({ items }) => ({ results: (await uploads.commitMany(items)).map(settledOf) }),
+    "ball.reserveMany": async ({ items }) => ({ results: (await uploads.reserveMany(items)).map(settledOf) }),
     "ball.get": ({ bucket, key }) => locate(bucket, key),
     "ball.getMany": async ({ items }) => ({ results: withinBatchBytes(await Promise.all(items.map((item) => settle(() => locate(item.bucket, item.key)))), ballLocatedWireBytes) }),
     "ball.chunks": async ({ objectId, fromIndex, limit, bucket }) => {
@@ -558,6 +558,11 @@ function withinBatchBytes<T>(outcomes: Array<{ ok: true; value: T } | { ok: fals
 }
 
 /** One item of a batch: its value, or its own typed error for the caller that sent it. */
+/** A batch item's answer as the wire carries it. */
+function settledOf<T>(answer: T | MictlanxError): { ok: true; value: T } | { ok: false; code: string; message: string } {
+  return answer instanceof MictlanxError ? { ok: false, code: answer.code, message: answer.message } : { ok: true, value: answer };
+}
+
 async function settle<T>(work: () => Promise<T> | T): Promise<{ ok: true; value: T } | { ok: false; code: string; message: string }> {
   try {
     return { ok: true, value: await work() };

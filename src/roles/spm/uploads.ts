@@ -4,12 +4,12 @@
 // visible in one catalog write, group-committed with its neighbours; `abandon` ends an upload
 // its client gave up, its chunks garbage at once. A retried put (same request id) gets its
 // first try's reservation back, unless that was abandoned.
-import { committedBall, type CatalogCalls, type CatalogStore, type CommitItem, type RetireTiming } from "../../catalog/index.ts";
+import { committedBall, type CatalogCalls, type CatalogStore, type CommitItem, type IntentOutcome, type PutIntent, type RetireTiming } from "../../catalog/index.ts";
 import type { spmOps } from "../../protocol/spm.ts";
 import type { ParsedArgsOf, ResultOf } from "../../protocol/envelope.ts";
 import { defaultBallId, type ChunkRecordWire } from "../../protocol/ball.ts";
 import type { Clock } from "../../lib/clock.ts";
-import { BadRequestError, ConflictError, MictlanxError, toMictlanxError } from "../../lib/errors.ts";
+import { BadRequestError, ConflictError, MictlanxError, UnavailableError, toMictlanxError } from "../../lib/errors.ts";
 import { assert } from "../../lib/assert.ts";
 import { limits, vssLimits } from "../../lib/limits.ts";
 import { Lru } from "../../lib/lru.ts";
@@ -19,6 +19,10 @@ import type { WriteBatcher } from "./write-batcher.ts";
 import { takeGeneration, type Manifests, type PendingManifest } from "./manifests.ts";
 
 export type CommitArgs = ParsedArgsOf<typeof spmOps, "ball.commit">;
+/** A reservation as `reserve` takes it (`ball.begin` reserves with a count of 0). */
+type ReserveInput = Omit<ReserveArgs, "count"> & { count: number };
+/** A new upload planned by `reserve`: its intent, to be written, and the answer once it is. */
+type PlannedUpload = { intent: PutIntent; reserved: Reservation };
 /** What a commit answers: its version, and the object id it replaced when it overwrote one. */
 export type CommitAnswer = { version: number; replacedObjectId?: string };
 export type Reservation = ResultOf<typeof spmOps, "ball.reserve">;
@@ -46,46 +50,115 @@ export class Uploads {
 
   constructor(private readonly o: UploadsOptions) {}
 
-  async reserve(args: Omit<ReserveArgs, "count"> & { count: number }): Promise<Reservation> {
-    const { catalog, registry } = this.o;
-    const { bucket, key, rf, count, requestId, chunkBytes } = args;
-    const ifAbsent = args.ifAbsent ?? false;
+  async reserve(args: ReserveInput): Promise<Reservation> {
+    const [answer] = await this.reserveMany([args]);
+    assert(answer !== undefined, "a reservation lost its answer");
+    if (answer instanceof Error) throw answer;
+    return answer;
+  }
+
+  /**
+   * The reservations of one batch (a router's `ball.reserveMany`): each checked and placed, then
+   * every new intent in one catalog write (`addIntents`; on PostgreSQL one statement for the
+   * batch), each answered in its place. A put's request id is not looked up first: an intent
+   * whose request id the catalog knows is left out by the write itself, and only then is the
+   * retry answered from the catalog (the SPM restarted since its first try, say).
+   */
+  async reserveMany(args: readonly ReserveInput[]): Promise<Array<Reservation | MictlanxError>> {
     const nowMonoMs = this.o.clock.monoMs();
+    const planned = await Promise.all(
+      args.map(async (one) => {
+        try {
+          const remembered = await this.remembered(one, nowMonoMs);
+          if (remembered) return remembered;
+        } catch (error) {
+          return toMictlanxError(error);
+        }
+        return this.plan(one).catch((error: unknown) => this.orRetry(one, error));
+      }),
+    );
+    const fresh = planned.filter((one): one is PlannedUpload => "intent" in one);
+    const outcomes = fresh.length === 0 ? [] : await this.addIntents(fresh.map((one) => one.intent));
+    const outcomeOf = new Map(fresh.map((one, k) => [one, outcomes[k]!]));
+    return Promise.all(
+      planned.map(async (one) => {
+        if (!("intent" in one)) return one;
+        const outcome = outcomeOf.get(one)!;
+        if (outcome instanceof MictlanxError) return outcome;
+        const { bucket, key, requestId } = one.intent;
+        if (outcome === "request_known") return this.knownRetry(requestId!, bucket, key);
+        // Remembered for less than the intent lives, so a retry never gets an object id already expired.
+        if (requestId !== undefined) this.reservations.set(requestId, { bucket, key, reserved: one.reserved, expiresMonoMs: nowMonoMs + this.o.intentTtlMs / 2 });
+        return one.reserved;
+      }),
+    );
+  }
+
+  /** A retry of a put this SPM reserved (same request id, same ball): its first reservation. */
+  private async remembered({ bucket, key, requestId, ifAbsent }: ReserveInput, nowMonoMs: number): Promise<Reservation | undefined> {
     const earlier = requestId === undefined ? undefined : this.reservations.get(requestId);
-    if (earlier && earlier.bucket === bucket && earlier.key === key && earlier.expiresMonoMs > nowMonoMs) {
-      // A retry. If its first try committed, the ball there is our own: not an --if-absent conflict.
-      const current = ifAbsent ? await catalog.getBallMeta(bucket, key) : undefined;
-      if (current && current.objectId !== earlier.reserved.objectId) throw new ConflictError(`${bucket}/${key} already exists (--if-absent)`);
-      return earlier.reserved;
-    }
-    // Not in memory (the SPM restarted since the first try, say): the catalog remembers it.
-    const known = requestId === undefined ? undefined : await this.retryFromCatalog(requestId, bucket, key);
-    if (known) return known;
-    checkEnoughPeers(registry, rf);
-    if (ifAbsent && (await catalog.getBallMeta(bucket, key))) throw new ConflictError(`${bucket}/${key} already exists (--if-absent)`);
+    if (!earlier || earlier.bucket !== bucket || earlier.key !== key || earlier.expiresMonoMs <= nowMonoMs) return undefined;
+    // If its first try committed, the ball there is our own: not an --if-absent conflict.
+    const current = ifAbsent ? await this.o.catalog.getBallMeta(bucket, key) : undefined;
+    if (current && current.objectId !== earlier.reserved.objectId) throw new ConflictError(`${bucket}/${key} already exists (--if-absent)`);
+    return earlier.reserved;
+  }
+
+  /** A new upload's checks (rf, --if-absent), object id and placements; its intent, not yet written. */
+  private async plan({ bucket, key, rf, count, requestId, chunkBytes, ifAbsent }: ReserveInput): Promise<PlannedUpload> {
+    checkEnoughPeers(this.o.registry, rf);
+    if (ifAbsent && (await this.o.catalog.getBallMeta(bucket, key))) throw new ConflictError(`${bucket}/${key} already exists (--if-absent)`);
     // Time-ordered (UUIDv7): the catalog's and the peers' indexes keyed by object id then grow
     // at their right edge, so a group commit dirties a few pages instead of one per put.
     const objectId = Bun.randomUUIDv7();
     const placements = this.choose(0, count, rf, new Set());
     const createdMs = this.o.deadlineNowMs();
     const expiresMs = createdMs + this.o.intentTtlMs;
-    // Answered once the intent's transaction committed, not after its flush: one fsync less on
-    // every put's path. Losing it with the machine is safe: a commit needs its intent, so the
-    // upload's commit is refused and its put fails unacknowledged (a retry reserves afresh), and
-    // the chunks it wrote are orphans that reconciliation deletes (docs/reliability.md). A
-    // killed SPM loses nothing (the transaction is in the OS's cache), and every later group's
-    // flush covers it, so a commit is never durable without its intent.
-    await this.o.writes.submitApplied((tx) =>
-      tx.addIntent({
-        objectId, bucket, key, createdMs, expiresMs, placements: placements.map(intentPlacement),
-        ...(requestId === undefined ? {} : { requestId }),
-        ...(chunkBytes === undefined ? {} : { chunkBytes }),
-      }),
-    );
-    const reserved = { objectId, placements };
-    // Remembered for less than the intent lives, so a retry never gets an object id already expired.
-    if (requestId !== undefined) this.reservations.set(requestId, { bucket, key, reserved, expiresMonoMs: nowMonoMs + this.o.intentTtlMs / 2 });
-    return reserved;
+    const intent: PutIntent = {
+      objectId, bucket, key, createdMs, expiresMs, placements: placements.map(intentPlacement),
+      ...(requestId === undefined ? {} : { requestId }),
+      ...(chunkBytes === undefined ? {} : { chunkBytes }),
+    };
+    return { intent, reserved: { objectId, placements } };
+  }
+
+  /**
+   * The intents in one write, answered once its transaction committed, not after its flush: one
+   * fsync less on every put's path. Losing them with the machine is safe: a commit needs its
+   * intent, so the upload's commit is refused and its put fails unacknowledged (a retry reserves
+   * afresh), and the chunks it wrote are orphans that reconciliation deletes
+   * (docs/reliability.md). A killed SPM loses nothing (the transaction is in the OS's cache), and
+   * every later group's flush covers it, so a commit is never durable without its intent. A
+   * write that fails fails each intent in it.
+   */
+  private async addIntents(intents: PutIntent[]): Promise<IntentOutcome[]> {
+    try {
+      return await this.o.writes.submitApplied((tx) => tx.addIntents(intents));
+    } catch (error) {
+      const failure = toMictlanxError(error);
+      return intents.map(() => failure);
+    }
+  }
+
+  /** A reservation whose checks failed may be a retry of a put the catalog knows: that answers it. */
+  private async orRetry({ requestId, bucket, key }: ReserveInput, error: unknown): Promise<Reservation | MictlanxError> {
+    const failure = toMictlanxError(error);
+    if (requestId === undefined) return failure;
+    try {
+      return (await this.retryFromCatalog(requestId, bucket, key)) ?? failure;
+    } catch (retryError) {
+      return toMictlanxError(retryError);
+    }
+  }
+
+  /** An intent left out because the catalog knows its request id: the retry's answer, from the catalog. */
+  private async knownRetry(requestId: string, bucket: string, key: string): Promise<Reservation | MictlanxError> {
+    try {
+      const known = await this.retryFromCatalog(requestId, bucket, key);
+      return known ?? new UnavailableError(`request id ${requestId} was known to the catalog a moment ago and is gone now (its upload expired or was given up); retry the put`);
+    } catch (error) {
+      return toMictlanxError(error);
+    }
   }
 
   /** A put retried with a request id the catalog knows: its upload under way, or its commit. */
@@ -210,10 +283,11 @@ export class Uploads {
     let sending: Promise<PromiseSettledResult<void>[]> | undefined;
     const { manifests } = this.o;
     const write = async (tx: CatalogCalls) => {
-      const results = await tx.commitBalls([...items]);
-      // Generations in item order, an overwrite's tombstone before its new version, from one take.
-      const needed = results.reduce((sum, result) => sum + (result instanceof MictlanxError ? 0 : result.replacedObjectId ? 2 : 1), 0);
-      let generation = needed === 0 ? 0 : await takeGeneration(tx, this.o.clock.wallMs(), needed);
+      // Generations in item order, an overwrite's tombstone before its new version: two per
+      // commit, taken beside the commit (on PostgreSQL the take travels with its first statement);
+      // those a refused or plain commit leaves unused are only numbers skipped.
+      const [results, taken] = await Promise.all([tx.commitBalls([...items]), takeGeneration(tx, this.o.clock.wallMs(), 2 * items.length)]);
+      let generation = taken;
       const done: Array<{ answer: CommitAnswer; live: PendingManifest; replaced: PendingManifest[] } | MictlanxError> = [];
       for (const [n, result] of results.entries()) {
         if (result instanceof MictlanxError) {
